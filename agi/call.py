@@ -1,0 +1,98 @@
+"""The AGI channel port and its two adapters (I/O).
+
+Routes talk to an `AgiCall`; `FastAgiCall` carries the commands over a
+panoramisk FastAGI request, `ClassicAgiCall` over stdin/stdout with pyst2's
+`asterisk.agi.AGI` (process-per-call sites).  Values are checked for CR/LF
+before they are written: AGI is a line protocol.
+"""
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any, Mapping, Protocol
+
+from core.safety import check_line, check_token
+
+
+class AgiHangup(Exception):
+    """The caller hung up while the route ran: a normal outcome."""
+
+
+class AgiCommandFailed(Exception):
+    pass
+
+
+class AgiCall(Protocol):
+    headers: Mapping[str, str]
+
+    async def get_variable(self, name: str) -> str | None: ...
+
+    async def set_variable(self, name: str, value: str) -> None: ...
+
+
+def quote(value: str) -> str:
+    check_line("value", value, max_len=1024)
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+_RESULT = re.compile(r"\((.*)\)\s*$")
+
+
+class FastAgiCall:
+    """AgiCall over a panoramisk `fast_agi.Request`."""
+
+    def __init__(self, request: Any) -> None:
+        self.request = request
+        self.headers: Mapping[str, str] = request.headers
+
+    async def _command(self, command: str) -> dict:
+        try:
+            result = await self.request.send_command(command)
+        except (ValueError, ConnectionError, asyncio.IncompleteReadError) as exc:
+            # panoramisk parses the empty line of a closed socket as int(''):
+            # Asterisk has ended the AGI (the caller hung up).
+            raise AgiHangup(command) from exc
+        if not result or result.get("status_code") == 511 or result.get("error") == "AGIResultHangup":
+            raise AgiHangup(command)
+        if "error" in result:
+            if result.get("status_code") is None and not result.get("msg"):
+                raise AgiHangup(command)  # the socket closed: Asterisk ended the AGI
+            raise AgiCommandFailed(f"{command}: {result.get('error')} {result.get('msg', '')}".strip())
+        return result
+
+    async def get_variable(self, name: str) -> str | None:
+        check_token("variable", name.replace("(", "_").replace(")", "_"))
+        result = await self._command(f"GET VARIABLE {name}")
+        code, data = result.get("result", ("0", ""))
+        return data if code == "1" else None
+
+    async def set_variable(self, name: str, value: str) -> None:
+        check_token("variable", name)
+        await self._command(f"SET VARIABLE {name} {quote(value)}")
+
+
+class ClassicAgiCall:
+    """AgiCall over pyst2's stdin/stdout AGI (blocking calls in a thread)."""
+
+    def __init__(self, agi: Any) -> None:
+        self.agi = agi
+        self.headers: Mapping[str, str] = dict(agi.env)
+
+    async def get_variable(self, name: str) -> str | None:
+        from asterisk.agi import AGIHangup as _Hangup
+
+        try:
+            value = await asyncio.to_thread(self.agi.get_variable, name)
+        except _Hangup as exc:
+            raise AgiHangup(name) from exc
+        return value or None
+
+    async def set_variable(self, name: str, value: str) -> None:
+        from asterisk.agi import AGIHangup as _Hangup
+
+        check_token("variable", name)
+        check_line("value", value, max_len=1024)
+        try:
+            await asyncio.to_thread(self.agi.set_variable, name, value)
+        except _Hangup as exc:
+            raise AgiHangup(name) from exc

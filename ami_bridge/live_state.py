@@ -1,0 +1,200 @@
+"""RedisLiveState: writes the live queue/seat state to Redis (adapter layer).
+
+The in-memory `LiveModel` (see `ami_bridge.translate`) is the truth; Redis
+holds its projection in the `core.live` layout.  Every write is one MULTI
+transaction that also PUBLISHes the `{"kind", "id"}` updates, so a reader
+never sees a half-written resync and never misses a change it is told about.
+
+If Redis is down the model keeps being updated, the failure is logged once,
+and `flush()` (called periodically by the service) rewrites everything when
+Redis answers again.  Nothing here talks to Asterisk.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from ami_bridge.translate import (
+    BadEvent, Changes, Directory, LiveModel, apply_event, diff, empty_model, model_from_status,
+)
+from core.live import AMI_KEY, QUEUES_KEY, SEATS_KEY, UPDATES_CHANNEL
+
+log = logging.getLogger(__name__)
+
+
+class RedisLiveState:
+    """The only writer of `{prefix}live:*`."""
+
+    def __init__(self, redis: Redis, prefix: str, directory: Directory,
+                 *, clock: Callable[[], float] = time.time) -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self.directory = directory
+        self.clock = clock
+        self.model: LiveModel = empty_model(directory, clock())
+        self.ami: dict[str, str] = {"connected": "0"}
+        self.dirty = True           # Redis does not hold the model yet
+        self._resynced = False      # no snapshot yet: nothing to publish per event
+        self._redis_down = False
+        self.events_applied = 0
+        self.events_rejected = 0
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}{name}"
+
+    # ----------------------------------------------------------- AMI link
+
+    async def connected(self, since: float | None = None) -> None:
+        self.ami.update(connected="1", since=_ts(since if since is not None else self.clock()))
+        await self._write_ami("connected")
+
+    async def disconnected(self) -> None:
+        """The AMI link dropped: readers must know the state is no longer live."""
+        self.ami.update(connected="0", since=_ts(self.clock()))
+        await self._write_ami("disconnected")
+
+    # ------------------------------------------------------------- resync
+
+    async def resync(self, status: Iterable[Mapping[str, Any]], asterisk_version: str | None = None) -> Changes:
+        """Replace the whole state with a `QueueStatus` answer."""
+        now = self.clock()
+        new, problems = model_from_status(status, self.directory, now, previous=self.model)
+        for problem in problems:
+            self.events_rejected += 1
+            log.warning("QueueStatus: skipped malformed %s", problem)
+        changes = diff(self.model, new)
+        self.model = new
+        self._resynced = True
+        self.ami["resynced_at"] = _ts(now)
+        if asterisk_version:
+            self.ami["asterisk_version"] = asterisk_version
+        if self.dirty or changes:
+            log.info("resync: %d queues, %d seats, %d changed",
+                     len(new.queues), len(new.seats), len(changes.queues) + len(changes.seats))
+        await self._write_all(changes, ami_id="resynced")
+        return changes
+
+    # ------------------------------------------------------------- events
+
+    async def handle_event(self, event: Mapping[str, Any]) -> Changes:
+        """Apply one AMI event; log and ignore it when malformed."""
+        now = self.clock()
+        try:
+            changes = apply_event(self.model, event, self.directory, now)
+        except BadEvent as exc:
+            self.events_rejected += 1
+            log.warning("ignored malformed AMI event %s", exc)
+            return Changes()
+        except Exception:  # a bug here must not stop the bridge
+            self.events_rejected += 1
+            log.exception("failed to apply AMI event %r", event.get("Event") if isinstance(event, Mapping) else event)
+            return Changes()
+        self.events_applied += 1
+        self.ami["last_event_at"] = _ts(now)
+        if not changes or not self._resynced:
+            return changes
+        if self.dirty:
+            await self.flush()
+            return changes
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                self._stage_changes(pipe, changes)
+                pipe.hset(self.key(AMI_KEY), "last_event_at", self.ami["last_event_at"])
+                self._stage_publish(pipe, changes)
+                await pipe.execute()
+            self._redis_ok()
+        except (RedisError, OSError) as exc:
+            self._redis_failed(exc)
+        return changes
+
+    async def flush(self) -> bool:
+        """Rewrite everything if a Redis write was missed; True when Redis holds the model."""
+        if not self.dirty:
+            return True
+        every = Changes(frozenset(self.model.queues), frozenset(self.model.seats))
+        return await self._write_all(every if self._resynced else Changes(), ami_id="connected"
+                                     if self.ami.get("connected") == "1" else "disconnected")
+
+    # ------------------------------------------------------------ writing
+
+    async def _write_all(self, publish: Changes, *, ami_id: str) -> bool:
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                if self._resynced:
+                    queues = {n: q.to_json() for n, q in self.model.queues.items()}
+                    seats = {e: s.state().to_json() for e, s in self.model.seats.items()}
+                    pipe.delete(self.key(QUEUES_KEY), self.key(SEATS_KEY))
+                    if queues:
+                        pipe.hset(self.key(QUEUES_KEY), mapping=queues)
+                    if seats:
+                        pipe.hset(self.key(SEATS_KEY), mapping=seats)
+                pipe.delete(self.key(AMI_KEY))
+                pipe.hset(self.key(AMI_KEY), mapping=self.ami)
+                self._stage_publish(pipe, publish)
+                pipe.publish(self.key(UPDATES_CHANNEL), _update("ami", ami_id))
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            self._redis_failed(exc)
+            return False
+        self.dirty = False
+        self._redis_ok()
+        return True
+
+    async def _write_ami(self, ami_id: str) -> None:
+        if self.dirty:
+            await self.flush()
+            return
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.hset(self.key(AMI_KEY), mapping=self.ami)
+                pipe.publish(self.key(UPDATES_CHANNEL), _update("ami", ami_id))
+                await pipe.execute()
+            self._redis_ok()
+        except (RedisError, OSError) as exc:
+            self._redis_failed(exc)
+
+    def _stage_changes(self, pipe: Any, changes: Changes) -> None:
+        for name in changes.queues:
+            queue = self.model.queues.get(name)
+            if queue is None:
+                pipe.hdel(self.key(QUEUES_KEY), name)
+            else:
+                pipe.hset(self.key(QUEUES_KEY), name, queue.to_json())
+        for ext in changes.seats:
+            seat = self.model.seats.get(ext)
+            if seat is None:
+                pipe.hdel(self.key(SEATS_KEY), ext)
+            else:
+                pipe.hset(self.key(SEATS_KEY), ext, seat.state().to_json())
+
+    def _stage_publish(self, pipe: Any, changes: Changes) -> None:
+        channel = self.key(UPDATES_CHANNEL)
+        for name in sorted(changes.queues):
+            pipe.publish(channel, _update("queue", name))
+        for ext in sorted(changes.seats):
+            pipe.publish(channel, _update("seat", ext))
+
+    def _redis_failed(self, exc: BaseException) -> None:
+        self.dirty = True
+        if not self._redis_down:
+            self._redis_down = True
+            log.warning("Redis write failed (%s); live state kept in memory, rewritten when Redis is back", exc)
+
+    def _redis_ok(self) -> None:
+        if self._redis_down:
+            self._redis_down = False
+            log.info("Redis is back; live state rewritten")
+
+
+def _ts(value: float) -> str:
+    return f"{value:.3f}"
+
+
+def _update(kind: str, ident: str) -> str:
+    return json.dumps({"kind": kind, "id": ident}, ensure_ascii=False)

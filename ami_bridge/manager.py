@@ -1,0 +1,463 @@
+"""The AMI connection (adapter layer): one panoramisk link to Asterisk, kept alive.
+
+`AmiManager` owns the socket: it logs in, keeps the link alive with `Ping`,
+reconnects forever with exponential backoff when Asterisk goes away (restart,
+crash, network), and tells its owner through `on_connect` / `on_disconnect`
+callbacks so the owner can resynchronise.  It knows nothing about queues,
+seats or Redis; `ami_bridge.service` wires it to the live state.
+
+panoramisk supplies the wire protocol (`AMIProtocol`: framing, ActionID
+matching, multi-message responses).  Its `Manager` reconnection logic
+(fixed delay, actions silently replayed after a reconnect) is not used:
+an action whose connection dropped fails with `AmiNotConnected`, it is never
+replayed minutes later against a different call.
+
+Exceptions::
+
+    AmiError                 base of everything raised here
+    ├── AmiNotConnected      the link is down, or dropped before the answer
+    ├── AmiTimeout           no complete answer within the timeout
+    └── AmiLoginFailed       Asterisk refused the user/secret (retried with backoff)
+    core.safety.UnsafeValue  a header name or value would break the AMI framing
+                             (CR/LF, control characters); nothing was sent
+
+Responses with `Response: Error` are *returned*, not raised: the caller
+decides what an error means for its action.
+"""
+from __future__ import annotations
+
+import asyncio
+import codecs
+import fnmatch
+import logging
+import random
+import re
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from panoramisk import actions
+from panoramisk.ami_protocol import AMIProtocol
+from panoramisk.manager import Manager
+from panoramisk.message import Message
+
+from core.safety import UnsafeValue, check_line
+
+log = logging.getLogger(__name__)
+
+AmiMessage = dict[str, Any]
+"""One AMI response or event: header name -> value (a list when repeated)."""
+
+EventHandler = Callable[[AmiMessage], Awaitable[None] | None]
+LinkCallback = Callable[[], Awaitable[None] | None]
+
+_HEADER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
+_MAX_VALUE_LEN = 4096
+# Asterisk's ast_true(): the spellings it accepts for "yes".
+_AST_TRUE = frozenset({"yes", "true", "y", "t", "1", "on"})
+
+
+class AmiError(Exception):
+    """Base of the errors raised by the AMI connection."""
+
+
+class AmiNotConnected(AmiError):
+    """The AMI link is down (or dropped before the response arrived)."""
+
+
+class AmiTimeout(AmiError):
+    """Asterisk did not complete its response in time."""
+
+
+class AmiLoginFailed(AmiError):
+    """Asterisk refused the login (wrong user or secret, or ACL)."""
+
+
+# --------------------------------------------------------------------------
+# panoramisk 1.4 workaround -- the one place.
+#
+# `Action.multi` decides whether a response is followed by more messages.  For
+# a response whose Message ends in "successfully queued" (PlayDTMF, Atxfer,
+# Originate, SendFlash...) it evaluates `self['async'] != 'false'`, which raises
+# KeyError when the action has no Async header.  The KeyError escapes
+# `AMIProtocol.data_received`, asyncio closes the transport, and the whole AMI
+# link drops on every DTMF.  It also compares case-sensitively, so `Async: no`
+# would wait forever for an OriginateResponse that Asterisk never sends.
+# Asterisk itself reads Async with ast_true(); we do the same, absent = false.
+# Nothing changes on the wire: no header is added to any action.
+# --------------------------------------------------------------------------
+class _SafeMulti:
+    responses: list[Message]
+    as_list: bool | None
+
+    @property
+    def multi(self) -> bool:
+        resp = self.responses[0]
+        msg = resp.message.lower()
+        if self.as_list is not None:
+            return bool(self.as_list)
+        if resp.subevent == "Start":
+            return True
+        if "EventList" in resp and resp["EventList"] == "start":
+            return True
+        if "will follow" in msg:
+            return True
+        if msg.startswith("added") and msg.endswith("to queue"):
+            return True
+        if msg.endswith("successfully queued"):
+            # Async Originate: the ack is followed by an OriginateResponse event.
+            return str(self.get("async", "")).strip().lower() in _AST_TRUE  # type: ignore[attr-defined]
+        return False
+
+
+class SafeAction(_SafeMulti, actions.Action):
+    """panoramisk Action with the `successfully queued` fix."""
+
+
+class SafeCommand(_SafeMulti, actions.Command):
+    """panoramisk Command (Action: Command) with the same fix."""
+
+
+class _Utf8Protocol(AMIProtocol):
+    """AMIProtocol that decodes UTF-8 across TCP reads.
+
+    panoramisk decodes every chunk on its own with errors='ignore', so a
+    Chinese caller name split between two reads loses characters.  Feed it only
+    complete characters.
+    """
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def data_received(self, data: bytes) -> None:
+        text = self._decoder.decode(data)
+        if text:
+            super().data_received(text.encode("utf-8"))
+
+    def close(self) -> None:
+        # panoramisk would move unanswered actions to a replay list (and log
+        # them, a Login with its secret included).  `AmiManager` fails them.
+        self.responses.clear()
+        super().close()
+
+
+class _Link(Manager):
+    """The panoramisk factory object the protocol talks back to.
+
+    Only `dispatch` (events) and `connection_lost` are used; connecting,
+    login and keep-alive belong to `AmiManager`.
+    """
+
+    def __init__(self, owner: "AmiManager", **config: Any) -> None:
+        super().__init__(**config)
+        self._owner = owner
+
+    def dispatch(self, event: Message) -> list[str]:
+        self._owner._dispatch(event)
+        return []
+
+    def connection_lost(self, exc: object) -> None:
+        self._connected = False
+        if self._owner._link is self:  # not a late call from an older socket
+            self._owner._link_lost(exc)
+
+
+def checked_action(action: Mapping[str, object]) -> dict[str, str | list[str]]:
+    """Return the action with every header name and value checked and as text.
+
+    Raises `UnsafeValue` (naming the header) for a CR/LF or other control
+    character, an over-long value, a bad header name or a missing `Action`.
+    """
+    if not any(isinstance(k, str) and k.lower() == "action" for k in action):
+        raise UnsafeValue("Action", "missing")
+    out: dict[str, str | list[str]] = {}
+    for key, value in action.items():
+        if not isinstance(key, str) or not _HEADER_NAME.match(key):
+            raise UnsafeValue(repr(key)[:40], "not a valid AMI header name")
+        values = list(value) if isinstance(value, (list, tuple)) else [value]
+        texts: list[str] = []
+        for item in values:
+            if isinstance(item, bool):
+                item = "true" if item else "false"
+            elif isinstance(item, int):
+                item = str(item)
+            if not isinstance(item, str):
+                raise UnsafeValue(key, "must be a string or a number")
+            texts.append(check_line(key, item, max_len=_MAX_VALUE_LEN))
+        out[key] = texts if isinstance(value, (list, tuple)) else texts[0]
+    return out
+
+
+def _as_dict(message: Message) -> AmiMessage:
+    data = {k: v for k, v in message.items() if k != "content"}
+    content = message.get("content", "")
+    if content:
+        data["content"] = content
+    return data
+
+
+class AmiManager:
+    """A self-healing AMI client.
+
+    >>> ami = AmiManager("127.0.0.1", 5038, "hotline", secret)
+    >>> ami.on_event("QueueCaller*", handler)
+    >>> ami.on_connect(resync)
+    >>> await ami.start()
+    >>> await ami.send({"Action": "PlayDTMF", "Channel": chan, "Digit": "1"})
+    >>> await ami.close()
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        username: str,
+        secret: str,
+        *,
+        connect_timeout_s: float = 5.0,
+        action_timeout_s: float = 10.0,
+        ping_interval_s: float = 10.0,
+        backoff_initial_s: float = 0.5,
+        backoff_max_s: float = 30.0,
+    ) -> None:
+        check_line("ami_user", username)
+        check_line("ami_secret", secret)
+        self.host = host
+        self.port = port
+        self.username = username
+        self._secret = secret
+        self.connect_timeout_s = connect_timeout_s
+        self.action_timeout_s = action_timeout_s
+        self.ping_interval_s = ping_interval_s
+        self.backoff_initial_s = backoff_initial_s
+        self.backoff_max_s = backoff_max_s
+        self._handlers: list[tuple[str, EventHandler]] = []
+        self._on_connect: list[LinkCallback] = []
+        self._on_disconnect: list[LinkCallback] = []
+        self._protocol: AMIProtocol | None = None
+        self._link: _Link | None = None
+        self._lost: asyncio.Future[None] | None = None
+        self._logged_in = False
+        self._closing = False
+        self._runner: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._inflight: set[asyncio.Future[Any]] = set()
+        self._connected_event = asyncio.Event()
+        self.connections = 0  # successful logins so far (tests, metrics)
+        self.asterisk_protocol_version: str | None = None
+
+    # ---------------------------------------------------------------- API
+
+    @property
+    def connected(self) -> bool:
+        """True while logged in on a live socket."""
+        return self._logged_in and self._protocol is not None and not self._protocol.closed
+
+    def on_event(self, pattern: str, handler: EventHandler) -> None:
+        """Call `handler(event)` for events whose name matches `pattern`
+        (fnmatch, case-sensitive as Asterisk names them; "*" for all).
+        A coroutine handler runs as a task; its errors are logged."""
+        self._handlers.append((pattern, handler))
+
+    def on_connect(self, callback: LinkCallback) -> None:
+        """Called after every successful login (first connection and each reconnect)."""
+        self._on_connect.append(callback)
+
+    def on_disconnect(self, callback: LinkCallback) -> None:
+        """Called as soon as an established link is lost."""
+        self._on_disconnect.append(callback)
+
+    async def start(self) -> None:
+        """Start connecting in the background; returns at once (see `wait_connected`)."""
+        if self._runner is None:
+            self._closing = False
+            self._runner = asyncio.create_task(self._run(), name="ami-link")
+
+    async def wait_connected(self, timeout: float | None = None) -> None:
+        """Wait until logged in; raises `AmiTimeout` after `timeout` seconds."""
+        try:
+            await asyncio.wait_for(self._connected_event.wait(), timeout)
+        except asyncio.TimeoutError:
+            raise AmiTimeout(f"AMI {self.host}:{self.port} not connected after {timeout}s") from None
+
+    async def send(self, action: Mapping[str, object], *, timeout: float | None = None,
+                   ack_only: bool = False) -> list[AmiMessage] | AmiMessage:
+        """Send one action and return its response.
+
+        A single response comes back as a dict; a list response (QueueStatus,
+        CoreShowChannels, async Originate...) as a list of dicts, the first
+        being the `Response:` message.  `ack_only=True` returns on the first
+        message — for an async Originate, the "successfully queued" ack, not
+        the OriginateResponse that comes when (or if) the call is answered;
+        that one then arrives as an ordinary event.  Every header is checked
+        for CR/LF first (`UnsafeValue`, nothing sent).
+        """
+        fields = checked_action(action)
+        protocol = self._protocol
+        if not self.connected or protocol is None:
+            raise AmiNotConnected(f"AMI link to {self.host}:{self.port} is down")
+        return await self._send_on(protocol, fields, timeout, ack_only)
+
+    async def close(self) -> None:
+        """Stop reconnecting, drop the link, fail actions still waiting."""
+        self._closing = True
+        runner, self._runner = self._runner, None
+        self._drop("closing")
+        if runner is not None:
+            runner.cancel()
+            await asyncio.gather(runner, return_exceptions=True)
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._fail_inflight("AMI manager closed")
+
+    # ---------------------------------------------------------- internals
+
+    async def _send_on(self, protocol: AMIProtocol, fields: dict[str, str | list[str]],
+                       timeout: float | None, ack_only: bool = False) -> list[AmiMessage] | AmiMessage:
+        name = next(v for k, v in fields.items() if k.lower() == "action")
+        act = SafeCommand(fields) if str(name).lower() == "command" else SafeAction(fields)
+        # as_list=None: let `multi` decide (protocol.send defaults to False,
+        # which would cut every list response after its first message).
+        future = protocol.send(act, as_list=False if ack_only else None)
+        self._inflight.add(future)
+        try:
+            result = await asyncio.wait_for(future, timeout or self.action_timeout_s)
+        except asyncio.TimeoutError:
+            protocol.responses.pop(act.id, None)
+            protocol.responses.pop(act.action_id, None)
+            raise AmiTimeout(f"no complete response to {name!r}") from None
+        finally:
+            self._inflight.discard(future)
+        if isinstance(result, list):
+            return [_as_dict(m) for m in result]
+        return _as_dict(result)
+
+    async def _run(self) -> None:
+        delay = self.backoff_initial_s
+        while not self._closing:
+            try:
+                await self._open()
+            except asyncio.CancelledError:
+                raise
+            except (OSError, asyncio.TimeoutError, AmiError) as exc:
+                self._drop("connect failed")
+                if self._closing:
+                    return
+                log.warning("AMI %s:%s: connect/login failed (%s); retrying in %.1fs",
+                            self.host, self.port, exc or type(exc).__name__, delay)
+                await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+                delay = min(delay * 2, self.backoff_max_s)
+                continue
+            delay = self.backoff_initial_s
+            self.connections += 1
+            log.info("AMI %s:%s: logged in as %s (connection %d)",
+                     self.host, self.port, self.username, self.connections)
+            self._connected_event.set()
+            self._fire(self._on_connect)
+            await self._keepalive()
+            self._logged_in = False
+            self._connected_event.clear()
+            self._fail_inflight("AMI link lost")
+            if self._closing:
+                return
+            log.warning("AMI %s:%s: link lost; reconnecting", self.host, self.port)
+            self._fire(self._on_disconnect)
+
+    async def _open(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._lost = loop.create_future()
+        link = _Link(self, host=self.host, port=self.port, loop=loop, log=log)
+        transport, protocol = await asyncio.wait_for(
+            loop.create_connection(_Utf8Protocol, self.host, self.port), self.connect_timeout_s)
+        # What panoramisk's Manager.connection_made would set up.
+        protocol.factory = link
+        protocol.log = log
+        protocol.config = link.config
+        protocol.encoding = link.encoding = "utf-8"
+        protocol.queue = deque()
+        protocol.responses = link.responses = {}
+        link.protocol = protocol
+        self._link, self._protocol = link, protocol
+        login = checked_action({"Action": "Login", "Username": self.username,
+                                "Secret": self._secret, "Events": "on"})
+        response = await self._send_on(protocol, login, self.connect_timeout_s)
+        assert isinstance(response, dict)
+        if response.get("Response") != "Success":
+            raise AmiLoginFailed(f"user {self.username!r}: {response.get('Message', 'refused')}")
+        self.asterisk_protocol_version = protocol.version
+        self._logged_in = True
+
+    async def _keepalive(self) -> None:
+        lost = self._lost
+        assert lost is not None
+        while not lost.done():
+            done, _ = await asyncio.wait({lost}, timeout=self.ping_interval_s)
+            if done or self._protocol is None:
+                return
+            try:
+                await self.send({"Action": "Ping"}, timeout=self.ping_interval_s)
+            except AmiError as exc:
+                log.warning("AMI %s:%s: ping failed (%s); dropping the link", self.host, self.port, exc)
+                self._drop("ping failed")
+
+    def _drop(self, reason: str) -> None:
+        protocol, self._protocol = self._protocol, None
+        self._logged_in = False
+        if protocol is not None and not protocol.closed:
+            log.debug("AMI: closing socket (%s)", reason)
+            protocol.close()
+        # panoramisk's replay list stays empty: such actions fail instead.
+        if self._link is not None:
+            self._link.awaiting_actions.clear()
+        self._fail_inflight(f"AMI link dropped ({reason})")
+        if self._lost is not None and not self._lost.done():
+            self._lost.set_result(None)
+
+    def _link_lost(self, exc: object) -> None:
+        log.debug("AMI: connection lost (%r)", exc)
+        self._drop("connection lost")
+
+    def _fail_inflight(self, why: str) -> None:
+        for future in list(self._inflight):
+            if not future.done():
+                future.set_exception(AmiNotConnected(why))
+        self._inflight.clear()
+
+    def _dispatch(self, message: Message) -> None:
+        name = str(message.get("Event", ""))
+        event: AmiMessage | None = None
+        for pattern, handler in self._handlers:
+            if not fnmatch.fnmatchcase(name, pattern):
+                continue
+            if event is None:
+                event = _as_dict(message)
+            try:
+                result = handler(event)
+            except Exception:
+                log.exception("AMI event handler %r failed on %s", handler, name)
+                continue
+            if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+                self._track(asyncio.ensure_future(result))
+
+    def _fire(self, callbacks: list[LinkCallback]) -> None:
+        for callback in callbacks:
+            try:
+                result = callback()
+            except Exception:
+                log.exception("AMI link callback %r failed", callback)
+                continue
+            if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+                self._track(asyncio.ensure_future(result))
+
+    def _track(self, task: asyncio.Future[Any]) -> None:
+        self._tasks.add(task)
+
+        def done(t: asyncio.Future[Any]) -> None:
+            self._tasks.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                log.error("AMI callback task failed", exc_info=t.exception())
+
+        task.add_done_callback(done)

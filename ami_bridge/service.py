@@ -1,0 +1,190 @@
+"""The AMI bridge service: wires the AMI link to the Redis live state.
+
+One consumer task applies, in order, everything that changes the live
+state: link up (-> full resync: `QueueStatus` + `CoreSettings`), events, link
+down (-> `connected=0`), periodic light resyncs and Redis recovery flushes.
+Serialising them keeps the model consistent without locks; events that arrive
+while a resync waits for Asterisk are applied after the snapshot (they are
+idempotent: joins/leaves by uniqueid, member events carry the full state).
+
+`run_bridge(settings, ami_secret)` is the entry the CLI awaits.  Tests and the
+real-Asterisk tier build `AmiBridge` directly with a host/port/user/secret.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, Literal
+
+from redis.asyncio import Redis
+
+from ami_bridge.live_state import RedisLiveState
+from ami_bridge.manager import AmiError, AmiManager, AmiMessage
+from ami_bridge.translate import HANDLED_EVENTS, Directory
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Events that change queues or seats; QueueParams/QueueEntry/QueueMember only
+# come inside a QueueStatus answer (matched by ActionID, never dispatched).
+LIVE_EVENTS = tuple(sorted(HANDLED_EVENTS - {"QueueParams", "QueueEntry", "QueueMember"}))
+
+_Command = tuple[Literal["connected", "disconnected", "event", "resync", "flush"], Any]
+
+
+class AmiBridge:
+    """Mirrors Asterisk queues and seats into Redis; exposes the AMI link.
+
+    `bridge.ami.send({...})` is how other code carries out actions.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        ami_secret: str,
+        *,
+        ami_host: str | None = None,
+        ami_port: int | None = None,
+        redis: Redis | None = None,
+        resync_interval_s: float = 15.0,
+        redis_retry_s: float = 2.0,
+        backoff_initial_s: float = 0.5,
+        backoff_max_s: float = 30.0,
+        ping_interval_s: float = 10.0,
+        action_timeout_s: float = 10.0,
+    ) -> None:
+        self.settings = settings
+        self.ami = AmiManager(
+            ami_host or settings.bind_host, ami_port or settings.ami_port,
+            settings.ami_user, ami_secret,
+            backoff_initial_s=backoff_initial_s, backoff_max_s=backoff_max_s,
+            ping_interval_s=ping_interval_s, action_timeout_s=action_timeout_s,
+        )
+        self._own_redis = redis is None
+        self.redis = redis if redis is not None else Redis.from_url(
+            settings.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
+        self.live = RedisLiveState(self.redis, settings.redis_prefix,
+                                   Directory(settings.centres, settings.seat_mode))
+        self.resync_interval_s = resync_interval_s
+        self.redis_retry_s = redis_retry_s
+        self.resyncs = 0
+        self._commands: asyncio.Queue[_Command] = asyncio.Queue()
+        self._resync_pending = False
+        self._asterisk_version: str | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.ami.on_connect(self._on_connect)
+        self.ami.on_disconnect(self._on_disconnect)
+        for name in LIVE_EVENTS:
+            self.ami.on_event(name, self._on_event)
+        self.ami.on_event("FullyBooted", self._on_fully_booted)
+
+    async def start(self) -> None:
+        if self._tasks:
+            return
+        self._tasks = [
+            asyncio.create_task(self._consume(), name="ami-bridge-consumer"),
+            asyncio.create_task(self._tick(), name="ami-bridge-ticker"),
+        ]
+        await self.ami.start()
+        log.info("AMI bridge started: %s:%s as %s, Redis prefix %r",
+                 self.ami.host, self.ami.port, self.ami.username, self.settings.redis_prefix)
+
+    async def stop(self) -> None:
+        await self.ami.close()
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.live.disconnected()  # nobody keeps the state live any more
+        if self._own_redis:
+            await self.redis.aclose()
+        log.info("AMI bridge stopped")
+
+    # ------------------------------------------------------ link callbacks
+
+    def _on_connect(self) -> None:
+        self._commands.put_nowait(("connected", time.time()))
+        self._request_resync("connect")
+
+    def _on_disconnect(self) -> None:
+        self._commands.put_nowait(("disconnected", None))
+
+    def _on_event(self, event: AmiMessage) -> None:
+        self._commands.put_nowait(("event", event))
+
+    def _on_fully_booted(self, event: AmiMessage) -> None:
+        # Sent right after login when Asterisk is up, or when a booting
+        # Asterisk finishes loading queues: resync then.
+        self._request_resync("FullyBooted")
+
+    def _request_resync(self, reason: str) -> None:
+        if not self._resync_pending:
+            self._resync_pending = True
+            self._commands.put_nowait(("resync", reason))
+
+    # ------------------------------------------------------------- workers
+
+    async def _consume(self) -> None:
+        while True:
+            kind, arg = await self._commands.get()
+            try:
+                if kind == "event":
+                    await self.live.handle_event(arg)
+                elif kind == "connected":
+                    self._asterisk_version = None
+                    await self.live.connected(arg)
+                elif kind == "disconnected":
+                    await self.live.disconnected()
+                elif kind == "resync":
+                    self._resync_pending = False
+                    await self._resync(arg)
+                elif kind == "flush":
+                    await self.live.flush()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("AMI bridge: %s failed; continuing", kind)
+
+    async def _resync(self, reason: str) -> None:
+        if not self.ami.connected:
+            return
+        try:
+            status = await self.ami.send({"Action": "QueueStatus"})
+            if self._asterisk_version is None:
+                settings = await self.ami.send({"Action": "CoreSettings"})
+                if isinstance(settings, dict):
+                    self._asterisk_version = str(settings.get("AsteriskVersion", "")) or None
+        except AmiError as exc:
+            log.warning("resync (%s) failed: %s", reason, exc)
+            return
+        messages = status if isinstance(status, list) else [status]
+        if messages and messages[0].get("Response") not in ("Success", None):
+            log.error("resync (%s): QueueStatus refused: %s", reason, messages[0].get("Message"))
+            return
+        await self.live.resync(messages, self._asterisk_version)
+        self.resyncs += 1
+        log.debug("resync (%s) done", reason)
+
+    async def _tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_resync = loop.time() + self.resync_interval_s
+        step = min(self.resync_interval_s, self.redis_retry_s)
+        while True:
+            await asyncio.sleep(step)
+            if self.live.dirty:
+                self._commands.put_nowait(("flush", None))
+            if loop.time() >= next_resync:
+                next_resync = loop.time() + self.resync_interval_s
+                if self.ami.connected:
+                    self._request_resync("periodic")
+
+
+async def run_bridge(settings: Settings, ami_secret: str) -> None:
+    """Run the AMI bridge until cancelled (the CLI's entry point)."""
+    bridge = AmiBridge(settings, ami_secret)
+    await bridge.start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await bridge.stop()

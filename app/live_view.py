@@ -1,0 +1,90 @@
+"""Shapes the live dashboard answer from settings and live state (pure).
+
+`live_snapshot` is the whole of `GET /api/live`'s body: every configured
+centre with its public and linkage queue and every seat, overlaid with what
+the AMI bridge reported.  Nothing here does I/O or reads a clock: the caller
+passes `now` (epoch seconds).
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from core.centres import Centre, SeatMode
+from core.live import QueueState, SeatState
+from core.settings import Settings
+
+
+def _number_or_text(value: str | None) -> float | str | None:
+    """AMI status fields are epoch seconds as text; pass anything else through."""
+    if value is None or value == "":
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
+def ami_view(ami: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "connected": ami.get("connected") == "1",
+        "since": _number_or_text(ami.get("since")),
+        "resynced_at": _number_or_text(ami.get("resynced_at")),
+        "last_event_at": _number_or_text(ami.get("last_event_at")),
+        "asterisk_version": ami.get("asterisk_version") or None,
+    }
+
+
+def queue_view(name: str, kind: str, state: QueueState | None, now: float) -> dict[str, Any]:
+    entries = sorted(state.entries, key=lambda e: e.position) if state else []
+    return {
+        "name": name,
+        "kind": kind,
+        "waiting": len(entries),
+        "longest_wait_s": round(max(state.longest_wait_s(now), 0.0), 1) if state else 0.0,
+        "completed": state.completed if state else 0,
+        "abandoned": state.abandoned if state else 0,
+        "holdtime_s": state.holdtime_s if state else 0,
+        "entries": [
+            {
+                "channel": e.channel,
+                "caller_number": e.caller_number,
+                "position": e.position,
+                "waited_s": round(max(now - e.joined_at, 0.0), 1),
+            }
+            for e in entries
+        ],
+    }
+
+
+def seat_view(extension: str, default_interface: str, state: SeatState | None) -> dict[str, Any]:
+    if state is None:
+        return {"extension": extension, "state": "unknown", "paused": False,
+                "interface": default_interface, "talking_to": None, "queues": []}
+    return {"extension": extension, "state": state.state, "paused": state.paused,
+            "interface": state.interface or default_interface, "talking_to": state.talking_to,
+            "queues": list(state.queues)}
+
+
+def centre_view(centre: Centre, seat_mode: SeatMode, queues: Mapping[str, QueueState],
+                seats: Mapping[str, SeatState], now: float) -> dict[str, Any]:
+    return {
+        "id": centre.id,
+        "name": centre.name,
+        "queues": [
+            queue_view(centre.queue, "public", queues.get(centre.queue), now),
+            queue_view(centre.linkage_queue, "linkage", queues.get(centre.linkage_queue), now),
+        ],
+        "seats": [seat_view(s.extension, s.interface(seat_mode), seats.get(s.extension))
+                  for s in centre.seats],
+    }
+
+
+def live_snapshot(settings: Settings, queues: Mapping[str, QueueState],
+                  seats: Mapping[str, SeatState], ami: Mapping[str, str],
+                  now: float) -> dict[str, Any]:
+    """The `/api/live` body.  Queues and seats Redis holds but settings do not
+    configure are left out: the dashboard shows the configured centres."""
+    return {
+        "ami": ami_view(ami),
+        "centres": [centre_view(c, settings.seat_mode, queues, seats, now) for c in settings.centres],
+    }

@@ -1,0 +1,73 @@
+"""Simulated citizens and seat phones over AMI, for the demo, benchmarks, tests.
+
+A citizen is an originated Local channel into `hotline-inbound` with an
+explicit caller ID: its `;2` half is the call as Asterisk's entry context sees
+it, its `;1` half the citizen's handset (hang up there).  Seat phones are the
+`hotline-seat-phones` context; what a seat does when it rings is set per seat
+in AstDB (`answer`, `noanswer`, `busy`).
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from ami_bridge.manager import AmiManager
+from core.safety import check_number, check_token
+
+SEAT_ANSWERED_EVENT = "HotlineSeatAnswered"
+
+
+@dataclass(frozen=True)
+class CitizenCall:
+    number: str
+    centre: str
+    handset_id: str  # uniqueid of the citizen's handset (;1)
+    pbx_leg_id: str  # uniqueid of the call inside the PBX (;2)
+
+
+async def originate_citizen(ami: AmiManager, centre: str, number: str,
+                            context: str = "hotline-inbound") -> CitizenCall:
+    """Citizen `number` dials `centre`; returns once Asterisk queued the call."""
+    check_number("centre", centre)
+    check_number("citizen", number)
+    check_token("context", context)
+    call = CitizenCall(number, centre, f"citizen-{uuid.uuid4().hex[:12]}",
+                       f"citizen-leg-{uuid.uuid4().hex[:12]}")
+    reply = await ami.send({
+        "Action": "Originate",
+        "Channel": f"Local/{centre}@{context}",
+        "Context": "hotline-citizen-phone", "Exten": "talk", "Priority": "1",
+        "CallerID": f'"" <{number}>',
+        "ChannelId": call.handset_id, "OtherChannelId": call.pbx_leg_id,
+        "Timeout": "120000", "Async": "true",
+    }, ack_only=True)
+    first = reply[0] if isinstance(reply, list) else reply
+    if first.get("Response") != "Success":
+        raise RuntimeError(f"originate failed: {first.get('Message')}")
+    return call
+
+
+async def set_phone(ami: AmiManager, seat: str, mode: str) -> None:
+    check_token("seat", seat)
+    if mode not in ("answer", "noanswer", "busy"):
+        raise ValueError(f"phone mode {mode!r}")
+    await ami.send({"Action": "DBPut", "Family": "hotline-phone", "Key": seat, "Val": mode})
+
+
+async def reset_phones(ami: AmiManager) -> None:
+    await ami.send({"Action": "DBDelTree", "Family": "hotline-phone"})
+
+
+async def channels(ami: AmiManager) -> list[dict[str, Any]]:
+    reply = await ami.send({"Action": "CoreShowChannels"})
+    msgs = reply if isinstance(reply, list) else [reply]
+    return [m for m in msgs if m.get("Event") == "CoreShowChannel"]
+
+
+async def hang_up(ami: AmiManager, uniqueid: str) -> bool:
+    chan = next((c for c in await channels(ami) if c.get("Uniqueid") == uniqueid), None)
+    if chan is None:
+        return False
+    await ami.send({"Action": "Hangup", "Channel": chan["Channel"]})
+    return True

@@ -1,0 +1,112 @@
+"""Live state of queues and seats: the model and its Redis layout (pure).
+
+The AMI bridge is the only writer; the web service and the AGI routes read.
+Layout (every key starts with `Settings.redis_prefix`, `hotline:` by default):
+
+    {p}live:queues   hash  queue name -> QueueState JSON
+    {p}live:seats    hash  seat extension -> SeatState JSON
+    {p}live:ami      hash  connected "1"/"0", since, last_event_at, resynced_at,
+                           asterisk_version
+    {p}live:updates  pub/sub channel; each message a JSON {"kind", "id"}
+
+The bridge rewrites the whole state on every (re)connection (resync), then
+keeps it current from events, so a restart of Asterisk or of the bridge never
+leaves stale entries behind.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+SeatStateName = Literal["idle", "ringing", "in_call", "paused", "unavailable", "unknown"]
+
+QUEUES_KEY = "live:queues"
+SEATS_KEY = "live:seats"
+AMI_KEY = "live:ami"
+UPDATES_CHANNEL = "live:updates"
+
+
+@dataclass
+class QueueEntry:
+    """A caller waiting in a queue."""
+
+    channel: str
+    uniqueid: str
+    position: int
+    caller_number: str
+    joined_at: float  # epoch seconds
+
+
+@dataclass
+class QueueState:
+    name: str
+    centre: str
+    kind: Literal["public", "linkage", "other"]
+    entries: list[QueueEntry] = field(default_factory=list)
+    completed: int = 0
+    abandoned: int = 0
+    holdtime_s: int = 0
+
+    @property
+    def waiting(self) -> int:
+        return len(self.entries)
+
+    def longest_wait_s(self, now: float) -> float:
+        return max((now - e.joined_at for e in self.entries), default=0.0)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> "QueueState":
+        data = json.loads(raw)
+        data["entries"] = [QueueEntry(**e) for e in data.get("entries", [])]
+        return cls(**data)
+
+
+@dataclass
+class SeatState:
+    extension: str
+    centre: str
+    interface: str
+    state: SeatStateName = "unknown"
+    paused: bool = False
+    queues: list[str] = field(default_factory=list)
+    talking_to: str | None = None  # caller number while in a call
+    updated_at: float = 0.0
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> "SeatState":
+        return cls(**json.loads(raw))
+
+
+# Asterisk device-state codes as reported in QueueMember/QueueMemberStatus `Status`.
+_DEVICE_STATE: dict[int, SeatStateName] = {
+    0: "unknown",      # AST_DEVICE_UNKNOWN
+    1: "idle",         # NOT_INUSE
+    2: "in_call",      # INUSE
+    3: "in_call",      # BUSY
+    4: "unavailable",  # INVALID
+    5: "unavailable",  # UNAVAILABLE
+    6: "ringing",      # RINGING
+    7: "ringing",      # RINGINUSE
+    8: "in_call",      # ONHOLD
+}
+
+
+def seat_state_from_member(status: int, paused: bool, in_call: bool = False) -> SeatStateName:
+    """Seat state for the dashboard from a queue member's device status.
+
+    A paused seat shows `paused` unless it is still in a call; a member marked
+    in a call by the queue (`InCall: 1`) is `in_call` whatever the device says.
+    """
+    state = _DEVICE_STATE.get(status, "unknown")
+    if in_call and state in ("idle", "unknown"):
+        state = "in_call"
+    if paused and state in ("idle", "unknown", "unavailable"):
+        return "paused"
+    return state

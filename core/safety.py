@@ -1,0 +1,54 @@
+"""Checks for values that reach AMI or the dialplan (pure).
+
+AMI is a line protocol: a CR or LF inside a header value ends the header and
+lets the rest be read as a new header or a new action.  Dialplan applications
+split their arguments on `,` and `|`, and `${...}` is expanded.  Every
+user-supplied value therefore passes through one of these checks first.
+"""
+from __future__ import annotations
+
+import re
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_NUMBER = re.compile(r"^\+?[0-9*#]{1,32}$")
+_TOKEN = re.compile(r"^[A-Za-z0-9_.+\-]{1,64}$")
+
+
+class UnsafeValue(ValueError):
+    """A value that must not reach AMI or the dialplan; `field` names it."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+def check_line(field: str, value: str, *, max_len: int = 256) -> str:
+    """Return `value` if it holds no control character (CR/LF included)."""
+    if not isinstance(value, str):
+        raise UnsafeValue(field, "must be a string")
+    if _CONTROL.search(value):
+        raise UnsafeValue(field, "contains a control character (CR/LF)")
+    if len(value) > max_len:
+        raise UnsafeValue(field, f"longer than {max_len} characters")
+    return value
+
+
+def check_number(field: str, value: str) -> str:
+    """A dialable number: digits, `*`, `#`, optional leading `+`, at most 32."""
+    check_line(field, value, max_len=32)
+    if not _NUMBER.match(value):
+        raise UnsafeValue(field, "must be a phone number (digits, *, #, optional +)")
+    return value
+
+
+def check_token(field: str, value: str) -> str:
+    """An identifier safe in a channel name, variable or queue name."""
+    check_line(field, value, max_len=64)
+    if not _TOKEN.match(value):
+        raise UnsafeValue(field, "must match [A-Za-z0-9_.+-]{1,64}")
+    return value
+
+
+def is_number(value: str | None) -> bool:
+    return bool(value) and _NUMBER.match(value or "") is not None

@@ -1,0 +1,179 @@
+"""The AMI bridge end to end: fake Asterisk (recorded transcripts) -> real Redis."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from redis.asyncio import Redis
+
+from core.live import QueueState, SeatState
+
+
+async def queues(redis: Redis, prefix: str) -> dict[str, QueueState]:
+    raw = await redis.hgetall(f"{prefix}live:queues")
+    return {k: QueueState.from_json(v) for k, v in raw.items()}
+
+
+async def seats(redis: Redis, prefix: str) -> dict[str, SeatState]:
+    raw = await redis.hgetall(f"{prefix}live:seats")
+    return {k: SeatState.from_json(v) for k, v in raw.items()}
+
+
+async def ami(redis: Redis, prefix: str) -> dict[str, str]:
+    return await redis.hgetall(f"{prefix}live:ami")
+
+
+async def test_when_bridge_connects_then_resync_writes_queues_seats_and_link_state(
+        make_bridge: Any, fake_ami: Any, redis_client: Redis, prefix: str, eventually: Any) -> None:
+    fake_ami.responses["QueueStatus"] = "queue_status_caller_waiting.ami"
+
+    bridge = await make_bridge()
+
+    link = await eventually(lambda: _resynced(redis_client, prefix), what="first resync")
+    assert link["connected"] == "1"
+    assert link["asterisk_version"] == "22.10.1"
+    assert float(link["since"]) > 0
+    live_queues = await queues(redis_client, prefix)
+    assert set(live_queues) == {"hotline-12345", "hotline-12345-linkage", "hotline-110"}
+    assert [e.caller_number for e in live_queues["hotline-12345"].entries] == ["13800138000"]
+    assert (live_queues["hotline-12345-linkage"].centre, live_queues["hotline-12345-linkage"].kind) == \
+        ("12345", "linkage")
+    live_seats = await seats(redis_client, prefix)
+    assert {k: v.state for k, v in live_seats.items()} == {"1001": "idle", "1002": "paused", "2001": "idle"}
+    assert live_seats["1001"].interface == "Local/1001@hotline-seat-phones/n"
+    assert fake_ami.actions()[:3] == ["Login", "QueueStatus", "CoreSettings"]
+    assert bridge.ami.connected
+
+
+async def test_when_events_arrive_then_redis_follows_and_updates_are_published(
+        make_bridge: Any, fake_ami: Any, redis_client: Redis, prefix: str, eventually: Any) -> None:
+    await make_bridge()
+    await eventually(lambda: _resynced(redis_client, prefix), what="first resync")
+    pubsub = redis_client.pubsub()
+    await pubsub.subscribe(f"{prefix}live:updates")
+    try:
+        await fake_ami.push("events_caller_joins.ami")
+        await eventually(lambda: _waiting(redis_client, prefix, "hotline-12345", 1), what="caller waiting")
+
+        await fake_ami.push("events_seat_answers.ami")
+        seat = await eventually(lambda: _seat_in(redis_client, prefix, "1001", "in_call"), what="1001 in call")
+        assert seat.talking_to == "13800138000"
+        assert (await queues(redis_client, prefix))["hotline-12345"].entries == []
+
+        await fake_ami.push("events_call_completes.ami")
+        seat = await eventually(lambda: _seat_in(redis_client, prefix, "1001", "idle"), what="1001 idle")
+        assert seat.talking_to is None
+
+        updates: list[dict[str, str]] = []
+
+        async def collected() -> bool:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.05)
+            if message is not None:
+                updates.append(json.loads(message["data"]))
+            return {"kind": "seat", "id": "1001"} in updates and {"kind": "queue", "id": "hotline-12345"} in updates
+
+        await eventually(collected, what="published updates")
+        assert all(set(u) == {"kind", "id"} for u in updates)
+    finally:
+        await pubsub.aclose()
+
+
+async def test_when_asterisk_restarts_then_connected_drops_and_state_is_rebuilt_without_stale_entries(
+        make_bridge: Any, fake_ami: Any, redis_client: Redis, prefix: str, eventually: Any) -> None:
+    fake_ami.responses["QueueStatus"] = "queue_status_caller_waiting.ami"
+    bridge = await make_bridge()
+    await eventually(lambda: _waiting(redis_client, prefix, "hotline-12345", 1), what="caller waiting")
+    await fake_ami.push("events_remote_seat.ami")  # 3001 added then removed: gone either way
+    await fake_ami.push("events_seat_answers.ami")
+    await eventually(lambda: _seat_in(redis_client, prefix, "1001", "in_call"), what="1001 in call")
+    first_resync = (await ami(redis_client, prefix))["resynced_at"]
+
+    await fake_ami.stop_listening()   # Asterisk goes down...
+    await eventually(lambda: _field(redis_client, prefix, "connected", "0"), what="connected=0")
+    assert not bridge.ami.connected
+
+    fake_ami.responses["QueueStatus"] = "queue_status_idle.ami"
+    await fake_ami.listen()           # ...and comes back with a fresh state
+    await eventually(lambda: bridge.ami.connections == 2, what="reconnection")
+    await eventually(lambda: _field(redis_client, prefix, "connected", "1"), what="connected=1")
+    await eventually(lambda: _seat_in(redis_client, prefix, "1001", "idle"), what="1001 idle after restart")
+
+    link = await ami(redis_client, prefix)
+    assert link["resynced_at"] >= first_resync
+    live_queues = await queues(redis_client, prefix)
+    assert all(q.entries == [] for q in live_queues.values())
+    live_seats = await seats(redis_client, prefix)
+    assert set(live_seats) == {"1001", "1002", "2001"}
+    assert live_seats["1001"].talking_to is None
+
+
+async def test_when_asterisk_announces_shutdown_then_bridge_marks_down_and_reconnects(
+        make_bridge: Any, fake_ami: Any, redis_client: Redis, prefix: str, eventually: Any) -> None:
+    bridge = await make_bridge()
+    await eventually(lambda: _resynced(redis_client, prefix), what="first resync")
+
+    await fake_ami.push("shutdown.ami")
+
+    await eventually(lambda: bridge.ami.connections == 2, what="reconnection after Shutdown")
+    await eventually(lambda: _field(redis_client, prefix, "connected", "1"), what="connected again")
+    assert fake_ami.logins == 2
+
+
+async def test_malformed_events_are_ignored_and_the_bridge_keeps_working(
+        make_bridge: Any, fake_ami: Any, redis_client: Redis, prefix: str, eventually: Any) -> None:
+    bridge = await make_bridge()
+    await eventually(lambda: _resynced(redis_client, prefix), what="first resync")
+
+    await fake_ami.push("malformed_events.ami")
+    await fake_ami.push("events_caller_joins.ami")
+
+    await eventually(lambda: _waiting(redis_client, prefix, "hotline-12345", 1), what="good event after bad ones")
+    assert bridge.live.events_rejected >= 4
+    assert bridge.ami.connections == 1
+
+
+async def test_periodic_light_resync_repairs_what_events_missed(
+        make_bridge: Any, fake_ami: Any, redis_client: Redis, prefix: str, eventually: Any) -> None:
+    await make_bridge(resync_interval_s=0.05)
+    await eventually(lambda: _resynced(redis_client, prefix), what="first resync")
+
+    fake_ami.responses["QueueStatus"] = "queue_status_caller_waiting.ami"  # no event told us
+
+    await eventually(lambda: _waiting(redis_client, prefix, "hotline-12345", 1), what="light resync")
+
+
+async def test_when_redis_is_down_the_bridge_keeps_running_and_rewrites_state_when_it_is_back(
+        make_bridge: Any, fake_ami: Any, settings: Any, redis_proxy: Any, redis_client: Redis, prefix: str,
+        eventually: Any) -> None:
+    await redis_proxy.stop()  # Redis unreachable from the start
+    bridge = await make_bridge(settings=settings.with_(redis_url=f"redis://127.0.0.1:{redis_proxy.port}/0"))
+    await eventually(lambda: bridge.resyncs >= 1, what="resync kept in memory")
+    await fake_ami.push("events_caller_joins.ami")
+    await eventually(lambda: bridge.live.model.queues["hotline-12345"].waiting == 1, what="event applied")
+    assert not await redis_client.exists(f"{prefix}live:queues")
+    assert bridge.ami.connected
+
+    await redis_proxy.start()  # Redis is back
+
+    await eventually(lambda: _waiting(redis_client, prefix, "hotline-12345", 1), what="state rewritten")
+    assert (await ami(redis_client, prefix))["connected"] == "1"
+    assert set(await seats(redis_client, prefix)) == {"1001", "1002", "2001"}
+
+
+async def _resynced(redis: Redis, prefix: str) -> dict[str, str] | None:
+    link = await ami(redis, prefix)
+    return link if link.get("resynced_at") and link.get("connected") == "1" else None
+
+
+async def _waiting(redis: Redis, prefix: str, queue: str, count: int) -> bool:
+    state = (await queues(redis, prefix)).get(queue)
+    return state is not None and state.waiting == count
+
+
+async def _seat_in(redis: Redis, prefix: str, extension: str, state: str) -> SeatState | None:
+    seat = (await seats(redis, prefix)).get(extension)
+    return seat if seat is not None and seat.state == state else None
+
+
+async def _field(redis: Redis, prefix: str, name: str, value: str) -> bool:
+    return (await ami(redis, prefix)).get(name) == value

@@ -1,0 +1,171 @@
+"""AmiManager over a real socket against recorded Asterisk 22 answers."""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from panoramisk.actions import Action
+from panoramisk.message import Message
+
+from ami_bridge.manager import AmiManager, AmiNotConnected, SafeAction
+from core.safety import UnsafeValue
+
+FakeAmi = Any  # tests/protocol/conftest.py; fixtures, not imports
+
+
+@pytest.fixture
+async def manager(fake_ami: FakeAmi) -> AsyncIterator[AmiManager]:
+    ami = AmiManager("127.0.0.1", fake_ami.port, fake_ami.username, fake_ami.secret,
+                     backoff_initial_s=0.02, backoff_max_s=0.2, action_timeout_s=5)
+    await ami.start()
+    await ami.wait_connected(5)
+    yield ami
+    await ami.close()
+
+
+async def test_panoramisk_1_4_still_raises_keyerror_on_successfully_queued() -> None:
+    """The upstream bug our SafeAction works around (fails once panoramisk fixes it)."""
+    action = Action({"Action": "PlayDTMF", "Channel": "Local/1001@x-1;2", "Digit": "1"})
+    with pytest.raises(KeyError):
+        action.add_message(Message({"Response": "Success", "Message": "DTMF successfully queued"}))
+    action.future.cancel()
+
+
+@pytest.mark.parametrize(("async_value", "multi"), [(None, False), ("no", False), ("false", False),
+                                                    ("true", True), ("yes", True), ("1", True)])
+async def test_successfully_queued_waits_for_more_only_when_async_is_true(async_value: str | None, multi: bool) -> None:
+    fields = {"Action": "Originate", "Channel": "Local/12345@citizen"}
+    if async_value is not None:
+        fields["Async"] = async_value
+    action = SafeAction(fields)
+    action.as_list = None
+    action.add_message(Message({"Response": "Success", "Message": "Originate successfully queued"}))
+    assert action.future.done() is (not multi)
+    action.future.cancel()
+
+
+async def test_when_playdtmf_answers_successfully_queued_then_the_link_stays_up(
+        manager: AmiManager, fake_ami: FakeAmi) -> None:
+    response = await manager.send({"Action": "PlayDTMF", "Channel": "Local/1001@hotline-seat-phones-00000001;2",
+                                   "Digit": "1"})
+
+    assert isinstance(response, dict)
+    assert (response["Response"], response["Message"]) == ("Success", "DTMF successfully queued")
+    pong = await manager.send({"Action": "Ping"})
+    assert isinstance(pong, dict) and pong["Ping"] == "Pong"
+    assert manager.connected and manager.connections == 1 and fake_ami.logins == 1
+    assert "Async" not in fake_ami.received[1]  # nothing added on the wire
+
+
+async def test_login_sends_user_and_secret_and_asks_for_events(manager: AmiManager, fake_ami: FakeAmi) -> None:
+    login = fake_ami.received[0]
+    assert (login["Action"], login["Username"], login["Secret"], login["Events"]) == \
+        ("Login", fake_ami.username, fake_ami.secret, "on")
+    assert manager.asterisk_protocol_version == "11.0.0"
+
+
+@pytest.mark.parametrize("action", [
+    {"Action": "PlayDTMF", "Channel": "Local/1001@x;2\r\nAction: Hangup", "Digit": "1"},
+    {"Action": "Originate", "Channel": "Local/1@x", "CallerID": "13800138000\n"},
+    {"Action": "Originate", "Variable": ["HANDOFF=1", "X=\rAction: Hangup"]},
+    {"Action": "Ping", "Bad: Header": "x"},
+    {"Action": "Ping", "Channel": None},
+    {"Channel": "PJSIP/1001"},
+])
+async def test_crlf_or_bad_header_is_refused_before_anything_is_sent(
+        manager: AmiManager, fake_ami: FakeAmi, action: dict[str, Any]) -> None:
+    before = bytes(fake_ami.raw_received)
+
+    with pytest.raises(UnsafeValue):
+        await manager.send(action)
+
+    await manager.send({"Action": "Ping"})  # the socket carries nothing in between
+    assert fake_ami.raw_received[len(before):].startswith(b"Action: Ping\r\n")
+    assert fake_ami.actions() == ["Login", "Ping"]
+
+
+async def test_list_response_comes_back_whole(manager: AmiManager, fake_ami: FakeAmi) -> None:
+    fake_ami.responses["QueueStatus"] = "queue_status_caller_waiting.ami"
+
+    messages = await manager.send({"Action": "QueueStatus"})
+
+    assert isinstance(messages, list)
+    assert messages[0]["Message"] == "Queue status will follow"
+    assert messages[-1]["Event"] == "QueueStatusComplete"
+    assert [m["Event"] for m in messages[1:-1]].count("QueueMember") == 4
+
+
+async def test_utf8_caller_name_split_across_reads_is_not_lost(manager: AmiManager, fake_ami: FakeAmi) -> None:
+    fake_ami.responses["QueueStatus"] = "queue_status_caller_waiting.ami"
+    fake_ami.chunk_size = 1
+
+    messages = await manager.send({"Action": "QueueStatus"})
+
+    assert isinstance(messages, list)
+    [entry] = [m for m in messages if m.get("Event") == "QueueEntry"]
+    assert entry["CallerIDName"] == "张三"
+
+
+async def test_events_reach_subscribers_by_pattern(manager: AmiManager, fake_ami: FakeAmi, eventually: Any) -> None:
+    seen: list[str] = []
+    manager.on_event("QueueCaller*", lambda event: seen.append(event["Event"]))
+
+    await fake_ami.push("events_caller_abandons.ami")
+
+    await eventually(lambda: seen == ["QueueCallerJoin", "QueueCallerAbandon", "QueueCallerLeave"],
+                     what="queue caller events")
+
+
+async def test_failing_event_handler_does_not_break_the_link(manager: AmiManager, fake_ami: FakeAmi,
+                                                             eventually: Any) -> None:
+    def broken(event: dict[str, Any]) -> None:
+        raise RuntimeError("handler bug")
+
+    manager.on_event("*", broken)
+    await fake_ami.push("events_remote_seat.ami")
+    assert await manager.send({"Action": "Ping"})
+    assert manager.connections == 1
+
+
+async def test_action_waiting_when_the_link_drops_fails_at_once(manager: AmiManager, fake_ami: FakeAmi,
+                                                               eventually: Any) -> None:
+    fake_ami.silent.add("Hangup")
+    pending = asyncio.create_task(manager.send({"Action": "Hangup", "Channel": "PJSIP/1001-1"}, timeout=30))
+    await eventually(lambda: "Hangup" in fake_ami.actions(), what="Hangup sent")
+
+    await fake_ami.drop()
+
+    with pytest.raises(AmiNotConnected):
+        await pending
+    await eventually(lambda: manager.connections == 2, what="reconnection")
+    assert fake_ami.actions().count("Hangup") == 1  # never replayed
+
+
+async def test_send_while_disconnected_raises(fake_ami: FakeAmi) -> None:
+    await fake_ami.stop_listening()
+    ami = AmiManager("127.0.0.1", fake_ami.port, fake_ami.username, fake_ami.secret,
+                     backoff_initial_s=0.02, backoff_max_s=0.05)
+    await ami.start()
+    try:
+        with pytest.raises(AmiNotConnected):
+            await ami.send({"Action": "Ping"})
+    finally:
+        await ami.close()
+
+
+async def test_wrong_secret_is_retried_with_backoff_and_never_connects(fake_ami: FakeAmi, eventually: Any) -> None:
+    ami = AmiManager("127.0.0.1", fake_ami.port, fake_ami.username, "wrong-secret-123",
+                     backoff_initial_s=0.01, backoff_max_s=0.05)
+    await ami.start()
+    try:
+        await eventually(lambda: fake_ami.logins >= 3, what="login retries")
+        assert not ami.connected and ami.connections == 0
+    finally:
+        await ami.close()
+
+
+def test_secret_with_newline_is_refused_at_construction() -> None:
+    with pytest.raises(UnsafeValue):
+        AmiManager("127.0.0.1", 5038, "hotline", "secret\r\nAction: Originate")

@@ -1,0 +1,194 @@
+"""The telephony test rig: a real Asterisk, the FastAGI server, an AMI client.
+
+Asterisk is the one `scripts/install-asterisk` built (never a stand-in); it
+runs from the project's own rendered configuration on free ports, with
+simulated seat phones (Local channels into `hotline-seat-phones`).  Citizens
+are originated Local channels with an explicit caller ID; key presses are AMI
+`PlayDTMF` on the seat's `;2` half.  After each test the rig checks that no
+channel and no conference is left.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from agi.server import FastAgiServer
+from ami_bridge.manager import AmiManager
+from app import simulation
+from app.simulation import SEAT_ANSWERED_EVENT, CitizenCall
+from app.asterisk_process import AsteriskProcess
+from app.asterisk_render import render
+from app.secrets_store import Secrets, load_or_create
+from core.settings import Settings
+from tests.support.waiting import eventually
+
+log = logging.getLogger(__name__)
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rig_settings(state_dir: Path, **env: str) -> Settings:
+    base = {
+        "HOTLINE_STATE_DIR": str(state_dir),
+        "HOTLINE_SEAT_MODE": "simulated",
+        "HOTLINE_CENTRES": "12345:1001-1004;110:2001-2002",
+        "HOTLINE_SIP_PORT": str(free_port(socket.SOCK_DGRAM)),
+        "HOTLINE_AMI_PORT": str(free_port()),
+        "HOTLINE_AGI_PORT": str(free_port()),
+        "HOTLINE_HTTP_PORT": str(free_port()),
+        "HOTLINE_RTP_PORTS": "30000-30999",
+        "HOTLINE_REDIS_PREFIX": f"hltest:{uuid.uuid4().hex[:8]}:",
+    }
+    import os
+
+    if os.environ.get("HOTLINE_ASTERISK_PREFIX"):
+        base["HOTLINE_ASTERISK_PREFIX"] = os.environ["HOTLINE_ASTERISK_PREFIX"]
+    base.update(env)
+    return Settings.from_env(base)
+
+
+class EventLog:
+    """Every AMI event the rig's client received, with waiting by predicate."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self._changed = asyncio.Condition()
+
+    async def record(self, event: dict[str, Any]) -> None:
+        self.events.append(event)
+        async with self._changed:
+            self._changed.notify_all()
+
+    def clear(self) -> None:
+        self.events.clear()
+
+    def find(self, pred: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+        return [e for e in self.events if pred(e)]
+
+    async def wait_for(self, pred: Callable[[dict[str, Any]], bool], timeout: float = 10.0,
+                       what: str = "event") -> dict[str, Any]:
+        async def _wait() -> dict[str, Any]:
+            async with self._changed:
+                while True:
+                    for e in self.events:
+                        if pred(e):
+                            return e
+                    await self._changed.wait()
+        try:
+            return await asyncio.wait_for(_wait(), timeout)
+        except asyncio.TimeoutError:
+            raise AssertionError(f"{what} not seen within {timeout}s") from None
+
+
+@dataclass
+class Pbx:
+    settings: Settings
+    secrets: Secrets
+    asterisk: AsteriskProcess
+    agi: FastAgiServer
+    ami: AmiManager
+    events: EventLog = field(default_factory=EventLog)
+
+    @classmethod
+    async def start(cls, state_dir: Path, **env: str) -> "Pbx":
+        settings = rig_settings(state_dir, **env)
+        secrets = load_or_create(settings)
+        render(settings, secrets, verbose=3)
+        asterisk = AsteriskProcess(settings)
+        asterisk.check_installed()  # a missing Asterisk fails the tier, never skips it
+        agi = FastAgiServer(settings)
+        await agi.start()
+        await asterisk.start()
+        ami = AmiManager("127.0.0.1", settings.ami_port, settings.ami_user, secrets.ami_secret)
+        pbx = cls(settings, secrets, asterisk, agi, ami)
+        ami.on_event("*", pbx.events.record)
+        await ami.start()
+        await ami.wait_connected(timeout=20)
+        return pbx
+
+    async def stop(self) -> None:
+        await self.ami.close()
+        await self.asterisk.stop()
+        await self.agi.stop()
+
+    async def restart_asterisk(self) -> None:
+        await self.asterisk.restart()
+        await eventually(lambda: self.ami.connected, timeout=30, what="rig AMI reconnected")
+
+    # ------------------------------------------------------------ AMI helpers
+
+    async def action(self, **fields: str) -> Any:
+        return await self.ami.send(fields)
+
+    async def channels(self) -> list[dict[str, Any]]:
+        return await simulation.channels(self.ami)
+
+    async def conferences(self) -> list[dict[str, Any]]:
+        reply = await self.ami.send({"Action": "ConfbridgeListRooms"})
+        msgs = reply if isinstance(reply, list) else [reply]
+        return [m for m in msgs if m.get("Event") == "ConfbridgeListRooms"]
+
+    async def channel_by_uniqueid(self, uniqueid: str) -> dict[str, Any] | None:
+        return next((c for c in await self.channels() if c.get("Uniqueid") == uniqueid), None)
+
+    # ------------------------------------------------------------ phones
+
+    async def set_phone(self, seat: str, mode: str) -> None:
+        """What a simulated seat phone does when it rings: answer, noanswer, busy."""
+        await simulation.set_phone(self.ami, seat, mode)
+
+    async def reset_phones(self) -> None:
+        await simulation.reset_phones(self.ami)
+
+    async def citizen_dials(self, centre: str, number: str) -> CitizenCall:
+        """A citizen with caller ID `number` dials `centre` (12345 or 110)."""
+        return await simulation.originate_citizen(self.ami, centre, number)
+
+    async def hang_up(self, uniqueid: str) -> None:
+        await simulation.hang_up(self.ami, uniqueid)
+
+    async def seat_answered(self, number: str, timeout: float = 15.0) -> dict[str, Any]:
+        """The HotlineSeatAnswered event of the seat that answered citizen `number`."""
+        return await self.events.wait_for(
+            lambda e: e.get("Event") == "UserEvent" and e.get("UserEvent") == SEAT_ANSWERED_EVENT
+            and e.get("Citizen") == number,
+            timeout=timeout, what=f"a seat answering {number}")
+
+    async def seat_channel(self, seat: str) -> dict[str, Any] | None:
+        """The seat phone's own channel (the `;2` half of its Local member)."""
+        return next((c for c in await self.channels()
+                     if c["Channel"].startswith(f"Local/{seat}@hotline-seat-phones-")
+                     and c["Channel"].endswith(";2")), None)
+
+    async def seat_member_leg(self, seat: str) -> dict[str, Any] | None:
+        """The queue's leg towards the seat (the `;1` half, bridged to the caller)."""
+        return next((c for c in await self.channels()
+                     if c["Channel"].startswith(f"Local/{seat}@hotline-seat-phones-")
+                     and c["Channel"].endswith(";1")), None)
+
+    # ------------------------------------------------------------ leak check
+
+    async def leaks(self) -> tuple[list[str], list[str]]:
+        return ([c["Channel"] for c in await self.channels()],
+                [c.get("Conference", "?") for c in await self.conferences()])
+
+    async def assert_nothing_left(self, timeout: float = 10.0) -> None:
+        """No channel and no conference may outlive a test: poll, then fail."""
+        async def clean() -> bool:
+            chans, confs = await self.leaks()
+            assert not chans and not confs, f"left behind: channels={chans} conferences={confs}"
+            return True
+        try:
+            await eventually(clean, timeout=timeout, what="no channel or conference left")
+        except AssertionError:
+            await self.ami.send({"Action": "Hangup", "Channel": "/.*/"})  # keep the next test clean
+            raise

@@ -1,0 +1,63 @@
+"""Fixtures for the HTTP tests: real Redis under a per-test key prefix, SQLite in tmp_path.
+
+Every test gets its own `redis_prefix`; its keys are deleted afterwards, so
+tests never see each other's live state and the shared Redis stays clean.
+"""
+from __future__ import annotations
+
+import socket
+import uuid
+from pathlib import Path
+from typing import AsyncIterator
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from redis.asyncio import Redis
+
+from app.web import init_app
+from core.centres import parse_centres
+from core.settings import Settings
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[Redis]:
+    client = Redis.from_url(REDIS_URL, decode_responses=True)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def redis_prefix(redis: Redis) -> AsyncIterator[str]:
+    prefix = f"test-{uuid.uuid4().hex}:"
+    yield prefix
+    keys = [key async for key in redis.scan_iter(match=f"{prefix}*")]
+    if keys:
+        await redis.delete(*keys)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, redis_prefix: str) -> Settings:
+    return Settings(
+        centres=parse_centres("12345:1001-1002;110:2001"),
+        seat_mode="simulated",
+        state_dir=tmp_path,
+        redis_url=REDIS_URL,
+        redis_prefix=redis_prefix,
+        http_port=0,
+    )
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A local TCP port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[TestClient]:
+    async with TestClient(TestServer(init_app(settings))) as client:
+        yield client

@@ -1,0 +1,216 @@
+"""The HTTP service against a real Redis and a SQLite file: health, live view, errors, serving."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import AsyncIterator
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from redis.asyncio import Redis
+
+from app import web as app_web
+from app.errors import BadInput, NotFound
+from core.live import AMI_KEY, QUEUES_KEY, SEATS_KEY, QueueEntry, QueueState, SeatState
+from core.settings import Settings
+
+
+async def test_when_database_and_redis_are_up_then_health_is_ok(client: TestClient) -> None:
+    response = await client.get("/api/health")
+    assert response.status == 200
+    assert await response.json() == {"status": "ok", "database": True, "redis": True, "ami": False}
+
+
+async def test_when_bridge_reports_ami_connected_then_health_says_ami_is_up(
+    client: TestClient, redis: Redis, redis_prefix: str
+) -> None:
+    await redis.hset(redis_prefix + AMI_KEY, mapping={"connected": "1", "since": "1764043200.5"})
+    response = await client.get("/api/health")
+    assert response.status == 200
+    assert (await response.json())["ami"] is True
+
+
+async def test_when_redis_is_unreachable_then_health_is_503_degraded(settings: Settings, closed_port: int) -> None:
+    settings = settings.with_(redis_url=f"redis://127.0.0.1:{closed_port}/0")
+    async with TestClient(TestServer(app_web.init_app(settings))) as client:
+        response = await client.get("/api/health")
+        assert response.status == 503
+        assert await response.json() == {"status": "degraded", "database": True, "redis": False, "ami": False}
+
+
+async def test_when_redis_is_unreachable_then_live_is_503_with_a_clear_error(
+    settings: Settings, closed_port: int
+) -> None:
+    settings = settings.with_(redis_url=f"redis://127.0.0.1:{closed_port}/0")
+    async with TestClient(TestServer(app_web.init_app(settings))) as client:
+        response = await client.get("/api/live")
+        assert response.status == 503
+        body = await response.json()
+        assert body["service"] == "redis"
+        assert body["error"].startswith("redis unavailable")
+
+
+async def test_when_redis_holds_nothing_then_live_shows_every_configured_centre_queue_and_seat_with_defaults(
+    client: TestClient,
+) -> None:
+    response = await client.get("/api/live")
+    assert response.status == 200
+    body = await response.json()
+    assert body["ami"] == {"connected": False, "since": None, "resynced_at": None,
+                           "last_event_at": None, "asterisk_version": None}
+    assert [c["id"] for c in body["centres"]] == ["12345", "110"]
+    assert body["centres"][0]["name"] == "12345政务服务便民热线"
+    for centre in body["centres"]:
+        assert [(q["name"], q["kind"], q["waiting"], q["longest_wait_s"], q["entries"]) for q in centre["queues"]] == [
+            (f"hotline-{centre['id']}", "public", 0, 0.0, []),
+            (f"hotline-{centre['id']}-linkage", "linkage", 0, 0.0, []),
+        ]
+    seats = {s["extension"]: s for c in body["centres"] for s in c["seats"]}
+    assert sorted(seats) == ["1001", "1002", "2001"]
+    assert seats["2001"] == {"extension": "2001", "state": "unknown", "paused": False,
+                             "interface": "Local/2001@hotline-seat-phones/n", "talking_to": None, "queues": []}
+
+
+async def test_when_bridge_wrote_queue_and_seat_state_then_live_reflects_it(
+    client: TestClient, redis: Redis, redis_prefix: str
+) -> None:
+    now = time.time()
+    queue = QueueState(name="hotline-110-linkage", centre="110", kind="linkage", completed=4, entries=[
+        QueueEntry(channel="Local/110@hotline-in-00000002;2", uniqueid="1764043200.4", position=2,
+                   caller_number="13900139000", joined_at=now - 5),
+        QueueEntry(channel="Local/110@hotline-in-00000001;2", uniqueid="1764043200.2", position=1,
+                   caller_number="13800138000", joined_at=now - 30),
+    ])
+    seat = SeatState(extension="1002", centre="12345", interface="PJSIP/1002", state="in_call",
+                     queues=["hotline-12345"], talking_to="13700137000", updated_at=now)
+    await redis.hset(redis_prefix + QUEUES_KEY, queue.name, queue.to_json())
+    await redis.hset(redis_prefix + SEATS_KEY, seat.extension, seat.to_json())
+    await redis.hset(redis_prefix + AMI_KEY, mapping={"connected": "1", "since": "1764043200.5",
+                                                      "resynced_at": "1764043201.0"})
+
+    body = await (await client.get("/api/live")).json()
+
+    assert body["ami"]["connected"] is True
+    assert (body["ami"]["since"], body["ami"]["resynced_at"]) == (1764043200.5, 1764043201.0)
+    centre_110 = body["centres"][1]
+    linkage = centre_110["queues"][1]
+    assert (linkage["name"], linkage["waiting"], linkage["completed"]) == ("hotline-110-linkage", 2, 4)
+    assert 30.0 <= linkage["longest_wait_s"] < 60.0
+    assert [(e["position"], e["caller_number"], e["channel"]) for e in linkage["entries"]] == [
+        (1, "13800138000", "Local/110@hotline-in-00000001;2"),
+        (2, "13900139000", "Local/110@hotline-in-00000002;2"),
+    ]
+    assert 30.0 <= linkage["entries"][0]["waited_s"] < 60.0
+    assert centre_110["queues"][0]["waiting"] == 0
+    seats = {s["extension"]: s for s in body["centres"][0]["seats"]}
+    assert seats["1002"] == {"extension": "1002", "state": "in_call", "paused": False, "interface": "PJSIP/1002",
+                             "talking_to": "13700137000", "queues": ["hotline-12345"]}
+    assert seats["1001"]["state"] == "unknown"
+
+
+async def test_when_a_live_entry_in_redis_is_malformed_then_it_is_skipped_and_the_rest_shown(
+    client: TestClient, redis: Redis, redis_prefix: str
+) -> None:
+    good = SeatState(extension="1001", centre="12345", interface="PJSIP/1001", state="idle")
+    await redis.hset(redis_prefix + SEATS_KEY, mapping={"1001": good.to_json(), "1002": "{not json"})
+    response = await client.get("/api/live")
+    assert response.status == 200
+    seats = {s["extension"]: s["state"] for s in (await response.json())["centres"][0]["seats"]}
+    assert seats == {"1001": "idle", "1002": "unknown"}
+
+
+async def _not_found(request: web.Request) -> web.Response:
+    raise NotFound("order", "12345-20261125-0009")
+
+
+async def _bad_input(request: web.Request) -> web.Response:
+    raise BadInput("citizen_number", "must be a phone number")
+
+
+async def _bug(request: web.Request) -> web.Response:
+    raise RuntimeError("boom")
+
+
+@pytest.fixture
+async def error_client(settings: Settings) -> AsyncIterator[TestClient]:
+    app = app_web.init_app(settings)
+    app.router.add_get("/test/not-found", _not_found)
+    app.router.add_get("/test/bad-input", _bad_input)
+    app.router.add_get("/test/bug", _bug)
+    async with TestClient(TestServer(app)) as client:
+        yield client
+
+
+async def test_when_a_handler_raises_not_found_then_the_answer_is_404_json(error_client: TestClient) -> None:
+    response = await error_client.get("/test/not-found")
+    assert response.status == 404
+    assert await response.json() == {"error": "order '12345-20261125-0009' not found",
+                                     "kind": "order", "key": "12345-20261125-0009"}
+
+
+async def test_when_a_handler_raises_bad_input_then_the_answer_is_400_with_the_field(error_client: TestClient) -> None:
+    response = await error_client.get("/test/bad-input")
+    assert response.status == 400
+    assert await response.json() == {"error": "must be a phone number", "field": "citizen_number"}
+
+
+async def test_when_a_handler_fails_unexpectedly_then_the_answer_is_500_and_the_error_is_logged(
+    error_client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR, logger="app.web"):
+        response = await error_client.get("/test/bug")
+    assert response.status == 500
+    assert await response.json() == {"error": "internal error"}
+    assert any(r.exc_info and "boom" in str(r.exc_info[1]) for r in caplog.records)
+
+
+async def test_when_a_route_does_not_exist_then_the_answer_is_404_json(client: TestClient) -> None:
+    response = await client.get("/api/nowhere")
+    assert response.status == 404
+    assert await response.json() == {"error": "Not Found"}
+
+
+async def test_when_started_then_it_serves_on_the_configured_address_and_stops_cleanly(settings: Settings) -> None:
+    runner = await app_web.start(settings)
+    host, port = runner.addresses[0][:2]
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://{host}:{port}/api/health") as response:
+                assert response.status == 200
+    finally:
+        await runner.cleanup()
+    async with aiohttp.ClientSession() as http:
+        with pytest.raises(aiohttp.ClientConnectionError):
+            await http.get(f"http://{host}:{port}/api/health")
+
+
+async def test_when_serve_runs_in_the_callers_loop_then_it_answers_until_stop_is_set(
+    settings: Settings, closed_port: int
+) -> None:
+    settings = settings.with_(http_port=closed_port)
+    url = f"http://127.0.0.1:{closed_port}/api/health"
+    stop = asyncio.Event()
+    task = asyncio.create_task(app_web.serve(settings, stop))
+    try:
+        async with aiohttp.ClientSession() as http:
+            deadline = time.monotonic() + 10
+            status = None
+            while status is None:  # poll until the site is listening
+                assert not task.done(), task
+                try:
+                    async with http.get(url) as response:
+                        status = response.status
+                except aiohttp.ClientConnectionError:
+                    assert time.monotonic() < deadline, "service never started listening"
+                    await asyncio.sleep(0.02)
+            assert status == 200
+            stop.set()
+            await asyncio.wait_for(task, 10)
+            with pytest.raises(aiohttp.ClientConnectionError):
+                await http.get(url)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
