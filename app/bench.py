@@ -69,7 +69,7 @@ async def run_agi_bench(settings: Settings, calls: int = 200) -> dict[str, Any]:
             waiting[leg] = fut
             await ami.send({"Action": "Originate", "Channel": f"Local/{mode[0]}{centre}@hotline-bench",
                             "Context": "hotline-citizen-phone", "Exten": "talk", "Priority": "1",
-                            "CallerID": f'"" <1380000{i:04d}>', "ChannelId": f"{leg}-h",
+                            "CallerID": f'"" <1380000{i:04d}>', "ChannelId": f"handset-{leg}",
                             "OtherChannelId": leg, "Async": "true"}, ack_only=True)
             event = await asyncio.wait_for(fut, 30)
             status = event.get("Status") or "NONE"

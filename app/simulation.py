@@ -22,7 +22,8 @@ SEAT_ANSWERED_EVENT = "HotlineSeatAnswered"
 class CitizenCall:
     number: str
     centre: str
-    handset_id: str  # uniqueid of the citizen's handset (;1)
+    handset_id: str  # uniqueid of the citizen's handset (;1); Asterisk refuses an id
+    # that is a prefix of another live one, so the two ids never share a prefix
     pbx_leg_id: str  # uniqueid of the call inside the PBX (;2)
 
 

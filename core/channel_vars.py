@@ -23,6 +23,8 @@ ROUTE_STATUS = "HOTLINE_ROUTE_STATUS"
 HANDOFF_ID = "HOTLINE_HANDOFF_ID"
 # Globals rendered from settings.
 AGI_URL = "HOTLINE_AGI_URL"
+# "fast" (FastAGI server) or "classic" (agi-bin script per call)
+AGI_MODE = "HOTLINE_AGI_MODE"
 QUEUE_TIMEOUT = "HOTLINE_QUEUE_TIMEOUT"
 # Seat-phone simulator (demo/tests): what the phone did and saw.
 SEAT = "HOTLINE_SEAT"

@@ -1,0 +1,118 @@
+"""FastAGI server over a real socket, fed the header block Asterisk 22 sends.
+
+The fake Asterisk side answers GET VARIABLE from a dict and records every
+SET VARIABLE, like res_agi does; the server under test is the product's own.
+"""
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+from typing import AsyncIterator
+
+import pytest
+
+from agi.server import FastAgiServer
+from core.centres import parse_centres
+from core.settings import Settings
+
+HEADER = "".join(line + "\n" for line in
+                 (Path(__file__).parent / "transcripts" / "fastagi_inbound_request.agi")
+                 .read_text().splitlines() if line and not line.startswith("#")) + "\n"  # one blank line ends it
+_SET = re.compile(r'^SET VARIABLE (\S+) "(.*)"$')
+_GET = re.compile(r"^GET VARIABLE (\S+)$")
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FastAgiServer]:
+    settings = Settings(centres=parse_centres("12345:1001-1002;110:2001"), agi_port=0)
+    srv = FastAgiServer(settings)
+    await srv.start()
+    yield srv
+    await srv.stop()
+
+
+async def fake_asterisk(port: int, header: str, variables: dict[str, str],
+                        hangup_after: int | None = None) -> dict[str, str]:
+    """Play res_agi: send the header, answer commands until the server closes."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(header.encode())
+    await writer.drain()
+    written: dict[str, str] = {}
+    commands = 0
+    while True:
+        line = await asyncio.wait_for(reader.readline(), 5)
+        if not line:
+            break
+        cmd = line.decode().rstrip("\n")
+        commands += 1
+        if hangup_after is not None and commands > hangup_after:
+            writer.write(b"HANGUP\n")
+            writer.close()
+            break
+        if m := _GET.match(cmd):
+            value = variables.get(m.group(1))
+            writer.write(f"200 result=1 ({value})\n".encode() if value is not None else b"200 result=0\n")
+        elif m := _SET.match(cmd):
+            written[m.group(1)] = m.group(2)
+            writer.write(b"200 result=1\n")
+        else:
+            writer.write(b"510 Invalid or unknown command\n")
+        await writer.drain()
+    writer.close()
+    return written
+
+
+def header_for(route: str) -> str:
+    return HEADER.replace("agi_network_script: inbound", f"agi_network_script: {route}")
+
+
+async def test_when_12345_call_arrives_then_inbound_route_names_its_public_queue(server: FastAgiServer) -> None:
+    written = await fake_asterisk(server.port, HEADER,
+                                  {"HOTLINE_CENTRE": "12345", "HOTLINE_CITIZEN": "13800138000"})
+    assert written == {"HOTLINE_QUEUE": "hotline-12345", "HOTLINE_ROUTE_STATUS": "OK"}
+
+
+async def test_when_centre_is_unknown_then_route_sends_call_down_safe_path(server: FastAgiServer) -> None:
+    written = await fake_asterisk(server.port, HEADER, {"HOTLINE_CENTRE": "999", "HOTLINE_CITIZEN": "1"})
+    assert written == {"HOTLINE_ROUTE_STATUS": "FALLBACK"}
+
+
+async def test_when_route_is_unknown_then_status_error_and_connection_closed(server: FastAgiServer) -> None:
+    written = await fake_asterisk(server.port, header_for("no-such-route"), {})
+    assert written == {"HOTLINE_ROUTE_STATUS": "ERROR"}
+
+
+async def test_when_caller_hangs_up_mid_route_then_server_closes_quietly(server: FastAgiServer) -> None:
+    written = await fake_asterisk(server.port, HEADER, {"HOTLINE_CENTRE": "12345"}, hangup_after=1)
+    assert written == {}
+    # and the server still serves the next call
+    written = await fake_asterisk(server.port, HEADER, {"HOTLINE_CENTRE": "110", "HOTLINE_CITIZEN": "1"})
+    assert written["HOTLINE_QUEUE"] == "hotline-110"
+
+
+@pytest.mark.parametrize("garbage", [
+    b"",                                      # connect and close at once
+    b"agi_network: yes\nagi_channel: x",      # closed inside the header block
+    b"hello there\n\n",                       # not AGI at all
+    b"agi_channel: Local/x\n\n",              # no request/script header
+])
+async def test_when_request_is_malformed_then_it_is_refused_and_server_keeps_serving(
+        server: FastAgiServer, garbage: bytes, caplog: pytest.LogCaptureFixture) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(garbage)
+    await writer.drain()
+    writer.write_eof()
+    assert await asyncio.wait_for(reader.read(), 10) == b""  # the server hung up, sent no command
+    writer.close()
+    assert "malformed FastAGI request" in caplog.text
+    written = await fake_asterisk(server.port, HEADER, {"HOTLINE_CENTRE": "12345", "HOTLINE_CITIZEN": "1"})
+    assert written["HOTLINE_ROUTE_STATUS"] == "OK"
+
+
+async def test_when_value_holds_newline_then_it_never_reaches_the_agi_socket() -> None:
+    from agi.call import quote
+    from core.safety import UnsafeValue
+
+    with pytest.raises(UnsafeValue):
+        quote("hotline-12345\nEXEC Dial PJSIP/evil")

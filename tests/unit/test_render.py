@@ -1,0 +1,57 @@
+"""The rendered Asterisk configuration: ports, secrets, seats, no defaults."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from app.asterisk_render import render
+from app.secrets_store import load_or_create
+from core.settings import Settings
+
+
+def _settings(tmp_path: Path, **env: str) -> Settings:
+    return Settings.from_env({"HOTLINE_STATE_DIR": str(tmp_path), "HOTLINE_SIP_PORT": "15060",
+                              "HOTLINE_AMI_PORT": "15038", **env})
+
+
+def test_when_rendered_then_ami_secret_is_generated_and_kept(tmp_path: Path) -> None:
+    s = _settings(tmp_path)
+    first = load_or_create(s)
+    render(s, first)
+    manager = (s.run_dir / "etc" / "manager.conf").read_text()
+    assert f"secret = {first.ami_secret}" in manager and len(first.ami_secret) >= 20
+    assert "port = 15038" in manager
+    assert (s.run_dir / "etc" / "manager.conf").stat().st_mode & 0o077 == 0
+    assert load_or_create(s) == first  # a second start keeps the secrets
+    assert load_or_create(_settings(tmp_path / "other")).ami_secret != first.ami_secret
+
+
+def test_when_rendered_then_every_seat_is_a_pjsip_endpoint_and_queue_member(tmp_path: Path) -> None:
+    s = _settings(tmp_path, HOTLINE_CENTRES="12345:1001-1002;110:2001")
+    secrets = load_or_create(s)
+    render(s, secrets)
+    pjsip = (s.run_dir / "etc" / "pjsip.conf").read_text()
+    queues = (s.run_dir / "etc" / "queues.conf").read_text()
+    for ext in ("1001", "1002", "2001"):
+        assert f"[{ext}](seat-endpoint)" in pjsip
+        assert f"password = {secrets.seat_passwords[ext]}" in pjsip
+        assert f"member => PJSIP/{ext},0,{ext},PJSIP/{ext}" in queues
+    assert "bind = 127.0.0.1:15060" in pjsip
+    for q in ("[hotline-12345]", "[hotline-12345-linkage]", "[hotline-110]", "[hotline-110-linkage]"):
+        assert q in queues
+
+
+def test_when_ami_secret_is_set_then_it_is_used(tmp_path: Path) -> None:
+    s = _settings(tmp_path, HOTLINE_AMI_SECRET="site-chosen-secret-123")
+    render(s, load_or_create(s))
+    assert "secret = site-chosen-secret-123" in (s.run_dir / "etc" / "manager.conf").read_text()
+
+
+def test_modules_conf_loads_only_modules_the_install_script_builds(tmp_path: Path) -> None:
+    from core.settings import PROJECT_ROOT
+    import re
+
+    modules = re.findall(r"^load => (\S+)\.so", (PROJECT_ROOT / "asterisk-conf" / "modules.conf.j2").read_text(), re.M)
+    script = (PROJECT_ROOT / "scripts" / "install-asterisk").read_text()
+    built = set(script.split('MODULES="', 1)[1].split('"', 1)[0].split())
+    missing = [m for m in modules if m not in built]
+    assert not missing, f"modules.conf loads modules the build does not enable: {missing}"
