@@ -136,11 +136,10 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_test(_settings: Settings | None, args: argparse.Namespace) -> int:
-    return subprocess.call([sys.executable, "-m", "pytest", *args.pytest_args], cwd=PROJECT_ROOT)
-
-
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["test"]:  # everything after `test` belongs to pytest, flags included
+        return subprocess.call([sys.executable, "-m", "pytest", *argv[1:]], cwd=PROJECT_ROOT)
     parser = argparse.ArgumentParser(prog="hotline", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("up", help="run Asterisk, FastAGI, AMI bridge and web until Ctrl-C").set_defaults(fn=cmd_up)
@@ -165,9 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("what", choices=("agi",))
     p.add_argument("--calls", type=int, default=200)
     p.set_defaults(fn=cmd_bench)
-    p = sub.add_parser("test", help="run the test suite (pytest)")
-    p.add_argument("pytest_args", nargs=argparse.REMAINDER)
-    p.set_defaults(fn=cmd_test, no_settings=True)
+    sub.add_parser("test", help="run the test suite; further arguments go to pytest")
     args = parser.parse_args(argv)
     settings = None if getattr(args, "no_settings", False) else _settings()
     if settings is not None:
