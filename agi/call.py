@@ -29,6 +29,29 @@ class AgiCall(Protocol):
 
     async def set_variable(self, name: str, value: str) -> None: ...
 
+    async def read_function(self, expression: str) -> str | None: ...
+
+    async def write_function(self, expression: str, value: str) -> None: ...
+
+
+# A dialplan function call built by our own code from checked parts, e.g.
+# QUEUE_MEMBER(hotline-110-linkage,logged) or EXPORT(Local/12345@x-0001;2,__HOTLINE_HANDOFF_ID).
+# No `$`, `{`, quotes or spaces: nothing in it can be expanded or split.
+_FUNCTION = re.compile(r"^[A-Z][A-Z_]{0,31}\([A-Za-z0-9_.@/;:+\-,]{1,256}\)$")
+# ...or several variables read at once: ${A}|${B}|${CHANNEL(linkedid)}
+_VARIABLES = re.compile(r"^\$\{[A-Z][A-Z_]{0,63}(\([a-z]{1,32}\))?\}(\|\$\{[A-Z][A-Z_]{0,63}(\([a-z]{1,32}\))?\}){0,15}$")
+
+
+def check_function(expression: str) -> str:
+    check_line("function", expression, max_len=300)
+    if not (_FUNCTION.match(expression) or _VARIABLES.match(expression)):
+        raise ValueError(f"not a safe dialplan function call: {expression[:60]!r}")
+    return expression
+
+
+def _full(expression: str) -> str:
+    return expression if expression.startswith("${") else f"${{{expression}}}"
+
 
 def quote(value: str) -> str:
     check_line("value", value, max_len=1024)
@@ -70,6 +93,16 @@ class FastAgiCall:
         check_token("variable", name)
         await self._command(f"SET VARIABLE {name} {quote(value)}")
 
+    async def read_function(self, expression: str) -> str | None:
+        check_function(expression)
+        result = await self._command(f"GET FULL VARIABLE {quote(_full(expression))}")
+        code, data = result.get("result", ("0", ""))
+        return data if code == "1" else None
+
+    async def write_function(self, expression: str, value: str) -> None:
+        check_function(expression)
+        await self._command(f"SET VARIABLE {expression} {quote(value)}")
+
 
 class ClassicAgiCall:
     """AgiCall over pyst2's stdin/stdout AGI (blocking calls in a thread)."""
@@ -96,3 +129,23 @@ class ClassicAgiCall:
             await asyncio.to_thread(self.agi.set_variable, name, value)
         except _Hangup as exc:
             raise AgiHangup(name) from exc
+
+    async def read_function(self, expression: str) -> str | None:
+        from asterisk.agi import AGIHangup as _Hangup
+
+        check_function(expression)
+        try:
+            value = await asyncio.to_thread(self.agi.get_full_variable, _full(expression))
+        except _Hangup as exc:
+            raise AgiHangup(expression) from exc
+        return value or None
+
+    async def write_function(self, expression: str, value: str) -> None:
+        from asterisk.agi import AGIHangup as _Hangup
+
+        check_function(expression)
+        check_line("value", value, max_len=1024)
+        try:
+            await asyncio.to_thread(self.agi.set_variable, expression, value)
+        except _Hangup as exc:
+            raise AgiHangup(expression) from exc

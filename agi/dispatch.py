@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from agi.call import AgiCall, AgiHangup
+from agi.context import RouteContext
 from agi.routes import ROUTES
 from core import channel_vars as cv
 from core.settings import Settings
@@ -16,8 +17,10 @@ from core.settings import Settings
 log = logging.getLogger(__name__)
 
 
-async def dispatch(name: str, call: AgiCall, settings: Settings) -> str:
+async def dispatch(name: str, call: AgiCall, context: RouteContext | Settings) -> str:
     """Run route `name`; return "ok", "hangup", "unknown" or "error"."""
+    if isinstance(context, Settings):
+        context = RouteContext(context)
     channel = call.headers.get("agi_channel", "?")
     route = ROUTES.get(name)
     if route is None:
@@ -25,7 +28,7 @@ async def dispatch(name: str, call: AgiCall, settings: Settings) -> str:
         await _mark_error(call, channel)
         return "unknown"
     try:
-        await route(call, settings)
+        await route(call, context)
         return "ok"
     except AgiHangup:
         log.info("caller hung up during route %s channel=%s", name, channel)

@@ -1,9 +1,11 @@
 """AGI routes: one function per route, registered under the route's name (I/O).
 
 A route's name is the path in `AGI(agi://host/<name>)` and the argument of
-the classic script (`AGI(hotline-agi,<name>)`).  Each asks `core` for a plan
-and applies it; it never decides anything itself.  Any failure is logged and
-leaves HOTLINE_ROUTE_STATUS not OK, so the dialplan takes its safe path.
+the classic script (`AGI(hotline-agi,<name>)`).  Each asks `core` (or the
+service built on it) for a plan and applies it; it never decides anything
+itself.  Any failure is logged and leaves the route's status variable not OK,
+so the dialplan takes its safe path.  Every route receives the call and the
+`RouteContext` (settings, services).
 """
 from __future__ import annotations
 
@@ -11,26 +13,147 @@ import logging
 from typing import Awaitable, Callable
 
 from agi.call import AgiCall
+from agi.context import RouteContext
 from core import channel_vars as cv
+from core.handoff import HandoffRequest, is_channel_name
 from core.routing import decide_inbound
-from core.settings import Settings
+from core.safety import check_line
 
 log = logging.getLogger(__name__)
 
-Route = Callable[[AgiCall, Settings], Awaitable[None]]
+Route = Callable[[AgiCall, RouteContext], Awaitable[None]]
 
 
-async def inbound(call: AgiCall, settings: Settings) -> None:
+async def inbound(call: AgiCall, ctx: RouteContext) -> None:
     """A citizen dialled a centre: choose the queue they wait in."""
     centre = await call.get_variable(cv.CENTRE)
     citizen = await call.get_variable(cv.CITIZEN)
-    plan = decide_inbound(settings.centres, centre, citizen)
+    plan = decide_inbound(ctx.settings.centres, centre, citizen)
     for name, value in plan.variables.items():
         await call.set_variable(name, value)
     log.info("inbound channel=%s centre=%s citizen=%s status=%s %s",
              call.headers.get("agi_channel"), centre, citizen, plan.status, plan.reason)
 
 
+# ------------------------------------------------------------------ transfer
+
+
+class AgiTelephony:
+    """The handoff service's `Telephony` port over the seat leg's AGI session."""
+
+    def __init__(self, call: AgiCall) -> None:
+        self.call = call
+
+    async def seats_logged_in(self, queue: str) -> int | None:
+        value = await self.call.read_function(f"QUEUE_MEMBER({queue},logged)")
+        return int(value) if value and value.isdigit() else None
+
+
+async def transfer_key(call: AgiCall, ctx: RouteContext) -> None:
+    """The seat pressed the transfer key (runs on the seat's leg, in the bridge).
+
+    Records the order (pending) and, if the transfer goes ahead, sets the
+    handoff's variables on the citizen's channel (EXPORT) and
+    HOTLINE_TRANSFER_STATUS=OK on the seat's leg; the dialplan then moves the
+    citizen's own channel.  Otherwise HOTLINE_TRANSFER_PROMPT names what the
+    seat hears, and nothing moves.
+    """
+    channel = call.headers.get("agi_channel", "")
+    handoffs = ctx.handoffs
+    if handoffs is None:
+        log.error("transfer key on %s: no handoff service wired; the seat keeps the call", channel)
+        await call.set_variable(cv.TRANSFER_PROMPT, "please-try-again")
+        return
+    # one round trip for what the key needs to know (values cannot hold `|`:
+    # channel names and FILTERed numbers)
+    names = (cv.TRANSFER_PEER, cv.CITIZEN, cv.CENTRE, cv.TRANSFER_TARGET, "CHANNEL(linkedid)")
+    packed = await call.read_function("|".join(f"${{{n}}}" for n in names)) or ""
+    values = (packed.split("|") + [""] * len(names))[:len(names)]
+    peer, citizen, centre, target, linkedid = values
+    request = HandoffRequest(
+        seat_channel=channel,
+        citizen_channel=peer if is_channel_name(peer) else None,
+        citizen_number=citizen or None,
+        centre=centre or None,
+        target=target or None,
+        linkedid=linkedid or None,
+        via="key",
+    )
+    started = await handoffs.start(request, AgiTelephony(call))
+    if not started.ok:
+        assert started.refusal is not None
+        await call.set_variable(cv.TRANSFER_STATUS, "REFUSED")
+        await call.set_variable(cv.TRANSFER_PROMPT, started.refusal.prompt)
+        return
+    plan, order = started.plan, started.order
+    assert plan is not None
+    try:
+        for name, value in plan.citizen_variables(order.id).items():
+            await call.write_function(f"EXPORT({plan.citizen_channel},{name})", value)
+        await call.set_variable(cv.HANDOFF_ID, order.id)
+        await call.set_variable(cv.RELEASE_MODE, plan.release_mode)
+        await call.set_variable(cv.TRANSFER_STATUS, "OK")
+    except BaseException:
+        await handoffs.move_failed(order.id, plan, "agi_failed")
+        raise
+    handoffs.moved(plan)
+    log.info("transfer key: handoff %s seat channel %s moves citizen channel %s to %s",
+             order.id, channel, plan.citizen_channel, plan.queue or plan.dial)
+
+
+async def _handoff_id(call: AgiCall) -> str | None:
+    value = await call.get_variable(cv.HANDOFF_ID)
+    if not value:
+        return None
+    check_line(cv.HANDOFF_ID, value, max_len=36)
+    return value
+
+
+async def handoff_answered(call: AgiCall, ctx: RouteContext) -> None:
+    """A target answered (pre-bridge handler on its leg): the order is accepted.
+
+    The citizen and the target are connected as soon as this route returns;
+    the order is written right after, off the call path (`RouteContext.later`).
+    Should that write be lost, the citizen's hangup hook (`handoff_ended`)
+    finds the handoff accepted and the order still pending, and accepts it.
+    """
+    handoff_id = await _handoff_id(call)
+    if handoff_id is None or ctx.handoffs is None:
+        return
+    ctx.later(ctx.handoffs.answered(handoff_id, call.headers.get("agi_channel")),
+              f"accept handoff {handoff_id}")
+
+
+async def handoff_returned(call: AgiCall, ctx: RouteContext) -> None:
+    """Nobody answered within the limit: the citizen is on its way back."""
+    handoff_id = await _handoff_id(call)
+    if handoff_id is None or ctx.handoffs is None:
+        return
+    await ctx.handoffs.returned(handoff_id, await call.get_variable(cv.HANDOFF_OUTCOME))
+
+
+async def handoff_ended(call: AgiCall, ctx: RouteContext) -> None:
+    """The citizen's channel ended inside hotline-handoff (hangup extension)."""
+    handoff_id = await _handoff_id(call)
+    if handoff_id is None or ctx.handoffs is None:
+        return
+    await ctx.handoffs.ended(handoff_id, await call.get_variable(cv.HANDOFF_STATE),
+                             call.headers.get("agi_channel"))
+
+
+async def handoff_lost(call: AgiCall, ctx: RouteContext) -> None:
+    """The citizen hung up between the key press and the move."""
+    handoff_id = await _handoff_id(call)
+    if handoff_id is None or ctx.handoffs is None:
+        return
+    await ctx.handoffs.lost(handoff_id)
+
+
 ROUTES: dict[str, Route] = {
     "inbound": inbound,
+    "transfer_key": transfer_key,
+    "handoff_answered": handoff_answered,
+    "handoff_returned": handoff_returned,
+    "handoff_ended": handoff_ended,
+    "handoff_lost": handoff_lost,
 }

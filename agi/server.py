@@ -15,6 +15,7 @@ from collections import OrderedDict
 from panoramisk.fast_agi import Request
 
 from agi.call import FastAgiCall
+from agi.context import RouteContext
 from agi.dispatch import dispatch
 from core.settings import Settings
 
@@ -60,8 +61,9 @@ def route_name(headers: dict[str, str]) -> str:
 
 
 class FastAgiServer:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, context: RouteContext | None = None) -> None:
         self.settings = settings
+        self.context = context if context is not None else RouteContext(settings)
         self.server: asyncio.base_events.Server | None = None
         self.requests = 0
 
@@ -75,7 +77,7 @@ class FastAgiServer:
                 return
             self.requests += 1
             request = Request(app=None, headers=headers, reader=reader, writer=writer)
-            await dispatch(route_name(headers), FastAgiCall(request), self.settings)
+            await dispatch(route_name(headers), FastAgiCall(request), self.context)
         finally:
             writer.close()
             try:
@@ -92,6 +94,7 @@ class FastAgiServer:
             self.server.close()
             await self.server.wait_closed()
             self.server = None
+        await self.context.drain()
 
     @property
     def port(self) -> int:

@@ -1,4 +1,4 @@
-"""RedisLiveState: writes the live queue/seat state to Redis (adapter layer).
+"""RedisLiveState: writes the live queue/seat/channel state to Redis (adapter layer).
 
 The in-memory `LiveModel` (see `ami_bridge.translate`) is the truth; Redis
 holds its projection in the `core.live` layout.  Every write is one MULTI
@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 from ami_bridge.translate import (
     BadEvent, Changes, Directory, LiveModel, apply_event, diff, empty_model, model_from_status,
 )
-from core.live import AMI_KEY, QUEUES_KEY, SEATS_KEY, UPDATES_CHANNEL
+from core.live import AMI_KEY, CHANNELS_KEY, QUEUES_KEY, SEATS_KEY, UPDATES_CHANNEL
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +61,15 @@ class RedisLiveState:
 
     # ------------------------------------------------------------- resync
 
-    async def resync(self, status: Iterable[Mapping[str, Any]], asterisk_version: str | None = None) -> Changes:
-        """Replace the whole state with a `QueueStatus` answer."""
+    async def resync(self, status: Iterable[Mapping[str, Any]], asterisk_version: str | None = None,
+                     channels: Iterable[Mapping[str, Any]] | None = None) -> Changes:
+        """Replace the whole state with a `QueueStatus` answer and, when given,
+        a `CoreShowChannels` answer (else the channels in memory are kept)."""
         now = self.clock()
-        new, problems = model_from_status(status, self.directory, now, previous=self.model)
+        new, problems = model_from_status(status, self.directory, now, previous=self.model, channels=channels)
         for problem in problems:
             self.events_rejected += 1
-            log.warning("QueueStatus: skipped malformed %s", problem)
+            log.warning("resync: skipped malformed %s", problem)
         changes = diff(self.model, new)
         self.model = new
         self._resynced = True
@@ -75,8 +77,9 @@ class RedisLiveState:
         if asterisk_version:
             self.ami["asterisk_version"] = asterisk_version
         if self.dirty or changes:
-            log.info("resync: %d queues, %d seats, %d changed",
-                     len(new.queues), len(new.seats), len(changes.queues) + len(changes.seats))
+            log.info("resync: %d queues, %d seats, %d channels, %d changed",
+                     len(new.queues), len(new.seats), len(new.channels),
+                     len(changes.queues) + len(changes.seats) + len(changes.channels))
         await self._write_all(changes, ami_id="resynced")
         return changes
 
@@ -117,7 +120,7 @@ class RedisLiveState:
         """Rewrite everything if a Redis write was missed; True when Redis holds the model."""
         if not self.dirty:
             return True
-        every = Changes(frozenset(self.model.queues), frozenset(self.model.seats))
+        every = Changes(frozenset(self.model.queues), frozenset(self.model.seats), frozenset(self.model.channels))
         return await self._write_all(every if self._resynced else Changes(), ami_id="connected"
                                      if self.ami.get("connected") == "1" else "disconnected")
 
@@ -129,11 +132,14 @@ class RedisLiveState:
                 if self._resynced:
                     queues = {n: q.to_json() for n, q in self.model.queues.items()}
                     seats = {e: s.state().to_json() for e, s in self.model.seats.items()}
-                    pipe.delete(self.key(QUEUES_KEY), self.key(SEATS_KEY))
+                    channels = {u: c.to_json() for u, c in self.model.channels.items()}
+                    pipe.delete(self.key(QUEUES_KEY), self.key(SEATS_KEY), self.key(CHANNELS_KEY))
                     if queues:
                         pipe.hset(self.key(QUEUES_KEY), mapping=queues)
                     if seats:
                         pipe.hset(self.key(SEATS_KEY), mapping=seats)
+                    if channels:
+                        pipe.hset(self.key(CHANNELS_KEY), mapping=channels)
                 pipe.delete(self.key(AMI_KEY))
                 pipe.hset(self.key(AMI_KEY), mapping=self.ami)
                 self._stage_publish(pipe, publish)
@@ -172,6 +178,12 @@ class RedisLiveState:
                 pipe.hdel(self.key(SEATS_KEY), ext)
             else:
                 pipe.hset(self.key(SEATS_KEY), ext, seat.state().to_json())
+        for uniqueid in changes.channels:
+            channel = self.model.channels.get(uniqueid)
+            if channel is None:
+                pipe.hdel(self.key(CHANNELS_KEY), uniqueid)
+            else:
+                pipe.hset(self.key(CHANNELS_KEY), uniqueid, channel.to_json())
 
     def _stage_publish(self, pipe: Any, changes: Changes) -> None:
         channel = self.key(UPDATES_CHANNEL)
@@ -179,6 +191,8 @@ class RedisLiveState:
             pipe.publish(channel, _update("queue", name))
         for ext in sorted(changes.seats):
             pipe.publish(channel, _update("seat", ext))
+        for uniqueid in sorted(changes.channels):
+            pipe.publish(channel, _update("channel", uniqueid))
 
     def _redis_failed(self, exc: BaseException) -> None:
         self.dirty = True

@@ -1,11 +1,13 @@
 """The AMI bridge service: wires the AMI link to the Redis live state.
 
 One consumer task applies, in order, everything that changes the live
-state: link up (-> full resync: `QueueStatus` + `CoreSettings`), events, link
-down (-> `connected=0`), periodic light resyncs and Redis recovery flushes.
+state: link up (-> full resync: `QueueStatus`, `CoreSettings`,
+`CoreShowChannels`), events, link down (-> `connected=0`), periodic light
+resyncs and Redis recovery flushes.
 Serialising them keeps the model consistent without locks; events that arrive
 while a resync waits for Asterisk are applied after the snapshot (they are
-idempotent: joins/leaves by uniqueid, member events carry the full state).
+idempotent: joins/leaves by uniqueid, member and channel events carry the
+full state).
 
 `run_bridge(settings, ami_secret)` is the entry the CLI awaits.  Tests and the
 real-Asterisk tier build `AmiBridge` directly with a host/port/user/secret.
@@ -26,8 +28,9 @@ from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# Events that change queues or seats; QueueParams/QueueEntry/QueueMember only
-# come inside a QueueStatus answer (matched by ActionID, never dispatched).
+# Events that change queues, seats or channels; QueueParams/QueueEntry/QueueMember
+# only come inside a QueueStatus answer (matched by ActionID, never dispatched),
+# CoreShowChannel only inside a CoreShowChannels answer (not in HANDLED_EVENTS).
 LIVE_EVENTS = tuple(sorted(HANDLED_EVENTS - {"QueueParams", "QueueEntry", "QueueMember"}))
 
 _Command = tuple[Literal["connected", "disconnected", "event", "resync", "flush"], Any]
@@ -155,6 +158,7 @@ class AmiBridge:
                 settings = await self.ami.send({"Action": "CoreSettings"})
                 if isinstance(settings, dict):
                     self._asterisk_version = str(settings.get("AsteriskVersion", "")) or None
+            listed = await self.ami.send({"Action": "CoreShowChannels"})
         except AmiError as exc:
             log.warning("resync (%s) failed: %s", reason, exc)
             return
@@ -162,7 +166,12 @@ class AmiBridge:
         if messages and messages[0].get("Response") not in ("Success", None):
             log.error("resync (%s): QueueStatus refused: %s", reason, messages[0].get("Message"))
             return
-        await self.live.resync(messages, self._asterisk_version)
+        channels: list[AmiMessage] | None = listed if isinstance(listed, list) else [listed]
+        if channels and channels[0].get("Response") not in ("Success", None):
+            # Queues and seats still resync; the channels in memory are kept.
+            log.error("resync (%s): CoreShowChannels refused: %s", reason, channels[0].get("Message"))
+            channels = None
+        await self.live.resync(messages, self._asterisk_version, channels=channels)
         self.resyncs += 1
         log.debug("resync (%s) done", reason)
 

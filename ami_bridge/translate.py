@@ -1,11 +1,12 @@
-"""AMI events -> live queue and seat state (pure: no I/O, no clock, no logging).
+"""AMI events -> live queue, seat and channel state (pure: no I/O, no clock, no logging).
 
 The bridge keeps a `LiveModel` in memory; it is the source of truth for what
 is written to Redis (`core.live` layout), so a Redis outage loses nothing and
 a full rewrite is always possible.
 
 * `model_from_status(...)` builds a fresh model from a `QueueStatus` answer
-  (QueueParams / QueueMember / QueueEntry events) -- the resync.
+  (QueueParams / QueueMember / QueueEntry events) and, when given, a
+  `CoreShowChannels` answer (CoreShowChannel events) -- the resync.
 * `apply_event(model, event, ...)` applies one AMI event in place and returns
   the queues and seats it touched (`Changes`).  A malformed event raises
   `BadEvent` and leaves the model untouched; unknown events change nothing.
@@ -19,17 +20,29 @@ wins whichever queue it names; `paused` is per queue membership, and a seat
 shows paused only when paused in every queue it belongs to.  Ringing and
 talking come from the Agent* events, which carry the caller's number
 (`talking_to`, set while ringing and while in the call).
+
+Channels are keyed by Uniqueid.  Every Asterisk channel event carries the
+channel's whole snapshot (name, ChannelStateDesc, caller and connected line,
+context, exten, Linkedid, and one `ChanVariable: NAME=value` header per
+manager.conf `channelvars` name), so each handled event simply refreshes the
+channel: the latest snapshot wins, and an event for a channel the model does
+not know (it appeared while a resync was pending) adds it.  BridgeEnter and
+BridgeLeave set and clear `bridge_id`; Hangup removes the channel.  Newexten
+comes at every dialplan step: it refreshes a known channel in memory only and
+reports no change, so it is never written nor published on its own.  An
+event that leaves a channel exactly as it was reports no change either.
 """
 from __future__ import annotations
 
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from core.centres import Centre, SeatMode, centre_by_queue, seat_by_extension
-from core.live import QueueEntry, QueueState, SeatState, SeatStateName, seat_state_from_member
+from core.channel_vars import CENTRE
+from core.live import ChannelState, QueueEntry, QueueState, SeatState, SeatStateName, seat_state_from_member
 
 QueueKind = Literal["public", "linkage", "other"]
 
@@ -43,7 +56,11 @@ MEMBER_EVENTS = frozenset({
     "QueueMember", "QueueMemberStatus", "QueueMemberAdded", "QueueMemberPause",
     "QueueMemberPenalty", "QueueMemberRinginuse",
 })
-HANDLED_EVENTS = MEMBER_EVENTS | {
+CHANNEL_EVENTS = frozenset({
+    "Newchannel", "Newstate", "NewCallerid", "NewConnectedLine", "Newexten",
+    "BridgeEnter", "BridgeLeave", "Hangup",
+})
+HANDLED_EVENTS = MEMBER_EVENTS | CHANNEL_EVENTS | {
     "QueueMemberRemoved", "QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon",
     "AgentCalled", "AgentConnect", "AgentComplete", "AgentRingNoAnswer", "QueueParams", "QueueEntry",
 }
@@ -138,6 +155,7 @@ class SeatModel:
 class LiveModel:
     queues: dict[str, QueueState] = field(default_factory=dict)
     seats: dict[str, SeatModel] = field(default_factory=dict)
+    channels: dict[str, ChannelState] = field(default_factory=dict)  # by uniqueid
 
 
 @dataclass(frozen=True)
@@ -146,12 +164,13 @@ class Changes:
 
     queues: frozenset[str] = frozenset()
     seats: frozenset[str] = frozenset()
+    channels: frozenset[str] = frozenset()
 
     def __bool__(self) -> bool:
-        return bool(self.queues or self.seats)
+        return bool(self.queues or self.seats or self.channels)
 
     def __or__(self, other: "Changes") -> "Changes":
-        return Changes(self.queues | other.queues, self.seats | other.seats)
+        return Changes(self.queues | other.queues, self.seats | other.seats, self.channels | other.channels)
 
 
 # ------------------------------------------------------------------ fields
@@ -172,6 +191,12 @@ class _Event:
         if not isinstance(value, str):
             value = "" if value is None else str(value)
         return value.strip()
+
+    def values(self, key: str) -> list[str]:
+        """Every value of a header that may repeat (the manager hands a list)."""
+        value = self._h.get(key.lower())
+        items = value if isinstance(value, (list, tuple)) else [] if value is None else [value]
+        return [str(v).strip() for v in items if v is not None]
 
     def required(self, key: str) -> str:
         value = self.str(key)
@@ -213,9 +238,61 @@ def member_extension(interface: str, member_name: str = "") -> str | None:
     return None
 
 
-def _caller_number(ev: _Event) -> str:
-    number = ev.str("CallerIDNum")
+def _caller_number(ev: _Event, key: str = "CallerIDNum") -> str:
+    number = ev.str(key)
     return "" if number in _NO_NUMBER else number
+
+
+def channel_variables(event: Mapping[str, Any]) -> dict[str, str]:
+    """The `ChanVariable: NAME=value` headers of a channel event, as a dict.
+
+    Asterisk 12+ sends one header per manager.conf `channelvars` name, with an
+    empty value when the variable is unset; the AMI manager hands a repeated
+    header as a list and a single one as a string.
+    """
+    return _chan_vars(_Event(event))
+
+
+def _chan_vars(ev: _Event) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in ev.values("ChanVariable"):
+        name, sep, value = item.partition("=")
+        if sep and name.strip():
+            out[name.strip()] = value.strip()
+    return out
+
+
+def _duration_s(text: str) -> int:
+    """CoreShowChannel `Duration` ("HH:MM:SS", hours may exceed 99) in seconds; 0 if unreadable."""
+    parts = text.split(":")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        return 0
+    hours, minutes, seconds = (int(p) for p in parts)
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def _channel_snapshot(ev: _Event, old: ChannelState | None, now: float) -> ChannelState:
+    """The channel as this event shows it; what the event does not say is kept from `old`."""
+    uniqueid = ev.required("Uniqueid")
+    name = ev.required("Channel")
+    variables = _chan_vars(ev)
+    if CENTRE in variables:
+        centre = variables[CENTRE] or None
+    else:  # channelvars not configured on this Asterisk: keep what we knew
+        centre = old.centre if old is not None else None
+    return ChannelState(
+        uniqueid=uniqueid,
+        linkedid=ev.str("Linkedid") or (old.linkedid if old is not None else uniqueid),
+        channel=name,
+        state=ev.str("ChannelStateDesc") or (old.state if old is not None else ""),
+        caller_number=_caller_number(ev),
+        connected_number=_caller_number(ev, "ConnectedLineNum"),
+        context=ev.str("Context"),
+        exten=ev.str("Exten"),
+        bridge_id=old.bridge_id if old is not None else None,
+        centre=centre,
+        created_at=old.created_at if old is not None else now,
+    )
 
 
 # ---------------------------------------------------------------- builders
@@ -260,8 +337,13 @@ def model_from_status(
     directory: Directory,
     now: float,
     previous: LiveModel | None = None,
+    channels: Iterable[Mapping[str, Any]] | None = None,
 ) -> tuple[LiveModel, list[BadEvent]]:
     """A fresh model from the messages of a `QueueStatus` answer.
+
+    `channels`, the messages of a `CoreShowChannels` answer, replaces every
+    channel (nothing stale survives); without it the channels of `previous`
+    are carried over unchanged.
 
     Call tracking (who a seat is talking to) is not in QueueStatus: it is
     carried over from `previous` while the seat still looks busy.  Waiting
@@ -298,7 +380,32 @@ def model_from_status(
         queue.entries.sort(key=lambda e: e.position)
     if previous is not None:
         _carry_over(previous, model)
+    if channels is not None:
+        model.channels = _channels_from_list(
+            channels, now, previous.channels if previous is not None else {}, problems)
+    elif previous is not None:
+        model.channels = {u: replace(c) for u, c in previous.channels.items()}
     return model, problems
+
+
+def _channels_from_list(events: Iterable[Mapping[str, Any]], now: float,
+                        previous: Mapping[str, ChannelState], problems: list[BadEvent]) -> dict[str, ChannelState]:
+    channels: dict[str, ChannelState] = {}
+    for raw in events:
+        try:
+            ev = _Event(raw)
+            if ev.name != "CoreShowChannel":
+                continue  # the Response and CoreShowChannelsComplete around the list
+            old = previous.get(ev.str("Uniqueid"))
+            channel = _channel_snapshot(ev, old, now)
+            channel.bridge_id = ev.str("BridgeId") or None
+            # Duration has a one-second grain: a channel we already knew keeps
+            # its created_at, so a periodic resync publishes nothing for it.
+            channel.created_at = old.created_at if old is not None else now - _duration_s(ev.str("Duration"))
+            channels[channel.uniqueid] = channel
+        except BadEvent as exc:
+            problems.append(exc)
+    return channels
 
 
 def _carry_over(previous: LiveModel, model: LiveModel) -> None:
@@ -331,6 +438,8 @@ def apply_event(model: LiveModel, event: Mapping[str, Any], directory: Directory
     name = ev.name
     if name not in HANDLED_EVENTS:
         return Changes()
+    if name in CHANNEL_EVENTS:
+        return _channel_event(model, ev, now)
     if name in MEMBER_EVENTS:
         ext = _apply_member(model, directory, ev, now)
         return Changes(seats=frozenset({ext})) if ext is not None else Changes()
@@ -483,6 +592,30 @@ def _same_call(call: SeatCall, uniqueid: str) -> bool:
     return not uniqueid or not call.uniqueid or call.uniqueid == uniqueid
 
 
+def _channel_event(model: LiveModel, ev: _Event, now: float) -> Changes:
+    uniqueid = ev.required("Uniqueid")
+    if ev.name == "Hangup":
+        if model.channels.pop(uniqueid, None) is None:
+            return Changes()
+        return Changes(channels=frozenset({uniqueid}))
+    old = model.channels.get(uniqueid)
+    if ev.name == "Newexten":
+        if old is not None:  # memory only: written with the next change or resync
+            model.channels[uniqueid] = _channel_snapshot(ev, old, now)
+        return Changes()
+    channel = _channel_snapshot(ev, old, now)
+    if ev.name == "BridgeEnter":
+        channel.bridge_id = ev.required("BridgeUniqueid")
+    elif ev.name == "BridgeLeave":
+        bridge = ev.str("BridgeUniqueid")
+        if not bridge or channel.bridge_id == bridge:
+            channel.bridge_id = None
+    if channel == old:
+        return Changes()
+    model.channels[uniqueid] = channel
+    return Changes(channels=frozenset({uniqueid}))
+
+
 # -------------------------------------------------------------------- diff
 
 def _seat_key(seat: SeatState) -> str:
@@ -492,7 +625,7 @@ def _seat_key(seat: SeatState) -> str:
 
 
 def diff(old: LiveModel, new: LiveModel) -> Changes:
-    """Queues and seats whose published JSON differs (seat timestamps aside)."""
+    """Queues, seats and channels whose published JSON differs (seat timestamps aside)."""
     queues = {
         name for name in old.queues.keys() | new.queues.keys()
         if (old.queues[name].to_json() if name in old.queues else None)
@@ -503,4 +636,8 @@ def diff(old: LiveModel, new: LiveModel) -> Changes:
         if (_seat_key(old.seats[ext].state()) if ext in old.seats else None)
         != (_seat_key(new.seats[ext].state()) if ext in new.seats else None)
     }
-    return Changes(frozenset(queues), frozenset(seats))
+    channels = {
+        uid for uid in old.channels.keys() | new.channels.keys()
+        if old.channels.get(uid) != new.channels.get(uid)
+    }
+    return Changes(frozenset(queues), frozenset(seats), frozenset(channels))

@@ -7,7 +7,11 @@
     hotline render             write the Asterisk configuration only
     hotline seats              SIP credentials of the seats (for softphones)
     hotline db upgrade         migrate the database to the newest schema
+    hotline token create --role seat|supervisor|admin --name NAME   an API token (shown once)
+    hotline token revoke|list  manage API tokens
+    hotline catalogue load     the shipped diversion catalogues into the database
     hotline bench agi          FastAGI vs classic AGI decision latency (JSON)
+    hotline bench transfer     one-key transfer vs Asterisk's blind transfer, key press -> ringing/answered (JSON)
     hotline test [pytest args] the test suite
 
 Settings come from HOTLINE_* environment variables (see .env.example); a bad
@@ -129,6 +133,11 @@ def cmd_db(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
+    if args.what == "transfer":
+        from app.transfer_bench import run_transfer_bench
+
+        print(json.dumps(asyncio.run(run_transfer_bench(settings, transfers=args.calls)), indent=2))
+        return 0
     from app.bench import run_agi_bench
 
     result = asyncio.run(run_agi_bench(settings, calls=args.calls))
@@ -161,9 +170,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("action", choices=("upgrade",))
     p.set_defaults(fn=cmd_db)
     p = sub.add_parser("bench", help="benchmarks against a real Asterisk")
-    p.add_argument("what", choices=("agi",))
+    p.add_argument("what", choices=("agi", "transfer"))
     p.add_argument("--calls", type=int, default=200)
     p.set_defaults(fn=cmd_bench)
+    from app.admin_commands import register as register_admin_commands
+
+    register_admin_commands(sub)
     sub.add_parser("test", help="run the test suite; further arguments go to pytest")
     args = parser.parse_args(argv)
     settings = None if getattr(args, "no_settings", False) else _settings()

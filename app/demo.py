@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
+from datetime import datetime, timezone
 from typing import Any
 
 import aiohttp
@@ -21,10 +23,39 @@ def _say(text: str) -> None:
     print(f"[demo {time.strftime('%H:%M:%S')}] {text}", flush=True)
 
 
-async def _live(settings: Settings) -> dict[str, Any]:
-    async with aiohttp.ClientSession() as http:
+async def _live(settings: Settings, token: str) -> dict[str, Any]:
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http:
         async with http.get(f"http://{settings.http_host}:{settings.http_port}/api/live") as resp:
-            return await resp.json()
+            body = await resp.json()
+            if resp.status != 200:
+                raise RuntimeError(f"/api/live answered {resp.status}: {body}")
+            return body
+
+
+async def _demo_token(settings: Settings) -> tuple[str, str]:
+    """A short-lived supervisor token for the demo's own /api/live reads."""
+    from app.auth import create_token
+    from app.db import create_engine, session_factory
+
+    engine = create_engine(settings.effective_database_url)
+    try:
+        name = f"demo-{uuid.uuid4().hex[:8]}"
+        token = await create_token(session_factory(engine), role="supervisor", name=name,
+                                   now=datetime.now(timezone.utc))
+        return name, token
+    finally:
+        await engine.dispose()
+
+
+async def _revoke(settings: Settings, name: str) -> None:
+    from app.auth import revoke_token
+    from app.db import create_engine, session_factory
+
+    engine = create_engine(settings.effective_database_url)
+    try:
+        await revoke_token(session_factory(engine), name=name, now=datetime.now(timezone.utc))
+    finally:
+        await engine.dispose()
 
 
 async def _poll(check, timeout: float, what: str):  # type: ignore[no-untyped-def]
@@ -43,6 +74,7 @@ async def run_demo(settings: Settings, *, citizen: str, centre: str) -> int:
     stack = Stack(settings)
     _say("starting Asterisk, FastAGI, AMI bridge and web service…")
     await stack.start()
+    token_name, token = await _demo_token(settings)
     try:
         assert stack.bridge is not None
         ami = stack.bridge.ami
@@ -55,7 +87,7 @@ async def run_demo(settings: Settings, *, citizen: str, centre: str) -> int:
                 answered.set_result(event)
 
         ami.on_event("UserEvent", on_user_event)
-        live = await _live(settings)
+        live = await _live(settings, token)
         for c in live["centres"]:
             _say(f"centre {c['id']} {c['name']}: seats "
                  + ", ".join(f"{s['extension']}({s['state']})" for s in c["seats"]))
@@ -67,7 +99,7 @@ async def run_demo(settings: Settings, *, citizen: str, centre: str) -> int:
         _say(f"seat {seat} of centre {event['Centre']} answered; its display shows {event['ShownNum']}")
 
         async def seat_in_call() -> dict[str, Any] | None:
-            data = await _live(settings)
+            data = await _live(settings, token)
             for c in data["centres"]:
                 for s in c["seats"]:
                     if s["extension"] == seat and s["state"] == "in_call":
@@ -82,6 +114,7 @@ async def run_demo(settings: Settings, *, citizen: str, centre: str) -> int:
         _say("call ended; no channel left. Demo complete.")
         return 0
     finally:
+        await _revoke(settings, token_name)
         await stack.stop()
 
 

@@ -11,12 +11,15 @@ middleware is the only place that turns them into responses, through
     └── Unavailable(service, reason)  503  {"error", "service"}
 
 `core.safety.UnsafeValue(field, reason)` (a value unfit for AMI/dialplan)
-is bad input too and maps to 400 with its field.
+is bad input too and maps to 400 with its field;
+`core.orders.IllegalTransition(current, wanted)` maps to 409 with the
+order's current status.
 """
 from __future__ import annotations
 
 from typing import Any
 
+from core.orders import IllegalTransition
 from core.safety import UnsafeValue
 
 
@@ -61,6 +64,8 @@ def to_http(exc: BaseException) -> tuple[int, dict[str, Any]] | None:
         return 400, {"error": exc.reason, "field": exc.field}
     if isinstance(exc, UnsafeValue):
         return 400, {"error": exc.reason, "field": exc.field}
+    if isinstance(exc, IllegalTransition):
+        return 409, {"error": str(exc), "current_status": exc.current, "wanted_status": exc.wanted}
     if isinstance(exc, Conflict):
         return 409, {"error": exc.reason}
     if isinstance(exc, Unavailable):

@@ -1,4 +1,4 @@
-"""Reads the live queue/seat state the AMI bridge keeps in Redis (adapter, I/O).
+"""Reads the live queue/seat/channel state the AMI bridge keeps in Redis (adapter, I/O).
 
 The layout is `core.live`'s; this module only reads it (the bridge is the
 only writer) and must not shape HTTP answers (`app.live_view` does) or write
@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from app.errors import Unavailable
-from core.live import AMI_KEY, QUEUES_KEY, SEATS_KEY, QueueState, SeatState
+from core.live import AMI_KEY, CHANNELS_KEY, QUEUES_KEY, SEATS_KEY, ChannelState, QueueState, SeatState
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,7 @@ class LiveData:
     queues: dict[str, QueueState] = field(default_factory=dict)
     seats: dict[str, SeatState] = field(default_factory=dict)
     ami: dict[str, str] = field(default_factory=dict)
+    channels: dict[str, ChannelState] = field(default_factory=dict)
 
 
 def _text(value: str | bytes) -> str:
@@ -48,19 +49,21 @@ def _parse_all(raw: dict[Any, Any], parse: Callable[[str], T], what: str) -> dic
 
 
 async def read_live(redis: Redis, prefix: str, timeout_s: float = 3.0) -> LiveData:
-    """All queues, seats and the AMI link status, read in one round-trip."""
+    """All queues, seats, channels and the AMI link status, read in one round-trip."""
     try:
         async with redis.pipeline(transaction=False) as pipe:
             pipe.hgetall(prefix + QUEUES_KEY)
             pipe.hgetall(prefix + SEATS_KEY)
             pipe.hgetall(prefix + AMI_KEY)
-            queues, seats, ami = await asyncio.wait_for(pipe.execute(), timeout_s)
+            pipe.hgetall(prefix + CHANNELS_KEY)
+            queues, seats, ami, channels = await asyncio.wait_for(pipe.execute(), timeout_s)
     except (RedisError, OSError, asyncio.TimeoutError) as exc:
         raise Unavailable("redis", str(exc) or type(exc).__name__) from exc
     return LiveData(
         queues=_parse_all(queues, QueueState.from_json, "queue"),
         seats=_parse_all(seats, SeatState.from_json, "seat"),
         ami={_text(k): _text(v) for k, v in ami.items()},
+        channels=_parse_all(channels, ChannelState.from_json, "channel"),
     )
 
 

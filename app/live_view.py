@@ -2,15 +2,17 @@
 
 `live_snapshot` is the whole of `GET /api/live`'s body: every configured
 centre with its public and linkage queue and every seat, overlaid with what
-the AMI bridge reported.  Nothing here does I/O or reads a clock: the caller
-passes `now` (epoch seconds).
+the AMI bridge reported, and how many live Asterisk channels carry the
+centre (HOTLINE_CENTRE; one call is several channels).  Nothing here does I/O
+or reads a clock: the caller passes `now` (epoch seconds).
 """
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any, Mapping
 
 from core.centres import Centre, SeatMode
-from core.live import QueueState, SeatState
+from core.live import ChannelState, QueueState, SeatState
 from core.settings import Settings
 
 
@@ -66,10 +68,11 @@ def seat_view(extension: str, default_interface: str, state: SeatState | None) -
 
 
 def centre_view(centre: Centre, seat_mode: SeatMode, queues: Mapping[str, QueueState],
-                seats: Mapping[str, SeatState], now: float) -> dict[str, Any]:
+                seats: Mapping[str, SeatState], now: float, channels: int = 0) -> dict[str, Any]:
     return {
         "id": centre.id,
         "name": centre.name,
+        "channels": channels,
         "queues": [
             queue_view(centre.queue, "public", queues.get(centre.queue), now),
             queue_view(centre.linkage_queue, "linkage", queues.get(centre.linkage_queue), now),
@@ -81,10 +84,12 @@ def centre_view(centre: Centre, seat_mode: SeatMode, queues: Mapping[str, QueueS
 
 def live_snapshot(settings: Settings, queues: Mapping[str, QueueState],
                   seats: Mapping[str, SeatState], ami: Mapping[str, str],
-                  now: float) -> dict[str, Any]:
+                  now: float, channels: Mapping[str, ChannelState] | None = None) -> dict[str, Any]:
     """The `/api/live` body.  Queues and seats Redis holds but settings do not
     configure are left out: the dashboard shows the configured centres."""
+    per_centre = Counter(c.centre for c in (channels or {}).values() if c.centre)
     return {
         "ami": ami_view(ami),
-        "centres": [centre_view(c, settings.seat_mode, queues, seats, now) for c in settings.centres],
+        "centres": [centre_view(c, settings.seat_mode, queues, seats, now, per_centre[c.id])
+                    for c in settings.centres],
     }

@@ -1,6 +1,7 @@
 """SQL schema as SQLAlchemy 2 `Mapped[...]` models (persistence layer).
 
-Work orders (工单) and their audit trail.  This module only describes tables;
+Work orders (工单) and their audit trail, the per-centre order-number
+counter, the diversion catalogue and API tokens.  This module only describes tables;
 it must not open connections, hold business rules (which status may follow
 which lives in `core/`), or import aiohttp/redis.  Every change here needs a
 new Alembic revision in `app/migrations/versions/`; a test compares the two.
@@ -16,7 +17,9 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy import (Boolean, DateTime, ForeignKey, Index, Integer, MetaData, PrimaryKeyConstraint, String,
+                        Text, UniqueConstraint, false)
+from sqlalchemy import true as sa_true
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -115,8 +118,38 @@ class Order(Base):
     closed_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
+    # 0002: classes, destinations, call outcome, the seeds' order fields, lifecycle times.
+    order_class: Mapped[str] = mapped_column(String(10), default="general", server_default="general")
+    emergency: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    target: Mapped[str | None] = mapped_column(String(32))  # "110", "120", "12315", a utility
+    wait_ms: Mapped[int | None] = mapped_column(Integer)  # caller's wait before a seat answered
+    release_mode: Mapped[str | None] = mapped_column(String(32))  # how the transferring seat left
+    outcome_reason: Mapped[str | None] = mapped_column(String(256))
+    handoff_rule: Mapped[str | None] = mapped_column(String(32))  # "agreed", "first_contact", ...
+    peer_number: Mapped[str | None] = mapped_column(String(64))  # the other centre's order number
+    citizen_name: Mapped[str | None] = mapped_column(String(64))
+    content: Mapped[str | None] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(String(256))
+    division_code: Mapped[str | None] = mapped_column(String(12))  # 行政区划代码
+    org_code: Mapped[str | None] = mapped_column(String(18))  # 统一社会信用代码 / 组织机构代码
+    handling_unit: Mapped[str | None] = mapped_column(String(128))  # 承办单位
+    result: Mapped[str | None] = mapped_column(Text)  # 反馈 result
+    return_reason: Mapped[str | None] = mapped_column(String(256))  # 退单 reason
+    dispatched_at: Mapped[datetime | None]
+    signed_at: Mapped[datetime | None]
+    on_site_at: Mapped[datetime | None]
+    feedback_at: Mapped[datetime | None]
+    returned_at: Mapped[datetime | None]
+    sign_due_at: Mapped[datetime | None]
+    on_site_due_at: Mapped[datetime | None]
+    # When the overdue checker flagged each breach (once per breach; reset on re-dispatch).
+    sign_overdue_at: Mapped[datetime | None]
+    on_site_overdue_at: Mapped[datetime | None]
+
     __table_args__ = (
         Index("ix_orders_status", "status"),
+        Index("ix_orders_created_at", "created_at"),
+        Index("ix_orders_category", "category"),
         Index("ix_orders_source_centre_created_at", "source_centre", "created_at"),
         Index("ix_orders_target_centre_created_at", "target_centre", "created_at"),
         Index("ix_orders_linkedid", "linkedid"),
@@ -144,3 +177,59 @@ class OrderEvent(Base):
 
     def __repr__(self) -> str:
         return f"<OrderEvent {self.order_id} {self.kind} {self.from_status}->{self.to_status}>"
+
+
+class OrderCounter(Base):
+    """The last order number handed out per centre and (local) day.
+
+    Allocation is one upsert (`INSERT .. ON CONFLICT DO UPDATE .. RETURNING`),
+    so concurrent creators never get the same number.
+    """
+
+    __tablename__ = "order_counters"
+
+    centre: Mapped[str] = mapped_column(String(16))
+    day: Mapped[str] = mapped_column(String(8))  # YYYYMMDD in the centre's time zone
+    last: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (PrimaryKeyConstraint("centre", "day", name="pk_order_counters"),)
+
+
+class CatalogueEntry(Base):
+    """One matter of a diversion catalogue (分流事项清单), per jurisdiction.
+
+    `code` is what orders carry in `category`; `destinations` lists where the
+    matter goes ("12345", "110", "120", "12315", "供电企业", ...), the first
+    being the primary one; `linkage` says how (transfer, joint handling, ...).
+    """
+
+    __tablename__ = "catalogue_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    jurisdiction: Mapped[str] = mapped_column(String(32))
+    code: Mapped[str] = mapped_column(String(32))
+    section: Mapped[str] = mapped_column(String(128))  # table / part of the seed
+    group_name: Mapped[str] = mapped_column(String(128))  # 警情类别 / 分类
+    name: Mapped[str] = mapped_column(Text)  # the matter, as the seed words it
+    destinations: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"list": [...]}
+    linkage: Mapped[str] = mapped_column(String(32))
+    handling: Mapped[str] = mapped_column(Text)  # the seed's disposal wording
+    note: Mapped[str | None] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(64), default="seed")
+
+    __table_args__ = (UniqueConstraint("jurisdiction", "code", name="uq_catalogue_entries_jurisdiction_code"),)
+
+
+class ApiToken(Base):
+    """An API token: a role and a name; only the SHA-256 of the secret is kept."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import logging
 
+from agi.context import RouteContext
 from agi.server import FastAgiServer
 from ami_bridge.service import AmiBridge
+from ami_bridge.telephony import AmiTelephony
 from app.asterisk_process import AsteriskProcess
 from app.asterisk_render import render
+from app import db
 from app.db import migrate
+from app.handoff_service import HandoffService
+from app.order_service import OrderService
 from app.secrets_store import Secrets, load_or_create
 from core.settings import Settings
 
@@ -26,7 +31,8 @@ class Stack:
         self.settings = settings
         self.secrets: Secrets = load_or_create(settings)
         self.asterisk = AsteriskProcess(settings)
-        self.agi = FastAgiServer(settings)
+        self.agi = FastAgiServer(settings, RouteContext(settings))
+        self.engine = None
         self.bridge: AmiBridge | None = None
         self.web_runner = None
 
@@ -36,11 +42,18 @@ class Stack:
         self.asterisk.check_installed()
         await migrate(self.settings.effective_database_url)
         render(self.settings, self.secrets)
+        # One HandoffService for the transfer key (FastAGI) and the button (web).
+        self.engine = db.create_engine(self.settings.effective_database_url)
+        orders = OrderService(db.session_factory(self.engine), limits=self.settings.time_limits,
+                              jurisdiction=self.settings.jurisdiction)
+        handoffs = HandoffService(self.settings, orders)
+        self.agi.context.handoffs = handoffs
         await self.agi.start()
         await self.asterisk.start()
         self.bridge = AmiBridge(self.settings, self.secrets.ami_secret)
         await self.bridge.start()
-        self.web_runner = await start_web(self.settings)
+        self.web_runner = await start_web(self.settings, handoffs=handoffs,
+                                          telephony=AmiTelephony(self.bridge.ami, self.settings.centres))
         log.info("hotline-link up: SIP %s:%s, AMI 127.0.0.1:%s, FastAGI %s, web http://%s:%s/",
                  self.settings.bind_host, self.settings.sip_port, self.settings.ami_port,
                  self.settings.agi_url, self.settings.http_host, self.settings.http_port)
@@ -54,3 +67,6 @@ class Stack:
             self.bridge = None
         await self.asterisk.stop()
         await self.agi.stop()
+        if self.engine is not None:
+            await self.engine.dispose()
+            self.engine = None

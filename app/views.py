@@ -48,4 +48,5 @@ async def live(request: web.Request) -> web.Response:
     """
     settings = request.app[SETTINGS]
     data = await live_store.read_live(request.app[REDIS], settings.redis_prefix)
-    return web.json_response(live_snapshot(settings, data.queues, data.seats, data.ami, time.time()))
+    return web.json_response(live_snapshot(settings, data.queues, data.seats, data.ami, time.time(),
+                                           channels=data.channels))

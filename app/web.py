@@ -1,7 +1,9 @@
 """The aiohttp service: app factory, resource lifetimes, error mapping, serving (HTTP layer).
 
 `init_app(settings)` wires everything in one place: cleanup contexts own the
-database engine (migrated to head before first use) and the Redis client,
+database engine (migrated to head before first use), the Redis client, the
+order service (catalogues loaded) and the overdue checker task; routes need
+an API token (`app.auth`) except /api/health and /api/openapi.json;
 typed state lives under `app.keys`, and `error_middleware` is the only place
 domain errors become HTTP responses.  `serve(settings)` runs it inside an
 existing asyncio loop (the CLI's).  No business rules and no SQL here.
@@ -10,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import AsyncIterator
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -18,11 +21,19 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
-from app import db
+from app import catalogue_api, catalogue_store, db, handoffs_api, openapi, orders_api, reports
+from app.auth import auth_middleware
 from app.errors import to_http
 from app.keys import ENGINE, REDIS, SESSIONS, SETTINGS
+from app.models import utcnow
+from app.order_service import OrderService
+from app.orders_api import ORDERS
+from app.overdue import overdue_ctx
 from app.views import routes as status_routes
 from core.settings import Settings
+
+if TYPE_CHECKING:
+    from app.handoff_service import DesktopTelephony, HandoffService
 
 log = logging.getLogger(__name__)
 
@@ -82,20 +93,49 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
         await client.aclose()
 
 
-def init_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[error_middleware])
+def orders_ctx(clock: Callable[[], datetime]) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The app's `OrderService` (with the settings' time limits and jurisdiction);
+    loads the shipped catalogues into a database that has none yet."""
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        service = OrderService(app[SESSIONS], clock=clock, limits=settings.time_limits,
+                               jurisdiction=settings.jurisdiction)
+        await catalogue_store.load_shipped(app[SESSIONS], now=service.now())
+        app[ORDERS] = service
+        yield
+
+    return ctx
+
+
+def init_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
+             handoffs: "HandoffService | None" = None,
+             telephony: "DesktopTelephony | None" = None) -> web.Application:
+    """The web service.  `clock` is "now" for orders and time limits (tests pass their own).
+
+    `handoffs`: the one-key transfer's service shared with the FastAGI server
+    (`app.stack`); `telephony`: the AMI side of the transfer button — without
+    it `POST /api/handoffs` answers 503."""
+    app = web.Application(middlewares=[error_middleware, auth_middleware])
     app[SETTINGS] = settings
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(redis_ctx)
+    app.cleanup_ctx.append(orders_ctx(clock))
+    app.cleanup_ctx.append(overdue_ctx)
+    app.cleanup_ctx.append(handoffs_api.handoffs_ctx(handoffs, telephony))
     app.router.add_routes(status_routes)
+    app.router.add_routes(orders_api.routes)
+    app.router.add_routes(handoffs_api.routes)
+    app.router.add_routes(catalogue_api.routes)
+    app.router.add_routes(reports.routes)
+    app.router.add_routes(openapi.routes)
     return app
 
 
-async def start(settings: Settings) -> web.AppRunner:
+async def start(settings: Settings, **wiring: Any) -> web.AppRunner:
     """Start serving on `settings.http_host:http_port`; the caller must
     `await runner.cleanup()`.  `runner.addresses` gives the bound address
-    (useful with port 0)."""
-    runner = web.AppRunner(init_app(settings))
+    (useful with port 0).  `wiring` goes to `init_app` (handoffs, telephony)."""
+    runner = web.AppRunner(init_app(settings, **wiring))
     try:
         await runner.setup()
         await web.TCPSite(runner, settings.http_host, settings.http_port).start()

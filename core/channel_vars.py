@@ -21,11 +21,35 @@ QUEUE = "HOTLINE_QUEUE"
 ROUTE_STATUS = "HOTLINE_ROUTE_STATUS"
 # Correlation key of a handoff, inherited and carried in SIP X- headers.
 HANDOFF_ID = "HOTLINE_HANDOFF_ID"
+# One-key transfer (core/handoff.py).  Written by the `transfer_key` route on
+# the seat's leg: OK when the citizen is to be moved, else the refusal prompt.
+TRANSFER_STATUS = "HOTLINE_TRANSFER_STATUS"
+TRANSFER_PROMPT = "HOTLINE_TRANSFER_PROMPT"
+# The destination dialled after the destination key (empty: the partner centre).
+TRANSFER_TARGET = "HOTLINE_TRANSFER_TARGET"
+# The citizen's leg as the key saw it (BRIDGEPEER when the key was pressed).
+TRANSFER_PEER = "HOTLINE_TRANSFER_PEER"
+# on_answer (成功转) or immediate (释放转), for the transferring seat's leg.
+RELEASE_MODE = "HOTLINE_RELEASE_MODE"
+# Set on the citizen's channel before it is moved into hotline-handoff:
+HANDOFF_QUEUE = "HOTLINE_HANDOFF_QUEUE"      # the target centre's linkage queue, or empty
+HANDOFF_DIAL = "HOTLINE_HANDOFF_DIAL"        # a catalogue destination's route, or empty
+HANDOFF_TIMEOUT = "HOTLINE_HANDOFF_TIMEOUT"  # no-answer limit (s)
+RETURN_CENTRE = "HOTLINE_RETURN_CENTRE"      # where the citizen goes back to
+RETURN_DIAL = "HOTLINE_RETURN_DIAL"          # the transferring seat, rung again
+RETURN_DEVICE = "HOTLINE_RETURN_DEVICE"      # its device: is it free?
+# Queue/Dial result that ended the wait (for the order's outcome_reason).
+HANDOFF_OUTCOME = "HOTLINE_HANDOFF_OUTCOME"
+# The handoff's AstDB state, read into the citizen's channel when it hangs up.
+HANDOFF_STATE = "HOTLINE_HANDOFF_STATE"
+# The handoff a seat leg moved by AMI waits for (desktop button, 成功转).
+HOLD_ID = "HOTLINE_HOLD_ID"
 # Globals rendered from settings.
 AGI_URL = "HOTLINE_AGI_URL"
 # "fast" (FastAGI server) or "classic" (agi-bin script per call)
 AGI_MODE = "HOTLINE_AGI_MODE"
 QUEUE_TIMEOUT = "HOTLINE_QUEUE_TIMEOUT"
+TRANSFER_TIMEOUT = "HOTLINE_TRANSFER_TIMEOUT"
 # Seat-phone simulator (demo/tests): what the phone did and saw.
 SEAT = "HOTLINE_SEAT"
 

@@ -1,10 +1,12 @@
-"""Live state of queues and seats: the model and its Redis layout (pure).
+"""Live state of queues, seats and channels: the model and its Redis layout (pure).
 
 The AMI bridge is the only writer; the web service and the AGI routes read.
 Layout (every key starts with `Settings.redis_prefix`, `hotline:` by default):
 
     {p}live:queues   hash  queue name -> QueueState JSON
     {p}live:seats    hash  seat extension -> SeatState JSON
+    {p}live:channels hash  channel uniqueid -> ChannelState JSON (every live
+                           Asterisk channel; rebuilt from CoreShowChannels)
     {p}live:ami      hash  connected "1"/"0", since, last_event_at, resynced_at,
                            asterisk_version
     {p}live:updates  pub/sub channel; each message a JSON {"kind", "id"}
@@ -23,6 +25,7 @@ SeatStateName = Literal["idle", "ringing", "in_call", "paused", "unavailable", "
 
 QUEUES_KEY = "live:queues"
 SEATS_KEY = "live:seats"
+CHANNELS_KEY = "live:channels"
 AMI_KEY = "live:ami"
 UPDATES_CHANNEL = "live:updates"
 
@@ -81,6 +84,38 @@ class SeatState:
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> "SeatState":
+        return cls(**json.loads(raw))
+
+
+@dataclass
+class ChannelState:
+    """One live Asterisk channel, as the latest channel event showed it.
+
+    `state` is Asterisk's ChannelStateDesc (Down, Ring, Ringing, Up, Busy...).
+    Numbers are "" when Asterisk has none (`<unknown>`).  `centre` is the
+    channel's HOTLINE_CENTRE (manager.conf `channelvars`), None until the
+    dialplan sets it.  `context`/`exten` follow the dialplan lazily: Newexten
+    is not written on its own, so they may lag until the channel's next
+    change or the next resync.
+    """
+
+    uniqueid: str
+    linkedid: str
+    channel: str
+    state: str
+    caller_number: str = ""
+    connected_number: str = ""
+    context: str = ""
+    exten: str = ""
+    bridge_id: str | None = None
+    centre: str | None = None
+    created_at: float = 0.0  # epoch seconds; from Duration after a resync
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> "ChannelState":
         return cls(**json.loads(raw))
 
 

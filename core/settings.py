@@ -11,8 +11,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
 
+from core.catalogue import JURISDICTIONS
 from core.centres import Centre, SeatMode, parse_centres
+from core.handoff import parse_release_modes, parse_routes
 from core.safety import UnsafeValue, check_line, check_token
+from core.sla import TimeLimits, parse_limits
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,7 +56,21 @@ class Settings:
     database_url: str | None = None  # None: SQLite file in state_dir
     queue_timeout_s: int = 300
     transfer_key: str = "*1"
+    # One-key transfer (core/handoff.py): the key followed by digits sends the
+    # citizen to a catalogue destination; how long a handoff may ring before
+    # the citizen comes back; 成功转/释放转 per centre; routes per destination.
+    transfer_to_key: str = "*2"
+    transfer_timeout_s: int = 30
+    release_modes: dict[str, str] = field(default_factory=dict)
+    destination_routes: dict[str, str] = field(default_factory=dict)
     log_level: str = "INFO"
+    # Work orders: the diversion catalogue this deployment follows, the
+    # per-class time limits, how often overdue orders are looked for, and
+    # which roles see citizens' numbers unmasked (保护隐私).
+    jurisdiction: str = "qinzhou"
+    time_limits: TimeLimits = field(default_factory=TimeLimits)
+    overdue_check_s: float = 30.0
+    unmasked_roles: frozenset[str] = frozenset({"seat", "supervisor"})
 
     @property
     def run_dir(self) -> Path:
@@ -132,10 +149,45 @@ class Settings:
         transfer_key = get("HOTLINE_TRANSFER_KEY", "*1")
         if not (1 <= len(transfer_key) <= 4 and all(c in "0123456789*#" for c in transfer_key)):
             raise SettingsError("HOTLINE_TRANSFER_KEY", f"{transfer_key!r}: expected 1-4 of 0-9 * #")
+        transfer_to_key = get("HOTLINE_TRANSFER_TO_KEY", "*2")
+        if not (1 <= len(transfer_to_key) <= 4 and all(c in "0123456789*#" for c in transfer_to_key)):
+            raise SettingsError("HOTLINE_TRANSFER_TO_KEY", f"{transfer_to_key!r}: expected 1-4 of 0-9 * #")
+        for a, b in ((transfer_key, transfer_to_key), (transfer_to_key, transfer_key)):
+            if a.startswith(b):
+                raise SettingsError("HOTLINE_TRANSFER_TO_KEY",
+                                    f"{transfer_to_key!r} and HOTLINE_TRANSFER_KEY {transfer_key!r} overlap")
+        try:
+            release_modes = parse_release_modes(get("HOTLINE_RELEASE_MODES", ""), tuple(c.id for c in centres))
+        except ValueError as exc:
+            raise SettingsError("HOTLINE_RELEASE_MODES", str(exc)) from None
+        try:
+            destination_routes = parse_routes(get("HOTLINE_DESTINATION_ROUTES", ""))
+        except ValueError as exc:
+            raise SettingsError("HOTLINE_DESTINATION_ROUTES", str(exc)) from None
+        clash = sorted(set(destination_routes) & {c.id for c in centres})
+        if clash:
+            raise SettingsError("HOTLINE_DESTINATION_ROUTES", f"{clash[0]} is a centre: it needs no route")
         prefix = get("HOTLINE_REDIS_PREFIX", "hotline:")
         log_level = get("HOTLINE_LOG_LEVEL", "INFO").upper()
         if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise SettingsError("HOTLINE_LOG_LEVEL", f"{log_level!r}: expected DEBUG, INFO, WARNING or ERROR")
+
+        jurisdiction = get("HOTLINE_JURISDICTION", "qinzhou")
+        if jurisdiction not in JURISDICTIONS:
+            raise SettingsError("HOTLINE_JURISDICTION", f"{jurisdiction!r}: expected one of {', '.join(JURISDICTIONS)}")
+        limits: dict[str, object] = {}
+        for name, key, default in (("HOTLINE_SIGN_LIMITS", "sign", "urgent=30,major=30"),
+                                   ("HOTLINE_ON_SITE_LIMITS", "on_site", "urgent=120,major=120")):
+            raw = env.get(name)
+            try:
+                limits[key] = parse_limits(get(name, default) if raw is None else check_line(name, raw))
+            except (ValueError, UnsafeValue) as exc:
+                raise SettingsError(name, str(exc)) from None
+        roles_raw = env.get("HOTLINE_UNMASKED_ROLES")
+        roles = frozenset(r.strip() for r in (get("HOTLINE_UNMASKED_ROLES", "seat,supervisor")
+                                               if roles_raw is None else roles_raw).split(",") if r.strip())
+        if not roles <= {"seat", "supervisor", "admin"}:
+            raise SettingsError("HOTLINE_UNMASKED_ROLES", f"{roles_raw!r}: expected a comma list of seat, supervisor, admin")
 
         return cls(
             centres=centres,
@@ -158,5 +210,13 @@ class Settings:
             database_url=db_url,
             queue_timeout_s=positive("HOTLINE_QUEUE_TIMEOUT", 300, 3600),
             transfer_key=transfer_key,
+            transfer_to_key=transfer_to_key,
+            transfer_timeout_s=positive("HOTLINE_TRANSFER_TIMEOUT", 30, 600),
+            release_modes=release_modes,
+            destination_routes=destination_routes,
             log_level=log_level,
+            jurisdiction=jurisdiction,
+            time_limits=TimeLimits(sign=limits["sign"], on_site=limits["on_site"]),  # type: ignore[arg-type]
+            overdue_check_s=positive("HOTLINE_OVERDUE_CHECK_INTERVAL", 30, 3600),
+            unmasked_roles=roles,
         )

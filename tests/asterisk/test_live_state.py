@@ -2,6 +2,8 @@
 also after Asterisk restarts."""
 from __future__ import annotations
 
+import uuid
+from datetime import datetime, timezone
 from typing import Any, AsyncIterator
 
 import pytest
@@ -9,6 +11,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis
 
 from ami_bridge.service import AmiBridge
+from app.auth import create_token
+from app.keys import SESSIONS
 from app.web import init_app
 from tests.support.pbx import Pbx
 from tests.support.waiting import eventually
@@ -35,6 +39,9 @@ async def api(pbx: Pbx, bridge: AmiBridge) -> AsyncIterator[TestClient]:
     settings = pbx.settings.with_(database_url=f"sqlite+aiosqlite:///{pbx.settings.state_dir / 'live.db'}")
     client = TestClient(TestServer(init_app(settings)))
     await client.start_server()
+    token = await create_token(client.app[SESSIONS], role="supervisor", name=f"live-{uuid.uuid4().hex[:8]}",
+                               now=datetime.now(timezone.utc))
+    client.auth_headers = {"Authorization": f"Bearer {token}"}  # type: ignore[attr-defined]
     try:
         yield client
     finally:

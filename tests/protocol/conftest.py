@@ -49,6 +49,7 @@ class FakeAmi:
             "Login": "login_ok.ami",
             "CoreSettings": "core_settings.ami",
             "QueueStatus": "queue_status_idle.ami",
+            "CoreShowChannels": "core_show_channels_idle.ami",
             "Ping": "ping.ami",
             "PlayDTMF": "play_dtmf.ami",
         }

@@ -6,7 +6,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from core.live import QueueState, SeatState
+from core.live import ChannelState, QueueState, SeatState
 
 
 async def queues(redis: Redis, prefix: str) -> dict[str, QueueState]:
@@ -17,6 +17,11 @@ async def queues(redis: Redis, prefix: str) -> dict[str, QueueState]:
 async def seats(redis: Redis, prefix: str) -> dict[str, SeatState]:
     raw = await redis.hgetall(f"{prefix}live:seats")
     return {k: SeatState.from_json(v) for k, v in raw.items()}
+
+
+async def channels(redis: Redis, prefix: str) -> dict[str, ChannelState]:
+    raw = await redis.hgetall(f"{prefix}live:channels")
+    return {k: ChannelState.from_json(v) for k, v in raw.items()}
 
 
 async def ami(redis: Redis, prefix: str) -> dict[str, str]:
@@ -158,6 +163,63 @@ async def test_when_redis_is_down_the_bridge_keeps_running_and_rewrites_state_wh
     await eventually(lambda: _waiting(redis_client, prefix, "hotline-12345", 1), what="state rewritten")
     assert (await ami(redis_client, prefix))["connected"] == "1"
     assert set(await seats(redis_client, prefix)) == {"1001", "1002", "2001"}
+
+
+CALL_CHANNELS = {"citizen-500c84ba3a0b", "citizen-leg-7f1cb5d40a2c", "1795610200.2", "1795610200.3"}
+
+
+async def test_when_bridge_resyncs_then_channels_are_rebuilt_and_hangups_remove_them(
+        make_bridge: Any, fake_ami: Any, redis_client: Redis, prefix: str, eventually: Any) -> None:
+    fake_ami.responses["CoreShowChannels"] = "core_show_channels_in_call.ami"
+    stale = ChannelState("stale.1", "stale.1", "PJSIP/1002-00000001", "Up")  # from before a restart
+    await redis_client.hset(f"{prefix}live:channels", stale.uniqueid, stale.to_json())
+
+    await make_bridge()
+
+    live = await eventually(lambda: _channels_are(redis_client, prefix, CALL_CHANNELS), what="channels resynced")
+    assert fake_ami.actions()[:4] == ["Login", "QueueStatus", "CoreSettings", "CoreShowChannels"]
+    leg = live["citizen-leg-7f1cb5d40a2c"]
+    assert (leg.channel, leg.state, leg.caller_number) == \
+        ("Local/12345@hotline-inbound-00000000;2", "Up", "13800138000")
+    assert (leg.centre, leg.bridge_id) == ("12345", "e4084898-30d8-4b37-9ffc-50218e0ec1ab")
+    pubsub = redis_client.pubsub()
+    await pubsub.subscribe(f"{prefix}live:updates")
+    try:
+        await fake_ami.push("events_channels_call_hung_up.ami")
+
+        await eventually(lambda: _no_channels(redis_client, prefix), what="channels hung up")
+        updates: list[dict[str, str]] = []
+
+        async def collected() -> bool:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.05)
+            if message is not None:
+                updates.append(json.loads(message["data"]))
+            return {u["id"] for u in updates if u["kind"] == "channel"} == CALL_CHANNELS
+
+        await eventually(collected, what="one channel update per hung-up channel")
+    finally:
+        await pubsub.aclose()
+
+
+async def test_when_a_periodic_resync_lists_no_channel_then_none_survives_in_redis(
+        make_bridge: Any, fake_ami: Any, redis_client: Redis, prefix: str, eventually: Any) -> None:
+    fake_ami.responses["CoreShowChannels"] = "core_show_channels_in_call.ami"
+    bridge = await make_bridge(resync_interval_s=0.05)
+    await eventually(lambda: _channels_are(redis_client, prefix, CALL_CHANNELS), what="channels resynced")
+
+    fake_ami.responses["CoreShowChannels"] = "core_show_channels_idle.ami"  # no Hangup event told us
+
+    await eventually(lambda: _no_channels(redis_client, prefix), what="channels dropped by resync")
+    assert bridge.live.model.channels == {}
+
+
+async def _channels_are(redis: Redis, prefix: str, ids: set[str]) -> dict[str, ChannelState] | None:
+    live = await channels(redis, prefix)
+    return live if set(live) == ids else None
+
+
+async def _no_channels(redis: Redis, prefix: str) -> bool:
+    return bool(await _resynced(redis, prefix)) and not await channels(redis, prefix)
 
 
 async def _resynced(redis: Redis, prefix: str) -> dict[str, str] | None:

@@ -17,9 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from agi.context import RouteContext
 from agi.server import FastAgiServer
 from ami_bridge.manager import AmiManager
-from app import simulation
+from app import db, simulation
+from app.handoff_service import HandoffService
+from app.order_service import OrderService
 from app.simulation import SEAT_ANSWERED_EVENT, CitizenCall
 from app.asterisk_process import AsteriskProcess
 from app.asterisk_render import render
@@ -47,6 +50,10 @@ def rig_settings(state_dir: Path, **env: str) -> Settings:
         "HOTLINE_HTTP_PORT": str(free_port()),
         "HOTLINE_RTP_PORTS": "30000-30999",
         "HOTLINE_REDIS_PREFIX": f"hltest:{uuid.uuid4().hex[:8]}:",
+        # one-key transfer: a short no-answer limit, and 120 routed to the
+        # simulated destination phone (reports the caller ID it sees)
+        "HOTLINE_TRANSFER_TIMEOUT": "3",
+        "HOTLINE_DESTINATION_ROUTES": "120=Local/120@hotline-destination-phone/n",
     }
     import os
 
@@ -105,7 +112,9 @@ class Pbx:
         render(settings, secrets, verbose=3)
         asterisk = AsteriskProcess(settings)
         asterisk.check_installed()  # a missing Asterisk fails the tier, never skips it
-        agi = FastAgiServer(settings)
+        # The transfer routes record orders: a SQLite file in the state dir by
+        # default; `use_database` swaps in another database per test.
+        agi = FastAgiServer(settings, RouteContext(settings))
         await agi.start()
         await asterisk.start()
         ami = AmiManager("127.0.0.1", settings.ami_port, settings.ami_user, secrets.ami_secret)
@@ -119,6 +128,26 @@ class Pbx:
         await self.ami.close()
         await self.asterisk.stop()
         await self.agi.stop()
+        await self.use_database(None)
+
+    # ------------------------------------------------------------ orders
+
+    async def use_database(self, url: str | None) -> HandoffService | None:
+        """Record handoffs in the database at `url` (migrated here); None: none."""
+        await self.agi.context.drain()
+        engine = getattr(self, "_engine", None)
+        if engine is not None:
+            await engine.dispose()
+            self._engine = None
+        self.agi.context.handoffs = None
+        if url is None:
+            return None
+        engine = db.create_engine(url)
+        await db.migrate_engine(engine)
+        self._engine = engine
+        service = HandoffService(self.settings, OrderService(db.session_factory(engine)))
+        self.agi.context.handoffs = service
+        return service
 
     async def restart_asterisk(self) -> None:
         await self.asterisk.restart()
@@ -168,6 +197,17 @@ class Pbx:
         return next((c for c in await self.channels()
                      if c["Channel"].startswith(f"Local/{seat}@hotline-seat-phones-")
                      and c["Channel"].endswith(";2")), None)
+
+    async def press_key(self, seat: str, digits: str, duration_ms: int = 80) -> None:
+        """The seat presses `digits` on its phone: AMI PlayDTMF on the seat phone's
+        own channel (;2), which reaches the ;1 leg inside the bridge, so feature
+        keys fire exactly as a real key press would."""
+        chan = await self.seat_channel(seat)
+        assert chan is not None, f"seat {seat} has no call"
+        for digit in digits:
+            reply = await self.ami.send({"Action": "PlayDTMF", "Channel": chan["Channel"],
+                                         "Digit": digit, "Duration": str(duration_ms)})
+            assert reply.get("Response") == "Success", reply  # type: ignore[union-attr]
 
     async def seat_member_leg(self, seat: str) -> dict[str, Any] | None:
         """The queue's leg towards the seat (the `;1` half, bridged to the caller)."""

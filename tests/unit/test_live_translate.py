@@ -5,12 +5,15 @@ Transcripts are the ones the protocol tier replays
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from typing import Any
+
 from ami_bridge.translate import (
-    BadEvent, Directory, LiveModel, apply_event, diff, member_extension, model_from_status,
+    BadEvent, Directory, LiveModel, apply_event, channel_variables, diff, member_extension, model_from_status,
 )
 from core.centres import parse_centres
 
@@ -19,13 +22,21 @@ DIRECTORY = Directory(parse_centres("12345:1001-1002;110:2001"), seat_mode="simu
 NOW = 1_800_000_000.0
 
 
-def transcript(name: str) -> list[dict[str, str]]:
-    """The messages of a recorded transcript, as the AMI manager hands them out."""
+def transcript(name: str) -> list[dict[str, Any]]:
+    """The messages of a recorded transcript, as the AMI manager hands them out
+    (a repeated header, such as ChanVariable, as a list)."""
     text = (TRANSCRIPTS / name).read_text(encoding="utf-8")
     lines = [line for line in text.splitlines() if not line.startswith("#")]
-    messages: list[dict[str, str]] = []
+    messages: list[dict[str, Any]] = []
     for block in "\n".join(lines).split("\n\n"):
-        headers = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        headers: dict[str, Any] = {}
+        for key, value in (line.split(": ", 1) for line in block.splitlines() if ": " in line):
+            if key not in headers:
+                headers[key] = value
+            elif isinstance(headers[key], list):
+                headers[key].append(value)
+            else:
+                headers[key] = [headers[key], value]
         if headers:
             messages.append(headers)
     return messages
@@ -214,7 +225,8 @@ def test_malformed_event_is_rejected_and_leaves_the_model_untouched(event: dict[
 def test_unrelated_events_change_nothing() -> None:
     live = model("queue_status_idle.ami")
     assert replay(live, "play_dtmf.ami") == set()
-    assert not apply_event(live, {"Event": "Newchannel", "Channel": "PJSIP/1-1"}, DIRECTORY, NOW)
+    assert not apply_event(live, {"Event": "VarSet", "Channel": "PJSIP/1-1", "Uniqueid": "1.1",
+                                  "Variable": "X", "Value": "1"}, DIRECTORY, NOW)
 
 
 def test_resync_after_restart_drops_stale_callers_and_calls() -> None:
@@ -248,3 +260,184 @@ def test_malformed_status_items_are_reported_and_skipped() -> None:
 
     assert len(problems) == 1 and "Channel" in str(problems[0])
     assert live.queues["hotline-110"].entries == []
+
+
+# ---------------------------------------------------------------- channels
+
+CALL_CHANNELS = {  # uniqueid -> channel, in tests/protocol/transcripts/*channels*.ami
+    "citizen-500c84ba3a0b": "Local/12345@hotline-inbound-00000000;1",      # the citizen's handset
+    "citizen-leg-7f1cb5d40a2c": "Local/12345@hotline-inbound-00000000;2",  # the call in the PBX
+    "1795610200.2": "Local/1001@hotline-seat-phones-00000001;1",           # queue leg to seat 1001
+    "1795610200.3": "Local/1001@hotline-seat-phones-00000001;2",           # seat 1001's phone
+}
+BRIDGE = "e4084898-30d8-4b37-9ffc-50218e0ec1ab"
+
+
+def channels_model(listing: str = "core_show_channels_in_call.ami", now: float = NOW,
+                   previous: LiveModel | None = None) -> LiveModel:
+    built, problems = model_from_status(transcript("queue_status_idle.ami"), DIRECTORY, now,
+                                        previous=previous, channels=transcript(listing))
+    assert problems == []
+    return built
+
+
+def replay_channels(live: LiveModel, name: str, now: float = NOW + 10) -> set[str]:
+    touched: set[str] = set()
+    for event in transcript(name):
+        touched |= apply_event(live, event, DIRECTORY, now).channels
+    return touched
+
+
+@pytest.mark.parametrize(("headers", "expected"), [
+    ({"ChanVariable": ["HOTLINE_CENTRE=12345", "HOTLINE_CITIZEN=13800138000", "HOTLINE_HANDOFF_ID="]},
+     {"HOTLINE_CENTRE": "12345", "HOTLINE_CITIZEN": "13800138000", "HOTLINE_HANDOFF_ID": ""}),
+    ({"ChanVariable": "HOTLINE_CENTRE=110"}, {"HOTLINE_CENTRE": "110"}),      # one channelvar: a string
+    ({"ChanVariable": "X=a=b"}, {"X": "a=b"}),                                # value keeps its '='
+    ({"ChanVariable": ["garbage", "=x"]}, {}),
+    ({}, {}),
+])
+def test_chan_variable_headers_are_read_whether_single_or_repeated(
+        headers: dict[str, Any], expected: dict[str, str]) -> None:
+    assert channel_variables({"Event": "Newstate", **headers}) == expected
+
+
+def test_when_resync_lists_channels_then_each_is_mirrored_with_its_centre_and_bridge() -> None:
+    live = channels_model()
+
+    assert {u: c.channel for u, c in live.channels.items()} == CALL_CHANNELS
+    leg = live.channels["citizen-leg-7f1cb5d40a2c"]
+    assert (leg.state, leg.caller_number, leg.connected_number) == ("Up", "13800138000", "13800138000")
+    assert (leg.context, leg.exten, leg.linkedid) == ("hotline-route", "s", "citizen-500c84ba3a0b")
+    assert (leg.centre, leg.bridge_id) == ("12345", BRIDGE)
+    assert leg.created_at == NOW - 1  # Duration: 00:00:01
+    assert live.channels["1795610200.2"].bridge_id == BRIDGE
+    assert live.channels["1795610200.3"].bridge_id is None
+    assert live.channels["citizen-500c84ba3a0b"].centre is None  # HOTLINE_CENTRE= (unset on the handset)
+
+
+def test_when_citizen_calls_then_channel_events_build_what_a_resync_would_show() -> None:
+    live = model("queue_status_idle.ami")
+
+    touched = replay_channels(live, "events_channels_call_answered.ami")
+
+    assert touched == set(CALL_CHANNELS)
+    listed = channels_model().channels
+    assert {u: c.to_json() for u, c in live.channels.items()} == {
+        u: replace(c, created_at=NOW + 10).to_json() for u, c in listed.items()}
+
+
+def test_newexten_refreshes_a_known_channel_in_memory_but_reports_no_change() -> None:
+    live = channels_model()
+    step = {"Event": "Newexten", "Channel": CALL_CHANNELS["1795610200.3"], "Uniqueid": "1795610200.3",
+            "ChannelStateDesc": "Up", "CallerIDNum": "13800138000", "ConnectedLineNum": "13800138000",
+            "Context": "hotline-seat-phones", "Exten": "1001", "Priority": "9",
+            "Linkedid": "citizen-500c84ba3a0b", "Application": "Wait", "AppData": "1"}
+    unknown = {**step, "Uniqueid": "9.9", "Channel": "PJSIP/9-00000009"}
+
+    assert not apply_event(live, step, DIRECTORY, NOW)
+    assert not apply_event(live, unknown, DIRECTORY, NOW)
+
+    assert live.channels["1795610200.3"].exten == "1001"
+    assert live.channels["1795610200.3"].centre == "12345"  # no ChanVariable headers: kept
+    assert "9.9" not in live.channels
+
+
+def test_when_the_call_hangs_up_then_every_channel_goes_and_bridges_are_left_first() -> None:
+    live = channels_model()
+    events = transcript("events_channels_call_hung_up.ami")
+    leave = next(e for e in events if e["Event"] == "BridgeLeave")
+
+    assert apply_event(live, leave, DIRECTORY, NOW).channels == {leave["Uniqueid"]}
+    assert live.channels[leave["Uniqueid"]].bridge_id is None
+
+    touched = replay_channels(live, "events_channels_call_hung_up.ami")
+
+    assert touched == set(CALL_CHANNELS)
+    assert live.channels == {}
+
+
+def test_channel_event_that_changes_nothing_reports_nothing() -> None:
+    live = model("queue_status_idle.ami")
+    events = transcript("events_channels_call_answered.ami")
+    replay_channels(live, "events_channels_call_answered.ami")
+    bridged = next(e for e in events if e["Event"] == "BridgeEnter")
+
+    assert not apply_event(live, bridged, DIRECTORY, NOW + 20)
+    assert not apply_event(live, {"Event": "Hangup", "Uniqueid": "never.seen"}, DIRECTORY, NOW)
+
+
+def test_channel_event_for_a_channel_missing_from_the_last_resync_adds_it() -> None:
+    live = channels_model("core_show_channels_idle.ami")
+    newstate = {"Event": "Newstate", "Channel": "PJSIP/1001-00000007", "ChannelStateDesc": "Ringing",
+                "CallerIDNum": "<unknown>", "ConnectedLineNum": "13800138000", "Context": "hotline-seats",
+                "Exten": "1001", "Uniqueid": "1795610300.7", "Linkedid": "1795610300.6",
+                "ChanVariable": ["HOTLINE_CENTRE=110", "HOTLINE_CITIZEN=13800138000", "HOTLINE_HANDOFF_ID=h-1"]}
+
+    assert apply_event(live, newstate, DIRECTORY, NOW).channels == {"1795610300.7"}
+
+    channel = live.channels["1795610300.7"]
+    assert (channel.state, channel.caller_number, channel.connected_number) == ("Ringing", "", "13800138000")
+    assert (channel.centre, channel.created_at) == ("110", NOW)
+
+
+def test_resync_replaces_every_channel_so_nothing_stale_survives() -> None:
+    live = channels_model()
+    replay_channels(live, "events_channels_call_answered.ami")
+
+    fresh = channels_model("core_show_channels_idle.ami", NOW + 60, previous=live)
+
+    assert fresh.channels == {}
+    assert diff(live, fresh).channels == set(CALL_CHANNELS)
+
+
+def test_light_resync_keeps_channel_creation_times_and_reports_nothing_when_nothing_changed() -> None:
+    first = channels_model()
+    again = channels_model(now=NOW + 15, previous=first)  # Duration says 00:00:01 again: ignored
+
+    assert not diff(first, again)
+    assert again.channels["citizen-leg-7f1cb5d40a2c"].created_at == NOW - 1
+
+
+def test_resync_without_a_channel_list_keeps_the_channels_it_knew() -> None:
+    live = channels_model()
+
+    fresh, _ = model_from_status(transcript("queue_status_idle.ami"), DIRECTORY, NOW + 15, previous=live)
+
+    assert set(fresh.channels) == set(CALL_CHANNELS)
+    assert not diff(live, fresh).channels
+
+
+@pytest.mark.parametrize("event", [
+    {"Event": "Newchannel", "Channel": "PJSIP/1-1"},                                  # no Uniqueid
+    {"Event": "Newstate", "Uniqueid": "1795610200.3"},                                # no Channel
+    {"Event": "BridgeEnter", "Channel": "PJSIP/1-1", "Uniqueid": "1795610200.3"},     # no BridgeUniqueid
+    {"Event": "Hangup", "Channel": "PJSIP/1-1"},                                      # no Uniqueid
+])
+def test_malformed_channel_event_is_rejected_and_leaves_channels_untouched(event: dict[str, str]) -> None:
+    live = channels_model()
+    before = {u: c.to_json() for u, c in live.channels.items()}
+
+    with pytest.raises(BadEvent):
+        apply_event(live, event, DIRECTORY, NOW + 1)
+
+    assert {u: c.to_json() for u, c in live.channels.items()} == before
+
+
+def test_malformed_channel_in_a_listing_is_reported_and_skipped() -> None:
+    listing = transcript("core_show_channels_in_call.ami") + [{"Event": "CoreShowChannel", "Channel": "PJSIP/x"}]
+
+    live, problems = model_from_status(transcript("queue_status_idle.ami"), DIRECTORY, NOW, channels=listing)
+
+    assert len(problems) == 1 and "Uniqueid" in str(problems[0])
+    assert set(live.channels) == set(CALL_CHANNELS)
+
+
+def test_manager_conf_sends_the_centre_and_only_shared_channel_variables() -> None:
+    from core import channel_vars
+
+    conf = (Path(__file__).resolve().parents[2] / "asterisk-conf" / "manager.conf.j2").read_text(encoding="utf-8")
+    [line] = [ln for ln in conf.splitlines() if ln.replace(" ", "").startswith("channelvars=")]
+    names = [n.strip() for n in line.split("=", 1)[1].split(",")]
+
+    assert channel_vars.CENTRE in names
+    assert set(names) <= channel_vars.ALL

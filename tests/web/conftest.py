@@ -2,6 +2,8 @@
 
 Every test gets its own `redis_prefix`; its keys are deleted afterwards, so
 tests never see each other's live state and the shared Redis stays clean.
+`client` carries a seat's API token (created the way `hotline token create`
+does); `authorize` gives any other client one.
 """
 from __future__ import annotations
 
@@ -14,6 +16,9 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis
 
+from app.auth import create_token
+from app.keys import SESSIONS
+from app.models import utcnow
 from app.web import init_app
 from core.centres import parse_centres
 from core.settings import Settings
@@ -57,7 +62,16 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
+async def authorize(client: TestClient, role: str = "seat", name: str | None = None) -> str:
+    """Create an API token with `role` in the client's app and send it on every request."""
+    token = await create_token(client.app[SESSIONS], role=role, name=name or f"test-{role}-{uuid.uuid4().hex[:8]}",
+                               now=utcnow())
+    client.session.headers["Authorization"] = f"Bearer {token}"
+    return token
+
+
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[TestClient]:
     async with TestClient(TestServer(init_app(settings))) as client:
+        await authorize(client)
         yield client

@@ -14,8 +14,9 @@ from redis.asyncio import Redis
 
 from app import web as app_web
 from app.errors import BadInput, NotFound
-from core.live import AMI_KEY, QUEUES_KEY, SEATS_KEY, QueueEntry, QueueState, SeatState
+from core.live import AMI_KEY, CHANNELS_KEY, QUEUES_KEY, SEATS_KEY, ChannelState, QueueEntry, QueueState, SeatState
 from core.settings import Settings
+from tests.web.conftest import authorize
 
 
 async def test_when_database_and_redis_are_up_then_health_is_ok(client: TestClient) -> None:
@@ -46,6 +47,7 @@ async def test_when_redis_is_unreachable_then_live_is_503_with_a_clear_error(
 ) -> None:
     settings = settings.with_(redis_url=f"redis://127.0.0.1:{closed_port}/0")
     async with TestClient(TestServer(app_web.init_app(settings))) as client:
+        await authorize(client)
         response = await client.get("/api/live")
         assert response.status == 503
         body = await response.json()
@@ -120,6 +122,20 @@ async def test_when_a_live_entry_in_redis_is_malformed_then_it_is_skipped_and_th
     assert response.status == 200
     seats = {s["extension"]: s["state"] for s in (await response.json())["centres"][0]["seats"]}
     assert seats == {"1001": "idle", "1002": "unknown"}
+
+
+async def test_when_bridge_mirrored_channels_then_live_counts_them_per_centre(
+    client: TestClient, redis: Redis, redis_prefix: str
+) -> None:
+    leg = ChannelState("citizen-leg-1", "citizen-1", "Local/110@hotline-inbound-00000000;2", "Up",
+                       caller_number="13800138000", centre="110")
+    handset = ChannelState("citizen-1", "citizen-1", "Local/110@hotline-inbound-00000000;1", "Up")
+    await redis.hset(redis_prefix + CHANNELS_KEY, mapping={leg.uniqueid: leg.to_json(),
+                                                           handset.uniqueid: handset.to_json()})
+
+    body = await (await client.get("/api/live")).json()
+
+    assert [(c["id"], c["channels"]) for c in body["centres"]] == [("12345", 0), ("110", 1)]
 
 
 async def _not_found(request: web.Request) -> web.Response:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from app.live_view import live_snapshot
 from core.centres import parse_centres
-from core.live import QueueEntry, QueueState, SeatState
+from core.live import ChannelState, QueueEntry, QueueState, SeatState
 from core.settings import Settings
 
 NOW = 1_764_043_300.0
@@ -65,3 +65,15 @@ def test_when_ami_fields_are_epoch_text_then_they_become_numbers_and_connected_n
     assert view == {"connected": False, "since": 1764043200.5, "resynced_at": None,
                     "last_event_at": None, "asterisk_version": "22.10.1"}
     assert live_snapshot(settings(), {}, {}, {"connected": "1"}, NOW)["ami"]["connected"] is True
+
+
+def test_each_centre_counts_the_live_channels_carrying_its_centre() -> None:
+    def chan(uid: str, centre: str | None) -> ChannelState:
+        return ChannelState(uid, "1.0", f"Local/x-{uid}", "Up", centre=centre)
+    live = {c.uniqueid: c for c in (chan("1", "12345"), chan("2", "12345"), chan("3", "110"),
+                                    chan("4", None), chan("5", "999"))}
+
+    body = live_snapshot(settings(), {}, {}, {}, NOW, channels=live)
+
+    assert [(c["id"], c["channels"]) for c in body["centres"]] == [("12345", 2), ("110", 1)]
+    assert [c["channels"] for c in live_snapshot(settings(), {}, {}, {}, NOW)["centres"]] == [0, 0]

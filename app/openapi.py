@@ -1,0 +1,146 @@
+"""The OpenAPI 3.0 document of the service, served at GET /api/openapi.json (HTTP layer).
+
+Built from the same field tables the handlers validate with
+(`app.api_input`), per app because the centre ids come from settings.
+Public: it describes the API, holds no data.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from app import catalogue_api, orders_api, reports
+from app.api_input import query_parameters, schema_of
+from app.keys import SETTINGS
+from core.orders import STATUSES
+from core.settings import Settings
+
+routes = web.RouteTableDef()
+
+ERROR = {"$ref": "#/components/schemas/Error"}
+JSON_OBJECT = {"type": "object", "additionalProperties": True}
+
+
+def _responses(ok: int, description: str, *extra: int, content: str = "application/json") -> dict[str, Any]:
+    responses: dict[str, Any] = {str(ok): {"description": description,
+                                          "content": {content: {"schema": JSON_OBJECT if content ==
+                                                                "application/json" else {"type": "string"}}}}}
+    for status, text in ((400, "Bad input: the field and the reason"), (401, "Missing or unknown token"),
+                         (403, "Role too low"), (404, "Not found"), (409, "Conflict / illegal transition"),
+                         (503, "A backing service is down")):
+        if status in extra or status in (400, 401, 403, 503):
+            responses[str(status)] = {"description": text, "content": {"application/json": {"schema": ERROR}}}
+    return responses
+
+
+def _path_param(name: str, description: str, max_len: int = 64) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "description": description,
+            "schema": {"type": "string", "minLength": 1, "maxLength": max_len}}
+
+
+def _body(schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
+    return {"required": required, "content": {"application/json": {"schema": schema}}}
+
+
+def _action_operation(action: str) -> str:
+    return "order" + action.replace("-", " ").title().replace(" ", "")
+
+
+def _order_links() -> dict[str, Any]:
+    """From a created order to every operation on it (lets fuzzers walk the lifecycle)."""
+    operations = ["getOrder", "updateOrder", "orderEvents", *(_action_operation(a) for a in orders_api.ACTIONS)]
+    return {op[0].upper() + op[1:]: {"operationId": op, "parameters": {"order_id": "$response.body#/id"}}
+            for op in operations}
+
+
+def _with_links(responses: dict[str, Any], status: str, links: dict[str, Any]) -> dict[str, Any]:
+    responses[status]["links"] = links
+    return responses
+
+
+def build(settings: Settings) -> dict[str, Any]:
+    order_id = _path_param("order_id", "Order id or number (12345-20261125-0001)")
+    code = _path_param("code", "Catalogue code (QZ-1-04, PL-3-12)", 32)
+    paths: dict[str, Any] = {
+        "/api/health": {"get": {"summary": "Database and Redis reachability", "security": [],
+                                "responses": {"200": {"description": "healthy"},
+                                              "503": {"description": "degraded"}}}},
+        "/api/live": {"get": {"summary": "Live queues and seats of every centre",
+                              "responses": _responses(200, "live view")}},
+        "/api/orders": {
+            "post": {"summary": "Online transfer (互联网渠道在线转交): create an accepted order",
+                     "operationId": "createOrder",
+                     "requestBody": _body(schema_of(orders_api.create_fields(settings), orders_api.CREATE_REQUIRED)),
+                     "responses": _with_links(_responses(201, "the new order"), "201", _order_links())},
+            "get": {"summary": "List orders; overdue=true lists orders past a time limit (督办)",
+                    "operationId": "listOrders",
+                    "parameters": query_parameters(orders_api.LIST_FIELDS),
+                    "responses": _responses(200, "a page of orders")},
+        },
+        "/api/orders/{order_id}": {
+            "get": {"summary": "One order", "operationId": "getOrder", "parameters": [order_id],
+                    "responses": _responses(200, "order", 404)},
+            "patch": {"summary": "Edit an order's fields", "operationId": "updateOrder", "parameters": [order_id],
+                      "requestBody": _body(schema_of(orders_api.UPDATE_FIELDS)),
+                      "responses": _responses(200, "order", 404)},
+        },
+        "/api/orders/{order_id}/events": {
+            "get": {"summary": "The order's audit trail", "operationId": "orderEvents", "parameters": [order_id],
+                    "responses": _responses(200, "events", 404)}},
+        "/api/catalogue": {
+            "get": {"summary": "Search the diversion catalogue",
+                    "parameters": query_parameters(catalogue_api.SEARCH_FIELDS),
+                    "responses": _responses(200, "matching entries")},
+            "post": {"summary": "Add a catalogue entry (admin)",
+                     "parameters": query_parameters(catalogue_api.ONE_FIELDS),
+                     "requestBody": _body({**catalogue_api.ENTRY_SCHEMA,
+                                           "required": ["code", "section", "group", "name", "destinations",
+                                                        "linkage", "handling"]}),
+                     "responses": _responses(201, "the entry", 409)},
+        },
+        "/api/catalogue/{code}": {
+            "get": {"summary": "One catalogue entry", "parameters": [code, *query_parameters(
+                catalogue_api.ONE_FIELDS)], "responses": _responses(200, "entry", 404)},
+            "patch": {"summary": "Edit a catalogue entry (admin)",
+                      "parameters": [code, *query_parameters(catalogue_api.ONE_FIELDS)],
+                      "requestBody": _body({**catalogue_api.ENTRY_SCHEMA, "minProperties": 1}),
+                      "responses": _responses(200, "entry", 404)},
+        },
+        "/api/reports/summary": {
+            "get": {"summary": "Counts by direction, category, outcome; disputed categories (supervisor)",
+                    "parameters": query_parameters(reports.PERIOD_FIELDS, reports.PERIOD_REQUIRED),
+                    "responses": _responses(200, "report")}},
+        "/api/reports/summary.csv": {
+            "get": {"summary": "The same report as CSV (supervisor)",
+                    "parameters": query_parameters(reports.PERIOD_FIELDS, reports.PERIOD_REQUIRED),
+                    "responses": _responses(200, "CSV", content="text/csv")}},
+    }
+    for action, (status, fields, required, _) in orders_api.ACTIONS.items():
+        paths[f"/api/orders/{{order_id}}/{action}"] = {"post": {
+            "summary": f"Move the order to {status}",
+            "operationId": _action_operation(action),
+            "parameters": [order_id],
+            "requestBody": _body(schema_of(fields, required), required=bool(required)),
+            "responses": _responses(200, "the order", 404, 409)}}
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "hotline-link", "version": "0.1.0",
+                 "description": "12345 ↔ 110 linkage: work orders (工单), diversion catalogue, live view. "
+                                f"Statuses: {', '.join(STATUSES)}."},
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                           "description": "created with `hotline token create`"}},
+            "schemas": {"Error": {"type": "object", "required": ["error"],
+                                  "properties": {"error": {"type": "string"}, "field": {"type": "string"},
+                                                 "current_status": {"type": "string"}}}},
+        },
+        "paths": paths,
+    }
+
+
+@routes.get("/api/openapi.json")
+async def openapi_document(request: web.Request) -> web.Response:
+    return web.json_response(build(request.app[SETTINGS]))

@@ -1,0 +1,382 @@
+"""One-key number-carrying transfer (一键携号转接) 12345 ⇄ 110 — on the real Asterisk.
+
+Key presses are AMI PlayDTMF on the seat phone's own channel; the seat that
+answers reports what its display shows (HotlineSeatAnswered).  Every test
+checks the order the handoff left, on SQLite and on PostgreSQL (marker
+`postgres`: an unreachable server fails the test, it never skips), and ends
+with no channel left (the `pbx` fixture).
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+from ami_bridge.telephony import AmiTelephony
+from app import db
+from app.auth import create_token
+from app.handoff_service import HandoffService
+from app.keys import SESSIONS
+from app.models import Order, OrderEvent, utcnow
+from app.web import init_app
+from tests.support.pbx import Pbx
+from tests.support.waiting import eventually
+
+CITIZEN = "13800138000"
+SEATS_110 = {"2001", "2002"}
+SEATS_12345 = {"1001", "1002", "1003", "1004"}
+POSTGRES_URL = os.environ.get("HOTLINE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+
+
+# ------------------------------------------------------------------ fixtures
+
+@dataclass
+class Orders:
+    """The handoff service the rig's FastAGI server uses, and a reader for its orders."""
+
+    service: HandoffService
+    sessions: async_sessionmaker[AsyncSession]
+    url: str
+
+    async def of_call(self, linkedid: str) -> list[Order]:
+        async with self.sessions() as session:
+            return list(await session.scalars(select(Order).where(Order.linkedid == linkedid)
+                                              .order_by(Order.created_at)))
+
+    async def one(self, linkedid: str, status: str | None = None, timeout: float = 15.0) -> Order:
+        async def check() -> Order:
+            orders = await self.of_call(linkedid)
+            assert len(orders) == 1, f"{len(orders)} orders for call {linkedid}"
+            if status is not None:
+                assert orders[0].status == status, f"order is {orders[0].status}, waiting for {status}"
+            return orders[0]
+        return await eventually(check, timeout=timeout, what=f"one {status or ''} order for {linkedid}")
+
+    async def events(self, order_id: str) -> list[OrderEvent]:
+        async with self.sessions() as session:
+            return list(await session.scalars(select(OrderEvent).where(OrderEvent.order_id == order_id)
+                                              .order_by(OrderEvent.id)))
+
+
+@pytest.fixture
+async def postgres_db() -> AsyncIterator[str]:
+    name = f"hotline_xfer_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        try:
+            async with admin.connect() as conn:
+                await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        finally:
+            await admin.dispose()
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def orders_url(request: pytest.FixtureRequest) -> str:
+    """Each test using orders runs on SQLite and on PostgreSQL."""
+    return request.getfixturevalue(f"{request.param}_db")
+
+
+@pytest.fixture
+async def orders(pbx: Pbx, orders_url: str) -> AsyncIterator[Orders]:
+    url = orders_url
+    service = await pbx.use_database(url)
+    assert service is not None
+    engine = db.create_engine(url)
+    try:
+        yield Orders(service, db.session_factory(engine), url)
+        # the hangup hooks report through the service: let the last one land
+        await pbx.assert_nothing_left()
+    finally:
+        await engine.dispose()
+        await pbx.use_database(None)
+
+
+async def _answered_call(pbx: Pbx, centre: str, number: str = CITIZEN) -> tuple[Any, dict[str, Any]]:
+    call = await pbx.citizen_dials(centre, number)
+    first = await pbx.seat_answered(number)
+    pbx.events.clear()
+    return call, first
+
+
+def _assert_created_fields(order: Order, *, source: str, target: str, seat: str, call: Any) -> None:
+    assert order.mode == "transfer"
+    assert order.direction == f"{source}->{target}"
+    assert order.source_centre == source and order.target_centre == target
+    assert order.source_seat == seat
+    assert order.citizen_number == CITIZEN
+    assert order.linkedid == call.handset_id
+    assert order.channel and order.channel.startswith(f"Local/{source}@hotline-inbound-")
+    assert order.created_at <= utcnow()
+
+
+# ------------------------------------------------------------------ the key
+
+async def _transfer_by_key(pbx: Pbx, orders: Orders, source: str, target: str, target_seats: set[str]) -> None:
+    call, first = await _answered_call(pbx, source)
+
+    await pbx.press_key(first["Seat"], "*1")
+
+    answered = await pbx.seat_answered(CITIZEN)
+    assert answered["Seat"] in target_seats
+    assert answered["ShownNum"] == CITIZEN            # the citizen's number, not the seat's
+    assert answered["ShownConnectedNum"] == CITIZEN
+    assert answered["Centre"] == target
+    order = await orders.one(call.handset_id, "accepted")
+    assert answered["Handoff"] == order.id            # the desktop can pop the order
+    _assert_created_fields(order, source=source, target=target, seat=first["Seat"], call=call)
+    assert order.target_seat == answered["Seat"]
+    assert order.release_mode == "on_answer"
+    assert order.accepted_at is not None and order.created_at <= order.accepted_at
+    assert order.wait_ms is not None
+    assert abs((order.accepted_at - order.created_at) - timedelta(milliseconds=order.wait_ms)) \
+        < timedelta(milliseconds=500)
+    assert [(e.kind, e.to_status) for e in await orders.events(order.id)] == [
+        ("created", "pending"), ("transition", "accepted")]
+    # 成功转: the transferring seat was freed when the target answered
+    await eventually(lambda: _no_seat_channel(pbx, first["Seat"]), what="transferring seat freed")
+    # the receiving seat's channel carries the handoff id
+    seat_chan = await pbx.seat_channel(answered["Seat"])
+    assert seat_chan is not None and seat_chan["CallerIDNum"] == CITIZEN
+    assert f"HOTLINE_HANDOFF_ID={order.id}" in seat_chan["ChanVariable"]
+
+    await pbx.hang_up(call.handset_id)
+    await pbx.assert_nothing_left()
+    assert (await orders.one(call.handset_id)).status == "accepted"  # hanging up changes nothing
+
+
+async def test_when_12345_seat_presses_transfer_then_110_seat_sees_citizen_number(
+        pbx: Pbx, orders: Orders) -> None:
+    await _transfer_by_key(pbx, orders, "12345", "110", SEATS_110)
+
+
+async def test_when_110_seat_presses_transfer_then_12345_seat_sees_citizen_number(
+        pbx: Pbx, orders: Orders) -> None:
+    await _transfer_by_key(pbx, orders, "110", "12345", SEATS_12345)
+
+
+async def _no_seat_channel(pbx: Pbx, seat: str) -> bool:
+    assert await pbx.seat_channel(seat) is None, f"seat {seat} still has a channel"
+    return True
+
+
+async def test_when_no_110_seat_answers_within_limit_then_citizen_is_back_with_original_seat(
+        pbx: Pbx, orders: Orders) -> None:
+    for seat in SEATS_110:
+        await pbx.set_phone(seat, "noanswer")
+    call, first = await _answered_call(pbx, "12345")
+
+    await pbx.press_key(first["Seat"], "*1")
+    await pbx.events.wait_for(lambda e: e.get("Event") == "AgentCalled" and e.get("Queue") == "hotline-110-linkage",
+                              what="a 110 seat rings")
+
+    back = await pbx.seat_answered(CITIZEN, timeout=15)  # limit 3 s in the rig
+    assert back["Seat"] == first["Seat"]
+    assert back["ShownNum"] == CITIZEN
+    order = await orders.one(call.handset_id, "returned")
+    _assert_created_fields(order, source="12345", target="110", seat=first["Seat"], call=call)
+    assert order.outcome_reason == "no_answer"
+    assert order.returned_at is not None and order.created_at < order.returned_at
+    assert order.returned_at - order.created_at >= timedelta(seconds=3)
+    assert order.accepted_at is None and order.target_seat is None
+    assert back["Handoff"] == order.id  # the seat's desktop pops the returned order
+
+    await pbx.hang_up(call.handset_id)
+
+
+async def test_when_citizen_hangs_up_while_waiting_then_order_abandoned_and_nothing_left(
+        pbx: Pbx, orders: Orders) -> None:
+    for seat in SEATS_110:
+        await pbx.set_phone(seat, "noanswer")
+    call, first = await _answered_call(pbx, "12345")
+
+    await pbx.press_key(first["Seat"], "*1")
+    await pbx.events.wait_for(lambda e: e.get("Event") == "AgentCalled" and e.get("Queue") == "hotline-110-linkage",
+                              what="a 110 seat rings")
+    await pbx.hang_up(call.handset_id)
+
+    order = await orders.one(call.handset_id, "abandoned")
+    _assert_created_fields(order, source="12345", target="110", seat=first["Seat"], call=call)
+    assert order.outcome_reason == "citizen_hung_up"
+    assert order.closed_at is not None and order.created_at <= order.closed_at
+    assert order.accepted_at is None
+    await pbx.assert_nothing_left()  # the holding seat was freed too
+
+
+async def test_when_seat_transfers_to_120_then_its_route_sees_citizen_number(pbx: Pbx, orders: Orders) -> None:
+    call, first = await _answered_call(pbx, "12345")
+
+    await pbx.press_key(first["Seat"], "*2120#")
+
+    reached = await pbx.events.wait_for(
+        lambda e: e.get("UserEvent") == "HotlineDestinationAnswered", what="120's route answers")
+    assert reached["Destination"] == "120"
+    assert reached["ShownNum"] == CITIZEN
+    order = await orders.one(call.handset_id, "accepted")
+    assert reached["Handoff"] == order.id
+    assert order.target == "120" and order.target_centre == "120" and order.target_seat is None
+    assert order.direction == "12345->120"
+    assert order.accepted_at is not None and order.created_at <= order.accepted_at
+
+    await pbx.hang_up(call.handset_id)
+
+
+async def test_when_destination_has_no_route_then_seat_hears_refusal_and_keeps_the_call(
+        pbx: Pbx, orders: Orders) -> None:
+    call, first = await _answered_call(pbx, "12345")
+
+    await pbx.press_key(first["Seat"], "*2119#")  # the rig routes 120 only
+
+    await pbx.events.wait_for(lambda e: e.get("Event") == "Newexten" and e.get("Application") == "Playback"
+                              and e.get("AppData") == "cannot-complete-as-dialed", what="the refusal prompt")
+    leg = await pbx.channel_by_uniqueid(call.pbx_leg_id)
+    member = await pbx.seat_member_leg(first["Seat"])
+    assert leg is not None and member is not None and leg["BridgeId"] == member["BridgeId"]
+    assert await orders.of_call(call.handset_id) == []
+
+    await pbx.hang_up(call.handset_id)
+
+
+async def test_when_key_is_pressed_twice_then_one_order(pbx: Pbx, orders: Orders) -> None:
+    for seat in SEATS_110:  # the target rings on: the seat is still there for the second press
+        await pbx.set_phone(seat, "noanswer")
+    call, first = await _answered_call(pbx, "12345")
+
+    await pbx.press_key(first["Seat"], "*1*1")
+
+    await pbx.events.wait_for(lambda e: e.get("Event") == "AgentCalled" and e.get("Queue") == "hotline-110-linkage",
+                              what="a 110 seat rings")
+    order = await orders.one(call.handset_id, "pending")
+    assert await pbx.seat_channel(first["Seat"]) is not None  # 成功转: the seat hears ringback
+    await pbx.hang_up(call.handset_id)
+    await orders.one(call.handset_id, "abandoned")
+    await pbx.assert_nothing_left()
+    assert [o.id for o in await orders.of_call(call.handset_id)] == [order.id]
+
+
+async def test_when_no_110_seat_is_ready_then_citizen_back_with_seat_and_order_says_so(
+        pbx: Pbx, orders: Orders) -> None:
+    ifaces = [f"Local/{s}@hotline-seat-phones/n" for s in sorted(SEATS_110)]
+    for iface in ifaces:
+        await pbx.action(Action="QueuePause", Interface=iface, Queue="hotline-110-linkage", Paused="true")
+    try:
+        call, first = await _answered_call(pbx, "12345")
+        await pbx.press_key(first["Seat"], "*1")
+
+        back = await pbx.seat_answered(CITIZEN)
+        assert back["Seat"] == first["Seat"]
+        order = await orders.one(call.handset_id, "returned")
+        assert order.outcome_reason == "no_seat_logged_in"
+        await pbx.hang_up(call.handset_id)
+    finally:
+        for iface in ifaces:
+            await pbx.action(Action="QueuePause", Interface=iface, Queue="hotline-110-linkage", Paused="false")
+
+
+async def test_when_centre_releases_at_once_then_seat_is_free_before_target_answers(
+        pbx: Pbx, orders: Orders) -> None:
+    orders.service.settings = orders.service.settings.with_(release_modes={"12345": "immediate"})
+    for seat in SEATS_110:
+        await pbx.set_phone(seat, "noanswer")
+    call, first = await _answered_call(pbx, "12345")
+
+    await pbx.press_key(first["Seat"], "*1")
+    await pbx.events.wait_for(lambda e: e.get("Event") == "AgentCalled" and e.get("Queue") == "hotline-110-linkage",
+                              what="a 110 seat rings")
+    await eventually(lambda: _no_seat_channel(pbx, first["Seat"]), what="释放转: the seat is free at once")
+    order = await orders.one(call.handset_id, "pending")
+    assert order.release_mode == "immediate"
+    await pbx.hang_up(call.handset_id)
+    await orders.one(call.handset_id, "abandoned")
+
+
+# ------------------------------------------------------------------ the button
+
+@pytest.fixture
+async def desk(pbx: Pbx, orders: Orders, tmp_path: Path) -> AsyncIterator[TestClient]:
+    """The web service wired like `hotline up`: the rig's handoff service and AMI."""
+    settings = pbx.settings.with_(state_dir=tmp_path / "web", database_url=orders.url, http_port=0)
+    app = init_app(settings, handoffs=orders.service, telephony=AmiTelephony(pbx.ami, settings.centres))
+    async with TestClient(TestServer(app)) as client:
+        token = await create_token(client.app[SESSIONS], role="seat", name=f"desk-{uuid.uuid4().hex[:8]}",
+                                   now=utcnow())
+        client.session.headers["Authorization"] = f"Bearer {token}"
+        yield client
+
+
+async def test_when_seat_clicks_transfer_button_then_110_seat_sees_citizen_number(
+        pbx: Pbx, orders: Orders, desk: TestClient) -> None:
+    call, first = await _answered_call(pbx, "12345")
+
+    resp = await desk.post("/api/handoffs", json={"seat": first["Seat"], "target": "110", "note": "噪音扰民"})
+    assert resp.status == 201, await resp.text()
+    body = await resp.json()
+
+    answered = await pbx.seat_answered(CITIZEN)
+    assert answered["Seat"] in SEATS_110
+    assert answered["ShownNum"] == CITIZEN
+    assert answered["Handoff"] == body["handoff_id"]
+    order = await orders.one(call.handset_id, "accepted")
+    assert order.id == body["handoff_id"]
+    _assert_created_fields(order, source="12345", target="110", seat=first["Seat"], call=call)
+    assert order.note == "噪音扰民" and order.target_seat == answered["Seat"]
+    await eventually(lambda: _no_seat_channel(pbx, first["Seat"]), what="transferring seat freed")
+
+    # the receiving desktop pops the order
+    current = await (await desk.get(f"/api/seats/{answered['Seat']}/current")).json()
+    assert current["handoff_id"] == order.id and current["order"]["status"] == "accepted"
+    got = await desk.get(f"/api/handoffs/{order.id}")
+    assert got.status == 200 and (await got.json())["order"]["target_seat"] == answered["Seat"]
+
+    # pressing the button again: the seat has no call any more
+    again = await desk.post("/api/handoffs", json={"seat": first["Seat"], "target": "110"})
+    assert again.status == 409
+    await pbx.hang_up(call.handset_id)
+    await orders.one(call.handset_id, "accepted")
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"target": "110"}, "seat"),
+    ({"seat": "1001", "channel": "Local/x", "target": "110"}, "seat"),
+    ({"seat": "9999", "target": "110"}, "seat"),
+    ({"seat": "1001"}, "target"),
+    ({"seat": "1001", "target": "110\r\nAction: Hangup"}, "target"),
+    ({"channel": "PJSIP/1001-01,evil", "target": "110"}, "channel"),
+    ({"seat": "1001", "target": "110", "extra": 1}, "extra"),
+])
+async def test_when_button_input_is_bad_then_400_names_the_field(
+        pbx: Pbx, orders: Orders, desk: TestClient, body: dict[str, Any], field: str) -> None:
+    resp = await desk.post("/api/handoffs", json=body)
+    assert resp.status == 400
+    assert (await resp.json())["field"] == field
+
+
+async def test_when_button_targets_own_centre_then_refused_and_call_stays(
+        pbx: Pbx, orders: Orders, desk: TestClient) -> None:
+    call, first = await _answered_call(pbx, "12345")
+
+    resp = await desk.post("/api/handoffs", json={"seat": first["Seat"], "target": "12345"})
+    assert resp.status == 409
+    assert (await resp.json())["reason"] == "own_centre"
+    leg = await pbx.channel_by_uniqueid(call.pbx_leg_id)
+    member = await pbx.seat_member_leg(first["Seat"])
+    assert leg is not None and member is not None and leg["BridgeId"] == member["BridgeId"]
+    assert await orders.of_call(call.handset_id) == []
+    await pbx.hang_up(call.handset_id)

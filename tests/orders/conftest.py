@@ -1,0 +1,148 @@
+"""Fixtures of the order tests: SQLite and a per-test PostgreSQL database, a
+controllable clock, an `OrderService`, and an HTTP client with role tokens.
+
+PostgreSQL unreachable is an error, never a skip (marker `postgres`).  Redis
+is the real one under a per-test key prefix, cleaned afterwards.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import AsyncIterator
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from app import db
+from app.auth import create_token
+from app.keys import SESSIONS
+from app.order_service import OrderService
+from app.web import init_app
+from core.centres import parse_centres
+from core.settings import Settings
+
+POSTGRES_URL = os.environ.get("HOTLINE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+class Clock:
+    """A clock tests move by hand: `clock.advance(minutes=31)`."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    # 09:30 in Beijing on 25 November 2026.
+    return Clock(datetime(2026, 11, 25, 1, 30, tzinfo=timezone.utc))
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}"
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    name = f"hotline_test_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        try:
+            async with admin.connect() as conn:
+                await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        finally:
+            await admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Each test using this runs on SQLite and on PostgreSQL."""
+    return request.getfixturevalue(f"{request.param}_url")
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    await db.migrate(database_url)
+    engine = db.create_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def service(engine: AsyncEngine, clock: Clock) -> OrderService:
+    return OrderService(db.session_factory(engine), clock=clock)
+
+
+@pytest.fixture
+async def redis_prefix() -> AsyncIterator[str]:
+    from redis.asyncio import Redis
+
+    prefix = f"test-{uuid.uuid4().hex}:"
+    yield prefix
+    client = Redis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
+def api_settings(tmp_path: Path, database_url: str, redis_prefix: str, **changes: object) -> Settings:
+    settings = Settings(centres=parse_centres("12345:1001-1002;110:2001"), seat_mode="simulated",
+                        state_dir=tmp_path, redis_url=REDIS_URL, redis_prefix=redis_prefix, http_port=0,
+                        database_url=database_url, overdue_check_s=3600)
+    return settings.with_(**changes)
+
+
+@dataclass
+class Api:
+    """The real app over a real database, with one token per role and the test's clock."""
+
+    client: TestClient
+    tokens: dict[str, str]
+    clock: Clock
+
+    async def call(self, method: str, path: str, *, role: str | None = "seat", **kwargs: object) -> tuple[int, object]:
+        headers = {"Authorization": f"Bearer {self.tokens[role]}"} if role else {}
+        headers.update(kwargs.pop("headers", None) or {})  # type: ignore[call-overload]
+        async with self.client.request(method, path, headers=headers, **kwargs) as response:  # type: ignore[arg-type]
+            if response.content_type == "application/json":
+                return response.status, await response.json()
+            return response.status, await response.text()
+
+
+async def start_api(settings: Settings, clock: Clock) -> tuple[TestClient, dict[str, str]]:
+    client = TestClient(TestServer(init_app(settings, clock=clock)))
+    await client.start_server()
+    tokens = {role: await create_token(client.app[SESSIONS], role=role, name=f"{role}-{uuid.uuid4().hex[:6]}",
+                                       now=clock())
+              for role in ("seat", "supervisor", "admin")}
+    return client, tokens
+
+
+@pytest.fixture
+async def api(tmp_path: Path, database_url: str, redis_prefix: str, clock: Clock) -> AsyncIterator[Api]:
+    client, tokens = await start_api(api_settings(tmp_path, database_url, redis_prefix), clock)
+    try:
+        yield Api(client, tokens, clock)
+    finally:
+        await client.close()

@@ -1,0 +1,143 @@
+"""`OrderService` on SQLite and PostgreSQL: numbers, lifecycle, audit trail, races."""
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from app.errors import BadInput, NotFound
+from app.order_service import OrderService
+from core.orders import IllegalTransition
+from tests.orders.conftest import Clock
+
+
+async def new_transfer(service: OrderService, **overrides: object) -> object:
+    fields: dict[str, object] = dict(mode="transfer", source_centre="12345", target_centre="110",
+                                     citizen_number="13800138000", actor="seat:1001", source_seat="1001",
+                                     linkedid="1764043200.17", channel="Local/110@hotline-in-00000001;2")
+    fields.update(overrides)
+    return await service.create(**fields)  # type: ignore[arg-type]
+
+
+async def test_when_orders_are_created_then_numbers_count_per_centre_and_beijing_day(
+    service: OrderService, clock: Clock
+) -> None:
+    first = await new_transfer(service)
+    second = await new_transfer(service)
+    other_centre = await new_transfer(service, source_centre="110", target_centre="12345")
+    clock.advance(hours=15)  # 00:30 on 26 November in Beijing, still the 25th in UTC
+    next_day = await new_transfer(service)
+    assert [o.number for o in (first, second, other_centre, next_day)] == [  # type: ignore[attr-defined]
+        "12345-20261125-0001", "12345-20261125-0002", "110-20261125-0001", "12345-20261126-0001"]
+
+
+async def test_when_many_orders_are_created_at_once_then_every_number_is_distinct(service: OrderService) -> None:
+    orders = await asyncio.gather(*(new_transfer(service) for _ in range(20)))
+    numbers = sorted(o.number for o in orders)  # type: ignore[attr-defined]
+    assert numbers == [f"12345-20261125-{n:04d}" for n in range(1, 21)]
+
+
+async def test_when_a_handoff_is_answered_then_the_order_is_accepted_with_time_and_audit(
+    service: OrderService, clock: Clock
+) -> None:
+    order = await new_transfer(service, target="110", order_id="handoff-0001")
+    assert (order.id, order.status, order.order_class, order.emergency, order.target) == (  # type: ignore[attr-defined]
+        "handoff-0001", "pending", "general", False, "110")
+    clock.advance(seconds=7)
+    accepted = await service.transition("handoff-0001", "accepted", actor="ami", target_seat="2001", wait_ms=6800,
+                                        detail={"uniqueid": "1764043200.19"})
+    assert (accepted.status, accepted.target_seat, accepted.wait_ms) == ("accepted", "2001", 6800)
+    assert accepted.accepted_at == clock.now
+    read = await service.get("12345-20261125-0001")
+    assert (read.id, read.status, read.accepted_at) == ("handoff-0001", "accepted", clock.now)
+    events = await service.events("handoff-0001")
+    assert [(e.kind, e.actor, e.from_status, e.to_status) for e in events] == [
+        ("created", "seat:1001", None, "pending"), ("transition", "ami", "pending", "accepted")]
+    assert events[1].detail == {"uniqueid": "1764043200.19", "fields": {"target_seat": "2001", "wait_ms": 6800}}
+
+
+async def test_when_the_caller_hangs_up_first_then_the_order_is_abandoned_and_closed(
+    service: OrderService,
+) -> None:
+    order = await new_transfer(service)
+    abandoned = await service.transition(order.id, "abandoned", actor="ami",  # type: ignore[attr-defined]
+                                         outcome_reason="caller_hung_up", wait_ms=12000)
+    assert (abandoned.status, abandoned.outcome_reason) == ("abandoned", "caller_hung_up")
+    assert abandoned.closed_at is not None
+    with pytest.raises(IllegalTransition) as error:
+        await service.transition(order.id, "accepted", actor="ami")  # type: ignore[attr-defined]
+    assert (error.value.current, error.value.wanted) == ("abandoned", "accepted")
+
+
+async def test_when_two_seats_race_to_accept_then_exactly_one_wins(service: OrderService) -> None:
+    order = await new_transfer(service)
+    results = await asyncio.gather(
+        *(service.transition(order.id, "accepted", actor=f"seat:200{i}") for i in range(5)),  # type: ignore[attr-defined]
+        return_exceptions=True)
+    assert sum(not isinstance(r, Exception) for r in results) == 1
+    assert all(isinstance(r, IllegalTransition) and r.current == "accepted"
+               for r in results if isinstance(r, Exception))
+    events = await service.events(order.id)  # type: ignore[attr-defined]
+    assert [e.to_status for e in events] == ["pending", "accepted"]
+
+
+async def test_when_an_urgent_order_is_dispatched_then_the_seed_deadlines_are_set(
+    service: OrderService, clock: Clock
+) -> None:
+    order = await new_transfer(service, status="accepted", order_class="urgent")
+    dispatched = await service.transition(order.id, "dispatched", actor="seat:2001",  # type: ignore[attr-defined]
+                                          handling_unit="钦南区应急联动队")
+    assert dispatched.sign_due_at == clock.now + timedelta(minutes=30)
+    assert dispatched.on_site_due_at == clock.now + timedelta(hours=2)
+    general = await new_transfer(service, status="accepted")
+    general = await service.transition(general.id, "dispatched", actor="seat:2001")  # type: ignore[attr-defined]
+    assert (general.sign_due_at, general.on_site_due_at) == (None, None)
+
+
+async def test_when_input_is_bad_then_create_and_transition_name_the_field(service: OrderService) -> None:
+    cases = [dict(mode="fax"), dict(citizen_number="138 0013"), dict(status="closed"),
+             dict(order_class="critical"), dict(colour="red"), dict(content="x" * 4001),
+             dict(wait_ms=-1), dict(emergency="yes"), dict(address="a\r\nb")]
+    fields = ["mode", "citizen_number", "status", "order_class", "colour", "content", "wait_ms", "emergency",
+              "address"]
+    for case, field in zip(cases, fields):
+        with pytest.raises(BadInput) as error:
+            await new_transfer(service, **case)
+        assert error.value.field == field, case
+    order = await new_transfer(service)
+    with pytest.raises(BadInput) as error:
+        await service.transition(order.id, "teleported", actor="x")  # type: ignore[attr-defined]
+    assert error.value.field == "status"
+    with pytest.raises(NotFound):
+        await service.transition("no-such-order", "accepted", actor="x")
+    with pytest.raises(NotFound):
+        await service.get("no-such-order")
+
+
+async def test_when_overdue_is_queried_in_sql_then_it_agrees_with_the_core_rule(
+    service: OrderService, clock: Clock, engine: object
+) -> None:
+    from app import db, repository
+    from core.sla import breaches
+
+    ids = []
+    for order_class in ("urgent", "general", "major"):
+        for path in ([], ["dispatched"], ["dispatched", "signed"], ["dispatched", "signed", "on_site"],
+                     ["dispatched", "returned"], ["dispatched", "voided"]):
+            order = await new_transfer(service, status="accepted", order_class=order_class)
+            for step in path:
+                order = await service.transition(order.id, step, actor="t",  # type: ignore[attr-defined]
+                                                 **({"return_reason": "x"} if step == "returned" else {}))
+            ids.append(order.id)  # type: ignore[attr-defined]
+    sessions = db.session_factory(engine)  # type: ignore[arg-type]
+    for minutes in (0, 29, 31, 119, 121, 10_000):
+        now = clock.now + timedelta(minutes=minutes)
+        async with sessions() as session:
+            listed, _ = await repository.list_orders(session, repository.OrderFilter(overdue=True), now=now,
+                                                     limit=500, offset=0)
+            expected = {o.id for o in [await repository.get_order(session, i) for i in ids]
+                        if breaches(status=o.status, sign_due_at=o.sign_due_at,
+                                    on_site_due_at=o.on_site_due_at, now=now)}
+        assert {o.id for o in listed} == expected, minutes
+    assert expected  # the last round found some

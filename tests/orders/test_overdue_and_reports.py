@@ -1,0 +1,190 @@
+"""Time limits with a controllable clock, the overdue checker, and reports (SQLite and PostgreSQL)."""
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import time
+from pathlib import Path
+from typing import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from app.orders_api import ORDERS
+from app.overdue import OVERDUE_CHANNEL
+from tests.orders.conftest import REDIS_URL, Api, Clock, api_settings, start_api
+from tests.orders.test_orders_api import act, create
+
+
+async def test_when_an_urgent_order_is_not_signed_within_30_minutes_then_it_is_listed_overdue(api: Api) -> None:
+    urgent = await create(api, order_class="urgent")
+    general = await create(api, order_class="general")
+    for order in (urgent, general):
+        await act(api, order["id"], "dispatch", handling_unit="钦南区应急联动队")
+
+    api.clock.advance(minutes=30)
+    _, listing = await api.call("GET", "/api/orders?overdue=true")
+    assert listing["total"] == 0
+
+    api.clock.advance(minutes=1)
+    _, listing = await api.call("GET", "/api/orders?overdue=true", role="supervisor")
+    assert [(o["id"], o["overdue"]) for o in listing["orders"]] == [(urgent["id"], ["sign"])]
+    _, others = await api.call("GET", "/api/orders?overdue=false")
+    assert [o["id"] for o in others["orders"]] == [general["id"]]
+
+    await act(api, urgent["id"], "sign")
+    _, listing = await api.call("GET", "/api/orders?overdue=true")
+    assert listing["total"] == 0
+
+    api.clock.advance(minutes=90)  # 2 h 1 min after dispatch, nobody on site
+    _, listing = await api.call("GET", "/api/orders?overdue=true")
+    assert [(o["id"], o["overdue"]) for o in listing["orders"]] == [(urgent["id"], ["on_site"])]
+    await act(api, urgent["id"], "on-site")
+    _, listing = await api.call("GET", "/api/orders?overdue=true")
+    assert listing["total"] == 0
+
+
+async def test_when_limits_are_configured_then_general_orders_get_them_too(
+    tmp_path: Path, sqlite_url: str, redis_prefix: str, clock: Clock
+) -> None:
+    from datetime import timedelta
+
+    from core.sla import TimeLimits
+
+    limits = TimeLimits(sign={"general": timedelta(hours=24)}, on_site={})
+    client, tokens = await start_api(api_settings(tmp_path, sqlite_url, redis_prefix, time_limits=limits), clock)
+    api = Api(client, tokens, clock)
+    try:
+        order = await create(api, order_class="general")
+        _, dispatched = await act(api, order["id"], "dispatch", handling_unit="单位")
+        assert dispatched["sign_due_at"] == (clock.now + timedelta(hours=24)).isoformat()
+        assert dispatched["on_site_due_at"] is None
+        clock.advance(hours=25)
+        _, listing = await api.call("GET", "/api/orders?overdue=true")
+        assert [o["overdue"] for o in listing["orders"]] == [["sign"]]
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+async def checked_api(tmp_path: Path, database_url: str, redis_prefix: str, clock: Clock) -> AsyncIterator[Api]:
+    """The app with its overdue checker running every 20 ms."""
+    client, tokens = await start_api(api_settings(tmp_path, database_url, redis_prefix, overdue_check_s=0.02), clock)
+    try:
+        yield Api(client, tokens, clock)
+    finally:
+        await client.close()
+
+
+async def overdue_events(api: Api, order_id: str) -> list[dict]:
+    _, body = await api.call("GET", f"/api/orders/{order_id}/events")
+    return [e for e in body["events"] if e["kind"] == "overdue"]
+
+
+async def wait_for_overdue_events(api: Api, order_id: str, count: int, timeout: float = 5.0) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while True:
+        events = await overdue_events(api, order_id)
+        if len(events) >= count:
+            return events
+        assert time.monotonic() < deadline, f"only {len(events)} overdue events after {timeout} s"
+        await asyncio.sleep(0.02)
+
+
+async def test_when_the_checker_runs_then_each_breach_is_flagged_once_with_an_event_and_a_message(
+    checked_api: Api, redis_prefix: str
+) -> None:
+    api = checked_api
+    redis = Redis.from_url(REDIS_URL, decode_responses=True)
+    pubsub = redis.pubsub()
+    await pubsub.subscribe(redis_prefix + OVERDUE_CHANNEL)
+    try:
+        order = await create(api, order_class="major")
+        await act(api, order["id"], "dispatch", handling_unit="钦州港区应急联动队")
+        api.clock.advance(minutes=31)
+        [event] = await wait_for_overdue_events(api, order["id"], 1)
+        assert (event["actor"], event["detail"]["breach"], event["detail"]["order_class"]) == (
+            "system:overdue", "sign", "major")
+
+        message = None
+        deadline = time.monotonic() + 5
+        while message is None or message["type"] != "message":
+            assert time.monotonic() < deadline
+            message = await pubsub.get_message(timeout=0.2)
+        published = json.loads(message["data"])
+        assert (published["number"], published["breach"]) == (order["number"], "sign")
+
+        # Many more rounds pass: still one event for this breach.
+        await asyncio.sleep(0.2)
+        assert len(await overdue_events(api, order["id"])) == 1
+        _, body = await api.call("GET", f"/api/orders/{order['id']}")
+        assert body["flagged_overdue"]["sign"] == api.clock.now.isoformat()
+
+        api.clock.advance(minutes=90)
+        events = await wait_for_overdue_events(api, order["id"], 2)
+        assert [e["detail"]["breach"] for e in events] == ["sign", "on_site"]
+        await asyncio.sleep(0.2)
+        assert len(await overdue_events(api, order["id"])) == 2
+
+        # A return and a re-dispatch restart the clock: a new breach is a new event.
+        await act(api, order["id"], "return", reason="超出辖区")
+        await act(api, order["id"], "dispatch", handling_unit="钦南区应急联动队")
+        api.clock.advance(minutes=31)
+        events = await wait_for_overdue_events(api, order["id"], 3)
+        assert [e["detail"]["breach"] for e in events] == ["sign", "on_site", "sign"]
+    finally:
+        await pubsub.unsubscribe()
+        await pubsub.aclose()
+        await redis.aclose()
+
+
+async def test_when_a_period_is_reported_then_counts_by_direction_category_outcome_and_disputes_add_up(
+    api: Api,
+) -> None:
+    service = api.client.app[ORDERS]
+    a = await create(api, category="QZ-1-09")
+    await create(api, category="QZ-1-06", source_centre="12345", target_centre="110")
+    await act(api, a["id"], "void", reason="重复")
+    for rule, category in (("first_contact", "QZ-1-18"), ("first_contact", "QZ-1-18"),
+                           ("first_contact", "QZ-1-02"), ("agreed", "QZ-1-02")):
+        await service.create(mode="three_way", status="accepted", source_centre="110", target_centre="12345",
+                             citizen_number="13700137000", actor="seat:2001", category=category, handoff_rule=rule)
+    api.clock.advance(days=40)
+    await create(api)  # outside the period
+
+    status, report = await api.call("GET", "/api/reports/summary?from=2026-11-01&to=2026-12-01", role="supervisor")
+    assert status == 200
+    assert report["total"] == 6
+    as_dict = {section: {row["key"]: row["count"] for row in report[section]}
+               for section in ("by_direction", "by_category", "by_outcome", "by_mode", "disputed_categories")}
+    assert as_dict["by_direction"] == {"110->12345": 5, "12345->110": 1}
+    assert as_dict["by_category"] == {"QZ-1-18": 2, "QZ-1-02": 2, "QZ-1-09": 1, "QZ-1-06": 1}
+    assert as_dict["by_outcome"] == {"accepted": 5, "voided": 1}
+    assert as_dict["by_mode"] == {"three_way": 4, "online": 2}
+    assert as_dict["disputed_categories"] == {"QZ-1-18": 2, "QZ-1-02": 1}
+    assert report["from"] == "2026-10-31T16:00:00+00:00"  # midnight in China
+
+    status, text = await api.call("GET", "/api/reports/summary.csv?from=2026-11-01&to=2026-12-01",
+                                  role="supervisor")
+    assert status == 200
+    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    assert rows[0] == ["section", "key", "count"]
+    assert ["total", "", "6"] in rows
+    assert ["disputed_categories", "QZ-1-18", "2"] in rows
+    assert ["by_direction", "12345->110", "1"] in rows
+
+
+@pytest.mark.parametrize("query,field", [
+    ("from=2026-11-01", "to"),
+    ("to=2026-12-01", "from"),
+    ("from=2026-12-01&to=2026-11-01", "to"),
+    ("from=2026-11-31&to=2026-12-01", "from"),
+    ("from=2026-11-01T00:00:00&to=2026-12-01", "from"),
+])
+async def test_when_a_report_period_is_malformed_then_the_answer_is_400_naming_the_parameter(
+    api: Api, query: str, field: str
+) -> None:
+    status, body = await api.call("GET", f"/api/reports/summary?{query}", role="supervisor")
+    assert (status, body["field"]) == (400, field), body
