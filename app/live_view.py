@@ -9,7 +9,7 @@ or reads a clock: the caller passes `now` (epoch seconds).
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from core.centres import Centre, SeatMode
 from core.live import ChannelState, QueueState, SeatState
@@ -93,3 +93,15 @@ def live_snapshot(settings: Settings, queues: Mapping[str, QueueState],
         "centres": [centre_view(c, settings.seat_mode, queues, seats, now, per_centre[c.id])
                     for c in settings.centres],
     }
+
+
+def masked(body: dict[str, Any], mask: Callable[[str | None], str | None]) -> dict[str, Any]:
+    """The `/api/live` body with every citizen number passed through `mask`
+    (保护隐私: roles without the privilege see `138****8000`)."""
+    for centre in body["centres"]:
+        for queue in centre["queues"]:
+            for entry in queue["entries"]:
+                entry["caller_number"] = mask(entry["caller_number"])
+        for seat in centre["seats"]:
+            seat["talking_to"] = mask(seat["talking_to"])
+    return body

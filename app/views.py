@@ -15,7 +15,9 @@ from aiohttp import web
 
 from app import db, live_store
 from app.keys import ENGINE, REDIS, SETTINGS
-from app.live_view import live_snapshot
+from app.auth import principal
+from app.live_view import live_snapshot, masked
+from core.privacy import mask_number
 
 log = logging.getLogger(__name__)
 
@@ -48,5 +50,8 @@ async def live(request: web.Request) -> web.Response:
     """
     settings = request.app[SETTINGS]
     data = await live_store.read_live(request.app[REDIS], settings.redis_prefix)
-    return web.json_response(live_snapshot(settings, data.queues, data.seats, data.ami, time.time(),
-                                           channels=data.channels))
+    body = live_snapshot(settings, data.queues, data.seats, data.ami, time.time(), channels=data.channels)
+    role = principal(request).role
+    if role not in settings.unmasked_roles:
+        body = masked(body, mask_number)
+    return web.json_response(body)

@@ -230,3 +230,25 @@ async def test_when_serve_runs_in_the_callers_loop_then_it_answers_until_stop_is
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)
+
+
+async def test_when_role_lacks_the_privilege_then_live_masks_citizen_numbers(
+    client: TestClient, redis: Redis, redis_prefix: str
+) -> None:
+    now = time.time()
+    queue = QueueState(name="hotline-110", centre="110", kind="public", entries=[
+        QueueEntry(channel="Local/110@hotline-in-00000001;2", uniqueid="1.1", position=1,
+                   caller_number="13800138000", joined_at=now - 3)])
+    seat = SeatState(extension="1001", centre="12345", interface="PJSIP/1001", state="in_call",
+                     talking_to="13700137000", updated_at=now)
+    await redis.hset(redis_prefix + QUEUES_KEY, queue.name, queue.to_json())
+    await redis.hset(redis_prefix + SEATS_KEY, seat.extension, seat.to_json())
+
+    await authorize(client, role="admin")  # admins are not in the default unmasked roles
+    body = await (await client.get("/api/live")).json()
+    assert body["centres"][1]["queues"][0]["entries"][0]["caller_number"] == "138****8000"
+    assert {s["extension"]: s for s in body["centres"][0]["seats"]}["1001"]["talking_to"] == "137****7000"
+
+    await authorize(client, role="supervisor")
+    body = await (await client.get("/api/live")).json()
+    assert body["centres"][1]["queues"][0]["entries"][0]["caller_number"] == "13800138000"
