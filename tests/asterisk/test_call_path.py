@@ -4,7 +4,6 @@ from __future__ import annotations
 import pytest
 
 from tests.support.pbx import Pbx
-from tests.support.waiting import eventually
 
 CITIZEN = "13800138000"
 

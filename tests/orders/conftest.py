@@ -6,7 +6,6 @@ is the real one under a per-test key prefix, cleaned afterwards.
 """
 from __future__ import annotations
 
-import os
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -15,9 +14,7 @@ from typing import AsyncIterator
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import db
 from app.auth import create_token
@@ -27,7 +24,6 @@ from app.web import init_app
 from core.centres import parse_centres
 from core.settings import Settings
 
-POSTGRES_URL = os.environ.get("HOTLINE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
@@ -52,33 +48,6 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}"
-
-
-@pytest.fixture
-async def postgres_url() -> AsyncIterator[str]:
-    name = f"hotline_test_{uuid.uuid4().hex[:12]}"
-    admin = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        try:
-            async with admin.connect() as conn:
-                await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        finally:
-            await admin.dispose()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest) -> str:
-    """Each test using this runs on SQLite and on PostgreSQL."""
-    return request.getfixturevalue(f"{request.param}_url")
-
-
-@pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     await db.migrate(database_url)
     engine = db.create_engine(database_url)
@@ -89,21 +58,6 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 @pytest.fixture
 def service(engine: AsyncEngine, clock: Clock) -> OrderService:
     return OrderService(db.session_factory(engine), clock=clock)
-
-
-@pytest.fixture
-async def redis_prefix() -> AsyncIterator[str]:
-    from redis.asyncio import Redis
-
-    prefix = f"test-{uuid.uuid4().hex}:"
-    yield prefix
-    client = Redis.from_url(REDIS_URL, decode_responses=True)
-    try:
-        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
 
 
 def api_settings(tmp_path: Path, database_url: str, redis_prefix: str, **changes: object) -> Settings:

@@ -14,7 +14,6 @@ from typing import AsyncIterator
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from redis.asyncio import Redis
 
 from app.auth import create_token
 from app.keys import SESSIONS
@@ -24,22 +23,6 @@ from core.centres import parse_centres
 from core.settings import Settings
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-@pytest.fixture
-async def redis() -> AsyncIterator[Redis]:
-    client = Redis.from_url(REDIS_URL, decode_responses=True)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-async def redis_prefix(redis: Redis) -> AsyncIterator[str]:
-    prefix = f"test-{uuid.uuid4().hex}:"
-    yield prefix
-    keys = [key async for key in redis.scan_iter(match=f"{prefix}*")]
-    if keys:
-        await redis.delete(*keys)
 
 
 @pytest.fixture

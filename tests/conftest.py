@@ -1,8 +1,7 @@
-"""Fixtures for the persistence tests: a fresh SQLite file and a fresh PostgreSQL database.
+"""Fixtures every tier shares: real Redis under a per-test key prefix, and a
+fresh SQLite file or PostgreSQL database per test.
 
-The PostgreSQL database is created per test and dropped afterwards, so runs
-are repeatable and independent.  An unreachable server is an error, never a
-skip: the postgres tier must not pass silently.
+An unreachable PostgreSQL or Redis is an error, never a skip.
 """
 from __future__ import annotations
 
@@ -12,11 +11,30 @@ from pathlib import Path
 from typing import AsyncIterator
 
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+REDIS_URL = "redis://127.0.0.1:6379/0"
 POSTGRES_URL = os.environ.get("HOTLINE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[Redis]:
+    client = Redis.from_url(REDIS_URL, decode_responses=True)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def redis_prefix(redis: Redis) -> AsyncIterator[str]:
+    """A key prefix of this test's own; its keys are deleted afterwards."""
+    prefix = f"test-{uuid.uuid4().hex}:"
+    yield prefix
+    keys = [key async for key in redis.scan_iter(match=f"{prefix}*")]
+    if keys:
+        await redis.delete(*keys)
 
 
 @pytest.fixture
@@ -26,6 +44,7 @@ def sqlite_url(tmp_path: Path) -> str:
 
 @pytest.fixture
 async def postgres_url() -> AsyncIterator[str]:
+    """A PostgreSQL database created for this test and dropped after it."""
     name = f"hotline_test_{uuid.uuid4().hex[:12]}"
     admin = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     try:
