@@ -14,7 +14,6 @@ from typing import Any
 
 from agi.server import FastAgiServer
 from ami_bridge.manager import AmiManager
-from app import simulation
 from app.asterisk_process import AsteriskProcess
 from app.asterisk_render import render
 from app.secrets_store import load_or_create

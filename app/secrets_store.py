@@ -11,7 +11,6 @@ import json
 import os
 import secrets
 from dataclasses import dataclass
-from pathlib import Path
 
 from core.settings import Settings
 
