@@ -15,6 +15,7 @@ Results are figures for notes, never timed assertions.
 from __future__ import annotations
 
 import asyncio
+import shutil
 import statistics
 import tempfile
 import time
@@ -154,6 +155,7 @@ async def run_transfer_bench(settings: Settings, transfers: int = 200) -> dict[s
         await asterisk.stop()
         await agi.stop()
         await engine.dispose()
+        shutil.rmtree(state, ignore_errors=True)
 
 
 async def _one(ami: AmiManager, watch: _Watch, mode: str, number: str) -> tuple[float, float, str | None]:

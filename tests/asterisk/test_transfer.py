@@ -380,3 +380,43 @@ async def test_when_button_targets_own_centre_then_refused_and_call_stays(
     assert leg is not None and member is not None and leg["BridgeId"] == member["BridgeId"]
     assert await orders.of_call(call.handset_id) == []
     await pbx.hang_up(call.handset_id)
+
+
+# ------------------------------------------------------------------ faults
+
+async def _still_with_seat(pbx: Pbx, call: Any, seat: str) -> None:
+    leg = await pbx.channel_by_uniqueid(call.pbx_leg_id)
+    member = await pbx.seat_member_leg(seat)
+    assert leg is not None and member is not None and leg["BridgeId"] == member["BridgeId"]
+
+
+async def test_when_order_database_is_down_then_seat_hears_so_and_keeps_the_citizen(
+        pbx: Pbx, orders: Orders) -> None:
+    dead = db.create_engine("postgresql+asyncpg://postgres@127.0.0.1:1/none")
+    saved = orders.service.orders
+    orders.service.orders = type(saved)(db.session_factory(dead))
+    try:
+        call, first = await _answered_call(pbx, "12345")
+        await pbx.press_key(first["Seat"], "*1")
+        await pbx.events.wait_for(lambda e: e.get("Event") == "Newexten" and e.get("Application") == "Playback"
+                                  and e.get("AppData") == "please-try-again", what="the failure prompt")
+        await _still_with_seat(pbx, call, first["Seat"])
+        assert not orders.service.active.channels  # nothing left claimed: the seat may try again
+        await pbx.hang_up(call.handset_id)
+    finally:
+        orders.service.orders = saved
+        await dead.dispose()
+
+
+async def test_when_fastagi_server_is_down_then_seat_keeps_the_citizen(pbx: Pbx, orders: Orders) -> None:
+    call, first = await _answered_call(pbx, "110")
+    await pbx.agi.stop()
+    try:
+        await pbx.press_key(first["Seat"], "*1")
+        await pbx.events.wait_for(lambda e: e.get("Event") == "Newexten" and e.get("Application") == "Playback"
+                                  and e.get("AppData") == "please-try-again", what="the failure prompt")
+        await _still_with_seat(pbx, call, first["Seat"])
+        assert await orders.of_call(call.handset_id) == []
+    finally:
+        await pbx.agi.start()
+    await pbx.hang_up(call.handset_id)

@@ -1,0 +1,188 @@
+"""The one-key transfer's plan (core.handoff) and its settings — pure, table-tested."""
+from __future__ import annotations
+
+import pytest
+
+from ami_bridge.telephony import find_seat_call
+from core import channel_vars as cv
+from core.centres import parse_centres
+from core.handoff import (HandoffPlan, HandoffRequest, Refusal, acceptance, outcome_of_end, parse_release_modes,
+                          parse_routes, partner_centre, plan_handoff, return_reason, seat_of_channel)
+from core.settings import Settings, SettingsError
+
+CENTRES = parse_centres("12345:1001-1004;110:2001-2002")
+SEAT_1001 = "Local/1001@hotline-seat-phones-0000000d;1"
+SEAT_2001 = "Local/2001@hotline-seat-phones-0000001a;1"
+CITIZEN_LEG = "Local/12345@hotline-inbound-0000000c;2"
+
+
+def plan(**overrides: object) -> HandoffPlan | Refusal:
+    fields: dict[str, object] = dict(seat_channel=SEAT_1001, citizen_channel=CITIZEN_LEG,
+                                     citizen_number="13800138000", centre="12345")
+    fields.update(overrides)
+    routes = {"120": "Local/120@hotline-destination-phone/n"}
+    return plan_handoff(HandoffRequest(**fields), centres=CENTRES, seat_mode="simulated",  # type: ignore[arg-type]
+                        routes=routes, release_modes={"110": "immediate"}, timeout_s=30)
+
+
+def test_when_12345_seat_presses_key_then_citizen_goes_to_110_linkage_queue_with_own_number() -> None:
+    p = plan()
+    assert isinstance(p, HandoffPlan)
+    assert (p.source_centre, p.target, p.queue, p.dial) == ("12345", "110", "hotline-110-linkage", None)
+    assert p.source_seat.extension == "1001" and p.citizen_number == "13800138000"
+    assert p.release_mode == "on_answer" and p.timeout_s == 30
+    assert p.return_dial == "Local/1001@hotline-seat-phones/n"
+    assert p.return_device == "Local/1001@hotline-seat-phones"
+    variables = p.citizen_variables("h-1")
+    assert variables[f"__{cv.HANDOFF_ID}"] == "h-1" and variables[f"__{cv.CENTRE}"] == "110"
+    assert variables[cv.HANDOFF_QUEUE] == "hotline-110-linkage" and variables[cv.HANDOFF_DIAL] == ""
+    assert set(variables) - {f"__{cv.HANDOFF_ID}", f"__{cv.CENTRE}"} <= cv.ALL
+
+
+def test_when_110_seat_presses_key_then_citizen_goes_to_12345_and_110_releases_at_once() -> None:
+    p = plan(seat_channel=SEAT_2001, centre="110")
+    assert isinstance(p, HandoffPlan)
+    assert (p.target, p.queue, p.release_mode) == ("12345", "hotline-12345-linkage", "immediate")
+
+
+def test_when_call_was_already_handed_over_then_the_current_centre_transfers_back() -> None:
+    p = plan(seat_channel=SEAT_2001, centre="110")  # the citizen first dialled 12345
+    assert isinstance(p, HandoffPlan) and p.target == "12345"
+
+
+def test_when_sip_seat_then_it_is_rung_back_on_its_endpoint() -> None:
+    p = plan_handoff(HandoffRequest("PJSIP/1001-0000002f", CITIZEN_LEG, "13800138000", "12345"),
+                     centres=CENTRES, seat_mode="sip", routes={}, release_modes={}, timeout_s=30)
+    assert isinstance(p, HandoffPlan) and p.return_dial == p.return_device == "PJSIP/1001"
+
+
+@pytest.mark.parametrize("overrides, reason", [
+    ({"citizen_channel": None}, "no_citizen"),
+    ({"citizen_channel": ""}, "no_citizen"),
+    ({"citizen_channel": "Local/x,evil"}, "no_citizen"),
+    ({"citizen_channel": "Local/1002@hotline-seat-phones-00000001;2"}, "no_citizen"),  # seat-to-seat
+    ({"seat_channel": CITIZEN_LEG}, "not_a_seat"),
+    ({"seat_channel": "Local/9999@hotline-seat-phones-00000001;1"}, "not_a_seat"),
+    ({"target": "12345"}, "own_centre"),
+    ({"target": "119"}, "no_route"),
+    ({"target": "water"}, "no_route"),
+])
+def test_when_transfer_cannot_go_ahead_then_refusal_names_reason_and_prompt(
+        overrides: dict[str, object], reason: str) -> None:
+    p = plan(**overrides)
+    assert isinstance(p, Refusal) and p.reason == reason
+    assert p.prompt and "$" not in p.prompt and "," not in p.prompt
+
+
+def test_when_target_is_routed_destination_then_citizen_dials_its_route() -> None:
+    p = plan(target="120", category="QZ-1-01")
+    assert isinstance(p, HandoffPlan)
+    assert (p.target, p.target_centre, p.queue, p.dial) == ("120", "120", None, "Local/120@hotline-destination-phone/n")
+    assert f"__{cv.CENTRE}" not in p.citizen_variables("h")  # the call stays the source centre's
+    assert p.category == "QZ-1-01"
+
+
+def test_when_number_withheld_then_citizen_is_still_handed_over() -> None:
+    p = plan(citizen_number="")
+    assert isinstance(p, HandoffPlan) and p.citizen_number == "0"
+
+
+def test_partner_centres() -> None:
+    assert partner_centre(CENTRES, "12345").id == "110"  # type: ignore[union-attr]
+    assert partner_centre(CENTRES, "110").id == "12345"  # type: ignore[union-attr]
+    three = parse_centres("12345:1001;110:2001;119:3001")
+    assert partner_centre(three, "119").id == "12345"  # type: ignore[union-attr]
+    assert partner_centre(parse_centres("12345:1001"), "12345") is None
+
+
+@pytest.mark.parametrize("channel, seat", [
+    (SEAT_1001, "1001"), ("Local/2002@hotline-seat-phones-00a1;2", "2002"), ("PJSIP/1003-0000000a", "1003"),
+    (CITIZEN_LEG, None), ("PJSIP/9999-0000000a", None), ("", None), (None, None),
+])
+def test_seat_of_channel(channel: str | None, seat: str | None) -> None:
+    found = seat_of_channel(CENTRES, channel)
+    assert (found.extension if found else None) == seat
+
+
+@pytest.mark.parametrize("state, outcome", [("pending", "abandoned"), ("accepted", "accepted"),
+                                            ("returned", "none"), ("", "none"), (None, "none")])
+def test_outcome_when_citizen_channel_ends(state: str | None, outcome: str) -> None:
+    assert outcome_of_end(state) == outcome
+
+
+@pytest.mark.parametrize("status, reason", [("TIMEOUT", "no_answer"), ("JOINEMPTY", "no_seat_logged_in"),
+                                            ("LEAVEEMPTY", "no_seat_logged_in"), ("BUSY", "destination_busy"),
+                                            ("CHANUNAVAIL", "destination_unreachable"), (None, "no_answer")])
+def test_return_reasons(status: str | None, reason: str) -> None:
+    assert return_reason(status) == reason
+
+
+def test_acceptance_names_the_answering_seat_and_wait() -> None:
+    assert acceptance(CENTRES, SEAT_2001, 1234.7).target_seat == "2001"
+    assert acceptance(CENTRES, SEAT_2001, 1234.7).wait_ms == 1234
+    assert acceptance(CENTRES, "Local/120@hotline-destination-phone-0001;1", -3).target_seat is None
+    assert acceptance(CENTRES, None, -3).wait_ms == 0
+
+
+# ------------------------------------------------------------------ settings
+
+def test_routes_and_release_modes_parse() -> None:
+    assert parse_routes("120=PJSIP/120@city-trunk; water=Local/87654321@utility/n") == {
+        "120": "PJSIP/120@city-trunk", "water": "Local/87654321@utility/n"}
+    assert parse_release_modes("12345:on_answer;110:immediate", ("12345", "110")) == {
+        "12345": "on_answer", "110": "immediate"}
+
+
+@pytest.mark.parametrize("spec", ["120", "120=", "120=PJSIP/120@t,30", "120=PJSIP/${EVIL}", "120=PJSIP/1&PJSIP/2",
+                                  "12 0=PJSIP/120@t", "120=PJSIP/120@t;120=PJSIP/x@t", "120=Console/dsp"])
+def test_bad_routes_are_refused(spec: str) -> None:
+    with pytest.raises(ValueError):
+        parse_routes(spec)
+
+
+@pytest.mark.parametrize("env, name", [
+    ({"HOTLINE_DESTINATION_ROUTES": "120=PJSIP/120@t,30"}, "HOTLINE_DESTINATION_ROUTES"),
+    ({"HOTLINE_DESTINATION_ROUTES": "120=PJSIP/120@t\r\nX"}, "HOTLINE_DESTINATION_ROUTES"),
+    ({"HOTLINE_DESTINATION_ROUTES": "110=PJSIP/110@t"}, "HOTLINE_DESTINATION_ROUTES"),
+    ({"HOTLINE_RELEASE_MODES": "12345:later"}, "HOTLINE_RELEASE_MODES"),
+    ({"HOTLINE_RELEASE_MODES": "119:immediate"}, "HOTLINE_RELEASE_MODES"),
+    ({"HOTLINE_TRANSFER_TIMEOUT": "0"}, "HOTLINE_TRANSFER_TIMEOUT"),
+    ({"HOTLINE_TRANSFER_TIMEOUT": "601"}, "HOTLINE_TRANSFER_TIMEOUT"),
+    ({"HOTLINE_TRANSFER_TO_KEY": "*1"}, "HOTLINE_TRANSFER_TO_KEY"),
+    ({"HOTLINE_TRANSFER_TO_KEY": "*12"}, "HOTLINE_TRANSFER_TO_KEY"),
+])
+def test_bad_transfer_settings_fail_loudly_with_the_variable(env: dict[str, str], name: str) -> None:
+    with pytest.raises(SettingsError) as err:
+        Settings.from_env(env)
+    assert err.value.name == name
+
+
+def test_transfer_settings_defaults() -> None:
+    s = Settings.from_env({})
+    assert (s.transfer_key, s.transfer_to_key, s.transfer_timeout_s) == ("*1", "*2", 30)
+    assert s.release_modes == {} and s.destination_routes == {}
+
+
+# ------------------------------------------------------------------ the button's call finder
+
+def _chan(name: str, bridge: str = "", **extra: object) -> dict[str, object]:
+    return {"Channel": name, "BridgeId": bridge, "Linkedid": "L1", "CallerIDNum": "13800138000", **extra}
+
+
+def test_button_finds_seat_and_citizen_in_one_bridge() -> None:
+    rows = [_chan(CITIZEN_LEG, "b1", ChanVariable=["HOTLINE_CENTRE=12345", "HOTLINE_CITIZEN=13800138000"]),
+            _chan(SEAT_1001, "b1"), _chan("Local/1001@hotline-seat-phones-0000000d;2"),
+            _chan(SEAT_2001, "b2"), _chan("Local/110@hotline-inbound-00000001;2", "b2")]
+    call = find_seat_call(rows, CENTRES, seat="1001")
+    assert call is not None
+    assert (call.seat_channel, call.citizen_channel, call.centre, call.citizen_number) == (
+        SEAT_1001, CITIZEN_LEG, "12345", "13800138000")
+    by_citizen = find_seat_call(rows, CENTRES, channel=CITIZEN_LEG)
+    assert by_citizen is not None and by_citizen.seat_channel == SEAT_1001
+    assert find_seat_call(rows, CENTRES, seat="1002") is None
+
+
+def test_button_sees_no_citizen_in_a_three_party_bridge() -> None:
+    rows = [_chan(CITIZEN_LEG, "b1"), _chan(SEAT_1001, "b1"), _chan(SEAT_2001, "b1")]
+    call = find_seat_call(rows, CENTRES, seat="1001")
+    assert call is not None and call.citizen_channel is None
