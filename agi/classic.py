@@ -1,8 +1,18 @@
 """Classic (process-per-call) AGI entry: `AGI(hotline-agi,<route>)` (I/O).
 
-Asterisk runs the rendered agi-bin wrapper, which runs this module with the
-route name as argument; the AGI environment arrives on stdin (pyst2's
-`asterisk.agi.AGI`).  Settings come from the environment the wrapper sets.
+Asterisk runs the rendered agi-bin wrapper, which runs this module with
+`--env-file <run>/etc/hotline-agi.env` and the route name; the AGI
+environment arrives on stdin (pyst2's `asterisk.agi.AGI`).  Settings come
+from that file (`app.asterisk_render.write_agi_script`, mode 0600), read
+here as data — no shell ever sees a value — or, without it, from the
+process environment.
+
+The transfer routes get the same `HandoffService` as the FastAGI server:
+the orders database (migrated by whoever started the stack) and the
+double-press lock in Redis, which is what makes a second press refused
+across processes.  Asterisk waits for this process to exit before the
+dialplan goes on (res_agi waitpid), so work a route defers with
+`RouteContext.later` is finished before exiting, never dropped.
 """
 from __future__ import annotations
 
@@ -10,22 +20,72 @@ import asyncio
 import logging
 import os
 import sys
+from pathlib import Path
+from typing import Mapping
 
 from agi.call import ClassicAgiCall
+from agi.context import RouteContext
 from agi.dispatch import dispatch
 from core.settings import Settings
 
+# Routes that record handoffs: they need the orders database.
+HANDOFF_ROUTES = frozenset({"transfer_key", "handoff_answered", "handoff_returned", "handoff_ended",
+                            "handoff_lost"})
 
-def main(argv: list[str] | None = None) -> int:
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """`NAME=value` lines (comments `#`); values taken verbatim."""
+    env: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name, sep, value = line.partition("=")
+        if not sep:
+            raise ValueError(f"{path}: not NAME=value: {line[:40]!r}")
+        env[name] = value
+    return env
+
+
+async def run_route(name: str, call: ClassicAgiCall, settings: Settings) -> str:
+    """Run one route with the context it needs; finish deferred work first."""
+    context = RouteContext(settings)
+    engine = lock = None
+    if name in HANDOFF_ROUTES:
+        from app import db
+        from app.handoff_lock import RedisHandoffLock
+        from app.handoff_service import HandoffService
+        from app.order_service import OrderService
+
+        engine = db.create_engine(settings.effective_database_url)
+        lock = RedisHandoffLock.from_url(settings.redis_url, settings.redis_prefix)
+        orders = OrderService(db.session_factory(engine), limits=settings.time_limits,
+                              jurisdiction=settings.jurisdiction)
+        context.handoffs = HandoffService(settings, orders, lock)
+    try:
+        outcome = await dispatch(name, call, context)
+        await context.drain()
+        return outcome
+    finally:
+        if lock is not None:
+            await lock.close()
+        if engine is not None:
+            await engine.dispose()
+
+
+def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    env: Mapping[str, str] = os.environ if environ is None else environ
+    if argv[:1] == ["--env-file"] and len(argv) >= 2:
+        env = read_env_file(Path(argv[1]))
+        argv = argv[2:]
+    settings = Settings.from_env(env)
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING,
                         format="hotline-agi %(levelname)s %(name)s: %(message)s")
     from asterisk.agi import AGI  # pyst2
 
     agi = AGI()
-    settings = Settings.from_env(os.environ)
     name = argv[0] if argv else ""
-    outcome = asyncio.run(dispatch(name, ClassicAgiCall(agi), settings))
+    outcome = asyncio.run(run_route(name, ClassicAgiCall(agi), settings))
     return 0 if outcome in ("ok", "hangup") else 1
 
 

@@ -17,6 +17,7 @@ from core.settings import Settings
 
 if TYPE_CHECKING:
     from app.handoff_service import HandoffService
+    from app.threeway_service import ThreeWayService
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,9 @@ log = logging.getLogger(__name__)
 class RouteContext:
     settings: Settings
     handoffs: "HandoffService | None" = None
+    # the three-way call's service (shared with the desktop buttons); None:
+    # the three-way routes refuse and the call stays two-party
+    threeway: "ThreeWayService | None" = None
     _pending: set["asyncio.Task[Any]"] = field(default_factory=set, repr=False)
 
     def later(self, work: Coroutine[Any, Any, Any], what: str) -> None:

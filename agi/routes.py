@@ -96,7 +96,7 @@ async def transfer_key(call: AgiCall, ctx: RouteContext) -> None:
     except BaseException:
         await handoffs.move_failed(order.id, plan, "agi_failed")
         raise
-    handoffs.moved(plan)
+    await handoffs.moved(plan)
     log.info("transfer key: handoff %s seat channel %s moves citizen channel %s to %s",
              order.id, channel, plan.citizen_channel, plan.queue or plan.dial)
 
@@ -149,6 +149,122 @@ async def handoff_lost(call: AgiCall, ctx: RouteContext) -> None:
     await ctx.handoffs.lost(handoff_id)
 
 
+# ------------------------------------------------------------------ three-way call
+
+
+async def threeway_start(call: AgiCall, ctx: RouteContext) -> None:
+    """The seat pressed the three-way key (its leg, in the two-party bridge).
+
+    Records the order (pending) and answers at once with
+    HOTLINE_THREEWAY_STATUS=OK; the parties are moved by the service's
+    telephony (AMI) once this leg is back in its bridge (`RouteContext.later`).
+    Otherwise HOTLINE_THREEWAY_PROMPT names what the seat hears; nothing moves.
+    """
+    from core.threeway import ThreeWayRequest
+
+    channel = call.headers.get("agi_channel", "")
+    service = ctx.threeway
+    if service is None or service.telephony is None:
+        log.error("three-way key on %s: no three-way service wired; the call stays two-party", channel)
+        await call.set_variable(cv.THREEWAY_PROMPT, "please-try-again")
+        return
+    names = (cv.THREEWAY_PEER, cv.CITIZEN, cv.CENTRE, cv.FIRST_CENTRE, "CHANNEL(linkedid)")
+    packed = await call.read_function("|".join(f"${{{n}}}" for n in names)) or ""
+    peer, citizen, centre, first, linkedid = (packed.split("|") + [""] * len(names))[:len(names)]
+    request = ThreeWayRequest(seat_channel=channel, citizen_channel=peer if is_channel_name(peer) else None,
+                              citizen_number=citizen or None, centre=centre or None,
+                              first_centre=first or None, linkedid=linkedid or None, via="key")
+    started = await service.start(request)
+    if not started.ok:
+        assert started.refusal is not None
+        await call.set_variable(cv.THREEWAY_STATUS, "REFUSED")
+        await call.set_variable(cv.THREEWAY_PROMPT, started.refusal.prompt)
+        return
+    assert started.order is not None
+    await call.set_variable(cv.THREEWAY_STATUS, "OK")
+    ctx.later(service.bring_in(started, from_feature=True), f"three-way {started.order.id}: bring in")
+
+
+async def _threeway(call: AgiCall, ctx: RouteContext) -> tuple[str, str] | None:
+    """(three-way id, role of this channel) from the channel's variables."""
+    from core.threeway import is_threeway_id
+
+    if ctx.threeway is None:
+        return None
+    packed = await call.read_function(f"${{{cv.THREEWAY_ID}}}|${{{cv.THREEWAY_ROLE}}}") or ""
+    threeway_id, _, role = packed.partition("|")
+    if not is_threeway_id(threeway_id):
+        log.warning("three-way route on %s: no three-way id", call.headers.get("agi_channel"))
+        return None
+    return threeway_id, role
+
+
+async def threeway_answered(call: AgiCall, ctx: RouteContext) -> None:
+    """A seat of the other centre answered (Queue's pre-bridge gosub on its leg)."""
+    found = await _threeway(call, ctx)
+    if found is None or ctx.threeway is None:
+        return
+    ctx.later(ctx.threeway.answered(found[0], call.headers.get("agi_channel")), f"three-way {found[0]}: answered")
+
+
+async def threeway_no_answer(call: AgiCall, ctx: RouteContext) -> None:
+    """Nobody answered within the limit: the initiator takes the citizen back."""
+    found = await _threeway(call, ctx)
+    if found is None or ctx.threeway is None:
+        return
+    await ctx.threeway.no_answer(found[0])
+
+
+async def _refused(call: AgiCall, refusal: object | None) -> None:
+    if refusal is None:
+        await call.set_variable(cv.THREEWAY_STATUS, "OK")
+    else:
+        await call.set_variable(cv.THREEWAY_STATUS, "REFUSED")
+        await call.set_variable(cv.THREEWAY_PROMPT, refusal.prompt)  # type: ignore[attr-defined]
+
+
+async def threeway_leave(call: AgiCall, ctx: RouteContext) -> None:
+    """The seat pressed the leave key: it hands the citizen to the other seat."""
+    found = await _threeway(call, ctx)
+    if found is None or ctx.threeway is None:
+        await call.set_variable(cv.THREEWAY_STATUS, "OK")  # nothing to keep it for
+        return
+    await _refused(call, await ctx.threeway.leave(*found))
+
+
+async def threeway_cancel(call: AgiCall, ctx: RouteContext) -> None:
+    """The initiator pressed cancel: the invited seat is dropped."""
+    found = await _threeway(call, ctx)
+    if found is None or ctx.threeway is None:
+        return
+    await _refused(call, await ctx.threeway.cancel(*found))
+
+
+async def threeway_emergency(call: AgiCall, ctx: RouteContext) -> None:
+    """A seat marked the case as endangering life or property."""
+    found = await _threeway(call, ctx)
+    if found is None or ctx.threeway is None:
+        return
+    await ctx.threeway.mark_emergency(*found)
+    await call.set_variable(cv.THREEWAY_STATUS, "OK")
+
+
+async def threeway_citizen_gone(call: AgiCall, ctx: RouteContext) -> None:
+    """The citizen's channel ended in the conference (hangup extension)."""
+    found = await _threeway(call, ctx)
+    if found is None or ctx.threeway is None:
+        return
+    await ctx.threeway.citizen_gone(found[0])
+
+
+async def threeway_seat_gone(call: AgiCall, ctx: RouteContext) -> None:
+    """A seat hung up in the conference: it left."""
+    found = await _threeway(call, ctx)
+    if found is None or ctx.threeway is None:
+        return
+    await ctx.threeway.seat_gone(*found)
+
+
 ROUTES: dict[str, Route] = {
     "inbound": inbound,
     "transfer_key": transfer_key,
@@ -156,4 +272,12 @@ ROUTES: dict[str, Route] = {
     "handoff_returned": handoff_returned,
     "handoff_ended": handoff_ended,
     "handoff_lost": handoff_lost,
+    "threeway_start": threeway_start,
+    "threeway_answered": threeway_answered,
+    "threeway_no_answer": threeway_no_answer,
+    "threeway_leave": threeway_leave,
+    "threeway_cancel": threeway_cancel,
+    "threeway_emergency": threeway_emergency,
+    "threeway_citizen_gone": threeway_citizen_gone,
+    "threeway_seat_gone": threeway_seat_gone,
 }

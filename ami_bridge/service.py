@@ -96,9 +96,14 @@ class AmiBridge:
     async def stop(self) -> None:
         await self.ami.close()
         tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        # A cancel that lands inside a Redis call can be swallowed there (seen
+        # with redis-py: the consumer went back to waiting on its queue and
+        # stop() hung forever): cancel again until every task has ended.
+        pending = set(tasks)
+        while pending:
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=0.5)
         await self.live.disconnected()  # nobody keeps the state live any more
         if self._own_redis:
             await self.redis.aclose()

@@ -7,13 +7,17 @@ from `Settings` and `Secrets`; nothing is read from /etc/asterisk.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import sys
+from datetime import timedelta
 from pathlib import Path
+from typing import Mapping
 
 import jinja2
 
 from core.centres import centres_spec
+from core.safety import check_line
 from core.settings import PROJECT_ROOT, Settings
 from app.secrets_store import Secrets
 
@@ -22,6 +26,7 @@ TEMPLATE_DIRS = (PROJECT_ROOT / "asterisk-conf", PROJECT_ROOT / "dialplan")
 SOUNDS_DIR = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
 MOH_DIR = Path("/usr/share/asterisk/moh")
 SEAT_RING_TIMEOUT_S = 15  # GB/T 33358: answer within 15 s
+CLASSIC_AGI_ENV = "hotline-agi.env"  # in <run>/etc, mode 0600
 
 
 def _context(settings: Settings, secrets: Secrets, agi_mode: str, verbose: int) -> dict:
@@ -55,6 +60,11 @@ def _context(settings: Settings, secrets: Secrets, agi_mode: str, verbose: int) 
         "transfer_timeout": settings.transfer_timeout_s,
         "transfer_key": settings.transfer_key,
         "transfer_to_key": settings.transfer_to_key,
+        "threeway_start_key": settings.threeway_start_key,
+        "threeway_leave_key": settings.threeway_leave_key,
+        "threeway_cancel_key": settings.threeway_cancel_key,
+        "emergency_key": settings.emergency_key,
+        "threeway_timeout": settings.threeway_timeout_s,
         "ring_timeout": SEAT_RING_TIMEOUT_S,
         "centres": centres,
         "seats": seats,
@@ -85,7 +95,7 @@ def render(settings: Settings, secrets: Secrets, *, agi_mode: str = "fast", verb
     os.chmod(etc / "pjsip.conf", 0o600)
     _link(run / "data" / "sounds" / "en", SOUNDS_DIR)
     _link(run / "data" / "moh", MOH_DIR)
-    _write_agi_script(run / "agi-bin" / "hotline-agi", settings)
+    write_agi_script(settings)
     return etc / "asterisk.conf"
 
 
@@ -101,19 +111,64 @@ def _link(link: Path, target: Path) -> None:
     link.symlink_to(target)
 
 
-def _write_agi_script(path: Path, settings: Settings) -> None:
+def classic_agi_env(settings: Settings) -> dict[str, str]:
+    """The settings the AGI routes build their context from (`agi.classic`), as
+    the environment variables `Settings.from_env` reads back: centres and seat
+    mode (the plan), the orders database and state dir (the order), Redis (the
+    double-press lock), the transfer keys, limit, release modes and routes,
+    the catalogue and time limits (the order service)."""
+    def minutes(limits: Mapping[str, timedelta]) -> str:
+        return ",".join(f"{name}={int(value.total_seconds() // 60)}" for name, value in limits.items())
+
+    env = {
+        "HOTLINE_CENTRES": centres_spec(settings.centres),
+        "HOTLINE_SEAT_MODE": settings.seat_mode,
+        "HOTLINE_STATE_DIR": str(settings.state_dir),
+        "HOTLINE_DATABASE_URL": settings.database_url or "",
+        "HOTLINE_REDIS_URL": settings.redis_url,
+        "HOTLINE_REDIS_PREFIX": settings.redis_prefix,
+        "HOTLINE_TRANSFER_KEY": settings.transfer_key,
+        "HOTLINE_TRANSFER_TO_KEY": settings.transfer_to_key,
+        "HOTLINE_TRANSFER_TIMEOUT": str(settings.transfer_timeout_s),
+        "HOTLINE_RELEASE_MODES": ";".join(f"{c}:{m}" for c, m in settings.release_modes.items()),
+        "HOTLINE_DESTINATION_ROUTES": ";".join(f"{d}={dial}" for d, dial in settings.destination_routes.items()),
+        "HOTLINE_JURISDICTION": settings.jurisdiction,
+        "HOTLINE_SIGN_LIMITS": minutes(settings.time_limits.sign),
+        "HOTLINE_ON_SITE_LIMITS": minutes(settings.time_limits.on_site),
+        "HOTLINE_LOG_LEVEL": settings.log_level,
+    }
+    for name, value in env.items():
+        check_line(name, value, max_len=1024)  # one line each: no value can start another
+    return env
+
+
+def write_agi_script(settings: Settings) -> Path:
     """The classic agi-bin entry: the same routes, process per call (pyst2).
 
-    The settings a route needs are written into the wrapper, so the script
-    decides exactly as the FastAGI server does.
+    The settings a route needs go into a file of `NAME=value` lines that only
+    the owner can read (0600: the database and Redis URLs may hold
+    passwords), written before it is renamed into place; the wrapper (0700)
+    only names that file, so no value passes through the shell.  `render`
+    calls this; a test that points the routes at another database calls it
+    again.  Returns the wrapper's path.
     """
+    run = settings.run_dir
+    (run / "agi-bin").mkdir(parents=True, exist_ok=True)
+    env_path = run / "etc" / CLASSIC_AGI_ENV
+    env_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = env_path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("# hotline-link classic AGI settings — rendered, do not edit\n")
+        fh.writelines(f"{name}={value}\n" for name, value in classic_agi_env(settings).items())
+    os.chmod(tmp, 0o600)  # O_CREAT's mode only applies to a new file
+    os.replace(tmp, env_path)
+    path = run / "agi-bin" / "hotline-agi"
     path.write_text(
         "#!/bin/sh\n"
         "# hotline-link classic AGI: AGI(hotline-agi,<route>) — rendered, do not edit\n"
-        f"HOTLINE_CENTRES='{centres_spec(settings.centres)}'\n"
-        f"HOTLINE_SEAT_MODE='{settings.seat_mode}'\n"
-        "export HOTLINE_CENTRES HOTLINE_SEAT_MODE\n"
-        f'cd "{PROJECT_ROOT}"\n'
-        f'exec "{sys.executable}" -m agi.classic "$@"\n'
+        f"cd {shlex.quote(str(PROJECT_ROOT))} || exit 1\n"
+        f'exec {shlex.quote(sys.executable)} -m agi.classic --env-file {shlex.quote(str(env_path))} "$@"\n'
     )
-    path.chmod(0o755)
+    path.chmod(0o700)
+    return path

@@ -12,6 +12,8 @@
     hotline catalogue load     the shipped diversion catalogues into the database
     hotline bench agi          FastAGI vs classic AGI decision latency (JSON)
     hotline bench transfer     one-key transfer vs Asterisk's blind transfer, key press -> ringing/answered (JSON)
+    hotline overflow list|add|set|delete|events   remote seat groups (远程话务座席支持)
+    hotline simulate surge --calls 200 --rate 10/s   a surge with and without the remote group (JSON)
     hotline test [pytest args] the test suite
 
 Settings come from HOTLINE_* environment variables (see .env.example); a bad
@@ -176,11 +178,14 @@ def main(argv: list[str] | None = None) -> int:
     from app.admin_commands import register as register_admin_commands
 
     register_admin_commands(sub)
+    from app.overflow_commands import register as register_overflow_commands
+
+    register_overflow_commands(sub)
     sub.add_parser("test", help="run the test suite; further arguments go to pytest")
     args = parser.parse_args(argv)
     settings = None if getattr(args, "no_settings", False) else _settings()
     if settings is not None:
-        if args.command in ("demo", "bench") and "HOTLINE_LOG_LEVEL" not in os.environ:
+        if args.command in ("demo", "bench", "simulate", "overflow") and "HOTLINE_LOG_LEVEL" not in os.environ:
             settings = settings.with_(log_level="WARNING")  # the output is the story, not the logs
         _logging(settings)
     return int(args.fn(settings, args) or 0)

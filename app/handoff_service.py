@@ -12,6 +12,13 @@ routes, which call `answered` / `returned` / `ended` / `lost`.
 It must not talk to Asterisk itself: the one question it asks the PBX (are
 seats logged in at the target?) goes through the `Telephony` port the
 adapter passes in.  No HTTP here.
+
+Pressing twice (or key and button together) makes one order: the citizen's
+channel is claimed in this process (`ActiveHandoffs`) and, for every process
+(several FastAGI servers, classic AGI, the web service), by a short lock per
+call through the `HandoffLock` port (`app.handoff_lock`, Redis).  When the
+lock cannot be asked (Redis down) the in-process guard alone decides: Redis
+never blocks a transfer.
 """
 from __future__ import annotations
 
@@ -21,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from app.errors import Conflict, NotFound, Unavailable
+from app.handoff_lock import HandoffLock
 from app.order_service import OrderService
 from core.handoff import (ActiveHandoffs, HandoffPlan, HandoffRequest, Refusal, acceptance,
                           outcome_of_end, plan_handoff, return_reason)
@@ -69,9 +77,10 @@ class Started:
 
 
 class HandoffService:
-    def __init__(self, settings: Settings, orders: OrderService) -> None:
+    def __init__(self, settings: Settings, orders: OrderService, lock: HandoffLock | None = None) -> None:
         self.settings = settings
         self.orders = orders
+        self.lock = lock
         self.active = ActiveHandoffs()
         self._started: dict[str, float] = {}  # handoff id -> monotonic time of the key press
 
@@ -93,8 +102,9 @@ class HandoffService:
                      request.via)
             return Started(None, refusal=decision)
         plan = decision
-        if not self.active.claim(plan.citizen_channel):
-            log.info("handoff refused (already_transferring): citizen channel %s", plan.citizen_channel)
+        if not await self._claim(plan):
+            log.info("handoff refused (already_transferring): citizen channel %s, call %s",
+                     plan.citizen_channel, plan.linkedid)
             return Started(plan, refusal=Refusal("already_transferring"))
         try:
             logged_in = None
@@ -108,11 +118,11 @@ class HandoffService:
                 release_mode=plan.release_mode,
             )
         except BaseException:
-            self.active.release(plan.citizen_channel)
+            await self._release(plan)
             raise
         if logged_in == 0:
             # Nobody at the target could answer: the citizen stays with the seat.
-            self.active.release(plan.citizen_channel)
+            await self._release(plan)
             order = await self.orders.transition(
                 order.id, "returned", actor="system", outcome_reason="no_seat_logged_in",
                 detail={"queue": plan.queue, "moved": False})
@@ -156,17 +166,17 @@ class HandoffService:
             if reason == "citizen_gone":
                 raise Conflict("the citizen hung up before the transfer") from exc
             raise Unavailable("ami", reason) from exc
-        self.moved(started.plan)
+        await self.moved(started.plan)
         return started
 
-    def moved(self, plan: HandoffPlan) -> None:
+    async def moved(self, plan: HandoffPlan) -> None:
         """The citizen's channel is on its way (or the move was given up)."""
-        self.active.release(plan.citizen_channel)
+        await self._release(plan)
 
     async def move_failed(self, handoff_id: str, plan: HandoffPlan, reason: str) -> None:
         """The move did not happen (AMI down, channel gone): the citizen stays with
         the seat; the order is returned with the reason."""
-        self.active.release(plan.citizen_channel)
+        await self._release(plan)
         self._started.pop(handoff_id, None)
         await self._transition(handoff_id, "returned", actor="system", outcome_reason=reason,
                                detail={"moved": False})
@@ -209,6 +219,33 @@ class HandoffService:
                                       outcome_reason="citizen_hung_up", detail={"moved": False})
 
     # ----------------------------------------------------------- internals
+
+    @staticmethod
+    def _lock_key(plan: HandoffPlan) -> str:
+        return plan.linkedid or plan.citizen_channel
+
+    async def _claim(self, plan: HandoffPlan) -> bool:
+        """One handoff per call at a time: this process, then every process."""
+        if not self.active.claim(plan.citizen_channel):
+            return False
+        if self.lock is not None:
+            try:
+                held = await self.lock.acquire(self._lock_key(plan))
+            except Exception:  # the port promises not to raise; never block a transfer on it
+                log.exception("handoff lock failed for call %s; in-process guard only", plan.linkedid)
+                held = None
+            if held is False:
+                self.active.release(plan.citizen_channel)
+                return False
+        return True
+
+    async def _release(self, plan: HandoffPlan) -> None:
+        self.active.release(plan.citizen_channel)
+        if self.lock is not None:
+            try:
+                await self.lock.release(self._lock_key(plan))
+            except Exception:  # it expires by itself
+                log.exception("handoff lock release failed for call %s", plan.linkedid)
 
     async def _waited_ms(self, handoff_id: str) -> float:
         t0 = self._started.pop(handoff_id, None)

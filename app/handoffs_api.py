@@ -21,7 +21,8 @@ from app.api_input import json_body, line, parse_body, path_key, text
 from app.auth import principal, requires
 from app.errors import BadInput, Unavailable
 from app.handoff_service import DesktopTelephony, HandoffService, Refused
-from app.keys import SETTINGS
+from app.handoff_lock import RedisHandoffLock
+from app.keys import REDIS, SETTINGS
 from app.orders_api import ORDERS, order_view
 from core.centres import seat_by_extension
 from core.handoff import is_channel_name
@@ -46,9 +47,11 @@ BUTTON_FIELDS = {
 
 def handoffs_ctx(handoffs: HandoffService | None, telephony: DesktopTelephony | None) -> Any:
     """The app's `HandoffService`: the one given (shared with the FastAGI server
-    by `app.stack`), else one over the app's `OrderService`."""
+    by `app.stack`), else one over the app's `OrderService` whose double-press
+    lock is in the app's Redis (shared with the FastAGI servers)."""
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        app[HANDOFFS] = handoffs if handoffs is not None else HandoffService(app[SETTINGS], app[ORDERS])
+        app[HANDOFFS] = handoffs if handoffs is not None else HandoffService(
+            app[SETTINGS], app[ORDERS], RedisHandoffLock(app[REDIS], app[SETTINGS].redis_prefix))
         app[TELEPHONY] = telephony
         yield
 

@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from app.errors import Unavailable
-from core.live import AMI_KEY, CHANNELS_KEY, QUEUES_KEY, SEATS_KEY, ChannelState, QueueState, SeatState
+from core.live import AMI_KEY, CHANNELS_KEY, QUEUES_KEY, SEATS_KEY, SURGE_KEY, ChannelState, QueueState, SeatState
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,7 @@ class LiveData:
     seats: dict[str, SeatState] = field(default_factory=dict)
     ami: dict[str, str] = field(default_factory=dict)
     channels: dict[str, ChannelState] = field(default_factory=dict)
+    surge: dict[str, dict[str, Any]] = field(default_factory=dict)  # centre -> overflow surge view
 
 
 def _text(value: str | bytes) -> str:
@@ -56,7 +57,8 @@ async def read_live(redis: Redis, prefix: str, timeout_s: float = 3.0) -> LiveDa
             pipe.hgetall(prefix + SEATS_KEY)
             pipe.hgetall(prefix + AMI_KEY)
             pipe.hgetall(prefix + CHANNELS_KEY)
-            queues, seats, ami, channels = await asyncio.wait_for(pipe.execute(), timeout_s)
+            pipe.hgetall(prefix + SURGE_KEY)
+            queues, seats, ami, channels, surge = await asyncio.wait_for(pipe.execute(), timeout_s)
     except (RedisError, OSError, asyncio.TimeoutError) as exc:
         raise Unavailable("redis", str(exc) or type(exc).__name__) from exc
     return LiveData(
@@ -64,7 +66,15 @@ async def read_live(redis: Redis, prefix: str, timeout_s: float = 3.0) -> LiveDa
         seats=_parse_all(seats, SeatState.from_json, "seat"),
         ami={_text(k): _text(v) for k, v in ami.items()},
         channels=_parse_all(channels, ChannelState.from_json, "channel"),
+        surge=_parse_all(surge, _surge_view, "surge"),
     )
+
+
+def _surge_view(raw: str) -> dict[str, Any]:
+    view = json.loads(raw)
+    if not isinstance(view, dict):
+        raise ValueError("not an object")
+    return view
 
 
 async def ami_connected(redis: Redis, prefix: str, timeout_s: float = 3.0) -> bool:

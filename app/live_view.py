@@ -67,12 +67,23 @@ def seat_view(extension: str, default_interface: str, state: SeatState | None) -
             "queues": list(state.queues)}
 
 
+def surge_block(view: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Remote-seat overflow of a centre (远程话务座席支持), as the overflow
+    controller last published it: open or not, and each group's state."""
+    if not view:
+        return {"open": False, "groups": [], "updated_at": None}
+    return {"open": bool(view.get("open")), "groups": list(view.get("groups") or []),
+            "updated_at": view.get("updated_at")}
+
+
 def centre_view(centre: Centre, seat_mode: SeatMode, queues: Mapping[str, QueueState],
-                seats: Mapping[str, SeatState], now: float, channels: int = 0) -> dict[str, Any]:
+                seats: Mapping[str, SeatState], now: float, channels: int = 0,
+                surge: Mapping[str, Any] | None = None) -> dict[str, Any]:
     return {
         "id": centre.id,
         "name": centre.name,
         "channels": channels,
+        "surge": surge_block(surge),
         "queues": [
             queue_view(centre.queue, "public", queues.get(centre.queue), now),
             queue_view(centre.linkage_queue, "linkage", queues.get(centre.linkage_queue), now),
@@ -84,13 +95,15 @@ def centre_view(centre: Centre, seat_mode: SeatMode, queues: Mapping[str, QueueS
 
 def live_snapshot(settings: Settings, queues: Mapping[str, QueueState],
                   seats: Mapping[str, SeatState], ami: Mapping[str, str],
-                  now: float, channels: Mapping[str, ChannelState] | None = None) -> dict[str, Any]:
+                  now: float, channels: Mapping[str, ChannelState] | None = None,
+                  surge: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """The `/api/live` body.  Queues and seats Redis holds but settings do not
     configure are left out: the dashboard shows the configured centres."""
     per_centre = Counter(c.centre for c in (channels or {}).values() if c.centre)
     return {
         "ami": ami_view(ami),
-        "centres": [centre_view(c, settings.seat_mode, queues, seats, now, per_centre[c.id])
+        "centres": [centre_view(c, settings.seat_mode, queues, seats, now, per_centre[c.id],
+                                (surge or {}).get(c.id))
                     for c in settings.centres],
     }
 

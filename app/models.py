@@ -233,3 +233,43 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
+
+
+class RemoteSeatGroup(Base):
+    """A remote seat group (远程话务座席) of one centre: who takes its calls in a
+    surge and what opens it (`core.overflow`).  `members` is {"list": [dial
+    strings]}; a threshold left NULL is off."""
+
+    __tablename__ = "overflow_groups"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(32), unique=True)
+    centre: Mapped[str] = mapped_column(String(16))
+    members: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    priority: Mapped[int] = mapped_column(Integer)
+    min_waiting: Mapped[int | None] = mapped_column(Integer)
+    max_wait_s: Mapped[int | None] = mapped_column(Integer)
+    when_no_local_free: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(64))
+
+
+class SurgeEvent(Base):
+    """A surge transition of a remote seat group (open / close), kept for reports."""
+
+    __tablename__ = "overflow_surge_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    centre: Mapped[str] = mapped_column(String(16))
+    group_name: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(8))  # "open" / "close"
+    reason: Mapped[str] = mapped_column(String(256))
+    waiting: Mapped[int] = mapped_column(Integer)
+    longest_wait_ms: Mapped[int] = mapped_column(Integer)
+    local_free: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_overflow_surge_events_at", "at"),
+                      Index("ix_overflow_surge_events_centre_at", "centre", "at"))

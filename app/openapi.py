@@ -10,7 +10,8 @@ from typing import Any
 
 from aiohttp import web
 
-from app import catalogue_api, orders_api, reports
+from app import catalogue_api, orders_api, overflow_api, reports
+from app import tokens_api
 from app.api_input import query_parameters, schema_of
 from app.keys import SETTINGS
 from core.orders import STATUSES
@@ -116,6 +117,42 @@ def build(settings: Settings) -> dict[str, Any]:
                     "parameters": query_parameters(reports.PERIOD_FIELDS, reports.PERIOD_REQUIRED),
                     "responses": _responses(200, "CSV", content="text/csv")}},
     }
+    group = _path_param("name", "Remote seat group name", 32)
+    paths["/api/overflow/groups"] = {
+        "get": {"summary": "Remote seat groups (远程话务座席) of every centre (supervisor)",
+                "responses": _responses(200, "groups")},
+        "post": {"summary": "Add a remote seat group (admin)",
+                 "requestBody": _body({**overflow_api.GROUP_SCHEMA, "required": ["name", "centre", "members"]}),
+                 "responses": _responses(201, "the group", 409)},
+    }
+    paths["/api/overflow/groups/{name}"] = {
+        "get": {"summary": "One remote seat group", "parameters": [group], "responses": _responses(200, "group", 404)},
+        "patch": {"summary": "Change a group's members, priority, thresholds or enabled (admin)",
+                  "parameters": [group], "requestBody": _body({**overflow_api.GROUP_SCHEMA, "minProperties": 1}),
+                  "responses": _responses(200, "group", 404)},
+        "delete": {"summary": "Delete a group: no new call overflows to it (admin)", "parameters": [group],
+                   "responses": {"204": {"description": "deleted"}, **{k: v for k, v in _responses(
+                       200, "", 404).items() if k != "200"}}},
+    }
+    paths["/api/overflow/surges"] = {
+        "get": {"summary": "Surge open/close events of the remote seat groups (supervisor)",
+                "parameters": query_parameters(overflow_api.SURGE_QUERY),
+                "responses": _responses(200, "events")}}
+    token_name = _path_param("name", "Token holder's name", 64)
+    paths["/api/whoami"] = {"get": {"summary": "The caller's token name and role",
+                                    "responses": _responses(200, "name, role, sees_numbers")}}
+    paths["/api/tokens"] = {
+        "get": {"summary": "API tokens, active and revoked, without secrets (admin)",
+                "responses": _responses(200, "tokens")},
+        "post": {"summary": "Create an API token; the secret is shown once (admin)",
+                 "requestBody": _body(schema_of(tokens_api.CREATE_FIELDS, tokens_api.CREATE_REQUIRED)),
+                 "responses": _responses(201, "the token", 409)},
+    }
+    paths["/api/tokens/{name}"] = {
+        "delete": {"summary": "Revoke the active token of that name (admin)", "parameters": [token_name],
+                   "responses": _responses(200, "revoked", 404)}}
+    # GET /api/live/stream (server-sent events, app.live_stream) is left out on
+    # purpose: an answer that never ends would hang a fuzzer.
     for action, (status, fields, required, _) in orders_api.ACTIONS.items():
         paths[f"/api/orders/{{order_id}}/{action}"] = {"post": {
             "summary": f"Move the order to {status}",

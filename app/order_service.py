@@ -220,9 +220,13 @@ class OrderService:
         *,
         actor: str,
         detail: dict[str, Any] | None = None,
+        target_centre: str | None = None,
         **fields: Any,
     ) -> Order:
         """Move the order to `to_status` if `core.orders` allows it from its current status.
+
+        `target_centre`: the centre that takes the case after all (a three-way
+        call's outcome); the order's direction follows.
 
         Stamps the status's time (`accepted_at`, `signed_at`, ...; `closed_at`
         for closed/abandoned/voided); on dispatch sets the class's deadlines
@@ -239,6 +243,11 @@ class OrderService:
         except UnsafeValue as exc:
             raise BadInput(exc.field, exc.reason) from None
         _check_fields(fields)
+        if target_centre is not None:
+            try:
+                check_token("target_centre", target_centre)
+            except UnsafeValue as exc:
+                raise BadInput(exc.field, exc.reason) from None
         now = self.now()
         async with self._sessions.begin() as session:
             order = await repository.lock_order(session, order_id, now)
@@ -251,6 +260,10 @@ class OrderService:
                 raise
             for name, value in fields.items():
                 setattr(order, name, value)
+            if target_centre is not None and target_centre != order.target_centre:
+                order.target_centre = order.target = target_centre
+                order.direction = direction(order.source_centre, target_centre)
+                fields = {**fields, "target_centre": target_centre}
             stamp = STAMPS.get(to_status)
             if stamp is not None:
                 setattr(order, stamp, now)
@@ -296,6 +309,37 @@ class OrderService:
             order.updated_at = now
             await repository.add_event(session, order.id, actor=actor, kind="updated",
                                        detail={"fields": sorted(fields)}, at=now)
+        return order
+
+    async def note(self, order_id: str, *, actor: str, kind: str, detail: dict[str, Any] | None = None,
+                   target_centre: str | None = None, **fields: Any) -> Order:
+        """An audit event that changes no status — a party joining or leaving a
+        three-way call, an emergency mark — with `fields` set in the same write
+        (`target_centre` as in `transition`).  Raises `NotFound`, `BadInput`."""
+        try:
+            check_line("actor", actor, max_len=64)
+            check_token("kind", kind)
+            if target_centre is not None:
+                check_token("target_centre", target_centre)
+        except UnsafeValue as exc:
+            raise BadInput(exc.field, exc.reason) from None
+        _check_fields(fields)
+        now = self.now()
+        async with self._sessions.begin() as session:
+            order = await repository.lock_order(session, order_id, now)
+            for name, value in fields.items():
+                setattr(order, name, value)
+            event_detail = dict(detail or {})
+            if target_centre is not None and target_centre != order.target_centre:
+                order.target_centre = order.target = target_centre
+                order.direction = direction(order.source_centre, target_centre)
+                fields = {**fields, "target_centre": target_centre}
+            if fields:
+                event_detail.setdefault("fields", fields)
+            order.updated_at = now
+            await repository.add_event(session, order.id, actor=actor, kind=kind, from_status=order.status,
+                                       to_status=order.status, detail=event_detail, at=now)
+        log.info("order %s: %s by %s %s", order.number, kind, actor, detail or "")
         return order
 
     async def get(self, order_id: str) -> Order:

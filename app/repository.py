@@ -172,6 +172,13 @@ async def list_orders(session: AsyncSession, flt: OrderFilter, *, now: datetime,
     return list(rows), total
 
 
+async def latest_orders(session: AsyncSession, modes: tuple[str, ...], *, limit: int) -> list[Order]:
+    """The newest orders of the given modes (the dashboard's latest handoffs), newest first."""
+    rows = await session.scalars(select(Order).where(Order.mode.in_(modes))
+                                 .order_by(Order.created_at.desc(), Order.number.desc()).limit(limit))
+    return list(rows)
+
+
 async def unflagged_overdue_ids(session: AsyncSession, now: datetime) -> list[str]:
     """Ids of orders with a breach the checker has not flagged yet."""
     rows = await session.scalars(select(Order.id).where(or_(

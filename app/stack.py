@@ -14,13 +14,18 @@ from agi.context import RouteContext
 from agi.server import FastAgiServer
 from ami_bridge.service import AmiBridge
 from ami_bridge.telephony import AmiTelephony
+from ami_bridge.threeway_telephony import AmiThreeWayTelephony
 from app.asterisk_process import AsteriskProcess
 from app.asterisk_render import render
 from app import db
 from app.db import migrate
+from app.handoff_lock import RedisHandoffLock
 from app.handoff_service import HandoffService
 from app.order_service import OrderService
+from app.overflow_config import OverflowConfig
+from app.overflow_controller import OverflowController
 from app.secrets_store import Secrets, load_or_create
+from app.threeway_service import ThreeWayService
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -33,7 +38,9 @@ class Stack:
         self.asterisk = AsteriskProcess(settings)
         self.agi = FastAgiServer(settings, RouteContext(settings))
         self.engine = None
+        self.handoff_lock: RedisHandoffLock | None = None
         self.bridge: AmiBridge | None = None
+        self.overflow: OverflowController | None = None
         self.web_runner = None
 
     async def start(self) -> None:
@@ -46,14 +53,26 @@ class Stack:
         self.engine = db.create_engine(self.settings.effective_database_url)
         orders = OrderService(db.session_factory(self.engine), limits=self.settings.time_limits,
                               jurisdiction=self.settings.jurisdiction)
-        handoffs = HandoffService(self.settings, orders)
+        # the double-press lock is in Redis: it holds across processes (app.handoff_lock)
+        self.handoff_lock = RedisHandoffLock.from_url(self.settings.redis_url, self.settings.redis_prefix)
+        handoffs = HandoffService(self.settings, orders, self.handoff_lock)
         self.agi.context.handoffs = handoffs
         await self.agi.start()
         await self.asterisk.start()
         self.bridge = AmiBridge(self.settings, self.secrets.ami_secret)
         await self.bridge.start()
+        # Three-way calls: one service for the keys (FastAGI) and the buttons (web), moves over AMI.
+        threeway = ThreeWayService(self.settings, orders,
+                                   AmiThreeWayTelephony(self.bridge.ami, self.settings.centres))
+        self.agi.context.threeway = threeway
+        # Remote-seat overflow: surges from the bridge's live state, members over its AMI link.
+        sessions = db.session_factory(self.engine)
+        self.overflow = OverflowController(self.settings, OverflowConfig(sessions, self.settings.centres),
+                                           self.bridge.ami, orders)
+        await self.overflow.start()
         self.web_runner = await start_web(self.settings, handoffs=handoffs,
-                                          telephony=AmiTelephony(self.bridge.ami, self.settings.centres))
+                                          telephony=AmiTelephony(self.bridge.ami, self.settings.centres),
+                                          threeway=threeway)
         log.info("hotline-link up: SIP %s:%s, AMI 127.0.0.1:%s, FastAGI %s, web http://%s:%s/",
                  self.settings.bind_host, self.settings.sip_port, self.settings.ami_port,
                  self.settings.agi_url, self.settings.http_host, self.settings.http_port)
@@ -62,6 +81,9 @@ class Stack:
         if self.web_runner is not None:
             await self.web_runner.cleanup()
             self.web_runner = None
+        if self.overflow is not None:
+            await self.overflow.stop()
+            self.overflow = None
         if self.bridge is not None:
             await self.bridge.stop()
             self.bridge = None
@@ -70,3 +92,6 @@ class Stack:
         if self.engine is not None:
             await self.engine.dispose()
             self.engine = None
+        if self.handoff_lock is not None:
+            await self.handoff_lock.close()
+            self.handoff_lock = None

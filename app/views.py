@@ -50,7 +50,8 @@ async def live(request: web.Request) -> web.Response:
     """
     settings = request.app[SETTINGS]
     data = await live_store.read_live(request.app[REDIS], settings.redis_prefix)
-    body = live_snapshot(settings, data.queues, data.seats, data.ami, time.time(), channels=data.channels)
+    body = live_snapshot(settings, data.queues, data.seats, data.ami, time.time(), channels=data.channels,
+                         surge=data.surge)
     role = principal(request).role
     if role not in settings.unmasked_roles:
         body = masked(body, mask_number)

@@ -3,7 +3,8 @@
 `init_app(settings)` wires everything in one place: cleanup contexts own the
 database engine (migrated to head before first use), the Redis client, the
 order service (catalogues loaded) and the overdue checker task; routes need
-an API token (`app.auth`) except /api/health and /api/openapi.json;
+an API token (`app.auth`) except /api/health and /api/openapi.json (the
+browser UI, `app.ui`, is static files outside /api/ and needs none);
 typed state lives under `app.keys`, and `error_middleware` is the only place
 domain errors become HTTP responses.  `serve(settings)` runs it inside an
 existing asyncio loop (the CLI's).  No business rules and no SQL here.
@@ -21,7 +22,8 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
-from app import catalogue_api, catalogue_store, db, handoffs_api, openapi, orders_api, reports
+from app import catalogue_api, catalogue_store, db, handoffs_api, openapi, orders_api, overflow_api, reports
+from app import live_stream, threeway_api, tokens_api, ui
 from app.auth import auth_middleware
 from app.errors import to_http
 from app.keys import ENGINE, REDIS, SESSIONS, SETTINGS
@@ -34,6 +36,7 @@ from core.settings import Settings
 
 if TYPE_CHECKING:
     from app.handoff_service import DesktopTelephony, HandoffService
+    from app.threeway_service import ThreeWayService
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +112,8 @@ def orders_ctx(clock: Callable[[], datetime]) -> Callable[[web.Application], Asy
 
 def init_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
              handoffs: "HandoffService | None" = None,
-             telephony: "DesktopTelephony | None" = None) -> web.Application:
+             telephony: "DesktopTelephony | None" = None,
+             threeway: "ThreeWayService | None" = None) -> web.Application:
     """The web service.  `clock` is "now" for orders and time limits (tests pass their own).
 
     `handoffs`: the one-key transfer's service shared with the FastAGI server
@@ -122,12 +126,21 @@ def init_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
     app.cleanup_ctx.append(orders_ctx(clock))
     app.cleanup_ctx.append(overdue_ctx)
     app.cleanup_ctx.append(handoffs_api.handoffs_ctx(handoffs, telephony))
+    app.cleanup_ctx.append(threeway_api.threeway_ctx(threeway))  # three-way call buttons
+    app.cleanup_ctx.append(overflow_api.overflow_ctx)
+    app.cleanup_ctx.append(live_stream.feed_ctx)
+    app.on_shutdown.append(live_stream.end_streams)
     app.router.add_routes(status_routes)
     app.router.add_routes(orders_api.routes)
     app.router.add_routes(handoffs_api.routes)
+    app.router.add_routes(threeway_api.routes)
     app.router.add_routes(catalogue_api.routes)
     app.router.add_routes(reports.routes)
+    app.router.add_routes(overflow_api.routes)
     app.router.add_routes(openapi.routes)
+    app.router.add_routes(live_stream.routes)
+    app.router.add_routes(tokens_api.routes)
+    app.router.add_routes(ui.routes)
     return app
 
 

@@ -44,6 +44,22 @@ HANDOFF_OUTCOME = "HOTLINE_HANDOFF_OUTCOME"
 HANDOFF_STATE = "HOTLINE_HANDOFF_STATE"
 # The handoff a seat leg moved by AMI waits for (desktop button, 成功转).
 HOLD_ID = "HOTLINE_HOLD_ID"
+# Three-way call (core/threeway.py).  Set on each party's channel by the
+# service before it moves: the call's id (the order id), the party's role
+# (citizen / initiator / invited), the conference; on the initiator, the
+# citizen's channel; on the Local channel ringing the other centre, the
+# linkage queue and the no-answer limit (s).
+THREEWAY_ID = "HOTLINE_THREEWAY_ID"
+THREEWAY_ROLE = "HOTLINE_THREEWAY_ROLE"
+THREEWAY_CONF = "HOTLINE_THREEWAY_CONF"
+THREEWAY_PEER = "HOTLINE_THREEWAY_PEER"
+THREEWAY_QUEUE = "HOTLINE_THREEWAY_QUEUE"
+THREEWAY_TIMEOUT = "HOTLINE_THREEWAY_TIMEOUT"
+# Written by the three-way routes: OK, or the refusal's prompt; the channel
+# to drop from the conference (cancel).
+THREEWAY_STATUS = "HOTLINE_THREEWAY_STATUS"
+THREEWAY_PROMPT = "HOTLINE_THREEWAY_PROMPT"
+THREEWAY_KICK = "HOTLINE_THREEWAY_KICK"
 # Globals rendered from settings.
 AGI_URL = "HOTLINE_AGI_URL"
 # "fast" (FastAGI server) or "classic" (agi-bin script per call)

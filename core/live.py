@@ -10,6 +10,10 @@ Layout (every key starts with `Settings.redis_prefix`, `hotline:` by default):
     {p}live:ami      hash  connected "1"/"0", since, last_event_at, resynced_at,
                            asterisk_version
     {p}live:updates  pub/sub channel; each message a JSON {"kind", "id"}
+    {p}overflow:surge hash centre id -> surge view JSON {"open", "groups": [{"name",
+                           "open", "since", "reason", "priority", "members",
+                           "enabled"}], "load", "updated_at"}; written by the
+                           overflow controller (app/overflow_controller.py)
 
 The bridge rewrites the whole state on every (re)connection (resync), then
 keeps it current from events, so a restart of Asterisk or of the bridge never
@@ -28,6 +32,7 @@ SEATS_KEY = "live:seats"
 CHANNELS_KEY = "live:channels"
 AMI_KEY = "live:ami"
 UPDATES_CHANNEL = "live:updates"
+SURGE_KEY = "overflow:surge"
 
 
 @dataclass

@@ -13,6 +13,7 @@ from typing import Mapping
 
 from core.catalogue import JURISDICTIONS
 from core.centres import Centre, SeatMode, parse_centres
+from core.feature_keys import BUILTIN_FEATURE_KEYS, THREE_WAY_KEYS, is_feature_key, prefix_conflicts
 from core.handoff import parse_release_modes, parse_routes
 from core.safety import UnsafeValue, check_line, check_token
 from core.sla import TimeLimits, parse_limits
@@ -59,10 +60,19 @@ class Settings:
     # One-key transfer (core/handoff.py): the key followed by digits sends the
     # citizen to a catalogue destination; how long a handoff may ring before
     # the citizen comes back; 成功转/释放转 per centre; routes per destination.
-    transfer_to_key: str = "*2"
+    transfer_to_key: str = "*8"
     transfer_timeout_s: int = 30
     release_modes: dict[str, str] = field(default_factory=dict)
     destination_routes: dict[str, str] = field(default_factory=dict)
+    # Three-way call (三方通话, core/threeway.py): the start key (two-party
+    # call, features.conf), the keys inside the conference (ConfBridge menu:
+    # leave and hand over, cancel, mark as endangering life or property),
+    # and how long the other centre may ring before the citizen comes back.
+    threeway_start_key: str = THREE_WAY_KEYS["three_way_start"]
+    threeway_leave_key: str = THREE_WAY_KEYS["three_way_leave"]
+    threeway_cancel_key: str = THREE_WAY_KEYS["three_way_cancel"]
+    emergency_key: str = THREE_WAY_KEYS["emergency_mark"]
+    threeway_timeout_s: int = 30
     log_level: str = "INFO"
     # Work orders: the diversion catalogue this deployment follows, the
     # per-class time limits, how often overdue orders are looked for, and
@@ -71,6 +81,12 @@ class Settings:
     time_limits: TimeLimits = field(default_factory=TimeLimits)
     overdue_check_s: float = 30.0
     unmasked_roles: frozenset[str] = frozenset({"seat", "supervisor"})
+    # Remote-seat overflow (core/overflow.py): how often the surge detector
+    # looks at the live state, how long a threshold must hold before a
+    # group opens, and how long all must stay clear before it closes.
+    overflow_check_s: float = 1.0
+    overflow_open_after_s: float = 2.0
+    overflow_clear_after_s: float = 30.0
 
     @property
     def run_dir(self) -> Path:
@@ -80,6 +96,18 @@ class Settings:
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite+aiosqlite:///{self.state_dir / 'hotline.db'}"
+
+    @property
+    def feature_keys(self) -> dict[str, str]:
+        """Every DTMF feature key a seat's leg may carry: feature name -> key."""
+        return {"transfer": self.transfer_key, "transfer_to": self.transfer_to_key,
+                **BUILTIN_FEATURE_KEYS, **self.threeway_keys}
+
+    @property
+    def threeway_keys(self) -> dict[str, str]:
+        """The three-way call's keys, named as in core.feature_keys.THREE_WAY_KEYS."""
+        return {"three_way_start": self.threeway_start_key, "three_way_leave": self.threeway_leave_key,
+                "three_way_cancel": self.threeway_cancel_key, "emergency_mark": self.emergency_key}
 
     @property
     def agi_url(self) -> str:
@@ -147,15 +175,34 @@ class Settings:
             if len(ami_secret) < 12:
                 raise SettingsError("HOTLINE_AMI_SECRET", "must be at least 12 characters (or unset to generate one)")
         transfer_key = get("HOTLINE_TRANSFER_KEY", "*1")
-        if not (1 <= len(transfer_key) <= 4 and all(c in "0123456789*#" for c in transfer_key)):
+        if not is_feature_key(transfer_key):
             raise SettingsError("HOTLINE_TRANSFER_KEY", f"{transfer_key!r}: expected 1-4 of 0-9 * #")
-        transfer_to_key = get("HOTLINE_TRANSFER_TO_KEY", "*2")
-        if not (1 <= len(transfer_to_key) <= 4 and all(c in "0123456789*#" for c in transfer_to_key)):
+        transfer_to_key = get("HOTLINE_TRANSFER_TO_KEY", "*8")
+        if not is_feature_key(transfer_to_key):
             raise SettingsError("HOTLINE_TRANSFER_TO_KEY", f"{transfer_to_key!r}: expected 1-4 of 0-9 * #")
-        for a, b in ((transfer_key, transfer_to_key), (transfer_to_key, transfer_key)):
-            if a.startswith(b):
-                raise SettingsError("HOTLINE_TRANSFER_TO_KEY",
-                                    f"{transfer_to_key!r} and HOTLINE_TRANSFER_KEY {transfer_key!r} overlap")
+        threeway_keys: dict[str, str] = {}
+        for var, name in (("HOTLINE_THREEWAY_START_KEY", "three_way_start"),
+                          ("HOTLINE_THREEWAY_LEAVE_KEY", "three_way_leave"),
+                          ("HOTLINE_THREEWAY_CANCEL_KEY", "three_way_cancel"),
+                          ("HOTLINE_EMERGENCY_KEY", "emergency_mark")):
+            key = get(var, THREE_WAY_KEYS[name])
+            if not is_feature_key(key):
+                raise SettingsError(var, f"{key!r}: expected 1-4 of 0-9 * #")
+            for first, other in prefix_conflicts({name: key, **threeway_keys}):
+                raise SettingsError(var, f"{key!r} clashes with the {other} key {threeway_keys[other]!r} "
+                                         "(equal, or one is a prefix of the other)")
+            threeway_keys[name] = key
+        # every key a seat can press in a call must be able to fire (core/feature_keys.py)
+        others = {**BUILTIN_FEATURE_KEYS, **threeway_keys}
+        for var, name, key in (("HOTLINE_TRANSFER_KEY", "transfer", transfer_key),
+                               ("HOTLINE_TRANSFER_TO_KEY", "transfer_to", transfer_to_key)):
+            for first, other in prefix_conflicts({name: key, **others}):
+                if first == name:
+                    raise SettingsError(var, f"{key!r} clashes with the {other} key {others[other]!r} "
+                                             "(equal, or one is a prefix of the other)")
+        if prefix_conflicts({"transfer": transfer_key, "transfer_to": transfer_to_key}):
+            raise SettingsError("HOTLINE_TRANSFER_TO_KEY",
+                                f"{transfer_to_key!r} and HOTLINE_TRANSFER_KEY {transfer_key!r} overlap")
         try:
             release_modes = parse_release_modes(get("HOTLINE_RELEASE_MODES", ""), tuple(c.id for c in centres))
         except ValueError as exc:
@@ -189,6 +236,16 @@ class Settings:
         if not roles <= {"seat", "supervisor", "admin"}:
             raise SettingsError("HOTLINE_UNMASKED_ROLES", f"{roles_raw!r}: expected a comma list of seat, supervisor, admin")
 
+        def seconds(name: str, default: float, minimum: float, maximum: float) -> float:
+            raw = get(name, f"{default:g}")
+            try:
+                value = float(raw)
+            except ValueError:
+                raise SettingsError(name, f"{raw!r} is not a number of seconds") from None
+            if not minimum <= value <= maximum:  # also refuses nan
+                raise SettingsError(name, f"{raw!r} must be from {minimum:g} to {maximum:g} seconds")
+            return value
+
         return cls(
             centres=centres,
             seat_mode=seat_mode,  # type: ignore[arg-type]
@@ -214,9 +271,17 @@ class Settings:
             transfer_timeout_s=positive("HOTLINE_TRANSFER_TIMEOUT", 30, 600),
             release_modes=release_modes,
             destination_routes=destination_routes,
+            threeway_start_key=threeway_keys["three_way_start"],
+            threeway_leave_key=threeway_keys["three_way_leave"],
+            threeway_cancel_key=threeway_keys["three_way_cancel"],
+            emergency_key=threeway_keys["emergency_mark"],
+            threeway_timeout_s=positive("HOTLINE_THREEWAY_TIMEOUT", 30, 600),
             log_level=log_level,
             jurisdiction=jurisdiction,
             time_limits=TimeLimits(sign=limits["sign"], on_site=limits["on_site"]),  # type: ignore[arg-type]
             overdue_check_s=positive("HOTLINE_OVERDUE_CHECK_INTERVAL", 30, 3600),
             unmasked_roles=roles,
+            overflow_check_s=seconds("HOTLINE_OVERFLOW_CHECK_INTERVAL", 1.0, 0.05, 60),
+            overflow_open_after_s=seconds("HOTLINE_OVERFLOW_OPEN_AFTER", 2.0, 0, 600),
+            overflow_clear_after_s=seconds("HOTLINE_OVERFLOW_CLEAR_AFTER", 30.0, 0, 3600),
         )

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 
 from ami_bridge.telephony import AmiTelephony
 from app import db
+from app.asterisk_render import write_agi_script
 from app.auth import create_token
 from app.handoff_service import HandoffService
 from app.keys import SESSIONS
@@ -172,6 +173,25 @@ async def test_when_110_seat_presses_transfer_then_12345_seat_sees_citizen_numbe
     await _transfer_by_key(pbx, orders, "110", "12345", SEATS_12345)
 
 
+async def test_when_agi_mode_is_classic_then_transfer_key_still_hands_the_citizen_over(
+        pbx: Pbx, orders: Orders) -> None:
+    """Process-per-call AGI (the agi-bin wrapper) records the same order: the
+    wrapper's settings file names the test's database."""
+    wrapper = write_agi_script(pbx.settings.with_(database_url=orders.url))
+    env_file = pbx.settings.run_dir / "etc" / "hotline-agi.env"
+    assert wrapper.stat().st_mode & 0o077 == 0 and env_file.stat().st_mode & 0o077 == 0
+    assert f"HOTLINE_DATABASE_URL={orders.url}\n" in env_file.read_text()
+    assert orders.url not in wrapper.read_text()  # the wrapper names the file, not the values
+    await pbx.ami.send({"Action": "Setvar", "Variable": "HOTLINE_AGI_MODE", "Value": "classic"})
+    fast_requests = pbx.agi.requests
+    try:
+        await _transfer_by_key(pbx, orders, "12345", "110", SEATS_110)
+        assert pbx.agi.requests == fast_requests  # the FastAGI server was not asked
+    finally:
+        await pbx.ami.send({"Action": "Setvar", "Variable": "HOTLINE_AGI_MODE", "Value": "fast"})
+        write_agi_script(pbx.settings)
+
+
 async def _no_seat_channel(pbx: Pbx, seat: str) -> bool:
     assert await pbx.seat_channel(seat) is None, f"seat {seat} still has a channel"
     return True
@@ -223,7 +243,7 @@ async def test_when_citizen_hangs_up_while_waiting_then_order_abandoned_and_noth
 async def test_when_seat_transfers_to_120_then_its_route_sees_citizen_number(pbx: Pbx, orders: Orders) -> None:
     call, first = await _answered_call(pbx, "12345")
 
-    await pbx.press_key(first["Seat"], "*2120#")
+    await pbx.press_key(first["Seat"], f"{pbx.settings.transfer_to_key}120#")  # *8 120#
 
     reached = await pbx.events.wait_for(
         lambda e: e.get("UserEvent") == "HotlineDestinationAnswered", what="120's route answers")
@@ -242,7 +262,7 @@ async def test_when_destination_has_no_route_then_seat_hears_refusal_and_keeps_t
         pbx: Pbx, orders: Orders) -> None:
     call, first = await _answered_call(pbx, "12345")
 
-    await pbx.press_key(first["Seat"], "*2119#")  # the rig routes 120 only
+    await pbx.press_key(first["Seat"], f"{pbx.settings.transfer_to_key}119#")  # the rig routes 120 only
 
     await pbx.events.wait_for(lambda e: e.get("Event") == "Newexten" and e.get("Application") == "Playback"
                               and e.get("AppData") == "cannot-complete-as-dialed", what="the refusal prompt")

@@ -21,6 +21,7 @@ from agi.context import RouteContext
 from agi.server import FastAgiServer
 from ami_bridge.manager import AmiManager
 from app import db, simulation
+from app.handoff_lock import RedisHandoffLock
 from app.handoff_service import HandoffService
 from app.order_service import OrderService
 from app.simulation import SEAT_ANSWERED_EVENT, CitizenCall
@@ -139,13 +140,17 @@ class Pbx:
         if engine is not None:
             await engine.dispose()
             self._engine = None
+        old = self.agi.context.handoffs
+        if old is not None and isinstance(old.lock, RedisHandoffLock):
+            await old.lock.close()
         self.agi.context.handoffs = None
         if url is None:
             return None
         engine = db.create_engine(url)
         await db.migrate_engine(engine)
         self._engine = engine
-        service = HandoffService(self.settings, OrderService(db.session_factory(engine)))
+        lock = RedisHandoffLock.from_url(self.settings.redis_url, self.settings.redis_prefix)
+        service = HandoffService(self.settings, OrderService(db.session_factory(engine)), lock)
         self.agi.context.handoffs = service
         return service
 

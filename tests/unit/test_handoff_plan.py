@@ -1,11 +1,16 @@
 """The one-key transfer's plan (core.handoff) and its settings — pure, table-tested."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from ami_bridge.telephony import find_seat_call
+from app.asterisk_render import render
+from app.secrets_store import load_or_create
 from core import channel_vars as cv
 from core.centres import parse_centres
+from core.feature_keys import THREE_WAY_KEYS, prefix_conflicts
 from core.handoff import (HandoffPlan, HandoffRequest, Refusal, acceptance, outcome_of_end, parse_release_modes,
                           parse_routes, partner_centre, plan_handoff, return_reason, seat_of_channel)
 from core.settings import Settings, SettingsError
@@ -150,6 +155,13 @@ def test_bad_routes_are_refused(spec: str) -> None:
     ({"HOTLINE_TRANSFER_TIMEOUT": "601"}, "HOTLINE_TRANSFER_TIMEOUT"),
     ({"HOTLINE_TRANSFER_TO_KEY": "*1"}, "HOTLINE_TRANSFER_TO_KEY"),
     ({"HOTLINE_TRANSFER_TO_KEY": "*12"}, "HOTLINE_TRANSFER_TO_KEY"),
+    # issue 4's three-way keys and Asterisk's featuremap keys are taken
+    ({"HOTLINE_TRANSFER_TO_KEY": "*2"}, "HOTLINE_TRANSFER_TO_KEY"),
+    ({"HOTLINE_TRANSFER_TO_KEY": "*0"}, "HOTLINE_TRANSFER_TO_KEY"),
+    ({"HOTLINE_TRANSFER_TO_KEY": "*91"}, "HOTLINE_TRANSFER_TO_KEY"),
+    ({"HOTLINE_TRANSFER_KEY": "*3"}, "HOTLINE_TRANSFER_KEY"),
+    ({"HOTLINE_TRANSFER_KEY": "#"}, "HOTLINE_TRANSFER_KEY"),
+    ({"HOTLINE_TRANSFER_KEY": "#11"}, "HOTLINE_TRANSFER_KEY"),
 ])
 def test_bad_transfer_settings_fail_loudly_with_the_variable(env: dict[str, str], name: str) -> None:
     with pytest.raises(SettingsError) as err:
@@ -159,8 +171,43 @@ def test_bad_transfer_settings_fail_loudly_with_the_variable(env: dict[str, str]
 
 def test_transfer_settings_defaults() -> None:
     s = Settings.from_env({})
-    assert (s.transfer_key, s.transfer_to_key, s.transfer_timeout_s) == ("*1", "*2", 30)
+    assert (s.transfer_key, s.transfer_to_key, s.transfer_timeout_s) == ("*1", "*8", 30)
     assert s.release_modes == {} and s.destination_routes == {}
+
+
+def test_when_keys_are_rendered_then_no_feature_key_is_a_prefix_of_another(tmp_path: Path) -> None:
+    """Every key a seat can press in a call fires: the transfer keys, Asterisk's
+    featuremap keys as rendered into features.conf, and the keys reserved for
+    the three-way call (issue 4) are pairwise prefix-free."""
+    s = Settings.from_env({"HOTLINE_STATE_DIR": str(tmp_path)})
+    render(s, load_or_create(s))
+    section, rendered = "", dict[str, str]()
+    for line in (s.run_dir / "etc" / "features.conf").read_text().splitlines():
+        line = line.split(";", 1)[0].strip()
+        if line.startswith("["):
+            section = line.strip("[]")
+        elif line and section in ("featuremap", "applicationmap"):
+            name, _, value = line.replace("=>", "=").partition("=")
+            rendered[name.strip()] = value.split(",", 1)[0].strip()
+    assert {name: rendered.get(name) for name in ("blindxfer", "atxfer", "hotline-transfer", "hotline-transfer-to")} \
+        == {"blindxfer": "#1", "atxfer": "#2", "hotline-transfer": "*1", "hotline-transfer-to": "*8"}
+    assert "disconnect" not in rendered  # *0* would shadow the three-way call's *0
+    assert set(THREE_WAY_KEYS.values()) <= set(s.feature_keys.values())  # reserved, by default
+    # no two features share a key, and no distinct key is a prefix of another
+    assert prefix_conflicts(s.feature_keys) == []
+    assert prefix_conflicts(rendered) == []
+    distinct = set(rendered.values()) | set(s.feature_keys.values())
+    assert prefix_conflicts({key: key for key in distinct}) == []
+
+
+@pytest.mark.parametrize("keys, clash", [
+    ({"disconnect": "*0*", "three_way_cancel": "*0"}, [("disconnect", "three_way_cancel")]),
+    ({"a": "*1", "b": "*1"}, [("a", "b")]),
+    ({"a": "*1", "b": "*12", "c": "#1"}, [("a", "b")]),
+    ({"a": "*1", "b": "*2", "c": "#1"}, []),
+])
+def test_prefix_conflicts(keys: dict[str, str], clash: list[tuple[str, str]]) -> None:
+    assert prefix_conflicts(keys) == clash
 
 
 # ------------------------------------------------------------------ the button's call finder

@@ -55,3 +55,27 @@ def test_modules_conf_loads_only_modules_the_install_script_builds(tmp_path: Pat
     built = set(script.split('MODULES="', 1)[1].split('"', 1)[0].split())
     missing = [m for m in modules if m not in built]
     assert not missing, f"modules.conf loads modules the build does not enable: {missing}"
+
+
+def test_classic_agi_wrapper_carries_the_route_settings_without_exposing_secrets(tmp_path: Path) -> None:
+    from agi.classic import read_env_file
+
+    s = _settings(tmp_path, HOTLINE_DATABASE_URL="postgresql+asyncpg://hotline:s3cr'et $x@db.example/orders",
+                  HOTLINE_REDIS_URL="redis://:r3dis'pw@127.0.0.1:6379/2", HOTLINE_REDIS_PREFIX="site1:",
+                  HOTLINE_RELEASE_MODES="110:immediate", HOTLINE_TRANSFER_TIMEOUT="45",
+                  HOTLINE_DESTINATION_ROUTES="120=PJSIP/120@city-trunk;water=Local/87654321@utility/n",
+                  HOTLINE_SIGN_LIMITS="urgent=20", HOTLINE_ON_SITE_LIMITS="", HOTLINE_SEAT_MODE="simulated")
+    render(s, load_or_create(s))
+    wrapper = s.run_dir / "agi-bin" / "hotline-agi"
+    env_file = s.run_dir / "etc" / "hotline-agi.env"
+    assert wrapper.stat().st_mode & 0o777 == 0o700
+    assert env_file.stat().st_mode & 0o777 == 0o600
+    assert "s3cr" not in wrapper.read_text() and "r3dis" not in wrapper.read_text()
+    assert f"--env-file {env_file}" in wrapper.read_text()
+
+    back = Settings.from_env(read_env_file(env_file))
+    for name in ("centres", "seat_mode", "state_dir", "database_url", "redis_url", "redis_prefix", "transfer_key",
+                 "transfer_to_key", "transfer_timeout_s", "release_modes", "destination_routes", "jurisdiction",
+                 "time_limits", "log_level"):
+        assert getattr(back, name) == getattr(s, name), name
+    assert back.effective_database_url == s.effective_database_url

@@ -1,0 +1,178 @@
+"""Fixtures of the `browser` tier: real headless Chromium against the whole product.
+
+Chromium is Debian's (`/usr/bin/chromium`, installed by `./hotline test`),
+driven by the `playwright` package over CDP; no browser is ever downloaded.
+A missing Chromium is an error here, never a skip.  Behind the page runs what
+`hotline up` runs: the rig's real Asterisk and FastAGI server, an AMI bridge
+mirroring it into Redis, the overflow controller, and the web service on a
+free port with the same handoff service and AMI link; orders in a SQLite file
+of the test's own.
+Every test ends with no channel and no conference left (the `pbx` fixture)
+and no uncaught error in the page.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import pytest
+from aiohttp import ClientSession, web
+from playwright.async_api import Browser, Page, async_playwright
+from redis.asyncio import Redis
+
+from ami_bridge.service import AmiBridge
+from ami_bridge.telephony import AmiTelephony
+from app import db
+from app.auth import create_token
+from app.keys import SESSIONS
+from app.models import utcnow
+from app.overflow_config import OverflowConfig
+from app.overflow_controller import OverflowController
+from app.web import init_app
+from core.settings import PROJECT_ROOT
+from tests.support.pbx import Pbx, free_port
+
+CHROMIUM = Path(os.environ.get("HOTLINE_CHROMIUM", "/usr/bin/chromium"))
+# What Chromium needs to start quietly here: no sandbox (root in a container),
+# no GPU, and none of its own network traffic (this machine's network is closed).
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+                 "--disable-default-apps", "--disable-extensions"]
+ARTIFACTS = PROJECT_ROOT / "artifacts"
+VIEWPORT = {"width": 1920, "height": 1080}  # a wall screen
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "/tests/browser/" in str(item.fspath):
+            item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.asterisk)  # the calls are real too
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: run `./hotline test` (it installs Debian's chromium) "
+                    "or `apt-get install chromium`", pytrace=False)
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            import sys, time as _t; t=_t.monotonic(); print("DBG closing chromium", file=sys.stderr, flush=True)
+            await chromium.close()
+            print(f"DBG chromium closed {_t.monotonic()-t:.1f}", file=sys.stderr, flush=True)
+        print("DBG playwright exiting", file=sys.stderr, flush=True)
+    print("DBG playwright exited", file=sys.stderr, flush=True)
+
+
+@pytest.fixture(scope="session")
+async def rig(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Pbx]:
+    # a quick surge detector, so the dashboard's overflow state can be watched live
+    pbx = await Pbx.start(tmp_path_factory.mktemp("pbx-browser"), HOTLINE_OVERFLOW_CHECK_INTERVAL="0.2",
+                          HOTLINE_OVERFLOW_OPEN_AFTER="0", HOTLINE_OVERFLOW_CLEAR_AFTER="1.5")
+    try:
+        yield pbx
+    finally:
+        import sys; print("DBG rig stopping", file=sys.stderr, flush=True)
+        await pbx.stop()
+        print("DBG rig stopped", file=sys.stderr, flush=True)
+
+
+@pytest.fixture
+async def pbx(rig: Pbx) -> AsyncIterator[Pbx]:
+    """The rig, with phones reset before the test and a leak check after it."""
+    if not rig.agi.server:
+        await rig.agi.start()
+    await rig.reset_phones()
+    rig.events.clear()
+    yield rig
+    import sys; print("DBG leak check", file=sys.stderr, flush=True)
+    await rig.assert_nothing_left()
+    print("DBG leak check done", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Product:
+    """The running product behind the page: its URL, a token per role, an API client."""
+
+    base_url: str
+    tokens: dict[str, str] = field(default_factory=dict)
+    http: ClientSession | None = None
+
+    async def api(self, method: str, path: str, role: str = "admin", **kwargs: Any) -> tuple[int, Any]:
+        assert self.http is not None
+        async with self.http.request(method, self.base_url + path,
+                                     headers={"Authorization": f"Bearer {self.tokens[role]}"}, **kwargs) as resp:
+            body = await resp.json() if resp.content_type == "application/json" else await resp.text()
+            return resp.status, body
+
+
+@pytest.fixture
+async def product(pbx: Pbx, tmp_path: Path) -> AsyncIterator[Product]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}"
+    handoffs = await pbx.use_database(url)  # the transfer key's orders (FastAGI)
+    bridge = AmiBridge(pbx.settings, pbx.secrets.ami_secret, ami_host="127.0.0.1",
+                       backoff_initial_s=0.2, backoff_max_s=1.0)
+    await bridge.start()
+    assert handoffs is not None
+    # remote-seat overflow as `hotline up` runs it: over the bridge's AMI link
+    engine = db.create_engine(url)
+    overflow = OverflowController(pbx.settings, OverflowConfig(db.session_factory(engine), pbx.settings.centres),
+                                  bridge.ami, handoffs.orders)
+    await overflow.start()
+    settings = pbx.settings.with_(state_dir=tmp_path / "web", database_url=url, http_port=free_port())
+    app = init_app(settings, handoffs=handoffs, telephony=AmiTelephony(pbx.ami, settings.centres))
+    runner = web.AppRunner(app, shutdown_timeout=5)
+    await runner.setup()
+    http = ClientSession()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", settings.http_port).start()
+        product = Product(f"http://127.0.0.1:{settings.http_port}", http=http)
+        for role in ("seat", "supervisor", "admin"):
+            product.tokens[role] = await create_token(app[SESSIONS], role=role,
+                                                      name=f"{role}-{uuid.uuid4().hex[:6]}", now=utcnow())
+        yield product
+    finally:
+        import sys, time as _t
+        def dbg(m): print(f"DBG {_t.monotonic():.1f} {m}", file=sys.stderr, flush=True)
+        dbg("product teardown"); await http.close()
+        dbg("runner.cleanup"); await runner.cleanup()
+        dbg("overflow.stop"); await overflow.stop()
+        dbg("engine.dispose"); await engine.dispose()
+        dbg("bridge.stop"); await bridge.stop()
+        dbg("use_database"); await pbx.use_database(None)
+        dbg("redis")
+        redis = Redis.from_url(pbx.settings.redis_url)
+        keys = [k async for k in redis.scan_iter(match=f"{pbx.settings.redis_prefix}*")]
+        if keys:
+            await redis.delete(*keys)
+        await redis.aclose()
+
+
+@pytest.fixture
+async def page(browser: Browser) -> AsyncIterator[Page]:
+    """A fresh browser context (its own sessionStorage) at wall-screen size; an
+    uncaught error in the page fails the test."""
+    context = await browser.new_context(viewport=VIEWPORT, locale="zh-CN", timezone_id="Asia/Shanghai")
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        yield page
+    finally:
+        import sys; print("DBG context.close", file=sys.stderr, flush=True)
+        await context.close()
+        print("DBG context closed", file=sys.stderr, flush=True)
+    assert not errors, f"uncaught errors in the page: {errors}"
+
+
+async def sign_in(page: Page, product: Product, role: str, route: str = "") -> None:
+    """Open the UI, sign in with the role's token, and go to `route` (e.g. "#/seat/1001")."""
+    await page.goto(product.base_url + "/" + route)
+    await page.fill("#login-token", product.tokens[role])
+    await page.click("#login button[type=submit]")
+    await page.wait_for_selector(f"#who [data-role={role}]")
