@@ -2,10 +2,14 @@
 
 Outcomes: the route ran; the caller hung up (info, normal); the route is
 unknown or failed (logged, HOTLINE_ROUTE_STATUS=ERROR written if the channel
-is still there) — in every case the dialplan continues on its own.
+is still there); the route took longer than ROUTE_TIMEOUT_S (a stalled
+database, a wedged service) and was cut off — in every case the dialplan
+continues on its own.  Asterisk waits for an AGI script without any limit, so
+this timeout is what keeps a caller from waiting in silence when Python stalls.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from agi.call import AgiCall, AgiHangup
@@ -16,9 +20,11 @@ from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
+ROUTE_TIMEOUT_S = 5.0
+
 
 async def dispatch(name: str, call: AgiCall, context: RouteContext | Settings) -> str:
-    """Run route `name`; return "ok", "hangup", "unknown" or "error"."""
+    """Run route `name`; return "ok", "hangup", "unknown", "timeout" or "error"."""
     if isinstance(context, Settings):
         context = RouteContext(context)
     channel = call.headers.get("agi_channel", "?")
@@ -28,8 +34,13 @@ async def dispatch(name: str, call: AgiCall, context: RouteContext | Settings) -
         await _mark_error(call, channel)
         return "unknown"
     try:
-        await route(call, context)
+        await asyncio.wait_for(route(call, context), ROUTE_TIMEOUT_S)
         return "ok"
+    except asyncio.TimeoutError:
+        # The AGI socket may hold a half-read reply: send nothing more; closing
+        # it ends AGI() and the route status left unset takes the safe path.
+        log.error("route %s took over %.1fs channel=%s: cut off, safe path", name, ROUTE_TIMEOUT_S, channel)
+        return "timeout"
     except AgiHangup:
         log.info("caller hung up during route %s channel=%s", name, channel)
         return "hangup"

@@ -116,3 +116,20 @@ async def test_when_value_holds_newline_then_it_never_reaches_the_agi_socket() -
 
     with pytest.raises(UnsafeValue):
         quote("hotline-12345\nEXEC Dial PJSIP/evil")
+
+
+async def test_when_a_route_stalls_then_it_is_cut_off_and_the_call_goes_on(
+        server: FastAgiServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    import agi.dispatch
+    from agi.routes import ROUTES
+
+    async def stalled(call, ctx) -> None:  # type: ignore[no-untyped-def]
+        await call.get_variable("HOTLINE_CENTRE")
+        await asyncio.Event().wait()  # a wedged database, say
+
+    monkeypatch.setitem(ROUTES, "stalled", stalled)
+    monkeypatch.setattr(agi.dispatch, "ROUTE_TIMEOUT_S", 0.3)
+    written = await asyncio.wait_for(
+        fake_asterisk(server.port, header_for("stalled"), {"HOTLINE_CENTRE": "12345"}), 5)
+    assert written == {}  # no status written: the dialplan's safe path decides
+    assert "took over 0.3s" in caplog.text
