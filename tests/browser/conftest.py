@@ -12,6 +12,8 @@ and no uncaught error in the page.
 """
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import uuid
 from dataclasses import dataclass, field
@@ -62,11 +64,7 @@ async def browser() -> AsyncIterator[Browser]:
         try:
             yield chromium
         finally:
-            import sys, time as _t; t=_t.monotonic(); print("DBG closing chromium", file=sys.stderr, flush=True)
             await chromium.close()
-            print(f"DBG chromium closed {_t.monotonic()-t:.1f}", file=sys.stderr, flush=True)
-        print("DBG playwright exiting", file=sys.stderr, flush=True)
-    print("DBG playwright exited", file=sys.stderr, flush=True)
 
 
 @pytest.fixture(scope="session")
@@ -77,9 +75,7 @@ async def rig(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Pbx]:
     try:
         yield pbx
     finally:
-        import sys; print("DBG rig stopping", file=sys.stderr, flush=True)
         await pbx.stop()
-        print("DBG rig stopped", file=sys.stderr, flush=True)
 
 
 @pytest.fixture
@@ -90,9 +86,7 @@ async def pbx(rig: Pbx) -> AsyncIterator[Pbx]:
     await rig.reset_phones()
     rig.events.clear()
     yield rig
-    import sys; print("DBG leak check", file=sys.stderr, flush=True)
     await rig.assert_nothing_left()
-    print("DBG leak check done", file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -137,20 +131,28 @@ async def product(pbx: Pbx, tmp_path: Path) -> AsyncIterator[Product]:
                                                       name=f"{role}-{uuid.uuid4().hex[:6]}", now=utcnow())
         yield product
     finally:
-        import sys, time as _t
-        def dbg(m): print(f"DBG {_t.monotonic():.1f} {m}", file=sys.stderr, flush=True)
-        dbg("product teardown"); await http.close()
-        dbg("runner.cleanup"); await runner.cleanup()
-        dbg("overflow.stop"); await overflow.stop()
-        dbg("engine.dispose"); await engine.dispose()
-        dbg("bridge.stop"); await bridge.stop()
-        dbg("use_database"); await pbx.use_database(None)
-        dbg("redis")
+        await http.close()
+        await runner.cleanup()
+        await _stop_overflow(overflow)
+        await engine.dispose()
+        await bridge.stop()
+        await pbx.use_database(None)
         redis = Redis.from_url(pbx.settings.redis_url)
         keys = [k async for k in redis.scan_iter(match=f"{pbx.settings.redis_prefix}*")]
         if keys:
             await redis.delete(*keys)
         await redis.aclose()
+
+
+async def _stop_overflow(overflow: OverflowController, timeout_s: float = 10.0) -> None:
+    """Stop the overflow controller, but do not let it hold the tier: about one
+    run in ten, `OverflowController.stop()` never returns (seen waiting in its
+    own task after cancel; reported to the overflow work).  Log it and go on —
+    the leak check that follows still proves no channel was left."""
+    stopping = asyncio.create_task(overflow.stop())
+    done, _ = await asyncio.wait({stopping}, timeout=timeout_s)
+    if not done:
+        logging.getLogger(__name__).error("OverflowController.stop() did not return within %.0fs", timeout_s)
 
 
 @pytest.fixture
@@ -164,9 +166,7 @@ async def page(browser: Browser) -> AsyncIterator[Page]:
     try:
         yield page
     finally:
-        import sys; print("DBG context.close", file=sys.stderr, flush=True)
         await context.close()
-        print("DBG context closed", file=sys.stderr, flush=True)
     assert not errors, f"uncaught errors in the page: {errors}"
 
 
