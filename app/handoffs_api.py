@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 from aiohttp import web
 
@@ -25,6 +25,7 @@ from app.handoff_lock import RedisHandoffLock
 from app.keys import REDIS, SETTINGS
 from app.orders_api import ORDERS, order_view
 from core.centres import seat_by_extension
+from core.privacy import shown_number
 from core.handoff import is_channel_name
 
 log = logging.getLogger(__name__)
@@ -124,9 +125,24 @@ async def seat_current(request: web.Request) -> web.Response:
     order = None
     if handoff_id:
         order = _view(request, await request.app[ORDERS].get(handoff_id))
+    shown = _number_shower(request)
     return web.json_response({
         "seat": seat, "in_call": bool(rows), "handoff_id": handoff_id, "order": order,
-        "channels": [{"channel": r.get("Channel"), "caller_number": r.get("CallerIDNum"),
-                      "connected_number": r.get("ConnectedLineNum"), "state": r.get("ChannelStateDesc"),
+        "channels": [{"channel": r.get("Channel"), "caller_number": shown(r.get("CallerIDNum")),
+                      "connected_number": shown(r.get("ConnectedLineNum")), "state": r.get("ChannelStateDesc"),
                       "linkedid": r.get("Linkedid")} for r in rows],
     })
+
+
+def _number_shower(request: web.Request) -> Callable[[str | None], str | None]:
+    """Citizens' numbers masked for roles without the privilege (保护隐私);
+    seat extensions and centre numbers are not personal data and stay."""
+    settings = request.app[SETTINGS]
+    ours = {c.id for c in settings.centres} | {s.extension for c in settings.centres for s in c.seats}
+    role = principal(request).role
+
+    def shown(number: str | None) -> str | None:
+        if not number or number in ours:
+            return number
+        return shown_number(number, role, settings.unmasked_roles)
+    return shown

@@ -45,7 +45,7 @@ from app.order_service import OrderService
 from app.overflow_config import OverflowConfig
 from core import channel_vars as cv
 from core.centres import centre_by_queue
-from core.live import SURGE_KEY
+from core.live import SURGE_KEY, UPDATES_CHANNEL
 from core.overflow import (CentreLoad, OverflowGroup, SurgeChange, SurgeState, centre_load, desired_members,
                            surge_step)
 from core.safety import is_number
@@ -79,6 +79,7 @@ class OverflowController:
         self._reconciled_at = 0.0
         self._task: asyncio.Task[None] | None = None
         self._pending: set[asyncio.Task[Any]] = set()
+        self._published: dict[str, dict[str, Any]] = {}  # surge view last announced, per centre
         self.orders_recorded = 0
         ami.on_event("QueueCallerJoin", self._on_join)
         ami.on_event("QueueCallerAbandon", self._on_abandon)
@@ -97,7 +98,11 @@ class OverflowController:
     async def stop(self) -> None:
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
+            # A cancellation landing inside a Redis or AMI call can be swallowed
+            # by the client library; cancel again until the task has ended.
+            while not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=1.0)
             await asyncio.gather(task, return_exceptions=True)
         await self.drain()
         if self._own_redis:
@@ -245,11 +250,19 @@ class OverflowController:
         mapping = {c.id: json.dumps({**self.surge_view(c.id), "updated_at": round(now, 3)}, ensure_ascii=False)
                    for c in self.settings.centres}
         key = self.settings.redis_prefix + SURGE_KEY
+        # announce a change of the surge itself (groups open/closed), not of the load
+        views = {c.id: {k: v for k, v in self.surge_view(c.id).items() if k != "load"}
+                 for c in self.settings.centres}
+        changed = [cid for cid, view in views.items() if self._published.get(cid) != view]
         try:
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.delete(key)
                 pipe.hset(key, mapping=mapping)
+                for cid in changed:  # the dashboard's live stream wakes on these
+                    pipe.publish(self.settings.redis_prefix + UPDATES_CHANNEL,
+                                 json.dumps({"kind": "surge", "id": cid}))
                 await pipe.execute()
+            self._published.update({cid: views[cid] for cid in changed})
         except (RedisError, OSError) as exc:
             log.warning("overflow: surge view not written (%s)", exc)
 

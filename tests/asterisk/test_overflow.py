@@ -11,11 +11,12 @@ left.
 """
 from __future__ import annotations
 
+import json
+
 import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, AsyncIterator
 
 import pytest
@@ -33,6 +34,7 @@ from app.overflow_config import OverflowConfig
 from app.overflow_controller import OverflowController
 from app.simulation import SEAT_ANSWERED_EVENT, CitizenCall
 from app.web import init_app
+from core.live import UPDATES_CHANNEL
 from tests.support.pbx import Pbx
 from tests.support.waiting import eventually
 
@@ -293,9 +295,21 @@ async def test_when_no_local_seat_is_free_then_a_group_with_that_trigger_takes_t
     group = {**GROUP, "min_waiting": None, "when_no_local_free": True}
     created = await surge.api.post("/api/overflow/groups", json=group, headers=surge.admin)
     assert created.status == 201, await created.text()
-    await _local_seats_busy(surge)
-    third = await surge.call("13500000001")
-    answered = await surge.answered(third.number, timeout=10)
-    assert answered["Seat"] in REMOTE_SEATS and answered["ShownNum"] == third.number
-    view = await surge.surge()
-    assert view["open"] and view["groups"][0]["reason"] == "no local seat free"
+    redis = Redis.from_url(surge.pbx.settings.redis_url, decode_responses=True)
+    updates = redis.pubsub()
+    await updates.subscribe(surge.pbx.settings.redis_prefix + UPDATES_CHANNEL)
+    try:
+        await _local_seats_busy(surge)
+        third = await surge.call("13500000001")
+        answered = await surge.answered(third.number, timeout=10)
+        assert answered["Seat"] in REMOTE_SEATS and answered["ShownNum"] == third.number
+        view = await surge.surge()
+        assert view["open"] and view["groups"][0]["reason"] == "no local seat free"
+
+        async def surge_announced() -> bool:  # the dashboard's live stream wakes on it
+            message = await updates.get_message(ignore_subscribe_messages=True, timeout=0.2)
+            return bool(message) and json.loads(message["data"]) == {"kind": "surge", "id": "12345"}
+        await eventually(surge_announced, timeout=10, what="the surge announced on live:updates")
+    finally:
+        await updates.aclose()
+        await redis.aclose()

@@ -362,6 +362,7 @@ async def test_when_seat_clicks_transfer_button_then_110_seat_sees_citizen_numbe
     # the receiving desktop pops the order
     current = await (await desk.get(f"/api/seats/{answered['Seat']}/current")).json()
     assert current["handoff_id"] == order.id and current["order"]["status"] == "accepted"
+    assert CITIZEN in {c["caller_number"] for c in current["channels"]}  # a seat sees the number in full
     got = await desk.get(f"/api/handoffs/{order.id}")
     assert got.status == 200 and (await got.json())["order"]["target_seat"] == answered["Seat"]
 
