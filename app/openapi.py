@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from app import catalogue_api, orders_api, overflow_api, reports
-from app import tokens_api
+from app import threeway_api, tokens_api
 from app.api_input import query_parameters, schema_of
 from app.keys import SETTINGS
 from core.orders import STATUSES
@@ -151,6 +151,32 @@ def build(settings: Settings) -> dict[str, Any]:
     paths["/api/tokens/{name}"] = {
         "delete": {"summary": "Revoke the active token of that name (admin)", "parameters": [token_name],
                    "responses": _responses(200, "revoked", 404)}}
+    # 三方通话 buttons: they move calls over AMI, so a process without the
+    # three-way service (plain `hotline web`) answers 503 — documented here,
+    # and declared as expected for these paths by the fuzz test.
+    threeway_id = {**_path_param("threeway_id", "The three-way call's id (its order id)", 36),
+                   "schema": {"type": "string", "pattern": "^[0-9a-f-]{8,36}$"}}
+    paths["/api/threeway"] = {
+        "post": {"summary": "Start a three-way call (三方通话) from the seat's call; the other centre sees the "
+                            "citizen's number", "operationId": "startThreeWay",
+                 "requestBody": _body(schema_of(threeway_api.START_FIELDS)),
+                 "responses": _responses(201, "the three-way call's state", 409)},
+        "get": {"summary": "The three-way call the seat is in now ({\"threeway\": state or null})",
+                "operationId": "activeThreeWay",
+                "parameters": query_parameters(threeway_api.SEAT_FIELDS, frozenset({"seat"})),
+                "responses": _responses(200, "the seat's active three-way call, or null")},
+    }
+    paths["/api/threeway/{threeway_id}"] = {
+        "get": {"summary": "A three-way call's state (who is present) and its order", "operationId": "getThreeWay",
+                "parameters": [threeway_id], "responses": _responses(200, "state", 404)}}
+    for action, summary, required in (
+            ("leave", "That seat leaves; the other seat keeps the citizen (agreed)", frozenset({"seat"})),
+            ("cancel", "The initiator drops the invited seat: two-party again", frozenset()),
+            ("emergency", "Life or property at risk: 110 accepts and dispatches first", frozenset())):
+        paths[f"/api/threeway/{{threeway_id}}/{action}"] = {"post": {
+            "summary": summary, "operationId": f"threeWay{action.title()}", "parameters": [threeway_id],
+            "requestBody": _body(schema_of(threeway_api.SEAT_FIELDS, required)),
+            "responses": _responses(200, "state", 404, 409)}}
     # GET /api/live/stream (server-sent events, app.live_stream) is left out on
     # purpose: an answer that never ends would hang a fuzzer.
     for action, (status, fields, required, _) in orders_api.ACTIONS.items():

@@ -1,6 +1,7 @@
 """HTTP handlers of the three-way call's desktop buttons (HTTP layer).
 
     POST /api/threeway                      start: {seat | channel, emergency?}  → 201
+    GET  /api/threeway?seat=1001            {"threeway": the seat's active call's state, or null}
     GET  /api/threeway/{id}                 the call's state (who is present) and its order
     POST /api/threeway/{id}/leave           {seat}: that seat leaves, the other keeps the citizen
     POST /api/threeway/{id}/cancel          {seat}: the initiator drops the invited seat
@@ -14,11 +15,12 @@ answers 503.  The `{id}` is the three-way call's order id.
 from __future__ import annotations
 
 import logging
+from datetime import timezone
 from typing import Any, AsyncIterator, Callable
 
 from aiohttp import web
 
-from app.api_input import boolean, json_body, line, parse_body, path_key
+from app.api_input import boolean, json_body, line, parse_body, parse_query, path_key
 from app.auth import principal, requires
 from app.errors import BadInput, NotFound
 from app.keys import SETTINGS
@@ -130,6 +132,19 @@ async def start_threeway(request: web.Request) -> web.Response:
     log.info("three-way button by %s: %s", principal(request).actor, started.order.id)
     return web.json_response(await _state(request, started.order.id), status=201,
                              headers={"Location": f"/api/threeway/{started.order.id}"})
+
+
+@routes.get("/api/threeway")
+@requires("seat")
+async def active_threeway(request: web.Request) -> web.Response:
+    """The three-way call the seat is in now: how the desk finds its Leave /
+    Cancel / Emergency buttons again after a reload."""
+    query = parse_query(request.query, SEAT_FIELDS, timezone.utc, frozenset({"seat"}))
+    seat = _seat(request, query["seat"])
+    assert seat is not None
+    threeway_id = _service(request).active_for_seat(seat)
+    return web.json_response({"seat": seat,
+                              "threeway": await _state(request, threeway_id) if threeway_id else None})
 
 
 @routes.get("/api/threeway/{threeway_id}")

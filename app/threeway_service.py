@@ -250,6 +250,17 @@ class ThreeWayService:
     def state(self, threeway_id: str) -> ThreeWay | None:
         return self.calls.get(threeway_id)
 
+    def active_for_seat(self, seat: str) -> str | None:
+        """The id of the three-way call `seat` is in now (with the citizen
+        still there), for the desk to find its buttons again after a reload;
+        the latest one when, oddly, there are several."""
+        found = None
+        for threeway_id, call in self.calls.items():
+            if call.phase != "ended" and "citizen" in call.present \
+                    and self.role_of_seat(threeway_id, seat) in call.present:
+                found = threeway_id
+        return found
+
     def role_of_seat(self, threeway_id: str, seat: str | None) -> str | None:
         call = self.calls.get(threeway_id)
         if call is None or seat is None:

@@ -5,8 +5,8 @@ driven by the `playwright` package over CDP; no browser is ever downloaded.
 A missing Chromium is an error here, never a skip.  Behind the page runs what
 `hotline up` runs: the rig's real Asterisk and FastAGI server, an AMI bridge
 mirroring it into Redis, the overflow controller, and the web service on a
-free port with the same handoff service and AMI link; orders in a SQLite file
-of the test's own.
+free port with the same handoff service, three-way service and AMI link;
+orders in a SQLite file of the test's own.
 Every test ends with no channel and no conference left (the `pbx` fixture)
 and no uncaught error in the page.
 """
@@ -27,12 +27,15 @@ from redis.asyncio import Redis
 
 from ami_bridge.service import AmiBridge
 from ami_bridge.telephony import AmiTelephony
+from ami_bridge.threeway_telephony import AmiThreeWayTelephony
 from app import db
 from app.auth import create_token
 from app.keys import SESSIONS
 from app.models import utcnow
+from app.order_service import OrderService
 from app.overflow_config import OverflowConfig
 from app.overflow_controller import OverflowController
+from app.threeway_service import ThreeWayService
 from app.web import init_app
 from core.settings import PROJECT_ROOT
 from tests.support.pbx import Pbx, free_port
@@ -119,10 +122,15 @@ async def product(pbx: Pbx, tmp_path: Path) -> AsyncIterator[Product]:
                                   bridge.ami, handoffs.orders)
     await overflow.start()
     settings = pbx.settings.with_(state_dir=tmp_path / "web", database_url=url, http_port=free_port())
-    app = init_app(settings, handoffs=handoffs, telephony=AmiTelephony(pbx.ami, settings.centres))
+    # the three-way call as `hotline up` wires it: one service for the keys (FastAGI) and the buttons
+    threeway = ThreeWayService(settings, OrderService(db.session_factory(engine)),
+                               AmiThreeWayTelephony(pbx.ami, settings.centres))
+    app = init_app(settings, handoffs=handoffs, telephony=AmiTelephony(pbx.ami, settings.centres),
+                   threeway=threeway)
     runner = web.AppRunner(app, shutdown_timeout=5)
     await runner.setup()
     http = ClientSession()
+    pbx.agi.context.threeway = threeway  # unset in the `finally` below
     try:
         await web.TCPSite(runner, "127.0.0.1", settings.http_port).start()
         product = Product(f"http://127.0.0.1:{settings.http_port}", http=http)
@@ -133,6 +141,9 @@ async def product(pbx: Pbx, tmp_path: Path) -> AsyncIterator[Product]:
     finally:
         await http.close()
         await runner.cleanup()
+        await _calls_over(pbx)  # a conference's last AGI reports reach the service before it goes
+        await pbx.agi.context.drain()
+        pbx.agi.context.threeway = None
         await _stop_overflow(overflow)
         await engine.dispose()
         await bridge.stop()
@@ -142,6 +153,14 @@ async def product(pbx: Pbx, tmp_path: Path) -> AsyncIterator[Product]:
         if keys:
             await redis.delete(*keys)
         await redis.aclose()
+
+
+async def _calls_over(pbx: Pbx, timeout_s: float = 10.0) -> None:
+    """Wait for the test's calls to end; never fails nor hangs anything up —
+    the `pbx` fixture's leak check that follows is the judge."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while any(await pbx.leaks()) and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.1)
 
 
 async def _stop_overflow(overflow: OverflowController, timeout_s: float = 10.0) -> None:

@@ -60,6 +60,22 @@ export const LABELS = {
   otherDestination: ['其他去向（如 120、12315）', 'Other destination (e.g. 120, 12315)'],
   transferred: ['已发起转接，等待对方坐席接听', 'Transfer started; waiting for a seat to answer'],
   threeWay: ['三方通话', 'Three-way call'],
+  threeWayGo: ['三方通话', 'Three-way'],
+  threeWayHint: ['邀请对方中心坐席加入，对方看到市民号码', 'the other centre joins, seeing the citizen\'s number'],
+  threeWayEmergencyGo: ['紧急三方通话', 'Three-way · emergency'],
+  threeWayEmergencyHint: ['危及生命财产：110 先行处置', 'life or property at risk: 110 dispatches first'],
+  threeWayStarted: ['已发起三方通话，等待对方坐席接听', 'Three-way started; waiting for the other centre'],
+  threeWayLeave: ['退出并移交', 'Leave & hand over'],
+  threeWayLeaveHint: ['本坐席退出，由留下的坐席受理', 'this seat leaves; the seat that stays accepts'],
+  threeWayLeft: ['已退出并移交', 'Left; handed over'],
+  threeWayCancel: ['取消', 'Cancel'],
+  threeWayCancelHint: ['仅发起方：挂断对方坐席，恢复两方通话', 'initiator only: drop the other seat, two-party again'],
+  threeWayCancelled: ['已取消三方通话', 'Three-way cancelled'],
+  threeWayEmergency: ['紧急', 'Emergency (110 dispatches first)'],
+  threeWayEmergencyMarkHint: ['危及生命财产：110 受理并先行处置', 'life or property at risk: 110 accepts, dispatch first'],
+  threeWayMarked: ['已标记紧急，110 先行处置', 'Marked emergency; 110 dispatches first'],
+  threeWayRefused: ['三方通话操作未执行', 'Three-way refused'],
+  participants: ['在线方', 'Present'],
   chooseSeat: ['选择坐席', 'Choose a seat'],
   noAmi: ['本服务无 AMI 连接，无法查询通话', 'This service has no AMI link'],
   remoteGroups: ['远程座席组', 'Remote seat groups'],
@@ -114,6 +130,30 @@ export const MODES = {
   overflow: ['远程溢出', 'Overflow'],
   online: ['在线转交', 'Online'],
   inbound: ['来电', 'Inbound'],
+};
+
+export const THREEWAY_PHASES = {
+  ringing: ['振铃中，市民听等待音乐', 'Ringing; the citizen hears music'],
+  joined: ['三方通话中', 'All three talking'],
+  ended: ['已结束', 'Ended'],
+};
+
+export const THREEWAY_PARTIES = {
+  citizen: ['市民', 'citizen'], initiator: ['发起方', 'initiator'], invited: ['受邀方', 'invited'],
+};
+
+/** core.threeway's refusal reasons (409 "reason"). */
+export const THREEWAY_REFUSALS = {
+  not_initiator: ['仅发起方可取消', 'only the seat that started it may cancel'],
+  not_joined: ['对方坐席尚未接入', 'the other seat has not joined yet'],
+  decided: ['结果已确定', 'the outcome is already decided'],
+  ended: ['三方通话已结束', 'the three-way call has ended'],
+  last_seat: ['最后一个坐席不能退出，市民将无人接听', 'the last seat cannot leave the citizen alone'],
+  already_three_way: ['该通话已在三方通话中', 'already a three-way call'],
+  no_seat_logged_in: ['对方中心无坐席签入', 'no seat of the other centre is logged in'],
+  no_citizen: ['当前通话中没有市民', 'no citizen in this call'],
+  not_a_seat: ['不是坐席话机', 'not a seat phone'],
+  unknown_target: ['没有可邀请的对方中心', 'no other centre to bring in'],
 };
 
 export const BREACHES = { sign: ['签收超时', 'Sign-for overdue'], on_site: ['到场超时', 'On-site overdue'] };

@@ -3,7 +3,8 @@
 // same API as the phone keys.
 import { api, ApiError } from './api.js';
 import { h, fill, clock } from './dom.js';
-import { bi, label, text, LABELS, SEAT_STATES, ORDER_STATUSES, MODES, CLASSES } from './i18n.js';
+import { bi, label, text, LABELS, SEAT_STATES, ORDER_STATUSES, MODES, CLASSES, THREEWAY_PHASES, THREEWAY_PARTIES,
+  THREEWAY_REFUSALS } from './i18n.js';
 import { live, onLive } from './live.js';
 import { form } from './forms.js';
 
@@ -11,12 +12,12 @@ const SEAT_KEY = 'hotline.seat';
 
 /**
  * The seat's actions, in display order: {id, render(ctx) -> Node}.  ctx holds
- * the seat, its centre, the live snapshot, whether it is in a call, and
- * refresh().  Three-way (三方通话), leave, cancel and emergency are added here
- * as one entry each once their API exists; until then they are not shown.
+ * the seat, its centre, the live snapshot, whether it is in a call, the
+ * seat's active three-way call (or null) and setThreeWay(state), refresh().
  */
 const SEAT_ACTIONS = [
   { id: 'transfer', render: renderTransfer },
+  { id: 'threeway', render: renderThreeWay },
 ];
 
 function seatsOf(snapshot) {
@@ -77,6 +78,78 @@ function renderTransfer(ctx) {
     h('h3', {}, bi('transfer')), h('div', { class: 'quick' }, quick), f.el, categories);
 }
 
+/**
+ * The three-way call's state (GET /api/threeway/{id}) when `seat` is still in
+ * it with the citizen, else null — the same rule as the service's
+ * `active_for_seat`.
+ */
+function activeFor(state, seat) {
+  if (!state || state.phase === 'ended' || !state.present.includes('citizen')) return null;
+  const role = seat === state.initiator_seat ? 'initiator' : seat === state.invited_seat ? 'invited' : null;
+  return role && state.present.includes(role) ? state : null;
+}
+
+function refusalText(body) {
+  const known = THREEWAY_REFUSALS[body.reason];
+  return known ? text(known) : (body.error || '');
+}
+
+// 三方通话: start it (optionally marked emergency) in a two-party call; while
+// it is on, leave & hand over, cancel (the initiator's) and mark emergency —
+// POST /api/threeway and /api/threeway/{id}/leave|cancel|emergency, the
+// keys' code path.  Refusals (409) show core.threeway's reason.
+function renderThreeWay(ctx) {
+  const tw = ctx.threeway;
+  async function run(path, body, done) {
+    ctx.say(null);
+    try {
+      const state = await api('POST', path, body);
+      ctx.say(h('p', { class: 'ok', dataset: { threeway: state.threeway_id } }, bi(done),
+        ` · ${state.order?.number || state.threeway_id}`));
+      ctx.setThreeWay(activeFor(state, ctx.seat));
+      ctx.refresh();
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      if (err.status === 409) {
+        ctx.say(h('p', { class: 'refused', dataset: { reason: err.body.reason || '' } }, bi('threeWayRefused'),
+          ` · ${refusalText(err.body)}`));
+      } else {
+        ctx.say(h('p', { class: 'problem', role: 'alert', dataset: { status: String(err.status) } },
+          err.status === 503 ? bi('noAmi') : err.message));
+      }
+    }
+  }
+  const button = (action, pair, hint, cls, onclick, disabled = false) => h('button', {
+    type: 'button', class: `big ${cls}`.trim(), dataset: { action }, disabled, title: text(hint), onclick,
+  }, bi(pair), h('small', {}, text(hint)));
+  if (!tw) {
+    const start = (emergency) => run('/api/threeway', emergency ? { seat: ctx.seat, emergency: true } : { seat: ctx.seat },
+      'threeWayStarted');
+    const plain = button('threeway', 'threeWayGo', 'threeWayHint', 'primary', () => start(false), !ctx.inCall);
+    const urgent = button('threeway', 'threeWayEmergencyGo', 'threeWayEmergencyHint', 'danger', () => start(true),
+      !ctx.inCall);
+    urgent.dataset.emergency = 'true';
+    return h('section', { class: 'action card', dataset: { actionPanel: 'threeway', threeway: '' } },
+      h('h3', {}, bi('threeWay')), h('div', { class: 'quick' }, plain, urgent));
+  }
+  const role = ctx.seat === tw.initiator_seat ? 'initiator' : 'invited';
+  const path = `/api/threeway/${encodeURIComponent(tw.threeway_id)}`;
+  const present = tw.present.map((p) => text(label(THREEWAY_PARTIES, p))).join(' · ');
+  return h('section', { class: 'action card', dataset: { actionPanel: 'threeway', threeway: tw.threeway_id,
+    role, phase: tw.phase } },
+  h('h3', {}, bi('threeWay'), ` · ${tw.order?.number || ''}`),
+  h('p', { class: 'threeway-state' }, bi(label(THREEWAY_PHASES, tw.phase)),
+    ` — ${text('participants')}: ${present}`,
+    tw.order?.handoff_rule ? ` — ${tw.order.handoff_rule}` : null),
+  h('div', { class: 'quick' },
+    button('threeway-leave', 'threeWayLeave', 'threeWayLeaveHint', 'primary',
+      () => run(`${path}/leave`, { seat: ctx.seat }, 'threeWayLeft')),
+    button('threeway-cancel', 'threeWayCancel', 'threeWayCancelHint', '',
+      () => run(`${path}/cancel`, { seat: ctx.seat }, 'threeWayCancelled')),
+    button('threeway-emergency', 'threeWayEmergency', 'threeWayEmergencyMarkHint', 'danger',
+      () => run(`${path}/emergency`, { seat: ctx.seat }, 'threeWayMarked'))));
+}
+
 function orderCard(order) {
   if (!order) return h('p', { class: 'empty', id: 'seat-order', dataset: { order: '' } }, bi('noOrder'));
   const row = (key, value) => h('div', { class: 'kv' }, h('dt', {}, bi(key)), h('dd', {}, value ?? '—'));
@@ -97,6 +170,7 @@ export function mountSeat(container, { args }) {
   let seat = args[0] || sessionStorage.getItem(SEAT_KEY) || '';
   if (seat) sessionStorage.setItem(SEAT_KEY, seat);
   let current = null;           // GET /api/seats/{seat}/current
+  let threeway = null;          // the seat's active three-way call: GET /api/threeway?seat= or a POST's answer
   let currentError = null;
   let lastSeatKey = null;       // the seat's live entry when we last asked for /current
   let actionsKey = null;        // what the action panels were built for (kept while unchanged)
@@ -119,6 +193,7 @@ export function mountSeat(container, { args }) {
     if (!seat) return;
     const asked = seat;
     const ask = (asking = api('GET', `/api/seats/${encodeURIComponent(asked)}/current`));
+    const askThreeWay = threeWayOf(asked);
     try {
       const answer = await ask;
       if (ask !== asking) return;
@@ -127,7 +202,18 @@ export function mountSeat(container, { args }) {
       if (ask !== asking) return;
       current = null; currentError = err;
     }
+    const active = await askThreeWay;
+    if (ask !== asking) return;
+    threeway = active;
     render();
+  }
+
+  async function threeWayOf(which) {
+    try {
+      return (await api('GET', `/api/threeway?seat=${encodeURIComponent(which)}`)).threeway;
+    } catch {
+      return null; // no three-way service in this process: the start button's click says so (503)
+    }
   }
 
   function renderPicker() {
@@ -166,10 +252,14 @@ export function mountSeat(container, { args }) {
     // Action panels are rebuilt only when what they offer changes, so a form
     // being filled in and its field errors survive other seats' updates.
     const centres = (live.snapshot.centres || []).map((c) => c.id).join(',');
-    const key = `${seat}|${inCall}|${centres}`;
+    const mineTw = activeFor(threeway, seat); // never another seat's, while the picker's new answer is on its way
+    const tw = mineTw ? `${mineTw.threeway_id}:${mineTw.phase}:${mineTw.present.join('+')}:` +
+      `${mineTw.order?.handoff_rule || ''}` : '';
+    const key = `${seat}|${inCall}|${centres}|${tw}`;
     if (key !== actionsKey) {
       actionsKey = key;
-      const ctx = { seat, centre: mine.centre, snapshot: live.snapshot, inCall, current, refresh,
+      const ctx = { seat, centre: mine.centre, snapshot: live.snapshot, inCall, current, refresh, threeway: mineTw,
+        setThreeWay: (state) => { threeway = state; render(); },
         say: (node) => fill(flash, node) };
       fill(actions, SEAT_ACTIONS.map((a) => a.render(ctx)));
     }
