@@ -15,7 +15,8 @@ from typing import Awaitable, Callable
 from agi.call import AgiCall
 from agi.context import RouteContext
 from core import channel_vars as cv
-from core.handoff import HandoffRequest, is_channel_name
+from app import handoff_outbox as outboxes
+from core.handoff import OUTBOX_FAMILY, HandoffRequest, OutboxRecord, is_channel_name
 from core.routing import decide_inbound
 from core.safety import check_line
 
@@ -101,6 +102,51 @@ async def transfer_key(call: AgiCall, ctx: RouteContext) -> None:
              order.id, channel, plan.citizen_channel, plan.queue or plan.dial)
 
 
+class AgiAstDb:
+    """The outbox's `AstDb` port over an AGI session (DB, DB_KEYS, DB_DELETE)."""
+
+    def __init__(self, call: AgiCall) -> None:
+        self.call = call
+
+    async def keys(self, family: str) -> list[str]:
+        value = await self.call.read_function(f"DB_KEYS({family})") or ""
+        return [k for k in value.split(",") if k]
+
+    async def get(self, family: str, key: str) -> str | None:
+        return await self.call.read_function(f"DB({family}/{key})")
+
+    async def delete(self, family: str, key: str) -> None:
+        await self.call.read_function(f"DB_DELETE({family}/{key})")
+
+
+async def handoff_outbox(call: AgiCall, ctx: RouteContext) -> None:
+    """The dialplan carried out a transfer (hotline-transfer-fast) and the citizen
+    is on its way: record its order from the AstDB outbox (seat's leg, off the
+    citizen's path), and any others left there while Python was away."""
+    handoff_id = await _handoff_id(call)
+    if ctx.handoffs is None:
+        log.error("handoff %s: no handoff service wired; the order stays in the outbox", handoff_id)
+        return
+    astdb = AgiAstDb(call)
+    if handoff_id is not None:
+        record = await outboxes.read(astdb, handoff_id)
+        if record is not None:
+            await outboxes.deliver(astdb, ctx.handoffs, record)
+    # records left behind (Python or the database was down): usually none
+    await outboxes.sweep(astdb, ctx.handoffs)
+
+
+async def _outbox(call: AgiCall, handoff_id: str) -> OutboxRecord | None:
+    """The handoff's outbox record if its order may not be recorded yet (fast path)."""
+    return await outboxes.read(AgiAstDb(call), handoff_id)
+
+
+async def _recorded(call: AgiCall, outbox: OutboxRecord | None) -> None:
+    """The order of `outbox` is in SQL and up to date: its record can go."""
+    if outbox is not None:
+        await AgiAstDb(call).delete(OUTBOX_FAMILY, outbox.handoff_id)
+
+
 async def _handoff_id(call: AgiCall) -> str | None:
     value = await call.get_variable(cv.HANDOFF_ID)
     if not value:
@@ -120,7 +166,8 @@ async def handoff_answered(call: AgiCall, ctx: RouteContext) -> None:
     handoff_id = await _handoff_id(call)
     if handoff_id is None or ctx.handoffs is None:
         return
-    ctx.later(ctx.handoffs.answered(handoff_id, call.headers.get("agi_channel")),
+    outbox = await _outbox(call, handoff_id)
+    ctx.later(ctx.handoffs.answered(handoff_id, call.headers.get("agi_channel"), outbox),
               f"accept handoff {handoff_id}")
 
 
@@ -129,7 +176,9 @@ async def handoff_returned(call: AgiCall, ctx: RouteContext) -> None:
     handoff_id = await _handoff_id(call)
     if handoff_id is None or ctx.handoffs is None:
         return
-    await ctx.handoffs.returned(handoff_id, await call.get_variable(cv.HANDOFF_OUTCOME))
+    outbox = await _outbox(call, handoff_id)
+    await ctx.handoffs.returned(handoff_id, await call.get_variable(cv.HANDOFF_OUTCOME), outbox)
+    await _recorded(call, outbox)
 
 
 async def handoff_ended(call: AgiCall, ctx: RouteContext) -> None:
@@ -137,8 +186,10 @@ async def handoff_ended(call: AgiCall, ctx: RouteContext) -> None:
     handoff_id = await _handoff_id(call)
     if handoff_id is None or ctx.handoffs is None:
         return
+    outbox = await _outbox(call, handoff_id)
     await ctx.handoffs.ended(handoff_id, await call.get_variable(cv.HANDOFF_STATE),
-                             call.headers.get("agi_channel"))
+                             call.headers.get("agi_channel"), outbox)
+    await _recorded(call, outbox)
 
 
 async def handoff_lost(call: AgiCall, ctx: RouteContext) -> None:
@@ -146,7 +197,9 @@ async def handoff_lost(call: AgiCall, ctx: RouteContext) -> None:
     handoff_id = await _handoff_id(call)
     if handoff_id is None or ctx.handoffs is None:
         return
-    await ctx.handoffs.lost(handoff_id)
+    outbox = await _outbox(call, handoff_id)
+    await ctx.handoffs.lost(handoff_id, outbox)
+    await _recorded(call, outbox)
 
 
 # ------------------------------------------------------------------ three-way call
@@ -272,6 +325,7 @@ ROUTES: dict[str, Route] = {
     "handoff_returned": handoff_returned,
     "handoff_ended": handoff_ended,
     "handoff_lost": handoff_lost,
+    "handoff_outbox": handoff_outbox,
     "threeway_start": threeway_start,
     "threeway_answered": threeway_answered,
     "threeway_no_answer": threeway_no_answer,

@@ -17,6 +17,7 @@ from typing import Mapping
 import jinja2
 
 from core.centres import centres_spec
+from core.handoff import partner_centre, seat_interfaces
 from core.safety import check_line
 from core.settings import PROJECT_ROOT, Settings
 from app.secrets_store import Secrets
@@ -27,6 +28,29 @@ SOUNDS_DIR = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
 MOH_DIR = Path("/usr/share/asterisk/moh")
 SEAT_RING_TIMEOUT_S = 15  # GB/T 33358: answer within 15 s
 CLASSIC_AGI_ENV = "hotline-agi.env"  # in <run>/etc, mode 0600
+
+
+def _fast_seats(settings: Settings) -> list[dict[str, str]]:
+    """The fast transfer's seat table: each seat's centre and how to ring it again."""
+    rows = []
+    for centre in settings.centres:
+        for seat in centre.seats:
+            dial, device = seat_interfaces(seat, settings.seat_mode)
+            rows.append({"extension": seat.extension, "centre": centre.id, "dial": dial, "device": device})
+    return rows
+
+
+def _fast_centres(settings: Settings) -> list[dict[str, str]]:
+    """The fast transfer's centre table: partner, its linkage queue, release mode."""
+    rows = []
+    for centre in settings.centres:
+        partner = partner_centre(settings.centres, centre.id)
+        if partner is None:
+            continue
+        mode = settings.release_modes.get(centre.id, "on_answer")
+        rows.append({"id": centre.id, "target": partner.id, "queue": partner.linkage_queue,
+                     "mode": "immediate" if mode == "immediate" else "on_answer"})
+    return rows
 
 
 def _context(settings: Settings, secrets: Secrets, agi_mode: str, verbose: int) -> dict:
@@ -68,6 +92,9 @@ def _context(settings: Settings, secrets: Secrets, agi_mode: str, verbose: int) 
         "ring_timeout": SEAT_RING_TIMEOUT_S,
         "centres": centres,
         "seats": seats,
+        "transfer_fast": "yes" if settings.transfer_fast_path else "no",
+        "fast_seats": _fast_seats(settings),
+        "fast_centres": _fast_centres(settings),
     }
 
 

@@ -13,6 +13,14 @@ It must not talk to Asterisk itself: the one question it asks the PBX (are
 seats logged in at the target?) goes through the `Telephony` port the
 adapter passes in.  No HTTP here.
 
+The fast path (settings.transfer_fast_path): the dialplan decides the common
+transfer itself and moves the citizen at once, leaving the order in
+Asterisk's AstDB outbox (`core.handoff.OutboxRecord`).  `record` inserts it
+with the dialplan's id and key-press time, idempotently: the seat leg's
+`handoff_outbox` route, any later report of the same handoff (answered,
+returned, ended — which may come first) and the outbox sweep
+(`app.handoff_outbox`) all call it, and one order results.
+
 Pressing twice (or key and button together) makes one order: the citizen's
 channel is claimed in this process (`ActiveHandoffs`) and, for every process
 (several FastAGI servers, classic AGI, the web service), by a short lock per
@@ -22,15 +30,19 @@ never blocks a transfer.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from datetime import datetime, timezone
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from sqlalchemy.exc import IntegrityError
 
 from app.errors import Conflict, NotFound, Unavailable
 from app.handoff_lock import HandoffLock
 from app.order_service import OrderService
-from core.handoff import (ActiveHandoffs, HandoffPlan, HandoffRequest, Refusal, acceptance,
+from core.handoff import (ActiveHandoffs, HandoffPlan, HandoffRequest, OutboxRecord, Refusal, acceptance,
                           outcome_of_end, plan_handoff, return_reason)
 from core.orders import IllegalTransition
 from core.settings import Settings
@@ -83,6 +95,7 @@ class HandoffService:
         self.lock = lock
         self.active = ActiveHandoffs()
         self._started: dict[str, float] = {}  # handoff id -> monotonic time of the key press
+        self._recording: dict[str, asyncio.Lock] = {}  # outbox records being inserted, by id
 
     # ----------------------------------------------------------- the start
 
@@ -181,25 +194,82 @@ class HandoffService:
         await self._transition(handoff_id, "returned", actor="system", outcome_reason=reason,
                                detail={"moved": False})
 
+    # ------------------------------------------------------------ the outbox
+
+    async def record(self, outbox: OutboxRecord) -> Any:
+        """The order of a handoff the dialplan carried out (fast path): insert it
+        with the dialplan's id and key-press time unless it exists.  Returns the
+        order.  Safe to call any number of times, from any process; raises when
+        the database cannot be reached (the outbox record then stays)."""
+        # one insert at a time per handoff in this process; across processes the
+        # primary key decides (the loser reads the winner's order)
+        lock = self._recording.setdefault(outbox.handoff_id, asyncio.Lock())
+        try:
+            async with lock:
+                try:
+                    return await self.orders.get(outbox.handoff_id)
+                except NotFound:
+                    pass
+                try:
+                    order = await self.orders.create(
+                        mode="transfer", source_centre=outbox.source_centre,
+                        target_centre=outbox.target_centre, citizen_number=outbox.citizen_number,
+                        actor=f"seat:{outbox.source_seat}", target=outbox.target_centre,
+                        source_seat=outbox.source_seat, linkedid=outbox.linkedid,
+                        channel=outbox.citizen_channel, release_mode=outbox.release_mode,
+                        order_id=outbox.handoff_id,
+                        created_at=datetime.fromtimestamp(outbox.pressed_at, timezone.utc))
+                except IntegrityError:
+                    return await self.orders.get(outbox.handoff_id)
+        finally:
+            if not lock.locked():
+                self._recording.pop(outbox.handoff_id, None)
+        log.info("handoff %s recorded from the outbox: %s seat %s -> %s, citizen %s on %s, order %s",
+                 order.id, outbox.source_centre, outbox.source_seat, outbox.target_centre,
+                 outbox.citizen_number, outbox.citizen_channel, order.number)
+        return order
+
+    async def ended_while_away(self, handoff_id: str, state: str) -> Any | None:
+        """A fast-path handoff ended while nobody could record it (the dialplan
+        kept its end next to the outbox record): the order is made to say so."""
+        if state == "lost":
+            return await self.lost(handoff_id)
+        if state == "returned":
+            return await self.returned(handoff_id, None)
+        return await self.ended(handoff_id, state)
+
+    async def _recorded(self, outbox: OutboxRecord | None) -> None:
+        if outbox is not None:
+            await self.record(outbox)
+
     # ------------------------------------------------------- what followed
 
-    async def answered(self, handoff_id: str, answering_channel: str | None) -> Any | None:
-        """A target answered: the order is accepted (accepting seat, wait in ms)."""
+    async def answered(self, handoff_id: str, answering_channel: str | None,
+                       outbox: OutboxRecord | None = None) -> Any | None:
+        """A target answered: the order is accepted (accepting seat, wait in ms).
+
+        `outbox`: the handoff's outbox record if it was still there (fast path,
+        the order maybe not inserted yet) — every report below takes it."""
+        await self._recorded(outbox)
         waited_ms = await self._waited_ms(handoff_id)
         acc = acceptance(self.settings.centres, answering_channel, waited_ms)
         actor = f"seat:{acc.target_seat}" if acc.target_seat else "destination"
         return await self._transition(handoff_id, "accepted", actor=actor, target_seat=acc.target_seat,
                                       wait_ms=acc.wait_ms, detail={"channel": answering_channel})
 
-    async def returned(self, handoff_id: str, status: str | None) -> Any | None:
+    async def returned(self, handoff_id: str, status: str | None,
+                       outbox: OutboxRecord | None = None) -> Any | None:
         """Nobody answered within the limit (or nobody could): back to the seat."""
+        await self._recorded(outbox)
         self._started.pop(handoff_id, None)
         reason = return_reason(status)
         return await self._transition(handoff_id, "returned", actor="system", outcome_reason=reason,
                                       detail={"status": status or ""})
 
-    async def ended(self, handoff_id: str, state: str | None, channel: str | None = None) -> Any | None:
+    async def ended(self, handoff_id: str, state: str | None, channel: str | None = None,
+                    outbox: OutboxRecord | None = None) -> Any | None:
         """The citizen's channel ended inside hotline-handoff."""
+        await self._recorded(outbox)
         outcome = outcome_of_end(state)
         if outcome == "abandoned":
             self._started.pop(handoff_id, None)
@@ -212,8 +282,9 @@ class HandoffService:
         self._started.pop(handoff_id, None)
         return None
 
-    async def lost(self, handoff_id: str) -> Any | None:
+    async def lost(self, handoff_id: str, outbox: OutboxRecord | None = None) -> Any | None:
         """The citizen hung up between the key press and the move."""
+        await self._recorded(outbox)
         self._started.pop(handoff_id, None)
         return await self._transition(handoff_id, "abandoned", actor="citizen",
                                       outcome_reason="citizen_hung_up", detail={"moved": False})

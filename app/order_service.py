@@ -144,9 +144,14 @@ class OrderService:
         linkedid: str | None = None,
         channel: str | None = None,
         order_id: str | None = None,
+        created_at: datetime | None = None,
         **fields: Any,
     ) -> Order:
         """Record a new order with the next number of `source_centre` for today.
+
+        `created_at` (timezone-aware): when the order really began, if that was
+        before now (an order recorded from the dialplan's outbox); its day
+        gives the number.
 
         Writes a `created` audit event.  Raises `BadInput` (field, reason) for
         an unknown mode, status, class or category, or a malformed value.
@@ -169,6 +174,10 @@ class OrderService:
             raise BadInput(exc.field, exc.reason) from None
         _check_fields({"note": note, **fields})
         now = self.now()
+        if created_at is not None:
+            if created_at.tzinfo is None:
+                raise BadInput("created_at", "must be timezone-aware")
+            now = min(now, created_at.astimezone(timezone.utc))
         if fields.get("order_class") is None:
             fields.pop("order_class", None)
         async with self._sessions.begin() as session:

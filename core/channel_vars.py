@@ -25,6 +25,9 @@ HANDOFF_ID = "HOTLINE_HANDOFF_ID"
 # the seat's leg: OK when the citizen is to be moved, else the refusal prompt.
 TRANSFER_STATUS = "HOTLINE_TRANSFER_STATUS"
 TRANSFER_PROMPT = "HOTLINE_TRANSFER_PROMPT"
+# Global, rendered from settings.transfer_fast_path: "yes" when the dialplan
+# decides the common transfer itself (hotline-transfer-fast, AstDB outbox).
+TRANSFER_FAST = "HOTLINE_TRANSFER_FAST"
 # The destination dialled after the destination key (empty: the partner centre).
 TRANSFER_TARGET = "HOTLINE_TRANSFER_TARGET"
 # The citizen's leg as the key saw it (BRIDGEPEER when the key was pressed).

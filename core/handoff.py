@@ -56,6 +56,15 @@ PROMPTS: dict[str, str] = {
 # AstDB family holding each live handoff's state (pending / accepted / returned);
 # the dialplan's hold loop and hangup handler read it.
 ASTDB_FAMILY = "hotline-handoff"
+# The fast transfer's outbox (hotline-transfer-fast): one record per order
+# decided in dialplan, written before the citizen moves, deleted once the
+# order is in SQL.  And the per-call guard against a second press.
+OUTBOX_FAMILY = "hotline-handoff-outbox"
+CALL_GUARD_FAMILY = "hotline-handoff-call"
+# How a fast-path handoff ended while its order was still in the outbox: the
+# AstDB state then (pending / accepted / returned), or `lost` (the citizen
+# hung up before the move).  The sweep applies it after recording the order.
+ENDED_FAMILY = "hotline-handoff-ended"
 
 _SEAT_CHANNEL = re.compile(
     r"^(?:Local/(?P<local>[0-9]{1,32})@hotline-seat-phones-[0-9a-f]+;[12]"
@@ -229,6 +238,55 @@ def plan_handoff(
         linkedid=request.linkedid or None,
         via=request.via,
     )
+
+
+# ----------------------------------------------------------------- the outbox
+
+_OUTBOX_ID = re.compile(r"^[0-9]{10,20}-[A-Za-z0-9._\-]{1,40}$")
+
+
+@dataclass(frozen=True)
+class OutboxRecord:
+    """A handoff the dialplan decided and carried out (hotline-transfer-fast).
+
+    Written to AstDB `hotline-handoff-outbox/<id>` as
+    `v1|<epoch.micro>|<seat channel>|<citizen channel>|<citizen number>|
+    <source centre>|<seat>|<target centre>|<linkedid>|<release mode>`
+    before the citizen moved: the order must exist from that moment, so its
+    created_at is the key press, not the time Python saw it.
+    """
+
+    handoff_id: str
+    pressed_at: float        # epoch seconds of the key press
+    seat_channel: str
+    citizen_channel: str
+    citizen_number: str
+    source_centre: str
+    source_seat: str
+    target_centre: str
+    linkedid: str
+    release_mode: ReleaseMode
+
+
+def parse_outbox(handoff_id: str, value: str | None) -> OutboxRecord | None:
+    """The outbox record `value` stored under `handoff_id`; None if it is not one
+    (never raises: a bad record is logged and left by the caller)."""
+    parts = (value or "").split("|")
+    if len(parts) != 10 or parts[0] != "v1" or not _OUTBOX_ID.match(handoff_id) or len(handoff_id) > 36:
+        return None
+    _, at, seat_channel, citizen_channel, number, source, seat, target, linkedid, mode = parts
+    try:
+        pressed_at = float(at)
+    except ValueError:
+        return None
+    if not (is_channel_name(seat_channel) and is_channel_name(citizen_channel) and source and target
+            and seat.isdigit() and mode in RELEASE_MODES and 0 < len(linkedid) <= 64):
+        return None
+    return OutboxRecord(handoff_id=handoff_id, pressed_at=pressed_at, seat_channel=seat_channel,
+                        citizen_channel=citizen_channel,
+                        citizen_number=number if is_number(number) else "0",
+                        source_centre=source, source_seat=seat, target_centre=target, linkedid=linkedid,
+                        release_mode="immediate" if mode == "immediate" else "on_answer")
 
 
 # ----------------------------------------------------------------- outcomes

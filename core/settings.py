@@ -63,6 +63,11 @@ class Settings:
     transfer_to_key: str = "*8"
     transfer_timeout_s: int = 30
     release_modes: dict[str, str] = field(default_factory=dict)
+    # The common transfer (partner centre, a citizen on the call, a seat
+    # logged in there) decided in dialplan and recorded through the AstDB
+    # outbox, without waiting for Python (core/handoff.py OutboxRecord).
+    # Off: every key press asks the `transfer_key` AGI route first.
+    transfer_fast_path: bool = False
     destination_routes: dict[str, str] = field(default_factory=dict)
     # Three-way call (三方通话, core/threeway.py): the start key (two-party
     # call, features.conf), the keys inside the conference (ConfBridge menu:
@@ -131,6 +136,12 @@ class Settings:
             if not raw.isdigit() or not 1 <= int(raw) <= 65535:
                 raise SettingsError(name, f"{raw!r} is not a TCP/UDP port (1-65535)")
             return int(raw)
+
+        def flag(name: str, default: bool) -> bool:
+            raw = get(name, "yes" if default else "no").lower()
+            if raw not in ("yes", "no", "true", "false", "1", "0"):
+                raise SettingsError(name, f"{raw!r}: expected yes or no")
+            return raw in ("yes", "true", "1")
 
         def positive(name: str, default: int, maximum: int) -> int:
             raw = get(name, str(default))
@@ -270,6 +281,7 @@ class Settings:
             transfer_to_key=transfer_to_key,
             transfer_timeout_s=positive("HOTLINE_TRANSFER_TIMEOUT", 30, 600),
             release_modes=release_modes,
+            transfer_fast_path=flag("HOTLINE_TRANSFER_FAST_PATH", False),
             destination_routes=destination_routes,
             threeway_start_key=threeway_keys["three_way_start"],
             threeway_leave_key=threeway_keys["three_way_leave"],

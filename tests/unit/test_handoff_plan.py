@@ -11,8 +11,9 @@ from app.secrets_store import load_or_create
 from core import channel_vars as cv
 from core.centres import parse_centres
 from core.feature_keys import THREE_WAY_KEYS, prefix_conflicts
-from core.handoff import (HandoffPlan, HandoffRequest, Refusal, acceptance, outcome_of_end, parse_release_modes,
-                          parse_routes, partner_centre, plan_handoff, return_reason, seat_of_channel)
+from core.handoff import (HandoffPlan, HandoffRequest, OutboxRecord, Refusal, acceptance, outcome_of_end,
+                          parse_outbox, parse_release_modes, parse_routes, partner_centre, plan_handoff,
+                          return_reason, seat_of_channel)
 from core.settings import Settings, SettingsError
 
 CENTRES = parse_centres("12345:1001-1004;110:2001-2002")
@@ -233,3 +234,59 @@ def test_button_sees_no_citizen_in_a_three_party_bridge() -> None:
     rows = [_chan(CITIZEN_LEG, "b1"), _chan(SEAT_1001, "b1"), _chan(SEAT_2001, "b1")]
     call = find_seat_call(rows, CENTRES, seat="1001")
     assert call is not None and call.citizen_channel is None
+
+
+# ------------------------------------------------------------------ the fast path's outbox
+
+OUTBOX_ID = "1764077501123456-1764077501.123"
+OUTBOX_VALUE = ("v1|1764077501.123456|Local/1001@hotline-seat-phones-0000002a;1|"
+                "Local/12345@hotline-inbound-00000029;2|13800138000|12345|1001|110|1764077500.40|on_answer")
+
+
+def test_when_dialplan_wrote_outbox_record_then_it_reads_as_the_order_to_record() -> None:
+    record = parse_outbox(OUTBOX_ID, OUTBOX_VALUE)
+    assert record == OutboxRecord(
+        handoff_id=OUTBOX_ID, pressed_at=1764077501.123456,
+        seat_channel="Local/1001@hotline-seat-phones-0000002a;1",
+        citizen_channel="Local/12345@hotline-inbound-00000029;2", citizen_number="13800138000",
+        source_centre="12345", source_seat="1001", target_centre="110", linkedid="1764077500.40",
+        release_mode="on_answer")
+
+
+@pytest.mark.parametrize("handoff_id, value", [
+    (OUTBOX_ID, ""),
+    (OUTBOX_ID, OUTBOX_VALUE.replace("v1|", "v2|")),
+    (OUTBOX_ID, OUTBOX_VALUE + "|extra"),
+    (OUTBOX_ID, OUTBOX_VALUE.replace("1764077501.123456", "soon")),
+    (OUTBOX_ID, OUTBOX_VALUE.replace("|1001|", "|x|")),
+    (OUTBOX_ID, OUTBOX_VALUE.replace("on_answer", "later")),
+    (OUTBOX_ID, OUTBOX_VALUE.replace("Local/12345@", "Local/12345,evil@")),
+    ("not-an-id", OUTBOX_VALUE),
+    ("1" * 20 + "-" + "x" * 20, OUTBOX_VALUE),  # longer than an order id (36)
+])
+def test_when_outbox_record_is_not_understood_then_it_is_not_recorded(handoff_id: str, value: str) -> None:
+    assert parse_outbox(handoff_id, value) is None
+
+
+def test_when_outbox_number_is_withheld_then_order_says_0() -> None:
+    record = parse_outbox(OUTBOX_ID, OUTBOX_VALUE.replace("|13800138000|", "|anonymous|"))
+    assert record is not None and record.citizen_number == "0"
+
+
+def test_when_fast_path_is_rendered_then_dialplan_has_the_seat_and_partner_tables(tmp_path: Path) -> None:
+    s = Settings.from_env({"HOTLINE_STATE_DIR": str(tmp_path), "HOTLINE_SEAT_MODE": "simulated",
+                           "HOTLINE_TRANSFER_FAST_PATH": "yes", "HOTLINE_RELEASE_MODES": "110:immediate"})
+    assert s.transfer_fast_path and not Settings.from_env({}).transfer_fast_path
+    render(s, load_or_create(s))
+    dialplan = (s.run_dir / "etc" / "extensions.conf").read_text()
+    assert "HOTLINE_TRANSFER_FAST = yes" in dialplan
+    assert ("exten => seat-1001,1,Return(12345^Local/1001@hotline-seat-phones/n"
+            "^Local/1001@hotline-seat-phones)") in dialplan
+    assert "exten => centre-12345,1,Return(110^hotline-110-linkage^on_answer)" in dialplan
+    assert "exten => centre-110,1,Return(12345^hotline-12345-linkage^immediate)" in dialplan
+
+
+def test_when_fast_path_flag_is_not_yes_or_no_then_settings_fail_loudly() -> None:
+    with pytest.raises(SettingsError) as err:
+        Settings.from_env({"HOTLINE_TRANSFER_FAST_PATH": "sometimes"})
+    assert err.value.name == "HOTLINE_TRANSFER_FAST_PATH"

@@ -1,0 +1,171 @@
+"""The fast transfer path (HOTLINE_TRANSFER_FAST=yes) — on the real Asterisk.
+
+The dialplan decides the common transfer itself, writes the order to the
+AstDB outbox and moves the citizen at once; Python records the order from
+the outbox.  The behaviour the seats and the orders see is the one-key
+transfer's (tests/asterisk/test_transfer.py, whose scenarios run here again
+with the fast path on), plus what only the outbox can give: a transfer made
+while Python is down still leaves its order, recorded once.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime, timezone
+from typing import AsyncIterator
+
+import pytest
+
+from app.handoff_outbox import AmiAstDb, sweep
+from core.handoff import ENDED_FAMILY, OUTBOX_FAMILY, parse_outbox
+from tests.asterisk import test_transfer as spec
+from tests.asterisk.test_transfer import CITIZEN, SEATS_110, SEATS_12345, Orders, _answered_call
+from tests.support.pbx import Pbx
+
+# the transfer tests' order fixtures (each test on SQLite and PostgreSQL)
+orders, orders_url, postgres_db, sqlite_db = spec.orders, spec.orders_url, spec.postgres_db, spec.sqlite_db
+
+
+@pytest.fixture
+async def fast(pbx: Pbx) -> AsyncIterator[None]:
+    await pbx.ami.send({"Action": "Setvar", "Variable": "HOTLINE_TRANSFER_FAST", "Value": "yes"})
+    try:
+        yield
+    finally:
+        await pbx.ami.send({"Action": "Setvar", "Variable": "HOTLINE_TRANSFER_FAST", "Value": "no"})
+
+
+def _went_fast(pbx: Pbx) -> dict:
+    created = pbx.events.find(lambda e: e.get("UserEvent") == "HotlineHandoffCreated")
+    assert created, "the dialplan did not take the fast path"
+    return created[-1]
+
+
+async def _outbox_keys(pbx: Pbx) -> list[str]:
+    return await AmiAstDb(pbx.ami).keys(OUTBOX_FAMILY)
+
+
+async def test_when_fast_path_is_on_then_110_seat_sees_citizen_number_and_order_is_accepted(
+        pbx: Pbx, orders: Orders, fast: None) -> None:
+    await spec._transfer_by_key(pbx, orders, "12345", "110", SEATS_110)
+    created = _went_fast(pbx)
+    order = await orders.service.orders.get(created["Handoff"])
+    assert order.status == "accepted"
+    assert await _outbox_keys(pbx) == []
+
+
+async def test_when_fast_path_is_on_then_110_to_12345_twin_works(pbx: Pbx, orders: Orders, fast: None) -> None:
+    await spec._transfer_by_key(pbx, orders, "110", "12345", SEATS_12345)
+    _went_fast(pbx)
+
+
+async def test_when_fast_path_is_on_and_nobody_answers_then_citizen_back_and_order_returned(
+        pbx: Pbx, orders: Orders, fast: None) -> None:
+    await spec.test_when_no_110_seat_answers_within_limit_then_citizen_is_back_with_original_seat(pbx, orders)
+    _went_fast(pbx)
+
+
+async def test_when_fast_path_is_on_and_citizen_hangs_up_then_order_abandoned(
+        pbx: Pbx, orders: Orders, fast: None) -> None:
+    await spec.test_when_citizen_hangs_up_while_waiting_then_order_abandoned_and_nothing_left(pbx, orders)
+    _went_fast(pbx)
+
+
+async def test_when_fast_path_is_on_and_key_is_pressed_twice_then_one_order(
+        pbx: Pbx, orders: Orders, fast: None) -> None:
+    await spec.test_when_key_is_pressed_twice_then_one_order(pbx, orders)
+    _went_fast(pbx)
+
+
+async def test_when_fast_path_is_on_and_no_110_seat_is_ready_then_order_returned(
+        pbx: Pbx, orders: Orders, fast: None) -> None:
+    await spec.test_when_no_110_seat_is_ready_then_citizen_back_with_seat_and_order_says_so(pbx, orders)
+    _went_fast(pbx)
+
+
+async def test_when_fast_path_is_on_then_120_still_goes_through_python(
+        pbx: Pbx, orders: Orders, fast: None) -> None:
+    await spec.test_when_seat_transfers_to_120_then_its_route_sees_citizen_number(pbx, orders)
+    assert not pbx.events.find(lambda e: e.get("UserEvent") == "HotlineHandoffCreated")
+
+
+async def test_when_python_is_down_at_key_press_then_order_appears_after_it_comes_back(
+        pbx: Pbx, orders: Orders, fast: None) -> None:
+    call, first = await _answered_call(pbx, "12345")
+    await pbx.agi.stop()
+    try:
+        pressed = datetime.now(timezone.utc)
+        await pbx.press_key(first["Seat"], "*1")
+        answered = await pbx.seat_answered(CITIZEN)   # the citizen was moved without Python
+        assert answered["Seat"] in SEATS_110 and answered["ShownNum"] == CITIZEN
+        handoff_id = _went_fast(pbx)["Handoff"]
+        assert answered["Handoff"] == handoff_id
+        assert await orders.of_call(call.handset_id) == []
+        assert await _outbox_keys(pbx) == [handoff_id]  # the order waits in AstDB
+    finally:
+        await pbx.agi.start()
+    came_back = datetime.now(timezone.utc)
+
+    assert await sweep(AmiAstDb(pbx.ami), orders.service) == 1   # the periodic / on-connect sweep
+    order = await orders.one(call.handset_id, "pending")
+    assert order.id == handoff_id
+    assert pressed <= order.created_at < came_back     # created when the key was pressed
+    spec._assert_created_fields(order, source="12345", target="110", seat=first["Seat"], call=call)
+    assert await _outbox_keys(pbx) == []
+
+    # the answer was missed while Python was down: the citizen's hangup makes the order right
+    await pbx.hang_up(call.handset_id)
+    order = await orders.one(call.handset_id, "accepted")
+    assert [(e.kind, e.to_status) for e in await orders.events(order.id)] == [
+        ("created", "pending"), ("transition", "accepted")]
+
+
+async def test_when_citizen_hangs_up_while_python_is_down_then_order_appears_abandoned(
+        pbx: Pbx, orders: Orders, fast: None) -> None:
+    for seat in SEATS_110:
+        await pbx.set_phone(seat, "noanswer")
+    call, first = await _answered_call(pbx, "12345")
+    await pbx.agi.stop()
+    try:
+        await pbx.press_key(first["Seat"], "*1")
+        await pbx.events.wait_for(lambda e: e.get("Event") == "AgentCalled"
+                                  and e.get("Queue") == "hotline-110-linkage", what="a 110 seat rings")
+        handoff_id = _went_fast(pbx)["Handoff"]
+        await pbx.hang_up(call.handset_id)
+        await pbx.assert_nothing_left()
+        assert await orders.of_call(call.handset_id) == []
+    finally:
+        await pbx.agi.start()
+
+    assert await sweep(AmiAstDb(pbx.ami), orders.service) == 1
+    order = await orders.one(call.handset_id, "abandoned")
+    assert order.id == handoff_id and order.outcome_reason == "citizen_hung_up"
+    assert [(e.kind, e.to_status) for e in await orders.events(order.id)] == [
+        ("created", "pending"), ("transition", "abandoned")]
+    astdb = AmiAstDb(pbx.ami)
+    assert await astdb.keys(OUTBOX_FAMILY) == [] and await astdb.keys(ENDED_FAMILY) == []
+
+
+async def test_when_outbox_record_is_delivered_twice_then_one_order(pbx: Pbx, orders: Orders) -> None:
+    handoff_id = f"{int(time.time() * 1e6)}-1700000000.42"
+    linkedid = f"test-{handoff_id}"
+    value = (f"v1|{time.time():.6f}|Local/1001@hotline-seat-phones-0000aaaa;1|"
+             f"Local/12345@hotline-inbound-0000bbbb;2|{CITIZEN}|12345|1001|110|{linkedid}|on_answer")
+    record = parse_outbox(handoff_id, value)
+    assert record is not None
+    await pbx.ami.send({"Action": "DBPut", "Family": OUTBOX_FAMILY, "Key": handoff_id, "Val": value})
+    astdb = AmiAstDb(pbx.ami)
+
+    # the seat leg's route, two sweeps and an early report, all at once
+    delivered = await asyncio.gather(sweep(astdb, orders.service), sweep(astdb, orders.service),
+                                     orders.service.record(record),
+                                     orders.service.returned(handoff_id, "TIMEOUT", record))
+    assert delivered[0] + delivered[1] >= 1
+    order = await orders.one(linkedid, "returned")
+    assert order.id == handoff_id and order.outcome_reason == "no_answer"
+    assert [(e.kind, e.to_status) for e in await orders.events(order.id)] == [
+        ("created", "pending"), ("transition", "returned")]
+    assert await sweep(astdb, orders.service) == 0
+    assert await astdb.keys(OUTBOX_FAMILY) == []
+    assert await orders.service.record(record) is not None  # delivered once more: still one order
+    assert len(await orders.of_call(linkedid)) == 1
