@@ -23,7 +23,7 @@ from tests.asterisk.test_transfer import CITIZEN, SEATS_110, SEATS_12345, Orders
 from tests.support.pbx import Pbx
 
 # the transfer tests' order fixtures (each test on SQLite and PostgreSQL)
-orders, orders_url, postgres_db, sqlite_db = spec.orders, spec.orders_url, spec.postgres_db, spec.sqlite_db
+orders = spec.orders
 
 
 @pytest.fixture

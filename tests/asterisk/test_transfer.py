@@ -8,7 +8,6 @@ with no channel left (the `pbx` fixture).
 """
 from __future__ import annotations
 
-import os
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,9 +16,8 @@ from typing import Any, AsyncIterator
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import select, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ami_bridge.telephony import AmiTelephony
 from app import db
@@ -35,7 +33,6 @@ from tests.support.waiting import eventually
 CITIZEN = "13800138000"
 SEATS_110 = {"2001", "2002"}
 SEATS_12345 = {"1001", "1002", "1003", "1004"}
-POSTGRES_URL = os.environ.get("HOTLINE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 
 
 # ------------------------------------------------------------------ fixtures
@@ -69,35 +66,9 @@ class Orders:
 
 
 @pytest.fixture
-async def postgres_db() -> AsyncIterator[str]:
-    name = f"hotline_xfer_{uuid.uuid4().hex[:12]}"
-    admin = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        try:
-            async with admin.connect() as conn:
-                await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        finally:
-            await admin.dispose()
-
-
-@pytest.fixture
-def sqlite_db(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def orders_url(request: pytest.FixtureRequest) -> str:
-    """Each test using orders runs on SQLite and on PostgreSQL."""
-    return request.getfixturevalue(f"{request.param}_db")
-
-
-@pytest.fixture
-async def orders(pbx: Pbx, orders_url: str) -> AsyncIterator[Orders]:
-    url = orders_url
+async def orders(pbx: Pbx, database_url: str) -> AsyncIterator[Orders]:
+    """Each test using orders runs on SQLite and on PostgreSQL (tests/conftest.py)."""
+    url = database_url
     service = await pbx.use_database(url)
     assert service is not None
     engine = db.create_engine(url)
