@@ -16,6 +16,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from tests.support.pbx import Pbx
+
 REDIS_URL = "redis://127.0.0.1:6379/0"
 POSTGRES_URL = os.environ.get("HOTLINE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 
@@ -63,3 +65,16 @@ async def postgres_url() -> AsyncIterator[str]:
 def database_url(request: pytest.FixtureRequest) -> str:
     """Each test using this runs on SQLite and on PostgreSQL."""
     return request.getfixturevalue(f"{request.param}_url")
+
+
+@pytest.fixture
+async def pbx(rig: Pbx) -> AsyncIterator[Pbx]:
+    """The tier's real-Asterisk rig (each telephony tier's conftest provides
+    `rig`), with phones reset before the test and a leak check after it: no
+    channel and no conference may outlive a test."""
+    if not rig.agi.server:
+        await rig.agi.start()
+    await rig.reset_phones()
+    rig.events.clear()
+    yield rig
+    await rig.assert_nothing_left()

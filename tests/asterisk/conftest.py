@@ -28,12 +28,3 @@ async def rig(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Pbx]:
         await pbx.stop()
 
 
-@pytest.fixture
-async def pbx(rig: Pbx) -> AsyncIterator[Pbx]:
-    """The rig, with phones reset before the test and a leak check after it."""
-    if not rig.agi.server:
-        await rig.agi.start()
-    await rig.reset_phones()
-    rig.events.clear()
-    yield rig
-    await rig.assert_nothing_left()
