@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from app import catalogue_api, orders_api, overflow_api, reports
-from app import threeway_api, tokens_api
+from app import handoffs_api, threeway_api, tokens_api
 from app.api_input import query_parameters, schema_of
 from app.keys import SETTINGS
 from core.orders import STATUSES
@@ -177,6 +177,24 @@ def build(settings: Settings) -> dict[str, Any]:
             "summary": summary, "operationId": f"threeWay{action.title()}", "parameters": [threeway_id],
             "requestBody": _body(schema_of(threeway_api.SEAT_FIELDS, required)),
             "responses": _responses(200, "state", 404, 409)}}
+    # 一键携号转接 button: also moves the call over AMI (503 without it).
+    handoff_id = {**_path_param("handoff_id", "The handoff's id (its order id)", 36),
+                  "schema": {"type": "string", "pattern": "^[0-9A-Za-z-]{8,36}$"}}
+    paths["/api/handoffs"] = {
+        "post": {"summary": "One-key transfer from a seat's call (一键携号转接): the citizen's own channel moves to "
+                            "the target, which sees the citizen's number; the order is created pending",
+                 "operationId": "startHandoff",
+                 "requestBody": _body(schema_of(handoffs_api.BUTTON_FIELDS, frozenset({"target"}))),
+                 "responses": _responses(201, "the handoff and its order", 409)}}
+    paths["/api/handoffs/{handoff_id}"] = {
+        "get": {"summary": "A handoff and its order", "operationId": "getHandoff",
+                "parameters": [handoff_id], "responses": _responses(200, "the handoff", 404)}}
+    seat = {**_path_param("seat", "A configured seat extension", 32),
+            "schema": {"type": "string", "pattern": "^[0-9]{1,32}$"}}
+    paths["/api/seats/{seat}/current"] = {
+        "get": {"summary": "The seat's call now and the handoff order it came with (for the desktop to pop)",
+                "operationId": "seatCurrent", "parameters": [seat],
+                "responses": _responses(200, "the seat's channels and handoff")}}
     # GET /api/live/stream (server-sent events, app.live_stream) is left out on
     # purpose: an answer that never ends would hang a fuzzer.
     for action, (status, fields, required, _) in orders_api.ACTIONS.items():

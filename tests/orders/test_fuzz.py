@@ -7,7 +7,7 @@ bounded by `--max-examples` and `--max-time`; the service's log must show
 no unhandled error afterwards.
 
 One documented exception: `hotline web` alone has no AMI link, so the
-three-way buttons (/api/threeway…) answer 503 "service: ami" once their input
+three-way and transfer buttons (/api/threeway…, /api/handoffs…, /api/seats/…) answer 503 "service: ami" once their input
 is valid — declared below as expected for those paths only (never a 500:
 the log check still holds).
 """
@@ -34,7 +34,7 @@ MAX_EXAMPLES = 25
 # Per-operation schemathesis settings: where 503 is the documented answer without AMI.
 NEEDS_AMI = """
 [[operations]]
-include-path-regex = "^/api/threeway"
+include-path-regex = "^/api/(threeway|handoffs|seats/)"
 checks.not_a_server_error.expected-statuses = ["2xx", "3xx", "4xx", "503"]
 """
 
