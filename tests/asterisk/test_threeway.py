@@ -17,7 +17,6 @@ from typing import Any, AsyncIterator
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ami_bridge.threeway_telephony import AmiThreeWayTelephony
@@ -29,6 +28,7 @@ from app.order_service import OrderService
 from app.threeway_service import ThreeWayService
 from app.web import init_app
 from core.threeway import conference_name
+from tests.support.orders import OrderReader
 from tests.support.pbx import Pbx
 from tests.support.waiting import eventually
 
@@ -48,19 +48,10 @@ class ThreeWayRig:
     url: str
 
     async def order(self, linkedid: str, status: str | None = None, timeout: float = 15.0) -> Order:
-        async def check() -> Order:
-            async with self.sessions() as session:
-                orders = list(await session.scalars(select(Order).where(Order.linkedid == linkedid)))
-            assert len(orders) == 1, f"{len(orders)} orders for call {linkedid}"
-            if status is not None:
-                assert orders[0].status == status, f"order is {orders[0].status}, waiting for {status}"
-            return orders[0]
-        return await eventually(check, timeout=timeout, what=f"one {status or ''} order for {linkedid}")
+        return await OrderReader(self.sessions).one(linkedid, status, timeout)
 
     async def events(self, order_id: str) -> list[OrderEvent]:
-        async with self.sessions() as session:
-            return list(await session.scalars(select(OrderEvent).where(OrderEvent.order_id == order_id)
-                                              .order_by(OrderEvent.id)))
+        return await OrderReader(self.sessions).events(order_id)
 
     async def kinds(self, order_id: str) -> list[tuple[str, str | None]]:
         return [(e.kind, (e.detail or {}).get("role")) for e in await self.events(order_id)]

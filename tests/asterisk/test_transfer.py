@@ -16,8 +16,6 @@ from typing import Any, AsyncIterator
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ami_bridge.telephony import AmiTelephony
 from app import db
@@ -25,8 +23,9 @@ from app.asterisk_render import write_agi_script
 from app.auth import create_token
 from app.handoff_service import HandoffService
 from app.keys import SESSIONS
-from app.models import Order, OrderEvent, utcnow
+from app.models import Order, utcnow
 from app.web import init_app
+from tests.support.orders import OrderReader
 from tests.support.pbx import Pbx
 from tests.support.waiting import eventually
 
@@ -38,31 +37,11 @@ SEATS_12345 = {"1001", "1002", "1003", "1004"}
 # ------------------------------------------------------------------ fixtures
 
 @dataclass
-class Orders:
+class Orders(OrderReader):
     """The handoff service the rig's FastAGI server uses, and a reader for its orders."""
 
     service: HandoffService
-    sessions: async_sessionmaker[AsyncSession]
     url: str
-
-    async def of_call(self, linkedid: str) -> list[Order]:
-        async with self.sessions() as session:
-            return list(await session.scalars(select(Order).where(Order.linkedid == linkedid)
-                                              .order_by(Order.created_at)))
-
-    async def one(self, linkedid: str, status: str | None = None, timeout: float = 15.0) -> Order:
-        async def check() -> Order:
-            orders = await self.of_call(linkedid)
-            assert len(orders) == 1, f"{len(orders)} orders for call {linkedid}"
-            if status is not None:
-                assert orders[0].status == status, f"order is {orders[0].status}, waiting for {status}"
-            return orders[0]
-        return await eventually(check, timeout=timeout, what=f"one {status or ''} order for {linkedid}")
-
-    async def events(self, order_id: str) -> list[OrderEvent]:
-        async with self.sessions() as session:
-            return list(await session.scalars(select(OrderEvent).where(OrderEvent.order_id == order_id)
-                                              .order_by(OrderEvent.id)))
 
 
 @pytest.fixture
@@ -73,7 +52,7 @@ async def orders(pbx: Pbx, database_url: str) -> AsyncIterator[Orders]:
     assert service is not None
     engine = db.create_engine(url)
     try:
-        yield Orders(service, db.session_factory(engine), url)
+        yield Orders(sessions=db.session_factory(engine), service=service, url=url)
         # the hangup hooks report through the service: let the last one land
         await pbx.assert_nothing_left()
     finally:
