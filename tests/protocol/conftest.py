@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -220,19 +219,15 @@ async def redis_proxy() -> AsyncIterator[RedisProxy]:
 
 
 @pytest.fixture
-async def redis_client() -> AsyncIterator[Redis]:
-    client = Redis.from_url(REDIS_URL, decode_responses=True)
-    yield client
-    await client.aclose()
+def redis_client(redis: Redis) -> Redis:
+    """The shared real-Redis client (tests/conftest.py) under this tier's name."""
+    return redis
 
 
 @pytest.fixture
-async def prefix(redis_client: Redis) -> AsyncIterator[str]:
-    value = f"test-ami-bridge:{uuid.uuid4().hex}:"
-    yield value
-    keys = [k async for k in redis_client.scan_iter(match=f"{value}*")]
-    if keys:
-        await redis_client.delete(*keys)
+def prefix(redis_prefix: str) -> str:
+    """The test's own key prefix, cleaned up by tests/conftest.py."""
+    return redis_prefix
 
 
 @pytest.fixture
