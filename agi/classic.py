@@ -30,7 +30,7 @@ from core.settings import Settings
 
 # Routes that record handoffs: they need the orders database.
 HANDOFF_ROUTES = frozenset({"transfer_key", "handoff_answered", "handoff_returned", "handoff_ended",
-                            "handoff_lost", "handoff_outbox"})
+                            "handoff_lost"})
 
 
 def read_env_file(path: Path) -> dict[str, str]:

@@ -119,23 +119,6 @@ class AgiAstDb:
         await self.call.read_function(f"DB_DELETE({family}/{key})")
 
 
-async def handoff_outbox(call: AgiCall, ctx: RouteContext) -> None:
-    """The dialplan carried out a transfer (hotline-transfer-fast) and the citizen
-    is on its way: record its order from the AstDB outbox (seat's leg, off the
-    citizen's path), and any others left there while Python was away."""
-    handoff_id = await _handoff_id(call)
-    if ctx.handoffs is None:
-        log.error("handoff %s: no handoff service wired; the order stays in the outbox", handoff_id)
-        return
-    astdb = AgiAstDb(call)
-    if handoff_id is not None:
-        record = await outboxes.read(astdb, handoff_id)
-        if record is not None:
-            await outboxes.deliver(astdb, ctx.handoffs, record)
-    # records left behind (Python or the database was down): usually none
-    await outboxes.sweep(astdb, ctx.handoffs)
-
-
 async def _outbox(call: AgiCall, handoff_id: str) -> OutboxRecord | None:
     """The handoff's outbox record if its order may not be recorded yet (fast path)."""
     return await outboxes.read(AgiAstDb(call), handoff_id)
@@ -325,7 +308,6 @@ ROUTES: dict[str, Route] = {
     "handoff_returned": handoff_returned,
     "handoff_ended": handoff_ended,
     "handoff_lost": handoff_lost,
-    "handoff_outbox": handoff_outbox,
     "threeway_start": threeway_start,
     "threeway_answered": threeway_answered,
     "threeway_no_answer": threeway_no_answer,

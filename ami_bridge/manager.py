@@ -260,6 +260,10 @@ class AmiManager:
         A coroutine handler runs as a task; its errors are logged."""
         self._handlers.append((pattern, handler))
 
+    def off_event(self, pattern: str, handler: EventHandler) -> None:
+        """Stop calling `handler` for `pattern` (registered with `on_event`)."""
+        self._handlers = [(p, h) for p, h in self._handlers if not (p == pattern and h == handler)]
+
     def on_connect(self, callback: LinkCallback) -> None:
         """Called after every successful login (first connection and each reconnect)."""
         self._on_connect.append(callback)
@@ -267,6 +271,10 @@ class AmiManager:
     def on_disconnect(self, callback: LinkCallback) -> None:
         """Called as soon as an established link is lost."""
         self._on_disconnect.append(callback)
+
+    def off_connect(self, callback: LinkCallback) -> None:
+        """Stop calling `callback` on login (registered with `on_connect`)."""
+        self._on_connect = [c for c in self._on_connect if c != callback]
 
     async def start(self) -> None:
         """Start connecting in the background; returns at once (see `wait_connected`)."""

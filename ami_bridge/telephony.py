@@ -137,8 +137,9 @@ class AmiTelephony:
             redirect: dict[str, str] = {"Action": "Redirect", "Channel": citizen,
                                         "Context": "hotline-handoff", "Exten": "s", "Priority": "1"}
             if plan.release_mode == "on_answer":
-                await self._ok({"Action": "Setvar", "Channel": seat_leg, "Variable": cv.HOLD_ID,
-                                "Value": handoff_id}, "seat_gone")
+                for name, value in ((cv.HOLD_ID, handoff_id), (cv.TRANSFER_PEER, citizen)):
+                    await self._ok({"Action": "Setvar", "Channel": seat_leg, "Variable": name, "Value": value},
+                                   "seat_gone")
                 redirect.update({"ExtraChannel": seat_leg, "ExtraContext": "hotline-transfer-hold",
                                  "ExtraExten": "hold", "ExtraPriority": "1"})
             await self._ok(redirect, "citizen_gone")

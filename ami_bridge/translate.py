@@ -253,9 +253,15 @@ def channel_variables(event: Mapping[str, Any]) -> dict[str, str]:
     return _chan_vars(_Event(event))
 
 
-def _chan_vars(ev: _Event) -> dict[str, str]:
+def dest_channel_variables(event: Mapping[str, Any]) -> dict[str, str]:
+    """The `DestChanVariable: NAME=value` headers (the other channel of a
+    two-channel event: a queue member's leg in AgentConnect), as a dict."""
+    return _chan_vars(_Event(event), "DestChanVariable")
+
+
+def _chan_vars(ev: _Event, header: str = "ChanVariable") -> dict[str, str]:
     out: dict[str, str] = {}
-    for item in ev.values("ChanVariable"):
+    for item in ev.values(header):
         name, sep, value = item.partition("=")
         if sep and name.strip():
             out[name.strip()] = value.strip()

@@ -31,17 +31,17 @@ CLASSIC_AGI_ENV = "hotline-agi.env"  # in <run>/etc, mode 0600
 
 
 def _fast_seats(settings: Settings) -> list[dict[str, str]]:
-    """The fast transfer's seat table: each seat's centre and how to ring it again."""
+    """The transfer table's seat rows: how a citizen coming back rings each seat."""
     rows = []
     for centre in settings.centres:
         for seat in centre.seats:
             dial, device = seat_interfaces(seat, settings.seat_mode)
-            rows.append({"extension": seat.extension, "centre": centre.id, "dial": dial, "device": device})
+            rows.append({"extension": seat.extension, "dial": dial, "device": device})
     return rows
 
 
 def _fast_centres(settings: Settings) -> list[dict[str, str]]:
-    """The fast transfer's centre table: partner, its linkage queue, release mode."""
+    """The transfer key's globals per centre: partner, its linkage queue, release mode."""
     rows = []
     for centre in settings.centres:
         partner = partner_centre(settings.centres, centre.id)

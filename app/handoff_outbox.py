@@ -1,25 +1,37 @@
-"""The fast transfer's outbox in Asterisk's AstDB: read it, record it, clear it (service layer).
+"""The transfer key's handoffs, from Asterisk's AstDB into SQL (service layer).
 
-`hotline-transfer-fast` (dialplan) writes one record per handoff it carried
-out to AstDB family `hotline-handoff-outbox` before the citizen moves
-(`core.handoff.OutboxRecord`).  A record is deleted only after its order is
-in SQL (`HandoffService.record`, idempotent), so an order is never lost:
-while Python or the database is down the records wait in AstDB, and the
-next sweep inserts them with the key press's id and time.
+The transfer key's dialplan path (`hotline-transfer`, extension `key`) writes
+one record per handoff to AstDB family `hotline-handoff-outbox` before the
+citizen moves (`core.handoff.OutboxRecord`).  A record is deleted only after
+its order is in SQL (`HandoffService.record`, idempotent), so an order is
+never lost: while Python or the database is down the records wait in AstDB,
+and the next sweep inserts them with the key press's id and time.
 
-Sweeps run on the seat leg's `handoff_outbox` route (through that AGI
-session) and periodically over AMI (`OutboxSweeper`, also on (re)connect).
+Who records, whichever comes first (one order results):
+* the seat leg's `handoff_outbox` AGI route (成功转: the seat hears ringback meanwhile);
+* `HandoffJournal` on the AMI link: the `HotlineHandoffCreated` user event
+  records that handoff at once, `AgentConnect` on a linkage queue accepts it
+  (the answering leg carries HOTLINE_HANDOFF_ID; nothing runs on the answer's
+  path in the dialplan), and a sweep every few seconds and on each (re)connect
+  takes whatever is left;
+* any later report of the handoff (returned, ended) and the citizen's hangup.
 The AstDB is reached through the small `AstDb` port; no SQL here.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from typing import Any, Protocol
 
-from core.handoff import ENDED_FAMILY, OUTBOX_FAMILY, OutboxRecord, parse_outbox
+from ami_bridge.translate import dest_channel_variables
+from core.channel_vars import HANDOFF_ID
+from core.handoff import ENDED_FAMILY, OUTBOX_FAMILY, OutboxRecord, is_outbox_id, parse_outbox
 
 log = logging.getLogger(__name__)
+
+# a handoff id as a channel variable may carry it (the key's or the AGI path's)
+_ANY_HANDOFF_ID = re.compile(r"^[A-Za-z0-9._\-]{1,36}$")
 
 
 class AstDb(Protocol):
@@ -34,6 +46,9 @@ class AstDb(Protocol):
 
 class Recorder(Protocol):
     async def record(self, outbox: OutboxRecord) -> Any: ...
+
+    async def answered(self, handoff_id: str, answering_channel: str | None,
+                       outbox: OutboxRecord | None = None) -> Any: ...
 
     async def ended_while_away(self, handoff_id: str, state: str) -> Any: ...
 
@@ -114,29 +129,88 @@ class AmiAstDb:
         return found
 
 
-class OutboxSweeper:
-    """Sweeps the outbox over AMI every `interval_s` and whenever the link
-    (re)connects.  `start` / `stop` own the task."""
+class HandoffJournal:
+    """Records the dialplan's handoffs over the AMI link as they happen, and
+    sweeps the outbox every `interval_s` and whenever the link (re)connects.
+    `start` / `stop` own the sweeping task; the event handlers are attached
+    to `ami` at construction."""
 
-    def __init__(self, astdb: AstDb, handoffs: Recorder, interval_s: float = 5.0) -> None:
-        self.astdb = astdb
+    CREATED_EVENT = "HotlineHandoffCreated"
+
+    def __init__(self, ami: Any, handoffs: Recorder, interval_s: float = 5.0,
+                 astdb: AstDb | None = None) -> None:
+        self.astdb: AstDb = astdb if astdb is not None else AmiAstDb(ami)
         self.handoffs = handoffs
         self.interval_s = interval_s
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._ami = ami
+        self._pending: set[asyncio.Task[None]] = set()
+        ami.on_event("UserEvent", self._on_user_event)
+        ami.on_event("AgentConnect", self._on_agent_connect)
+        ami.on_connect(self.kick)
 
     def kick(self) -> None:
         """Sweep now (the AMI link came back)."""
         self._wake.set()
 
     async def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="handoff outbox sweeper")
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="handoff journal")
+
+    async def drain(self) -> None:
+        """Wait for the events being recorded now."""
+        while self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
 
     async def stop(self) -> None:
+        """Stop listening and sweeping, after the events being recorded now (a
+        stopped journal is not started again)."""
+        self._ami.off_event("UserEvent", self._on_user_event)
+        self._ami.off_event("AgentConnect", self._on_agent_connect)
+        self._ami.off_connect(self.kick)
+        await self.drain()
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+
+    def _spawn(self, work: Any, what: str) -> None:
+        task = asyncio.get_running_loop().create_task(work, name=what)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    def _on_user_event(self, event: dict[str, Any]) -> None:
+        if event.get("UserEvent") == self.CREATED_EVENT:
+            self._spawn(self._created(str(event.get("Handoff", ""))), "handoff created")
+
+    def _on_agent_connect(self, event: dict[str, Any]) -> None:
+        if str(event.get("Queue", "")).endswith("-linkage"):
+            self._spawn(self._accepted(event), "handoff accepted")
+
+    async def _created(self, handoff_id: str) -> None:
+        """The key moved a citizen: record that handoff's order now."""
+        if not is_outbox_id(handoff_id):
+            return
+        try:
+            record = await read(self.astdb, handoff_id)
+            if record is not None:
+                await deliver(self.astdb, self.handoffs, record)
+        except Exception:  # the sweep or a later report records it
+            log.exception("handoff %s: not recorded from its event; left for the sweep", handoff_id)
+
+    async def _accepted(self, event: dict[str, Any]) -> None:
+        """A seat of a linkage queue answered a citizen that carries a handoff:
+        the order is accepted (by the seat on `DestChannel`)."""
+        handoff_id = dest_channel_variables(event).get(HANDOFF_ID, "")
+        if not _ANY_HANDOFF_ID.match(handoff_id):
+            return
+        try:
+            record = await read(self.astdb, handoff_id) if is_outbox_id(handoff_id) else None
+            await self.handoffs.answered(handoff_id, str(event.get("DestChannel") or "") or None, record)
+            if record is not None:
+                await self.astdb.delete(OUTBOX_FAMILY, handoff_id)
+        except Exception:  # the citizen's hangup handler makes the order right
+            log.exception("handoff %s: acceptance not recorded from AgentConnect", handoff_id)
 
     async def _run(self) -> None:
         while True:

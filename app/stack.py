@@ -20,7 +20,7 @@ from app.asterisk_render import render
 from app import db
 from app.db import migrate
 from app.handoff_lock import RedisHandoffLock
-from app.handoff_outbox import AmiAstDb, OutboxSweeper
+from app.handoff_outbox import HandoffJournal
 from app.handoff_service import HandoffService
 from app.order_service import OrderService
 from app.overflow_config import OverflowConfig
@@ -42,7 +42,7 @@ class Stack:
         self.handoff_lock: RedisHandoffLock | None = None
         self.bridge: AmiBridge | None = None
         self.overflow: OverflowController | None = None
-        self.outbox: OutboxSweeper | None = None
+        self.journal: HandoffJournal | None = None
         self.web_runner = None
 
     async def start(self) -> None:
@@ -63,11 +63,11 @@ class Stack:
         await self.asterisk.start()
         self.bridge = AmiBridge(self.settings, self.secrets.ami_secret)
         await self.bridge.start()
-        # Fast transfers' orders left in AstDB (Python or the database was down):
-        # swept now, every few seconds, and each time the AMI link comes back.
-        self.outbox = OutboxSweeper(AmiAstDb(self.bridge.ami), handoffs)
-        self.bridge.ami.on_connect(self.outbox.kick)
-        await self.outbox.start()
+        # The transfer key's handoffs, from AstDB into SQL: recorded and accepted
+        # from AMI events as they happen; left-overs (Python or the database was
+        # down) swept now, every few seconds and each time the AMI link comes back.
+        self.journal = HandoffJournal(self.bridge.ami, handoffs)
+        await self.journal.start()
         # Three-way calls: one service for the keys (FastAGI) and the buttons (web), moves over AMI.
         threeway = ThreeWayService(self.settings, orders,
                                    AmiThreeWayTelephony(self.bridge.ami, self.settings.centres))
@@ -91,9 +91,9 @@ class Stack:
         if self.overflow is not None:
             await self.overflow.stop()
             self.overflow = None
-        if self.outbox is not None:
-            await self.outbox.stop()
-            self.outbox = None
+        if self.journal is not None:
+            await self.journal.stop()
+            self.journal = None
         if self.bridge is not None:
             await self.bridge.stop()
             self.bridge = None

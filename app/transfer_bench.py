@@ -54,7 +54,7 @@ from app.asterisk_render import render
 from app.bench import percentile
 from app.handoff_lock import RedisHandoffLock
 from app.errors import NotFound
-from app.handoff_outbox import AmiAstDb
+from app.handoff_outbox import AmiAstDb, HandoffJournal
 from app.handoff_outbox import sweep as outbox_sweep
 from app.handoff_service import HandoffService
 from app.order_service import OrderService
@@ -137,6 +137,8 @@ async def run_transfer_bench(settings: Settings, transfers: int = 200) -> dict[s
     ami = AmiManager("127.0.0.1", settings.ami_port, settings.ami_user, secrets.ami_secret)
     watch = _Watch()
     ami.on_event("*", watch.on_event)
+    # as in `hotline up`: the AMI journal records and accepts the key's handoffs
+    journal = HandoffJournal(ami, handoffs)
     await ami.start()
     digits = {"hotline": settings.transfer_key,
               "blind": BUILTIN_FEATURE_KEYS["blindxfer"] + BLIND_DESTINATION}
@@ -146,6 +148,7 @@ async def run_transfer_bench(settings: Settings, transfers: int = 200) -> dict[s
     started = time.monotonic()
     try:
         await ami.wait_connected(timeout=20)
+        await journal.start()
         for i in range(transfers * 2):
             mode = "hotline" if i % 2 == 0 else "blind"
             try:
@@ -159,7 +162,8 @@ async def run_transfer_bench(settings: Settings, transfers: int = 200) -> dict[s
             if handoff:
                 handoff_ids.append(handoff)
         await agi.context.drain()
-        # fast path: what the seat legs' routes did not record (none expected)
+        await journal.stop()
+        # what neither the seat legs' routes nor the journal recorded (none expected)
         swept = await outbox_sweep(AmiAstDb(ami), handoffs)
         lost = 0
         for handoff_id in handoff_ids:
@@ -209,6 +213,7 @@ async def run_transfer_bench(settings: Settings, transfers: int = 200) -> dict[s
                     round(h / b, 2) if b else None)
         return out
     finally:
+        await journal.stop()
         await ami.close()
         await asterisk.stop()
         await agi.stop()

@@ -26,8 +26,13 @@ HANDOFF_ID = "HOTLINE_HANDOFF_ID"
 TRANSFER_STATUS = "HOTLINE_TRANSFER_STATUS"
 TRANSFER_PROMPT = "HOTLINE_TRANSFER_PROMPT"
 # Global, rendered from settings.transfer_fast_path: "yes" when the dialplan
-# decides the common transfer itself (hotline-transfer-fast, AstDB outbox).
+# carries out the common transfer itself (hotline-transfer key, AstDB outbox).
 TRANSFER_FAST = "HOTLINE_TRANSFER_FAST"
+# Globals rendered per centre (name + centre id) for that path: the partner
+# centre, its linkage queue, the release mode.
+XFER_TARGET_PREFIX = "HOTLINE_XFER_TARGET_"
+XFER_QUEUE_PREFIX = "HOTLINE_XFER_QUEUE_"
+XFER_MODE_PREFIX = "HOTLINE_XFER_MODE_"
 # The destination dialled after the destination key (empty: the partner centre).
 TRANSFER_TARGET = "HOTLINE_TRANSFER_TARGET"
 # The citizen's leg as the key saw it (BRIDGEPEER when the key was pressed).
@@ -41,6 +46,9 @@ HANDOFF_TIMEOUT = "HOTLINE_HANDOFF_TIMEOUT"  # no-answer limit (s)
 RETURN_CENTRE = "HOTLINE_RETURN_CENTRE"      # where the citizen goes back to
 RETURN_DIAL = "HOTLINE_RETURN_DIAL"          # the transferring seat, rung again
 RETURN_DEVICE = "HOTLINE_RETURN_DEVICE"      # its device: is it free?
+# The transferring seat leg's name on the dialplan path (AstDB
+# hotline-handoff-seat), read back by a citizen that returns, then its seat.
+RETURN_LEG = "HOTLINE_RETURN_LEG"
 # Queue/Dial result that ended the wait (for the order's outcome_reason).
 HANDOFF_OUTCOME = "HOTLINE_HANDOFF_OUTCOME"
 # The handoff's AstDB state, read into the citizen's channel when it hangs up.

@@ -56,11 +56,13 @@ PROMPTS: dict[str, str] = {
 # AstDB family holding each live handoff's state (pending / accepted / returned);
 # the dialplan's hold loop and hangup handler read it.
 ASTDB_FAMILY = "hotline-handoff"
-# The fast transfer's outbox (hotline-transfer-fast): one record per order
+# The transfer key's outbox (hotline-transfer, key): one record per order
 # decided in dialplan, written before the citizen moves, deleted once the
 # order is in SQL.  And the per-call guard against a second press.
 OUTBOX_FAMILY = "hotline-handoff-outbox"
 CALL_GUARD_FAMILY = "hotline-handoff-call"
+# The transferring seat leg's name, per handoff: a citizen that comes back rings that seat.
+SEAT_LEG_FAMILY = "hotline-handoff-seat"
 # How a fast-path handoff ended while its order was still in the outbox: the
 # AstDB state then (pending / accepted / returned), or `lost` (the citizen
 # hung up before the move).  The sweep applies it after recording the order.
@@ -245,13 +247,19 @@ def plan_handoff(
 _OUTBOX_ID = re.compile(r"^[0-9]{10,20}-[A-Za-z0-9._\-]{1,40}$")
 
 
+def is_outbox_id(value: str | None) -> bool:
+    """An id the dialplan path gives a handoff: `<key press in µs>-<seat leg uniqueid>`."""
+    return bool(value) and len(value or "") <= 36 and _OUTBOX_ID.match(value or "") is not None
+
+
 @dataclass(frozen=True)
 class OutboxRecord:
-    """A handoff the dialplan decided and carried out (hotline-transfer-fast).
+    """A handoff the dialplan decided and carried out (hotline-transfer, key).
 
     Written to AstDB `hotline-handoff-outbox/<id>` as
     `v1|<epoch.micro>|<seat channel>|<citizen channel>|<citizen number>|
     <source centre>|<seat>|<target centre>|<linkedid>|<release mode>`
+    (`<seat>` may be empty: it is then read from the seat channel's name)
     before the citizen moved: the order must exist from that moment, so its
     created_at is the key press, not the time Python saw it.
     """
@@ -272,13 +280,16 @@ def parse_outbox(handoff_id: str, value: str | None) -> OutboxRecord | None:
     """The outbox record `value` stored under `handoff_id`; None if it is not one
     (never raises: a bad record is logged and left by the caller)."""
     parts = (value or "").split("|")
-    if len(parts) != 10 or parts[0] != "v1" or not _OUTBOX_ID.match(handoff_id) or len(handoff_id) > 36:
+    if len(parts) != 10 or parts[0] != "v1" or not is_outbox_id(handoff_id):
         return None
     _, at, seat_channel, citizen_channel, number, source, seat, target, linkedid, mode = parts
     try:
         pressed_at = float(at)
     except ValueError:
         return None
+    if not seat:  # the dialplan path leaves it to the seat leg's name
+        match = _SEAT_CHANNEL.match(seat_channel)
+        seat = (match.group("local") or match.group("pjsip")) if match else ""
     if not (is_channel_name(seat_channel) and is_channel_name(citizen_channel) and source and target
             and seat.isdigit() and mode in RELEASE_MODES and 0 < len(linkedid) <= 64):
         return None

@@ -67,7 +67,7 @@ class Settings:
     # logged in there) decided in dialplan and recorded through the AstDB
     # outbox, without waiting for Python (core/handoff.py OutboxRecord).
     # Off: every key press asks the `transfer_key` AGI route first.
-    transfer_fast_path: bool = False
+    transfer_fast_path: bool = True
     destination_routes: dict[str, str] = field(default_factory=dict)
     # Three-way call (三方通话, core/threeway.py): the start key (two-party
     # call, features.conf), the keys inside the conference (ConfBridge menu:
@@ -281,7 +281,7 @@ class Settings:
             transfer_to_key=transfer_to_key,
             transfer_timeout_s=positive("HOTLINE_TRANSFER_TIMEOUT", 30, 600),
             release_modes=release_modes,
-            transfer_fast_path=flag("HOTLINE_TRANSFER_FAST_PATH", False),
+            transfer_fast_path=flag("HOTLINE_TRANSFER_FAST_PATH", True),
             destination_routes=destination_routes,
             threeway_start_key=threeway_keys["three_way_start"],
             threeway_leave_key=threeway_keys["three_way_leave"],

@@ -1,11 +1,14 @@
-"""The fast transfer path (HOTLINE_TRANSFER_FAST=yes) — on the real Asterisk.
+"""The transfer key's two paths — on the real Asterisk.
 
-The dialplan decides the common transfer itself, writes the order to the
-AstDB outbox and moves the citizen at once; Python records the order from
-the outbox.  The behaviour the seats and the orders see is the one-key
-transfer's (tests/asterisk/test_transfer.py, whose scenarios run here again
-with the fast path on), plus what only the outbox can give: a transfer made
-while Python is down still leaves its order, recorded once.
+By default (HOTLINE_TRANSFER_FAST=yes) the dialplan carries out the common
+transfer itself: it writes the order to the AstDB outbox, moves the citizen
+at once, and Python records the order from the outbox (the AMI journal, the
+sweep, the handoff's later reports).  tests/asterisk/test_transfer.py runs
+its scenarios on that path; this file adds what only the outbox can give —
+a transfer made while Python is down still leaves its order, recorded once —
+and runs the scenarios again with HOTLINE_TRANSFER_FAST=no, where every key
+press asks the `transfer_key` route first and a failure there keeps the
+citizen with the seat.
 """
 from __future__ import annotations
 
@@ -16,37 +19,48 @@ from typing import AsyncIterator
 
 import pytest
 
+from app import db
 from app.handoff_outbox import AmiAstDb, sweep
 from core.handoff import ENDED_FAMILY, OUTBOX_FAMILY, parse_outbox
 from tests.asterisk import test_transfer as spec
 from tests.asterisk.test_transfer import CITIZEN, SEATS_110, SEATS_12345, Orders, _answered_call
 from tests.support.pbx import Pbx
+from tests.support.waiting import eventually
 
 # the transfer tests' order fixtures (each test on SQLite and PostgreSQL)
 orders = spec.orders
 
 
 @pytest.fixture
-async def fast(pbx: Pbx) -> AsyncIterator[None]:
-    await pbx.ami.send({"Action": "Setvar", "Variable": "HOTLINE_TRANSFER_FAST", "Value": "yes"})
+async def python_first(pbx: Pbx) -> AsyncIterator[None]:
+    """HOTLINE_TRANSFER_FAST_PATH=no, as rendered: the route decides every key press."""
+    await pbx.ami.send({"Action": "Setvar", "Variable": "HOTLINE_TRANSFER_FAST", "Value": "no"})
     try:
         yield
     finally:
-        await pbx.ami.send({"Action": "Setvar", "Variable": "HOTLINE_TRANSFER_FAST", "Value": "no"})
+        await pbx.ami.send({"Action": "Setvar", "Variable": "HOTLINE_TRANSFER_FAST", "Value": "yes"})
 
 
 def _went_fast(pbx: Pbx) -> dict:
     created = pbx.events.find(lambda e: e.get("UserEvent") == "HotlineHandoffCreated")
-    assert created, "the dialplan did not take the fast path"
+    assert created, "the dialplan did not carry the transfer out itself"
     return created[-1]
+
+
+def _asked_python(pbx: Pbx) -> None:
+    assert not pbx.events.find(lambda e: e.get("UserEvent") == "HotlineHandoffCreated")
+    assert pbx.events.find(lambda e: e.get("Event") == "Newexten" and e.get("Application") == "AGI"
+                           and str(e.get("AppData", "")).endswith("/transfer_key"))
 
 
 async def _outbox_keys(pbx: Pbx) -> list[str]:
     return await AmiAstDb(pbx.ami).keys(OUTBOX_FAMILY)
 
 
-async def test_when_fast_path_is_on_then_110_seat_sees_citizen_number_and_order_is_accepted(
-        pbx: Pbx, orders: Orders, fast: None) -> None:
+# ------------------------------------------------------------ the default path
+
+async def test_when_key_is_pressed_then_dialplan_moves_the_citizen_and_order_leaves_the_outbox(
+        pbx: Pbx, orders: Orders) -> None:
     await spec._transfer_by_key(pbx, orders, "12345", "110", SEATS_110)
     created = _went_fast(pbx)
     order = await orders.service.orders.get(created["Handoff"])
@@ -54,45 +68,88 @@ async def test_when_fast_path_is_on_then_110_seat_sees_citizen_number_and_order_
     assert await _outbox_keys(pbx) == []
 
 
-async def test_when_fast_path_is_on_then_110_to_12345_twin_works(pbx: Pbx, orders: Orders, fast: None) -> None:
-    await spec._transfer_by_key(pbx, orders, "110", "12345", SEATS_12345)
-    _went_fast(pbx)
-
-
-async def test_when_fast_path_is_on_and_nobody_answers_then_citizen_back_and_order_returned(
-        pbx: Pbx, orders: Orders, fast: None) -> None:
-    await spec.test_when_no_110_seat_answers_within_limit_then_citizen_is_back_with_original_seat(pbx, orders)
-    _went_fast(pbx)
-
-
-async def test_when_fast_path_is_on_and_citizen_hangs_up_then_order_abandoned(
-        pbx: Pbx, orders: Orders, fast: None) -> None:
-    await spec.test_when_citizen_hangs_up_while_waiting_then_order_abandoned_and_nothing_left(pbx, orders)
-    _went_fast(pbx)
-
-
-async def test_when_fast_path_is_on_and_key_is_pressed_twice_then_one_order(
-        pbx: Pbx, orders: Orders, fast: None) -> None:
-    await spec.test_when_key_is_pressed_twice_then_one_order(pbx, orders)
-    _went_fast(pbx)
-
-
-async def test_when_fast_path_is_on_and_no_110_seat_is_ready_then_order_returned(
-        pbx: Pbx, orders: Orders, fast: None) -> None:
-    await spec.test_when_no_110_seat_is_ready_then_citizen_back_with_seat_and_order_says_so(pbx, orders)
-    _went_fast(pbx)
-
-
-async def test_when_fast_path_is_on_then_120_still_goes_through_python(
-        pbx: Pbx, orders: Orders, fast: None) -> None:
+async def test_when_destination_key_is_pressed_then_python_decides(pbx: Pbx, orders: Orders) -> None:
     await spec.test_when_seat_transfers_to_120_then_its_route_sees_citizen_number(pbx, orders)
-    assert not pbx.events.find(lambda e: e.get("UserEvent") == "HotlineHandoffCreated")
+    _asked_python(pbx)
 
+
+# ------------------------------------------------------------ Python first
+
+async def test_when_python_decides_first_then_110_seat_sees_citizen_number(
+        pbx: Pbx, orders: Orders, python_first: None) -> None:
+    await spec._transfer_by_key(pbx, orders, "12345", "110", SEATS_110)
+    _asked_python(pbx)
+
+
+async def test_when_python_decides_first_then_110_to_12345_twin_works(
+        pbx: Pbx, orders: Orders, python_first: None) -> None:
+    await spec._transfer_by_key(pbx, orders, "110", "12345", SEATS_12345)
+    _asked_python(pbx)
+
+
+async def test_when_python_decides_first_and_nobody_answers_then_citizen_back_and_order_returned(
+        pbx: Pbx, orders: Orders, python_first: None) -> None:
+    await spec.test_when_no_110_seat_answers_within_limit_then_citizen_is_back_with_original_seat(pbx, orders)
+    _asked_python(pbx)
+
+
+async def test_when_python_decides_first_and_citizen_hangs_up_then_order_abandoned(
+        pbx: Pbx, orders: Orders, python_first: None) -> None:
+    await spec.test_when_citizen_hangs_up_while_waiting_then_order_abandoned_and_nothing_left(pbx, orders)
+    _asked_python(pbx)
+
+
+async def test_when_python_decides_first_and_key_is_pressed_twice_then_one_order(
+        pbx: Pbx, orders: Orders, python_first: None) -> None:
+    await spec.test_when_key_is_pressed_twice_then_one_order(pbx, orders)
+    _asked_python(pbx)
+
+
+async def test_when_python_decides_first_and_no_110_seat_is_ready_then_order_returned(
+        pbx: Pbx, orders: Orders, python_first: None) -> None:
+    await spec.test_when_no_110_seat_is_ready_then_citizen_back_with_seat_and_order_says_so(pbx, orders)
+    _asked_python(pbx)
+
+
+async def test_when_python_decides_first_and_database_is_down_then_seat_hears_so_and_keeps_the_citizen(
+        pbx: Pbx, orders: Orders, python_first: None) -> None:
+    dead = db.create_engine("postgresql+asyncpg://postgres@127.0.0.1:1/none")
+    saved = orders.service.orders
+    orders.service.orders = type(saved)(db.session_factory(dead))
+    try:
+        call, first = await _answered_call(pbx, "12345")
+        await pbx.press_key(first["Seat"], "*1")
+        await pbx.events.wait_for(lambda e: e.get("Event") == "Newexten" and e.get("Application") == "Playback"
+                                  and e.get("AppData") == "please-try-again", what="the failure prompt")
+        await spec._still_with_seat(pbx, call, first["Seat"])
+        assert not orders.service.active.channels  # nothing left claimed: the seat may try again
+        await pbx.hang_up(call.handset_id)
+    finally:
+        orders.service.orders = saved
+        await dead.dispose()
+
+
+async def test_when_python_decides_first_and_fastagi_is_down_then_seat_keeps_the_citizen(
+        pbx: Pbx, orders: Orders, python_first: None) -> None:
+    call, first = await _answered_call(pbx, "110")
+    await pbx.python_down()
+    try:
+        await pbx.press_key(first["Seat"], "*1")
+        await pbx.events.wait_for(lambda e: e.get("Event") == "Newexten" and e.get("Application") == "Playback"
+                                  and e.get("AppData") == "please-try-again", what="the failure prompt")
+        await spec._still_with_seat(pbx, call, first["Seat"])
+        assert await orders.of_call(call.handset_id) == []
+    finally:
+        await pbx.agi.start()
+    await pbx.hang_up(call.handset_id)
+
+
+# ------------------------------------------------------------ Python away
 
 async def test_when_python_is_down_at_key_press_then_order_appears_after_it_comes_back(
-        pbx: Pbx, orders: Orders, fast: None) -> None:
+        pbx: Pbx, orders: Orders) -> None:
     call, first = await _answered_call(pbx, "12345")
-    await pbx.agi.stop()
+    await pbx.python_down()
     try:
         pressed = datetime.now(timezone.utc)
         await pbx.press_key(first["Seat"], "*1")
@@ -103,10 +160,10 @@ async def test_when_python_is_down_at_key_press_then_order_appears_after_it_come
         assert await orders.of_call(call.handset_id) == []
         assert await _outbox_keys(pbx) == [handoff_id]  # the order waits in AstDB
     finally:
-        await pbx.agi.start()
+        await pbx.python_up()
     came_back = datetime.now(timezone.utc)
 
-    assert await sweep(AmiAstDb(pbx.ami), orders.service) == 1   # the periodic / on-connect sweep
+    # the journal sweeps the outbox as it starts (and every few seconds, and on AMI reconnect)
     order = await orders.one(call.handset_id, "pending")
     assert order.id == handoff_id
     assert pressed <= order.created_at < came_back     # created when the key was pressed
@@ -121,11 +178,11 @@ async def test_when_python_is_down_at_key_press_then_order_appears_after_it_come
 
 
 async def test_when_citizen_hangs_up_while_python_is_down_then_order_appears_abandoned(
-        pbx: Pbx, orders: Orders, fast: None) -> None:
+        pbx: Pbx, orders: Orders) -> None:
     for seat in SEATS_110:
         await pbx.set_phone(seat, "noanswer")
     call, first = await _answered_call(pbx, "12345")
-    await pbx.agi.stop()
+    await pbx.python_down()
     try:
         await pbx.press_key(first["Seat"], "*1")
         await pbx.events.wait_for(lambda e: e.get("Event") == "AgentCalled"
@@ -135,15 +192,18 @@ async def test_when_citizen_hangs_up_while_python_is_down_then_order_appears_aba
         await pbx.assert_nothing_left()
         assert await orders.of_call(call.handset_id) == []
     finally:
-        await pbx.agi.start()
+        await pbx.python_up()
 
-    assert await sweep(AmiAstDb(pbx.ami), orders.service) == 1
-    order = await orders.one(call.handset_id, "abandoned")
+    order = await orders.one(call.handset_id, "abandoned")  # the journal's sweep as it starts
     assert order.id == handoff_id and order.outcome_reason == "citizen_hung_up"
     assert [(e.kind, e.to_status) for e in await orders.events(order.id)] == [
         ("created", "pending"), ("transition", "abandoned")]
     astdb = AmiAstDb(pbx.ami)
-    assert await astdb.keys(OUTBOX_FAMILY) == [] and await astdb.keys(ENDED_FAMILY) == []
+
+    async def cleared() -> bool:
+        assert await astdb.keys(OUTBOX_FAMILY) == [] and await astdb.keys(ENDED_FAMILY) == []
+        return True
+    await eventually(cleared, what="the outbox and the ended records cleared")
 
 
 async def test_when_outbox_record_is_delivered_twice_then_one_order(pbx: Pbx, orders: Orders) -> None:
@@ -156,7 +216,7 @@ async def test_when_outbox_record_is_delivered_twice_then_one_order(pbx: Pbx, or
     await pbx.ami.send({"Action": "DBPut", "Family": OUTBOX_FAMILY, "Key": handoff_id, "Val": value})
     astdb = AmiAstDb(pbx.ami)
 
-    # the seat leg's route, two sweeps and an early report, all at once
+    # the journal's event, two sweeps and an early report, all at once
     delivered = await asyncio.gather(sweep(astdb, orders.service), sweep(astdb, orders.service),
                                      orders.service.record(record),
                                      orders.service.returned(handoff_id, "TIMEOUT", record))

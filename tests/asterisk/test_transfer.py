@@ -21,10 +21,12 @@ from ami_bridge.telephony import AmiTelephony
 from app import db
 from app.asterisk_render import write_agi_script
 from app.auth import create_token
+from app.handoff_outbox import AmiAstDb, sweep
 from app.handoff_service import HandoffService
 from app.keys import SESSIONS
 from app.models import Order, utcnow
 from app.web import init_app
+from core.handoff import OUTBOX_FAMILY
 from tests.support.orders import OrderReader
 from tests.support.pbx import Pbx
 from tests.support.waiting import eventually
@@ -262,19 +264,26 @@ async def test_when_no_110_seat_is_ready_then_citizen_back_with_seat_and_order_s
 
 async def test_when_centre_releases_at_once_then_seat_is_free_before_target_answers(
         pbx: Pbx, orders: Orders) -> None:
+    # as `HOTLINE_RELEASE_MODES=12345:immediate` renders it, for the key's dialplan path and the route
     orders.service.settings = orders.service.settings.with_(release_modes={"12345": "immediate"})
-    for seat in SEATS_110:
-        await pbx.set_phone(seat, "noanswer")
-    call, first = await _answered_call(pbx, "12345")
+    await pbx.ami.send({"Action": "Setvar", "Variable": "HOTLINE_XFER_MODE_12345", "Value": "immediate"})
+    try:
+        for seat in SEATS_110:
+            await pbx.set_phone(seat, "noanswer")
+        call, first = await _answered_call(pbx, "12345")
 
-    await pbx.press_key(first["Seat"], "*1")
-    await pbx.events.wait_for(lambda e: e.get("Event") == "AgentCalled" and e.get("Queue") == "hotline-110-linkage",
-                              what="a 110 seat rings")
-    await eventually(lambda: _no_seat_channel(pbx, first["Seat"]), what="释放转: the seat is free at once")
-    order = await orders.one(call.handset_id, "pending")
-    assert order.release_mode == "immediate"
-    await pbx.hang_up(call.handset_id)
-    await orders.one(call.handset_id, "abandoned")
+        await pbx.press_key(first["Seat"], "*1")
+        await pbx.events.wait_for(lambda e: e.get("Event") == "AgentCalled"
+                                  and e.get("Queue") == "hotline-110-linkage", what="a 110 seat rings")
+        # well before the no-answer limit (3 s in the rig) could bring the citizen back
+        await eventually(lambda: _no_seat_channel(pbx, first["Seat"]), timeout=1.5,
+                         what="释放转: the seat is free at once")
+        order = await orders.one(call.handset_id, "pending")
+        assert order.release_mode == "immediate"
+        await pbx.hang_up(call.handset_id)
+        await orders.one(call.handset_id, "abandoned")
+    finally:
+        await pbx.ami.send({"Action": "Setvar", "Variable": "HOTLINE_XFER_MODE_12345", "Value": "on_answer"})
 
 
 # ------------------------------------------------------------------ the button
@@ -361,29 +370,43 @@ async def _still_with_seat(pbx: Pbx, call: Any, seat: str) -> None:
     assert leg is not None and member is not None and leg["BridgeId"] == member["BridgeId"]
 
 
-async def test_when_order_database_is_down_then_seat_hears_so_and_keeps_the_citizen(
+async def test_when_order_database_is_down_then_transfer_goes_ahead_and_order_is_recorded_when_it_is_back(
         pbx: Pbx, orders: Orders) -> None:
+    """The key's dialplan path does not wait for the database: the citizen
+    reaches 110 and the order waits in AstDB until the database is back."""
     dead = db.create_engine("postgresql+asyncpg://postgres@127.0.0.1:1/none")
     saved = orders.service.orders
     orders.service.orders = type(saved)(db.session_factory(dead))
     try:
         call, first = await _answered_call(pbx, "12345")
         await pbx.press_key(first["Seat"], "*1")
-        await pbx.events.wait_for(lambda e: e.get("Event") == "Newexten" and e.get("Application") == "Playback"
-                                  and e.get("AppData") == "please-try-again", what="the failure prompt")
-        await _still_with_seat(pbx, call, first["Seat"])
-        assert not orders.service.active.channels  # nothing left claimed: the seat may try again
-        await pbx.hang_up(call.handset_id)
+        answered = await pbx.seat_answered(CITIZEN)
+        assert answered["Seat"] in SEATS_110 and answered["ShownNum"] == CITIZEN
+        assert await orders.of_call(call.handset_id) == []
+        assert await AmiAstDb(pbx.ami).keys(OUTBOX_FAMILY) == [answered["Handoff"]]
     finally:
         orders.service.orders = saved
         await dead.dispose()
+    # the journal's periodic sweep records it (run here rather than waited for)
+    await sweep(AmiAstDb(pbx.ami), orders.service)
+    order = await orders.one(call.handset_id, "pending")
+    assert order.id == answered["Handoff"]
+    _assert_created_fields(order, source="12345", target="110", seat=first["Seat"], call=call)
+    # the answer was missed meanwhile: the citizen's hangup makes the order right
+    await pbx.hang_up(call.handset_id)
+    order = await orders.one(call.handset_id, "accepted")
+    assert [(e.kind, e.to_status) for e in await orders.events(order.id)] == [
+        ("created", "pending"), ("transition", "accepted")]
 
 
-async def test_when_fastagi_server_is_down_then_seat_keeps_the_citizen(pbx: Pbx, orders: Orders) -> None:
+async def test_when_fastagi_server_is_down_then_seat_asking_for_a_destination_keeps_the_citizen(
+        pbx: Pbx, orders: Orders) -> None:
+    """A transfer the dialplan cannot decide (here: to 120) needs the
+    `transfer_key` route; without it the seat hears so and keeps the call."""
     call, first = await _answered_call(pbx, "110")
     await pbx.agi.stop()
     try:
-        await pbx.press_key(first["Seat"], "*1")
+        await pbx.press_key(first["Seat"], f"{pbx.settings.transfer_to_key}120#")
         await pbx.events.wait_for(lambda e: e.get("Event") == "Newexten" and e.get("Application") == "Playback"
                                   and e.get("AppData") == "please-try-again", what="the failure prompt")
         await _still_with_seat(pbx, call, first["Seat"])

@@ -22,6 +22,7 @@ from agi.server import FastAgiServer
 from ami_bridge.manager import AmiManager
 from app import db, simulation
 from app.handoff_lock import RedisHandoffLock
+from app.handoff_outbox import HandoffJournal
 from app.handoff_service import HandoffService
 from app.order_service import OrderService
 from app.simulation import SEAT_ANSWERED_EVENT, CitizenCall
@@ -136,6 +137,10 @@ class Pbx:
     async def use_database(self, url: str | None) -> HandoffService | None:
         """Record handoffs in the database at `url` (migrated here); None: none."""
         await self.agi.context.drain()
+        journal = getattr(self, "_journal", None)
+        if journal is not None:
+            await journal.stop()
+            self._journal = None
         engine = getattr(self, "_engine", None)
         if engine is not None:
             await engine.dispose()
@@ -152,7 +157,27 @@ class Pbx:
         lock = RedisHandoffLock.from_url(self.settings.redis_url, self.settings.redis_prefix)
         service = HandoffService(self.settings, OrderService(db.session_factory(engine)), lock)
         self.agi.context.handoffs = service
+        # as in `hotline up`: the AMI journal records and accepts the key's handoffs
+        self._journal = HandoffJournal(self.ami, service)
+        await self._journal.start()
         return service
+
+    async def python_down(self) -> None:
+        """Everything Python does for calls stops: the FastAGI server and the
+        AMI journal (as when the `hotline` process is down)."""
+        await self.agi.stop()
+        journal = getattr(self, "_journal", None)
+        if journal is not None:
+            await journal.stop()
+            self._journal = None
+
+    async def python_up(self) -> None:
+        """The FastAGI server and the journal are back (a journal sweeps at once)."""
+        await self.agi.start()
+        service = self.agi.context.handoffs
+        if service is not None and getattr(self, "_journal", None) is None:
+            self._journal = HandoffJournal(self.ami, service)
+            await self._journal.start()
 
     async def restart_asterisk(self) -> None:
         await self.asterisk.restart()

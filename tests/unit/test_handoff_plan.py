@@ -273,17 +273,31 @@ def test_when_outbox_number_is_withheld_then_order_says_0() -> None:
     assert record is not None and record.citizen_number == "0"
 
 
-def test_when_fast_path_is_rendered_then_dialplan_has_the_seat_and_partner_tables(tmp_path: Path) -> None:
+def test_when_dialplan_is_rendered_then_key_path_has_partner_globals_and_seat_table(tmp_path: Path) -> None:
     s = Settings.from_env({"HOTLINE_STATE_DIR": str(tmp_path), "HOTLINE_SEAT_MODE": "simulated",
-                           "HOTLINE_TRANSFER_FAST_PATH": "yes", "HOTLINE_RELEASE_MODES": "110:immediate"})
-    assert s.transfer_fast_path and not Settings.from_env({}).transfer_fast_path
+                           "HOTLINE_RELEASE_MODES": "110:immediate"})
+    assert s.transfer_fast_path  # the default
+    assert not Settings.from_env({"HOTLINE_TRANSFER_FAST_PATH": "no"}).transfer_fast_path
     render(s, load_or_create(s))
     dialplan = (s.run_dir / "etc" / "extensions.conf").read_text()
     assert "HOTLINE_TRANSFER_FAST = yes" in dialplan
-    assert ("exten => seat-1001,1,Return(12345^Local/1001@hotline-seat-phones/n"
+    for line in ("HOTLINE_XFER_TARGET_12345 = 110", "HOTLINE_XFER_QUEUE_12345 = hotline-110-linkage",
+                 "HOTLINE_XFER_MODE_12345 = on_answer", "HOTLINE_XFER_TARGET_110 = 12345",
+                 "HOTLINE_XFER_QUEUE_110 = hotline-12345-linkage", "HOTLINE_XFER_MODE_110 = immediate"):
+        assert line in dialplan.splitlines(), line
+    assert ("exten => seat-1001,1,Return(Local/1001@hotline-seat-phones/n"
             "^Local/1001@hotline-seat-phones)") in dialplan
-    assert "exten => centre-12345,1,Return(110^hotline-110-linkage^on_answer)" in dialplan
-    assert "exten => centre-110,1,Return(12345^hotline-12345-linkage^immediate)" in dialplan
+    # the citizen's side: straight into the partner's linkage queue
+    assert "exten => to-110,1,MSet(" in dialplan
+    assert " same => n,Queue(hotline-110-linkage,trb(hotline-seat-leg^s^1),,,${HOTLINE_TRANSFER_TIMEOUT})" in dialplan
+
+
+def test_when_outbox_record_leaves_the_seat_empty_then_it_comes_from_the_seat_channel() -> None:
+    record = parse_outbox(OUTBOX_ID, OUTBOX_VALUE.replace("|12345|1001|", "|12345||"))
+    assert record is not None and record.source_seat == "1001"
+    bad = parse_outbox(OUTBOX_ID, OUTBOX_VALUE.replace("|12345|1001|", "|12345||").replace(
+        "Local/1001@hotline-seat-phones-", "Local/x@elsewhere-"))
+    assert bad is None
 
 
 def test_when_fast_path_flag_is_not_yes_or_no_then_settings_fail_loudly() -> None:
