@@ -32,7 +32,7 @@ import fnmatch
 import logging
 import random
 import re
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -197,6 +197,29 @@ def _as_dict(message: Message) -> AmiMessage:
     return data
 
 
+def _event_regex(pattern: str) -> str:
+    """An fnmatch pattern of event names (letters, digits, `_`) as an AMI
+    legacy filter: a POSIX ERE on the event's text, which starts with its
+    `Event:` line."""
+    word = "[A-Za-z0-9_]"
+    out = []
+    for c in pattern:
+        if c == "*":
+            out.append(word + "*")
+        elif c == "?":
+            out.append(word)
+        elif c.isalnum() or c == "_":
+            out.append(c)
+        else:
+            raise ValueError(f"event pattern {pattern!r}: only letters, digits, _, * and ?")
+    return "^Event: " + "".join(out) + "[^A-Za-z0-9_]"
+
+
+# Events a filtering link always lets through: the end of an async Originate
+# comes as an event with the action's ActionID.
+ALWAYS_WANTED = ("OriginateResponse",)
+
+
 class AmiManager:
     """A self-healing AMI client.
 
@@ -220,6 +243,7 @@ class AmiManager:
         ping_interval_s: float = 10.0,
         backoff_initial_s: float = 0.5,
         backoff_max_s: float = 30.0,
+        filter_events: bool = False,
     ) -> None:
         check_line("ami_user", username)
         check_line("ami_secret", secret)
@@ -244,7 +268,14 @@ class AmiManager:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._inflight: set[asyncio.Future[Any]] = set()
         self._connected_event = asyncio.Event()
+        # Ask Asterisk only for the events some handler wants (AMI `Filter`, per
+        # session, sent at each login and when a handler is added): the dialplan's
+        # Newexten/VarSet flood is never sent, parsed or dropped here.  Off when a
+        # handler wants everything ("*").
+        self.filter_events = filter_events
+        self._filtered: set[str] = set()
         self.connections = 0  # successful logins so far (tests, metrics)
+        self.events_received: Counter[str] = Counter()  # by event name (tests, metrics)
         self.asterisk_protocol_version: str | None = None
 
     # ---------------------------------------------------------------- API
@@ -258,7 +289,11 @@ class AmiManager:
         """Call `handler(event)` for events whose name matches `pattern`
         (fnmatch, case-sensitive as Asterisk names them; "*" for all).
         A coroutine handler runs as a task; its errors are logged."""
+        if self.filter_events and pattern == "*":
+            raise ValueError("a link that filters events cannot also hand out every event ('*')")
         self._handlers.append((pattern, handler))
+        if self.filter_events and self.connected and pattern not in self._filtered:
+            self._track(asyncio.ensure_future(self._add_filters([pattern])))
 
     def off_event(self, pattern: str, handler: EventHandler) -> None:
         """Stop calling `handler` for `pattern` (registered with `on_event`)."""
@@ -343,6 +378,28 @@ class AmiManager:
             return [_as_dict(m) for m in result]
         return _as_dict(result)
 
+    async def _add_filters(self, patterns: list[str]) -> None:
+        """Let this session's events through for `patterns` (AMI `Filter`):
+        an exact name by Asterisk's name match, a pattern as a regex on the
+        `Event:` line.  A failure is logged; the handlers still check names."""
+        for pattern in dict.fromkeys(patterns):
+            if pattern in self._filtered:
+                continue
+            if any(c in pattern for c in "*?"):
+                action = {"Action": "Filter", "Operation": "Add", "Filter": _event_regex(pattern)}
+            else:
+                action = {"Action": "Filter", "Operation": "Add", "MatchCriteria": f"name({pattern})"}
+            try:
+                reply = await self.send(action)
+            except AmiError as exc:
+                log.warning("AMI filter for %s not set (%s): the link stays quiet for it", pattern, exc)
+                continue
+            first = reply[0] if isinstance(reply, list) else reply
+            if first.get("Response") != "Success":
+                log.warning("AMI filter for %s refused: %s", pattern, first.get("Message"))
+                continue
+            self._filtered.add(pattern)
+
     async def _run(self) -> None:
         delay = self.backoff_initial_s
         while not self._closing:
@@ -397,6 +454,9 @@ class AmiManager:
             raise AmiLoginFailed(f"user {self.username!r}: {response.get('Message', 'refused')}")
         self.asterisk_protocol_version = protocol.version
         self._logged_in = True
+        if self.filter_events:
+            self._filtered = set()
+            await self._add_filters([p for p, _ in self._handlers] + list(ALWAYS_WANTED))
 
     async def _keepalive(self) -> None:
         lost = self._lost
@@ -436,6 +496,7 @@ class AmiManager:
 
     def _dispatch(self, message: Message) -> None:
         name = str(message.get("Event", ""))
+        self.events_received[name] += 1
         event: AmiMessage | None = None
         for pattern, handler in self._handlers:
             if not fnmatch.fnmatchcase(name, pattern):

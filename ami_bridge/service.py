@@ -31,7 +31,11 @@ log = logging.getLogger(__name__)
 # Events that change queues, seats or channels; QueueParams/QueueEntry/QueueMember
 # only come inside a QueueStatus answer (matched by ActionID, never dispatched),
 # CoreShowChannel only inside a CoreShowChannels answer (not in HANDLED_EVENTS).
-LIVE_EVENTS = tuple(sorted(HANDLED_EVENTS - {"QueueParams", "QueueEntry", "QueueMember"}))
+# Newexten is not asked for: it comes at every dialplan step (most of what
+# Asterisk would send) and only refreshes a channel's context/exten, which
+# every other channel event and each resync carry too.  The link filters
+# (AmiManager filter_events): Asterisk sends nothing else.
+LIVE_EVENTS = tuple(sorted(HANDLED_EVENTS - {"QueueParams", "QueueEntry", "QueueMember", "Newexten"}))
 
 _Command = tuple[Literal["connected", "disconnected", "event", "resync", "flush"], Any]
 
@@ -63,6 +67,7 @@ class AmiBridge:
             settings.ami_user, ami_secret,
             backoff_initial_s=backoff_initial_s, backoff_max_s=backoff_max_s,
             ping_interval_s=ping_interval_s, action_timeout_s=action_timeout_s,
+            filter_events=True,
         )
         self._own_redis = redis is None
         self.redis = redis if redis is not None else Redis.from_url(

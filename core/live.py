@@ -99,9 +99,9 @@ class ChannelState:
     `state` is Asterisk's ChannelStateDesc (Down, Ring, Ringing, Up, Busy...).
     Numbers are "" when Asterisk has none (`<unknown>`).  `centre` is the
     channel's HOTLINE_CENTRE (manager.conf `channelvars`), None until the
-    dialplan sets it.  `context`/`exten` follow the dialplan lazily: Newexten
-    is not written on its own, so they may lag until the channel's next
-    change or the next resync.
+    dialplan sets it.  `context`/`exten` follow the dialplan lazily: the
+    bridge does not ask for Newexten, so they may lag until the channel's
+    next change or the next resync.
     """
 
     uniqueid: str

@@ -10,7 +10,9 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis
 
+from ami_bridge.manager import ALWAYS_WANTED
 from ami_bridge.service import AmiBridge
+from ami_bridge.translate import HANDLED_EVENTS
 from app.auth import create_token
 from app.keys import SESSIONS
 from app.web import init_app
@@ -101,6 +103,21 @@ async def test_when_seat_answers_then_live_shows_seat_in_call_with_citizen(pbx: 
         return True
 
     await eventually(idle, timeout=10, what=f"seat {seat} idle again")
+
+
+async def test_when_a_call_runs_then_asterisk_sends_the_bridge_only_the_events_it_handles(
+        pbx: Pbx, bridge: AmiBridge) -> None:
+    """The bridge's link filters (AMI `Filter`): the dialplan's Newexten and
+    VarSet events — most of the traffic — never reach it."""
+    await eventually(lambda: bridge.ami.connected, what="bridge connected")
+    call = await pbx.citizen_dials("12345", "13800138000")
+    await pbx.seat_answered("13800138000")
+    await eventually(lambda: bridge.ami.events_received["AgentConnect"] >= 1, what="AgentConnect on the bridge")
+    await pbx.hang_up(call.handset_id)
+    await eventually(lambda: bridge.ami.events_received["Hangup"] >= 2, what="the hangups on the bridge")
+    assert pbx.ami.events_received["Newexten"] > 0 and pbx.ami.events_received["VarSet"] > 0  # the rig's link
+    assert bridge.ami.events_received["Newexten"] == 0 and bridge.ami.events_received["VarSet"] == 0
+    assert set(bridge.ami.events_received) <= set(HANDLED_EVENTS) | set(ALWAYS_WANTED) | {"FullyBooted", ""}
 
 
 async def test_when_asterisk_restarts_then_bridge_reconnects_and_live_is_right_again(

@@ -51,6 +51,7 @@ class FakeAmi:
             "CoreShowChannels": "core_show_channels_idle.ami",
             "Ping": "ping.ami",
             "PlayDTMF": "play_dtmf.ami",
+            "Filter": "filter.ami",
         }
         self.silent: set[str] = set()   # actions left unanswered
         self.chunk_size: int | None = None  # write in tiny pieces (split UTF-8)
@@ -63,7 +64,12 @@ class FakeAmi:
         self._handlers: set[asyncio.Task[Any]] = set()
 
     def actions(self) -> list[str]:
-        return [a.get("Action", "") for a in self.received]
+        """The actions received, in order, without the event filters a link asks for at login."""
+        return [a.get("Action", "") for a in self.received if a.get("Action") != "Filter"]
+
+    def filters(self) -> list[str]:
+        """The event filters asked for (AMI `Filter`): `MatchCriteria` or `Filter` text."""
+        return [a.get("MatchCriteria") or a.get("Filter", "") for a in self.received if a.get("Action") == "Filter"]
 
     async def listen(self) -> None:
         self._server = await asyncio.start_server(self._client, "127.0.0.1", self.port)

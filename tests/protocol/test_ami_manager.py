@@ -169,3 +169,31 @@ async def test_wrong_secret_is_retried_with_backoff_and_never_connects(fake_ami:
 def test_secret_with_newline_is_refused_at_construction() -> None:
     with pytest.raises(UnsafeValue):
         AmiManager("127.0.0.1", 5038, "hotline", "secret\r\nAction: Originate")
+
+
+async def test_when_link_filters_events_then_it_asks_asterisk_for_its_handlers_events_at_each_login(
+        fake_ami: FakeAmi, eventually: Any) -> None:
+    ami = AmiManager("127.0.0.1", fake_ami.port, fake_ami.username, fake_ami.secret,
+                     backoff_initial_s=0.02, backoff_max_s=0.2, action_timeout_s=5, filter_events=True)
+    ami.on_event("AgentConnect", lambda event: None)
+    ami.on_event("QueueCaller*", lambda event: None)
+    await ami.start()
+    try:
+        await ami.wait_connected(5)
+        await eventually(lambda: len(fake_ami.filters()) == 3, what="three filters")
+        assert fake_ami.filters() == ["name(AgentConnect)",
+                                      "^Event: QueueCaller[A-Za-z0-9_]*[^A-Za-z0-9_]",
+                                      "name(OriginateResponse)"]  # an async Originate's end
+        # a handler added while connected: its filter follows at once
+        ami.on_event("UserEvent", lambda event: None)
+        await eventually(lambda: fake_ami.filters()[-1:] == ["name(UserEvent)"], what="the new filter")
+        # Asterisk forgets a session's filters with the session: asked for again
+        await fake_ami.drop()
+        await eventually(lambda: ami.connections == 2 and len(fake_ami.filters()) == 8, what="filters again")
+        assert sorted(fake_ami.filters()[4:]) == sorted(
+            ["name(AgentConnect)", "^Event: QueueCaller[A-Za-z0-9_]*[^A-Za-z0-9_]",
+             "name(OriginateResponse)", "name(UserEvent)"])
+        with pytest.raises(ValueError):
+            ami.on_event("*", lambda event: None)
+    finally:
+        await ami.close()
