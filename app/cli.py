@@ -82,19 +82,51 @@ def cmd_install(_settings: Settings | None, args: argparse.Namespace) -> int:
 
 
 def cmd_agi(settings: Settings, _args: argparse.Namespace) -> int:
+    """The FastAGI server alone, recording handoffs in the configured database
+    (three-way calls need the AMI side: `hotline up`)."""
     from agi.server import FastAgiServer
+    from app.handoff_runtime import HandoffRuntime
 
+    runtime = HandoffRuntime(settings)
     server = FastAgiServer(settings)
-    asyncio.run(_until_interrupted(server.start, server.stop))
+
+    async def start() -> None:
+        server.context.handoffs = await runtime.start()
+        await server.start()
+
+    async def stop() -> None:
+        await server.stop()
+        await runtime.stop()
+
+    asyncio.run(_until_interrupted(start, stop))
     return 0
 
 
 def cmd_bridge(settings: Settings, _args: argparse.Namespace) -> int:
+    """The AMI bridge alone, with the handoff journal (the transfer key's orders
+    from Asterisk's AstDB into the configured database)."""
     from ami_bridge.service import AmiBridge
+    from app.handoff_outbox import HandoffJournal
+    from app.handoff_runtime import HandoffRuntime
     from app.secrets_store import load_or_create
 
     bridge = AmiBridge(settings, load_or_create(settings).ami_secret)
-    asyncio.run(_until_interrupted(bridge.start, bridge.stop))
+    runtime = HandoffRuntime(settings)
+    journal: list[HandoffJournal] = []
+
+    async def start() -> None:
+        handoffs = await runtime.start()
+        await bridge.start()
+        journal.append(HandoffJournal(bridge.ami, handoffs))
+        await journal[0].start()
+
+    async def stop() -> None:
+        for j in journal:
+            await j.stop()
+        await bridge.stop()
+        await runtime.stop()
+
+    asyncio.run(_until_interrupted(start, stop))
     return 0
 
 

@@ -136,6 +136,12 @@ class HandoffJournal:
     to `ami` at construction."""
 
     CREATED_EVENT = "HotlineHandoffCreated"
+    # A created handoff is recorded this long after its event, or at the
+    # answer if that comes first (AgentConnect records and accepts at once):
+    # the order's database write then does not share the machine with the
+    # citizen being connected to the target.  The order's created_at is the
+    # key press either way; no person answers a phone this fast.
+    RECORD_AFTER_S = 0.25
 
     def __init__(self, ami: Any, handoffs: Recorder, interval_s: float = 5.0,
                  astdb: AstDb | None = None) -> None:
@@ -188,9 +194,11 @@ class HandoffJournal:
             self._spawn(self._accepted(event), "handoff accepted")
 
     async def _created(self, handoff_id: str) -> None:
-        """The key moved a citizen: record that handoff's order now."""
+        """The key moved a citizen: record that handoff's order (unless the
+        answer or a sweep did meanwhile)."""
         if not is_outbox_id(handoff_id):
             return
+        await asyncio.sleep(self.RECORD_AFTER_S)
         try:
             record = await read(self.astdb, handoff_id)
             if record is not None:

@@ -18,11 +18,8 @@ from ami_bridge.threeway_telephony import AmiThreeWayTelephony
 from app.asterisk_process import AsteriskProcess
 from app.asterisk_render import render
 from app import db
-from app.db import migrate
-from app.handoff_lock import RedisHandoffLock
 from app.handoff_outbox import HandoffJournal
-from app.handoff_service import HandoffService
-from app.order_service import OrderService
+from app.handoff_runtime import HandoffRuntime
 from app.overflow_config import OverflowConfig
 from app.overflow_controller import OverflowController
 from app.secrets_store import Secrets, load_or_create
@@ -38,8 +35,7 @@ class Stack:
         self.secrets: Secrets = load_or_create(settings)
         self.asterisk = AsteriskProcess(settings)
         self.agi = FastAgiServer(settings, RouteContext(settings))
-        self.engine = None
-        self.handoff_lock: RedisHandoffLock | None = None
+        self.runtime = HandoffRuntime(settings)
         self.bridge: AmiBridge | None = None
         self.overflow: OverflowController | None = None
         self.journal: HandoffJournal | None = None
@@ -49,15 +45,11 @@ class Stack:
         from app.web import start as start_web
 
         self.asterisk.check_installed()
-        await migrate(self.settings.effective_database_url)
+        # One HandoffService for the transfer key (FastAGI), the journal and the button (web).
+        handoffs = await self.runtime.start()
+        orders = self.runtime.orders
+        assert orders is not None and self.runtime.engine is not None
         render(self.settings, self.secrets)
-        # One HandoffService for the transfer key (FastAGI) and the button (web).
-        self.engine = db.create_engine(self.settings.effective_database_url)
-        orders = OrderService(db.session_factory(self.engine), limits=self.settings.time_limits,
-                              jurisdiction=self.settings.jurisdiction)
-        # the double-press lock is in Redis: it holds across processes (app.handoff_lock)
-        self.handoff_lock = RedisHandoffLock.from_url(self.settings.redis_url, self.settings.redis_prefix)
-        handoffs = HandoffService(self.settings, orders, self.handoff_lock)
         self.agi.context.handoffs = handoffs
         await self.agi.start()
         await self.asterisk.start()
@@ -73,7 +65,7 @@ class Stack:
                                    AmiThreeWayTelephony(self.bridge.ami, self.settings.centres))
         self.agi.context.threeway = threeway
         # Remote-seat overflow: surges from the bridge's live state, members over its AMI link.
-        sessions = db.session_factory(self.engine)
+        sessions = db.session_factory(self.runtime.engine)
         self.overflow = OverflowController(self.settings, OverflowConfig(sessions, self.settings.centres),
                                            self.bridge.ami, orders)
         await self.overflow.start()
@@ -99,9 +91,4 @@ class Stack:
             self.bridge = None
         await self.asterisk.stop()
         await self.agi.stop()
-        if self.engine is not None:
-            await self.engine.dispose()
-            self.engine = None
-        if self.handoff_lock is not None:
-            await self.handoff_lock.close()
-            self.handoff_lock = None
+        await self.runtime.stop()

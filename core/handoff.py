@@ -244,11 +244,13 @@ def plan_handoff(
 
 # ----------------------------------------------------------------- the outbox
 
-_OUTBOX_ID = re.compile(r"^[0-9]{10,20}-[A-Za-z0-9._\-]{1,40}$")
+# The transferring seat leg's uniqueid (`<epoch>.<n>`, with `<systemname>-`
+# in front when asterisk.conf sets one): one handoff per seat leg.
+_OUTBOX_ID = re.compile(r"^(?:[A-Za-z0-9_]{1,20}-)?[0-9]{9,12}\.[0-9]{1,10}$")
 
 
 def is_outbox_id(value: str | None) -> bool:
-    """An id the dialplan path gives a handoff: `<key press in µs>-<seat leg uniqueid>`."""
+    """An id the dialplan path gives a handoff: the seat leg's uniqueid."""
     return bool(value) and len(value or "") <= 36 and _OUTBOX_ID.match(value or "") is not None
 
 

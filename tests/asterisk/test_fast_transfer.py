@@ -207,7 +207,7 @@ async def test_when_citizen_hangs_up_while_python_is_down_then_order_appears_aba
 
 
 async def test_when_outbox_record_is_delivered_twice_then_one_order(pbx: Pbx, orders: Orders) -> None:
-    handoff_id = f"{int(time.time() * 1e6)}-1700000000.42"
+    handoff_id = f"{int(time.time())}.{int(time.time() * 1e6) % 1000000}"  # a seat leg's uniqueid
     linkedid = f"test-{handoff_id}"
     value = (f"v1|{time.time():.6f}|Local/1001@hotline-seat-phones-0000aaaa;1|"
              f"Local/12345@hotline-inbound-0000bbbb;2|{CITIZEN}|12345|1001|110|{linkedid}|on_answer")

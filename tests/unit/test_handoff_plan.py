@@ -238,7 +238,7 @@ def test_button_sees_no_citizen_in_a_three_party_bridge() -> None:
 
 # ------------------------------------------------------------------ the fast path's outbox
 
-OUTBOX_ID = "1764077501123456-1764077501.123"
+OUTBOX_ID = "1764077500.123"  # the transferring seat leg's uniqueid
 OUTBOX_VALUE = ("v1|1764077501.123456|Local/1001@hotline-seat-phones-0000002a;1|"
                 "Local/12345@hotline-inbound-00000029;2|13800138000|12345|1001|110|1764077500.40|on_answer")
 
