@@ -2,12 +2,15 @@
 
 Both run in one Asterisk, alternating call by call, with simulated seats.
 For each call a citizen dials 12345, a seat answers, and the seat presses
-either our key (`*1`: AGI route, order recorded, the citizen's own channel
-redirected into the 110 linkage queue) or Asterisk's built-in blind transfer
-(`#1` then `110`: features.conf blindxfer into `hotline-blind-transfer`,
-the same linkage queue).  Lost orders: handoffs whose order is not
-`accepted` at the end (must be 0).  Results are figures for notes, never
-timed assertions.
+either our key (`*1`: by default the dialplan path — one GotoIf, one MSet
+writing the order to the AstDB outbox, BlindTransfer of the citizen's own
+channel into the 110 linkage queue; with HOTLINE_TRANSFER_FAST_PATH=no the
+`transfer_key` AGI route first) or Asterisk's built-in blind transfer (`#1`
+then `110`: features.conf blindxfer into `hotline-blind-transfer`, the same
+linkage queue).  The handoff journal runs as in `hotline up` and records
+the orders over AMI.  Lost orders: handoffs whose order is not `accepted`
+at the end (must be 0).  Results are figures for notes, never timed
+assertions.
 
 What is timed (both modes the same way, on Asterisk's own event clock, the
 AMI `Timestamp`; events are AMI `DTMFEnd` with `Direction: Received` on the
@@ -203,11 +206,13 @@ async def run_transfer_bench(settings: Settings, transfers: int = 200) -> dict[s
             "lost_orders": lost + failures["hotline"],
             "failed_transfers": failures,
             "database": "sqlite (state dir)",
-            "transfer_path": ("fast: decided in dialplan, order via the AstDB outbox (HOTLINE_TRANSFER_FAST_PATH)"
-                              if settings.transfer_fast_path else "agi: transfer_key route before the move"),
+            "transfer_path": ("dialplan: GotoIf, MSet (AstDB outbox), BlindTransfer; orders by the AMI journal"
+                              if settings.transfer_fast_path
+                              else "agi: transfer_key route before the move (HOTLINE_TRANSFER_FAST_PATH=no)"),
             "outbox_records_swept_at_end": swept,
             "double_press_lock": ("AstDB key per call in dialplan" if settings.transfer_fast_path
                                   else "Redis SET NX PX (one round trip on the key path)"),
+            "ami_events": "filtered to " + ", ".join(WATCHED_EVENTS) + " (and the journal's)",
             "wall_s": round(time.monotonic() - started, 1),
         }
         for phase in ("to_target_ringing", "to_answered"):
