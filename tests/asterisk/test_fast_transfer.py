@@ -19,7 +19,6 @@ from typing import AsyncIterator
 
 import pytest
 
-from app import db
 from app.handoff_outbox import AmiAstDb, sweep
 from core.handoff import ENDED_FAMILY, OUTBOX_FAMILY, parse_outbox
 from tests.asterisk import test_transfer as spec
@@ -113,20 +112,12 @@ async def test_when_python_decides_first_and_no_110_seat_is_ready_then_order_ret
 
 async def test_when_python_decides_first_and_database_is_down_then_seat_hears_so_and_keeps_the_citizen(
         pbx: Pbx, orders: Orders, python_first: None) -> None:
-    dead = db.create_engine("postgresql+asyncpg://postgres@127.0.0.1:1/none")
-    saved = orders.service.orders
-    orders.service.orders = type(saved)(db.session_factory(dead))
-    try:
+    async with spec.database_down(orders):
         call, first = await _answered_call(pbx, "12345")
         await pbx.press_key(first["Seat"], "*1")
-        await pbx.events.wait_for(lambda e: e.get("Event") == "Newexten" and e.get("Application") == "Playback"
-                                  and e.get("AppData") == "please-try-again", what="the failure prompt")
-        await spec._still_with_seat(pbx, call, first["Seat"])
+        await spec._seat_hears_failure_and_keeps_citizen(pbx, call, first["Seat"])
         assert not orders.service.active.channels  # nothing left claimed: the seat may try again
         await pbx.hang_up(call.handset_id)
-    finally:
-        orders.service.orders = saved
-        await dead.dispose()
 
 
 async def test_when_python_decides_first_and_fastagi_is_down_then_seat_keeps_the_citizen(
@@ -135,9 +126,7 @@ async def test_when_python_decides_first_and_fastagi_is_down_then_seat_keeps_the
     await pbx.python_down()
     try:
         await pbx.press_key(first["Seat"], "*1")
-        await pbx.events.wait_for(lambda e: e.get("Event") == "Newexten" and e.get("Application") == "Playback"
-                                  and e.get("AppData") == "please-try-again", what="the failure prompt")
-        await spec._still_with_seat(pbx, call, first["Seat"])
+        await spec._seat_hears_failure_and_keeps_citizen(pbx, call, first["Seat"])
         assert await orders.of_call(call.handset_id) == []
     finally:
         await pbx.agi.start()

@@ -8,6 +8,7 @@ with no channel left (the `pbx` fixture).
 """
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -370,23 +371,36 @@ async def _still_with_seat(pbx: Pbx, call: Any, seat: str) -> None:
     assert leg is not None and member is not None and leg["BridgeId"] == member["BridgeId"]
 
 
-async def test_when_order_database_is_down_then_transfer_goes_ahead_and_order_is_recorded_when_it_is_back(
-        pbx: Pbx, orders: Orders) -> None:
-    """The key's dialplan path does not wait for the database: the citizen
-    reaches 110 and the order waits in AstDB until the database is back."""
+async def _seat_hears_failure_and_keeps_citizen(pbx: Pbx, call: Any, seat: str) -> None:
+    await pbx.events.wait_for(lambda e: e.get("Event") == "Newexten" and e.get("Application") == "Playback"
+                              and e.get("AppData") == "please-try-again", what="the failure prompt")
+    await _still_with_seat(pbx, call, seat)
+
+
+@contextlib.asynccontextmanager
+async def database_down(orders: Orders) -> AsyncIterator[None]:
+    """The handoff service's order database is unreachable inside the block."""
     dead = db.create_engine("postgresql+asyncpg://postgres@127.0.0.1:1/none")
     saved = orders.service.orders
     orders.service.orders = type(saved)(db.session_factory(dead))
     try:
+        yield
+    finally:
+        orders.service.orders = saved
+        await dead.dispose()
+
+
+async def test_when_order_database_is_down_then_transfer_goes_ahead_and_order_is_recorded_when_it_is_back(
+        pbx: Pbx, orders: Orders) -> None:
+    """The key's dialplan path does not wait for the database: the citizen
+    reaches 110 and the order waits in AstDB until the database is back."""
+    async with database_down(orders):
         call, first = await _answered_call(pbx, "12345")
         await pbx.press_key(first["Seat"], "*1")
         answered = await pbx.seat_answered(CITIZEN)
         assert answered["Seat"] in SEATS_110 and answered["ShownNum"] == CITIZEN
         assert await orders.of_call(call.handset_id) == []
         assert await AmiAstDb(pbx.ami).keys(OUTBOX_FAMILY) == [answered["Handoff"]]
-    finally:
-        orders.service.orders = saved
-        await dead.dispose()
     # the journal's periodic sweep records it (run here rather than waited for)
     await sweep(AmiAstDb(pbx.ami), orders.service)
     order = await orders.one(call.handset_id, "pending")
@@ -407,9 +421,7 @@ async def test_when_fastagi_server_is_down_then_seat_asking_for_a_destination_ke
     await pbx.agi.stop()
     try:
         await pbx.press_key(first["Seat"], f"{pbx.settings.transfer_to_key}120#")
-        await pbx.events.wait_for(lambda e: e.get("Event") == "Newexten" and e.get("Application") == "Playback"
-                                  and e.get("AppData") == "please-try-again", what="the failure prompt")
-        await _still_with_seat(pbx, call, first["Seat"])
+        await _seat_hears_failure_and_keeps_citizen(pbx, call, first["Seat"])
         assert await orders.of_call(call.handset_id) == []
     finally:
         await pbx.agi.start()
