@@ -44,7 +44,18 @@ class RouteContext:
 
         task.add_done_callback(done)
 
-    async def drain(self) -> None:
-        """Wait for work started with `later` (shutdown, tests)."""
+    async def drain(self, timeout_s: float = 15.0) -> None:
+        """Wait for work started with `later` (shutdown, tests); after `timeout_s`
+        the rest is cancelled and named in the log."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
         while self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
+            left = deadline - loop.time()
+            if left <= 0:
+                for task in list(self._pending):
+                    log.error("%s still running at drain; cancelled: %s", task.get_name(),
+                              task.get_stack(limit=5))
+                    task.cancel()
+                await asyncio.gather(*list(self._pending), return_exceptions=True)
+                return
+            await asyncio.wait(list(self._pending), timeout=left)

@@ -163,10 +163,21 @@ class HandoffJournal:
     async def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="handoff journal")
 
-    async def drain(self) -> None:
-        """Wait for the events being recorded now."""
+    async def drain(self, timeout_s: float = 15.0) -> None:
+        """Wait for the events being recorded now; after `timeout_s` the rest is
+        cancelled and named in the log (the sweep records what they left)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
         while self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
+            left = deadline - loop.time()
+            if left <= 0:
+                for task in list(self._pending):
+                    log.error("handoff journal: %s still running at stop; cancelled: %s",
+                              task.get_name(), task.get_stack(limit=5))
+                    task.cancel()
+                await asyncio.gather(*list(self._pending), return_exceptions=True)
+                return
+            await asyncio.wait(list(self._pending), timeout=left)
 
     async def stop(self) -> None:
         """Stop listening and sweeping, after the events being recorded now (a
