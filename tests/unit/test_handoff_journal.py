@@ -1,0 +1,102 @@
+"""HandoffJournal's event handling, with stand-ins for AMI, AstDB and the service.
+
+The journal on the real Asterisk is covered by tests/asterisk/test_transfer.py
+and test_fast_transfer.py; here: which events it acts on, and that nothing
+it reads from an event reaches AstDB unchecked."""
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from app.handoff_outbox import HandoffJournal
+from core.handoff import OUTBOX_FAMILY, OutboxRecord
+
+ID = "1764077500.123"
+RECORD = ("v1|1764077501.123456|Local/1001@hotline-seat-phones-0000002a;1|"
+          "Local/12345@hotline-inbound-00000029;2|13800138000|12345||110|1764077500.40|on_answer")
+
+
+class Ami:
+    def __init__(self) -> None:
+        self.handlers: dict[str, list[Any]] = {}
+
+    def on_event(self, name: str, handler: Any) -> None:
+        self.handlers.setdefault(name, []).append(handler)
+
+    def off_event(self, name: str, handler: Any) -> None:
+        self.handlers[name].remove(handler)
+
+    def on_connect(self, _cb: Any) -> None: ...
+
+    def off_connect(self, _cb: Any) -> None: ...
+
+    def fire(self, event: dict[str, Any]) -> None:
+        for handler in self.handlers.get(event["Event"], []):
+            handler(event)
+
+
+class AstDb:
+    def __init__(self) -> None:
+        self.data = {(OUTBOX_FAMILY, ID): RECORD}
+        self.asked: list[tuple[str, str]] = []
+
+    async def keys(self, family: str) -> list[str]:
+        return [k for f, k in self.data if f == family]
+
+    async def get(self, family: str, key: str) -> str | None:
+        self.asked.append((family, key))
+        return self.data.get((family, key))
+
+    async def delete(self, family: str, key: str) -> None:
+        self.data.pop((family, key), None)
+
+
+class Service:
+    def __init__(self) -> None:
+        self.recorded: list[str] = []
+        self.answered_by: list[tuple[str, str | None, bool]] = []
+
+    async def record(self, outbox: OutboxRecord) -> None:
+        self.recorded.append(outbox.handoff_id)
+
+    async def answered(self, handoff_id: str, channel: str | None, outbox: OutboxRecord | None = None) -> None:
+        self.answered_by.append((handoff_id, channel, outbox is not None))
+
+    async def ended_while_away(self, handoff_id: str, state: str) -> None: ...
+
+
+def _agent_connect(queue: str, handoff_id: str) -> dict[str, Any]:
+    return {"Event": "AgentConnect", "Queue": queue, "DestChannel": "Local/2001@hotline-seat-phones-0000002c;1",
+            "DestChanVariable": ["HOTLINE_CENTRE=110", f"HOTLINE_HANDOFF_ID={handoff_id}"]}
+
+
+async def test_when_a_linkage_seat_answers_then_the_order_is_recorded_and_accepted_once() -> None:
+    ami, astdb, service = Ami(), AstDb(), Service()
+    journal = HandoffJournal(ami, service, astdb=astdb)  # type: ignore[arg-type]
+    ami.fire(_agent_connect("hotline-12345", ID))          # the first queue: not a handoff
+    ami.fire(_agent_connect("hotline-110-linkage", ID))
+    await journal.drain()
+    assert service.answered_by == [(ID, "Local/2001@hotline-seat-phones-0000002c;1", True)]
+    assert (OUTBOX_FAMILY, ID) not in astdb.data           # its record is done with
+
+
+async def test_when_an_event_carries_a_bad_handoff_id_then_nothing_is_asked_of_astdb() -> None:
+    ami, astdb, service = Ami(), AstDb(), Service()
+    journal = HandoffJournal(ami, service, astdb=astdb)  # type: ignore[arg-type]
+    ami.fire(_agent_connect("hotline-110-linkage", "x\r\nAction: Hangup"))
+    ami.fire({"Event": "UserEvent", "UserEvent": "HotlineHandoffCreated", "Handoff": "../../etc"})
+    await journal.drain()
+    assert astdb.asked == [] and service.answered_by == [] and service.recorded == []
+
+
+async def test_when_the_key_moved_a_citizen_then_its_order_is_recorded_after_a_moment() -> None:
+    ami, astdb, service = Ami(), AstDb(), Service()
+    journal = HandoffJournal(ami, service, astdb=astdb)  # type: ignore[arg-type]
+    journal.RECORD_AFTER_S = 0.05
+    ami.fire({"Event": "UserEvent", "UserEvent": "HotlineHandoffCreated", "Handoff": ID})
+    await asyncio.sleep(0)
+    assert service.recorded == []                          # not on the call's heels
+    await journal.drain()
+    assert service.recorded == [ID] and (OUTBOX_FAMILY, ID) not in astdb.data
+    await journal.stop()
+    assert ami.handlers == {"UserEvent": [], "AgentConnect": []}
