@@ -112,17 +112,18 @@ def cmd_bridge(settings: Settings, _args: argparse.Namespace) -> int:
 
     bridge = AmiBridge(settings, load_or_create(settings).ami_secret)
     runtime = HandoffRuntime(settings)
-    journal: list[HandoffJournal] = []
+    journal: HandoffJournal | None = None
 
     async def start() -> None:
+        nonlocal journal
         handoffs = await runtime.start()
         await bridge.start()
-        journal.append(HandoffJournal(bridge.ami, handoffs))
-        await journal[0].start()
+        journal = HandoffJournal(bridge.ami, handoffs)
+        await journal.start()
 
     async def stop() -> None:
-        for j in journal:
-            await j.stop()
+        if journal is not None:
+            await journal.stop()
         await bridge.stop()
         await runtime.stop()
 

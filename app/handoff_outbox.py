@@ -25,6 +25,7 @@ import re
 from typing import Any, Protocol
 
 from ami_bridge.translate import dest_channel_variables
+from app.background import BackgroundTasks
 from core.channel_vars import HANDOFF_ID
 from core.handoff import ENDED_FAMILY, OUTBOX_FAMILY, OutboxRecord, is_outbox_id, parse_outbox
 
@@ -151,7 +152,7 @@ class HandoffJournal:
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._ami = ami
-        self._pending: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks("handoff journal")
         ami.on_event("UserEvent", self._on_user_event)
         ami.on_event("AgentConnect", self._on_agent_connect)
         ami.on_connect(self.kick)
@@ -163,21 +164,9 @@ class HandoffJournal:
     async def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="handoff journal")
 
-    async def drain(self, timeout_s: float = 15.0) -> None:
-        """Wait for the events being recorded now; after `timeout_s` the rest is
-        cancelled and named in the log (the sweep records what they left)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        while self._pending:
-            left = deadline - loop.time()
-            if left <= 0:
-                for task in list(self._pending):
-                    log.error("handoff journal: %s still running at stop; cancelled: %s",
-                              task.get_name(), task.get_stack(limit=5))
-                    task.cancel()
-                await asyncio.gather(*list(self._pending), return_exceptions=True)
-                return
-            await asyncio.wait(list(self._pending), timeout=left)
+    async def drain(self) -> None:
+        """Wait for the events being recorded now (at most 15 s)."""
+        await self._tasks.drain()
 
     async def stop(self) -> None:
         """Stop listening and sweeping, after the events being recorded now (a
@@ -191,18 +180,13 @@ class HandoffJournal:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
 
-    def _spawn(self, work: Any, what: str) -> None:
-        task = asyncio.get_running_loop().create_task(work, name=what)
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-
     def _on_user_event(self, event: dict[str, Any]) -> None:
         if event.get("UserEvent") == self.CREATED_EVENT:
-            self._spawn(self._created(str(event.get("Handoff", ""))), "handoff created")
+            self._tasks.spawn(self._created(str(event.get("Handoff", ""))), "handoff created")
 
     def _on_agent_connect(self, event: dict[str, Any]) -> None:
         if str(event.get("Queue", "")).endswith("-linkage"):
-            self._spawn(self._accepted(event), "handoff accepted")
+            self._tasks.spawn(self._accepted(event), "handoff accepted")
 
     async def _created(self, handoff_id: str) -> None:
         """The key moved a citizen: record that handoff's order (unless the

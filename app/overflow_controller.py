@@ -39,6 +39,7 @@ from redis.exceptions import RedisError
 
 from ami_bridge.manager import AmiError, AmiManager, AmiMessage
 from ami_bridge.translate import channel_variables
+from app.background import BackgroundTasks
 from app.errors import HotlineError, Unavailable
 from app.live_store import read_live
 from app.order_service import OrderService
@@ -78,7 +79,7 @@ class OverflowController:
         self._applied: dict[str, dict[str, int]] | None = None  # None: reconcile now
         self._reconciled_at = 0.0
         self._task: asyncio.Task[None] | None = None
-        self._pending: set[asyncio.Task[Any]] = set()
+        self._tasks = BackgroundTasks("overflow orders")
         self._published: dict[str, dict[str, Any]] = {}  # surge view last announced, per centre
         self.orders_recorded = 0
         ami.on_event("QueueCallerJoin", self._on_join)
@@ -109,9 +110,8 @@ class OverflowController:
             await self.redis.aclose()
 
     async def drain(self) -> None:
-        """Wait for orders being recorded (shutdown, tests)."""
-        while self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
+        """Wait for orders being recorded (shutdown, tests; at most 15 s)."""
+        await self._tasks.drain()
 
     async def _run(self) -> None:
         while True:
@@ -293,10 +293,7 @@ class OverflowController:
         wait_ms = int((now - joined) * 1000) if joined is not None else int(hold) * 1000 if hold.isdigit() else None
         variables = channel_variables(event)
         citizen = variables.get(cv.CITIZEN) or str(event.get("CallerIDNum", ""))
-        task = asyncio.get_running_loop().create_task(
-            self._record_order(found, interface, citizen, wait_ms, event), name="overflow-order")
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        self._tasks.spawn(self._record_order(found, interface, citizen, wait_ms, event), "overflow-order")
 
     async def _record_order(self, found: tuple[str, str, str], interface: str, citizen: str,
                             wait_ms: int | None, event: AmiMessage) -> None:

@@ -74,39 +74,25 @@ async def test_when_destination_key_is_pressed_then_python_decides(pbx: Pbx, ord
 
 # ------------------------------------------------------------ Python first
 
-async def test_when_python_decides_first_then_110_seat_sees_citizen_number(
-        pbx: Pbx, orders: Orders, python_first: None) -> None:
-    await spec._transfer_by_key(pbx, orders, "12345", "110", SEATS_110)
-    _asked_python(pbx)
+# test_transfer.py's scenarios, each with the route deciding every key press
+PYTHON_FIRST_SCENARIOS = {
+    "12345_to_110_seat_sees_citizen_number":
+        lambda pbx, orders: spec._transfer_by_key(pbx, orders, "12345", "110", SEATS_110),
+    "110_to_12345_twin": lambda pbx, orders: spec._transfer_by_key(pbx, orders, "110", "12345", SEATS_12345),
+    "nobody_answers_then_citizen_back_and_order_returned":
+        spec.test_when_no_110_seat_answers_within_limit_then_citizen_is_back_with_original_seat,
+    "citizen_hangs_up_then_order_abandoned":
+        spec.test_when_citizen_hangs_up_while_waiting_then_order_abandoned_and_nothing_left,
+    "key_pressed_twice_then_one_order": spec.test_when_key_is_pressed_twice_then_one_order,
+    "no_110_seat_ready_then_order_returned":
+        spec.test_when_no_110_seat_is_ready_then_citizen_back_with_seat_and_order_says_so,
+}
 
 
-async def test_when_python_decides_first_then_110_to_12345_twin_works(
-        pbx: Pbx, orders: Orders, python_first: None) -> None:
-    await spec._transfer_by_key(pbx, orders, "110", "12345", SEATS_12345)
-    _asked_python(pbx)
-
-
-async def test_when_python_decides_first_and_nobody_answers_then_citizen_back_and_order_returned(
-        pbx: Pbx, orders: Orders, python_first: None) -> None:
-    await spec.test_when_no_110_seat_answers_within_limit_then_citizen_is_back_with_original_seat(pbx, orders)
-    _asked_python(pbx)
-
-
-async def test_when_python_decides_first_and_citizen_hangs_up_then_order_abandoned(
-        pbx: Pbx, orders: Orders, python_first: None) -> None:
-    await spec.test_when_citizen_hangs_up_while_waiting_then_order_abandoned_and_nothing_left(pbx, orders)
-    _asked_python(pbx)
-
-
-async def test_when_python_decides_first_and_key_is_pressed_twice_then_one_order(
-        pbx: Pbx, orders: Orders, python_first: None) -> None:
-    await spec.test_when_key_is_pressed_twice_then_one_order(pbx, orders)
-    _asked_python(pbx)
-
-
-async def test_when_python_decides_first_and_no_110_seat_is_ready_then_order_returned(
-        pbx: Pbx, orders: Orders, python_first: None) -> None:
-    await spec.test_when_no_110_seat_is_ready_then_citizen_back_with_seat_and_order_says_so(pbx, orders)
+@pytest.mark.parametrize("scenario", list(PYTHON_FIRST_SCENARIOS))
+async def test_when_python_decides_first_then_the_transfer_scenarios_hold(
+        pbx: Pbx, orders: Orders, python_first: None, scenario: str) -> None:
+    await PYTHON_FIRST_SCENARIOS[scenario](pbx, orders)
     _asked_python(pbx)
 
 
@@ -159,23 +145,18 @@ async def test_when_python_is_down_at_key_press_then_order_appears_after_it_come
     spec._assert_created_fields(order, source="12345", target="110", seat=first["Seat"], call=call)
     assert await _outbox_keys(pbx) == []
 
-    # the answer was missed while Python was down: the citizen's hangup makes the order right
-    await pbx.hang_up(call.handset_id)
-    order = await orders.one(call.handset_id, "accepted")
-    assert [(e.kind, e.to_status) for e in await orders.events(order.id)] == [
-        ("created", "pending"), ("transition", "accepted")]
+    # the answer was missed while Python was down
+    await spec._hangup_makes_order_accepted(pbx, orders, call)
 
 
 async def test_when_citizen_hangs_up_while_python_is_down_then_order_appears_abandoned(
         pbx: Pbx, orders: Orders) -> None:
-    for seat in SEATS_110:
-        await pbx.set_phone(seat, "noanswer")
+    await spec._no_110_seat_answers(pbx)
     call, first = await _answered_call(pbx, "12345")
     await pbx.python_down()
     try:
         await pbx.press_key(first["Seat"], "*1")
-        await pbx.events.wait_for(lambda e: e.get("Event") == "AgentCalled"
-                                  and e.get("Queue") == "hotline-110-linkage", what="a 110 seat rings")
+        await spec._110_seat_rings(pbx)
         handoff_id = _went_fast(pbx)["Handoff"]
         await pbx.hang_up(call.handset_id)
         await pbx.assert_nothing_left()

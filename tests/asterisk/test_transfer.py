@@ -70,6 +70,26 @@ async def _answered_call(pbx: Pbx, centre: str, number: str = CITIZEN) -> tuple[
     return call, first
 
 
+async def _no_110_seat_answers(pbx: Pbx) -> None:
+    """The 110 seats' phones ring on: a handoff to 110 stays pending."""
+    for seat in SEATS_110:
+        await pbx.set_phone(seat, "noanswer")
+
+
+async def _110_seat_rings(pbx: Pbx) -> None:
+    await pbx.events.wait_for(lambda e: e.get("Event") == "AgentCalled" and e.get("Queue") == "hotline-110-linkage",
+                              what="a 110 seat rings")
+
+
+async def _hangup_makes_order_accepted(pbx: Pbx, orders: Orders, call: Any) -> None:
+    """The answer was missed (Python or its database away): the citizen's
+    hangup handler makes the order right."""
+    await pbx.hang_up(call.handset_id)
+    order = await orders.one(call.handset_id, "accepted")
+    assert [(e.kind, e.to_status) for e in await orders.events(order.id)] == [
+        ("created", "pending"), ("transition", "accepted")]
+
+
 def _assert_created_fields(order: Order, *, source: str, target: str, seat: str, call: Any) -> None:
     assert order.mode == "transfer"
     assert order.direction == f"{source}->{target}"
@@ -152,13 +172,11 @@ async def _no_seat_channel(pbx: Pbx, seat: str) -> bool:
 
 async def test_when_no_110_seat_answers_within_limit_then_citizen_is_back_with_original_seat(
         pbx: Pbx, orders: Orders) -> None:
-    for seat in SEATS_110:
-        await pbx.set_phone(seat, "noanswer")
+    await _no_110_seat_answers(pbx)
     call, first = await _answered_call(pbx, "12345")
 
     await pbx.press_key(first["Seat"], "*1")
-    await pbx.events.wait_for(lambda e: e.get("Event") == "AgentCalled" and e.get("Queue") == "hotline-110-linkage",
-                              what="a 110 seat rings")
+    await _110_seat_rings(pbx)
 
     back = await pbx.seat_answered(CITIZEN, timeout=15)  # limit 3 s in the rig
     assert back["Seat"] == first["Seat"]
@@ -176,13 +194,11 @@ async def test_when_no_110_seat_answers_within_limit_then_citizen_is_back_with_o
 
 async def test_when_citizen_hangs_up_while_waiting_then_order_abandoned_and_nothing_left(
         pbx: Pbx, orders: Orders) -> None:
-    for seat in SEATS_110:
-        await pbx.set_phone(seat, "noanswer")
+    await _no_110_seat_answers(pbx)
     call, first = await _answered_call(pbx, "12345")
 
     await pbx.press_key(first["Seat"], "*1")
-    await pbx.events.wait_for(lambda e: e.get("Event") == "AgentCalled" and e.get("Queue") == "hotline-110-linkage",
-                              what="a 110 seat rings")
+    await _110_seat_rings(pbx)
     await pbx.hang_up(call.handset_id)
 
     order = await orders.one(call.handset_id, "abandoned")
@@ -228,14 +244,12 @@ async def test_when_destination_has_no_route_then_seat_hears_refusal_and_keeps_t
 
 
 async def test_when_key_is_pressed_twice_then_one_order(pbx: Pbx, orders: Orders) -> None:
-    for seat in SEATS_110:  # the target rings on: the seat is still there for the second press
-        await pbx.set_phone(seat, "noanswer")
+    await _no_110_seat_answers(pbx)  # the target rings on: the seat is still there for the second press
     call, first = await _answered_call(pbx, "12345")
 
     await pbx.press_key(first["Seat"], "*1*1")
 
-    await pbx.events.wait_for(lambda e: e.get("Event") == "AgentCalled" and e.get("Queue") == "hotline-110-linkage",
-                              what="a 110 seat rings")
+    await _110_seat_rings(pbx)
     order = await orders.one(call.handset_id, "pending")
     assert await pbx.seat_channel(first["Seat"]) is not None  # 成功转: the seat hears ringback
     await pbx.hang_up(call.handset_id)
@@ -269,13 +283,11 @@ async def test_when_centre_releases_at_once_then_seat_is_free_before_target_answ
     orders.service.settings = orders.service.settings.with_(release_modes={"12345": "immediate"})
     await pbx.ami.send({"Action": "Setvar", "Variable": "HOTLINE_XFER_MODE_12345", "Value": "immediate"})
     try:
-        for seat in SEATS_110:
-            await pbx.set_phone(seat, "noanswer")
+        await _no_110_seat_answers(pbx)
         call, first = await _answered_call(pbx, "12345")
 
         await pbx.press_key(first["Seat"], "*1")
-        await pbx.events.wait_for(lambda e: e.get("Event") == "AgentCalled"
-                                  and e.get("Queue") == "hotline-110-linkage", what="a 110 seat rings")
+        await _110_seat_rings(pbx)
         # well before the no-answer limit (3 s in the rig) could bring the citizen back
         await eventually(lambda: _no_seat_channel(pbx, first["Seat"]), timeout=1.5,
                          what="释放转: the seat is free at once")
@@ -406,11 +418,7 @@ async def test_when_order_database_is_down_then_transfer_goes_ahead_and_order_is
     order = await orders.one(call.handset_id, "pending")
     assert order.id == answered["Handoff"]
     _assert_created_fields(order, source="12345", target="110", seat=first["Seat"], call=call)
-    # the answer was missed meanwhile: the citizen's hangup makes the order right
-    await pbx.hang_up(call.handset_id)
-    order = await orders.one(call.handset_id, "accepted")
-    assert [(e.kind, e.to_status) for e in await orders.events(order.id)] == [
-        ("created", "pending"), ("transition", "accepted")]
+    await _hangup_makes_order_accepted(pbx, orders, call)
 
 
 async def test_when_fastagi_server_is_down_then_seat_asking_for_a_destination_keeps_the_citizen(
