@@ -3,7 +3,7 @@
 Asterisk runs the rendered agi-bin wrapper, which runs this module with
 `--env-file <run>/etc/hotline-agi.env` and the route name; the AGI
 environment arrives on stdin (pyst2's `asterisk.agi.AGI`).  Settings come
-from that file (`app.asterisk_render.write_agi_script`, mode 0600), read
+from that file (`app.runtime.render.write_agi_script`, mode 0600), read
 here as data — no shell ever sees a value — or, without it, from the
 process environment.
 
@@ -51,10 +51,10 @@ async def run_route(name: str, call: ClassicAgiCall, settings: Settings) -> str:
     context = RouteContext(settings)
     engine = lock = None
     if name in HANDOFF_ROUTES:
-        from app import db
-        from app.handoff_lock import RedisHandoffLock
-        from app.handoff_service import HandoffService
-        from app.order_service import OrderService
+        from app.handoff.lock import RedisHandoffLock
+        from app.handoff.services import HandoffService
+        from app.orders.services import OrderService
+        from app.runtime import db
 
         engine = db.create_engine(settings.effective_database_url)
         lock = RedisHandoffLock.from_url(settings.redis_url, settings.redis_prefix)

@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Coroutine
 
-from app.background import BackgroundTasks
+from agi.background import BackgroundTasks
 from core.settings import Settings
 
 if TYPE_CHECKING:
-    from app.handoff_service import HandoffService
-    from app.threeway_service import ThreeWayService
+    from app.handoff.services import HandoffService
+    from app.threeway.services import ThreeWayService
 
 
 @dataclass

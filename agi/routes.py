@@ -14,8 +14,8 @@ from typing import Awaitable, Callable
 
 from agi.call import AgiCall
 from agi.context import RouteContext
-from core import channel_vars as cv
 from app import handoff_outbox as outboxes
+from core import channel_vars as cv
 from core.handoff import OUTBOX_FAMILY, HandoffRequest, OutboxRecord, is_channel_name
 from core.routing import decide_inbound
 from core.safety import check_line

@@ -21,7 +21,14 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from ami_bridge.translate import (
-    BadEvent, Changes, Directory, LiveModel, apply_event, diff, empty_model, model_from_status,
+    BadEvent,
+    Changes,
+    Directory,
+    LiveModel,
+    apply_event,
+    diff,
+    empty_model,
+    model_from_status,
 )
 from core.live import AMI_KEY, CHANNELS_KEY, QUEUES_KEY, SEATS_KEY, UPDATES_CHANNEL
 

@@ -42,7 +42,14 @@ from typing import Any, Literal
 
 from core.centres import Centre, SeatMode, centre_by_queue, seat_by_extension
 from core.channel_vars import CENTRE
-from core.live import ChannelState, QueueEntry, QueueState, SeatState, SeatStateName, seat_state_from_member
+from core.live import (
+    ChannelState,
+    QueueEntry,
+    QueueState,
+    SeatState,
+    SeatStateName,
+    seat_state_from_member,
+)
 
 QueueKind = Literal["public", "linkage", "other"]
 

@@ -10,7 +10,7 @@ deployment selects its own (`Settings.jurisdiction`).
 An entry's `destinations` are hotline numbers ("110", "119", "120", "122",
 "12345", "12365", "95598", ...) or units ("自来水公司", "应急管理部门"),
 primary first; `linkage` is one of `LINKAGES`.  No I/O here: loading files
-and the database is `app.catalogue_store`'s job.
+and the database is `app.catalogue.store`'s job.
 """
 from __future__ import annotations
 

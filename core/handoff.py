@@ -15,7 +15,7 @@ desktop button).  `plan_handoff` decides, from data only, what happens:
   the target): nothing moves, the seat hears `Refusal.prompt`.
 
 The adapters (AGI route for the key, AMI for the button) apply the plan;
-`app.handoff_service` records the order.  Nothing here does I/O.
+`app.handoff.services` records the order.  Nothing here does I/O.
 """
 from __future__ import annotations
 

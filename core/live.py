@@ -13,7 +13,7 @@ Layout (every key starts with `Settings.redis_prefix`, `hotline:` by default):
     {p}overflow:surge hash centre id -> surge view JSON {"open", "groups": [{"name",
                            "open", "since", "reason", "priority", "members",
                            "enabled"}], "load", "updated_at"}; written by the
-                           overflow controller (app/overflow_controller.py)
+                           overflow controller (app/overflow/controller.py)
 
 The bridge rewrites the whole state on every (re)connection (resync), then
 keeps it current from events, so a restart of Asterisk or of the bridge never

@@ -13,7 +13,12 @@ from typing import Mapping
 
 from core.catalogue import JURISDICTIONS
 from core.centres import Centre, SeatMode, parse_centres
-from core.feature_keys import BUILTIN_FEATURE_KEYS, THREE_WAY_KEYS, is_feature_key, prefix_conflicts
+from core.feature_keys import (
+    BUILTIN_FEATURE_KEYS,
+    THREE_WAY_KEYS,
+    is_feature_key,
+    prefix_conflicts,
+)
 from core.handoff import parse_release_modes, parse_routes
 from core.safety import UnsafeValue, check_line, check_token
 from core.sla import TimeLimits, parse_limits

@@ -34,7 +34,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
 
 async def _run(args: list[str], env: dict[str, str]) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "app.cli", *args, cwd=PROJECT_ROOT, env=env,
+        sys.executable, "-m", "app.runtime.cli", *args, cwd=PROJECT_ROOT, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
 
 

@@ -19,10 +19,16 @@ from typing import AsyncIterator
 
 import pytest
 
-from app.handoff_outbox import AmiAstDb, sweep
+from app.handoff.journal import AmiAstDb, sweep
 from core.handoff import ENDED_FAMILY, OUTBOX_FAMILY, parse_outbox
 from tests.asterisk import test_transfer as spec
-from tests.asterisk.test_transfer import CITIZEN, SEATS_110, SEATS_12345, Orders, _answered_call
+from tests.asterisk.test_transfer import (
+    CITIZEN,
+    SEATS_110,
+    SEATS_12345,
+    Orders,
+    _answered_call,
+)
 from tests.support.pbx import Pbx
 from tests.support.waiting import eventually
 

@@ -13,9 +13,9 @@ from redis.asyncio import Redis
 from ami_bridge.manager import ALWAYS_WANTED
 from ami_bridge.service import AmiBridge
 from ami_bridge.translate import HANDLED_EVENTS
-from app.auth import create_token
-from app.keys import SESSIONS
-from app.web import init_app
+from app.web.app import init_app
+from app.web.auth import create_token
+from app.web.keys import SESSIONS
 from tests.support.pbx import Pbx
 from tests.support.waiting import eventually
 

@@ -11,9 +11,8 @@ left.
 """
 from __future__ import annotations
 
-import json
-
 import asyncio
+import json
 import logging
 import uuid
 from dataclasses import dataclass
@@ -25,15 +24,15 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 
 from ami_bridge.service import AmiBridge
-from app import db
-from app.auth import create_token
-from app.keys import SESSIONS
-from app.models import Order, SurgeEvent, utcnow
-from app.order_service import OrderService
-from app.overflow_config import OverflowConfig
-from app.overflow_controller import OverflowController
-from app.simulation import SEAT_ANSWERED_EVENT, CitizenCall
-from app.web import init_app
+from app.orders.services import OrderService
+from app.overflow.config import OverflowConfig
+from app.overflow.controller import OverflowController
+from app.runtime import db
+from app.runtime.models import Order, SurgeEvent, utcnow
+from app.tools.simulation import SEAT_ANSWERED_EVENT, CitizenCall
+from app.web.app import init_app
+from app.web.auth import create_token
+from app.web.keys import SESSIONS
 from core.live import UPDATES_CHANNEL
 from tests.support.pbx import Pbx
 from tests.support.waiting import eventually

@@ -19,14 +19,14 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ami_bridge.threeway_telephony import AmiThreeWayTelephony
-from app import db
-from app.auth import create_token
-from app.keys import SESSIONS
-from app.models import Order, OrderEvent, utcnow
-from app.order_service import OrderService
-from app.threeway_service import ThreeWayService
-from app.web import init_app
+from app.orders.services import OrderService
+from app.runtime import db
+from app.runtime.models import Order, OrderEvent, utcnow
+from app.threeway.services import ThreeWayService
+from app.threeway.telephony import AmiThreeWayTelephony
+from app.web.app import init_app
+from app.web.auth import create_token
+from app.web.keys import SESSIONS
 from core.threeway import conference_name
 from tests.support.orders import OrderReader
 from tests.support.pbx import Pbx

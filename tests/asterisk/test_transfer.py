@@ -18,15 +18,15 @@ from typing import Any, AsyncIterator
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from ami_bridge.telephony import AmiTelephony
-from app import db
-from app.asterisk_render import write_agi_script
-from app.auth import create_token
-from app.handoff_outbox import AmiAstDb, sweep
-from app.handoff_service import HandoffService
-from app.keys import SESSIONS
-from app.models import Order, utcnow
-from app.web import init_app
+from app.handoff.journal import AmiAstDb, sweep
+from app.handoff.services import HandoffService
+from app.handoff.telephony import AmiTelephony
+from app.runtime import db
+from app.runtime.models import Order, utcnow
+from app.runtime.render import write_agi_script
+from app.web.app import init_app
+from app.web.auth import create_token
+from app.web.keys import SESSIONS
 from core.handoff import OUTBOX_FAMILY
 from tests.support.orders import OrderReader
 from tests.support.pbx import Pbx

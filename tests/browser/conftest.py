@@ -26,17 +26,17 @@ from playwright.async_api import Browser, Page, async_playwright
 from redis.asyncio import Redis
 
 from ami_bridge.service import AmiBridge
-from ami_bridge.telephony import AmiTelephony
-from ami_bridge.threeway_telephony import AmiThreeWayTelephony
-from app import db
-from app.auth import create_token
-from app.keys import SESSIONS
-from app.models import utcnow
-from app.order_service import OrderService
-from app.overflow_config import OverflowConfig
-from app.overflow_controller import OverflowController
-from app.threeway_service import ThreeWayService
-from app.web import init_app
+from app.handoff.telephony import AmiTelephony
+from app.orders.services import OrderService
+from app.overflow.config import OverflowConfig
+from app.overflow.controller import OverflowController
+from app.runtime import db
+from app.runtime.models import utcnow
+from app.threeway.services import ThreeWayService
+from app.threeway.telephony import AmiThreeWayTelephony
+from app.web.app import init_app
+from app.web.auth import create_token
+from app.web.keys import SESSIONS
 from core.settings import PROJECT_ROOT
 from tests.support.pbx import Pbx, free_port
 

@@ -11,9 +11,10 @@ from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app import db, repository
-from app.errors import BadInput, NotFound
-from app.models import Base, Order
+from app.orders import repository
+from app.runtime import db
+from app.runtime.models import Base, Order
+from app.web.errors import BadInput, NotFound
 
 BEIJING = timezone(timedelta(hours=8))
 

@@ -16,11 +16,11 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app import db
-from app.auth import create_token
-from app.keys import SESSIONS
-from app.order_service import OrderService
-from app.web import init_app
+from app.orders.services import OrderService
+from app.runtime import db
+from app.web.app import init_app
+from app.web.auth import create_token
+from app.web.keys import SESSIONS
 from core.centres import parse_centres
 from core.settings import Settings
 

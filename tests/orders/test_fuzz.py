@@ -46,7 +46,7 @@ def free_port() -> int:
 
 
 def hotline(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run([sys.executable, "-m", "app.cli", *args], env=env, cwd=PROJECT_ROOT,
+    result = subprocess.run([sys.executable, "-m", "app.runtime.cli", *args], env=env, cwd=PROJECT_ROOT,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
@@ -62,7 +62,7 @@ def served(tmp_path: Path, database_url: str) -> Iterator[tuple[str, str, Path]]
     token = hotline(env, "token", "create", "--role", "admin", "--name", "fuzz")
     log_path = tmp_path / "web.log"
     with open(log_path, "w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "app.cli", "web"], env=env, cwd=PROJECT_ROOT,
+        process = subprocess.Popen([sys.executable, "-m", "app.runtime.cli", "web"], env=env, cwd=PROJECT_ROOT,
                                    stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:

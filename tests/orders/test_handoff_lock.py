@@ -13,11 +13,11 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app import db
-from app.handoff_lock import RedisHandoffLock
-from app.handoff_service import HandoffService
-from app.models import Order
-from app.order_service import OrderService
+from app.handoff.lock import RedisHandoffLock
+from app.handoff.services import HandoffService
+from app.orders.services import OrderService
+from app.runtime import db
+from app.runtime.models import Order
 from core.handoff import HandoffRequest
 from core.settings import Settings
 

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from app.errors import BadInput, NotFound
-from app.order_service import OrderService
+from app.orders.services import OrderService
+from app.web.errors import BadInput, NotFound
 from core.orders import IllegalTransition
 from tests.orders.conftest import Clock
 
@@ -118,7 +118,8 @@ async def test_when_input_is_bad_then_create_and_transition_name_the_field(servi
 async def test_when_overdue_is_queried_in_sql_then_it_agrees_with_the_core_rule(
     service: OrderService, clock: Clock, engine: object
 ) -> None:
-    from app import db, repository
+    from app.orders import repository
+    from app.runtime import db
     from core.sla import breaches
 
     ids = []

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from app.orders_api import ACTIONS, ORDERS
+from app.orders.http import ACTIONS, ORDERS
 from core.orders import TRANSITIONS
 from tests.orders.conftest import Api
 

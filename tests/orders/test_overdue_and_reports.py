@@ -12,8 +12,8 @@ from typing import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from app.orders_api import ORDERS
-from app.overdue import OVERDUE_CHANNEL
+from app.orders.http import ORDERS
+from app.orders.overdue import OVERDUE_CHANNEL
 from tests.orders.conftest import REDIS_URL, Api, Clock, api_settings, start_api
 from tests.orders.test_orders_api import act, create
 

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from app.auth import create_token, hash_token
-from app.errors import BadInput, Conflict
-from app.keys import SESSIONS
-from app.models import ApiToken
+from app.runtime.models import ApiToken
+from app.web.auth import create_token, hash_token
+from app.web.errors import BadInput, Conflict
+from app.web.keys import SESSIONS
 from tests.orders.conftest import Api, Clock, api_settings, start_api
 from tests.orders.test_orders_api import ONLINE, create
 

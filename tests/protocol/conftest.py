@@ -19,9 +19,9 @@ import pytest
 from redis.asyncio import Redis
 
 from ami_bridge.service import AmiBridge
-from tests.support import waiting
 from core.centres import parse_centres
 from core.settings import Settings
+from tests.support import waiting
 
 TRANSCRIPTS = Path(__file__).resolve().parent / "transcripts"
 AMI_USER = "hotline"

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.models import Order, OrderEvent
+from app.runtime.models import Order, OrderEvent
 from tests.support.waiting import eventually
 
 

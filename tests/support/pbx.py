@@ -20,15 +20,16 @@ from typing import Any, Callable
 from agi.context import RouteContext
 from agi.server import FastAgiServer
 from ami_bridge.manager import AmiManager
-from app import db, simulation
-from app.handoff_lock import RedisHandoffLock
-from app.handoff_outbox import HandoffJournal
-from app.handoff_service import HandoffService
-from app.order_service import OrderService
-from app.simulation import SEAT_ANSWERED_EVENT, CitizenCall
-from app.asterisk_process import AsteriskProcess
-from app.asterisk_render import render
-from app.secrets_store import Secrets, load_or_create
+from app.handoff.journal import HandoffJournal
+from app.handoff.lock import RedisHandoffLock
+from app.handoff.services import HandoffService
+from app.orders.services import OrderService
+from app.runtime import db
+from app.runtime.asterisk import AsteriskProcess
+from app.runtime.render import render
+from app.runtime.secrets import Secrets, load_or_create
+from app.tools import simulation
+from app.tools.simulation import SEAT_ANSWERED_EVENT, CitizenCall
 from core.settings import Settings
 from tests.support.waiting import eventually
 

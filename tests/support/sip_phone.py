@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ami_bridge.manager import AmiManager
-from app.asterisk_process import AsteriskProcess
+from app.runtime.asterisk import AsteriskProcess
 from core.settings import Settings
 from tests.support.pbx import EventLog, free_port
 

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from core.catalogue import CatalogueError, check_changes, item_from_mapping, parse_file, search
+from core.catalogue import (
+    CatalogueError,
+    check_changes,
+    item_from_mapping,
+    parse_file,
+    search,
+)
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "catalogue"
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from app.handoff_outbox import HandoffJournal
+from app.handoff.journal import HandoffJournal
 from core.handoff import OUTBOX_FAMILY, OutboxRecord
 
 ID = "1764077500.123"

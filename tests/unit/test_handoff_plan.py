@@ -5,15 +5,27 @@ from pathlib import Path
 
 import pytest
 
-from ami_bridge.telephony import find_seat_call
-from app.asterisk_render import render
-from app.secrets_store import load_or_create
+from app.handoff.telephony import find_seat_call
+from app.runtime.render import render
+from app.runtime.secrets import load_or_create
 from core import channel_vars as cv
 from core.centres import parse_centres
 from core.feature_keys import THREE_WAY_KEYS, prefix_conflicts
-from core.handoff import (HandoffPlan, HandoffRequest, OutboxRecord, Refusal, acceptance, outcome_of_end,
-                          parse_outbox, parse_release_modes, parse_routes, partner_centre, plan_handoff,
-                          return_reason, seat_of_channel)
+from core.handoff import (
+    HandoffPlan,
+    HandoffRequest,
+    OutboxRecord,
+    Refusal,
+    acceptance,
+    outcome_of_end,
+    parse_outbox,
+    parse_release_modes,
+    parse_routes,
+    partner_centre,
+    plan_handoff,
+    return_reason,
+    seat_of_channel,
+)
 from core.settings import Settings, SettingsError
 
 CENTRES = parse_centres("12345:1001-1004;110:2001-2002")

@@ -7,13 +7,19 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from typing import Any
-
 from ami_bridge.translate import (
-    BadEvent, Directory, LiveModel, apply_event, channel_variables, diff, member_extension, model_from_status,
+    BadEvent,
+    Directory,
+    LiveModel,
+    apply_event,
+    channel_variables,
+    diff,
+    member_extension,
+    model_from_status,
 )
 from core.centres import parse_centres
 

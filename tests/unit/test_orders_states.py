@@ -3,7 +3,16 @@ from __future__ import annotations
 
 import pytest
 
-from core.orders import FINAL, INITIAL, STAMPS, STATUSES, TRANSITIONS, IllegalTransition, check_transition, sources_of
+from core.orders import (
+    FINAL,
+    INITIAL,
+    STAMPS,
+    STATUSES,
+    TRANSITIONS,
+    IllegalTransition,
+    check_transition,
+    sources_of,
+)
 
 LEGAL = [
     ("pending", "accepted"), ("pending", "abandoned"), ("pending", "returned"), ("pending", "voided"),

@@ -7,8 +7,15 @@ import pytest
 
 from core.centres import parse_centres
 from core.live import QueueEntry, QueueState, SeatState
-from core.overflow import (CentreLoad, SurgeState, Thresholds, centre_load, desired_members, surge_step,
-                           validate_group)
+from core.overflow import (
+    CentreLoad,
+    SurgeState,
+    Thresholds,
+    centre_load,
+    desired_members,
+    surge_step,
+    validate_group,
+)
 from core.safety import UnsafeValue
 
 CENTRES = parse_centres("12345:1001-1002;110:2001")

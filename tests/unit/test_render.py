@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.asterisk_render import render
-from app.secrets_store import load_or_create
+from app.runtime.render import render
+from app.runtime.secrets import load_or_create
 from core.settings import Settings
 
 
@@ -47,8 +47,9 @@ def test_when_ami_secret_is_set_then_it_is_used(tmp_path: Path) -> None:
 
 
 def test_modules_conf_loads_only_modules_the_install_script_builds(tmp_path: Path) -> None:
-    from core.settings import PROJECT_ROOT
     import re
+
+    from core.settings import PROJECT_ROOT
 
     modules = re.findall(r"^load => (\S+)\.so", (PROJECT_ROOT / "asterisk-conf" / "modules.conf.j2").read_text(), re.M)
     script = (PROJECT_ROOT / "scripts" / "install-asterisk").read_text()

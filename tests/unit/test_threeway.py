@@ -5,8 +5,15 @@ import pytest
 
 from core.centres import parse_centres
 from core.settings import Settings, SettingsError
-from core.threeway import (Outcome, Refusal, ThreeWay, ThreeWayRequest, conference_name, is_threeway_id,
-                           plan_start)
+from core.threeway import (
+    Outcome,
+    Refusal,
+    ThreeWay,
+    ThreeWayRequest,
+    conference_name,
+    is_threeway_id,
+    plan_start,
+)
 
 CENTRES = parse_centres("12345:1001-1004;110:2001-2002")
 SEAT_1001 = "Local/1001@hotline-seat-phones-0000001a;1"

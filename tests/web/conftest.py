@@ -15,10 +15,10 @@ from typing import AsyncIterator
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from app.auth import create_token
-from app.keys import SESSIONS
-from app.models import utcnow
-from app.web import init_app
+from app.runtime.models import utcnow
+from app.web.app import init_app
+from app.web.auth import create_token
+from app.web.keys import SESSIONS
 from core.centres import parse_centres
 from core.settings import Settings
 

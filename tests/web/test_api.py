@@ -13,8 +13,17 @@ from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis
 
 from app import web as app_web
-from app.errors import BadInput, NotFound
-from core.live import AMI_KEY, CHANNELS_KEY, QUEUES_KEY, SEATS_KEY, ChannelState, QueueEntry, QueueState, SeatState
+from app.web.errors import BadInput, NotFound
+from core.live import (
+    AMI_KEY,
+    CHANNELS_KEY,
+    QUEUES_KEY,
+    SEATS_KEY,
+    ChannelState,
+    QueueEntry,
+    QueueState,
+    SeatState,
+)
 from core.settings import Settings
 from tests.web.conftest import authorize
 
@@ -176,7 +185,7 @@ async def test_when_a_handler_raises_bad_input_then_the_answer_is_400_with_the_f
 async def test_when_a_handler_fails_unexpectedly_then_the_answer_is_500_and_the_error_is_logged(
     error_client: TestClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.ERROR, logger="app.web"):
+    with caplog.at_level(logging.ERROR, logger="app.web.app"):
         response = await error_client.get("/test/bug")
     assert response.status == 500
     assert await response.json() == {"error": "internal error"}

@@ -11,8 +11,8 @@ from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis
 
-from app.orders_api import ORDERS
-from app.web import init_app
+from app.orders.http import ORDERS
+from app.web.app import init_app
 from core.live import QUEUES_KEY, UPDATES_CHANNEL, QueueEntry, QueueState
 from core.settings import Settings
 from tests.web.conftest import authorize

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.live_view import live_snapshot
+from app.live.view import live_snapshot
 from core.centres import parse_centres
 from core.live import ChannelState, QueueEntry, QueueState, SeatState
 from core.settings import Settings

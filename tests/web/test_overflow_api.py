@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
-from app.overflow_api import OVERFLOW
+from app.overflow.http import OVERFLOW
 from core.live import SURGE_KEY
 from core.overflow import CentreLoad, SurgeChange, validate_group
 from core.settings import Settings

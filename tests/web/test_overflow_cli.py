@@ -13,7 +13,7 @@ from core.settings import PROJECT_ROOT
 def _hotline(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
     env.update({"HOTLINE_STATE_DIR": str(tmp_path), "HOTLINE_CENTRES": "12345:1001-1002;110:2001"})
-    return subprocess.run([sys.executable, "-m", "app.cli", "overflow", *args], cwd=PROJECT_ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "app.runtime.cli", "overflow", *args], cwd=PROJECT_ROOT, env=env,
                           capture_output=True, text=True, timeout=60)
 
 

@@ -7,10 +7,10 @@ from typing import AsyncIterator
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from app import db
-from app.order_service import OrderService
-from app.threeway_service import ThreeWayService
-from app.web import init_app
+from app.orders.services import OrderService
+from app.runtime import db
+from app.threeway.services import ThreeWayService
+from app.web.app import init_app
 from core.settings import Settings
 from core.threeway import ThreeWayRequest
 from tests.web.conftest import authorize

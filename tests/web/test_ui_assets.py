@@ -5,7 +5,7 @@ import re
 
 from aiohttp.test_utils import TestClient
 
-from app.ui import STATIC_DIR
+from app.web.ui import STATIC_DIR
 
 
 def referenced_assets() -> set[str]:

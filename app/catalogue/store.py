@@ -1,0 +1,166 @@
+"""Diversion catalogues in the database: load the shipped files, read, edit (persistence layer).
+
+The files in `data/catalogue/` (one per jurisdiction) are the seed; the
+database holds the working copy that admins edit.  `load_file` inserts the
+entries a database does not have yet and, with `replace=True`, also resets
+edited ones to the file's wording.  Validation is `core.catalogue`'s; no
+HTTP here.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.runtime.models import CatalogueEntry
+from app.web.errors import BadInput, Conflict, NotFound
+from core.catalogue import (
+    JURISDICTIONS,
+    CatalogueError,
+    CatalogueItem,
+    check_changes,
+    item_from_mapping,
+    parse_file,
+)
+from core.settings import PROJECT_ROOT
+
+log = logging.getLogger(__name__)
+
+DATA_DIR = PROJECT_ROOT / "data" / "catalogue"
+
+
+def data_file(jurisdiction: str) -> Path:
+    return DATA_DIR / f"{jurisdiction}.json"
+
+
+def read_file(path: Path, *, expect: str | None = None) -> tuple[str, list[CatalogueItem]]:
+    """Parse and validate one catalogue file; raises `CatalogueError`."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CatalogueError("file", f"{path}: {exc}") from None
+    return parse_file(data, expect=expect)
+
+
+def to_item(entry: CatalogueEntry) -> CatalogueItem:
+    return CatalogueItem(code=entry.code, section=entry.section, group=entry.group_name, name=entry.name,
+                         destinations=tuple(entry.destinations.get("list", [])), linkage=entry.linkage,
+                         handling=entry.handling, note=entry.note, enabled=entry.enabled)
+
+
+def _apply(entry: CatalogueEntry, item: CatalogueItem) -> None:
+    entry.section, entry.group_name, entry.name = item.section, item.group, item.name
+    entry.destinations = {"list": list(item.destinations)}
+    entry.linkage, entry.handling, entry.note, entry.enabled = item.linkage, item.handling, item.note, item.enabled
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    jurisdiction: str
+    added: int
+    replaced: int
+    kept: int
+
+
+async def load_items(session: AsyncSession, jurisdiction: str, items: list[CatalogueItem], *,
+                     now: datetime, replace: bool = False) -> LoadResult:
+    existing = {e.code: e for e in await session.scalars(
+        select(CatalogueEntry).where(CatalogueEntry.jurisdiction == jurisdiction))}
+    added = replaced = kept = 0
+    for item in items:
+        entry = existing.get(item.code)
+        if entry is None:
+            entry = CatalogueEntry(jurisdiction=jurisdiction, code=item.code, updated_at=now, updated_by="seed")
+            _apply(entry, item)
+            session.add(entry)
+            added += 1
+        elif replace:
+            _apply(entry, item)
+            entry.updated_at, entry.updated_by = now, "seed"
+            replaced += 1
+        else:
+            kept += 1
+    await session.flush()
+    log.info("catalogue %s loaded: %d added, %d replaced, %d kept", jurisdiction, added, replaced, kept)
+    return LoadResult(jurisdiction, added, replaced, kept)
+
+
+async def load_shipped(sessions: async_sessionmaker[AsyncSession], *, now: datetime,
+                       replace: bool = False, only_if_empty: bool = True) -> list[LoadResult]:
+    """Load every shipped catalogue file; by default only into an empty table for that jurisdiction."""
+    results = []
+    for jurisdiction in JURISDICTIONS:
+        _, items = read_file(data_file(jurisdiction), expect=jurisdiction)
+        async with sessions.begin() as session:
+            if only_if_empty and not replace:
+                count = await session.scalar(select(func.count()).select_from(CatalogueEntry)
+                                             .where(CatalogueEntry.jurisdiction == jurisdiction))
+                if count:
+                    continue
+            results.append(await load_items(session, jurisdiction, items, now=now, replace=replace))
+    return results
+
+
+async def all_items(session: AsyncSession, jurisdiction: str) -> list[CatalogueItem]:
+    """The jurisdiction's entries in catalogue order (by code's table, then number)."""
+    entries = list(await session.scalars(select(CatalogueEntry).where(CatalogueEntry.jurisdiction == jurisdiction)
+                                         .order_by(CatalogueEntry.id)))
+    return [to_item(e) for e in entries]
+
+
+async def get_entry(session: AsyncSession, jurisdiction: str, code: str) -> CatalogueEntry:
+    entry = (await session.scalars(select(CatalogueEntry).where(
+        CatalogueEntry.jurisdiction == jurisdiction, CatalogueEntry.code == code))).first()
+    if entry is None:
+        raise NotFound("catalogue entry", f"{jurisdiction}/{code}")
+    return entry
+
+
+def _bad(exc: CatalogueError) -> BadInput:
+    return BadInput(exc.field, exc.reason)
+
+
+async def edit_entry(session: AsyncSession, jurisdiction: str, code: str, changes: dict[str, Any], *,
+                     actor: str, now: datetime) -> CatalogueEntry:
+    """Apply an admin's partial edit; raises `BadInput` / `NotFound`."""
+    try:
+        cleaned = check_changes(changes)
+    except CatalogueError as exc:
+        raise _bad(exc) from None
+    entry = await get_entry(session, jurisdiction, code)
+    for field, value in cleaned.items():
+        if field == "destinations":
+            entry.destinations = {"list": list(value)}
+        elif field == "group":
+            entry.group_name = value
+        else:
+            setattr(entry, field, value)
+    entry.updated_at, entry.updated_by = now, actor
+    await session.flush()
+    log.info("catalogue %s/%s edited by %s: %s", jurisdiction, code, actor, sorted(cleaned))
+    return entry
+
+
+async def add_entry(session: AsyncSession, jurisdiction: str, data: dict[str, Any], *,
+                    actor: str, now: datetime) -> CatalogueEntry:
+    """Add a new entry (admin); raises `BadInput`, `Conflict` for a code in use."""
+    try:
+        item = item_from_mapping(data)
+    except CatalogueError as exc:
+        raise _bad(exc) from None
+    existing = (await session.scalars(select(CatalogueEntry).where(
+        CatalogueEntry.jurisdiction == jurisdiction, CatalogueEntry.code == item.code))).first()
+    if existing is not None:
+        raise Conflict(f"catalogue entry {jurisdiction}/{item.code} exists")
+    entry = CatalogueEntry(jurisdiction=jurisdiction, code=item.code, updated_at=now, updated_by=actor)
+    _apply(entry, item)
+    session.add(entry)
+    await session.flush()
+    log.info("catalogue %s/%s added by %s", jurisdiction, item.code, actor)
+    return entry

@@ -1,0 +1,235 @@
+"""The transfer key's handoffs, from Asterisk's AstDB into SQL (service layer).
+
+The transfer key's dialplan path (`hotline-transfer`, extension `key`) writes
+one record per handoff to AstDB family `hotline-handoff-outbox` before the
+citizen moves (`core.handoff.OutboxRecord`).  A record is deleted only after
+its order is in SQL (`HandoffService.record`, idempotent), so an order is
+never lost: while Python or the database is down the records wait in AstDB,
+and the next sweep inserts them with the key press's id and time.
+
+Who records, whichever comes first (one order results):
+* the seat leg's `handoff_outbox` AGI route (成功转: the seat hears ringback meanwhile);
+* `HandoffJournal` on the AMI link: the `HotlineHandoffCreated` user event
+  records that handoff at once, `AgentConnect` on a linkage queue accepts it
+  (the answering leg carries HOTLINE_HANDOFF_ID; nothing runs on the answer's
+  path in the dialplan), and a sweep every few seconds and on each (re)connect
+  takes whatever is left;
+* any later report of the handoff (returned, ended) and the citizen's hangup.
+The AstDB is reached through the small `AstDb` port; no SQL here.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from typing import Any, Protocol
+
+from agi.background import BackgroundTasks
+from ami_bridge.translate import dest_channel_variables
+from core.channel_vars import HANDOFF_ID
+from core.handoff import (
+    ENDED_FAMILY,
+    OUTBOX_FAMILY,
+    OutboxRecord,
+    is_outbox_id,
+    parse_outbox,
+)
+
+log = logging.getLogger(__name__)
+
+# a handoff id as a channel variable may carry it (the key's or the AGI path's)
+_ANY_HANDOFF_ID = re.compile(r"^[A-Za-z0-9._\-]{1,36}$")
+
+
+class AstDb(Protocol):
+    """Asterisk's AstDB, one family at a time."""
+
+    async def keys(self, family: str) -> list[str]: ...
+
+    async def get(self, family: str, key: str) -> str | None: ...
+
+    async def delete(self, family: str, key: str) -> None: ...
+
+
+class Recorder(Protocol):
+    async def record(self, outbox: OutboxRecord) -> Any: ...
+
+    async def answered(self, handoff_id: str, answering_channel: str | None,
+                       outbox: OutboxRecord | None = None) -> Any: ...
+
+    async def ended_while_away(self, handoff_id: str, state: str) -> Any: ...
+
+
+async def read(astdb: AstDb, handoff_id: str) -> OutboxRecord | None:
+    """The outbox record of `handoff_id`, None when there is none (recorded already,
+    or a handoff of the AGI path)."""
+    value = await astdb.get(OUTBOX_FAMILY, handoff_id)
+    if not value:
+        return None
+    record = parse_outbox(handoff_id, value)
+    if record is None:
+        log.error("handoff %s: outbox record not understood, left in AstDB: %r", handoff_id, value)
+    return record
+
+
+async def deliver(astdb: AstDb, handoffs: Recorder, record: OutboxRecord) -> None:
+    """Insert the record's order (if not there yet) and how the handoff ended if
+    that was kept next to it (`ENDED_FAMILY`), then delete the record.  Each
+    step may run again after a failure: one order, one outcome."""
+    await handoffs.record(record)
+    ended = await astdb.get(ENDED_FAMILY, record.handoff_id)
+    if ended:
+        await handoffs.ended_while_away(record.handoff_id, ended)
+        await astdb.delete(ENDED_FAMILY, record.handoff_id)
+    await astdb.delete(OUTBOX_FAMILY, record.handoff_id)
+
+
+async def sweep(astdb: AstDb, handoffs: Recorder) -> int:
+    """Record every order waiting in the outbox; returns how many records were
+    delivered.  A record that fails stays for the next sweep."""
+    delivered = 0
+    for key in await astdb.keys(OUTBOX_FAMILY):
+        record = await read(astdb, key)
+        if record is None:
+            continue
+        try:
+            await deliver(astdb, handoffs, record)
+        except Exception:
+            log.exception("handoff %s: outbox record not recorded yet; kept for the next sweep", key)
+            continue
+        delivered += 1
+    if delivered:
+        log.info("outbox sweep: %d handoff order(s) recorded", delivered)
+    return delivered
+
+
+class AmiAstDb:
+    """`AstDb` over AMI: DBGetTree lists a family (Asterisk 20+), DBDel deletes."""
+
+    def __init__(self, ami: Any) -> None:
+        self.ami = ami
+
+    async def keys(self, family: str) -> list[str]:
+        return list((await self._tree(family)).keys())
+
+    async def get(self, family: str, key: str) -> str | None:
+        response = await self.ami.send({"Action": "DBGet", "Family": family, "Key": key})
+        messages = response if isinstance(response, list) else [response]
+        for message in messages:
+            if message.get("Event") == "DBGetResponse":
+                return str(message.get("Val", ""))
+        return None
+
+    async def delete(self, family: str, key: str) -> None:
+        await self.ami.send({"Action": "DBDel", "Family": family, "Key": key})
+
+    async def _tree(self, family: str) -> dict[str, str]:
+        response = await self.ami.send({"Action": "DBGetTree", "Family": family})
+        messages = response if isinstance(response, list) else [response]
+        found: dict[str, str] = {}
+        prefix = f"/{family}/"
+        for message in messages:
+            if message.get("Event") != "DBGetTreeResponse":
+                continue
+            key = str(message.get("Key", ""))
+            found[key[len(prefix):] if key.startswith(prefix) else key] = str(message.get("Val", ""))
+        return found
+
+
+class HandoffJournal:
+    """Records the dialplan's handoffs over the AMI link as they happen, and
+    sweeps the outbox every `interval_s` and whenever the link (re)connects.
+    `start` / `stop` own the sweeping task; the event handlers are attached
+    to `ami` at construction."""
+
+    CREATED_EVENT = "HotlineHandoffCreated"
+    # A created handoff is recorded this long after its event, or at the
+    # answer if that comes first (AgentConnect records and accepts at once):
+    # the order's database write then does not share the machine with the
+    # citizen being connected to the target.  The order's created_at is the
+    # key press either way; no person answers a phone this fast.
+    RECORD_AFTER_S = 0.25
+
+    def __init__(self, ami: Any, handoffs: Recorder, interval_s: float = 5.0,
+                 astdb: AstDb | None = None) -> None:
+        self.astdb: AstDb = astdb if astdb is not None else AmiAstDb(ami)
+        self.handoffs = handoffs
+        self.interval_s = interval_s
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._ami = ami
+        self._tasks = BackgroundTasks("handoff journal")
+        ami.on_event("UserEvent", self._on_user_event)
+        ami.on_event("AgentConnect", self._on_agent_connect)
+        ami.on_connect(self.kick)
+
+    def kick(self) -> None:
+        """Sweep now (the AMI link came back)."""
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="handoff journal")
+
+    async def drain(self) -> None:
+        """Wait for the events being recorded now (at most 15 s)."""
+        await self._tasks.drain()
+
+    async def stop(self) -> None:
+        """Stop listening and sweeping, after the events being recorded now (a
+        stopped journal is not started again)."""
+        self._ami.off_event("UserEvent", self._on_user_event)
+        self._ami.off_event("AgentConnect", self._on_agent_connect)
+        self._ami.off_connect(self.kick)
+        await self.drain()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    def _on_user_event(self, event: dict[str, Any]) -> None:
+        if event.get("UserEvent") == self.CREATED_EVENT:
+            self._tasks.spawn(self._created(str(event.get("Handoff", ""))), "handoff created")
+
+    def _on_agent_connect(self, event: dict[str, Any]) -> None:
+        if str(event.get("Queue", "")).endswith("-linkage"):
+            self._tasks.spawn(self._accepted(event), "handoff accepted")
+
+    async def _created(self, handoff_id: str) -> None:
+        """The key moved a citizen: record that handoff's order (unless the
+        answer or a sweep did meanwhile)."""
+        if not is_outbox_id(handoff_id):
+            return
+        await asyncio.sleep(self.RECORD_AFTER_S)
+        try:
+            record = await read(self.astdb, handoff_id)
+            if record is not None:
+                await deliver(self.astdb, self.handoffs, record)
+        except Exception:  # the sweep or a later report records it
+            log.exception("handoff %s: not recorded from its event; left for the sweep", handoff_id)
+
+    async def _accepted(self, event: dict[str, Any]) -> None:
+        """A seat of a linkage queue answered a citizen that carries a handoff:
+        the order is accepted (by the seat on `DestChannel`)."""
+        handoff_id = dest_channel_variables(event).get(HANDOFF_ID, "")
+        if not _ANY_HANDOFF_ID.match(handoff_id):
+            return
+        try:
+            record = await read(self.astdb, handoff_id) if is_outbox_id(handoff_id) else None
+            await self.handoffs.answered(handoff_id, str(event.get("DestChannel") or "") or None, record)
+            if record is not None:
+                await self.astdb.delete(OUTBOX_FAMILY, handoff_id)
+        except Exception:  # the citizen's hangup handler makes the order right
+            log.exception("handoff %s: acceptance not recorded from AgentConnect", handoff_id)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await sweep(self.astdb, self.handoffs)
+            except Exception as exc:  # AMI down: the next round tries again
+                log.warning("outbox sweep failed (%s); retrying in %.1f s", exc or type(exc).__name__,
+                            self.interval_s)
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.interval_s)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()

@@ -1,0 +1,44 @@
+"""The handoff service with what it runs on, for any process that records handoffs (I/O).
+
+`hotline up` (app.runtime.stack) builds one for everything; in a production layout
+`hotline agi` needs it for the transfer routes and `hotline ami-bridge` for
+the handoff journal, each process with its own database engine and the
+shared Redis lock.
+"""
+from __future__ import annotations
+
+from app.handoff.lock import RedisHandoffLock
+from app.handoff.services import HandoffService
+from app.orders.services import OrderService
+from app.runtime import db
+from app.runtime.db import migrate
+from core.settings import Settings
+
+
+class HandoffRuntime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = None
+        self.lock: RedisHandoffLock | None = None
+        self.orders: OrderService | None = None
+        self.handoffs: HandoffService | None = None
+
+    async def start(self, *, migrate_first: bool = True) -> HandoffService:
+        s = self.settings
+        if migrate_first:
+            await migrate(s.effective_database_url)
+        self.engine = db.create_engine(s.effective_database_url)
+        self.orders = OrderService(db.session_factory(self.engine), limits=s.time_limits,
+                                   jurisdiction=s.jurisdiction)
+        # the double-press lock is in Redis: it holds across processes (app.handoff.lock)
+        self.lock = RedisHandoffLock.from_url(s.redis_url, s.redis_prefix)
+        self.handoffs = HandoffService(s, self.orders, self.lock)
+        return self.handoffs
+
+    async def stop(self) -> None:
+        if self.engine is not None:
+            await self.engine.dispose()
+            self.engine = None
+        if self.lock is not None:
+            await self.lock.close()
+            self.lock = None

@@ -1,0 +1,347 @@
+"""One-key transfer use cases: one service behind the key and the button (service layer).
+
+`HandoffService` is the single code path of a handoff (一键携号转接).  The
+transfer key's AGI route (`agi.routes.transfer_key`) and the desktop button
+(`POST /api/handoffs`, `app.handoff.http`) both call `start`, which asks
+`core.handoff.plan_handoff` for the plan and records the order (`pending`)
+through the shared `OrderService` *before* anything moves; the caller then
+applies the move (the dialplan's ChannelRedirect for the key, AMI Redirect
+for the button).  The dialplan reports what happened next through the AGI
+routes, which call `answered` / `returned` / `ended` / `lost`.
+
+It must not talk to Asterisk itself: the one question it asks the PBX (are
+seats logged in at the target?) goes through the `Telephony` port the
+adapter passes in.  No HTTP here.
+
+The fast path (settings.transfer_fast_path): the dialplan decides the common
+transfer itself and moves the citizen at once, leaving the order in
+Asterisk's AstDB outbox (`core.handoff.OutboxRecord`).  `record` inserts it
+with the dialplan's id and key-press time, idempotently: the seat leg's
+`handoff_outbox` route, any later report of the same handoff (answered,
+returned, ended — which may come first) and the outbox sweep
+(`app.handoff.journal`) all call it, and one order results.
+
+Pressing twice (or key and button together) makes one order: the citizen's
+channel is claimed in this process (`ActiveHandoffs`) and, for every process
+(several FastAGI servers, classic AGI, the web service), by a short lock per
+call through the `HandoffLock` port (`app.handoff.lock`, Redis).  When the
+lock cannot be asked (Redis down) the in-process guard alone decides: Redis
+never blocks a transfer.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Protocol
+
+from sqlalchemy.exc import IntegrityError
+
+from app.handoff.lock import HandoffLock
+from app.orders.services import OrderService
+from app.web.errors import Conflict, NotFound, Unavailable
+from core.handoff import (
+    ActiveHandoffs,
+    HandoffPlan,
+    HandoffRequest,
+    OutboxRecord,
+    Refusal,
+    acceptance,
+    outcome_of_end,
+    plan_handoff,
+    return_reason,
+)
+from core.orders import IllegalTransition
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Telephony(Protocol):
+    """What the service asks the PBX; the AGI call or the AMI link answers."""
+
+    async def seats_logged_in(self, queue: str) -> int | None:
+        """Logged-in members of `queue`; None when it cannot be known."""
+
+
+class DesktopTelephony(Telephony, Protocol):
+    """The button's port: find the seat's call, carry out the move (AMI)."""
+
+    async def find_call(self, *, seat: str | None = None, channel: str | None = None) -> Any | None: ...
+
+    async def move(self, plan: HandoffPlan, handoff_id: str) -> None: ...
+
+
+class Refused(Conflict):
+    """The transfer was refused (409); `reason` is core.handoff's refusal reason,
+    `order` the order that records it when there is one."""
+
+    def __init__(self, reason: str, order: Any | None = None) -> None:
+        super().__init__(f"transfer refused: {reason}")
+        self.refusal = reason
+        self.order = order
+
+
+@dataclass(frozen=True)
+class Started:
+    """The result of `start`: a plan and its order, or a refusal (maybe with an order)."""
+
+    plan: HandoffPlan | None
+    order: Any | None = None
+    refusal: Refusal | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.plan is not None and self.refusal is None and self.order is not None
+
+
+class HandoffService:
+    def __init__(self, settings: Settings, orders: OrderService, lock: HandoffLock | None = None) -> None:
+        self.settings = settings
+        self.orders = orders
+        self.lock = lock
+        self.active = ActiveHandoffs()
+        self._started: dict[str, float] = {}  # handoff id -> monotonic time of the key press
+        self._recording: dict[str, asyncio.Lock] = {}  # outbox records being inserted, by id
+
+    # ----------------------------------------------------------- the start
+
+    async def start(self, request: HandoffRequest, telephony: Telephony | None) -> Started:
+        """Plan the handoff and record its order; nothing has moved yet.
+
+        The caller must call `moved` (or `move_failed`) once it has tried the move.
+        """
+        s = self.settings
+        t0 = time.monotonic()
+        decision = plan_handoff(request, centres=s.centres, seat_mode=s.seat_mode,
+                                routes=s.destination_routes, release_modes=s.release_modes,
+                                timeout_s=s.transfer_timeout_s)
+        if isinstance(decision, Refusal):
+            log.info("handoff refused (%s): seat channel %s, citizen channel %s, target %r via %s",
+                     decision.reason, request.seat_channel, request.citizen_channel, request.target,
+                     request.via)
+            return Started(None, refusal=decision)
+        plan = decision
+        if not await self._claim(plan):
+            log.info("handoff refused (already_transferring): citizen channel %s, call %s",
+                     plan.citizen_channel, plan.linkedid)
+            return Started(plan, refusal=Refusal("already_transferring"))
+        try:
+            logged_in = None
+            if plan.queue is not None and telephony is not None:
+                logged_in = await telephony.seats_logged_in(plan.queue)
+            order = await self.orders.create(
+                mode="transfer", source_centre=plan.source_centre, target_centre=plan.target_centre,
+                citizen_number=plan.citizen_number, actor=f"seat:{plan.source_seat.extension}",
+                target=plan.target, source_seat=plan.source_seat.extension, category=plan.category,
+                note=plan.note, linkedid=plan.linkedid, channel=plan.citizen_channel,
+                release_mode=plan.release_mode,
+            )
+        except BaseException:
+            await self._release(plan)
+            raise
+        if logged_in == 0:
+            # Nobody at the target could answer: the citizen stays with the seat.
+            await self._release(plan)
+            order = await self.orders.transition(
+                order.id, "returned", actor="system", outcome_reason="no_seat_logged_in",
+                detail={"queue": plan.queue, "moved": False})
+            log.info("handoff %s refused: nobody logged in at %s; citizen stays with seat %s",
+                     order.id, plan.queue, plan.source_seat.extension)
+            return Started(plan, order=order, refusal=Refusal("no_seat_logged_in"))
+        self._started[order.id] = t0
+        log.info("handoff %s started via %s: %s seat %s -> %s (%s), citizen %s on %s, order %s",
+                 order.id, plan.via, plan.source_centre, plan.source_seat.extension, plan.target,
+                 plan.queue or plan.dial, plan.citizen_number, plan.citizen_channel, order.number)
+        return Started(plan, order=order)
+
+    async def transfer_from_desktop(self, telephony: "DesktopTelephony", *, seat: str | None,
+                                    channel: str | None, target: str | None, category: str | None,
+                                    note: str | None) -> Started:
+        """The desktop button: the same `start` as the key, the move done by AMI.
+
+        Raises `Conflict` (409) when the seat has no call or no citizen on it, or
+        the transfer is refused; `Unavailable` (503) when AMI fails — in every
+        case the citizen stays with the seat.
+        """
+        try:
+            call = await telephony.find_call(seat=seat, channel=channel)
+        except Exception as exc:  # the AMI link is down: nothing moved
+            raise Unavailable("ami", str(exc) or type(exc).__name__) from exc
+        if call is None:
+            raise Conflict(f"{'seat ' + seat if seat else 'channel ' + str(channel)} has no call to transfer")
+        request = HandoffRequest(
+            seat_channel=call.seat_channel, citizen_channel=call.citizen_channel,
+            citizen_number=call.citizen_number, centre=call.centre, target=target,
+            category=category, note=note, linkedid=call.linkedid, via="button")
+        started = await self.start(request, telephony)
+        if started.refusal is not None:
+            raise Refused(started.refusal.reason, started.order)
+        assert started.plan is not None and started.order is not None
+        try:
+            await telephony.move(started.plan, started.order.id)
+        except Exception as exc:
+            reason = getattr(exc, "reason", "ami_failed")
+            await self.move_failed(started.order.id, started.plan, reason)
+            if reason == "citizen_gone":
+                raise Conflict("the citizen hung up before the transfer") from exc
+            raise Unavailable("ami", reason) from exc
+        await self.moved(started.plan)
+        return started
+
+    async def moved(self, plan: HandoffPlan) -> None:
+        """The citizen's channel is on its way (or the move was given up)."""
+        await self._release(plan)
+
+    async def move_failed(self, handoff_id: str, plan: HandoffPlan, reason: str) -> None:
+        """The move did not happen (AMI down, channel gone): the citizen stays with
+        the seat; the order is returned with the reason."""
+        await self._release(plan)
+        self._started.pop(handoff_id, None)
+        await self._transition(handoff_id, "returned", actor="system", outcome_reason=reason,
+                               detail={"moved": False})
+
+    # ------------------------------------------------------------ the outbox
+
+    async def record(self, outbox: OutboxRecord) -> Any:
+        """The order of a handoff the dialplan carried out (fast path): insert it
+        with the dialplan's id and key-press time unless it exists.  Returns the
+        order.  Safe to call any number of times, from any process; raises when
+        the database cannot be reached (the outbox record then stays)."""
+        # one insert at a time per handoff in this process; across processes the
+        # primary key decides (the loser reads the winner's order)
+        lock = self._recording.setdefault(outbox.handoff_id, asyncio.Lock())
+        try:
+            async with lock:
+                try:
+                    return await self.orders.get(outbox.handoff_id)
+                except NotFound:
+                    pass
+                try:
+                    order = await self.orders.create(
+                        mode="transfer", source_centre=outbox.source_centre,
+                        target_centre=outbox.target_centre, citizen_number=outbox.citizen_number,
+                        actor=f"seat:{outbox.source_seat}", target=outbox.target_centre,
+                        source_seat=outbox.source_seat, linkedid=outbox.linkedid,
+                        channel=outbox.citizen_channel, release_mode=outbox.release_mode,
+                        order_id=outbox.handoff_id,
+                        created_at=datetime.fromtimestamp(outbox.pressed_at, timezone.utc))
+                except IntegrityError:
+                    return await self.orders.get(outbox.handoff_id)
+        finally:
+            if not lock.locked():
+                self._recording.pop(outbox.handoff_id, None)
+        log.info("handoff %s recorded from the outbox: %s seat %s -> %s, citizen %s on %s, order %s",
+                 order.id, outbox.source_centre, outbox.source_seat, outbox.target_centre,
+                 outbox.citizen_number, outbox.citizen_channel, order.number)
+        return order
+
+    async def ended_while_away(self, handoff_id: str, state: str) -> Any | None:
+        """A fast-path handoff ended while nobody could record it (the dialplan
+        kept its end next to the outbox record): the order is made to say so."""
+        if state == "lost":
+            return await self.lost(handoff_id)
+        if state == "returned":
+            return await self.returned(handoff_id, None)
+        return await self.ended(handoff_id, state)
+
+    async def _recorded(self, outbox: OutboxRecord | None) -> None:
+        if outbox is not None:
+            await self.record(outbox)
+
+    # ------------------------------------------------------- what followed
+
+    async def answered(self, handoff_id: str, answering_channel: str | None,
+                       outbox: OutboxRecord | None = None) -> Any | None:
+        """A target answered: the order is accepted (accepting seat, wait in ms).
+
+        `outbox`: the handoff's outbox record if it was still there (fast path,
+        the order maybe not inserted yet) — every report below takes it."""
+        await self._recorded(outbox)
+        waited_ms = await self._waited_ms(handoff_id)
+        acc = acceptance(self.settings.centres, answering_channel, waited_ms)
+        actor = f"seat:{acc.target_seat}" if acc.target_seat else "destination"
+        return await self._transition(handoff_id, "accepted", actor=actor, target_seat=acc.target_seat,
+                                      wait_ms=acc.wait_ms, detail={"channel": answering_channel})
+
+    async def returned(self, handoff_id: str, status: str | None,
+                       outbox: OutboxRecord | None = None) -> Any | None:
+        """Nobody answered within the limit (or nobody could): back to the seat."""
+        await self._recorded(outbox)
+        self._started.pop(handoff_id, None)
+        reason = return_reason(status)
+        return await self._transition(handoff_id, "returned", actor="system", outcome_reason=reason,
+                                      detail={"status": status or ""})
+
+    async def ended(self, handoff_id: str, state: str | None, channel: str | None = None,
+                    outbox: OutboxRecord | None = None) -> Any | None:
+        """The citizen's channel ended inside hotline-handoff."""
+        await self._recorded(outbox)
+        outcome = outcome_of_end(state)
+        if outcome == "abandoned":
+            self._started.pop(handoff_id, None)
+            return await self._transition(handoff_id, "abandoned", actor="citizen",
+                                          outcome_reason="citizen_hung_up", detail={"state": state})
+        if outcome == "accepted":
+            order = await self.orders.get(handoff_id)
+            if order.status == "pending":  # the answer hook failed: make the order right
+                return await self.answered(handoff_id, None)
+        self._started.pop(handoff_id, None)
+        return None
+
+    async def lost(self, handoff_id: str, outbox: OutboxRecord | None = None) -> Any | None:
+        """The citizen hung up between the key press and the move."""
+        await self._recorded(outbox)
+        self._started.pop(handoff_id, None)
+        return await self._transition(handoff_id, "abandoned", actor="citizen",
+                                      outcome_reason="citizen_hung_up", detail={"moved": False})
+
+    # ----------------------------------------------------------- internals
+
+    @staticmethod
+    def _lock_key(plan: HandoffPlan) -> str:
+        return plan.linkedid or plan.citizen_channel
+
+    async def _claim(self, plan: HandoffPlan) -> bool:
+        """One handoff per call at a time: this process, then every process."""
+        if not self.active.claim(plan.citizen_channel):
+            return False
+        if self.lock is not None:
+            try:
+                held = await self.lock.acquire(self._lock_key(plan))
+            except Exception:  # the port promises not to raise; never block a transfer on it
+                log.exception("handoff lock failed for call %s; in-process guard only", plan.linkedid)
+                held = None
+            if held is False:
+                self.active.release(plan.citizen_channel)
+                return False
+        return True
+
+    async def _release(self, plan: HandoffPlan) -> None:
+        self.active.release(plan.citizen_channel)
+        if self.lock is not None:
+            try:
+                await self.lock.release(self._lock_key(plan))
+            except Exception:  # it expires by itself
+                log.exception("handoff lock release failed for call %s", plan.linkedid)
+
+    async def _waited_ms(self, handoff_id: str) -> float:
+        t0 = self._started.pop(handoff_id, None)
+        if t0 is not None:
+            return (time.monotonic() - t0) * 1000
+        order = await self.orders.get(handoff_id)  # another process started it
+        return (self.orders.now() - order.created_at).total_seconds() * 1000
+
+    async def _transition(self, handoff_id: str, to: str, **kwargs: Any) -> Any | None:
+        try:
+            return await self.orders.transition(handoff_id, to, **kwargs)
+        except IllegalTransition as exc:
+            # A late or repeated report (e.g. answered after returned): the order keeps
+            # the first outcome; nothing else to do.
+            log.info("handoff %s: %s ignored (%s)", handoff_id, to, exc)
+            return None
+        except NotFound:
+            log.warning("handoff %s: no such order for %s", handoff_id, to)
+            return None

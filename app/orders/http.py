@@ -1,0 +1,292 @@
+"""HTTP handlers for work orders: online transfer, lifecycle actions, queries (HTTP layer).
+
+    POST  /api/orders                      online transfer (互联网渠道在线转交): a new accepted order
+    GET   /api/orders                      list and filter (overdue=true: supervision list, 督办)
+    GET   /api/orders/{order_id}           one order, by id or number
+    PATCH /api/orders/{order_id}           edit fields (peer number, address, codes, ...)
+    GET   /api/orders/{order_id}/events    the audit trail
+    POST  /api/orders/{order_id}/{action}  accept, dispatch, sign, on-site, feedback, close, return, void
+
+Handlers validate input with `app.web.input` field tables (the same tables
+feed the OpenAPI document), call `OrderService`, and shape answers here:
+citizens' numbers are masked for roles without the privilege.  Errors are
+raised and mapped once by `app.web.app`; an illegal transition is 409 with the
+order's current status.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from app.orders.repository import OrderFilter, list_orders
+from app.orders.services import CHINA_TZ, OrderService
+from app.runtime.models import ORDER_MODES, Order, OrderEvent
+from app.web.auth import principal, requires
+from app.web.errors import BadInput
+from app.web.input import (
+    DIVISION_CODE,
+    ORG_CODE,
+    PHONE,
+    TOKEN,
+    Field,
+    boolean,
+    integer,
+    json_body,
+    line,
+    parse_body,
+    parse_query,
+    path_key,
+    text,
+    when,
+)
+from app.web.keys import SESSIONS, SETTINGS
+from core.orders import STATUSES
+from core.privacy import shown_number
+from core.settings import Settings
+from core.sla import CLASS_LABELS, ORDER_CLASSES, breaches
+
+log = logging.getLogger(__name__)
+
+ORDERS = web.AppKey("orders", OrderService)
+
+routes = web.RouteTableDef()
+
+MAX_CONTENT = 4000
+
+
+def create_fields(settings: Settings) -> dict[str, Field]:
+    centres = tuple(c.id for c in settings.centres)
+    return {
+        "source_centre": line("Centre handing the matter over (configured centre id)", 16, enum=centres),
+        "target_centre": line("Centre receiving it", 16, enum=centres),
+        "target": line("Destination when it is not the centre itself (a hotline or unit, from the catalogue)", 32),
+        "citizen_number": line("The citizen's phone number", 32, pattern=PHONE),
+        "citizen_name": line("The citizen's name", 64),
+        "category": line("Catalogue code of the matter (GET /api/catalogue)", 32),
+        "order_class": line("general (一般), urgent (紧急) or major (重大)", 10, enum=ORDER_CLASSES),
+        "emergency": boolean("Life or property at risk"),
+        "content": text("What the citizen reports (诉求内容)", MAX_CONTENT),
+        "address": line("Where (事发地址)", 256),
+        "division_code": line("Administrative-division code (行政区划代码), 6, 9 or 12 digits", 12,
+                              pattern=DIVISION_CODE),
+        "org_code": line("Organisation code (统一社会信用代码 or 组织机构代码)", 18, pattern=ORG_CODE),
+        "peer_number": line("The other centre's order number (110 接警单编号 / 12345 工单编号)", 64),
+        "handling_unit": line("Handling unit (承办单位)", 128),
+        "source_seat": line("Seat that handed it over", 32, pattern=TOKEN),
+        "note": text("Internal note", MAX_CONTENT),
+    }
+
+
+CREATE_REQUIRED = frozenset({"source_centre", "target_centre", "citizen_number", "content"})
+
+UPDATE_FIELDS: dict[str, Field] = {
+    "citizen_name": line("The citizen's name", 64),
+    "category": line("Catalogue code", 32),
+    "order_class": line("general, urgent or major", 10, enum=ORDER_CLASSES),
+    "emergency": boolean("Life or property at risk"),
+    "content": text("What the citizen reports", MAX_CONTENT),
+    "address": line("Where", 256),
+    "division_code": line("Administrative-division code", 12, pattern=DIVISION_CODE),
+    "org_code": line("Organisation code", 18, pattern=ORG_CODE),
+    "peer_number": line("The other centre's order number", 64),
+    "handling_unit": line("Handling unit", 128),
+    "note": text("Internal note", MAX_CONTENT),
+}
+
+NOTE = text("Why / what happened (kept in the audit trail)", 1000)
+
+# action -> (status, body fields, required fields, {body field: order field})
+ACTIONS: dict[str, tuple[str, dict[str, Field], frozenset[str], dict[str, str]]] = {
+    "accept": ("accepted", {"target_seat": line("Seat that took it", 32, pattern=TOKEN), "note": NOTE},
+               frozenset(), {"target_seat": "target_seat"}),
+    "dispatch": ("dispatched", {"handling_unit": line("Handling unit (承办单位)", 128),
+                                "order_class": line("Class, if it changes now", 10, enum=ORDER_CLASSES),
+                                "note": NOTE},
+                 frozenset({"handling_unit"}), {"handling_unit": "handling_unit", "order_class": "order_class"}),
+    "sign": ("signed", {"note": NOTE}, frozenset(), {}),
+    "on-site": ("on_site", {"note": NOTE}, frozenset(), {}),
+    "feedback": ("feedback", {"result": text("Result of the handling (办理结果)", MAX_CONTENT), "note": NOTE},
+                 frozenset({"result"}), {"result": "result"}),
+    "close": ("closed", {"note": NOTE}, frozenset(), {}),
+    "return": ("returned", {"reason": line("Why it is sent back (退单理由)", 256), "note": NOTE},
+               frozenset({"reason"}), {"reason": "return_reason"}),
+    "void": ("voided", {"reason": line("Why it is voided", 256), "note": NOTE},
+             frozenset({"reason"}), {"reason": "outcome_reason"}),
+}
+
+LIST_FIELDS: dict[str, Field] = {
+    "status": line("Status", 20, enum=STATUSES),
+    "mode": line("How the order came", 20, enum=ORDER_MODES),
+    "direction": line("e.g. 12345->110", 40),
+    "category": line("Catalogue code", 32),
+    "order_class": line("Class", 10, enum=ORDER_CLASSES),
+    "source_centre": line("Source centre", 16),
+    "target_centre": line("Target centre", 16),
+    "citizen_number": line("Citizen number (exact)", 32, pattern=PHONE),
+    "linkedid": line("Asterisk LinkedID of the call", 64),
+    "from": when("Created at or after (YYYY-MM-DD in China time, or ISO 8601 with offset)"),
+    "to": when("Created before"),
+    "overdue": boolean("true: only orders past a time limit now (督办); false: only the others"),
+    "limit": integer("Page size", 1, 500),
+    "offset": integer("Rows to skip", 0, 1_000_000),
+}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def order_view(order: Order, *, role: str, settings: Settings, now: datetime) -> dict[str, Any]:
+    """An order as the API shows it to `role` (citizen number masked unless privileged)."""
+    return {
+        "id": order.id,
+        "number": order.number,
+        "peer_number": order.peer_number,
+        "direction": order.direction,
+        "mode": order.mode,
+        "status": order.status,
+        "order_class": order.order_class,
+        "class_label": CLASS_LABELS.get(order.order_class),
+        "emergency": order.emergency,
+        "citizen_number": shown_number(order.citizen_number, role, settings.unmasked_roles),
+        "citizen_name": order.citizen_name,
+        "category": order.category,
+        "content": order.content,
+        "address": order.address,
+        "division_code": order.division_code,
+        "org_code": order.org_code,
+        "source_centre": order.source_centre,
+        "target_centre": order.target_centre,
+        "target": order.target,
+        "source_seat": order.source_seat,
+        "target_seat": order.target_seat,
+        "handling_unit": order.handling_unit,
+        "result": order.result,
+        "return_reason": order.return_reason,
+        "outcome_reason": order.outcome_reason,
+        "handoff_rule": order.handoff_rule,
+        "release_mode": order.release_mode,
+        "wait_ms": order.wait_ms,
+        "note": order.note,
+        "linkedid": order.linkedid,
+        "channel": order.channel,
+        "created_at": _iso(order.created_at),
+        "accepted_at": _iso(order.accepted_at),
+        "dispatched_at": _iso(order.dispatched_at),
+        "signed_at": _iso(order.signed_at),
+        "on_site_at": _iso(order.on_site_at),
+        "feedback_at": _iso(order.feedback_at),
+        "returned_at": _iso(order.returned_at),
+        "closed_at": _iso(order.closed_at),
+        "updated_at": _iso(order.updated_at),
+        "sign_due_at": _iso(order.sign_due_at),
+        "on_site_due_at": _iso(order.on_site_due_at),
+        "overdue": breaches(status=order.status, sign_due_at=order.sign_due_at,
+                            on_site_due_at=order.on_site_due_at, now=now),
+        "flagged_overdue": {"sign": _iso(order.sign_overdue_at), "on_site": _iso(order.on_site_overdue_at)},
+    }
+
+
+def event_view(event: OrderEvent) -> dict[str, Any]:
+    return {"id": event.id, "at": _iso(event.at), "actor": event.actor, "kind": event.kind,
+            "from_status": event.from_status, "to_status": event.to_status, "detail": event.detail}
+
+
+def _view(request: web.Request, order: Order) -> dict[str, Any]:
+    service = request.app[ORDERS]
+    return order_view(order, role=principal(request).role, settings=request.app[SETTINGS], now=service.now())
+
+
+@routes.post("/api/orders")
+@requires("seat")
+async def create_order(request: web.Request) -> web.Response:
+    """Online transfer: a matter received on the web handed to the other centre as an accepted order."""
+    settings = request.app[SETTINGS]
+    body = parse_body(await json_body(request), create_fields(settings), CREATE_REQUIRED)
+    if body["source_centre"] == body["target_centre"]:
+        raise BadInput("target_centre", "must differ from source_centre")
+    who = principal(request)
+    order = await request.app[ORDERS].create(
+        mode="online", status="accepted", actor=who.actor,
+        source_centre=body.pop("source_centre"), target_centre=body.pop("target_centre"),
+        citizen_number=body.pop("citizen_number"), target=body.pop("target", None),
+        source_seat=body.pop("source_seat", None), category=body.pop("category", None),
+        note=body.pop("note", None), **body)
+    return web.json_response(_view(request, order), status=201,
+                             headers={"Location": f"/api/orders/{order.id}"})
+
+
+@routes.get("/api/orders")
+@requires("seat")
+async def list_orders_handler(request: web.Request) -> web.Response:
+    query = parse_query(request.query, LIST_FIELDS, CHINA_TZ)
+    if "from" in query and "to" in query and query["from"] >= query["to"]:
+        raise BadInput("to", "must be after from")
+    flt = OrderFilter(
+        status=query.get("status"), mode=query.get("mode"), direction=query.get("direction"),
+        category=query.get("category"), order_class=query.get("order_class"),
+        source_centre=query.get("source_centre"), target_centre=query.get("target_centre"),
+        citizen_number=query.get("citizen_number"), linkedid=query.get("linkedid"),
+        created_from=query.get("from"), created_to=query.get("to"), overdue=query.get("overdue"))
+    service = request.app[ORDERS]
+    now = service.now()
+    async with request.app[SESSIONS]() as session:
+        orders, total = await list_orders(session, flt, now=now, limit=query.get("limit", 50),
+                                          offset=query.get("offset", 0))
+    return web.json_response({"total": total, "orders": [_view(request, o) for o in orders]})
+
+
+@routes.get("/api/orders/{order_id}")
+@requires("seat")
+async def get_order(request: web.Request) -> web.Response:
+    order = await request.app[ORDERS].get(path_key(request, "order_id"))
+    return web.json_response(_view(request, order))
+
+
+@routes.patch("/api/orders/{order_id}")
+@requires("seat")
+async def update_order(request: web.Request) -> web.Response:
+    order_id = path_key(request, "order_id")
+    body = parse_body(await json_body(request), UPDATE_FIELDS)
+    if not body:
+        raise BadInput("body", "name at least one field to change")
+    service = request.app[ORDERS]
+    current = await service.get(order_id)
+    order = await service.update(current.id, actor=principal(request).actor, **body)
+    return web.json_response(_view(request, order))
+
+
+@routes.get("/api/orders/{order_id}/events")
+@requires("seat")
+async def order_events(request: web.Request) -> web.Response:
+    events = await request.app[ORDERS].events(path_key(request, "order_id"))
+    return web.json_response({"events": [event_view(e) for e in events]})
+
+
+def _action_handler(action: str) -> Any:
+    status, fields, required, mapping = ACTIONS[action]
+
+    @requires("seat")
+    async def handler(request: web.Request) -> web.Response:
+        order_id = path_key(request, "order_id")
+        body = parse_body(await json_body(request, optional=True), fields, required)
+        service = request.app[ORDERS]
+        current = await service.get(order_id)
+        changes = {mapping[k]: v for k, v in body.items() if k in mapping}
+        detail = {"action": action}
+        if "note" in body:
+            detail["note"] = body["note"]
+        order = await service.transition(current.id, status, actor=principal(request).actor,
+                                         detail=detail, **changes)
+        return web.json_response(_view(request, order))
+
+    handler.__name__ = f"order_{action.replace('-', '_')}"
+    handler.__doc__ = f"Move the order to {status}."
+    return handler
+
+
+for _action in ACTIONS:
+    routes.post(f"/api/orders/{{order_id}}/{_action}")(_action_handler(_action))

@@ -1,0 +1,400 @@
+"""Work-order use cases: create, move through the lifecycle, read (service layer).
+
+`OrderService` is what the HTTP API, the one-key transfer, the three-way call
+and the overflow code call to record a handoff or a matter as a work order
+(工单).  It owns the transaction of each use case, asks `core.orders` whether
+a transition is legal and `core.sla` when an order falls due, and writes one
+audit event per change.  No HTTP here, no Redis, no SQL text (queries live in
+`app.orders.repository`).
+
+Concurrency: a transition first *touches* the order's row (an UPDATE), which
+takes PostgreSQL's row lock and SQLite's write lock before the current status
+is read, so two seats racing on one order are serialised and the loser gets
+`IllegalTransition` with the status the winner left.  Order numbers come from
+one upsert on `order_counters`, never from counting rows.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone, tzinfo
+from typing import Any, Callable
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.orders import repository
+from app.runtime.models import ORDER_MODES, Order, OrderEvent, utcnow
+from app.web.errors import BadInput
+from core.orders import (
+    INITIAL,
+    STAMPS,
+    STATUSES,
+    IllegalTransition,
+    check_transition,
+    direction,
+)
+from core.safety import UnsafeValue, check_line, check_number, check_token
+from core.sla import ORDER_CLASSES, TimeLimits, breaches, deadlines
+
+__all__ = ["OrderService", "IllegalTransition", "CHINA_TZ"]
+
+log = logging.getLogger(__name__)
+
+CHINA_TZ = ZoneInfo("Asia/Shanghai")
+
+# Fields a caller may set on create or with a transition, and their limits.
+# (text fields: maximum length; None: not a string)
+SETTABLE: dict[str, int | None] = {
+    "target_seat": 32,
+    "order_class": None,
+    "emergency": None,
+    "wait_ms": None,
+    "release_mode": 32,
+    "outcome_reason": 256,
+    "handoff_rule": 32,
+    "peer_number": 64,
+    "citizen_name": 64,
+    "content": 4000,
+    "address": 256,
+    "division_code": 12,
+    "org_code": 18,
+    "handling_unit": 128,
+    "result": 4000,
+    "return_reason": 256,
+    "note": 4000,
+}
+MULTILINE = frozenset({"content", "result", "note"})
+
+
+def _check_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """Validate `fields` (names and values); raise `BadInput` naming the field."""
+    for name, value in fields.items():
+        if name not in SETTABLE:
+            raise BadInput(name, "not a settable order field")
+        if value is None:
+            continue
+        if name == "order_class":
+            if value not in ORDER_CLASSES:
+                raise BadInput(name, f"{value!r}: expected one of {', '.join(ORDER_CLASSES)}")
+        elif name == "emergency":
+            if not isinstance(value, bool):
+                raise BadInput(name, "must be true or false")
+        elif name == "wait_ms":
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 86_400_000:
+                raise BadInput(name, "must be a whole number of milliseconds from 0 to 86400000")
+        else:
+            limit = SETTABLE[name]
+            assert limit is not None
+            if not isinstance(value, str):
+                raise BadInput(name, "must be a string")
+            if name in MULTILINE:
+                if len(value) > limit:
+                    raise BadInput(name, f"longer than {limit} characters")
+                if any(c in value for c in "\x00\x7f"):
+                    raise BadInput(name, "contains a control character")
+            else:
+                try:
+                    check_line(name, value, max_len=limit)
+                except UnsafeValue as exc:
+                    raise BadInput(name, exc.reason) from None
+    return fields
+
+
+class OrderService:
+    """Create work orders and move them through `core.orders`' state machine.
+
+    `clock` gives "now" (timezone-aware UTC); tests pass a controllable one.
+    `limits` are the per-class time limits applied when an order is
+    dispatched; `number_tz` is the zone whose calendar day goes into the
+    order number (China Standard Time by default); `jurisdiction`, when set,
+    makes `create` check a named category against that catalogue.
+    """
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        limits: TimeLimits | None = None,
+        number_tz: tzinfo = CHINA_TZ,
+        jurisdiction: str | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._limits = limits if limits is not None else TimeLimits()
+        self._tz = number_tz
+        self._jurisdiction = jurisdiction
+
+    @property
+    def limits(self) -> TimeLimits:
+        return self._limits
+
+    def now(self) -> datetime:
+        now = self._clock()
+        if now.tzinfo is None:
+            raise ValueError("the order clock must return timezone-aware datetimes")
+        return now.astimezone(timezone.utc)
+
+    async def create(
+        self,
+        *,
+        mode: str,
+        source_centre: str,
+        target_centre: str,
+        citizen_number: str,
+        actor: str,
+        status: str = "pending",
+        target: str | None = None,
+        source_seat: str | None = None,
+        category: str | None = None,
+        note: str | None = None,
+        linkedid: str | None = None,
+        channel: str | None = None,
+        order_id: str | None = None,
+        created_at: datetime | None = None,
+        **fields: Any,
+    ) -> Order:
+        """Record a new order with the next number of `source_centre` for today.
+
+        `created_at` (timezone-aware): when the order really began, if that was
+        before now (an order recorded from the dialplan's outbox); its day
+        gives the number.
+
+        Writes a `created` audit event.  Raises `BadInput` (field, reason) for
+        an unknown mode, status, class or category, or a malformed value.
+        """
+        if mode not in ORDER_MODES:
+            raise BadInput("mode", f"{mode!r}: expected one of {', '.join(ORDER_MODES)}")
+        if status not in INITIAL:
+            raise BadInput("status", f"{status!r}: a new order starts as one of {', '.join(sorted(INITIAL))}")
+        try:
+            check_token("source_centre", source_centre)
+            check_token("target_centre", target_centre)
+            check_number("citizen_number", citizen_number)
+            check_line("actor", actor, max_len=64)
+            for name, value, limit in (("target", target, 32), ("source_seat", source_seat, 32),
+                                       ("category", category, 32), ("linkedid", linkedid, 64),
+                                       ("channel", channel, 128), ("order_id", order_id, 36)):
+                if value is not None:
+                    check_line(name, value, max_len=limit)
+        except UnsafeValue as exc:
+            raise BadInput(exc.field, exc.reason) from None
+        _check_fields({"note": note, **fields})
+        now = self.now()
+        if created_at is not None:
+            if created_at.tzinfo is None:
+                raise BadInput("created_at", "must be timezone-aware")
+            now = min(now, created_at.astimezone(timezone.utc))
+        if fields.get("order_class") is None:
+            fields.pop("order_class", None)
+        async with self._sessions.begin() as session:
+            catalogue_detail: dict[str, Any] | None = None
+            if category is not None and self._jurisdiction is not None:
+                entry = await repository.find_catalogue_entry(session, self._jurisdiction, category)
+                if entry is None or not entry.enabled:
+                    raise BadInput("category", f"{category!r} is not in the {self._jurisdiction} catalogue")
+                destinations = list(entry.destinations.get("list", []))
+                catalogue_detail = {"code": entry.code, "destinations": destinations,
+                                    "matches_target": (target or target_centre) in destinations}
+            day = now.astimezone(self._tz).strftime("%Y%m%d")
+            serial = await repository.next_order_serial(session, source_centre, day)
+            order = Order(
+                number=f"{source_centre}-{day}-{serial:04d}",
+                direction=direction(source_centre, target_centre),
+                mode=mode,
+                status=status,
+                citizen_number=citizen_number,
+                source_centre=source_centre,
+                target_centre=target_centre,
+                target=target or target_centre,
+                source_seat=source_seat,
+                category=category,
+                note=note,
+                linkedid=linkedid,
+                channel=channel,
+                created_at=now,
+                updated_at=now,
+                accepted_at=now if status == "accepted" else None,
+                **fields,
+            )
+            if order_id is not None:
+                order.id = order_id
+            await repository.add_order(session, order)
+            detail: dict[str, Any] = {"number": order.number, "mode": mode, "direction": order.direction}
+            if catalogue_detail is not None:
+                detail["catalogue"] = catalogue_detail
+            await repository.add_event(session, order.id, actor=actor, kind="created",
+                                       to_status=status, detail=detail, at=now)
+        log.info("order %s created: %s %s %s by %s (linkedid %s)", order.number, order.id,
+                 order.direction, mode, actor, linkedid)
+        return order
+
+    async def transition(
+        self,
+        order_id: str,
+        to_status: str,
+        *,
+        actor: str,
+        detail: dict[str, Any] | None = None,
+        target_centre: str | None = None,
+        **fields: Any,
+    ) -> Order:
+        """Move the order to `to_status` if `core.orders` allows it from its current status.
+
+        `target_centre`: the centre that takes the case after all (a three-way
+        call's outcome); the order's direction follows.
+
+        Stamps the status's time (`accepted_at`, `signed_at`, ...; `closed_at`
+        for closed/abandoned/voided); on dispatch sets the class's deadlines
+        and clears the previous round's milestones.  `fields` (e.g.
+        `target_seat`, `wait_ms`, `handling_unit`, `result`,
+        `return_reason`) are set in the same write.  Writes a `transition`
+        audit event.  Raises `IllegalTransition` (current status kept),
+        `NotFound`, `BadInput`.
+        """
+        if to_status not in STATUSES:
+            raise BadInput("status", f"{to_status!r}: expected one of {', '.join(STATUSES)}")
+        try:
+            check_line("actor", actor, max_len=64)
+        except UnsafeValue as exc:
+            raise BadInput(exc.field, exc.reason) from None
+        _check_fields(fields)
+        if target_centre is not None:
+            try:
+                check_token("target_centre", target_centre)
+            except UnsafeValue as exc:
+                raise BadInput(exc.field, exc.reason) from None
+        now = self.now()
+        async with self._sessions.begin() as session:
+            order = await repository.lock_order(session, order_id, now)
+            from_status = order.status
+            try:
+                check_transition(from_status, to_status)
+            except IllegalTransition:
+                log.info("order %s: refused transition %s -> %s by %s", order.number, from_status,
+                         to_status, actor)
+                raise
+            for name, value in fields.items():
+                setattr(order, name, value)
+            if target_centre is not None and target_centre != order.target_centre:
+                order.target_centre = order.target = target_centre
+                order.direction = direction(order.source_centre, target_centre)
+                fields = {**fields, "target_centre": target_centre}
+            stamp = STAMPS.get(to_status)
+            if stamp is not None:
+                setattr(order, stamp, now)
+            if to_status == "dispatched":
+                due = deadlines(order.order_class, now, self._limits)
+                order.sign_due_at, order.on_site_due_at = due.sign_due_at, due.on_site_due_at
+                order.signed_at = order.on_site_at = order.feedback_at = None
+                order.sign_overdue_at = order.on_site_overdue_at = None
+            order.status = to_status
+            order.updated_at = now
+            event_detail = dict(detail or {})
+            changed = {k: v for k, v in fields.items() if k not in ("content", "result", "note")}
+            if changed:
+                event_detail.setdefault("fields", changed)
+            await repository.add_event(session, order.id, actor=actor, kind="transition",
+                                       from_status=from_status, to_status=to_status,
+                                       detail=event_detail, at=now)
+        log.info("Transition: %s -> %s -> %s (order %s, by %s)", from_status, to_status, order.id,
+                 order.number, actor)
+        return order
+
+    async def update(self, order_id: str, *, actor: str, category: str | None = None, **fields: Any) -> Order:
+        """Set fields without changing the status (e.g. the peer's order number); audited.
+
+        A new `category` is checked against the jurisdiction's catalogue.
+        """
+        _check_fields(fields)
+        now = self.now()
+        if category is not None:
+            try:
+                check_line("category", category, max_len=32)
+            except UnsafeValue as exc:
+                raise BadInput(exc.field, exc.reason) from None
+            fields["category"] = category
+        async with self._sessions.begin() as session:
+            order = await repository.lock_order(session, order_id, now)
+            if category is not None and self._jurisdiction is not None:
+                entry = await repository.find_catalogue_entry(session, self._jurisdiction, category)
+                if entry is None or not entry.enabled:
+                    raise BadInput("category", f"{category!r} is not in the {self._jurisdiction} catalogue")
+            for name, value in fields.items():
+                setattr(order, name, value)
+            order.updated_at = now
+            await repository.add_event(session, order.id, actor=actor, kind="updated",
+                                       detail={"fields": sorted(fields)}, at=now)
+        return order
+
+    async def note(self, order_id: str, *, actor: str, kind: str, detail: dict[str, Any] | None = None,
+                   target_centre: str | None = None, **fields: Any) -> Order:
+        """An audit event that changes no status — a party joining or leaving a
+        three-way call, an emergency mark — with `fields` set in the same write
+        (`target_centre` as in `transition`).  Raises `NotFound`, `BadInput`."""
+        try:
+            check_line("actor", actor, max_len=64)
+            check_token("kind", kind)
+            if target_centre is not None:
+                check_token("target_centre", target_centre)
+        except UnsafeValue as exc:
+            raise BadInput(exc.field, exc.reason) from None
+        _check_fields(fields)
+        now = self.now()
+        async with self._sessions.begin() as session:
+            order = await repository.lock_order(session, order_id, now)
+            for name, value in fields.items():
+                setattr(order, name, value)
+            event_detail = dict(detail or {})
+            if target_centre is not None and target_centre != order.target_centre:
+                order.target_centre = order.target = target_centre
+                order.direction = direction(order.source_centre, target_centre)
+                fields = {**fields, "target_centre": target_centre}
+            if fields:
+                event_detail.setdefault("fields", fields)
+            order.updated_at = now
+            await repository.add_event(session, order.id, actor=actor, kind=kind, from_status=order.status,
+                                       to_status=order.status, detail=event_detail, at=now)
+        log.info("order %s: %s by %s %s", order.number, kind, actor, detail or "")
+        return order
+
+    async def get(self, order_id: str) -> Order:
+        """The order by id (or by its number); raises `NotFound`."""
+        async with self._sessions() as session:
+            return await repository.get_order_by_id_or_number(session, order_id)
+
+    async def events(self, order_id: str) -> list[OrderEvent]:
+        """The order's audit trail, oldest first; raises `NotFound` for an unknown order."""
+        async with self._sessions() as session:
+            order = await repository.get_order_by_id_or_number(session, order_id)
+            return await repository.list_events(session, order.id)
+
+    async def flag_overdue(self) -> list[tuple[Order, str]]:
+        """Flag every breach not flagged yet, once: an `overdue` audit event per breach.
+
+        Returns (order, breach) for each newly flagged breach ("sign" or
+        "on_site").  A breach stays flagged until the order is re-dispatched.
+        """
+        now = self.now()
+        async with self._sessions() as session:
+            ids = await repository.unflagged_overdue_ids(session, now)
+        flagged: list[tuple[Order, str]] = []
+        for order_id in ids:
+            async with self._sessions.begin() as session:
+                order = await repository.lock_order(session, order_id, now)
+                for breach in breaches(status=order.status, sign_due_at=order.sign_due_at,
+                                       on_site_due_at=order.on_site_due_at, now=now):
+                    column = f"{breach}_overdue_at"
+                    if getattr(order, column) is not None:
+                        continue
+                    setattr(order, column, now)
+                    due = order.sign_due_at if breach == "sign" else order.on_site_due_at
+                    assert due is not None
+                    await repository.add_event(session, order.id, actor="system:overdue", kind="overdue",
+                                               from_status=order.status, to_status=order.status,
+                                               detail={"breach": breach, "due_at": due.isoformat(),
+                                                       "order_class": order.order_class}, at=now)
+                    flagged.append((order, breach))
+                    log.warning("order %s overdue: %s was due at %s (%s, %s)", order.number, breach,
+                                due.isoformat(), order.order_class, order.handling_unit)
+        return flagged

@@ -1,0 +1,228 @@
+"""`hotline` — the command line of hotline-link (edge: reads env, wires parts).
+
+    hotline up                 Asterisk + FastAGI + AMI bridge + web, until Ctrl-C
+    hotline demo               the same, one scripted citizen call, then exit
+    hotline install-asterisk   build Asterisk 22 into the per-machine cache
+    hotline agi | ami-bridge | web    one part alone (production layouts)
+    hotline render             write the Asterisk configuration only
+    hotline seats              SIP credentials of the seats (for softphones)
+    hotline db upgrade         migrate the database to the newest schema
+    hotline token create --role seat|supervisor|admin --name NAME   an API token (shown once)
+    hotline token revoke|list  manage API tokens
+    hotline catalogue load     the shipped diversion catalogues into the database
+    hotline bench agi          FastAGI vs classic AGI decision latency (JSON)
+    hotline bench transfer     one-key transfer vs Asterisk's blind transfer, key press -> ringing/answered (JSON)
+    hotline overflow list|add|set|delete|events   remote seat groups (远程话务座席支持)
+    hotline simulate surge --calls 200 --rate 10/s   a surge with and without the remote group (JSON)
+    hotline test [pytest args] the test suite
+
+Settings come from HOTLINE_* environment variables (see .env.example); a bad
+value stops the command with the variable's name.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+from typing import Awaitable, Callable
+
+from core.settings import PROJECT_ROOT, Settings, SettingsError
+
+log = logging.getLogger("hotline")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env(os.environ)
+    except SettingsError as exc:
+        print(f"hotline: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level,
+                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+
+
+async def _until_interrupted(start: Callable[[], Awaitable[None]], stop: Callable[[], Awaitable[None]]) -> None:
+    loop = asyncio.get_running_loop()
+    done = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, done.set)
+    try:
+        await start()
+        await done.wait()
+        print("\nstopping…", file=sys.stderr)
+    finally:
+        await stop()
+
+
+def cmd_up(settings: Settings, _args: argparse.Namespace) -> int:
+    from app.runtime.stack import Stack
+
+    stack = Stack(settings)
+    asyncio.run(_until_interrupted(stack.start, stack.stop))
+    return 0
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from app.tools.demo import run_demo
+
+    return asyncio.run(run_demo(settings, citizen=args.citizen, centre=args.centre))
+
+
+def cmd_install(_settings: Settings | None, args: argparse.Namespace) -> int:
+    cmd = [str(PROJECT_ROOT / "scripts" / "install-asterisk")] + (["--force"] if args.force else [])
+    return subprocess.call(cmd)
+
+
+def cmd_agi(settings: Settings, _args: argparse.Namespace) -> int:
+    """The FastAGI server alone, recording handoffs in the configured database
+    (three-way calls need the AMI side: `hotline up`)."""
+    from agi.server import FastAgiServer
+    from app.handoff.runtime import HandoffRuntime
+
+    runtime = HandoffRuntime(settings)
+    server = FastAgiServer(settings)
+
+    async def start() -> None:
+        server.context.handoffs = await runtime.start()
+        await server.start()
+
+    async def stop() -> None:
+        await server.stop()
+        await runtime.stop()
+
+    asyncio.run(_until_interrupted(start, stop))
+    return 0
+
+
+def cmd_bridge(settings: Settings, _args: argparse.Namespace) -> int:
+    """The AMI bridge alone, with the handoff journal (the transfer key's orders
+    from Asterisk's AstDB into the configured database)."""
+    from ami_bridge.service import AmiBridge
+    from app.handoff.journal import HandoffJournal
+    from app.handoff.runtime import HandoffRuntime
+    from app.runtime.secrets import load_or_create
+
+    bridge = AmiBridge(settings, load_or_create(settings).ami_secret)
+    runtime = HandoffRuntime(settings)
+    journal: HandoffJournal | None = None
+
+    async def start() -> None:
+        nonlocal journal
+        handoffs = await runtime.start()
+        await bridge.start()
+        journal = HandoffJournal(bridge.ami, handoffs)
+        await journal.start()
+
+    async def stop() -> None:
+        if journal is not None:
+            await journal.stop()
+        await bridge.stop()
+        await runtime.stop()
+
+    asyncio.run(_until_interrupted(start, stop))
+    return 0
+
+
+def cmd_web(settings: Settings, _args: argparse.Namespace) -> int:
+    from app.web.app import serve
+
+    asyncio.run(serve(settings))
+    return 0
+
+
+def cmd_render(settings: Settings, args: argparse.Namespace) -> int:
+    from app.runtime.render import render
+    from app.runtime.secrets import load_or_create
+
+    path = render(settings, load_or_create(settings), agi_mode=args.agi_mode)
+    print(f"rendered {path}")
+    return 0
+
+
+def cmd_seats(settings: Settings, _args: argparse.Namespace) -> int:
+    from app.runtime.secrets import load_or_create
+
+    secrets = load_or_create(settings)
+    print(f"SIP server {settings.bind_host}:{settings.sip_port} (UDP and TCP)")
+    for centre in settings.centres:
+        for seat in centre.seats:
+            print(f"  {centre.id:>6}  seat {seat.extension}  username {seat.extension}  "
+                  f"password {secrets.seat_passwords[seat.extension]}")
+    return 0
+
+
+def cmd_db(settings: Settings, _args: argparse.Namespace) -> int:
+    from app.runtime.db import migrate
+
+    asyncio.run(migrate(settings.effective_database_url))
+    print(f"database at head: {settings.effective_database_url.split('@')[-1]}")
+    return 0
+
+
+def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
+    if args.what == "transfer":
+        from app.tools.handoff_bench import run_transfer_bench
+
+        print(json.dumps(asyncio.run(run_transfer_bench(settings, transfers=args.calls)), indent=2))
+        return 0
+    from app.tools.agi_bench import run_agi_bench
+
+    result = asyncio.run(run_agi_bench(settings, calls=args.calls))
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["test"]:  # everything after `test` belongs to pytest, flags included
+        return subprocess.call([sys.executable, "-m", "pytest", *argv[1:]], cwd=PROJECT_ROOT)
+    parser = argparse.ArgumentParser(prog="hotline", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="run Asterisk, FastAGI, AMI bridge and web until Ctrl-C").set_defaults(fn=cmd_up)
+    p = sub.add_parser("demo", help="run everything, place one scripted citizen call, exit")
+    p.add_argument("--citizen", default="13800138000")
+    p.add_argument("--centre", default="12345")
+    p.set_defaults(fn=cmd_demo)
+    p = sub.add_parser("install-asterisk", help="build Asterisk 22 into the per-machine cache")
+    p.add_argument("--force", action="store_true")
+    p.set_defaults(fn=cmd_install, no_settings=True)
+    sub.add_parser("agi", help="the FastAGI server alone").set_defaults(fn=cmd_agi)
+    sub.add_parser("ami-bridge", help="the AMI bridge alone").set_defaults(fn=cmd_bridge)
+    sub.add_parser("web", help="the web service alone").set_defaults(fn=cmd_web)
+    p = sub.add_parser("render", help="write the Asterisk configuration into the run directory")
+    p.add_argument("--agi-mode", choices=("fast", "classic"), default="fast")
+    p.set_defaults(fn=cmd_render)
+    sub.add_parser("seats", help="print the seats' SIP credentials").set_defaults(fn=cmd_seats)
+    p = sub.add_parser("db", help="database maintenance")
+    p.add_argument("action", choices=("upgrade",))
+    p.set_defaults(fn=cmd_db)
+    p = sub.add_parser("bench", help="benchmarks against a real Asterisk")
+    p.add_argument("what", choices=("agi", "transfer"))
+    p.add_argument("--calls", type=int, default=200)
+    p.set_defaults(fn=cmd_bench)
+    from app.runtime.commands import register as register_admin_commands
+
+    register_admin_commands(sub)
+    from app.overflow.commands import register as register_overflow_commands
+
+    register_overflow_commands(sub)
+    sub.add_parser("test", help="run the test suite; further arguments go to pytest")
+    args = parser.parse_args(argv)
+    settings = None if getattr(args, "no_settings", False) else _settings()
+    if settings is not None:
+        if args.command in ("demo", "bench", "simulate", "overflow") and "HOTLINE_LOG_LEVEL" not in os.environ:
+            settings = settings.with_(log_level="WARNING")  # the output is the story, not the logs
+        _logging(settings)
+    return int(args.fn(settings, args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

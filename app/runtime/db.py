@@ -1,0 +1,123 @@
+"""Database engine, sessions and migrations (persistence layer, I/O).
+
+Builds the async engine for `sqlite+aiosqlite://` or `postgresql+asyncpg://`
+URLs, runs Alembic migrations programmatically (no alembic.ini) and answers
+the health check's ping.  It must not hold queries about orders (that is
+`app.orders.repository`) nor know about HTTP.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def create_engine(database_url: str) -> AsyncEngine:
+    """An async engine; SQLite gets WAL, foreign keys and a busy timeout.
+
+    For a SQLite file the parent directory is created.  PostgreSQL
+    connections time out after 5 s instead of hanging a request.
+    """
+    url = make_url(database_url)
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    elif url.get_backend_name() == "postgresql":
+        kwargs["connect_args"] = {"timeout": 5}
+    engine = create_async_engine(url, **kwargs)
+    if url.get_backend_name() == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Foreign keys are off per connection by default in SQLite; WAL lets the
+    # dashboard read while a handoff writes; busy_timeout waits for a writer
+    # instead of failing with "database is locked".
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def alembic_config() -> Config:
+    """Alembic configuration built in code: script_location is app/migrations."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None, "no migration revisions found"
+    return head
+
+
+async def migrate(database_url: str) -> None:
+    """Upgrade the database at `database_url` to the newest revision.
+
+    Idempotent: at head it does nothing.  Uses its own short-lived engine.
+    """
+    engine = create_engine(database_url)
+    try:
+        await migrate_engine(engine)
+    finally:
+        await engine.dispose()
+
+
+async def migrate_engine(engine: AsyncEngine) -> None:
+    config = alembic_config()
+
+    def upgrade(connection: Connection) -> None:
+        # env.py picks the connection up from here instead of opening one.
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+    async with engine.begin() as conn:
+        await conn.run_sync(upgrade)
+    log.info("database %s at revision %s", engine.url.render_as_string(hide_password=True),
+             head_revision())
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    """The revision the database is at (None when never migrated)."""
+    async with engine.connect() as conn:
+        return await conn.run_sync(lambda c: MigrationContext.configure(c).get_current_revision())
+
+
+async def ping(engine: AsyncEngine, timeout_s: float = 3.0) -> bool:
+    """True when a `SELECT 1` round-trip succeeds within `timeout_s`."""
+    async def select_one() -> None:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    try:
+        await asyncio.wait_for(select_one(), timeout_s)
+        return True
+    except Exception as exc:  # noqa: BLE001 - any failure means "not healthy"
+        log.warning("database ping failed: %s", exc)
+        return False

@@ -1,0 +1,201 @@
+"""Render asterisk-conf/ and dialplan/ into a run directory (I/O, no telephony).
+
+The templates are Jinja2 files (`*.j2`); Asterisk's own `${...}` syntax passes
+through untouched.  Ports, bind address, the AMI secret and seat passwords come
+from `Settings` and `Secrets`; nothing is read from /etc/asterisk.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Mapping
+
+import jinja2
+
+from app.runtime.secrets import Secrets
+from core.centres import centres_spec
+from core.handoff import partner_centre, seat_interfaces
+from core.safety import check_line
+from core.settings import PROJECT_ROOT, Settings
+
+TEMPLATE_DIRS = (PROJECT_ROOT / "asterisk-conf", PROJECT_ROOT / "dialplan")
+# Debian's asterisk-core-sounds-en-wav / asterisk-moh-opsound-wav packages.
+SOUNDS_DIR = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
+MOH_DIR = Path("/usr/share/asterisk/moh")
+SEAT_RING_TIMEOUT_S = 15  # GB/T 33358: answer within 15 s
+CLASSIC_AGI_ENV = "hotline-agi.env"  # in <run>/etc, mode 0600
+
+
+def _fast_seats(settings: Settings) -> list[dict[str, str]]:
+    """The transfer table's seat rows: how a citizen coming back rings each seat."""
+    rows = []
+    for centre in settings.centres:
+        for seat in centre.seats:
+            dial, device = seat_interfaces(seat, settings.seat_mode)
+            rows.append({"extension": seat.extension, "dial": dial, "device": device})
+    return rows
+
+
+def _fast_centres(settings: Settings) -> list[dict[str, str]]:
+    """The transfer key's globals per centre: partner, its linkage queue, release mode."""
+    rows = []
+    for centre in settings.centres:
+        partner = partner_centre(settings.centres, centre.id)
+        if partner is None:
+            continue
+        mode = settings.release_modes.get(centre.id, "on_answer")
+        rows.append({"id": centre.id, "target": partner.id, "queue": partner.linkage_queue,
+                     "mode": "immediate" if mode == "immediate" else "on_answer"})
+    return rows
+
+
+def _context(settings: Settings, secrets: Secrets, agi_mode: str, verbose: int) -> dict:
+    seats = []
+    centres = []
+    for centre in settings.centres:
+        members = []
+        for seat in centre.seats:
+            seats.append({"extension": seat.extension, "centre": centre.id,
+                          "password": secrets.seat_passwords[seat.extension]})
+            iface = seat.interface(settings.seat_mode)
+            members.append({"interface": iface, "extension": seat.extension,
+                            "state_interface": iface if settings.seat_mode == "sip" else ""})
+        centres.append({"id": centre.id, "name": centre.name, "queue": centre.queue,
+                        "linkage_queue": centre.linkage_queue, "members": members})
+    return {
+        "run_dir": str(settings.run_dir),
+        "prefix": str(settings.asterisk_prefix),
+        "verbose": verbose,
+        "bind_host": settings.bind_host,
+        "sip_port": settings.sip_port,
+        "rtp_start": settings.rtp_start,
+        "rtp_end": settings.rtp_end,
+        "ami_port": settings.ami_port,
+        "ami_bind": "127.0.0.1",
+        "ami_user": settings.ami_user,
+        "ami_secret": secrets.ami_secret,
+        "agi_url": settings.agi_url,
+        "agi_mode": agi_mode,
+        "queue_timeout": settings.queue_timeout_s,
+        "transfer_timeout": settings.transfer_timeout_s,
+        "transfer_key": settings.transfer_key,
+        "transfer_to_key": settings.transfer_to_key,
+        "threeway_start_key": settings.threeway_start_key,
+        "threeway_leave_key": settings.threeway_leave_key,
+        "threeway_cancel_key": settings.threeway_cancel_key,
+        "emergency_key": settings.emergency_key,
+        "threeway_timeout": settings.threeway_timeout_s,
+        "ring_timeout": SEAT_RING_TIMEOUT_S,
+        "centres": centres,
+        "seats": seats,
+        "transfer_fast": "yes" if settings.transfer_fast_path else "no",
+        "fast_seats": _fast_seats(settings),
+        "fast_centres": _fast_centres(settings),
+    }
+
+
+def render(settings: Settings, secrets: Secrets, *, agi_mode: str = "fast", verbose: int = 0) -> Path:
+    """Write the complete Asterisk configuration into `settings.run_dir`.
+
+    Returns the path of the rendered `asterisk.conf` (for `asterisk -C`).
+    """
+    run = settings.run_dir
+    etc = run / "etc"
+    for sub in ("etc", "lib", "lib/keys", "data", "agi-bin", "spool", "run", "log"):
+        (run / sub).mkdir(parents=True, exist_ok=True)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader([str(d) for d in TEMPLATE_DIRS]),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    ctx = _context(settings, secrets, agi_mode, verbose)
+    for tdir in TEMPLATE_DIRS:
+        for tpl in sorted(tdir.glob("*.j2")):
+            out = etc / tpl.name[: -len(".j2")]
+            out.write_text(env.get_template(tpl.name).render(ctx))
+    os.chmod(etc / "manager.conf", 0o600)
+    os.chmod(etc / "pjsip.conf", 0o600)
+    _link(run / "data" / "sounds" / "en", SOUNDS_DIR)
+    _link(run / "data" / "moh", MOH_DIR)
+    write_agi_script(settings)
+    return etc / "asterisk.conf"
+
+
+def _link(link: Path, target: Path) -> None:
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if link.is_symlink() or link.exists():
+        if link.is_symlink() and Path(os.readlink(link)) == target:
+            return
+        if link.is_dir() and not link.is_symlink():
+            shutil.rmtree(link)
+        else:
+            link.unlink()
+    link.symlink_to(target)
+
+
+def classic_agi_env(settings: Settings) -> dict[str, str]:
+    """The settings the AGI routes build their context from (`agi.classic`), as
+    the environment variables `Settings.from_env` reads back: centres and seat
+    mode (the plan), the orders database and state dir (the order), Redis (the
+    double-press lock), the transfer keys, limit, release modes and routes,
+    the catalogue and time limits (the order service)."""
+    def minutes(limits: Mapping[str, timedelta]) -> str:
+        return ",".join(f"{name}={int(value.total_seconds() // 60)}" for name, value in limits.items())
+
+    env = {
+        "HOTLINE_CENTRES": centres_spec(settings.centres),
+        "HOTLINE_SEAT_MODE": settings.seat_mode,
+        "HOTLINE_STATE_DIR": str(settings.state_dir),
+        "HOTLINE_DATABASE_URL": settings.database_url or "",
+        "HOTLINE_REDIS_URL": settings.redis_url,
+        "HOTLINE_REDIS_PREFIX": settings.redis_prefix,
+        "HOTLINE_TRANSFER_KEY": settings.transfer_key,
+        "HOTLINE_TRANSFER_TO_KEY": settings.transfer_to_key,
+        "HOTLINE_TRANSFER_TIMEOUT": str(settings.transfer_timeout_s),
+        "HOTLINE_RELEASE_MODES": ";".join(f"{c}:{m}" for c, m in settings.release_modes.items()),
+        "HOTLINE_DESTINATION_ROUTES": ";".join(f"{d}={dial}" for d, dial in settings.destination_routes.items()),
+        "HOTLINE_JURISDICTION": settings.jurisdiction,
+        "HOTLINE_SIGN_LIMITS": minutes(settings.time_limits.sign),
+        "HOTLINE_ON_SITE_LIMITS": minutes(settings.time_limits.on_site),
+        "HOTLINE_LOG_LEVEL": settings.log_level,
+    }
+    for name, value in env.items():
+        check_line(name, value, max_len=1024)  # one line each: no value can start another
+    return env
+
+
+def write_agi_script(settings: Settings) -> Path:
+    """The classic agi-bin entry: the same routes, process per call (pyst2).
+
+    The settings a route needs go into a file of `NAME=value` lines that only
+    the owner can read (0600: the database and Redis URLs may hold
+    passwords), written before it is renamed into place; the wrapper (0700)
+    only names that file, so no value passes through the shell.  `render`
+    calls this; a test that points the routes at another database calls it
+    again.  Returns the wrapper's path.
+    """
+    run = settings.run_dir
+    (run / "agi-bin").mkdir(parents=True, exist_ok=True)
+    env_path = run / "etc" / CLASSIC_AGI_ENV
+    env_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = env_path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("# hotline-link classic AGI settings — rendered, do not edit\n")
+        fh.writelines(f"{name}={value}\n" for name, value in classic_agi_env(settings).items())
+    os.chmod(tmp, 0o600)  # O_CREAT's mode only applies to a new file
+    os.replace(tmp, env_path)
+    path = run / "agi-bin" / "hotline-agi"
+    path.write_text(
+        "#!/bin/sh\n"
+        "# hotline-link classic AGI: AGI(hotline-agi,<route>) — rendered, do not edit\n"
+        f"cd {shlex.quote(str(PROJECT_ROOT))} || exit 1\n"
+        f'exec {shlex.quote(sys.executable)} -m agi.classic --env-file {shlex.quote(str(env_path))} "$@"\n'
+    )
+    path.chmod(0o700)
+    return path

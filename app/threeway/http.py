@@ -1,0 +1,187 @@
+"""HTTP handlers of the three-way call's desktop buttons (HTTP layer).
+
+    POST /api/threeway                      start: {seat | channel, emergency?}  → 201
+    GET  /api/threeway?seat=1001            {"threeway": the seat's active call's state, or null}
+    GET  /api/threeway/{id}                 the call's state (who is present) and its order
+    POST /api/threeway/{id}/leave           {seat}: that seat leaves, the other keeps the citizen
+    POST /api/threeway/{id}/cancel          {seat}: the initiator drops the invited seat
+    POST /api/threeway/{id}/emergency       {seat?}: life or property at risk — 110 accepts, dispatch first
+
+The same `ThreeWayService` as the keys (`agi.routes.threeway_*`); the moves
+are AMI's (`app.threeway.telephony`).  Input is checked here (400
+naming the field); refusals answer 409 with core.threeway's reason; AMI down
+answers 503.  The `{id}` is the three-way call's order id.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import timezone
+from typing import Any, AsyncIterator, Callable
+
+from aiohttp import web
+
+from app.orders.http import ORDERS, order_view
+from app.threeway.services import ThreeWayRefused, ThreeWayService
+from app.web.auth import principal, requires
+from app.web.errors import BadInput, NotFound
+from app.web.input import boolean, json_body, line, parse_body, parse_query, path_key
+from app.web.keys import SETTINGS
+from core.centres import seat_by_extension
+from core.handoff import is_channel_name
+from core.threeway import conference_name, is_threeway_id
+
+log = logging.getLogger(__name__)
+
+THREEWAY: web.AppKey[ThreeWayService | None] = web.AppKey("threeway")
+
+routes = web.RouteTableDef()
+
+SEAT = line("The seat's extension", 32, pattern=r"^[0-9]{1,32}$")
+START_FIELDS = {
+    "seat": SEAT,
+    "channel": line("A channel of the call: the seat's leg or the citizen's (or give seat)", 128),
+    "emergency": boolean("Life or property at risk: 110 accepts and dispatches first"),
+}
+SEAT_FIELDS = {"seat": SEAT}
+
+
+def threeway_ctx(service: ThreeWayService | None) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The app's `ThreeWayService`: the one shared with the FastAGI server
+    (`app.runtime.stack`); without one the endpoints answer 503."""
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        app[THREEWAY] = service
+        yield
+
+    return ctx
+
+
+def _service(request: web.Request) -> ThreeWayService:
+    service = request.app[THREEWAY]
+    if service is None:
+        from app.web.errors import Unavailable
+
+        raise Unavailable("ami", "this web process has no three-way service (run it inside `hotline up`)")
+    return service
+
+
+def _seat(request: web.Request, seat: str | None) -> str | None:
+    if seat is not None and seat_by_extension(request.app[SETTINGS].centres, seat) is None:
+        raise BadInput("seat", f"{seat!r} is not a configured seat")
+    return seat
+
+
+def _id(request: web.Request) -> str:
+    threeway_id = path_key(request, "threeway_id")
+    if not is_threeway_id(threeway_id):
+        raise BadInput("threeway_id", "not a three-way call id")
+    return threeway_id
+
+
+async def _state(request: web.Request, threeway_id: str) -> dict[str, Any]:
+    service = _service(request)
+    order = await request.app[ORDERS].get(threeway_id)
+    if order.mode != "three_way":
+        raise NotFound("three-way call", threeway_id)
+    call = service.state(threeway_id)
+    view = order_view(order, role=principal(request).role, settings=request.app[SETTINGS],
+                      now=request.app[ORDERS].now())
+    return {
+        "threeway_id": order.id, "conference": conference_name(order.id),
+        "phase": call.phase if call else "ended",
+        "present": sorted(call.present) if call else [],
+        "initiator_seat": call.initiator_seat if call else order.source_seat,
+        "invited_seat": call.invited_seat if call else order.target_seat,
+        "order": view,
+    }
+
+
+def _refused(exc: ThreeWayRefused | str) -> web.Response:
+    reason = exc.refusal if isinstance(exc, ThreeWayRefused) else exc
+    return web.json_response({"error": f"three-way refused: {reason}", "reason": reason}, status=409)
+
+
+async def _role(request: web.Request, threeway_id: str, body: dict[str, Any], *, default: str | None) -> str:
+    seat = _seat(request, body.get("seat"))
+    service = _service(request)
+    await service._call(threeway_id)  # NotFound (404) for an unknown call
+    if seat is None:
+        if default is None:
+            raise BadInput("seat", "required")
+        return default
+    role = service.role_of_seat(threeway_id, seat)
+    if role is None:
+        raise BadInput("seat", f"seat {seat} is not in this three-way call")
+    return role
+
+
+@routes.post("/api/threeway")
+@requires("seat")
+async def start_threeway(request: web.Request) -> web.Response:
+    body = parse_body(await json_body(request), START_FIELDS)
+    seat, channel = _seat(request, body.get("seat")), body.get("channel")
+    if (seat is None) == (channel is None):
+        raise BadInput("seat", "give exactly one of seat or channel")
+    if channel is not None and not is_channel_name(channel):
+        raise BadInput("channel", "not a channel name")
+    try:
+        started = await _service(request).start_from_desktop(seat=seat, channel=channel,
+                                                             emergency=bool(body.get("emergency")))
+    except ThreeWayRefused as exc:
+        return _refused(exc)
+    assert started.order is not None
+    log.info("three-way button by %s: %s", principal(request).actor, started.order.id)
+    return web.json_response(await _state(request, started.order.id), status=201,
+                             headers={"Location": f"/api/threeway/{started.order.id}"})
+
+
+@routes.get("/api/threeway")
+@requires("seat")
+async def active_threeway(request: web.Request) -> web.Response:
+    """The three-way call the seat is in now: how the desk finds its Leave /
+    Cancel / Emergency buttons again after a reload."""
+    query = parse_query(request.query, SEAT_FIELDS, timezone.utc, frozenset({"seat"}))
+    seat = _seat(request, query["seat"])
+    assert seat is not None
+    threeway_id = _service(request).active_for_seat(seat)
+    return web.json_response({"seat": seat,
+                              "threeway": await _state(request, threeway_id) if threeway_id else None})
+
+
+@routes.get("/api/threeway/{threeway_id}")
+@requires("seat")
+async def get_threeway(request: web.Request) -> web.Response:
+    return web.json_response(await _state(request, _id(request)))
+
+
+@routes.post("/api/threeway/{threeway_id}/leave")
+@requires("seat")
+async def leave_threeway(request: web.Request) -> web.Response:
+    threeway_id = _id(request)
+    body = parse_body(await json_body(request), SEAT_FIELDS, frozenset({"seat"}))
+    role = await _role(request, threeway_id, body, default=None)
+    refusal = await _service(request).leave(threeway_id, role, hang_up=True)
+    if refusal is not None:
+        return _refused(refusal.reason)
+    return web.json_response(await _state(request, threeway_id))
+
+
+@routes.post("/api/threeway/{threeway_id}/cancel")
+@requires("seat")
+async def cancel_threeway(request: web.Request) -> web.Response:
+    threeway_id = _id(request)
+    body = parse_body(await json_body(request), SEAT_FIELDS)
+    role = await _role(request, threeway_id, body, default="initiator")
+    refusal = await _service(request).cancel(threeway_id, role)
+    if refusal is not None:
+        return _refused(refusal.reason)
+    return web.json_response(await _state(request, threeway_id))
+
+
+@routes.post("/api/threeway/{threeway_id}/emergency")
+@requires("seat")
+async def mark_threeway_emergency(request: web.Request) -> web.Response:
+    threeway_id = _id(request)
+    body = parse_body(await json_body(request), SEAT_FIELDS)
+    role = await _role(request, threeway_id, body, default="initiator")
+    await _service(request).mark_emergency(threeway_id, role)
+    return web.json_response(await _state(request, threeway_id))

@@ -1,0 +1,343 @@
+"""Three-way call use cases: one service behind the keys and the desktop buttons (service layer).
+
+`ThreeWayService` is the single code path of a three-way call (三方通话).
+The start key's AGI route and `POST /api/threeway` both call `start`, which
+asks `core.threeway.plan_start` for the plan and records the order (mode
+`three_way`, `pending`) before anything moves; `bring_in` then has the
+telephony port move the parties and ring the other centre.  The conference
+keys (ConfBridge menu → AGI routes) and the buttons call `leave`, `cancel`
+and `mark_emergency`; the dialplan reports `answered`, `no_answer`,
+`citizen_gone` and `seat_gone`.  Each event goes through the call's
+`core.threeway.ThreeWay` state; when it decides the outcome the order is
+moved (accepted with its rule / returned / abandoned); every join, leave
+and mark is an audit event (`OrderService.note`).
+
+Live state is kept per process (one FastAGI server per PBX); an unknown id
+(after a restart) is rebuilt from the order.  No HTTP and no AMI here: the
+`ThreeWayTelephony` port does the moves.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from app.orders.services import OrderService
+from app.web.errors import Conflict, NotFound, Unavailable
+from core.orders import IllegalTransition
+from core.settings import Settings
+from core.threeway import (
+    Outcome,
+    Refusal,
+    ThreeWay,
+    ThreeWayPlan,
+    ThreeWayRequest,
+    conference_name,
+    plan_start,
+)
+
+log = logging.getLogger(__name__)
+
+
+class ThreeWayTelephony(Protocol):
+    async def find_call(self, *, seat: str | None = None, channel: str | None = None) -> Any | None: ...
+
+    async def seats_logged_in(self, queue: str) -> int | None: ...
+
+    async def bring_in(self, plan: ThreeWayPlan, threeway_id: str, *, from_feature: bool) -> None: ...
+
+    async def drop_ring(self, threeway_id: str) -> None: ...
+
+    async def hang_up(self, channel: str) -> None: ...
+
+    async def forget(self, threeway_id: str) -> None: ...
+
+
+class ThreeWayRefused(Conflict):
+    """A three-way operation was refused (409); `reason` is core.threeway's."""
+
+    def __init__(self, reason: str, order: Any | None = None) -> None:
+        super().__init__(f"three-way refused: {reason}")
+        self.refusal = reason
+        self.order = order
+
+
+@dataclass(frozen=True)
+class Started:
+    plan: ThreeWayPlan | None
+    order: Any | None = None
+    refusal: Refusal | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.plan is not None and self.order is not None and self.refusal is None
+
+
+class ThreeWayService:
+    def __init__(self, settings: Settings, orders: OrderService, telephony: ThreeWayTelephony | None = None) -> None:
+        self.settings = settings
+        self.orders = orders
+        self.telephony = telephony
+        self.calls: dict[str, ThreeWay] = {}
+        self.channels: dict[str, dict[str, str]] = {}  # id -> role -> channel (for the buttons)
+        self._citizens: set[str] = set()                # citizen channels with a three-way being set up
+
+    # ----------------------------------------------------------- the start
+
+    async def start(self, request: ThreeWayRequest) -> Started:
+        """Plan the three-way call and record its order; nothing has moved yet."""
+        s = self.settings
+        decision = plan_start(request, centres=s.centres, timeout_s=s.threeway_timeout_s)
+        if isinstance(decision, Refusal):
+            log.info("three-way refused (%s): seat channel %s, citizen channel %s via %s", decision.reason,
+                     request.seat_channel, request.citizen_channel, request.via)
+            return Started(None, refusal=decision)
+        plan = decision
+        if plan.citizen_channel in self._citizens:
+            return Started(plan, refusal=Refusal("already_three_way"))
+        self._citizens.add(plan.citizen_channel)
+        try:
+            logged_in = await self.telephony.seats_logged_in(plan.queue) if self.telephony else None
+            order = await self.orders.create(
+                mode="three_way", source_centre=plan.source_centre, target_centre=plan.target_centre,
+                citizen_number=plan.citizen_number, actor=f"seat:{plan.initiator.extension}",
+                source_seat=plan.initiator.extension, linkedid=plan.linkedid, channel=plan.citizen_channel)
+        except BaseException:
+            self._citizens.discard(plan.citizen_channel)
+            raise
+        if logged_in == 0:
+            self._citizens.discard(plan.citizen_channel)
+            order = await self._transition(order.id, "returned", actor="system",
+                                           outcome_reason="no_seat_logged_in", detail={"moved": False})
+            return Started(plan, order=order, refusal=Refusal("no_seat_logged_in"))
+        self.calls[order.id] = ThreeWay(order.id, plan.source_centre, plan.target_centre, plan.first_centre,
+                                        plan.initiator.extension)
+        self.channels[order.id] = {"citizen": plan.citizen_channel, "initiator": plan.seat_channel}
+        log.info("three-way %s started via %s: %s seat %s brings in %s (%s), citizen %s on %s, order %s",
+                 order.id, plan.via, plan.source_centre, plan.initiator.extension, plan.target_centre,
+                 plan.queue, plan.citizen_number, plan.citizen_channel, order.number)
+        return Started(plan, order=order)
+
+    async def bring_in(self, started: Started, *, from_feature: bool) -> None:
+        """Move the parties and ring the other centre (the telephony port); on
+        failure the citizen stays with the seat and the order says why."""
+        plan, order = started.plan, started.order
+        assert plan is not None and order is not None and self.telephony is not None
+        try:
+            await self.telephony.bring_in(plan, order.id, from_feature=from_feature)
+        except Exception as exc:
+            reason = getattr(exc, "reason", "ami_failed")
+            log.warning("three-way %s: could not bring the other centre in (%s)", order.id, reason)
+            self.calls.pop(order.id, None)
+            await self.telephony.forget(order.id)
+            status = "abandoned" if reason == "citizen_gone" else "returned"
+            await self._transition(order.id, status, actor="system", outcome_reason=reason,
+                                   detail={"moved": False})
+            raise
+        finally:
+            self._citizens.discard(plan.citizen_channel)
+        await self._note(order.id, "seat:" + plan.initiator.extension, "ringing",
+                         {"queue": plan.queue, "conference": conference_name(order.id)})
+        if plan.emergency:
+            await self.mark_emergency(order.id, "initiator")
+
+    async def start_from_desktop(self, *, seat: str | None, channel: str | None, emergency: bool) -> Started:
+        """The desktop button: the same `start` as the key; the moves by AMI."""
+        telephony = self._telephony()
+        try:
+            call = await telephony.find_call(seat=seat, channel=channel)
+        except Exception as exc:
+            raise Unavailable("ami", str(exc) or type(exc).__name__) from exc
+        if call is None:
+            raise Conflict(f"{'seat ' + seat if seat else 'channel ' + str(channel)} has no call")
+        request = ThreeWayRequest(
+            seat_channel=call.seat_channel, citizen_channel=call.citizen_channel,
+            citizen_number=call.citizen_number, centre=call.centre,
+            first_centre=getattr(call, "first_centre", None), linkedid=call.linkedid,
+            emergency=emergency, via="button")
+        started = await self.start(request)
+        if started.refusal is not None:
+            raise ThreeWayRefused(started.refusal.reason, started.order)
+        try:
+            await self.bring_in(started, from_feature=False)
+        except Exception as exc:
+            reason = getattr(exc, "reason", "ami_failed")
+            if reason == "citizen_gone":
+                raise Conflict("the citizen hung up before the three-way call") from exc
+            raise Unavailable("ami", reason) from exc
+        return started
+
+    # ------------------------------------------------------- what followed
+
+    async def answered(self, threeway_id: str, seat_channel: str | None) -> None:
+        """A seat of the other centre answered: it and the initiator join the citizen."""
+        from core.handoff import seat_of_channel
+
+        call = await self._call(threeway_id)
+        seat = seat_of_channel(self.settings.centres, seat_channel)
+        call, _ = call.answered(seat.extension if seat else None)
+        self.calls[threeway_id] = call
+        await self._note(threeway_id, f"seat:{call.invited_seat or '?'}", "joined",
+                         {"role": "invited", "seat": call.invited_seat, "centre": call.target_centre},
+                         target_seat=call.invited_seat)
+        await self._note(threeway_id, f"seat:{call.initiator_seat}", "joined",
+                         {"role": "initiator", "seat": call.initiator_seat, "centre": call.source_centre})
+
+    async def no_answer(self, threeway_id: str) -> None:
+        call = await self._call(threeway_id)
+        call, outcome = call.no_answer()
+        await self._settle(threeway_id, call, outcome, actor="system")
+        await self._note(threeway_id, f"seat:{call.initiator_seat}", "joined",
+                         {"role": "initiator", "seat": call.initiator_seat, "back": True})
+
+    async def leave(self, threeway_id: str, role: str, *, hang_up: bool = False) -> Refusal | None:
+        """A seat leaves and hands the citizen to the other seat (key or button).
+        `hang_up`: the button — the service drops the seat's leg itself."""
+        call = await self._call(threeway_id)
+        refusal = call.can_leave(role)
+        if refusal is not None:
+            log.info("three-way %s: %s may not leave (%s)", threeway_id, role, refusal.reason)
+            return refusal
+        seat = call.seat_of(role)
+        call, outcome = call.left(role)
+        await self._note(threeway_id, f"seat:{seat}", "left", {"role": role, "seat": seat, "how": "key"})
+        await self._settle(threeway_id, call, outcome, actor=f"seat:{seat}")
+        if hang_up:
+            await self._drop(threeway_id, role)
+        return None
+
+    async def cancel(self, threeway_id: str, role: str) -> Refusal | None:
+        """The initiator cancels: the invited seat is dropped, two-party again."""
+        call = await self._call(threeway_id)
+        refusal = call.can_cancel(role)
+        if refusal is not None:
+            return refusal
+        dropped = call.invited_seat
+        call, outcome = call.cancel(role)
+        await self._settle(threeway_id, call, outcome, actor=f"seat:{call.initiator_seat}")
+        await self._note(threeway_id, f"seat:{call.initiator_seat}", "left",
+                         {"role": "invited", "seat": dropped, "how": "cancelled"})
+        await self._drop(threeway_id, "invited")
+        return None
+
+    async def mark_emergency(self, threeway_id: str, role: str) -> Any | None:
+        """A seat marks the case as endangering life or property: 110 accepts, dispatch first."""
+        call = await self._call(threeway_id)
+        seat = call.seat_of(role)
+        await self._note(threeway_id, f"seat:{seat}", "marked",
+                         {"role": role, "seat": seat, "mark": "emergency"}, emergency=True)
+        call, outcome = call.emergency(self.settings.centres)
+        return await self._settle(threeway_id, call, outcome, actor=f"seat:{seat}")
+
+    async def citizen_gone(self, threeway_id: str) -> None:
+        """The citizen hung up: the conference ends for all (the seats are
+        end_marked users); a ringing leg is dropped."""
+        call = await self._call(threeway_id)
+        ringing = call.phase == "ringing"
+        call, outcome = call.citizen_gone()
+        await self._note(threeway_id, "citizen", "left", {"role": "citizen"})
+        await self._settle(threeway_id, call, outcome, actor="citizen")
+        if ringing and self.telephony is not None:
+            await self.telephony.drop_ring(threeway_id)
+        if self.telephony is not None:
+            await self.telephony.forget(threeway_id)
+        self.calls.pop(threeway_id, None)
+        self.channels.pop(threeway_id, None)
+
+    async def seat_gone(self, threeway_id: str, role: str) -> None:
+        """A seat hung up in the conference: it left; the other two keep talking."""
+        call = self.calls.get(threeway_id)
+        if call is None or role not in call.present:
+            return
+        seat = call.seat_of(role)
+        call, outcome = call.left(role)
+        await self._note(threeway_id, f"seat:{seat}", "left", {"role": role, "seat": seat, "how": "hung_up"})
+        await self._settle(threeway_id, call, outcome, actor=f"seat:{seat}")
+
+    def state(self, threeway_id: str) -> ThreeWay | None:
+        return self.calls.get(threeway_id)
+
+    def active_for_seat(self, seat: str) -> str | None:
+        """The id of the three-way call `seat` is in now (with the citizen
+        still there), for the desk to find its buttons again after a reload;
+        the latest one when, oddly, there are several."""
+        found = None
+        for threeway_id, call in self.calls.items():
+            if call.phase != "ended" and "citizen" in call.present \
+                    and self.role_of_seat(threeway_id, seat) in call.present:
+                found = threeway_id
+        return found
+
+    def role_of_seat(self, threeway_id: str, seat: str | None) -> str | None:
+        call = self.calls.get(threeway_id)
+        if call is None or seat is None:
+            return None
+        if seat == call.initiator_seat:
+            return "initiator"
+        if seat == call.invited_seat:
+            return "invited"
+        return None
+
+    # ----------------------------------------------------------- internals
+
+    def _telephony(self) -> ThreeWayTelephony:
+        if self.telephony is None:
+            raise Unavailable("ami", "no AMI link for three-way calls in this process")
+        return self.telephony
+
+    async def _drop(self, threeway_id: str, role: str) -> None:
+        telephony = self._telephony()
+        if role == "invited":
+            await telephony.drop_ring(threeway_id)
+        else:
+            channel = self.channels.get(threeway_id, {}).get(role)
+            if channel:
+                await telephony.hang_up(channel)
+
+    async def _call(self, threeway_id: str) -> ThreeWay:
+        call = self.calls.get(threeway_id)
+        if call is not None:
+            return call
+        order = await self.orders.get(threeway_id)  # raises NotFound
+        if order.mode != "three_way":
+            raise NotFound("three-way call", threeway_id)
+        # another process (or a restart) started it: rebuild what the order knows
+        call = ThreeWay(order.id, order.source_centre, order.target_centre, order.source_centre,
+                        order.source_seat or "", invited_seat=order.target_seat,
+                        phase="joined" if order.target_seat else "ringing",
+                        present=frozenset({"citizen", "initiator"} | ({"invited"} if order.target_seat else set())))
+        self.calls[threeway_id] = call
+        return call
+
+    async def _settle(self, threeway_id: str, call: ThreeWay, outcome: Outcome | None, *, actor: str) -> Any | None:
+        self.calls[threeway_id] = call
+        if outcome is None:
+            return None
+        fields: dict[str, Any] = {"outcome_reason": outcome.reason}
+        if outcome.status == "accepted":
+            fields.update(handoff_rule=outcome.rule, target_seat=outcome.seat, emergency=outcome.emergency)
+        detail = {"rule": outcome.rule, "centre": outcome.centre, "seat": outcome.seat}
+        order = await self.orders.get(threeway_id)
+        if order.status == outcome.status:  # an emergency overriding an agreement
+            return await self.orders.note(threeway_id, actor=actor, kind="outcome", detail=detail,
+                                          target_centre=outcome.centre, **fields)
+        log.info("three-way %s decided: %s %s (%s accepts, seat %s)", threeway_id, outcome.status,
+                 outcome.rule or outcome.reason, outcome.centre, outcome.seat)
+        return await self._transition(threeway_id, outcome.status, actor=actor, detail=detail,
+                                      target_centre=outcome.centre, **fields)
+
+    async def _note(self, threeway_id: str, actor: str, kind: str, detail: dict[str, Any], **fields: Any) -> None:
+        try:
+            await self.orders.note(threeway_id, actor=actor, kind=kind, detail=detail, **fields)
+        except NotFound:
+            log.warning("three-way %s: no such order for %s", threeway_id, kind)
+
+    async def _transition(self, threeway_id: str, to: str, **kwargs: Any) -> Any | None:
+        try:
+            return await self.orders.transition(threeway_id, to, **kwargs)
+        except IllegalTransition as exc:
+            log.info("three-way %s: %s ignored (%s)", threeway_id, to, exc)
+            return None
+        except NotFound:
+            log.warning("three-way %s: no such order for %s", threeway_id, to)
+            return None

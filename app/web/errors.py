@@ -1,0 +1,73 @@
+"""Domain errors of the service and their one mapping to HTTP (service layer).
+
+Raise these anywhere in `app/` below the HTTP handlers; `app.web.app`'s error
+middleware is the only place that turns them into responses, through
+`to_http`.  This module must not import aiohttp or touch I/O.
+
+    HotlineError                      500  (a bug or an unexpected failure)
+    ├── NotFound(kind, key)           404  {"error", "kind", "key"}
+    ├── BadInput(field, reason)       400  {"error", "field"}
+    ├── Conflict(reason)              409  {"error"}
+    └── Unavailable(service, reason)  503  {"error", "service"}
+
+`core.safety.UnsafeValue(field, reason)` (a value unfit for AMI/dialplan)
+is bad input too and maps to 400 with its field;
+`core.orders.IllegalTransition(current, wanted)` maps to 409 with the
+order's current status.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from core.orders import IllegalTransition
+from core.safety import UnsafeValue
+
+
+class HotlineError(Exception):
+    """Base of the service's domain errors."""
+
+
+class NotFound(HotlineError):
+    def __init__(self, kind: str, key: str) -> None:
+        super().__init__(f"{kind} {key!r} not found")
+        self.kind = kind
+        self.key = key
+
+
+class BadInput(HotlineError):
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class Conflict(HotlineError):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Unavailable(HotlineError):
+    """A backing service (database, redis, ami) cannot answer right now."""
+
+    def __init__(self, service: str, reason: str) -> None:
+        super().__init__(f"{service} unavailable: {reason}")
+        self.service = service
+        self.reason = reason
+
+
+def to_http(exc: BaseException) -> tuple[int, dict[str, Any]] | None:
+    """Status and JSON body for a domain error; None if it is not one."""
+    if isinstance(exc, NotFound):
+        return 404, {"error": str(exc), "kind": exc.kind, "key": exc.key}
+    if isinstance(exc, BadInput):
+        return 400, {"error": exc.reason, "field": exc.field}
+    if isinstance(exc, UnsafeValue):
+        return 400, {"error": exc.reason, "field": exc.field}
+    if isinstance(exc, IllegalTransition):
+        return 409, {"error": str(exc), "current_status": exc.current, "wanted_status": exc.wanted}
+    if isinstance(exc, Conflict):
+        return 409, {"error": exc.reason}
+    if isinstance(exc, Unavailable):
+        return 503, {"error": str(exc), "service": exc.service}
+    return None

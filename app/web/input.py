@@ -1,0 +1,222 @@
+"""Request input: field specifications, their validation, and their OpenAPI schemas (HTTP layer).
+
+One `Field` table per body or query serves twice: `parse_body` /
+`parse_query` validate what a client sent and raise `BadInput(field,
+reason)` on the first bad field; `schema_of` renders the same table as the
+OpenAPI schema `app.web.openapi` serves, so the document and the checks cannot
+drift apart.  Strings are checked for control characters (CR/LF included;
+multi-line text allows newlines and tabs) and lone surrogates, which
+neither PostgreSQL nor UTF-8 accept.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timezone, tzinfo
+from typing import Any, Literal, Mapping
+
+from aiohttp import web
+
+from app.web.errors import BadInput
+
+Kind = Literal["line", "text", "integer", "boolean", "datetime"]
+
+_CONTROL_LINE = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+PHONE = r"^\+?[0-9*#]{1,32}$"
+DIVISION_CODE = r"^[0-9]{6}([0-9]{3}([0-9]{3})?)?$"  # 行政区划代码: 6, 9 or 12 digits
+ORG_CODE = r"^([0-9A-HJ-NPQRTUWXY]{18}|[0-9A-Z]{8}-?[0-9X])$"  # 统一社会信用代码 or 组织机构代码
+TOKEN = r"^[A-Za-z0-9_.+\-]{1,64}$"
+# What the document promises about any other string (the checks below enforce it).
+LINE_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+
+
+@dataclass(frozen=True)
+class Field:
+    kind: Kind
+    description: str
+    max_len: int | None = None
+    pattern: str | None = None
+    enum: tuple[str, ...] | None = None
+    minimum: int | None = None
+    maximum: int | None = None
+    nullable: bool = False
+
+
+def line(description: str, max_len: int, *, pattern: str | None = None,
+         enum: tuple[str, ...] | None = None) -> Field:
+    return Field("line", description, max_len=max_len, pattern=pattern, enum=enum)
+
+
+def text(description: str, max_len: int) -> Field:
+    return Field("text", description, max_len=max_len)
+
+
+def integer(description: str, minimum: int, maximum: int) -> Field:
+    return Field("integer", description, minimum=minimum, maximum=maximum)
+
+
+def boolean(description: str) -> Field:
+    return Field("boolean", description)
+
+
+def when(description: str) -> Field:
+    return Field("datetime", description)
+
+
+def _check_string(name: str, value: object, spec: Field) -> str:
+    if not isinstance(value, str):
+        raise BadInput(name, "must be a string")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadInput(name, "is not valid Unicode text") from None
+    control = _CONTROL_LINE if spec.kind == "line" else _CONTROL_TEXT
+    if control.search(value):
+        raise BadInput(name, "contains a control character")
+    if spec.max_len is not None and len(value) > spec.max_len:
+        raise BadInput(name, f"longer than {spec.max_len} characters")
+    if spec.enum is not None and value not in spec.enum:
+        raise BadInput(name, f"{value!r}: expected one of {', '.join(spec.enum)}")
+    if spec.pattern is not None and not re.match(spec.pattern, value):
+        raise BadInput(name, f"does not match {spec.pattern}")
+    return value
+
+
+def parse_datetime(name: str, value: str, tz: tzinfo) -> datetime:
+    """`YYYY-MM-DD` (the start of that day in `tz`) or ISO 8601 with an offset; UTC out."""
+    if not isinstance(value, str) or len(value) > 40:
+        raise BadInput(name, "must be a date (YYYY-MM-DD) or an ISO 8601 date-time with offset")
+    try:
+        if len(value) == 10:
+            return datetime.combine(date.fromisoformat(value), time(), tz).astimezone(timezone.utc)
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise BadInput(name, f"{value!r} is not a date (YYYY-MM-DD) or an ISO 8601 date-time") from None
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise BadInput(name, "needs a time zone offset (e.g. +08:00 or Z)")
+    try:
+        return parsed.astimezone(timezone.utc)
+    except OverflowError:
+        raise BadInput(name, "out of range") from None
+
+
+def check_value(name: str, value: object, spec: Field, tz: tzinfo = timezone.utc) -> Any:
+    if value is None:
+        if spec.nullable:
+            return None
+        raise BadInput(name, "must not be null")
+    if spec.kind in ("line", "text"):
+        return _check_string(name, value, spec)
+    if spec.kind == "boolean":
+        if not isinstance(value, bool):
+            raise BadInput(name, "must be true or false")
+        return value
+    if spec.kind == "integer":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise BadInput(name, "must be a whole number")
+        if (spec.minimum is not None and value < spec.minimum) or (spec.maximum is not None and value > spec.maximum):
+            raise BadInput(name, f"must be from {spec.minimum} to {spec.maximum}")
+        return value
+    if spec.kind == "datetime":
+        return parse_datetime(name, _check_string(name, value, Field("line", "", max_len=40)), tz)
+    raise AssertionError(spec.kind)
+
+
+def parse_body(data: object, fields: Mapping[str, Field], required: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Validate a JSON object against `fields`; unknown keys are refused."""
+    if not isinstance(data, dict):
+        raise BadInput("body", "must be a JSON object")
+    for name in data:
+        if name not in fields:
+            raise BadInput(str(name)[:64], "not a field of this request")
+    for name in sorted(required):
+        if name not in data or data[name] is None or (isinstance(data[name], str) and not data[name].strip()):
+            raise BadInput(name, "is required")
+    return {name: check_value(name, value, fields[name]) for name, value in data.items()}
+
+
+def parse_query(query: Mapping[str, str], fields: Mapping[str, Field], tz: tzinfo,
+                required: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Validate query parameters (strings) against `fields`; unknown or repeated ones are refused."""
+    seen: set[str] = set()
+    result: dict[str, Any] = {}
+    for name, raw in query.items():
+        if name not in fields:
+            raise BadInput(name[:64], "not a parameter of this request")
+        if name in seen:
+            raise BadInput(name, "given more than once")
+        seen.add(name)
+        spec = fields[name]
+        if spec.kind == "boolean":
+            if raw not in ("true", "false"):
+                raise BadInput(name, "must be true or false")
+            result[name] = raw == "true"
+        elif spec.kind == "integer":
+            if not re.fullmatch(r"-?[0-9]{1,12}", raw):
+                raise BadInput(name, "must be a whole number")
+            result[name] = check_value(name, int(raw), spec)
+        else:
+            result[name] = check_value(name, raw, spec, tz)
+    for name in sorted(required):
+        if name not in result:
+            raise BadInput(name, "is required")
+    return result
+
+
+async def json_body(request: web.Request, *, optional: bool = False) -> object:
+    """The request's JSON body; an empty body is `{}` when `optional`."""
+    raw = await request.read()
+    if not raw.strip():
+        if optional:
+            return {}
+        raise BadInput("body", "a JSON object is required")
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise BadInput("body", "is not valid JSON (UTF-8)") from None
+
+
+def path_key(request: web.Request, name: str, max_len: int = 64) -> str:
+    """A path parameter, checked like a single-line string."""
+    return _check_string(name, request.match_info[name], Field("line", "", max_len=max_len))
+
+
+def schema_of(fields: Mapping[str, Field], required: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The OpenAPI (3.0) schema of a JSON object with these fields."""
+    properties = {name: field_schema(spec) for name, spec in fields.items()}
+    schema: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
+    if required:
+        schema["required"] = sorted(required)
+    return schema
+
+
+def field_schema(spec: Field) -> dict[str, Any]:
+    s: dict[str, Any] = {"description": spec.description}
+    if spec.kind in ("line", "text"):
+        s["type"] = "string"
+        if spec.max_len is not None:
+            s["maxLength"] = spec.max_len
+        if spec.enum is not None:
+            s["enum"] = list(spec.enum)
+        if spec.pattern is not None:
+            s["pattern"] = spec.pattern
+        elif spec.enum is None:
+            s["pattern"] = LINE_PATTERN if spec.kind == "line" else TEXT_PATTERN
+    elif spec.kind == "integer":
+        s.update(type="integer", minimum=spec.minimum, maximum=spec.maximum)
+    elif spec.kind == "boolean":
+        s["type"] = "boolean"
+    elif spec.kind == "datetime":
+        s.update(type="string", format="date-time")
+    if spec.nullable:
+        s["nullable"] = True
+    return s
+
+
+def query_parameters(fields: Mapping[str, Field], required: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+    return [{"name": name, "in": "query", "required": name in required, "schema": field_schema(spec),
+             "description": spec.description} for name, spec in fields.items()]

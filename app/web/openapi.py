@@ -1,0 +1,232 @@
+"""The OpenAPI 3.0 document of the service, served at GET /api/openapi.json (HTTP layer).
+
+Built from the same field tables the handlers validate with
+(`app.web.input`), per app because the centre ids come from settings.
+Public: it describes the API, holds no data.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from app.catalogue import http as catalogue_api
+from app.handoff import http as handoffs_api
+from app.orders import http as orders_api
+from app.orders import reports
+from app.overflow import http as overflow_api
+from app.threeway import http as threeway_api
+from app.web import tokens as tokens_api
+from app.web.input import query_parameters, schema_of
+from app.web.keys import SETTINGS
+from core.orders import STATUSES
+from core.settings import Settings
+
+routes = web.RouteTableDef()
+
+ERROR = {"$ref": "#/components/schemas/Error"}
+JSON_OBJECT = {"type": "object", "additionalProperties": True}
+
+
+def _responses(ok: int, description: str, *extra: int, content: str = "application/json") -> dict[str, Any]:
+    responses: dict[str, Any] = {str(ok): {"description": description,
+                                          "content": {content: {"schema": JSON_OBJECT if content ==
+                                                                "application/json" else {"type": "string"}}}}}
+    for status, text in ((400, "Bad input: the field and the reason"), (401, "Missing or unknown token"),
+                         (403, "Role too low"), (404, "Not found"), (409, "Conflict / illegal transition"),
+                         (503, "A backing service is down")):
+        if status in extra or status in (400, 401, 403, 503):
+            responses[str(status)] = {"description": text, "content": {"application/json": {"schema": ERROR}}}
+    return responses
+
+
+def _path_param(name: str, description: str, max_len: int = 64) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "description": description,
+            "schema": {"type": "string", "minLength": 1, "maxLength": max_len}}
+
+
+def _body(schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
+    return {"required": required, "content": {"application/json": {"schema": schema}}}
+
+
+def _action_operation(action: str) -> str:
+    return "order" + action.replace("-", " ").title().replace(" ", "")
+
+
+def _order_links() -> dict[str, Any]:
+    """From a created order to every operation on it (lets fuzzers walk the lifecycle)."""
+    operations = ["getOrder", "updateOrder", "orderEvents", *(_action_operation(a) for a in orders_api.ACTIONS)]
+    return {op[0].upper() + op[1:]: {"operationId": op, "parameters": {"order_id": "$response.body#/id"}}
+            for op in operations}
+
+
+def _with_links(responses: dict[str, Any], status: str, links: dict[str, Any]) -> dict[str, Any]:
+    responses[status]["links"] = links
+    return responses
+
+
+def build(settings: Settings) -> dict[str, Any]:
+    order_id = _path_param("order_id", "Order id or number (12345-20261125-0001)")
+    code = _path_param("code", "Catalogue code (QZ-1-04, PL-3-12)", 32)
+    paths: dict[str, Any] = {
+        "/api/health": {"get": {"summary": "Database and Redis reachability", "security": [],
+                                "responses": {"200": {"description": "healthy"},
+                                              "503": {"description": "degraded"}}}},
+        "/api/live": {"get": {"summary": "Live queues and seats of every centre",
+                              "responses": _responses(200, "live view")}},
+        "/api/orders": {
+            "post": {"summary": "Online transfer (互联网渠道在线转交): create an accepted order",
+                     "operationId": "createOrder",
+                     "requestBody": _body(schema_of(orders_api.create_fields(settings), orders_api.CREATE_REQUIRED)),
+                     "responses": _with_links(_responses(201, "the new order"), "201", _order_links())},
+            "get": {"summary": "List orders; overdue=true lists orders past a time limit (督办)",
+                    "operationId": "listOrders",
+                    "parameters": query_parameters(orders_api.LIST_FIELDS),
+                    "responses": _responses(200, "a page of orders")},
+        },
+        "/api/orders/{order_id}": {
+            "get": {"summary": "One order", "operationId": "getOrder", "parameters": [order_id],
+                    "responses": _responses(200, "order", 404)},
+            "patch": {"summary": "Edit an order's fields", "operationId": "updateOrder", "parameters": [order_id],
+                      "requestBody": _body(schema_of(orders_api.UPDATE_FIELDS)),
+                      "responses": _responses(200, "order", 404)},
+        },
+        "/api/orders/{order_id}/events": {
+            "get": {"summary": "The order's audit trail", "operationId": "orderEvents", "parameters": [order_id],
+                    "responses": _responses(200, "events", 404)}},
+        "/api/catalogue": {
+            "get": {"summary": "Search the diversion catalogue",
+                    "parameters": query_parameters(catalogue_api.SEARCH_FIELDS),
+                    "responses": _responses(200, "matching entries")},
+            "post": {"summary": "Add a catalogue entry (admin)",
+                     "parameters": query_parameters(catalogue_api.ONE_FIELDS),
+                     "requestBody": _body({**catalogue_api.ENTRY_SCHEMA,
+                                           "required": ["code", "section", "group", "name", "destinations",
+                                                        "linkage", "handling"]}),
+                     "responses": _responses(201, "the entry", 409)},
+        },
+        "/api/catalogue/{code}": {
+            "get": {"summary": "One catalogue entry", "parameters": [code, *query_parameters(
+                catalogue_api.ONE_FIELDS)], "responses": _responses(200, "entry", 404)},
+            "patch": {"summary": "Edit a catalogue entry (admin)",
+                      "parameters": [code, *query_parameters(catalogue_api.ONE_FIELDS)],
+                      "requestBody": _body({**catalogue_api.ENTRY_SCHEMA, "minProperties": 1}),
+                      "responses": _responses(200, "entry", 404)},
+        },
+        "/api/reports/summary": {
+            "get": {"summary": "Counts by direction, category, outcome; disputed categories (supervisor)",
+                    "parameters": query_parameters(reports.PERIOD_FIELDS, reports.PERIOD_REQUIRED),
+                    "responses": _responses(200, "report")}},
+        "/api/reports/summary.csv": {
+            "get": {"summary": "The same report as CSV (supervisor)",
+                    "parameters": query_parameters(reports.PERIOD_FIELDS, reports.PERIOD_REQUIRED),
+                    "responses": _responses(200, "CSV", content="text/csv")}},
+    }
+    group = _path_param("name", "Remote seat group name", 32)
+    paths["/api/overflow/groups"] = {
+        "get": {"summary": "Remote seat groups (远程话务座席) of every centre (supervisor)",
+                "responses": _responses(200, "groups")},
+        "post": {"summary": "Add a remote seat group (admin)",
+                 "requestBody": _body({**overflow_api.GROUP_SCHEMA, "required": ["name", "centre", "members"]}),
+                 "responses": _responses(201, "the group", 409)},
+    }
+    paths["/api/overflow/groups/{name}"] = {
+        "get": {"summary": "One remote seat group", "parameters": [group], "responses": _responses(200, "group", 404)},
+        "patch": {"summary": "Change a group's members, priority, thresholds or enabled (admin)",
+                  "parameters": [group], "requestBody": _body({**overflow_api.GROUP_SCHEMA, "minProperties": 1}),
+                  "responses": _responses(200, "group", 404)},
+        "delete": {"summary": "Delete a group: no new call overflows to it (admin)", "parameters": [group],
+                   "responses": {"204": {"description": "deleted"}, **{k: v for k, v in _responses(
+                       200, "", 404).items() if k != "200"}}},
+    }
+    paths["/api/overflow/surges"] = {
+        "get": {"summary": "Surge open/close events of the remote seat groups (supervisor)",
+                "parameters": query_parameters(overflow_api.SURGE_QUERY),
+                "responses": _responses(200, "events")}}
+    token_name = _path_param("name", "Token holder's name", 64)
+    paths["/api/whoami"] = {"get": {"summary": "The caller's token name and role",
+                                    "responses": _responses(200, "name, role, sees_numbers")}}
+    paths["/api/tokens"] = {
+        "get": {"summary": "API tokens, active and revoked, without secrets (admin)",
+                "responses": _responses(200, "tokens")},
+        "post": {"summary": "Create an API token; the secret is shown once (admin)",
+                 "requestBody": _body(schema_of(tokens_api.CREATE_FIELDS, tokens_api.CREATE_REQUIRED)),
+                 "responses": _responses(201, "the token", 409)},
+    }
+    paths["/api/tokens/{name}"] = {
+        "delete": {"summary": "Revoke the active token of that name (admin)", "parameters": [token_name],
+                   "responses": _responses(200, "revoked", 404)}}
+    # 三方通话 buttons: they move calls over AMI, so a process without the
+    # three-way service (plain `hotline web`) answers 503 — documented here,
+    # and declared as expected for these paths by the fuzz test.
+    threeway_id = {**_path_param("threeway_id", "The three-way call's id (its order id)", 36),
+                   "schema": {"type": "string", "pattern": "^[0-9a-f-]{8,36}$"}}
+    paths["/api/threeway"] = {
+        "post": {"summary": "Start a three-way call (三方通话) from the seat's call; the other centre sees the "
+                            "citizen's number", "operationId": "startThreeWay",
+                 "requestBody": _body(schema_of(threeway_api.START_FIELDS)),
+                 "responses": _responses(201, "the three-way call's state", 409)},
+        "get": {"summary": "The three-way call the seat is in now ({\"threeway\": state or null})",
+                "operationId": "activeThreeWay",
+                "parameters": query_parameters(threeway_api.SEAT_FIELDS, frozenset({"seat"})),
+                "responses": _responses(200, "the seat's active three-way call, or null")},
+    }
+    paths["/api/threeway/{threeway_id}"] = {
+        "get": {"summary": "A three-way call's state (who is present) and its order", "operationId": "getThreeWay",
+                "parameters": [threeway_id], "responses": _responses(200, "state", 404)}}
+    for action, summary, required in (
+            ("leave", "That seat leaves; the other seat keeps the citizen (agreed)", frozenset({"seat"})),
+            ("cancel", "The initiator drops the invited seat: two-party again", frozenset()),
+            ("emergency", "Life or property at risk: 110 accepts and dispatches first", frozenset())):
+        paths[f"/api/threeway/{{threeway_id}}/{action}"] = {"post": {
+            "summary": summary, "operationId": f"threeWay{action.title()}", "parameters": [threeway_id],
+            "requestBody": _body(schema_of(threeway_api.SEAT_FIELDS, required)),
+            "responses": _responses(200, "state", 404, 409)}}
+    # 一键携号转接 button: also moves the call over AMI (503 without it).
+    handoff_id = {**_path_param("handoff_id", "The handoff's id (its order id)", 36),
+                  "schema": {"type": "string", "pattern": "^[0-9A-Za-z-]{8,36}$"}}
+    paths["/api/handoffs"] = {
+        "post": {"summary": "One-key transfer from a seat's call (一键携号转接): the citizen's own channel moves to "
+                            "the target, which sees the citizen's number; the order is created pending",
+                 "operationId": "startHandoff",
+                 "requestBody": _body(schema_of(handoffs_api.BUTTON_FIELDS, frozenset({"target"}))),
+                 "responses": _responses(201, "the handoff and its order", 409)}}
+    paths["/api/handoffs/{handoff_id}"] = {
+        "get": {"summary": "A handoff and its order", "operationId": "getHandoff",
+                "parameters": [handoff_id], "responses": _responses(200, "the handoff", 404)}}
+    seat = {**_path_param("seat", "A configured seat extension", 32),
+            "schema": {"type": "string", "pattern": "^[0-9]{1,32}$"}}
+    paths["/api/seats/{seat}/current"] = {
+        "get": {"summary": "The seat's call now and the handoff order it came with (for the desktop to pop)",
+                "operationId": "seatCurrent", "parameters": [seat],
+                "responses": _responses(200, "the seat's channels and handoff")}}
+    # GET /api/live/stream (server-sent events, app.live.stream) is left out on
+    # purpose: an answer that never ends would hang a fuzzer.
+    for action, (status, fields, required, _) in orders_api.ACTIONS.items():
+        paths[f"/api/orders/{{order_id}}/{action}"] = {"post": {
+            "summary": f"Move the order to {status}",
+            "operationId": _action_operation(action),
+            "parameters": [order_id],
+            "requestBody": _body(schema_of(fields, required), required=bool(required)),
+            "responses": _responses(200, "the order", 404, 409)}}
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "hotline-link", "version": "0.1.0",
+                 "description": "12345 ↔ 110 linkage: work orders (工单), diversion catalogue, live view. "
+                                f"Statuses: {', '.join(STATUSES)}."},
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                           "description": "created with `hotline token create`"}},
+            "schemas": {"Error": {"type": "object", "required": ["error"],
+                                  "properties": {"error": {"type": "string"}, "field": {"type": "string"},
+                                                 "current_status": {"type": "string"}}}},
+        },
+        "paths": paths,
+    }
+
+
+@routes.get("/api/openapi.json")
+async def openapi_document(request: web.Request) -> web.Response:
+    return web.json_response(build(request.app[SETTINGS]))
