@@ -1,36 +1,20 @@
-"""Classic (process-per-call) AGI entry: `AGI(hotline-agi,<route>)` (I/O).
+"""Classic (process-per-call) AGI: the same routes over stdin/stdout (I/O).
 
-Asterisk runs the rendered agi-bin wrapper, which runs this module with
-`--env-file <run>/etc/hotline-agi.env` and the route name; the AGI
-environment arrives on stdin (pyst2's `asterisk.agi.AGI`).  Settings come
-from that file (`app.runtime.render.write_agi_script`, mode 0600), read
-here as data — no shell ever sees a value — or, without it, from the
-process environment.
-
-The transfer routes get the same `HandoffService` as the FastAGI server:
-the orders database (migrated by whoever started the stack) and the
-double-press lock in Redis, which is what makes a second press refused
-across processes.  Asterisk waits for this process to exit before the
-dialplan goes on (res_agi waitpid), so work a route defers with
-`RouteContext.later` is finished before exiting, never dropped.
+`run_route` runs one registered route against pyst2's `asterisk.agi.AGI`
+(`ClassicAgiCall`) and finishes the work it deferred with `later` before
+returning: Asterisk waits for the process to exit before the dialplan goes
+on (res_agi waitpid), so nothing is dropped.  `read_env_file` reads the
+rendered settings file as data (no shell ever sees a value).  The entry
+point that wires the features (`hotline-agi`) is `app.runtime.classic`.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
-import sys
 from pathlib import Path
-from typing import Mapping
 
 from agi.call import ClassicAgiCall
-from agi.context import RouteContext
 from agi.dispatch import dispatch
-from core.settings import Settings
-
-# Routes that record handoffs: they need the orders database.
-HANDOFF_ROUTES = frozenset({"transfer_key", "handoff_answered", "handoff_returned", "handoff_ended",
-                            "handoff_lost"})
+from agi.registry import AgiRoutes
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -46,48 +30,8 @@ def read_env_file(path: Path) -> dict[str, str]:
     return env
 
 
-async def run_route(name: str, call: ClassicAgiCall, settings: Settings) -> str:
-    """Run one route with the context it needs; finish deferred work first."""
-    context = RouteContext(settings)
-    engine = lock = None
-    if name in HANDOFF_ROUTES:
-        from app.handoff.lock import RedisHandoffLock
-        from app.handoff.services import HandoffService
-        from app.orders.services import OrderService
-        from app.runtime import db
-
-        engine = db.create_engine(settings.effective_database_url)
-        lock = RedisHandoffLock.from_url(settings.redis_url, settings.redis_prefix)
-        orders = OrderService(db.session_factory(engine), limits=settings.time_limits,
-                              jurisdiction=settings.jurisdiction)
-        context.handoffs = HandoffService(settings, orders, lock)
-    try:
-        outcome = await dispatch(name, call, context)
-        await context.drain()
-        return outcome
-    finally:
-        if lock is not None:
-            await lock.close()
-        if engine is not None:
-            await engine.dispose()
-
-
-def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    env: Mapping[str, str] = os.environ if environ is None else environ
-    if argv[:1] == ["--env-file"] and len(argv) >= 2:
-        env = read_env_file(Path(argv[1]))
-        argv = argv[2:]
-    settings = Settings.from_env(env)
-    logging.basicConfig(stream=sys.stderr, level=logging.WARNING,
-                        format="hotline-agi %(levelname)s %(name)s: %(message)s")
-    from asterisk.agi import AGI  # pyst2
-
-    agi = AGI()
-    name = argv[0] if argv else ""
-    outcome = asyncio.run(run_route(name, ClassicAgiCall(agi), settings))
-    return 0 if outcome in ("ok", "hangup") else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+async def run_route(name: str, call: ClassicAgiCall, routes: AgiRoutes) -> str:
+    """Run one route; finish the work it deferred before the process exits."""
+    outcome = await dispatch(name, call, routes)
+    await routes.drain()
+    return outcome

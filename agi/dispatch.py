@@ -13,28 +13,24 @@ import asyncio
 import logging
 
 from agi.call import AgiCall, AgiHangup
-from agi.context import RouteContext
-from agi.routes import ROUTES
+from agi.registry import AgiRoutes
 from core import channel_vars as cv
-from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
 ROUTE_TIMEOUT_S = 5.0
 
 
-async def dispatch(name: str, call: AgiCall, context: RouteContext | Settings) -> str:
+async def dispatch(name: str, call: AgiCall, routes: AgiRoutes) -> str:
     """Run route `name`; return "ok", "hangup", "unknown", "timeout" or "error"."""
-    if isinstance(context, Settings):
-        context = RouteContext(context)
     channel = call.headers.get("agi_channel", "?")
-    route = ROUTES.get(name)
+    route = routes.get(name)
     if route is None:
         log.error("unknown AGI route %r channel=%s: safe path", name, channel)
         await _mark_error(call, channel)
         return "unknown"
     try:
-        await asyncio.wait_for(route(call, context), ROUTE_TIMEOUT_S)
+        await asyncio.wait_for(route(call), ROUTE_TIMEOUT_S)
         return "ok"
     except asyncio.TimeoutError:
         # The AGI socket may hold a half-read reply: send nothing more; closing

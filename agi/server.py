@@ -15,8 +15,8 @@ from collections import OrderedDict
 from panoramisk.fast_agi import Request
 
 from agi.call import FastAgiCall
-from agi.context import RouteContext
 from agi.dispatch import dispatch
+from agi.registry import AgiRoutes
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -61,9 +61,9 @@ def route_name(headers: dict[str, str]) -> str:
 
 
 class FastAgiServer:
-    def __init__(self, settings: Settings, context: RouteContext | None = None) -> None:
+    def __init__(self, settings: Settings, routes: AgiRoutes | None = None) -> None:
         self.settings = settings
-        self.context = context if context is not None else RouteContext(settings)
+        self.routes = routes if routes is not None else AgiRoutes()
         self.server: asyncio.base_events.Server | None = None
         self.requests = 0
 
@@ -77,7 +77,7 @@ class FastAgiServer:
                 return
             self.requests += 1
             request = Request(app=None, headers=headers, reader=reader, writer=writer)
-            await dispatch(route_name(headers), FastAgiCall(request), self.context)
+            await dispatch(route_name(headers), FastAgiCall(request), self.routes)
         finally:
             writer.close()
             try:
@@ -94,7 +94,7 @@ class FastAgiServer:
             self.server.close()
             await self.server.wait_closed()
             self.server = None
-        await self.context.drain()
+        await self.routes.drain()
 
     @property
     def port(self) -> int:

@@ -46,23 +46,10 @@ BUTTON_FIELDS = {
 }
 
 
-def handoffs_ctx(handoffs: HandoffService | None, telephony: DesktopTelephony | None) -> Any:
-    """The app's `HandoffService`: the one given (shared with the FastAGI server
-    by `app.runtime.stack`), else one over the app's `OrderService` whose double-press
-    lock is in the app's Redis (shared with the FastAGI servers)."""
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
-        app[HANDOFFS] = handoffs if handoffs is not None else HandoffService(
-            app[SETTINGS], app[ORDERS], RedisHandoffLock(app[REDIS], app[SETTINGS].redis_prefix))
-        app[TELEPHONY] = telephony
-        yield
-
-    return ctx
-
-
 def _telephony(request: web.Request) -> DesktopTelephony:
     telephony = request.app[TELEPHONY]
     if telephony is None:
-        raise Unavailable("ami", "this web process has no AMI link (run it inside `hotline up`)")
+        raise Unavailable("ami", "this process has no AMI link to move the call with")
     return telephony
 
 

@@ -112,6 +112,11 @@ class OverflowController:
                 task.cancel()
                 await asyncio.wait({task}, timeout=1.0)
             await asyncio.gather(task, return_exceptions=True)
+        # the AMI link may outlive this controller (a process re-wiring its features)
+        self.ami.off_event("QueueCallerJoin", self._on_join)
+        self.ami.off_event("QueueCallerAbandon", self._on_abandon)
+        self.ami.off_event("AgentConnect", self._on_connect_event)
+        self.ami.off_connect(self._on_link_up)
         await self.drain()
         if self._own_redis:
             await self.redis.aclose()

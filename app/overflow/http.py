@@ -60,12 +60,6 @@ GROUP_SCHEMA: dict[str, Any] = {
 }
 
 
-async def overflow_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The app's `OverflowConfig` (after the database context)."""
-    app[OVERFLOW] = OverflowConfig(app[SESSIONS], app[SETTINGS].centres)
-    yield
-
-
 async def _group_body(request: web.Request, *, required: tuple[str, ...]) -> dict[str, Any]:
     body = await json_body(request)
     if not isinstance(body, dict):

@@ -29,9 +29,12 @@ import os
 import signal
 import subprocess
 import sys
-from typing import Awaitable, Callable
+from typing import TYPE_CHECKING, Awaitable, Callable
 
 from core.settings import PROJECT_ROOT, Settings, SettingsError
+
+if TYPE_CHECKING:
+    from app.runtime.features import Role
 
 log = logging.getLogger("hotline")
 
@@ -81,61 +84,27 @@ def cmd_install(_settings: Settings | None, args: argparse.Namespace) -> int:
     return subprocess.call(cmd)
 
 
-def cmd_agi(settings: Settings, _args: argparse.Namespace) -> int:
-    """The FastAGI server alone, recording handoffs in the configured database
-    (three-way calls need the AMI side: `hotline up`)."""
-    from agi.server import FastAgiServer
-    from app.handoff.runtime import HandoffRuntime
+def _run_roles(settings: Settings, *roles: Role) -> int:
+    from app.runtime.platform import Platform
 
-    runtime = HandoffRuntime(settings)
-    server = FastAgiServer(settings)
-
-    async def start() -> None:
-        server.context.handoffs = await runtime.start()
-        await server.start()
-
-    async def stop() -> None:
-        await server.stop()
-        await runtime.stop()
-
-    asyncio.run(_until_interrupted(start, stop))
+    platform = Platform(settings, roles)
+    asyncio.run(_until_interrupted(platform.start, platform.stop))
     return 0
+
+
+def cmd_agi(settings: Settings, _args: argparse.Namespace) -> int:
+    """The FastAGI server alone: every feature's routes, orders in the configured database."""
+    return _run_roles(settings, "agi")
 
 
 def cmd_bridge(settings: Settings, _args: argparse.Namespace) -> int:
-    """The AMI bridge alone, with the handoff journal (the transfer key's orders
-    from Asterisk's AstDB into the configured database)."""
-    from ami_bridge.service import AmiBridge
-    from app.handoff.journal import HandoffJournal
-    from app.handoff.runtime import HandoffRuntime
-    from app.runtime.secrets import load_or_create
-
-    bridge = AmiBridge(settings, load_or_create(settings).ami_secret)
-    runtime = HandoffRuntime(settings)
-    journal: HandoffJournal | None = None
-
-    async def start() -> None:
-        nonlocal journal
-        handoffs = await runtime.start()
-        await bridge.start()
-        journal = HandoffJournal(bridge.ami, handoffs)
-        await journal.start()
-
-    async def stop() -> None:
-        if journal is not None:
-            await journal.stop()
-        await bridge.stop()
-        await runtime.stop()
-
-    asyncio.run(_until_interrupted(start, stop))
-    return 0
+    """The AMI bridge alone: the live mirror, the handoff journal, the surge controller."""
+    return _run_roles(settings, "bridge")
 
 
 def cmd_web(settings: Settings, _args: argparse.Namespace) -> int:
-    from app.web.app import serve
-
-    asyncio.run(serve(settings))
-    return 0
+    """The web service alone, with its own AMI link for the transfer and three-way buttons."""
+    return _run_roles(settings, "web")
 
 
 def cmd_render(settings: Settings, args: argparse.Namespace) -> int:

@@ -195,7 +195,7 @@ def write_agi_script(settings: Settings) -> Path:
         "#!/bin/sh\n"
         "# hotline-link classic AGI: AGI(hotline-agi,<route>) — rendered, do not edit\n"
         f"cd {shlex.quote(str(PROJECT_ROOT))} || exit 1\n"
-        f'exec {shlex.quote(sys.executable)} -m agi.classic --env-file {shlex.quote(str(env_path))} "$@"\n'
+        f'exec {shlex.quote(sys.executable)} -m app.runtime.classic --env-file {shlex.quote(str(env_path))} "$@"\n'
     )
     path.chmod(0o700)
     return path

@@ -7,7 +7,7 @@
     POST /api/threeway/{id}/cancel          {seat}: the initiator drops the invited seat
     POST /api/threeway/{id}/emergency       {seat?}: life or property at risk — 110 accepts, dispatch first
 
-The same `ThreeWayService` as the keys (`agi.routes.threeway_*`); the moves
+The same `ThreeWayService` as the keys (`app.threeway.agi`); the moves
 are AMI's (`app.threeway.telephony`).  Input is checked here (400
 naming the field); refusals answer 409 with core.threeway's reason; AMI down
 answers 503.  The `{id}` is the three-way call's order id.
@@ -23,7 +23,7 @@ from aiohttp import web
 from app.orders.http import ORDERS, order_view
 from app.threeway.services import ThreeWayRefused, ThreeWayService
 from app.web.auth import principal, requires
-from app.web.errors import BadInput, NotFound
+from app.web.errors import BadInput, NotFound, Unavailable
 from app.web.input import boolean, json_body, line, parse_body, parse_query, path_key
 from app.web.keys import SETTINGS
 from core.centres import seat_by_extension
@@ -32,7 +32,7 @@ from core.threeway import conference_name, is_threeway_id
 
 log = logging.getLogger(__name__)
 
-THREEWAY: web.AppKey[ThreeWayService | None] = web.AppKey("threeway")
+THREEWAY = web.AppKey("threeway", ThreeWayService)
 
 routes = web.RouteTableDef()
 
@@ -45,22 +45,11 @@ START_FIELDS = {
 SEAT_FIELDS = {"seat": SEAT}
 
 
-def threeway_ctx(service: ThreeWayService | None) -> Callable[[web.Application], AsyncIterator[None]]:
-    """The app's `ThreeWayService`: the one shared with the FastAGI server
-    (`app.runtime.stack`); without one the endpoints answer 503."""
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
-        app[THREEWAY] = service
-        yield
-
-    return ctx
-
-
-def _service(request: web.Request) -> ThreeWayService:
+def _service(request: web.Request, *, moves: bool = False) -> ThreeWayService:
+    """The app's service; `moves`: the request moves calls, which needs an AMI link."""
     service = request.app[THREEWAY]
-    if service is None:
-        from app.web.errors import Unavailable
-
-        raise Unavailable("ami", "this web process has no three-way service (run it inside `hotline up`)")
+    if moves and service.telephony is None:
+        raise Unavailable("ami", "this process has no AMI link to move the call with")
     return service
 
 
@@ -124,7 +113,7 @@ async def start_threeway(request: web.Request) -> web.Response:
     if channel is not None and not is_channel_name(channel):
         raise BadInput("channel", "not a channel name")
     try:
-        started = await _service(request).start_from_desktop(seat=seat, channel=channel,
+        started = await _service(request, moves=True).start_from_desktop(seat=seat, channel=channel,
                                                              emergency=bool(body.get("emergency")))
     except ThreeWayRefused as exc:
         return _refused(exc)
@@ -159,7 +148,7 @@ async def leave_threeway(request: web.Request) -> web.Response:
     threeway_id = _id(request)
     body = parse_body(await json_body(request), SEAT_FIELDS, frozenset({"seat"}))
     role = await _role(request, threeway_id, body, default=None)
-    refusal = await _service(request).leave(threeway_id, role, hang_up=True)
+    refusal = await _service(request, moves=True).leave(threeway_id, role, hang_up=True)
     if refusal is not None:
         return _refused(refusal.reason)
     return web.json_response(await _state(request, threeway_id))
@@ -171,7 +160,7 @@ async def cancel_threeway(request: web.Request) -> web.Response:
     threeway_id = _id(request)
     body = parse_body(await json_body(request), SEAT_FIELDS)
     role = await _role(request, threeway_id, body, default="initiator")
-    refusal = await _service(request).cancel(threeway_id, role)
+    refusal = await _service(request, moves=True).cancel(threeway_id, role)
     if refusal is not None:
         return _refused(refusal.reason)
     return web.json_response(await _state(request, threeway_id))

@@ -76,8 +76,8 @@ async def run_demo(settings: Settings, *, citizen: str, centre: str) -> int:
     await stack.start()
     token_name, token = await _demo_token(settings)
     try:
-        assert stack.bridge is not None
-        ami = stack.bridge.ami
+        assert stack.platform.ami is not None
+        ami = stack.platform.ami
         await ami.wait_connected(timeout=20)
         answered: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
 

@@ -48,16 +48,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agi.context import RouteContext
+from agi.registry import AgiRoutes
 from agi.server import FastAgiServer
 from ami_bridge.manager import AmiManager
-from app.handoff.journal import AmiAstDb, HandoffJournal
+from app.handoff import plugin as handoff_plugin
+from app.handoff.http import HANDOFFS
+from app.handoff.journal import AmiAstDb
 from app.handoff.journal import sweep as outbox_sweep
 from app.handoff.lock import RedisHandoffLock
-from app.handoff.services import HandoffService
+from app.inbound import plugin as inbound_plugin
 from app.orders.services import OrderService
 from app.runtime import db
 from app.runtime.asterisk import AsteriskProcess
+from app.runtime.features import Dependencies, setup_features
 from app.runtime.render import render
 from app.runtime.secrets import load_or_create
 from app.tools import simulation
@@ -133,12 +136,6 @@ async def run_transfer_bench(settings: Settings, transfers: int = 200) -> dict[s
     await db.migrate_engine(engine)
     sessions = db.session_factory(engine)
     lock = RedisHandoffLock.from_url(settings.redis_url, settings.redis_prefix)
-    handoffs = HandoffService(settings, OrderService(sessions), lock)
-    agi = FastAgiServer(settings, RouteContext(settings, handoffs))
-    asterisk = AsteriskProcess(settings)
-    asterisk.check_installed()
-    await agi.start()
-    await asterisk.start()
     # the events the run times and waits for, and nothing else (as the AMI bridge does:
     # the dialplan's Newexten/VarSet flood would only load this machine's two cores)
     ami = AmiManager("127.0.0.1", settings.ami_port, settings.ami_user, secrets.ami_secret,
@@ -146,8 +143,19 @@ async def run_transfer_bench(settings: Settings, transfers: int = 200) -> dict[s
     watch = _Watch()
     for name in WATCHED_EVENTS:
         ami.on_event(name, watch.on_event)
-    # as in `hotline up`: the AMI journal records and accepts the key's handoffs
-    journal = HandoffJournal(ami, handoffs)
+    # wired as in `hotline up`: the key's routes, and the AMI journal that records
+    # and accepts the key's handoffs
+    routes = AgiRoutes()
+    deps = setup_features(Dependencies(settings, engine, sessions, OrderService(sessions), lock,
+                                       frozenset({"agi", "bridge"}), agi=routes, ami=ami),
+                          (inbound_plugin, handoff_plugin))
+    handoffs = deps.get(HANDOFFS)
+    (journal,) = deps.workers
+    agi = FastAgiServer(settings, routes)
+    asterisk = AsteriskProcess(settings)
+    asterisk.check_installed()
+    await agi.start()
+    await asterisk.start()
     await ami.start()
     digits = {"hotline": settings.transfer_key,
               "blind": BUILTIN_FEATURE_KEYS["blindxfer"] + BLIND_DESTINATION}
@@ -170,7 +178,7 @@ async def run_transfer_bench(settings: Settings, transfers: int = 200) -> dict[s
                 results[mode].setdefault(name, []).append(value)
             if handoff:
                 handoff_ids.append(handoff)
-        await agi.context.drain()
+        await routes.drain()
         await journal.stop()
         # what neither the seat legs' routes nor the journal recorded (none expected)
         swept = await outbox_sweep(AmiAstDb(ami), handoffs)

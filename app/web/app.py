@@ -1,13 +1,13 @@
 """The aiohttp service: app factory, resource lifetimes, error mapping, serving (HTTP layer).
 
-`init_app(settings)` wires everything in one place: cleanup contexts own the
-database engine (migrated to head before first use), the Redis client, the
-order service (catalogues loaded) and the overdue checker task; routes need
+`init_app(settings)` adds every feature's routes and web contexts
+(`app.runtime.features`): the features' services come from the process that
+runs the app, or, for the web service on its own, from a context that owns
+the database engine (migrated to head before first use); routes need
 an API token (`app.web.auth`) except /api/health and /api/openapi.json (the
 browser UI, `app.web.ui`, is static files outside /api/ and needs none);
 typed state lives under `app.web.keys`, and `error_middleware` is the only place
-domain errors become HTTP responses.  `serve(settings)` runs it inside an
-existing asyncio loop (the CLI's).  No business rules and no SQL here.
+domain errors become HTTP responses.  No business rules and no SQL here.
 """
 from __future__ import annotations
 
@@ -22,30 +22,16 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
-from app.catalogue import http as catalogue_api
-from app.catalogue import store as catalogue_store
-from app.handoff import http as handoffs_api
-from app.live import stream as live_stream
-from app.live.http import routes as status_routes
-from app.orders import http as orders_api
-from app.orders import reports
-from app.orders.http import ORDERS
-from app.orders.overdue import overdue_ctx
+from app.handoff.lock import RedisHandoffLock
 from app.orders.services import OrderService
-from app.overflow import http as overflow_api
 from app.runtime import db
+from app.runtime.features import FEATURES, Dependencies, setup_features
 from app.runtime.models import utcnow
-from app.threeway import http as threeway_api
-from app.web import openapi, ui
-from app.web import tokens as tokens_api
+from app.web import openapi, tokens, ui
 from app.web.auth import auth_middleware
 from app.web.errors import to_http
 from app.web.keys import ENGINE, REDIS, SESSIONS, SETTINGS
 from core.settings import Settings
-
-if TYPE_CHECKING:
-    from app.handoff.services import DesktopTelephony, HandoffService
-    from app.threeway.services import ThreeWayService
 
 log = logging.getLogger(__name__)
 
@@ -76,18 +62,6 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return web.json_response(body, status=status)
 
 
-async def database_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Owns the engine: migrate to head, share it, dispose it on shutdown."""
-    engine = db.create_engine(app[SETTINGS].effective_database_url)
-    try:
-        await db.migrate_engine(engine)
-        app[ENGINE] = engine
-        app[SESSIONS] = db.session_factory(engine)
-        yield
-    finally:
-        await engine.dispose()
-
-
 async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     """Owns the Redis client.  Short timeouts and one quick retry, so a dead
     Redis makes a request answer 503 promptly instead of hanging it."""
@@ -105,59 +79,67 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
         await client.aclose()
 
 
-def orders_ctx(clock: Callable[[], datetime]) -> Callable[[web.Application], AsyncIterator[None]]:
-    """The app's `OrderService` (with the settings' time limits and jurisdiction);
-    loads the shipped catalogues into a database that has none yet."""
+def features_ctx(deps: Dependencies | None,
+                 clock: Callable[[], datetime]) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The features' services under the app's keys.
+
+    `deps`: those of the process this app runs in (`app.runtime.platform`),
+    shared with its FastAGI routes and AMI work.  None (the web service built
+    on its own, as tests do): this context owns a database engine (migrated
+    to head) and wires the features itself, with no AMI link — the transfer
+    and three-way buttons then answer 503 naming the AMI link.
+    """
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        settings = app[SETTINGS]
-        service = OrderService(app[SESSIONS], clock=clock, limits=settings.time_limits,
-                               jurisdiction=settings.jurisdiction)
-        await catalogue_store.load_shipped(app[SESSIONS], now=service.now())
-        app[ORDERS] = service
-        yield
+        engine = None
+        wired = deps
+        if wired is None:
+            settings = app[SETTINGS]
+            engine = db.create_engine(settings.effective_database_url)
+            await db.migrate_engine(engine)
+            sessions = db.session_factory(engine)
+            orders = OrderService(sessions, clock=clock, limits=settings.time_limits,
+                                  jurisdiction=settings.jurisdiction)
+            wired = setup_features(Dependencies(settings, engine, sessions, orders,
+                                                RedisHandoffLock(app[REDIS], settings.redis_prefix),
+                                                roles=frozenset({"web"})))
+        try:
+            app[SESSIONS] = wired.sessions
+            app[ENGINE] = wired.engine
+            for key, value in wired.services.items():
+                app[key] = value
+            yield
+        finally:
+            if engine is not None:
+                await engine.dispose()
 
     return ctx
 
 
 def init_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
-             handoffs: "HandoffService | None" = None,
-             telephony: "DesktopTelephony | None" = None,
-             threeway: "ThreeWayService | None" = None) -> web.Application:
-    """The web service.  `clock` is "now" for orders and time limits (tests pass their own).
-
-    `handoffs`: the one-key transfer's service shared with the FastAGI server
-    (`app.runtime.stack`); `telephony`: the AMI side of the transfer button — without
-    it `POST /api/handoffs` answers 503."""
+             deps: Dependencies | None = None) -> web.Application:
+    """The web service: the routes and web contexts of the features wired on
+    `deps` (all of them when the app wires its own), behind the error and auth
+    middlewares.  `clock` is "now" for orders and time limits
+    (tests pass their own) when the app wires its own features (`deps` None)."""
     app = web.Application(middlewares=[error_middleware, auth_middleware])
     app[SETTINGS] = settings
-    app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(redis_ctx)
-    app.cleanup_ctx.append(orders_ctx(clock))
-    app.cleanup_ctx.append(overdue_ctx)
-    app.cleanup_ctx.append(handoffs_api.handoffs_ctx(handoffs, telephony))
-    app.cleanup_ctx.append(threeway_api.threeway_ctx(threeway))  # three-way call buttons
-    app.cleanup_ctx.append(overflow_api.overflow_ctx)
-    app.cleanup_ctx.append(live_stream.feed_ctx)
-    app.on_shutdown.append(live_stream.end_streams)
-    app.router.add_routes(status_routes)
-    app.router.add_routes(orders_api.routes)
-    app.router.add_routes(handoffs_api.routes)
-    app.router.add_routes(threeway_api.routes)
-    app.router.add_routes(catalogue_api.routes)
-    app.router.add_routes(reports.routes)
-    app.router.add_routes(overflow_api.routes)
-    app.router.add_routes(openapi.routes)
-    app.router.add_routes(live_stream.routes)
-    app.router.add_routes(tokens_api.routes)
-    app.router.add_routes(ui.routes)
+    app.cleanup_ctx.append(features_ctx(deps, clock))
+    for feature in deps.features if deps is not None else FEATURES:
+        app.cleanup_ctx.extend(feature.WEB_CONTEXTS)
+        app.on_shutdown.extend(feature.ON_SHUTDOWN)
+        for table in feature.ROUTES:
+            app.router.add_routes(table)
+    for table in (openapi.routes, tokens.routes, ui.routes):
+        app.router.add_routes(table)
     return app
 
 
-async def start(settings: Settings, **wiring: Any) -> web.AppRunner:
+async def start(settings: Settings, deps: Dependencies | None = None) -> web.AppRunner:
     """Start serving on `settings.http_host:http_port`; the caller must
     `await runner.cleanup()`.  `runner.addresses` gives the bound address
-    (useful with port 0).  `wiring` goes to `init_app` (handoffs, telephony)."""
-    runner = web.AppRunner(init_app(settings, **wiring))
+    (useful with port 0)."""
+    runner = web.AppRunner(init_app(settings, deps=deps))
     try:
         await runner.setup()
         await web.TCPSite(runner, settings.http_host, settings.http_port).start()
@@ -166,17 +148,3 @@ async def start(settings: Settings, **wiring: Any) -> web.AppRunner:
         raise
     log.info("http service listening on %s", runner.addresses)
     return runner
-
-
-async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Serve until `stop` is set (or forever until cancelled), then shut down
-    cleanly: sites closed, Redis client closed, engine disposed."""
-    runner = await start(settings)
-    try:
-        if stop is None:
-            await asyncio.Event().wait()
-        else:
-            await stop.wait()
-    finally:
-        await runner.cleanup()
-        log.info("http service stopped")

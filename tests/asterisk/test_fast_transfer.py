@@ -55,7 +55,7 @@ def _went_fast(pbx: Pbx) -> dict:
 def _asked_python(pbx: Pbx) -> None:
     assert not pbx.events.find(lambda e: e.get("UserEvent") == "HotlineHandoffCreated")
     assert pbx.events.find(lambda e: e.get("Event") == "Newexten" and e.get("Application") == "AGI"
-                           and str(e.get("AppData", "")).endswith("/transfer_key"))
+                           and str(e.get("AppData", "")).endswith("/handoff_key"))
 
 
 async def _outbox_keys(pbx: Pbx) -> list[str]:

@@ -19,11 +19,13 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.orders.services import OrderService
-from app.runtime import db
+from app.inbound import plugin as inbound
+from app.orders import plugin as orders
+from app.runtime.features import Dependencies
 from app.runtime.models import Order, OrderEvent, utcnow
+from app.threeway import plugin as threeway_feature
+from app.threeway.http import THREEWAY
 from app.threeway.services import ThreeWayService
-from app.threeway.telephony import AmiThreeWayTelephony
 from app.web.app import init_app
 from app.web.auth import create_token
 from app.web.keys import SESSIONS
@@ -46,6 +48,7 @@ class ThreeWayRig:
     service: ThreeWayService
     sessions: async_sessionmaker[AsyncSession]
     url: str
+    deps: Dependencies
 
     async def order(self, linkedid: str, status: str | None = None, timeout: float = 15.0) -> Order:
         return await OrderReader(self.sessions).one(linkedid, status, timeout)
@@ -83,19 +86,16 @@ class ThreeWayRig:
 
 
 async def _rig(pbx: Pbx, url: str) -> AsyncIterator[ThreeWayRig]:
-    engine = db.create_engine(url)
-    await db.migrate_engine(engine)
-    sessions = db.session_factory(engine)
-    settings = pbx.settings.with_(threeway_timeout_s=TIMEOUT_S)
-    service = ThreeWayService(settings, OrderService(sessions), AmiThreeWayTelephony(pbx.ami, settings.centres))
-    pbx.agi.context.threeway = service
+    # wired as every process is: the three-way feature's routes over the rig's FastAGI and AMI
+    deps = await pbx.wire(url, settings=pbx.settings.with_(threeway_timeout_s=TIMEOUT_S),
+                          features=(inbound, orders, threeway_feature))
+    assert deps is not None
     try:
-        yield ThreeWayRig(pbx, service, sessions, url)
+        yield ThreeWayRig(pbx, deps.get(THREEWAY), deps.sessions, url, deps)
         await pbx.assert_nothing_left()
-        await pbx.agi.context.drain()
+        await pbx.agi.routes.drain()
     finally:
-        pbx.agi.context.threeway = None
-        await engine.dispose()
+        await pbx.wire(None)
 
 
 @pytest.fixture
@@ -374,7 +374,7 @@ async def test_when_seat_marks_emergency_then_110_accepts_and_dispatches_first(t
 async def desk(threeway: ThreeWayRig, tmp_path: Path) -> AsyncIterator[TestClient]:
     pbx = threeway.pbx
     settings = pbx.settings.with_(state_dir=tmp_path / "web", database_url=threeway.url, http_port=0)
-    app = init_app(settings, threeway=threeway.service)
+    app = init_app(settings, deps=threeway.deps)
     async with TestClient(TestServer(app)) as client:
         token = await create_token(client.app[SESSIONS], role="seat", name=f"desk-{uuid.uuid4().hex[:8]}",
                                    now=utcnow())

@@ -20,7 +20,6 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from app.handoff.journal import AmiAstDb, sweep
 from app.handoff.services import HandoffService
-from app.handoff.telephony import AmiTelephony
 from app.runtime import db
 from app.runtime.models import Order, utcnow
 from app.runtime.render import write_agi_script
@@ -305,7 +304,7 @@ async def test_when_centre_releases_at_once_then_seat_is_free_before_target_answ
 async def desk(pbx: Pbx, orders: Orders, tmp_path: Path) -> AsyncIterator[TestClient]:
     """The web service wired like `hotline up`: the rig's handoff service and AMI."""
     settings = pbx.settings.with_(state_dir=tmp_path / "web", database_url=orders.url, http_port=0)
-    app = init_app(settings, handoffs=orders.service, telephony=AmiTelephony(pbx.ami, settings.centres))
+    app = init_app(settings, deps=pbx.deps)
     async with TestClient(TestServer(app)) as client:
         token = await create_token(client.app[SESSIONS], role="seat", name=f"desk-{uuid.uuid4().hex[:8]}",
                                    now=utcnow())

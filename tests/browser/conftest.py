@@ -26,14 +26,8 @@ from playwright.async_api import Browser, Page, async_playwright
 from redis.asyncio import Redis
 
 from ami_bridge.service import AmiBridge
-from app.handoff.telephony import AmiTelephony
-from app.orders.services import OrderService
-from app.overflow.config import OverflowConfig
-from app.overflow.controller import OverflowController
-from app.runtime import db
+from app.runtime.features import FEATURES
 from app.runtime.models import utcnow
-from app.threeway.services import ThreeWayService
-from app.threeway.telephony import AmiThreeWayTelephony
 from app.web.app import init_app
 from app.web.auth import create_token
 from app.web.keys import SESSIONS
@@ -100,26 +94,19 @@ class Product:
 @pytest.fixture
 async def product(pbx: Pbx, tmp_path: Path) -> AsyncIterator[Product]:
     url = f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}"
-    handoffs = await pbx.use_database(url)  # the transfer key's orders (FastAGI)
+    # the live mirror, as `hotline up` runs it
     bridge = AmiBridge(pbx.settings, pbx.secrets.ami_secret, ami_host="127.0.0.1",
                        backoff_initial_s=0.2, backoff_max_s=1.0)
     await bridge.start()
-    assert handoffs is not None
-    # remote-seat overflow as `hotline up` runs it: over the bridge's AMI link
-    engine = db.create_engine(url)
-    overflow = OverflowController(pbx.settings, OverflowConfig(db.session_factory(engine), pbx.settings.centres),
-                                  bridge.ami, handoffs.orders)
-    await overflow.start()
+    # every feature wired as in `hotline up`: one service per feature for the keys
+    # (the rig's FastAGI), the buttons (web) and the AMI-side workers
+    deps = await pbx.wire(url, features=FEATURES)
+    assert deps is not None
     settings = pbx.settings.with_(state_dir=tmp_path / "web", database_url=url, http_port=free_port())
-    # the three-way call as `hotline up` wires it: one service for the keys (FastAGI) and the buttons
-    threeway = ThreeWayService(settings, OrderService(db.session_factory(engine)),
-                               AmiThreeWayTelephony(pbx.ami, settings.centres))
-    app = init_app(settings, handoffs=handoffs, telephony=AmiTelephony(pbx.ami, settings.centres),
-                   threeway=threeway)
+    app = init_app(settings, deps=deps)
     runner = web.AppRunner(app, shutdown_timeout=5)
     await runner.setup()
     http = ClientSession()
-    pbx.agi.context.threeway = threeway  # unset in the `finally` below
     try:
         await web.TCPSite(runner, "127.0.0.1", settings.http_port).start()
         product = Product(f"http://127.0.0.1:{settings.http_port}", http=http)
@@ -131,12 +118,8 @@ async def product(pbx: Pbx, tmp_path: Path) -> AsyncIterator[Product]:
         await http.close()
         await runner.cleanup()
         await _calls_over(pbx)  # a conference's last AGI reports reach the service before it goes
-        await pbx.agi.context.drain()
-        pbx.agi.context.threeway = None
-        await _stop_overflow(overflow)
-        await engine.dispose()
+        await pbx.wire(None)
         await bridge.stop()
-        await pbx.use_database(None)
         redis = Redis.from_url(pbx.settings.redis_url)
         keys = [k async for k in redis.scan_iter(match=f"{pbx.settings.redis_prefix}*")]
         if keys:
@@ -151,16 +134,6 @@ async def _calls_over(pbx: Pbx, timeout_s: float = 10.0) -> None:
     while any(await pbx.leaks()) and asyncio.get_running_loop().time() < deadline:
         await asyncio.sleep(0.1)
 
-
-async def _stop_overflow(overflow: OverflowController, timeout_s: float = 10.0) -> None:
-    """Stop the overflow controller, but do not let it hold the tier: about one
-    run in ten, `OverflowController.stop()` never returns (seen waiting in its
-    own task after cancel; reported to the overflow work).  Log it and go on —
-    the leak check that follows still proves no channel was left."""
-    stopping = asyncio.create_task(overflow.stop())
-    done, _ = await asyncio.wait({stopping}, timeout=timeout_s)
-    if not done:
-        logging.getLogger(__name__).error("OverflowController.stop() did not return within %.0fs", timeout_s)
 
 
 @pytest.fixture

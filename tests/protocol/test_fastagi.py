@@ -12,7 +12,9 @@ from typing import AsyncIterator
 
 import pytest
 
+from agi.registry import AgiRoutes
 from agi.server import FastAgiServer
+from app.inbound import agi as inbound
 from core.centres import parse_centres
 from core.settings import Settings
 
@@ -26,7 +28,9 @@ _GET = re.compile(r"^GET VARIABLE (\S+)$")
 @pytest.fixture
 async def server() -> AsyncIterator[FastAgiServer]:
     settings = Settings(centres=parse_centres("12345:1001-1002;110:2001"), agi_port=0)
-    srv = FastAgiServer(settings)
+    routes = AgiRoutes()
+    inbound.register(routes, settings)
+    srv = FastAgiServer(settings, routes)
     await srv.start()
     yield srv
     await srv.stop()
@@ -121,13 +125,12 @@ async def test_when_value_holds_newline_then_it_never_reaches_the_agi_socket() -
 async def test_when_a_route_stalls_then_it_is_cut_off_and_the_call_goes_on(
         server: FastAgiServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     import agi.dispatch
-    from agi.routes import ROUTES
 
-    async def stalled(call, ctx) -> None:  # type: ignore[no-untyped-def]
+    async def stalled(call) -> None:  # type: ignore[no-untyped-def]
         await call.get_variable("HOTLINE_CENTRE")
         await asyncio.Event().wait()  # a wedged database, say
 
-    monkeypatch.setitem(ROUTES, "stalled", stalled)
+    server.routes.register("stalled", stalled)
     monkeypatch.setattr(agi.dispatch, "ROUTE_TIMEOUT_S", 0.3)
     written = await asyncio.wait_for(
         fake_asterisk(server.port, header_for("stalled"), {"HOTLINE_CENTRE": "12345"}), 5)

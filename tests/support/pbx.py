@@ -15,17 +15,24 @@ import socket
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Callable
 
-from agi.context import RouteContext
+from agi.registry import AgiRoutes
 from agi.server import FastAgiServer
 from ami_bridge.manager import AmiManager
+from app.handoff import plugin as handoff
+from app.handoff.http import HANDOFFS
 from app.handoff.journal import HandoffJournal
 from app.handoff.lock import RedisHandoffLock
 from app.handoff.services import HandoffService
+from app.inbound import agi as inbound_agi
+from app.inbound import plugin as inbound
+from app.orders import plugin as orders
 from app.orders.services import OrderService
 from app.runtime import db
 from app.runtime.asterisk import AsteriskProcess
+from app.runtime.features import Dependencies, setup_features
 from app.runtime.render import render
 from app.runtime.secrets import Secrets, load_or_create
 from app.tools import simulation
@@ -107,6 +114,7 @@ class Pbx:
     agi: FastAgiServer
     ami: AmiManager
     events: EventLog = field(default_factory=EventLog)
+    deps: Dependencies | None = None
 
     @classmethod
     async def start(cls, state_dir: Path, **env: str) -> "Pbx":
@@ -117,7 +125,9 @@ class Pbx:
         asterisk.check_installed()  # a missing Asterisk fails the tier, never skips it
         # The transfer routes record orders: a SQLite file in the state dir by
         # default; `use_database` swaps in another database per test.
-        agi = FastAgiServer(settings, RouteContext(settings))
+        routes = AgiRoutes()
+        inbound_agi.register(routes, settings)  # until `wire`: calls are routed, nothing recorded
+        agi = FastAgiServer(settings, routes)
         await agi.start()
         await asterisk.start()
         ami = AmiManager("127.0.0.1", settings.ami_port, settings.ami_user, secrets.ami_secret)
@@ -135,50 +145,60 @@ class Pbx:
 
     # ------------------------------------------------------------ orders
 
-    async def use_database(self, url: str | None) -> HandoffService | None:
-        """Record handoffs in the database at `url` (migrated here); None: none."""
-        await self.agi.context.drain()
-        journal = getattr(self, "_journal", None)
-        if journal is not None:
-            await journal.stop()
-            self._journal = None
-        engine = getattr(self, "_engine", None)
-        if engine is not None:
-            await engine.dispose()
-            self._engine = None
-        old = self.agi.context.handoffs
-        if old is not None and isinstance(old.lock, RedisHandoffLock):
-            await old.lock.close()
-        self.agi.context.handoffs = None
+    async def wire(self, url: str | None, *, settings: Settings | None = None,
+                   features: tuple[ModuleType, ...] = (inbound, orders, handoff)) -> Dependencies | None:
+        """Wire `features` as every process of the product does (`setup_features`),
+        over this rig's FastAGI server and AMI link, recording orders in the
+        database at `url` (migrated here).  None: back to the inbound route alone."""
+        await self.unwire()
+        routes = self.agi.routes
         if url is None:
+            inbound_agi.register(routes, self.settings)
             return None
+        settings = settings or self.settings
         engine = db.create_engine(url)
         await db.migrate_engine(engine)
-        self._engine = engine
-        lock = RedisHandoffLock.from_url(self.settings.redis_url, self.settings.redis_prefix)
-        service = HandoffService(self.settings, OrderService(db.session_factory(engine)), lock)
-        self.agi.context.handoffs = service
-        # as in `hotline up`: the AMI journal records and accepts the key's handoffs
-        self._journal = HandoffJournal(self.ami, service)
-        await self._journal.start()
-        return service
+        sessions = db.session_factory(engine)
+        lock = RedisHandoffLock.from_url(settings.redis_url, settings.redis_prefix)
+        self.deps = setup_features(Dependencies(settings, engine, sessions, OrderService(sessions), lock,
+                                                frozenset({"agi", "bridge"}), agi=routes, ami=self.ami),
+                                   features)
+        for worker in self.deps.workers:
+            await worker.start()
+        return self.deps
+
+    async def unwire(self) -> None:
+        await self.agi.routes.drain()
+        deps, self.deps = self.deps, None
+        if deps is not None:
+            for worker in reversed(deps.workers):
+                await worker.stop()
+            if isinstance(deps.lock, RedisHandoffLock):
+                await deps.lock.close()
+            await deps.engine.dispose()
+        self.agi.routes.clear()
+
+    async def use_database(self, url: str | None) -> HandoffService | None:
+        """Record handoffs in the database at `url` (migrated here); None: none."""
+        deps = await self.wire(url)
+        return deps.get(HANDOFFS) if deps is not None else None
 
     async def python_down(self) -> None:
         """Everything Python does for calls stops: the FastAGI server and the
-        AMI journal (as when the `hotline` process is down)."""
+        AMI-side workers (as when the `hotline` process is down)."""
         await self.agi.stop()
-        journal = getattr(self, "_journal", None)
-        if journal is not None:
-            await journal.stop()
-            self._journal = None
+        if self.deps is not None:
+            for worker in reversed(self.deps.workers):
+                await worker.stop()
 
     async def python_up(self) -> None:
-        """The FastAGI server and the journal are back (a journal sweeps at once)."""
+        """The FastAGI server and the workers are back (a new journal sweeps at once)."""
         await self.agi.start()
-        service = self.agi.context.handoffs
-        if service is not None and getattr(self, "_journal", None) is None:
-            self._journal = HandoffJournal(self.ami, service)
-            await self._journal.start()
+        if self.deps is not None:
+            self.deps.workers = [HandoffJournal(self.ami, self.deps.get(HANDOFFS)) if isinstance(w, HandoffJournal)
+                                 else w for w in self.deps.workers]
+            for worker in self.deps.workers:
+                await worker.start()
 
     async def restart_asterisk(self) -> None:
         await self.asterisk.restart()

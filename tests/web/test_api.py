@@ -12,7 +12,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis
 
-from app import web as app_web
+from app.web import app as app_web
 from app.web.errors import BadInput, NotFound
 from core.live import (
     AMI_KEY,
@@ -212,33 +212,27 @@ async def test_when_started_then_it_serves_on_the_configured_address_and_stops_c
             await http.get(f"http://{host}:{port}/api/health")
 
 
-async def test_when_serve_runs_in_the_callers_loop_then_it_answers_until_stop_is_set(
+async def test_when_web_runs_as_its_own_process_then_it_answers_until_stopped(
     settings: Settings, closed_port: int
 ) -> None:
-    settings = settings.with_(http_port=closed_port)
+    """`hotline web`: a platform with the web role only, wired by the same features."""
+    from app.runtime.platform import Platform
+    from tests.support.pbx import free_port
+
+    settings = settings.with_(http_port=closed_port, ami_port=free_port())  # no Asterisk there
     url = f"http://127.0.0.1:{closed_port}/api/health"
-    stop = asyncio.Event()
-    task = asyncio.create_task(app_web.serve(settings, stop))
+    platform = Platform(settings, ["web"])
     try:
+        await platform.start()
+        assert platform.agi is None and platform.bridge is None and platform.ami is not None
         async with aiohttp.ClientSession() as http:
-            deadline = time.monotonic() + 10
-            status = None
-            while status is None:  # poll until the site is listening
-                assert not task.done(), task
-                try:
-                    async with http.get(url) as response:
-                        status = response.status
-                except aiohttp.ClientConnectionError:
-                    assert time.monotonic() < deadline, "service never started listening"
-                    await asyncio.sleep(0.02)
-            assert status == 200
-            stop.set()
-            await asyncio.wait_for(task, 10)
+            async with http.get(url) as response:
+                assert response.status == 200
+            await platform.stop()
             with pytest.raises(aiohttp.ClientConnectionError):
                 await http.get(url)
     finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
+        await platform.stop()
 
 
 async def test_when_role_lacks_the_privilege_then_live_masks_citizen_numbers(

@@ -7,8 +7,7 @@ from typing import AsyncIterator
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from app.orders.services import OrderService
-from app.runtime import db
+from app.threeway.http import THREEWAY
 from app.threeway.services import ThreeWayService
 from app.web.app import init_app
 from core.settings import Settings
@@ -21,20 +20,18 @@ INVITED_LEG = "PJSIP/2001-0000001c"
 
 
 @pytest.fixture
-async def service(settings: Settings) -> AsyncIterator[ThreeWayService]:
-    engine = db.create_engine(settings.effective_database_url)
-    await db.migrate_engine(engine)
-    try:
-        yield ThreeWayService(settings, OrderService(db.session_factory(engine)))  # no telephony: nothing moves
-    finally:
-        await engine.dispose()
+async def desk(settings: Settings) -> AsyncIterator[TestClient]:
+    """The web service wired on its own: its three-way service has no AMI link, so nothing moves."""
+    async with TestClient(TestServer(init_app(settings))) as client:
+        await authorize(client)
+        yield client
 
 
 @pytest.fixture
-async def desk(settings: Settings, service: ThreeWayService) -> AsyncIterator[TestClient]:
-    async with TestClient(TestServer(init_app(settings, threeway=service))) as client:
-        await authorize(client)
-        yield client
+def service(desk: TestClient) -> ThreeWayService:
+    service = desk.app[THREEWAY]
+    assert service.telephony is None
+    return service
 
 
 async def _active(desk: TestClient, seat: str) -> str | None:
@@ -79,6 +76,9 @@ async def test_when_the_seat_is_missing_or_unknown_then_400(desk: TestClient, qu
     assert (await resp.json())["field"] in ("seat", "x")
 
 
-async def test_when_the_web_process_has_no_three_way_service_then_503(client: TestClient) -> None:
-    resp = await client.get("/api/threeway?seat=1001")
+async def test_when_the_web_process_has_no_ami_link_then_starting_a_three_way_call_is_503(
+        client: TestClient) -> None:
+    resp = await client.post("/api/threeway", json={"seat": "1001"})
     assert resp.status == 503 and (await resp.json())["service"] == "ami"
+    resp = await client.get("/api/threeway?seat=1001")   # reading needs no AMI link
+    assert resp.status == 200 and (await resp.json())["threeway"] is None

@@ -1,0 +1,33 @@
+"""AGI route of a citizen's call arriving at a centre: which queue (adapter, I/O).
+
+The decision is `core.routing.decide_inbound`; this route reads the channel's
+variables, asks it, and writes the answer back.  Whatever fails, the dialplan
+(`hotline-route`) queues the citizen in the centre's own queue.
+"""
+from __future__ import annotations
+
+import logging
+from functools import partial
+
+from agi.call import AgiCall
+from agi.registry import AgiRoutes
+from core import channel_vars as cv
+from core.routing import decide_inbound
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+async def inbound(call: AgiCall, settings: Settings) -> None:
+    """A citizen dialled a centre: choose the queue they wait in."""
+    centre = await call.get_variable(cv.CENTRE)
+    citizen = await call.get_variable(cv.CITIZEN)
+    plan = decide_inbound(settings.centres, centre, citizen)
+    for name, value in plan.variables.items():
+        await call.set_variable(name, value)
+    log.info("inbound channel=%s centre=%s citizen=%s status=%s %s",
+             call.headers.get("agi_channel"), centre, citizen, plan.status, plan.reason)
+
+
+def register(routes: AgiRoutes, settings: Settings) -> None:
+    routes.register("inbound", partial(inbound, settings=settings))
