@@ -57,9 +57,9 @@ async def run_route(name: str, call: ClassicAgiCall, settings: Settings) -> str:
         from app.runtime import db
 
         engine = db.create_engine(settings.effective_database_url)
-        lock = RedisHandoffLock.from_url(settings.redis_url, settings.redis_prefix)
-        orders = OrderService(db.session_factory(engine), limits=settings.time_limits,
-                              jurisdiction=settings.jurisdiction)
+        lock = RedisHandoffLock.from_url(settings.redis.url, settings.redis.prefix)
+        orders = OrderService(db.session_factory(engine), limits=settings.orders.time_limits,
+                              jurisdiction=settings.orders.jurisdiction)
         context.handoffs = HandoffService(settings, orders, lock)
     try:
         outcome = await dispatch(name, call, context)

@@ -29,7 +29,7 @@ async def inbound(call: AgiCall, ctx: RouteContext) -> None:
     """A citizen dialled a centre: choose the queue they wait in."""
     centre = await call.get_variable(cv.CENTRE)
     citizen = await call.get_variable(cv.CITIZEN)
-    plan = decide_inbound(ctx.settings.centres, centre, citizen)
+    plan = decide_inbound(ctx.settings.site.centres, centre, citizen)
     for name, value in plan.variables.items():
         await call.set_variable(name, value)
     log.info("inbound channel=%s centre=%s citizen=%s status=%s %s",

@@ -28,10 +28,10 @@ class HandoffRuntime:
         if migrate_first:
             await migrate(s.effective_database_url)
         self.engine = db.create_engine(s.effective_database_url)
-        self.orders = OrderService(db.session_factory(self.engine), limits=s.time_limits,
-                                   jurisdiction=s.jurisdiction)
+        self.orders = OrderService(db.session_factory(self.engine), limits=s.orders.time_limits,
+                                   jurisdiction=s.orders.jurisdiction)
         # the double-press lock is in Redis: it holds across processes (app.handoff.lock)
-        self.lock = RedisHandoffLock.from_url(s.redis_url, s.redis_prefix)
+        self.lock = RedisHandoffLock.from_url(s.redis.url, s.redis.prefix)
         self.handoffs = HandoffService(s, self.orders, self.lock)
         return self.handoffs
 

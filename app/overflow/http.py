@@ -62,7 +62,7 @@ GROUP_SCHEMA: dict[str, Any] = {
 
 async def overflow_ctx(app: web.Application) -> AsyncIterator[None]:
     """The app's `OverflowConfig` (after the database context)."""
-    app[OVERFLOW] = OverflowConfig(app[SESSIONS], app[SETTINGS].centres)
+    app[OVERFLOW] = OverflowConfig(app[SESSIONS], app[SETTINGS].site.centres)
     yield
 
 

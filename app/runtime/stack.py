@@ -62,19 +62,19 @@ class Stack:
         await self.journal.start()
         # Three-way calls: one service for the keys (FastAGI) and the buttons (web), moves over AMI.
         threeway = ThreeWayService(self.settings, orders,
-                                   AmiThreeWayTelephony(self.bridge.ami, self.settings.centres))
+                                   AmiThreeWayTelephony(self.bridge.ami, self.settings.site.centres))
         self.agi.context.threeway = threeway
         # Remote-seat overflow: surges from the bridge's live state, members over its AMI link.
         sessions = db.session_factory(self.runtime.engine)
-        self.overflow = OverflowController(self.settings, OverflowConfig(sessions, self.settings.centres),
+        self.overflow = OverflowController(self.settings, OverflowConfig(sessions, self.settings.site.centres),
                                            self.bridge.ami, orders)
         await self.overflow.start()
         self.web_runner = await start_web(self.settings, handoffs=handoffs,
-                                          telephony=AmiTelephony(self.bridge.ami, self.settings.centres),
+                                          telephony=AmiTelephony(self.bridge.ami, self.settings.site.centres),
                                           threeway=threeway)
         log.info("hotline-link up: SIP %s:%s, AMI 127.0.0.1:%s, FastAGI %s, web http://%s:%s/",
-                 self.settings.bind_host, self.settings.sip_port, self.settings.ami_port,
-                 self.settings.agi_url, self.settings.http_host, self.settings.http_port)
+                 self.settings.network.bind_host, self.settings.network.sip_port, self.settings.ami.port,
+                 self.settings.network.agi_url, self.settings.network.http_host, self.settings.network.http_port)
 
     async def stop(self) -> None:
         if self.web_runner is not None:

@@ -92,7 +92,7 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     """Owns the Redis client.  Short timeouts and one quick retry, so a dead
     Redis makes a request answer 503 promptly instead of hanging it."""
     client = Redis.from_url(
-        app[SETTINGS].redis_url,
+        app[SETTINGS].redis.url,
         decode_responses=True,
         socket_connect_timeout=2,
         socket_timeout=3,
@@ -110,8 +110,8 @@ def orders_ctx(clock: Callable[[], datetime]) -> Callable[[web.Application], Asy
     loads the shipped catalogues into a database that has none yet."""
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         settings = app[SETTINGS]
-        service = OrderService(app[SESSIONS], clock=clock, limits=settings.time_limits,
-                               jurisdiction=settings.jurisdiction)
+        service = OrderService(app[SESSIONS], clock=clock, limits=settings.orders.time_limits,
+                               jurisdiction=settings.orders.jurisdiction)
         await catalogue_store.load_shipped(app[SESSIONS], now=service.now())
         app[ORDERS] = service
         yield
@@ -154,13 +154,13 @@ def init_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
 
 
 async def start(settings: Settings, **wiring: Any) -> web.AppRunner:
-    """Start serving on `settings.http_host:http_port`; the caller must
+    """Start serving on `settings.network.http_host:http_port`; the caller must
     `await runner.cleanup()`.  `runner.addresses` gives the bound address
     (useful with port 0).  `wiring` goes to `init_app` (handoffs, telephony)."""
     runner = web.AppRunner(init_app(settings, **wiring))
     try:
         await runner.setup()
-        await web.TCPSite(runner, settings.http_host, settings.http_port).start()
+        await web.TCPSite(runner, settings.network.http_host, settings.network.http_port).start()
     except BaseException:
         await runner.cleanup()
         raise

@@ -86,8 +86,8 @@ async def _rig(pbx: Pbx, url: str) -> AsyncIterator[ThreeWayRig]:
     engine = db.create_engine(url)
     await db.migrate_engine(engine)
     sessions = db.session_factory(engine)
-    settings = pbx.settings.with_(threeway_timeout_s=TIMEOUT_S)
-    service = ThreeWayService(settings, OrderService(sessions), AmiThreeWayTelephony(pbx.ami, settings.centres))
+    settings = pbx.settings.with_(threeway={"timeout_s": TIMEOUT_S})
+    service = ThreeWayService(settings, OrderService(sessions), AmiThreeWayTelephony(pbx.ami, settings.site.centres))
     pbx.agi.context.threeway = service
     try:
         yield ThreeWayRig(pbx, service, sessions, url)
@@ -373,7 +373,8 @@ async def test_when_seat_marks_emergency_then_110_accepts_and_dispatches_first(t
 @pytest.fixture
 async def desk(threeway: ThreeWayRig, tmp_path: Path) -> AsyncIterator[TestClient]:
     pbx = threeway.pbx
-    settings = pbx.settings.with_(state_dir=tmp_path / "web", database_url=threeway.url, http_port=0)
+    settings = pbx.settings.with_(paths={"state_dir": tmp_path / "web"}, database={"url": threeway.url},
+                                  network={"http_port": 0})
     app = init_app(settings, threeway=threeway.service)
     async with TestClient(TestServer(app)) as client:
         token = await create_token(client.app[SESSIONS], role="seat", name=f"desk-{uuid.uuid4().hex[:8]}",

@@ -107,22 +107,23 @@ async def product(pbx: Pbx, tmp_path: Path) -> AsyncIterator[Product]:
     assert handoffs is not None
     # remote-seat overflow as `hotline up` runs it: over the bridge's AMI link
     engine = db.create_engine(url)
-    overflow = OverflowController(pbx.settings, OverflowConfig(db.session_factory(engine), pbx.settings.centres),
+    overflow = OverflowController(pbx.settings, OverflowConfig(db.session_factory(engine), pbx.settings.site.centres),
                                   bridge.ami, handoffs.orders)
     await overflow.start()
-    settings = pbx.settings.with_(state_dir=tmp_path / "web", database_url=url, http_port=free_port())
+    settings = pbx.settings.with_(paths={"state_dir": tmp_path / "web"}, database={"url": url},
+                                  network={"http_port": free_port()})
     # the three-way call as `hotline up` wires it: one service for the keys (FastAGI) and the buttons
     threeway = ThreeWayService(settings, OrderService(db.session_factory(engine)),
-                               AmiThreeWayTelephony(pbx.ami, settings.centres))
-    app = init_app(settings, handoffs=handoffs, telephony=AmiTelephony(pbx.ami, settings.centres),
+                               AmiThreeWayTelephony(pbx.ami, settings.site.centres))
+    app = init_app(settings, handoffs=handoffs, telephony=AmiTelephony(pbx.ami, settings.site.centres),
                    threeway=threeway)
     runner = web.AppRunner(app, shutdown_timeout=5)
     await runner.setup()
     http = ClientSession()
     pbx.agi.context.threeway = threeway  # unset in the `finally` below
     try:
-        await web.TCPSite(runner, "127.0.0.1", settings.http_port).start()
-        product = Product(f"http://127.0.0.1:{settings.http_port}", http=http)
+        await web.TCPSite(runner, "127.0.0.1", settings.network.http_port).start()
+        product = Product(f"http://127.0.0.1:{settings.network.http_port}", http=http)
         for role in ("seat", "supervisor", "admin"):
             product.tokens[role] = await create_token(app[SESSIONS], role=role,
                                                       name=f"{role}-{uuid.uuid4().hex[:6]}", now=utcnow())
@@ -137,8 +138,8 @@ async def product(pbx: Pbx, tmp_path: Path) -> AsyncIterator[Product]:
         await engine.dispose()
         await bridge.stop()
         await pbx.use_database(None)
-        redis = Redis.from_url(pbx.settings.redis_url)
-        keys = [k async for k in redis.scan_iter(match=f"{pbx.settings.redis_prefix}*")]
+        redis = Redis.from_url(pbx.settings.redis.url)
+        keys = [k async for k in redis.scan_iter(match=f"{pbx.settings.redis.prefix}*")]
         if keys:
             await redis.delete(*keys)
         await redis.aclose()

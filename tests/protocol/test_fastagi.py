@@ -14,7 +14,7 @@ import pytest
 
 from agi.server import FastAgiServer
 from core.centres import parse_centres
-from core.settings import Settings
+from core.settings import NetworkSettings, Settings, SiteSettings
 
 HEADER = "".join(line + "\n" for line in
                  (Path(__file__).parent / "transcripts" / "fastagi_inbound_request.agi")
@@ -25,7 +25,8 @@ _GET = re.compile(r"^GET VARIABLE (\S+)$")
 
 @pytest.fixture
 async def server() -> AsyncIterator[FastAgiServer]:
-    settings = Settings(centres=parse_centres("12345:1001-1002;110:2001"), agi_port=0)
+    settings = Settings(site=SiteSettings(centres=parse_centres("12345:1001-1002;110:2001")),
+                        network=NetworkSettings(agi_port=0))
     srv = FastAgiServer(settings)
     await srv.start()
     yield srv

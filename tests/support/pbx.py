@@ -55,7 +55,7 @@ def rig_settings(state_dir: Path, **env: str) -> Settings:
         "HOTLINE_REDIS_PREFIX": f"hltest:{uuid.uuid4().hex[:8]}:",
         # one-key transfer: a short no-answer limit, and 120 routed to the
         # simulated destination phone (reports the caller ID it sees)
-        "HOTLINE_TRANSFER_TIMEOUT": "3",
+        "HOTLINE_HANDOFF_TIMEOUT": "3",
         "HOTLINE_DESTINATION_ROUTES": "120=Local/120@hotline-destination-phone/n",
     }
     import os
@@ -120,7 +120,7 @@ class Pbx:
         agi = FastAgiServer(settings, RouteContext(settings))
         await agi.start()
         await asterisk.start()
-        ami = AmiManager("127.0.0.1", settings.ami_port, settings.ami_user, secrets.ami_secret)
+        ami = AmiManager("127.0.0.1", settings.ami.port, settings.ami.user, secrets.ami_secret)
         pbx = cls(settings, secrets, asterisk, agi, ami)
         ami.on_event("*", pbx.events.record)
         await ami.start()
@@ -155,7 +155,7 @@ class Pbx:
         engine = db.create_engine(url)
         await db.migrate_engine(engine)
         self._engine = engine
-        lock = RedisHandoffLock.from_url(self.settings.redis_url, self.settings.redis_prefix)
+        lock = RedisHandoffLock.from_url(self.settings.redis.url, self.settings.redis.prefix)
         service = HandoffService(self.settings, OrderService(db.session_factory(engine)), lock)
         self.agi.context.handoffs = service
         # as in `hotline up`: the AMI journal records and accepts the key's handoffs

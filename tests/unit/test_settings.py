@@ -8,9 +8,9 @@ from core.settings import Settings, SettingsError
 
 def test_when_env_is_empty_then_defaults_give_two_centres_with_their_seats() -> None:
     s = Settings.from_env({})
-    assert [c.id for c in s.centres] == ["12345", "110"]
-    assert [seat.extension for seat in s.centres[0].seats] == ["1001", "1002", "1003", "1004"]
-    assert s.ami_secret is None  # generated per installation, never a default
+    assert [c.id for c in s.site.centres] == ["12345", "110"]
+    assert [seat.extension for seat in s.site.centres[0].seats] == ["1001", "1002", "1003", "1004"]
+    assert s.ami.secret is None  # generated per installation, never a default
     assert s.effective_database_url.startswith("sqlite+aiosqlite:///")
 
 
@@ -27,7 +27,7 @@ def test_when_env_is_empty_then_defaults_give_two_centres_with_their_seats() -> 
     ("HOTLINE_AMI_SECRET", "short"),
     ("HOTLINE_AMI_USER", "bad user"),
     ("HOTLINE_AMI_SECRET", "a-long-enough-secret\r\nAction: Originate"),
-    ("HOTLINE_TRANSFER_KEY", "*1x"),
+    ("HOTLINE_HANDOFF_KEY", "*1x"),
     ("HOTLINE_QUEUE_TIMEOUT", "0"),
     ("HOTLINE_LOG_LEVEL", "LOUD"),
 ])
@@ -40,5 +40,5 @@ def test_when_a_setting_is_malformed_then_error_names_it(name: str, value: str) 
 
 def test_when_centres_use_ranges_and_lists_then_all_seats_are_known() -> None:
     s = Settings.from_env({"HOTLINE_CENTRES": "12345:1001-1003,1010;110:2001"})
-    assert [x.extension for x in s.centres[0].seats] == ["1001", "1002", "1003", "1010"]
-    assert s.centres[1].queue == "hotline-110" and s.centres[1].linkage_queue == "hotline-110-linkage"
+    assert [x.extension for x in s.site.centres[0].seats] == ["1001", "1002", "1003", "1010"]
+    assert s.site.centres[1].queue == "hotline-110" and s.site.centres[1].linkage_queue == "hotline-110-linkage"

@@ -44,7 +44,7 @@ async def test_when_bridge_reports_ami_connected_then_health_says_ami_is_up(
 
 
 async def test_when_redis_is_unreachable_then_health_is_503_degraded(settings: Settings, closed_port: int) -> None:
-    settings = settings.with_(redis_url=f"redis://127.0.0.1:{closed_port}/0")
+    settings = settings.with_(redis={"url": f"redis://127.0.0.1:{closed_port}/0"})
     async with TestClient(TestServer(app_web.init_app(settings))) as client:
         response = await client.get("/api/health")
         assert response.status == 503
@@ -54,7 +54,7 @@ async def test_when_redis_is_unreachable_then_health_is_503_degraded(settings: S
 async def test_when_redis_is_unreachable_then_live_is_503_with_a_clear_error(
     settings: Settings, closed_port: int
 ) -> None:
-    settings = settings.with_(redis_url=f"redis://127.0.0.1:{closed_port}/0")
+    settings = settings.with_(redis={"url": f"redis://127.0.0.1:{closed_port}/0"})
     async with TestClient(TestServer(app_web.init_app(settings))) as client:
         await authorize(client)
         response = await client.get("/api/live")
@@ -215,7 +215,7 @@ async def test_when_started_then_it_serves_on_the_configured_address_and_stops_c
 async def test_when_serve_runs_in_the_callers_loop_then_it_answers_until_stop_is_set(
     settings: Settings, closed_port: int
 ) -> None:
-    settings = settings.with_(http_port=closed_port)
+    settings = settings.with_(network={"http_port": closed_port})
     url = f"http://127.0.0.1:{closed_port}/api/health"
     stop = asyncio.Event()
     task = asyncio.create_task(app_web.serve(settings, stop))
