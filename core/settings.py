@@ -26,6 +26,7 @@ then `settings.with_(redis={"prefix": "t:"})` to change a part.
 from __future__ import annotations
 
 import os
+from collections import ChainMap
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Literal, Mapping
@@ -272,18 +273,18 @@ def _name_set(env: Mapping[str, str], name: str) -> str:
     return old if old is not None and env.get(old) and not env.get(name) else name
 
 
-def _renamed_read(env: Mapping[str, str]) -> dict[str, str]:
+def _renamed_read(env: Mapping[str, str]) -> Mapping[str, str]:
     """`env` with each old name's value under its new name.  Both set and
     different: a SettingsError naming both."""
-    resolved = dict(env)
+    renamed: dict[str, str] = {}
     for old, new in RENAMED_VARIABLES.items():
         if not env.get(old):
             continue
         if env.get(new) and env[new] != env[old]:
             raise SettingsError(new, f"{env[new]!r} differs from {old}={env[old]!r} (its deprecated name): "
                                      f"set {new} only")
-        resolved[new] = env[old]
-    return resolved
+        renamed[new] = env[old]
+    return ChainMap(renamed, env)  # type: ignore[arg-type]  # reads through to env
 
 
 @dataclass(frozen=True)
