@@ -33,7 +33,12 @@ from typing import Literal, Mapping
 
 from core.catalogue import JURISDICTIONS
 from core.centres import Centre, SeatMode, parse_centres
-from core.feature_keys import BUILTIN_FEATURE_KEYS, THREE_WAY_KEYS, FeatureKeyError, check_feature_keys
+from core.feature_keys import (
+    BUILTIN_FEATURE_KEYS,
+    THREE_WAY_KEYS,
+    FeatureKeyError,
+    check_feature_keys,
+)
 from core.handoff import parse_release_modes, parse_routes
 from core.safety import UnsafeValue, check_line, check_token
 from core.sla import TimeLimits, parse_limits

@@ -58,7 +58,7 @@ MAX_CONTENT = 4000
 
 
 def create_fields(settings: Settings) -> dict[str, Field]:
-    centres = tuple(c.id for c in settings.site.centres)
+    centres = settings.site.centre_ids
     return {
         "source_centre": line("Centre handing the matter over (configured centre id)", 16, enum=centres),
         "target_centre": line("Centre receiving it", 16, enum=centres),

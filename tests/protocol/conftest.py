@@ -20,7 +20,13 @@ from redis.asyncio import Redis
 
 from ami_bridge.service import AmiBridge
 from core.centres import parse_centres
-from core.settings import AmiSettings, NetworkSettings, RedisSettings, Settings, SiteSettings
+from core.settings import (
+    AmiSettings,
+    NetworkSettings,
+    RedisSettings,
+    Settings,
+    SiteSettings,
+)
 from tests.support import waiting
 
 TRANSCRIPTS = Path(__file__).resolve().parent / "transcripts"

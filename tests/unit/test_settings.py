@@ -8,7 +8,12 @@ from typing import Any, Mapping
 
 import pytest
 
-from core.feature_keys import BUILTIN_FEATURE_KEYS, THREE_WAY_KEYS, FeatureKeyError, check_feature_keys
+from core.feature_keys import (
+    BUILTIN_FEATURE_KEYS,
+    THREE_WAY_KEYS,
+    FeatureKeyError,
+    check_feature_keys,
+)
 from core.settings import (
     PROJECT_ROOT,
     RENAMED_VARIABLES,

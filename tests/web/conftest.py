@@ -20,7 +20,13 @@ from app.web.app import init_app
 from app.web.auth import create_token
 from app.web.keys import SESSIONS
 from core.centres import parse_centres
-from core.settings import NetworkSettings, PathSettings, RedisSettings, Settings, SiteSettings
+from core.settings import (
+    NetworkSettings,
+    PathSettings,
+    RedisSettings,
+    Settings,
+    SiteSettings,
+)
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
