@@ -86,8 +86,9 @@ class FastAgiServer:
                 pass
 
     async def start(self) -> None:
-        self.server = await asyncio.start_server(self.handle, self.settings.agi_host, self.settings.agi_port)
-        log.info("FastAGI listening on %s:%s", self.settings.agi_host, self.settings.agi_port)
+        network = self.settings.network
+        self.server = await asyncio.start_server(self.handle, network.agi_host, network.agi_port)
+        log.info("FastAGI listening on %s:%s", network.agi_host, network.agi_port)
 
     async def stop(self) -> None:
         if self.server is not None:

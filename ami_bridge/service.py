@@ -63,17 +63,17 @@ class AmiBridge:
     ) -> None:
         self.settings = settings
         self.ami = AmiManager(
-            ami_host or settings.bind_host, ami_port or settings.ami_port,
-            settings.ami_user, ami_secret,
+            ami_host or settings.network.bind_host, ami_port or settings.ami.port,
+            settings.ami.user, ami_secret,
             backoff_initial_s=backoff_initial_s, backoff_max_s=backoff_max_s,
             ping_interval_s=ping_interval_s, action_timeout_s=action_timeout_s,
             filter_events=True,
         )
         self._own_redis = redis is None
         self.redis = redis if redis is not None else Redis.from_url(
-            settings.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
-        self.live = RedisLiveState(self.redis, settings.redis_prefix,
-                                   Directory(settings.centres, settings.seat_mode))
+            settings.redis.url, socket_timeout=2.0, socket_connect_timeout=2.0)
+        self.live = RedisLiveState(self.redis, settings.redis.prefix,
+                                   Directory(settings.site.centres, settings.site.seat_mode))
         self.resync_interval_s = resync_interval_s
         self.redis_retry_s = redis_retry_s
         self.resyncs = 0
@@ -96,7 +96,7 @@ class AmiBridge:
         ]
         await self.ami.start()
         log.info("AMI bridge started: %s:%s as %s, Redis prefix %r",
-                 self.ami.host, self.ami.port, self.ami.username, self.settings.redis_prefix)
+                 self.ami.host, self.ami.port, self.ami.username, self.settings.redis.prefix)
 
     async def stop(self) -> None:
         await self.ami.close()

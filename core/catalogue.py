@@ -5,7 +5,7 @@ data in `data/catalogue/`, one per jurisdiction, transcribed from the seeds:
 Qinzhou (钦政办〔2022〕45号, annex 2) and Pingliang (平政办发〔2023〕30号,
 annex 1, all three tables).  Their lists differ for the same matter (an
 elevator fault goes to 12345 in Qinzhou, to 12365 in Pingliang), so a
-deployment selects its own (`Settings.jurisdiction`).
+deployment selects its own (`Settings.orders.jurisdiction`).
 
 An entry's `destinations` are hotline numbers ("110", "119", "120", "122",
 "12345", "12365", "95598", ...) or units ("自来水公司", "应急管理部门"),

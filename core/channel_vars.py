@@ -25,7 +25,7 @@ HANDOFF_ID = "HOTLINE_HANDOFF_ID"
 # the seat's leg: OK when the citizen is to be moved, else the refusal prompt.
 TRANSFER_STATUS = "HOTLINE_TRANSFER_STATUS"
 TRANSFER_PROMPT = "HOTLINE_TRANSFER_PROMPT"
-# Global, rendered from settings.transfer_fast_path: "yes" when the dialplan
+# Global, rendered from settings.handoff.fast_path: "yes" when the dialplan
 # carries out the common transfer itself (hotline-transfer key, AstDB outbox).
 TRANSFER_FAST = "HOTLINE_TRANSFER_FAST"
 # Globals rendered per centre (name + centre id) for that path: the partner

@@ -1,7 +1,7 @@
 """Live state of queues, seats and channels: the model and its Redis layout (pure).
 
 The AMI bridge is the only writer; the web service and the AGI routes read.
-Layout (every key starts with `Settings.redis_prefix`, `hotline:` by default):
+Layout (every key starts with `Settings.redis.prefix`, `hotline:` by default):
 
     {p}live:queues   hash  queue name -> QueueState JSON
     {p}live:seats    hash  seat extension -> SeatState JSON

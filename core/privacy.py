@@ -5,7 +5,7 @@ number of eleven or more (`13800138000` → `138****8000`, a mobile or a
 landline with area code), the first two and last two of seven to ten
 (`88123456` → `88****56`), only the first character of a shorter one
 (`12345` → `1****`).  At least four characters are always hidden.  Which roles see numbers in
-full is configuration (`Settings.unmasked_roles`), decided at the edge.
+full is configuration (`Settings.orders.unmasked_roles`), decided at the edge.
 """
 from __future__ import annotations
 

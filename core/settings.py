@@ -1,23 +1,43 @@
 """Typed settings, read once per process from environment variables (pure).
 
 `Settings.from_env(os.environ)` is called at the edge (the CLI); everything
-else receives the object explicitly.  A bad value fails loudly with the
+else receives the object explicitly.  Each part of the configuration is a
+small frozen dataclass that reads and checks its own variables
+(`HandoffSettings.from_env(env, ...)`); `Settings` composes the parts and
+checks only what spans two of them.  A bad value fails loudly with the
 variable's name.  Every variable is documented in `.env.example`.
+
+    Settings
+    ├── site      SiteSettings      centres and seats, seat mode, queue timeout
+    ├── paths     PathSettings      state directory, Asterisk build
+    ├── network   NetworkSettings   SIP, RTP, FastAGI and HTTP addresses
+    ├── ami       AmiSettings       AMI port, user, secret
+    ├── redis     RedisSettings     live state URL and key prefix
+    ├── database  DatabaseSettings  orders database URL
+    ├── handoff   HandoffSettings   the *1 / *8 keys (一键携号转接)
+    ├── threeway  ThreeWaySettings  the three-way call's keys and timeout
+    ├── orders    OrderSettings     catalogue, time limits, number masking
+    ├── overflow  OverflowSettings  the surge detector's timing
+    └── logging   LogSettings       log level
+
+Tests build settings directly: `Settings(site=SiteSettings(centres=...))`,
+then `settings.with_(redis={"prefix": "t:"})` to change a part.
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from collections import ChainMap
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Mapping
+from typing import Literal, Mapping
 
 from core.catalogue import JURISDICTIONS
 from core.centres import Centre, SeatMode, parse_centres
 from core.feature_keys import (
     BUILTIN_FEATURE_KEYS,
     THREE_WAY_KEYS,
-    is_feature_key,
-    prefix_conflicts,
+    FeatureKeyError,
+    check_feature_keys,
 )
 from core.handoff import parse_release_modes, parse_routes
 from core.safety import UnsafeValue, check_line, check_token
@@ -35,270 +55,470 @@ class SettingsError(ValueError):
         self.reason = reason
 
 
+class _Env:
+    """Reads variables for one part: an empty value means unset, and no value
+    may hold a control character.  Every failure is a SettingsError."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+
+    def text(self, name: str, default: str) -> str:
+        return self._check(name, self.env.get(name) or default)
+
+    def optional(self, name: str) -> str | None:
+        """The value, or None when unset or empty."""
+        value = self.env.get(name) or None
+        return None if value is None else self._check(name, value)
+
+    def exact(self, name: str) -> str | None:
+        """The value as set, empty included (for lists where empty means none); None when unset."""
+        value = self.env.get(name)
+        return None if value is None else self._check(name, value)
+
+    def port(self, name: str, default: int) -> int:
+        raw = self.text(name, str(default))
+        if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+            raise SettingsError(name, f"{raw!r} is not a TCP/UDP port (1-65535)")
+        return int(raw)
+
+    def flag(self, name: str, default: bool) -> bool:
+        raw = self.text(name, "yes" if default else "no").lower()
+        if raw not in ("yes", "no", "true", "false", "1", "0"):
+            raise SettingsError(name, f"{raw!r}: expected yes or no")
+        return raw in ("yes", "true", "1")
+
+    def whole(self, name: str, default: int, maximum: int) -> int:
+        raw = self.text(name, str(default))
+        if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+            raise SettingsError(name, f"{raw!r} must be a whole number from 1 to {maximum}")
+        return int(raw)
+
+    def seconds(self, name: str, default: float, minimum: float, maximum: float) -> float:
+        raw = self.text(name, f"{default:g}")
+        try:
+            value = float(raw)
+        except ValueError:
+            raise SettingsError(name, f"{raw!r} is not a number of seconds") from None
+        if not minimum <= value <= maximum:  # also refuses nan
+            raise SettingsError(name, f"{raw!r} must be from {minimum:g} to {maximum:g} seconds")
+        return value
+
+    @staticmethod
+    def _check(name: str, value: str) -> str:
+        try:
+            return check_line(name, value, max_len=1024)
+        except UnsafeValue as exc:
+            raise SettingsError(name, exc.reason) from None
+
+
 def _default_cache() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "hotline-link"
 
 
+DEFAULT_CENTRES = "12345:1001-1004;110:2001-2002"
+
+
 @dataclass(frozen=True)
-class Settings:
-    centres: tuple[Centre, ...]
+class SiteSettings:
+    """Which centres this PBX serves and their seats, how seats are reached,
+    and how long a citizen waits in a centre's queue before the safe path."""
+
+    centres: tuple[Centre, ...] = field(default_factory=lambda: parse_centres(DEFAULT_CENTRES))
     seat_mode: SeatMode = "sip"
+    queue_timeout_s: int = 300
+
+    @property
+    def centre_ids(self) -> tuple[str, ...]:
+        return tuple(c.id for c in self.centres)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> SiteSettings:
+        read = _Env(env)
+        try:
+            centres = parse_centres(read.text("HOTLINE_CENTRES", DEFAULT_CENTRES))
+        except UnsafeValue as exc:
+            raise SettingsError("HOTLINE_CENTRES", exc.reason) from None
+        seat_mode = read.text("HOTLINE_SEAT_MODE", "sip")
+        if seat_mode not in ("sip", "simulated"):
+            raise SettingsError("HOTLINE_SEAT_MODE", f"{seat_mode!r}: expected 'sip' or 'simulated'")
+        return cls(centres=centres, seat_mode=seat_mode,  # type: ignore[arg-type]
+                   queue_timeout_s=read.whole("HOTLINE_QUEUE_TIMEOUT", 300, 3600))
+
+
+@dataclass(frozen=True)
+class PathSettings:
+    """Where this installation keeps its state, and which Asterisk build it runs."""
+
     state_dir: Path = PROJECT_ROOT / "var"
     asterisk_prefix: Path = field(default_factory=lambda: _default_cache() / "asterisk-current")
-    bind_host: str = "127.0.0.1"
-    sip_port: int = 5060
-    rtp_start: int = 10000
-    rtp_end: int = 10999
-    ami_port: int = 5038
-    ami_user: str = "hotline"
-    ami_secret: str | None = None  # None: generated once into state_dir/secrets.json
-    agi_host: str = "127.0.0.1"
-    agi_port: int = 4573
-    http_host: str = "127.0.0.1"
-    http_port: int = 8080
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    redis_prefix: str = "hotline:"
-    database_url: str | None = None  # None: SQLite file in state_dir
-    queue_timeout_s: int = 300
-    transfer_key: str = "*1"
-    # One-key transfer (core/handoff.py): the key followed by digits sends the
-    # citizen to a catalogue destination; how long a handoff may ring before
-    # the citizen comes back; 成功转/释放转 per centre; routes per destination.
-    transfer_to_key: str = "*8"
-    transfer_timeout_s: int = 30
-    release_modes: dict[str, str] = field(default_factory=dict)
-    # The common transfer (partner centre, a citizen on the call, a seat
-    # logged in there) decided in dialplan and recorded through the AstDB
-    # outbox, without waiting for Python (core/handoff.py OutboxRecord).
-    # Off: every key press asks the `transfer_key` AGI route first.
-    transfer_fast_path: bool = True
-    destination_routes: dict[str, str] = field(default_factory=dict)
-    # Three-way call (三方通话, core/threeway.py): the start key (two-party
-    # call, features.conf), the keys inside the conference (ConfBridge menu:
-    # leave and hand over, cancel, mark as endangering life or property),
-    # and how long the other centre may ring before the citizen comes back.
-    threeway_start_key: str = THREE_WAY_KEYS["three_way_start"]
-    threeway_leave_key: str = THREE_WAY_KEYS["three_way_leave"]
-    threeway_cancel_key: str = THREE_WAY_KEYS["three_way_cancel"]
-    emergency_key: str = THREE_WAY_KEYS["emergency_mark"]
-    threeway_timeout_s: int = 30
-    log_level: str = "INFO"
-    # Work orders: the diversion catalogue this deployment follows, the
-    # per-class time limits, how often overdue orders are looked for, and
-    # which roles see citizens' numbers unmasked (保护隐私).
-    jurisdiction: str = "qinzhou"
-    time_limits: TimeLimits = field(default_factory=TimeLimits)
-    overdue_check_s: float = 30.0
-    unmasked_roles: frozenset[str] = frozenset({"seat", "supervisor"})
-    # Remote-seat overflow (core/overflow.py): how often the surge detector
-    # looks at the live state, how long a threshold must hold before a
-    # group opens, and how long all must stay clear before it closes.
-    overflow_check_s: float = 1.0
-    overflow_open_after_s: float = 2.0
-    overflow_clear_after_s: float = 30.0
 
     @property
     def run_dir(self) -> Path:
         """Where the rendered Asterisk configuration and its sockets live."""
         return self.state_dir / "asterisk"
 
-    @property
-    def effective_database_url(self) -> str:
-        return self.database_url or f"sqlite+aiosqlite:///{self.state_dir / 'hotline.db'}"
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> PathSettings:
+        read = _Env(env)
+        return cls(
+            state_dir=Path(read.text("HOTLINE_STATE_DIR", str(PROJECT_ROOT / "var"))).expanduser(),
+            asterisk_prefix=Path(read.text("HOTLINE_ASTERISK_PREFIX",
+                                           str(_default_cache() / "asterisk-current"))).expanduser())
 
-    @property
-    def feature_keys(self) -> dict[str, str]:
-        """Every DTMF feature key a seat's leg may carry: feature name -> key."""
-        return {"transfer": self.transfer_key, "transfer_to": self.transfer_to_key,
-                **BUILTIN_FEATURE_KEYS, **self.threeway_keys}
 
-    @property
-    def threeway_keys(self) -> dict[str, str]:
-        """The three-way call's keys, named as in core.feature_keys.THREE_WAY_KEYS."""
-        return {"three_way_start": self.threeway_start_key, "three_way_leave": self.threeway_leave_key,
-                "three_way_cancel": self.threeway_cancel_key, "emergency_mark": self.emergency_key}
+@dataclass(frozen=True)
+class NetworkSettings:
+    """Where SIP, RTP, the FastAGI server and the web service listen."""
+
+    bind_host: str = "127.0.0.1"  # SIP
+    sip_port: int = 5060
+    rtp_start: int = 10000
+    rtp_end: int = 10999
+    agi_host: str = "127.0.0.1"
+    agi_port: int = 4573
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
 
     @property
     def agi_url(self) -> str:
         return f"agi://{self.agi_host}:{self.agi_port}"
 
-    def with_(self, **changes: object) -> "Settings":
-        return replace(self, **changes)  # type: ignore[arg-type]
-
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> "Settings":
-        def get(name: str, default: str) -> str:
-            value = env.get(name, "")
-            value = value if value != "" else default
-            try:
-                return check_line(name, value, max_len=1024)
-            except UnsafeValue as exc:
-                raise SettingsError(name, exc.reason) from None
-
-        def port(name: str, default: int) -> int:
-            raw = get(name, str(default))
-            if not raw.isdigit() or not 1 <= int(raw) <= 65535:
-                raise SettingsError(name, f"{raw!r} is not a TCP/UDP port (1-65535)")
-            return int(raw)
-
-        def flag(name: str, default: bool) -> bool:
-            raw = get(name, "yes" if default else "no").lower()
-            if raw not in ("yes", "no", "true", "false", "1", "0"):
-                raise SettingsError(name, f"{raw!r}: expected yes or no")
-            return raw in ("yes", "true", "1")
-
-        def positive(name: str, default: int, maximum: int) -> int:
-            raw = get(name, str(default))
-            if not raw.isdigit() or not 1 <= int(raw) <= maximum:
-                raise SettingsError(name, f"{raw!r} must be a whole number from 1 to {maximum}")
-            return int(raw)
-
-        try:
-            centres = parse_centres(get("HOTLINE_CENTRES", "12345:1001-1004;110:2001-2002"))
-        except UnsafeValue as exc:
-            raise SettingsError("HOTLINE_CENTRES", exc.reason) from None
-
-        seat_mode = get("HOTLINE_SEAT_MODE", "sip")
-        if seat_mode not in ("sip", "simulated"):
-            raise SettingsError("HOTLINE_SEAT_MODE", f"{seat_mode!r}: expected 'sip' or 'simulated'")
-
-        rtp = get("HOTLINE_RTP_PORTS", "10000-10999")
+    def from_env(cls, env: Mapping[str, str]) -> NetworkSettings:
+        read = _Env(env)
+        rtp = read.text("HOTLINE_RTP_PORTS", "10000-10999")
         try:
             rtp_start, rtp_end = (int(x) for x in rtp.split("-", 1))
             if not 1024 <= rtp_start < rtp_end <= 65535:
                 raise ValueError
         except ValueError:
             raise SettingsError("HOTLINE_RTP_PORTS", f"{rtp!r}: expected LOW-HIGH between 1024 and 65535") from None
+        return cls(bind_host=read.text("HOTLINE_BIND_HOST", "127.0.0.1"),
+                   sip_port=read.port("HOTLINE_SIP_PORT", 5060),
+                   rtp_start=rtp_start, rtp_end=rtp_end,
+                   agi_host=read.text("HOTLINE_AGI_HOST", "127.0.0.1"),
+                   agi_port=read.port("HOTLINE_AGI_PORT", 4573),
+                   http_host=read.text("HOTLINE_HTTP_HOST", "127.0.0.1"),
+                   http_port=read.port("HOTLINE_HTTP_PORT", 8080))
 
-        redis_url = get("HOTLINE_REDIS_URL", "redis://127.0.0.1:6379/0")
-        if not redis_url.startswith(("redis://", "rediss://", "unix://")):
-            raise SettingsError("HOTLINE_REDIS_URL", "must start with redis://, rediss:// or unix://")
-        db_url = env.get("HOTLINE_DATABASE_URL") or None
-        if db_url is not None:
-            get("HOTLINE_DATABASE_URL", db_url)
-            if not db_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
-                raise SettingsError("HOTLINE_DATABASE_URL",
-                                    "must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
-        ami_user = get("HOTLINE_AMI_USER", "hotline")
+
+@dataclass(frozen=True)
+class AmiSettings:
+    """The Asterisk Manager Interface (bound to 127.0.0.1)."""
+
+    port: int = 5038
+    user: str = "hotline"
+    secret: str | None = None  # None: generated once into state_dir/secrets.json
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> AmiSettings:
+        read = _Env(env)
+        user = read.text("HOTLINE_AMI_USER", "hotline")
         try:
-            check_token("HOTLINE_AMI_USER", ami_user)
+            check_token("HOTLINE_AMI_USER", user)
         except UnsafeValue as exc:
             raise SettingsError("HOTLINE_AMI_USER", exc.reason) from None
-        ami_secret = env.get("HOTLINE_AMI_SECRET") or None
-        if ami_secret is not None:
-            get("HOTLINE_AMI_SECRET", ami_secret)
-            if len(ami_secret) < 12:
-                raise SettingsError("HOTLINE_AMI_SECRET", "must be at least 12 characters (or unset to generate one)")
-        transfer_key = get("HOTLINE_TRANSFER_KEY", "*1")
-        if not is_feature_key(transfer_key):
-            raise SettingsError("HOTLINE_TRANSFER_KEY", f"{transfer_key!r}: expected 1-4 of 0-9 * #")
-        transfer_to_key = get("HOTLINE_TRANSFER_TO_KEY", "*8")
-        if not is_feature_key(transfer_to_key):
-            raise SettingsError("HOTLINE_TRANSFER_TO_KEY", f"{transfer_to_key!r}: expected 1-4 of 0-9 * #")
-        threeway_keys: dict[str, str] = {}
-        for var, name in (("HOTLINE_THREEWAY_START_KEY", "three_way_start"),
-                          ("HOTLINE_THREEWAY_LEAVE_KEY", "three_way_leave"),
-                          ("HOTLINE_THREEWAY_CANCEL_KEY", "three_way_cancel"),
-                          ("HOTLINE_EMERGENCY_KEY", "emergency_mark")):
-            key = get(var, THREE_WAY_KEYS[name])
-            if not is_feature_key(key):
-                raise SettingsError(var, f"{key!r}: expected 1-4 of 0-9 * #")
-            for first, other in prefix_conflicts({name: key, **threeway_keys}):
-                raise SettingsError(var, f"{key!r} clashes with the {other} key {threeway_keys[other]!r} "
-                                         "(equal, or one is a prefix of the other)")
-            threeway_keys[name] = key
-        # every key a seat can press in a call must be able to fire (core/feature_keys.py)
-        others = {**BUILTIN_FEATURE_KEYS, **threeway_keys}
-        for var, name, key in (("HOTLINE_TRANSFER_KEY", "transfer", transfer_key),
-                               ("HOTLINE_TRANSFER_TO_KEY", "transfer_to", transfer_to_key)):
-            for first, other in prefix_conflicts({name: key, **others}):
-                if first == name:
-                    raise SettingsError(var, f"{key!r} clashes with the {other} key {others[other]!r} "
-                                             "(equal, or one is a prefix of the other)")
-        if prefix_conflicts({"transfer": transfer_key, "transfer_to": transfer_to_key}):
-            raise SettingsError("HOTLINE_TRANSFER_TO_KEY",
-                                f"{transfer_to_key!r} and HOTLINE_TRANSFER_KEY {transfer_key!r} overlap")
+        secret = read.optional("HOTLINE_AMI_SECRET")
+        if secret is not None and len(secret) < 12:
+            raise SettingsError("HOTLINE_AMI_SECRET", "must be at least 12 characters (or unset to generate one)")
+        return cls(port=read.port("HOTLINE_AMI_PORT", 5038), user=user, secret=secret)
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    """The Redis holding the live state; every key starts with `prefix`."""
+
+    url: str = "redis://127.0.0.1:6379/0"
+    prefix: str = "hotline:"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> RedisSettings:
+        read = _Env(env)
+        url = read.text("HOTLINE_REDIS_URL", "redis://127.0.0.1:6379/0")
+        if not url.startswith(("redis://", "rediss://", "unix://")):
+            raise SettingsError("HOTLINE_REDIS_URL", "must start with redis://, rediss:// or unix://")
+        return cls(url=url, prefix=read.text("HOTLINE_REDIS_PREFIX", "hotline:"))
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    """The orders database; None: a SQLite file in the state directory
+    (`Settings.effective_database_url`)."""
+
+    url: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> DatabaseSettings:
+        url = _Env(env).optional("HOTLINE_DATABASE_URL")
+        if url is not None and not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise SettingsError("HOTLINE_DATABASE_URL", "must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return cls(url=url)
+
+
+# The *1 feature was called "transfer": its variables' old names are still
+# read (`deprecated_variables` says so).  Old name -> new name.
+RENAMED_VARIABLES: dict[str, str] = {
+    "HOTLINE_TRANSFER_KEY": "HOTLINE_HANDOFF_KEY",
+    "HOTLINE_TRANSFER_TO_KEY": "HOTLINE_HANDOFF_TO_KEY",
+    "HOTLINE_TRANSFER_TIMEOUT": "HOTLINE_HANDOFF_TIMEOUT",
+    "HOTLINE_TRANSFER_FAST_PATH": "HOTLINE_HANDOFF_FAST_PATH",
+}
+
+
+def deprecated_variables(env: Mapping[str, str]) -> list[str]:
+    """One notice per old variable name set in `env` (RENAMED_VARIABLES);
+    the edge shows them once."""
+    return [f"{old} is deprecated: use {new}" for old, new in RENAMED_VARIABLES.items() if env.get(old)]
+
+
+def _name_set(env: Mapping[str, str], name: str) -> str:
+    """The variable the user set for `name`: its old name when only that is set."""
+    old = next((o for o, n in RENAMED_VARIABLES.items() if n == name), None)
+    return old if old is not None and env.get(old) and not env.get(name) else name
+
+
+def _renamed_read(env: Mapping[str, str]) -> Mapping[str, str]:
+    """`env` with each old name's value under its new name.  Both set and
+    different: a SettingsError naming both."""
+    renamed: dict[str, str] = {}
+    for old, new in RENAMED_VARIABLES.items():
+        if not env.get(old):
+            continue
+        if env.get(new) and env[new] != env[old]:
+            raise SettingsError(new, f"{env[new]!r} differs from {old}={env[old]!r} (its deprecated name): "
+                                     f"set {new} only")
+        renamed[new] = env[old]
+    return ChainMap(renamed, env)  # type: ignore[arg-type]  # reads through to env
+
+
+@dataclass(frozen=True)
+class HandoffSettings:
+    """The one-key handoff (一键携号转接, core/handoff.py): `key` sends the
+    citizen to the partner centre, `to_key` + digits + `#` to a catalogue
+    destination through `destination_routes`; how long a handoff may ring
+    before the citizen comes back; 成功转/释放转 per centre."""
+
+    key: str = "*1"
+    to_key: str = "*8"
+    timeout_s: int = 30
+    release_modes: dict[str, str] = field(default_factory=dict)
+    # The common handoff (partner centre, a citizen on the call, a seat logged
+    # in there) decided in dialplan and recorded through the AstDB outbox,
+    # without waiting for Python (core/handoff.py OutboxRecord).  Off: every
+    # key press asks Python (the key's AGI route) first.
+    fast_path: bool = True
+    destination_routes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def keys(self) -> dict[str, str]:
+        """Named as features for core.feature_keys.check_feature_keys."""
+        return {"handoff": self.key, "handoff_to": self.to_key}
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], *, centre_ids: tuple[str, ...]) -> HandoffSettings:
+        """`centre_ids`: the site's centres (release modes name them; a route
+        must not).  Reads the deprecated HOTLINE_TRANSFER_* names too."""
         try:
-            release_modes = parse_release_modes(get("HOTLINE_RELEASE_MODES", ""), tuple(c.id for c in centres))
+            return cls._from_env(_renamed_read(env), centre_ids)
+        except SettingsError as exc:
+            name = _name_set(env, exc.name)
+            raise (exc if name == exc.name else SettingsError(name, exc.reason)) from None
+
+    @classmethod
+    def _from_env(cls, env: Mapping[str, str], centre_ids: tuple[str, ...]) -> HandoffSettings:
+        read = _Env(env)
+        key, to_key = read.text("HOTLINE_HANDOFF_KEY", "*1"), read.text("HOTLINE_HANDOFF_TO_KEY", "*8")
+        _check_keys(env, {"handoff": key, "handoff_to": to_key},
+                    {"handoff": "HOTLINE_HANDOFF_KEY", "handoff_to": "HOTLINE_HANDOFF_TO_KEY"})
+        try:
+            release_modes = parse_release_modes(read.text("HOTLINE_RELEASE_MODES", ""), centre_ids)
         except ValueError as exc:
             raise SettingsError("HOTLINE_RELEASE_MODES", str(exc)) from None
         try:
-            destination_routes = parse_routes(get("HOTLINE_DESTINATION_ROUTES", ""))
+            routes = parse_routes(read.text("HOTLINE_DESTINATION_ROUTES", ""))
         except ValueError as exc:
             raise SettingsError("HOTLINE_DESTINATION_ROUTES", str(exc)) from None
-        clash = sorted(set(destination_routes) & {c.id for c in centres})
+        clash = sorted(set(routes) & set(centre_ids))
         if clash:
             raise SettingsError("HOTLINE_DESTINATION_ROUTES", f"{clash[0]} is a centre: it needs no route")
-        prefix = get("HOTLINE_REDIS_PREFIX", "hotline:")
-        log_level = get("HOTLINE_LOG_LEVEL", "INFO").upper()
-        if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-            raise SettingsError("HOTLINE_LOG_LEVEL", f"{log_level!r}: expected DEBUG, INFO, WARNING or ERROR")
+        return cls(key=key, to_key=to_key, timeout_s=read.whole("HOTLINE_HANDOFF_TIMEOUT", 30, 600),
+                   release_modes=release_modes, fast_path=read.flag("HOTLINE_HANDOFF_FAST_PATH", True),
+                   destination_routes=routes)
 
-        jurisdiction = get("HOTLINE_JURISDICTION", "qinzhou")
+
+_THREEWAY_VARIABLES: dict[str, str] = {
+    "three_way_start": "HOTLINE_THREEWAY_START_KEY",
+    "three_way_leave": "HOTLINE_THREEWAY_LEAVE_KEY",
+    "three_way_cancel": "HOTLINE_THREEWAY_CANCEL_KEY",
+    "emergency_mark": "HOTLINE_EMERGENCY_KEY",
+}
+
+
+@dataclass(frozen=True)
+class ThreeWaySettings:
+    """Three-way call (三方通话, core/threeway.py): the start key (two-party
+    call, features.conf), the keys inside the conference (ConfBridge menu:
+    leave and hand over, cancel, mark as endangering life or property), and
+    how long the other centre may ring before the citizen comes back."""
+
+    start_key: str = THREE_WAY_KEYS["three_way_start"]
+    leave_key: str = THREE_WAY_KEYS["three_way_leave"]
+    cancel_key: str = THREE_WAY_KEYS["three_way_cancel"]
+    emergency_key: str = THREE_WAY_KEYS["emergency_mark"]
+    timeout_s: int = 30
+
+    @property
+    def keys(self) -> dict[str, str]:
+        """Named as in core.feature_keys.THREE_WAY_KEYS."""
+        return {"three_way_start": self.start_key, "three_way_leave": self.leave_key,
+                "three_way_cancel": self.cancel_key, "emergency_mark": self.emergency_key}
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ThreeWaySettings:
+        read = _Env(env)
+        keys = {name: read.text(var, THREE_WAY_KEYS[name]) for name, var in _THREEWAY_VARIABLES.items()}
+        _check_keys(env, keys, _THREEWAY_VARIABLES)
+        return cls(start_key=keys["three_way_start"], leave_key=keys["three_way_leave"],
+                   cancel_key=keys["three_way_cancel"], emergency_key=keys["emergency_mark"],
+                   timeout_s=read.whole("HOTLINE_THREEWAY_TIMEOUT", 30, 600))
+
+
+def _check_keys(env: Mapping[str, str], keys: Mapping[str, str], variables: Mapping[str, str]) -> None:
+    """core.feature_keys.check_feature_keys over Asterisk's built-in keys and
+    `keys`, a failure named by its variable (`variables`: feature -> variable).
+    Keys set in `env` are checked after those left at their default, so a
+    clash blames a key the user set."""
+    ordered = sorted(keys, key=lambda feature: bool(env.get(variables[feature])))
+    try:
+        check_feature_keys({**BUILTIN_FEATURE_KEYS, **{feature: keys[feature] for feature in ordered}})
+    except FeatureKeyError as exc:
+        raise SettingsError(variables[exc.feature], exc.reason) from None
+
+
+@dataclass(frozen=True)
+class OrderSettings:
+    """Work orders: the diversion catalogue this deployment follows, the
+    per-class time limits, how often overdue orders are looked for, and
+    which roles see citizens' numbers unmasked (保护隐私)."""
+
+    jurisdiction: str = "qinzhou"
+    time_limits: TimeLimits = field(default_factory=TimeLimits)
+    overdue_check_s: float = 30.0
+    unmasked_roles: frozenset[str] = frozenset({"seat", "supervisor"})
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> OrderSettings:
+        read = _Env(env)
+        jurisdiction = read.text("HOTLINE_JURISDICTION", "qinzhou")
         if jurisdiction not in JURISDICTIONS:
             raise SettingsError("HOTLINE_JURISDICTION", f"{jurisdiction!r}: expected one of {', '.join(JURISDICTIONS)}")
-        limits: dict[str, object] = {}
-        for name, key, default in (("HOTLINE_SIGN_LIMITS", "sign", "urgent=30,major=30"),
-                                   ("HOTLINE_ON_SITE_LIMITS", "on_site", "urgent=120,major=120")):
-            raw = env.get(name)
+        limits = {}
+        for name, default in (("HOTLINE_SIGN_LIMITS", "urgent=30,major=30"),
+                              ("HOTLINE_ON_SITE_LIMITS", "urgent=120,major=120")):
+            raw = read.exact(name)  # empty: no limit at all
             try:
-                limits[key] = parse_limits(get(name, default) if raw is None else check_line(name, raw))
-            except (ValueError, UnsafeValue) as exc:
+                limits[name] = parse_limits(default if raw is None else raw)
+            except ValueError as exc:
                 raise SettingsError(name, str(exc)) from None
-        roles_raw = env.get("HOTLINE_UNMASKED_ROLES")
-        roles = frozenset(r.strip() for r in (get("HOTLINE_UNMASKED_ROLES", "seat,supervisor")
-                                               if roles_raw is None else roles_raw).split(",") if r.strip())
+        raw_roles = read.exact("HOTLINE_UNMASKED_ROLES")  # empty: nobody
+        roles = frozenset(r.strip() for r in ("seat,supervisor" if raw_roles is None else raw_roles).split(",")
+                          if r.strip())
         if not roles <= {"seat", "supervisor", "admin"}:
-            raise SettingsError("HOTLINE_UNMASKED_ROLES", f"{roles_raw!r}: expected a comma list of seat, supervisor, admin")
+            raise SettingsError("HOTLINE_UNMASKED_ROLES",
+                                f"{raw_roles!r}: expected a comma list of seat, supervisor, admin")
+        return cls(jurisdiction=jurisdiction,
+                   time_limits=TimeLimits(sign=limits["HOTLINE_SIGN_LIMITS"],
+                                          on_site=limits["HOTLINE_ON_SITE_LIMITS"]),
+                   overdue_check_s=read.whole("HOTLINE_OVERDUE_CHECK_INTERVAL", 30, 3600),
+                   unmasked_roles=roles)
 
-        def seconds(name: str, default: float, minimum: float, maximum: float) -> float:
-            raw = get(name, f"{default:g}")
-            try:
-                value = float(raw)
-            except ValueError:
-                raise SettingsError(name, f"{raw!r} is not a number of seconds") from None
-            if not minimum <= value <= maximum:  # also refuses nan
-                raise SettingsError(name, f"{raw!r} must be from {minimum:g} to {maximum:g} seconds")
-            return value
 
-        return cls(
-            centres=centres,
-            seat_mode=seat_mode,  # type: ignore[arg-type]
-            state_dir=Path(get("HOTLINE_STATE_DIR", str(PROJECT_ROOT / "var"))).expanduser(),
-            asterisk_prefix=Path(get("HOTLINE_ASTERISK_PREFIX", str(_default_cache() / "asterisk-current"))).expanduser(),
-            bind_host=get("HOTLINE_BIND_HOST", "127.0.0.1"),
-            sip_port=port("HOTLINE_SIP_PORT", 5060),
-            rtp_start=rtp_start,
-            rtp_end=rtp_end,
-            ami_port=port("HOTLINE_AMI_PORT", 5038),
-            ami_user=ami_user,
-            ami_secret=ami_secret,
-            agi_host=get("HOTLINE_AGI_HOST", "127.0.0.1"),
-            agi_port=port("HOTLINE_AGI_PORT", 4573),
-            http_host=get("HOTLINE_HTTP_HOST", "127.0.0.1"),
-            http_port=port("HOTLINE_HTTP_PORT", 8080),
-            redis_url=redis_url,
-            redis_prefix=prefix,
-            database_url=db_url,
-            queue_timeout_s=positive("HOTLINE_QUEUE_TIMEOUT", 300, 3600),
-            transfer_key=transfer_key,
-            transfer_to_key=transfer_to_key,
-            transfer_timeout_s=positive("HOTLINE_TRANSFER_TIMEOUT", 30, 600),
-            release_modes=release_modes,
-            transfer_fast_path=flag("HOTLINE_TRANSFER_FAST_PATH", True),
-            destination_routes=destination_routes,
-            threeway_start_key=threeway_keys["three_way_start"],
-            threeway_leave_key=threeway_keys["three_way_leave"],
-            threeway_cancel_key=threeway_keys["three_way_cancel"],
-            emergency_key=threeway_keys["emergency_mark"],
-            threeway_timeout_s=positive("HOTLINE_THREEWAY_TIMEOUT", 30, 600),
-            log_level=log_level,
-            jurisdiction=jurisdiction,
-            time_limits=TimeLimits(sign=limits["sign"], on_site=limits["on_site"]),  # type: ignore[arg-type]
-            overdue_check_s=positive("HOTLINE_OVERDUE_CHECK_INTERVAL", 30, 3600),
-            unmasked_roles=roles,
-            overflow_check_s=seconds("HOTLINE_OVERFLOW_CHECK_INTERVAL", 1.0, 0.05, 60),
-            overflow_open_after_s=seconds("HOTLINE_OVERFLOW_OPEN_AFTER", 2.0, 0, 600),
-            overflow_clear_after_s=seconds("HOTLINE_OVERFLOW_CLEAR_AFTER", 30.0, 0, 3600),
-        )
+@dataclass(frozen=True)
+class OverflowSettings:
+    """Remote-seat overflow (core/overflow.py): how often the surge detector
+    looks at the live state, how long a threshold must hold before a group
+    opens, and how long all must stay clear before it closes."""
+
+    check_s: float = 1.0
+    open_after_s: float = 2.0
+    clear_after_s: float = 30.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> OverflowSettings:
+        read = _Env(env)
+        return cls(check_s=read.seconds("HOTLINE_OVERFLOW_CHECK_INTERVAL", 1.0, 0.05, 60),
+                   open_after_s=read.seconds("HOTLINE_OVERFLOW_OPEN_AFTER", 2.0, 0, 600),
+                   clear_after_s=read.seconds("HOTLINE_OVERFLOW_CLEAR_AFTER", 30.0, 0, 3600))
+
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    level: LogLevel = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> LogSettings:
+        level = _Env(env).text("HOTLINE_LOG_LEVEL", "INFO").upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise SettingsError("HOTLINE_LOG_LEVEL", f"{level!r}: expected DEBUG, INFO, WARNING or ERROR")
+        return cls(level=level)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every part of the configuration; built by `from_env` or directly in tests."""
+
+    site: SiteSettings = field(default_factory=SiteSettings)
+    paths: PathSettings = field(default_factory=PathSettings)
+    network: NetworkSettings = field(default_factory=NetworkSettings)
+    ami: AmiSettings = field(default_factory=AmiSettings)
+    redis: RedisSettings = field(default_factory=RedisSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    handoff: HandoffSettings = field(default_factory=HandoffSettings)
+    threeway: ThreeWaySettings = field(default_factory=ThreeWaySettings)
+    orders: OrderSettings = field(default_factory=OrderSettings)
+    overflow: OverflowSettings = field(default_factory=OverflowSettings)
+    logging: LogSettings = field(default_factory=LogSettings)
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database.url or f"sqlite+aiosqlite:///{self.paths.state_dir / 'hotline.db'}"
+
+    @property
+    def feature_keys(self) -> dict[str, str]:
+        """Every DTMF feature key a seat's leg may carry: feature name -> key."""
+        return {**BUILTIN_FEATURE_KEYS, **self.threeway.keys, **self.handoff.keys}
+
+    def with_(self, **parts: object) -> Settings:
+        """A copy with parts changed.  Each keyword names a part; its value is
+        a whole part, or a mapping of that part's fields to change:
+
+            settings.with_(redis={"url": url}, paths=PathSettings(state_dir=tmp))
+        """
+        changes: dict[str, object] = {}
+        for name, value in parts.items():
+            if name not in _PART_NAMES:
+                raise TypeError(f"Settings has no part {name!r} (parts: {', '.join(_PART_NAMES)})")
+            changes[name] = replace(getattr(self, name), **value) if isinstance(value, Mapping) else value
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        site = SiteSettings.from_env(env)
+        handoff = HandoffSettings.from_env(env, centre_ids=site.centre_ids)
+        threeway = ThreeWaySettings.from_env(env)
+        # every key a seat can press in a call must be able to fire (core/feature_keys.py)
+        _check_keys(env, {**threeway.keys, **handoff.keys},
+                    {**_THREEWAY_VARIABLES, "handoff": _name_set(env, "HOTLINE_HANDOFF_KEY"),
+                     "handoff_to": _name_set(env, "HOTLINE_HANDOFF_TO_KEY")})
+        return cls(site=site, paths=PathSettings.from_env(env), network=NetworkSettings.from_env(env),
+                   ami=AmiSettings.from_env(env), redis=RedisSettings.from_env(env),
+                   database=DatabaseSettings.from_env(env), handoff=handoff, threeway=threeway,
+                   orders=OrderSettings.from_env(env), overflow=OverflowSettings.from_env(env),
+                   logging=LogSettings.from_env(env))
+
+
+_PART_NAMES = tuple(f.name for f in fields(Settings))

@@ -6,7 +6,7 @@ a handling unit that receives a *突发* (sudden, i.e. urgent or major) order
 dispatched by 12345 signs for it (签收) within 30 minutes and has someone on
 site within 2 hours.  General orders are handled "within the prescribed
 time" (在规定时间内), which the seeds do not quantify, so by default they
-carry no limit.  Every limit is configurable (`Settings.time_limits`).
+carry no limit.  Every limit is configurable (`Settings.orders.time_limits`).
 
 The clock starts when the order is dispatched to a handling unit and restarts
 on every re-dispatch.  A returned (退单) order is back with the sender and its

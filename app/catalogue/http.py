@@ -53,7 +53,7 @@ ENTRY_SCHEMA: dict[str, Any] = {
 
 def _jurisdiction(request: web.Request, fields: dict[str, Field]) -> tuple[str, dict[str, Any]]:
     query = parse_query(request.query, fields, CHINA_TZ)
-    return query.get("jurisdiction", request.app[SETTINGS].jurisdiction), query
+    return query.get("jurisdiction", request.app[SETTINGS].orders.jurisdiction), query
 
 
 @routes.get("/api/catalogue")

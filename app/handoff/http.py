@@ -66,7 +66,7 @@ async def create_handoff(request: web.Request) -> web.Response:
     seat, channel = body.get("seat"), body.get("channel")
     if (seat is None) == (channel is None):
         raise BadInput("seat", "give exactly one of seat or channel")
-    if seat is not None and seat_by_extension(settings.centres, seat) is None:
+    if seat is not None and seat_by_extension(settings.site.centres, seat) is None:
         raise BadInput("seat", f"{seat!r} is not a configured seat")
     if channel is not None and not is_channel_name(channel):
         raise BadInput("channel", "not a channel name")
@@ -104,7 +104,7 @@ async def seat_current(request: web.Request) -> web.Response:
     """The seat's call now: its channels and the handoff id they carry (the
     order to pop on the desktop)."""
     seat = request.match_info["seat"]
-    if not re.match(r"^[0-9]{1,32}$", seat) or seat_by_extension(request.app[SETTINGS].centres, seat) is None:
+    if not re.match(r"^[0-9]{1,32}$", seat) or seat_by_extension(request.app[SETTINGS].site.centres, seat) is None:
         raise BadInput("seat", f"{seat[:32]!r} is not a configured seat")
     rows = await _telephony(request).seat_channels(seat)  # type: ignore[attr-defined]
     handoff_id = next((r["variables"].get("HOTLINE_HANDOFF_ID") for r in rows
@@ -125,11 +125,11 @@ def _number_shower(request: web.Request) -> Callable[[str | None], str | None]:
     """Citizens' numbers masked for roles without the privilege (保护隐私);
     seat extensions and centre numbers are not personal data and stay."""
     settings = request.app[SETTINGS]
-    ours = {c.id for c in settings.centres} | {s.extension for c in settings.centres for s in c.seats}
+    ours = {c.id for c in settings.site.centres} | {s.extension for c in settings.site.centres for s in c.seats}
     role = principal(request).role
 
     def shown(number: str | None) -> str | None:
         if not number or number in ours:
             return number
-        return shown_number(number, role, settings.unmasked_roles)
+        return shown_number(number, role, settings.orders.unmasked_roles)
     return shown

@@ -25,7 +25,7 @@ ON_SHUTDOWN: tuple = ()
 def setup(deps: "Dependencies") -> None:
     service = HandoffService(deps.settings, deps.orders, deps.lock)
     deps.provide(http.HANDOFFS, service)
-    deps.provide(http.TELEPHONY, AmiTelephony(deps.ami, deps.settings.centres) if deps.ami is not None else None)
+    deps.provide(http.TELEPHONY, AmiTelephony(deps.ami, deps.settings.site.centres) if deps.ami is not None else None)
     if deps.agi is not None:
         agi.register(deps.agi, service)
     if deps.ami is not None and "bridge" in deps.roles:

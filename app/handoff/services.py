@@ -13,7 +13,7 @@ It must not talk to Asterisk itself: the one question it asks the PBX (are
 seats logged in at the target?) goes through the `Telephony` port the
 adapter passes in.  No HTTP here.
 
-The fast path (settings.transfer_fast_path): the dialplan decides the common
+The fast path (settings.handoff.fast_path): the dialplan decides the common
 transfer itself and moves the citizen at once, leaving the order in
 Asterisk's AstDB outbox (`core.handoff.OutboxRecord`).  `record` inserts it
 with the dialplan's id and key-press time, idempotently: the seat leg's
@@ -115,9 +115,9 @@ class HandoffService:
         """
         s = self.settings
         t0 = time.monotonic()
-        decision = plan_handoff(request, centres=s.centres, seat_mode=s.seat_mode,
-                                routes=s.destination_routes, release_modes=s.release_modes,
-                                timeout_s=s.transfer_timeout_s)
+        decision = plan_handoff(request, centres=s.site.centres, seat_mode=s.site.seat_mode,
+                                routes=s.handoff.destination_routes, release_modes=s.handoff.release_modes,
+                                timeout_s=s.handoff.timeout_s)
         if isinstance(decision, Refusal):
             log.info("handoff refused (%s): seat channel %s, citizen channel %s, target %r via %s",
                      decision.reason, request.seat_channel, request.citizen_channel, request.target,
@@ -261,7 +261,7 @@ class HandoffService:
         the order maybe not inserted yet) — every report below takes it."""
         await self._recorded(outbox)
         waited_ms = await self._waited_ms(handoff_id)
-        acc = acceptance(self.settings.centres, answering_channel, waited_ms)
+        acc = acceptance(self.settings.site.centres, answering_channel, waited_ms)
         actor = f"seat:{acc.target_seat}" if acc.target_seat else "destination"
         return await self._transition(handoff_id, "accepted", actor=actor, target_seat=acc.target_seat,
                                       wait_ms=acc.wait_ms, detail={"channel": answering_channel})

@@ -22,7 +22,7 @@ async def inbound(call: AgiCall, settings: Settings) -> None:
     """A citizen dialled a centre: choose the queue they wait in."""
     centre = await call.get_variable(cv.CENTRE)
     citizen = await call.get_variable(cv.CITIZEN)
-    plan = decide_inbound(settings.centres, centre, citizen)
+    plan = decide_inbound(settings.site.centres, centre, citizen)
     for name, value in plan.variables.items():
         await call.set_variable(name, value)
     log.info("inbound channel=%s centre=%s citizen=%s status=%s %s",

@@ -34,7 +34,7 @@ async def health(request: web.Request) -> web.Response:
     service unhealthy.
     """
     app = request.app
-    prefix = app[SETTINGS].redis_prefix
+    prefix = app[SETTINGS].redis.prefix
     database_ok, redis_ok = await asyncio.gather(db.ping(app[ENGINE]), live_store.ping(app[REDIS]))
     ami_ok = redis_ok and await live_store.ami_connected(app[REDIS], prefix)
     healthy = database_ok and redis_ok
@@ -50,10 +50,10 @@ async def live(request: web.Request) -> web.Response:
     Redis down raises `Unavailable("redis")`, answered 503 by the middleware.
     """
     settings = request.app[SETTINGS]
-    data = await live_store.read_live(request.app[REDIS], settings.redis_prefix)
+    data = await live_store.read_live(request.app[REDIS], settings.redis.prefix)
     body = live_snapshot(settings, data.queues, data.seats, data.ami, time.time(), channels=data.channels,
                          surge=data.surge)
     role = principal(request).role
-    if role not in settings.unmasked_roles:
+    if role not in settings.orders.unmasked_roles:
         body = masked(body, mask_number)
     return web.json_response(body)

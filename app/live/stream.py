@@ -39,7 +39,7 @@ routes = web.RouteTableDef()
 async def feed_ctx(app: web.Application) -> AsyncIterator[None]:
     """Owns the app's `LiveFeed` (after the database, Redis and orders contexts)."""
     settings = app[SETTINGS]
-    feed = LiveFeed(settings.redis_url, settings.redis_prefix, app[SESSIONS], app[ORDERS].now)
+    feed = LiveFeed(settings.redis.url, settings.redis.prefix, app[SESSIONS], app[ORDERS].now)
     app[FEED] = feed
     try:
         yield

@@ -102,9 +102,9 @@ def live_snapshot(settings: Settings, queues: Mapping[str, QueueState],
     per_centre = Counter(c.centre for c in (channels or {}).values() if c.centre)
     return {
         "ami": ami_view(ami),
-        "centres": [centre_view(c, settings.seat_mode, queues, seats, now, per_centre[c.id],
+        "centres": [centre_view(c, settings.site.seat_mode, queues, seats, now, per_centre[c.id],
                                 (surge or {}).get(c.id))
-                    for c in settings.centres],
+                    for c in settings.site.centres],
     }
 
 

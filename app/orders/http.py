@@ -58,7 +58,7 @@ MAX_CONTENT = 4000
 
 
 def create_fields(settings: Settings) -> dict[str, Field]:
-    centres = tuple(c.id for c in settings.centres)
+    centres = settings.site.centre_ids
     return {
         "source_centre": line("Centre handing the matter over (configured centre id)", 16, enum=centres),
         "target_centre": line("Centre receiving it", 16, enum=centres),
@@ -151,7 +151,7 @@ def order_view(order: Order, *, role: str, settings: Settings, now: datetime) ->
         "order_class": order.order_class,
         "class_label": CLASS_LABELS.get(order.order_class),
         "emergency": order.emergency,
-        "citizen_number": shown_number(order.citizen_number, role, settings.unmasked_roles),
+        "citizen_number": shown_number(order.citizen_number, role, settings.orders.unmasked_roles),
         "citizen_name": order.citizen_name,
         "category": order.category,
         "content": order.content,

@@ -1,7 +1,7 @@
 """The overdue checker: a periodic task that flags orders past their time limits (service layer).
 
 Runs inside the web service (`overdue_ctx` in `app.web.app`'s cleanup contexts)
-every `Settings.overdue_check_s`.  Each new breach gets one `overdue` audit
+every `Settings.orders.overdue_check_s`.  Each new breach gets one `overdue` audit
 event (written by `OrderService.flag_overdue`) and one message on the Redis
 channel `<prefix>orders:overdue` for dashboards; a Redis failure is logged
 and does not stop the checker, nor does a database failure (next round).
@@ -46,12 +46,12 @@ async def run_checker(app: web.Application) -> None:
     settings = app[SETTINGS]
     while True:
         try:
-            await check_once(app[ORDERS], app.get(REDIS), settings.redis_prefix)
+            await check_once(app[ORDERS], app.get(REDIS), settings.redis.prefix)
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("overdue check failed; retrying in %.1f s", settings.overdue_check_s)
-        await asyncio.sleep(settings.overdue_check_s)
+            log.exception("overdue check failed; retrying in %.1f s", settings.orders.overdue_check_s)
+        await asyncio.sleep(settings.orders.overdue_check_s)
 
 
 async def overdue_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -56,7 +56,7 @@ async def _overflow(settings: Settings, args: argparse.Namespace) -> int:
     url = settings.effective_database_url
     await db.migrate(url)
     engine = db.create_engine(url)
-    config = OverflowConfig(db.session_factory(engine), settings.centres)
+    config = OverflowConfig(db.session_factory(engine), settings.site.centres)
     actor = "cli"
     try:
         if args.action == "list":

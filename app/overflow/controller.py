@@ -1,6 +1,6 @@
 """The surge controller: live state in, remote seats in and out of the queues (service layer, I/O).
 
-Every `Settings.overflow_check_s` it reads the remote seat groups
+Every `Settings.overflow.check_s` it reads the remote seat groups
 (`OverflowConfig`, so an admin's change reaches the next call) and the live
 queue/seat state the AMI bridge keeps in Redis, asks `core.overflow.surge_step`
 whether each group opens or closes, records every transition
@@ -74,7 +74,7 @@ class OverflowController:
         self.orders = orders
         self._own_redis = redis is None
         self.redis = redis if redis is not None else Redis.from_url(
-            settings.redis_url, decode_responses=True, socket_timeout=2.0, socket_connect_timeout=2.0)
+            settings.redis.url, decode_responses=True, socket_timeout=2.0, socket_connect_timeout=2.0)
         self.clock = clock
         self.groups: list[OverflowGroup] = []
         self.states: dict[str, SurgeState] = {}
@@ -100,8 +100,8 @@ class OverflowController:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="overflow-controller")
             log.info("overflow controller started: check every %gs, open after %gs, clear after %gs",
-                     self.settings.overflow_check_s, self.settings.overflow_open_after_s,
-                     self.settings.overflow_clear_after_s)
+                     self.settings.overflow.check_s, self.settings.overflow.open_after_s,
+                     self.settings.overflow.clear_after_s)
 
     async def stop(self) -> None:
         task, self._task = self._task, None
@@ -133,7 +133,7 @@ class OverflowController:
                 raise
             except Exception:
                 log.exception("overflow check failed; retrying")
-            await asyncio.sleep(self.settings.overflow_check_s)
+            await asyncio.sleep(self.settings.overflow.check_s)
 
     # --------------------------------------------------------------- check
 
@@ -147,13 +147,13 @@ class OverflowController:
             for member in group.members:
                 self._members[member.interface] = (group.name, group.centre, member.name)
         try:
-            live = await read_live(self.redis, self.settings.redis_prefix)
+            live = await read_live(self.redis, self.settings.redis.prefix)
         except Unavailable as exc:
             log.warning("overflow: live state unreadable (%s); surges unchanged", exc.reason)
             return
         now = self.clock()
         if live.ami.get("connected") == "1":
-            for centre in self.settings.centres:
+            for centre in self.settings.site.centres:
                 self.loads[centre.id] = centre_load(centre, live.queues, live.seats, now)
             await self._step(now)
         await self._apply(now)
@@ -165,8 +165,8 @@ class OverflowController:
             load = self.loads[group.centre]
             old = self.states.get(group.name, SurgeState())
             new, change = surge_step(old, group.thresholds, load, now, enabled=group.enabled,
-                                     open_after_s=self.settings.overflow_open_after_s,
-                                     clear_after_s=self.settings.overflow_clear_after_s)
+                                     open_after_s=self.settings.overflow.open_after_s,
+                                     clear_after_s=self.settings.overflow.clear_after_s)
             self.states[group.name] = new
             if change is not None:
                 await self._record(group, change, load)
@@ -192,7 +192,7 @@ class OverflowController:
     # --------------------------------------------------------------- apply
 
     async def _apply(self, now: float) -> None:
-        wanted = desired_members(self.groups, self.states, self.settings.centres)
+        wanted = desired_members(self.groups, self.states, self.settings.site.centres)
         plan = {queue: {iface: penalty for iface, (_, penalty) in members.items()}
                 for queue, members in wanted.items()}
         if plan == self._applied and now - self._reconciled_at < RECONCILE_S:
@@ -260,18 +260,18 @@ class OverflowController:
 
     async def _publish(self, now: float) -> None:
         mapping = {c.id: json.dumps({**self.surge_view(c.id), "updated_at": round(now, 3)}, ensure_ascii=False)
-                   for c in self.settings.centres}
-        key = self.settings.redis_prefix + SURGE_KEY
+                   for c in self.settings.site.centres}
+        key = self.settings.redis.prefix + SURGE_KEY
         # announce a change of the surge itself (groups open/closed), not of the load
         views = {c.id: {k: v for k, v in self.surge_view(c.id).items() if k != "load"}
-                 for c in self.settings.centres}
+                 for c in self.settings.site.centres}
         changed = [cid for cid, view in views.items() if self._published.get(cid) != view]
         try:
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.delete(key)
                 pipe.hset(key, mapping=mapping)
                 for cid in changed:  # the dashboard's live stream wakes on these
-                    pipe.publish(self.settings.redis_prefix + UPDATES_CHANNEL,
+                    pipe.publish(self.settings.redis.prefix + UPDATES_CHANNEL,
                                  json.dumps({"kind": "surge", "id": cid}))
                 await pipe.execute()
             self._published.update({cid: views[cid] for cid in changed})
@@ -285,7 +285,7 @@ class OverflowController:
 
     def _on_join(self, event: AmiMessage) -> None:
         uniqueid = str(event.get("Uniqueid", ""))
-        if uniqueid and centre_by_queue(self.settings.centres, str(event.get("Queue", ""))) is not None:
+        if uniqueid and centre_by_queue(self.settings.site.centres, str(event.get("Queue", ""))) is not None:
             self._joined[uniqueid] = self.clock()
             if len(self._joined) > 10_000:  # callers whose end we missed
                 cutoff = self.clock() - 4 * 3600

@@ -24,8 +24,8 @@ class AsteriskNotInstalled(RuntimeError):
 class AsteriskProcess:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.binary = settings.asterisk_prefix / "sbin" / "asterisk"
-        self.conf = settings.run_dir / "etc" / "asterisk.conf"
+        self.binary = settings.paths.asterisk_prefix / "sbin" / "asterisk"
+        self.conf = settings.paths.run_dir / "etc" / "asterisk.conf"
         self.proc: asyncio.subprocess.Process | None = None
 
     def check_installed(self) -> None:
@@ -36,7 +36,7 @@ class AsteriskProcess:
 
     async def start(self, timeout: float = 60.0) -> None:
         self.check_installed()
-        log_path = self.settings.run_dir / "log" / "console.log"
+        log_path = self.settings.paths.run_dir / "log" / "console.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         out = open(log_path, "ab")
         try:
@@ -59,7 +59,7 @@ class AsteriskProcess:
             if self.proc.returncode is not None:
                 raise RuntimeError(
                     f"Asterisk exited with {self.proc.returncode}; see "
-                    f"{self.settings.run_dir / 'log' / 'console.log'}")
+                    f"{self.settings.paths.run_dir / 'log' / 'console.log'}")
             rc, out = await self.rx("core waitfullybooted", timeout=10)
             if rc == 0 and "Asterisk has fully booted" in out:
                 return

@@ -31,10 +31,10 @@ from core.settings import Settings
 async def run(name: str, call: ClassicAgiCall, settings: Settings) -> str:
     """Wire the features (the database is migrated by whoever started the stack), run the route."""
     engine = db.create_engine(settings.effective_database_url)
-    lock = RedisHandoffLock.from_url(settings.redis_url, settings.redis_prefix)
+    lock = RedisHandoffLock.from_url(settings.redis.url, settings.redis.prefix)
     try:
         sessions = db.session_factory(engine)
-        orders = OrderService(sessions, limits=settings.time_limits, jurisdiction=settings.jurisdiction)
+        orders = OrderService(sessions, limits=settings.orders.time_limits, jurisdiction=settings.orders.jurisdiction)
         routes = AgiRoutes()
         setup_features(Dependencies(settings, engine, sessions, orders, lock, frozenset({"agi"}), agi=routes))
         return await run_route(name, call, routes)

@@ -31,7 +31,7 @@ import subprocess
 import sys
 from typing import TYPE_CHECKING, Awaitable, Callable
 
-from core.settings import PROJECT_ROOT, Settings, SettingsError
+from core.settings import PROJECT_ROOT, Settings, SettingsError, deprecated_variables
 
 if TYPE_CHECKING:
     from app.runtime.features import Role
@@ -41,14 +41,17 @@ log = logging.getLogger("hotline")
 
 def _settings() -> Settings:
     try:
-        return Settings.from_env(os.environ)
+        settings = Settings.from_env(os.environ)
     except SettingsError as exc:
         print(f"hotline: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    for notice in deprecated_variables(os.environ):
+        print(f"hotline: {notice}", file=sys.stderr)
+    return settings
 
 
 def _logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level,
+    logging.basicConfig(level=settings.logging.level,
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
 
 
@@ -120,8 +123,8 @@ def cmd_seats(settings: Settings, _args: argparse.Namespace) -> int:
     from app.runtime.secrets import load_or_create
 
     secrets = load_or_create(settings)
-    print(f"SIP server {settings.bind_host}:{settings.sip_port} (UDP and TCP)")
-    for centre in settings.centres:
+    print(f"SIP server {settings.network.bind_host}:{settings.network.sip_port} (UDP and TCP)")
+    for centre in settings.site.centres:
         for seat in centre.seats:
             print(f"  {centre.id:>6}  seat {seat.extension}  username {seat.extension}  "
                   f"password {secrets.seat_passwords[seat.extension]}")
@@ -188,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = None if getattr(args, "no_settings", False) else _settings()
     if settings is not None:
         if args.command in ("demo", "bench", "simulate", "overflow") and "HOTLINE_LOG_LEVEL" not in os.environ:
-            settings = settings.with_(log_level="WARNING")  # the output is the story, not the logs
+            settings = settings.with_(logging={"level": "WARNING"})  # the output is the story, not the logs
         _logging(settings)
     return int(args.fn(settings, args) or 0)
 

@@ -59,14 +59,14 @@ class Platform:
         await db.migrate(s.effective_database_url)
         engine = db.create_engine(s.effective_database_url)
         sessions = db.session_factory(engine)
-        orders = OrderService(sessions, limits=s.time_limits, jurisdiction=s.jurisdiction)
+        orders = OrderService(sessions, limits=s.orders.time_limits, jurisdiction=s.orders.jurisdiction)
         # the double-press lock is in Redis: it holds across processes (app.handoff.lock)
-        self._lock = RedisHandoffLock.from_url(s.redis_url, s.redis_prefix)
+        self._lock = RedisHandoffLock.from_url(s.redis.url, s.redis.prefix)
         if "bridge" in self.roles:
             self.bridge = AmiBridge(s, self.secrets.ami_secret)
             self.ami = self.bridge.ami
         else:
-            self.ami = AmiManager(s.bind_host, s.ami_port, s.ami_user, self.secrets.ami_secret,
+            self.ami = AmiManager(s.network.bind_host, s.ami.port, s.ami.user, self.secrets.ami_secret,
                                   filter_events=True)
         routes = AgiRoutes() if "agi" in self.roles else None
         self.deps = setup_features(Dependencies(s, engine, sessions, orders, self._lock, self.roles,

@@ -33,9 +33,9 @@ CLASSIC_AGI_ENV = "hotline-agi.env"  # in <run>/etc, mode 0600
 def _fast_seats(settings: Settings) -> list[dict[str, str]]:
     """The transfer table's seat rows: how a citizen coming back rings each seat."""
     rows = []
-    for centre in settings.centres:
+    for centre in settings.site.centres:
         for seat in centre.seats:
-            dial, device = seat_interfaces(seat, settings.seat_mode)
+            dial, device = seat_interfaces(seat, settings.site.seat_mode)
             rows.append({"extension": seat.extension, "dial": dial, "device": device})
     return rows
 
@@ -43,11 +43,11 @@ def _fast_seats(settings: Settings) -> list[dict[str, str]]:
 def _fast_centres(settings: Settings) -> list[dict[str, str]]:
     """The transfer key's globals per centre: partner, its linkage queue, release mode."""
     rows = []
-    for centre in settings.centres:
-        partner = partner_centre(settings.centres, centre.id)
+    for centre in settings.site.centres:
+        partner = partner_centre(settings.site.centres, centre.id)
         if partner is None:
             continue
-        mode = settings.release_modes.get(centre.id, "on_answer")
+        mode = settings.handoff.release_modes.get(centre.id, "on_answer")
         rows.append({"id": centre.id, "target": partner.id, "queue": partner.linkage_queue,
                      "mode": "immediate" if mode == "immediate" else "on_answer"})
     return rows
@@ -56,54 +56,54 @@ def _fast_centres(settings: Settings) -> list[dict[str, str]]:
 def _context(settings: Settings, secrets: Secrets, agi_mode: str, verbose: int) -> dict:
     seats = []
     centres = []
-    for centre in settings.centres:
+    for centre in settings.site.centres:
         members = []
         for seat in centre.seats:
             seats.append({"extension": seat.extension, "centre": centre.id,
                           "password": secrets.seat_passwords[seat.extension]})
-            iface = seat.interface(settings.seat_mode)
+            iface = seat.interface(settings.site.seat_mode)
             members.append({"interface": iface, "extension": seat.extension,
-                            "state_interface": iface if settings.seat_mode == "sip" else ""})
+                            "state_interface": iface if settings.site.seat_mode == "sip" else ""})
         centres.append({"id": centre.id, "name": centre.name, "queue": centre.queue,
                         "linkage_queue": centre.linkage_queue, "members": members})
     return {
-        "run_dir": str(settings.run_dir),
-        "prefix": str(settings.asterisk_prefix),
+        "run_dir": str(settings.paths.run_dir),
+        "prefix": str(settings.paths.asterisk_prefix),
         "verbose": verbose,
-        "bind_host": settings.bind_host,
-        "sip_port": settings.sip_port,
-        "rtp_start": settings.rtp_start,
-        "rtp_end": settings.rtp_end,
-        "ami_port": settings.ami_port,
+        "bind_host": settings.network.bind_host,
+        "sip_port": settings.network.sip_port,
+        "rtp_start": settings.network.rtp_start,
+        "rtp_end": settings.network.rtp_end,
+        "ami_port": settings.ami.port,
         "ami_bind": "127.0.0.1",
-        "ami_user": settings.ami_user,
+        "ami_user": settings.ami.user,
         "ami_secret": secrets.ami_secret,
-        "agi_url": settings.agi_url,
+        "agi_url": settings.network.agi_url,
         "agi_mode": agi_mode,
-        "queue_timeout": settings.queue_timeout_s,
-        "transfer_timeout": settings.transfer_timeout_s,
-        "transfer_key": settings.transfer_key,
-        "transfer_to_key": settings.transfer_to_key,
-        "threeway_start_key": settings.threeway_start_key,
-        "threeway_leave_key": settings.threeway_leave_key,
-        "threeway_cancel_key": settings.threeway_cancel_key,
-        "emergency_key": settings.emergency_key,
-        "threeway_timeout": settings.threeway_timeout_s,
+        "queue_timeout": settings.site.queue_timeout_s,
+        "transfer_timeout": settings.handoff.timeout_s,
+        "transfer_key": settings.handoff.key,
+        "transfer_to_key": settings.handoff.to_key,
+        "threeway_start_key": settings.threeway.start_key,
+        "threeway_leave_key": settings.threeway.leave_key,
+        "threeway_cancel_key": settings.threeway.cancel_key,
+        "emergency_key": settings.threeway.emergency_key,
+        "threeway_timeout": settings.threeway.timeout_s,
         "ring_timeout": SEAT_RING_TIMEOUT_S,
         "centres": centres,
         "seats": seats,
-        "transfer_fast": "yes" if settings.transfer_fast_path else "no",
+        "transfer_fast": "yes" if settings.handoff.fast_path else "no",
         "fast_seats": _fast_seats(settings),
         "fast_centres": _fast_centres(settings),
     }
 
 
 def render(settings: Settings, secrets: Secrets, *, agi_mode: str = "fast", verbose: int = 0) -> Path:
-    """Write the complete Asterisk configuration into `settings.run_dir`.
+    """Write the complete Asterisk configuration into `settings.paths.run_dir`.
 
     Returns the path of the rendered `asterisk.conf` (for `asterisk -C`).
     """
-    run = settings.run_dir
+    run = settings.paths.run_dir
     etc = run / "etc"
     for sub in ("etc", "lib", "lib/keys", "data", "agi-bin", "spool", "run", "log"):
         (run / sub).mkdir(parents=True, exist_ok=True)
@@ -148,21 +148,22 @@ def classic_agi_env(settings: Settings) -> dict[str, str]:
         return ",".join(f"{name}={int(value.total_seconds() // 60)}" for name, value in limits.items())
 
     env = {
-        "HOTLINE_CENTRES": centres_spec(settings.centres),
-        "HOTLINE_SEAT_MODE": settings.seat_mode,
-        "HOTLINE_STATE_DIR": str(settings.state_dir),
-        "HOTLINE_DATABASE_URL": settings.database_url or "",
-        "HOTLINE_REDIS_URL": settings.redis_url,
-        "HOTLINE_REDIS_PREFIX": settings.redis_prefix,
-        "HOTLINE_TRANSFER_KEY": settings.transfer_key,
-        "HOTLINE_TRANSFER_TO_KEY": settings.transfer_to_key,
-        "HOTLINE_TRANSFER_TIMEOUT": str(settings.transfer_timeout_s),
-        "HOTLINE_RELEASE_MODES": ";".join(f"{c}:{m}" for c, m in settings.release_modes.items()),
-        "HOTLINE_DESTINATION_ROUTES": ";".join(f"{d}={dial}" for d, dial in settings.destination_routes.items()),
-        "HOTLINE_JURISDICTION": settings.jurisdiction,
-        "HOTLINE_SIGN_LIMITS": minutes(settings.time_limits.sign),
-        "HOTLINE_ON_SITE_LIMITS": minutes(settings.time_limits.on_site),
-        "HOTLINE_LOG_LEVEL": settings.log_level,
+        "HOTLINE_CENTRES": centres_spec(settings.site.centres),
+        "HOTLINE_SEAT_MODE": settings.site.seat_mode,
+        "HOTLINE_STATE_DIR": str(settings.paths.state_dir),
+        "HOTLINE_DATABASE_URL": settings.database.url or "",
+        "HOTLINE_REDIS_URL": settings.redis.url,
+        "HOTLINE_REDIS_PREFIX": settings.redis.prefix,
+        "HOTLINE_HANDOFF_KEY": settings.handoff.key,
+        "HOTLINE_HANDOFF_TO_KEY": settings.handoff.to_key,
+        "HOTLINE_HANDOFF_TIMEOUT": str(settings.handoff.timeout_s),
+        "HOTLINE_RELEASE_MODES": ";".join(f"{c}:{m}" for c, m in settings.handoff.release_modes.items()),
+        "HOTLINE_DESTINATION_ROUTES": ";".join(f"{d}={dial}"
+                                               for d, dial in settings.handoff.destination_routes.items()),
+        "HOTLINE_JURISDICTION": settings.orders.jurisdiction,
+        "HOTLINE_SIGN_LIMITS": minutes(settings.orders.time_limits.sign),
+        "HOTLINE_ON_SITE_LIMITS": minutes(settings.orders.time_limits.on_site),
+        "HOTLINE_LOG_LEVEL": settings.logging.level,
     }
     for name, value in env.items():
         check_line(name, value, max_len=1024)  # one line each: no value can start another
@@ -179,7 +180,7 @@ def write_agi_script(settings: Settings) -> Path:
     calls this; a test that points the routes at another database calls it
     again.  Returns the wrapper's path.
     """
-    run = settings.run_dir
+    run = settings.paths.run_dir
     (run / "agi-bin").mkdir(parents=True, exist_ok=True)
     env_path = run / "etc" / CLASSIC_AGI_ENV
     env_path.parent.mkdir(parents=True, exist_ok=True)

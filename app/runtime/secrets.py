@@ -26,7 +26,7 @@ def _new() -> str:
 
 
 def load_or_create(settings: Settings) -> Secrets:
-    path = settings.state_dir / "secrets.json"
+    path = settings.paths.state_dir / "secrets.json"
     data: dict = {}
     if path.exists():
         data = json.loads(path.read_text())
@@ -35,16 +35,16 @@ def load_or_create(settings: Settings) -> Secrets:
         data["ami_secret"] = _new()
         changed = True
     seats = data.setdefault("seat_passwords", {})
-    for centre in settings.centres:
+    for centre in settings.site.centres:
         for seat in centre.seats:
             if not seats.get(seat.extension):
                 seats[seat.extension] = _new()
                 changed = True
     if changed:
-        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        settings.paths.state_dir.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             json.dump(data, fh, indent=2)
         os.replace(tmp, path)
-    return Secrets(ami_secret=settings.ami_secret or data["ami_secret"], seat_passwords=dict(seats))
+    return Secrets(ami_secret=settings.ami.secret or data["ami_secret"], seat_passwords=dict(seats))

@@ -36,8 +36,8 @@ class Stack:
         await self.asterisk.start()
         await self.platform.start()
         log.info("hotline-link up: SIP %s:%s, AMI 127.0.0.1:%s, FastAGI %s, web http://%s:%s/",
-                 self.settings.bind_host, self.settings.sip_port, self.settings.ami_port,
-                 self.settings.agi_url, self.settings.http_host, self.settings.http_port)
+                 self.settings.network.bind_host, self.settings.network.sip_port, self.settings.ami.port,
+                 self.settings.network.agi_url, self.settings.network.http_host, self.settings.network.http_port)
 
     async def stop(self) -> None:
         await self.platform.stop(before_agi=self.asterisk.stop)

@@ -54,7 +54,7 @@ def _service(request: web.Request, *, moves: bool = False) -> ThreeWayService:
 
 
 def _seat(request: web.Request, seat: str | None) -> str | None:
-    if seat is not None and seat_by_extension(request.app[SETTINGS].centres, seat) is None:
+    if seat is not None and seat_by_extension(request.app[SETTINGS].site.centres, seat) is None:
         raise BadInput("seat", f"{seat!r} is not a configured seat")
     return seat
 

@@ -21,7 +21,7 @@ ON_SHUTDOWN: tuple = ()
 
 
 def setup(deps: "Dependencies") -> None:
-    telephony = AmiThreeWayTelephony(deps.ami, deps.settings.centres) if deps.ami is not None else None
+    telephony = AmiThreeWayTelephony(deps.ami, deps.settings.site.centres) if deps.ami is not None else None
     service = ThreeWayService(deps.settings, deps.orders, telephony)
     deps.provide(http.THREEWAY, service)
     if deps.agi is not None:

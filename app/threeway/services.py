@@ -87,7 +87,7 @@ class ThreeWayService:
     async def start(self, request: ThreeWayRequest) -> Started:
         """Plan the three-way call and record its order; nothing has moved yet."""
         s = self.settings
-        decision = plan_start(request, centres=s.centres, timeout_s=s.threeway_timeout_s)
+        decision = plan_start(request, centres=s.site.centres, timeout_s=s.threeway.timeout_s)
         if isinstance(decision, Refusal):
             log.info("three-way refused (%s): seat channel %s, citizen channel %s via %s", decision.reason,
                      request.seat_channel, request.citizen_channel, request.via)
@@ -174,7 +174,7 @@ class ThreeWayService:
         from core.handoff import seat_of_channel
 
         call = await self._call(threeway_id)
-        seat = seat_of_channel(self.settings.centres, seat_channel)
+        seat = seat_of_channel(self.settings.site.centres, seat_channel)
         call, _ = call.answered(seat.extension if seat else None)
         self.calls[threeway_id] = call
         await self._note(threeway_id, f"seat:{call.invited_seat or '?'}", "joined",
@@ -226,7 +226,7 @@ class ThreeWayService:
         seat = call.seat_of(role)
         await self._note(threeway_id, f"seat:{seat}", "marked",
                          {"role": role, "seat": seat, "mark": "emergency"}, emergency=True)
-        call, outcome = call.emergency(self.settings.centres)
+        call, outcome = call.emergency(self.settings.site.centres)
         return await self._settle(threeway_id, call, outcome, actor=f"seat:{seat}")
 
     async def citizen_gone(self, threeway_id: str) -> None:

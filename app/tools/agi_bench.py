@@ -36,7 +36,7 @@ def summary(values_ms: list[float]) -> dict[str, float]:
 
 
 async def run_agi_bench(settings: Settings, calls: int = 200) -> dict[str, Any]:
-    settings = settings.with_(seat_mode="simulated")
+    settings = settings.with_(site={"seat_mode": "simulated"})
     secrets = load_or_create(settings)
     render(settings, secrets)
     agi = FastAgiServer(settings)
@@ -44,7 +44,7 @@ async def run_agi_bench(settings: Settings, calls: int = 200) -> dict[str, Any]:
     asterisk.check_installed()
     await agi.start()
     await asterisk.start()
-    ami = AmiManager("127.0.0.1", settings.ami_port, settings.ami_user, secrets.ami_secret)
+    ami = AmiManager("127.0.0.1", settings.ami.port, settings.ami.user, secrets.ami_secret)
     results: dict[str, list[float]] = {"fast": [], "classic": []}
     statuses: dict[str, dict[str, int]] = {"fast": {}, "classic": {}}
     waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
@@ -60,7 +60,7 @@ async def run_agi_bench(settings: Settings, calls: int = 200) -> dict[str, Any]:
     started = time.monotonic()
     try:
         await ami.wait_connected(timeout=20)
-        centre = settings.centres[0].id
+        centre = settings.site.centres[0].id
         for i in range(calls * 2):
             mode = "fast" if i % 2 == 0 else "classic"
             leg = f"bench-{i}-{mode}"
@@ -78,7 +78,7 @@ async def run_agi_bench(settings: Settings, calls: int = 200) -> dict[str, Any]:
         fast, classic = summary(results["fast"]), summary(results["classic"])
         return {
             "benchmark": "agi-inbound-decision",
-            "asterisk": str(settings.asterisk_prefix.resolve().name),
+            "asterisk": str(settings.paths.asterisk_prefix.resolve().name),
             "calls_per_mode": calls,
             "fastagi": fast,
             "classic_agi": classic,

@@ -25,7 +25,7 @@ def _say(text: str) -> None:
 
 async def _live(settings: Settings, token: str) -> dict[str, Any]:
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http:
-        async with http.get(f"http://{settings.http_host}:{settings.http_port}/api/live") as resp:
+        async with http.get(f"http://{settings.network.http_host}:{settings.network.http_port}/api/live") as resp:
             body = await resp.json()
             if resp.status != 200:
                 raise RuntimeError(f"/api/live answered {resp.status}: {body}")
@@ -70,7 +70,7 @@ async def _poll(check, timeout: float, what: str):  # type: ignore[no-untyped-de
 
 
 async def run_demo(settings: Settings, *, citizen: str, centre: str) -> int:
-    settings = settings.with_(seat_mode="simulated")
+    settings = settings.with_(site={"seat_mode": "simulated"})
     stack = Stack(settings)
     _say("starting Asterisk, FastAGI, AMI bridge and web service…")
     await stack.start()

@@ -4,7 +4,7 @@ Both run in one Asterisk, alternating call by call, with simulated seats.
 For each call a citizen dials 12345, a seat answers, and the seat presses
 either our key (`*1`: by default the dialplan path — one GotoIf, one MSet
 writing the order to the AstDB outbox, BlindTransfer of the citizen's own
-channel into the 110 linkage queue; with HOTLINE_TRANSFER_FAST_PATH=no the
+channel into the 110 linkage queue; with HOTLINE_HANDOFF_FAST_PATH=no the
 `transfer_key` AGI route first) or Asterisk's built-in blind transfer (`#1`
 then `110`: features.conf blindxfer into `hotline-blind-transfer`, the same
 linkage queue).  The handoff journal runs as in `hotline up` and records
@@ -129,16 +129,16 @@ async def _press(ami: AmiManager, channel: str, digits: str) -> None:
 
 async def run_transfer_bench(settings: Settings, transfers: int = 200) -> dict[str, Any]:
     state = Path(tempfile.mkdtemp(prefix="hotline-bench-transfer-"))
-    settings = settings.with_(seat_mode="simulated", state_dir=state, database_url=None)
+    settings = settings.with_(site={"seat_mode": "simulated"}, paths={"state_dir": state}, database={"url": None})
     secrets = load_or_create(settings)
     render(settings, secrets)
     engine = db.create_engine(settings.effective_database_url)
     await db.migrate_engine(engine)
     sessions = db.session_factory(engine)
-    lock = RedisHandoffLock.from_url(settings.redis_url, settings.redis_prefix)
+    lock = RedisHandoffLock.from_url(settings.redis.url, settings.redis.prefix)
     # the events the run times and waits for, and nothing else (as the AMI bridge does:
     # the dialplan's Newexten/VarSet flood would only load this machine's two cores)
-    ami = AmiManager("127.0.0.1", settings.ami_port, settings.ami_user, secrets.ami_secret,
+    ami = AmiManager("127.0.0.1", settings.ami.port, settings.ami.user, secrets.ami_secret,
                      filter_events=True)
     watch = _Watch()
     for name in WATCHED_EVENTS:
@@ -157,7 +157,7 @@ async def run_transfer_bench(settings: Settings, transfers: int = 200) -> dict[s
     await agi.start()
     await asterisk.start()
     await ami.start()
-    digits = {"hotline": settings.transfer_key,
+    digits = {"hotline": settings.handoff.key,
               "blind": BUILTIN_FEATURE_KEYS["blindxfer"] + BLIND_DESTINATION}
     results: dict[str, dict[str, list[float]]] = {m: {} for m in ("hotline", "blind")}
     failures: dict[str, int] = {"hotline": 0, "blind": 0}
@@ -194,7 +194,7 @@ async def run_transfer_bench(settings: Settings, transfers: int = 200) -> dict[s
         ours, blind = results["hotline"], results["blind"]
         out: dict[str, Any] = {
             "benchmark": "one-key-transfer-vs-blind-transfer",
-            "asterisk": str(settings.asterisk_prefix.resolve().name),
+            "asterisk": str(settings.paths.asterisk_prefix.resolve().name),
             "transfers_per_mode": transfers,
             "keys": {"hotline_key": digits["hotline"], "builtin_blindxfer": digits["blind"],
                      "digit_ms": DIGIT_MS, "pause_between_digits_ms": PAUSE_MS},
@@ -216,10 +216,10 @@ async def run_transfer_bench(settings: Settings, transfers: int = 200) -> dict[s
             "failed_transfers": failures,
             "database": "sqlite (state dir)",
             "transfer_path": ("dialplan: GotoIf, MSet (AstDB outbox), BlindTransfer; orders by the AMI journal"
-                              if settings.transfer_fast_path
-                              else "agi: transfer_key route before the move (HOTLINE_TRANSFER_FAST_PATH=no)"),
+                              if settings.handoff.fast_path
+                              else "agi: transfer_key route before the move (HOTLINE_HANDOFF_FAST_PATH=no)"),
             "outbox_records_swept_at_end": swept,
-            "double_press_lock": ("AstDB key per call in dialplan" if settings.transfer_fast_path
+            "double_press_lock": ("AstDB key per call in dialplan" if settings.handoff.fast_path
                                   else "Redis SET NX PX (one round trip on the key path)"),
             "ami_events": "filtered to " + ", ".join(WATCHED_EVENTS) + " (and the journal's)",
             "wall_s": round(time.monotonic() - started, 1),

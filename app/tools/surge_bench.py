@@ -156,9 +156,9 @@ async def run_surge_bench(settings: Settings, *, calls: int = 200, rate: float =
     if not 1 <= remote_seats <= 64:
         raise ValueError("remote seats: 1 to 64 (one group)")
     state = Path(tempfile.mkdtemp(prefix="hotline-bench-surge-"))
-    settings = settings.with_(seat_mode="simulated", state_dir=state, database_url=None,
-                              redis_prefix=f"{settings.redis_prefix}bench-surge-{uuid.uuid4().hex[:8]}:")
-    home = centre_by_id(settings.centres, centre)
+    settings = settings.with_(site={"seat_mode": "simulated"}, paths={"state_dir": state}, database={"url": None},
+                              redis={"prefix": f"{settings.redis.prefix}bench-surge-{uuid.uuid4().hex[:8]}:"})
+    home = centre_by_id(settings.site.centres, centre)
     if home is None:
         raise ValueError(f"centre {centre} is not configured")
     local = {s.extension for s in home.seats}
@@ -167,7 +167,7 @@ async def run_surge_bench(settings: Settings, *, calls: int = 200, rate: float =
     engine = db.create_engine(settings.effective_database_url)
     await db.migrate_engine(engine)
     sessions = db.session_factory(engine)
-    config = OverflowConfig(sessions, settings.centres)
+    config = OverflowConfig(sessions, settings.site.centres)
     agi = FastAgiServer(settings)
     asterisk = AsteriskProcess(settings)
     asterisk.check_installed()
@@ -175,7 +175,7 @@ async def run_surge_bench(settings: Settings, *, calls: int = 200, rate: float =
     await asterisk.start()
     bridge = AmiBridge(settings, secrets.ami_secret)
     controller = OverflowController(settings, config, bridge.ami, OrderService(sessions))
-    ami = AmiManager("127.0.0.1", settings.ami_port, settings.ami_user, secrets.ami_secret)
+    ami = AmiManager("127.0.0.1", settings.ami.port, settings.ami.user, secrets.ami_secret)
     watch = _Watch()
     ami.on_event("*", watch.on_event)
     started = time.monotonic()
@@ -200,7 +200,7 @@ async def run_surge_bench(settings: Settings, *, calls: int = 200, rate: float =
         with_group["surge_events"] = [event_view(e) for e in await config.surge_events()]
         return {
             "benchmark": "surge",
-            "asterisk": settings.asterisk_prefix.resolve().name,
+            "asterisk": settings.paths.asterisk_prefix.resolve().name,
             "centre": centre,
             "calls_per_run": calls,
             "rate_per_s": rate,
@@ -209,8 +209,8 @@ async def run_surge_bench(settings: Settings, *, calls: int = 200, rate: float =
             "local_seats": len(local),
             "remote_seats": remote_seats,
             "group_min_waiting": min_waiting,
-            "overflow": {"check_s": settings.overflow_check_s, "open_after_s": settings.overflow_open_after_s,
-                         "clear_after_s": settings.overflow_clear_after_s},
+            "overflow": {"check_s": settings.overflow.check_s, "open_after_s": settings.overflow.open_after_s,
+                         "clear_after_s": settings.overflow.clear_after_s},
             "without_remote_group": without,
             "with_remote_group": with_group,
             "wall_s": round(time.monotonic() - started, 1),
@@ -229,9 +229,9 @@ async def run_surge_bench(settings: Settings, *, calls: int = 200, rate: float =
 async def _clean_redis(settings: Settings) -> None:
     from redis.asyncio import Redis
 
-    redis = Redis.from_url(settings.redis_url)
+    redis = Redis.from_url(settings.redis.url)
     try:
-        keys = [k async for k in redis.scan_iter(match=f"{settings.redis_prefix}*")]
+        keys = [k async for k in redis.scan_iter(match=f"{settings.redis.prefix}*")]
         if keys:
             await redis.delete(*keys)
     finally:

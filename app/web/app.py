@@ -66,7 +66,7 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     """Owns the Redis client.  Short timeouts and one quick retry, so a dead
     Redis makes a request answer 503 promptly instead of hanging it."""
     client = Redis.from_url(
-        app[SETTINGS].redis_url,
+        app[SETTINGS].redis.url,
         decode_responses=True,
         socket_connect_timeout=2,
         socket_timeout=3,
@@ -97,10 +97,10 @@ def features_ctx(deps: Dependencies | None,
             engine = db.create_engine(settings.effective_database_url)
             await db.migrate_engine(engine)
             sessions = db.session_factory(engine)
-            orders = OrderService(sessions, clock=clock, limits=settings.time_limits,
-                                  jurisdiction=settings.jurisdiction)
+            orders = OrderService(sessions, clock=clock, limits=settings.orders.time_limits,
+                                  jurisdiction=settings.orders.jurisdiction)
             wired = setup_features(Dependencies(settings, engine, sessions, orders,
-                                                RedisHandoffLock(app[REDIS], settings.redis_prefix),
+                                                RedisHandoffLock(app[REDIS], settings.redis.prefix),
                                                 roles=frozenset({"web"})))
         try:
             app[SESSIONS] = wired.sessions
@@ -136,13 +136,13 @@ def init_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
 
 
 async def start(settings: Settings, deps: Dependencies | None = None) -> web.AppRunner:
-    """Start serving on `settings.http_host:http_port`; the caller must
+    """Start serving on `settings.network.http_host:http_port`; the caller must
     `await runner.cleanup()`.  `runner.addresses` gives the bound address
     (useful with port 0)."""
     runner = web.AppRunner(init_app(settings, deps=deps))
     try:
         await runner.setup()
-        await web.TCPSite(runner, settings.http_host, settings.http_port).start()
+        await web.TCPSite(runner, settings.network.http_host, settings.network.http_port).start()
     except BaseException:
         await runner.cleanup()
         raise

@@ -44,7 +44,7 @@ def token_view(token: ApiToken) -> dict[str, Any]:
 async def whoami(request: web.Request) -> web.Response:
     who = principal(request)
     return web.json_response({"name": who.name, "role": who.role,
-                              "sees_numbers": who.role in request.app[SETTINGS].unmasked_roles})
+                              "sees_numbers": who.role in request.app[SETTINGS].orders.unmasked_roles})
 
 
 @routes.get("/api/tokens")

@@ -38,7 +38,7 @@ orders = spec.orders
 
 @pytest.fixture
 async def python_first(pbx: Pbx) -> AsyncIterator[None]:
-    """HOTLINE_TRANSFER_FAST_PATH=no, as rendered: the route decides every key press."""
+    """HOTLINE_HANDOFF_FAST_PATH=no, as rendered: the route decides every key press."""
     await pbx.ami.send({"Action": "Setvar", "Variable": "HOTLINE_TRANSFER_FAST", "Value": "no"})
     try:
         yield

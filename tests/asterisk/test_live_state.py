@@ -29,8 +29,8 @@ async def bridge(pbx: Pbx) -> AsyncIterator[AmiBridge]:
         yield b
     finally:
         await b.stop()
-        redis = Redis.from_url(pbx.settings.redis_url)
-        keys = [k async for k in redis.scan_iter(match=f"{pbx.settings.redis_prefix}*")]
+        redis = Redis.from_url(pbx.settings.redis.url)
+        keys = [k async for k in redis.scan_iter(match=f"{pbx.settings.redis.prefix}*")]
         if keys:
             await redis.delete(*keys)
         await redis.aclose()
@@ -38,7 +38,7 @@ async def bridge(pbx: Pbx) -> AsyncIterator[AmiBridge]:
 
 @pytest.fixture
 async def api(pbx: Pbx, bridge: AmiBridge) -> AsyncIterator[TestClient]:
-    settings = pbx.settings.with_(database_url=f"sqlite+aiosqlite:///{pbx.settings.state_dir / 'live.db'}")
+    settings = pbx.settings.with_(database={"url": f"sqlite+aiosqlite:///{pbx.settings.paths.state_dir / 'live.db'}"})
     client = TestClient(TestServer(init_app(settings)))
     await client.start_server()
     token = await create_token(client.app[SESSIONS], role="supervisor", name=f"live-{uuid.uuid4().hex[:8]}",

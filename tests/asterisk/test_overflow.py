@@ -126,7 +126,7 @@ async def stack(surge_pbx: Pbx) -> AsyncIterator[Surge]:
     await db.migrate(settings.effective_database_url)
     engine = db.create_engine(settings.effective_database_url)
     sessions = db.session_factory(engine)
-    controller = OverflowController(settings, OverflowConfig(sessions, settings.centres), bridge.ami,
+    controller = OverflowController(settings, OverflowConfig(sessions, settings.site.centres), bridge.ami,
                                     OrderService(sessions))
     await controller.start()
     api = TestClient(TestServer(init_app(settings)))
@@ -143,8 +143,8 @@ async def stack(surge_pbx: Pbx) -> AsyncIterator[Surge]:
         await bridge.stop()
         await engine.dispose()
         log.info("module teardown: redis")
-        redis = Redis.from_url(settings.redis_url)
-        keys = [k async for k in redis.scan_iter(match=f"{settings.redis_prefix}*")]
+        redis = Redis.from_url(settings.redis.url)
+        keys = [k async for k in redis.scan_iter(match=f"{settings.redis.prefix}*")]
         if keys:
             await redis.delete(*keys)
         await redis.aclose()
@@ -294,9 +294,9 @@ async def test_when_no_local_seat_is_free_then_a_group_with_that_trigger_takes_t
     group = {**GROUP, "min_waiting": None, "when_no_local_free": True}
     created = await surge.api.post("/api/overflow/groups", json=group, headers=surge.admin)
     assert created.status == 201, await created.text()
-    redis = Redis.from_url(surge.pbx.settings.redis_url, decode_responses=True)
+    redis = Redis.from_url(surge.pbx.settings.redis.url, decode_responses=True)
     updates = redis.pubsub()
-    await updates.subscribe(surge.pbx.settings.redis_prefix + UPDATES_CHANNEL)
+    await updates.subscribe(surge.pbx.settings.redis.prefix + UPDATES_CHANNEL)
     try:
         await _local_seats_busy(surge)
         third = await surge.call("13500000001")

@@ -87,7 +87,7 @@ class ThreeWayRig:
 
 async def _rig(pbx: Pbx, url: str) -> AsyncIterator[ThreeWayRig]:
     # wired as every process is: the three-way feature's routes over the rig's FastAGI and AMI
-    deps = await pbx.wire(url, settings=pbx.settings.with_(threeway_timeout_s=TIMEOUT_S),
+    deps = await pbx.wire(url, settings=pbx.settings.with_(threeway={"timeout_s": TIMEOUT_S}),
                           features=(inbound, orders, threeway_feature))
     assert deps is not None
     try:
@@ -373,7 +373,8 @@ async def test_when_seat_marks_emergency_then_110_accepts_and_dispatches_first(t
 @pytest.fixture
 async def desk(threeway: ThreeWayRig, tmp_path: Path) -> AsyncIterator[TestClient]:
     pbx = threeway.pbx
-    settings = pbx.settings.with_(state_dir=tmp_path / "web", database_url=threeway.url, http_port=0)
+    settings = pbx.settings.with_(paths={"state_dir": tmp_path / "web"}, database={"url": threeway.url},
+                                  network={"http_port": 0})
     app = init_app(settings, deps=threeway.deps)
     async with TestClient(TestServer(app)) as client:
         token = await create_token(client.app[SESSIONS], role="seat", name=f"desk-{uuid.uuid4().hex[:8]}",

@@ -149,8 +149,8 @@ async def test_when_agi_mode_is_classic_then_transfer_key_still_hands_the_citize
         pbx: Pbx, orders: Orders) -> None:
     """Process-per-call AGI (the agi-bin wrapper) records the same order: the
     wrapper's settings file names the test's database."""
-    wrapper = write_agi_script(pbx.settings.with_(database_url=orders.url))
-    env_file = pbx.settings.run_dir / "etc" / "hotline-agi.env"
+    wrapper = write_agi_script(pbx.settings.with_(database={"url": orders.url}))
+    env_file = pbx.settings.paths.run_dir / "etc" / "hotline-agi.env"
     assert wrapper.stat().st_mode & 0o077 == 0 and env_file.stat().st_mode & 0o077 == 0
     assert f"HOTLINE_DATABASE_URL={orders.url}\n" in env_file.read_text()
     assert orders.url not in wrapper.read_text()  # the wrapper names the file, not the values
@@ -211,7 +211,7 @@ async def test_when_citizen_hangs_up_while_waiting_then_order_abandoned_and_noth
 async def test_when_seat_transfers_to_120_then_its_route_sees_citizen_number(pbx: Pbx, orders: Orders) -> None:
     call, first = await _answered_call(pbx, "12345")
 
-    await pbx.press_key(first["Seat"], f"{pbx.settings.transfer_to_key}120#")  # *8 120#
+    await pbx.press_key(first["Seat"], f"{pbx.settings.handoff.to_key}120#")  # *8 120#
 
     reached = await pbx.events.wait_for(
         lambda e: e.get("UserEvent") == "HotlineDestinationAnswered", what="120's route answers")
@@ -230,7 +230,7 @@ async def test_when_destination_has_no_route_then_seat_hears_refusal_and_keeps_t
         pbx: Pbx, orders: Orders) -> None:
     call, first = await _answered_call(pbx, "12345")
 
-    await pbx.press_key(first["Seat"], f"{pbx.settings.transfer_to_key}119#")  # the rig routes 120 only
+    await pbx.press_key(first["Seat"], f"{pbx.settings.handoff.to_key}119#")  # the rig routes 120 only
 
     await pbx.events.wait_for(lambda e: e.get("Event") == "Newexten" and e.get("Application") == "Playback"
                               and e.get("AppData") == "cannot-complete-as-dialed", what="the refusal prompt")
@@ -279,7 +279,7 @@ async def test_when_no_110_seat_is_ready_then_citizen_back_with_seat_and_order_s
 async def test_when_centre_releases_at_once_then_seat_is_free_before_target_answers(
         pbx: Pbx, orders: Orders) -> None:
     # as `HOTLINE_RELEASE_MODES=12345:immediate` renders it, for the key's dialplan path and the route
-    orders.service.settings = orders.service.settings.with_(release_modes={"12345": "immediate"})
+    orders.service.settings = orders.service.settings.with_(handoff={"release_modes": {"12345": "immediate"}})
     await pbx.ami.send({"Action": "Setvar", "Variable": "HOTLINE_XFER_MODE_12345", "Value": "immediate"})
     try:
         await _no_110_seat_answers(pbx)
@@ -303,7 +303,8 @@ async def test_when_centre_releases_at_once_then_seat_is_free_before_target_answ
 @pytest.fixture
 async def desk(pbx: Pbx, orders: Orders, tmp_path: Path) -> AsyncIterator[TestClient]:
     """The web service wired like `hotline up`: the rig's handoff service and AMI."""
-    settings = pbx.settings.with_(state_dir=tmp_path / "web", database_url=orders.url, http_port=0)
+    settings = pbx.settings.with_(paths={"state_dir": tmp_path / "web"}, database={"url": orders.url},
+                                  network={"http_port": 0})
     app = init_app(settings, deps=pbx.deps)
     async with TestClient(TestServer(app)) as client:
         token = await create_token(client.app[SESSIONS], role="seat", name=f"desk-{uuid.uuid4().hex[:8]}",
@@ -427,7 +428,7 @@ async def test_when_fastagi_server_is_down_then_seat_asking_for_a_destination_ke
     call, first = await _answered_call(pbx, "110")
     await pbx.agi.stop()
     try:
-        await pbx.press_key(first["Seat"], f"{pbx.settings.transfer_to_key}120#")
+        await pbx.press_key(first["Seat"], f"{pbx.settings.handoff.to_key}120#")
         await _seat_hears_failure_and_keeps_citizen(pbx, call, first["Seat"])
         assert await orders.of_call(call.handset_id) == []
     finally:

@@ -102,14 +102,15 @@ async def product(pbx: Pbx, tmp_path: Path) -> AsyncIterator[Product]:
     # (the rig's FastAGI), the buttons (web) and the AMI-side workers
     deps = await pbx.wire(url, features=FEATURES)
     assert deps is not None
-    settings = pbx.settings.with_(state_dir=tmp_path / "web", database_url=url, http_port=free_port())
+    settings = pbx.settings.with_(paths={"state_dir": tmp_path / "web"}, database={"url": url},
+                                  network={"http_port": free_port()})
     app = init_app(settings, deps=deps)
     runner = web.AppRunner(app, shutdown_timeout=5)
     await runner.setup()
     http = ClientSession()
     try:
-        await web.TCPSite(runner, "127.0.0.1", settings.http_port).start()
-        product = Product(f"http://127.0.0.1:{settings.http_port}", http=http)
+        await web.TCPSite(runner, "127.0.0.1", settings.network.http_port).start()
+        product = Product(f"http://127.0.0.1:{settings.network.http_port}", http=http)
         for role in ("seat", "supervisor", "admin"):
             product.tokens[role] = await create_token(app[SESSIONS], role=role,
                                                       name=f"{role}-{uuid.uuid4().hex[:6]}", now=utcnow())
@@ -120,8 +121,8 @@ async def product(pbx: Pbx, tmp_path: Path) -> AsyncIterator[Product]:
         await _calls_over(pbx)  # a conference's last AGI reports reach the service before it goes
         await pbx.wire(None)
         await bridge.stop()
-        redis = Redis.from_url(pbx.settings.redis_url)
-        keys = [k async for k in redis.scan_iter(match=f"{pbx.settings.redis_prefix}*")]
+        redis = Redis.from_url(pbx.settings.redis.url)
+        keys = [k async for k in redis.scan_iter(match=f"{pbx.settings.redis.prefix}*")]
         if keys:
             await redis.delete(*keys)
         await redis.aclose()

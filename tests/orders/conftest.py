@@ -22,7 +22,15 @@ from app.web.app import init_app
 from app.web.auth import create_token
 from app.web.keys import SESSIONS
 from core.centres import parse_centres
-from core.settings import Settings
+from core.settings import (
+    DatabaseSettings,
+    NetworkSettings,
+    OrderSettings,
+    PathSettings,
+    RedisSettings,
+    Settings,
+    SiteSettings,
+)
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -61,9 +69,11 @@ def service(engine: AsyncEngine, clock: Clock) -> OrderService:
 
 
 def api_settings(tmp_path: Path, database_url: str, redis_prefix: str, **changes: object) -> Settings:
-    settings = Settings(centres=parse_centres("12345:1001-1002;110:2001"), seat_mode="simulated",
-                        state_dir=tmp_path, redis_url=REDIS_URL, redis_prefix=redis_prefix, http_port=0,
-                        database_url=database_url, overdue_check_s=3600)
+    """Settings for the API tests; `changes` as for `Settings.with_` (part -> field changes)."""
+    settings = Settings(site=SiteSettings(centres=parse_centres("12345:1001-1002;110:2001"), seat_mode="simulated"),
+                        paths=PathSettings(state_dir=tmp_path), redis=RedisSettings(url=REDIS_URL, prefix=redis_prefix),
+                        network=NetworkSettings(http_port=0), database=DatabaseSettings(url=database_url),
+                        orders=OrderSettings(overdue_check_s=3600))
     return settings.with_(**changes)
 
 

@@ -54,7 +54,8 @@ async def test_when_limits_are_configured_then_general_orders_get_them_too(
     from core.sla import TimeLimits
 
     limits = TimeLimits(sign={"general": timedelta(hours=24)}, on_site={})
-    client, tokens = await start_api(api_settings(tmp_path, sqlite_url, redis_prefix, time_limits=limits), clock)
+    settings = api_settings(tmp_path, sqlite_url, redis_prefix, orders={"time_limits": limits})
+    client, tokens = await start_api(settings, clock)
     api = Api(client, tokens, clock)
     try:
         order = await create(api, order_class="general")
@@ -71,7 +72,8 @@ async def test_when_limits_are_configured_then_general_orders_get_them_too(
 @pytest.fixture
 async def checked_api(tmp_path: Path, database_url: str, redis_prefix: str, clock: Clock) -> AsyncIterator[Api]:
     """The app with its overdue checker running every 20 ms."""
-    client, tokens = await start_api(api_settings(tmp_path, database_url, redis_prefix, overdue_check_s=0.02), clock)
+    settings = api_settings(tmp_path, database_url, redis_prefix, orders={"overdue_check_s": 0.02})
+    client, tokens = await start_api(settings, clock)
     try:
         yield Api(client, tokens, clock)
     finally:

@@ -53,7 +53,7 @@ async def test_when_roles_without_the_privilege_read_an_order_then_the_citizen_n
 async def test_when_no_role_is_privileged_then_even_seats_see_masked_numbers(
     tmp_path: Path, sqlite_url: str, redis_prefix: str, clock: Clock
 ) -> None:
-    settings = api_settings(tmp_path, sqlite_url, redis_prefix, unmasked_roles=frozenset())
+    settings = api_settings(tmp_path, sqlite_url, redis_prefix, orders={"unmasked_roles": frozenset()})
     client, tokens = await start_api(settings, clock)
     api = Api(client, tokens, clock)
     try:

@@ -20,7 +20,13 @@ from redis.asyncio import Redis
 
 from ami_bridge.service import AmiBridge
 from core.centres import parse_centres
-from core.settings import Settings
+from core.settings import (
+    AmiSettings,
+    NetworkSettings,
+    RedisSettings,
+    Settings,
+    SiteSettings,
+)
 from tests.support import waiting
 
 TRANSCRIPTS = Path(__file__).resolve().parent / "transcripts"
@@ -239,13 +245,10 @@ def prefix(redis_prefix: str) -> str:
 @pytest.fixture
 def settings(fake_ami: FakeAmi, prefix: str) -> Settings:
     return Settings(
-        centres=parse_centres("12345:1001-1002;110:2001"),
-        seat_mode="simulated",
-        bind_host="127.0.0.1",
-        ami_port=fake_ami.port,
-        ami_user=AMI_USER,
-        redis_url=REDIS_URL,
-        redis_prefix=prefix,
+        site=SiteSettings(centres=parse_centres("12345:1001-1002;110:2001"), seat_mode="simulated"),
+        network=NetworkSettings(bind_host="127.0.0.1"),
+        ami=AmiSettings(port=fake_ami.port, user=AMI_USER),
+        redis=RedisSettings(url=REDIS_URL, prefix=prefix),
     )
 
 

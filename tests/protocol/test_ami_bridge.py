@@ -151,7 +151,7 @@ async def test_when_redis_is_down_the_bridge_keeps_running_and_rewrites_state_wh
         make_bridge: Any, fake_ami: Any, settings: Any, redis_proxy: Any, redis_client: Redis, prefix: str,
         eventually: Any) -> None:
     await redis_proxy.stop()  # Redis unreachable from the start
-    bridge = await make_bridge(settings=settings.with_(redis_url=f"redis://127.0.0.1:{redis_proxy.port}/0"))
+    bridge = await make_bridge(settings=settings.with_(redis={"url": f"redis://127.0.0.1:{redis_proxy.port}/0"}))
     await eventually(lambda: bridge.resyncs >= 1, what="resync kept in memory")
     await fake_ami.push("events_caller_joins.ami")
     await eventually(lambda: bridge.live.model.queues["hotline-12345"].waiting == 1, what="event applied")

@@ -16,7 +16,7 @@ from agi.registry import AgiRoutes
 from agi.server import FastAgiServer
 from app.inbound import agi as inbound
 from core.centres import parse_centres
-from core.settings import Settings
+from core.settings import NetworkSettings, Settings, SiteSettings
 
 HEADER = "".join(line + "\n" for line in
                  (Path(__file__).parent / "transcripts" / "fastagi_inbound_request.agi")
@@ -27,7 +27,8 @@ _GET = re.compile(r"^GET VARIABLE (\S+)$")
 
 @pytest.fixture
 async def server() -> AsyncIterator[FastAgiServer]:
-    settings = Settings(centres=parse_centres("12345:1001-1002;110:2001"), agi_port=0)
+    settings = Settings(site=SiteSettings(centres=parse_centres("12345:1001-1002;110:2001")),
+                        network=NetworkSettings(agi_port=0))
     routes = AgiRoutes()
     inbound.register(routes, settings)
     srv = FastAgiServer(settings, routes)

@@ -62,7 +62,7 @@ def rig_settings(state_dir: Path, **env: str) -> Settings:
         "HOTLINE_REDIS_PREFIX": f"hltest:{uuid.uuid4().hex[:8]}:",
         # one-key transfer: a short no-answer limit, and 120 routed to the
         # simulated destination phone (reports the caller ID it sees)
-        "HOTLINE_TRANSFER_TIMEOUT": "3",
+        "HOTLINE_HANDOFF_TIMEOUT": "3",
         "HOTLINE_DESTINATION_ROUTES": "120=Local/120@hotline-destination-phone/n",
     }
     import os
@@ -130,7 +130,7 @@ class Pbx:
         agi = FastAgiServer(settings, routes)
         await agi.start()
         await asterisk.start()
-        ami = AmiManager("127.0.0.1", settings.ami_port, settings.ami_user, secrets.ami_secret)
+        ami = AmiManager("127.0.0.1", settings.ami.port, settings.ami.user, secrets.ami_secret)
         pbx = cls(settings, secrets, asterisk, agi, ami)
         ami.on_event("*", pbx.events.record)
         await ami.start()
@@ -159,7 +159,7 @@ class Pbx:
         engine = db.create_engine(url)
         await db.migrate_engine(engine)
         sessions = db.session_factory(engine)
-        lock = RedisHandoffLock.from_url(settings.redis_url, settings.redis_prefix)
+        lock = RedisHandoffLock.from_url(settings.redis.url, settings.redis.prefix)
         self.deps = setup_features(Dependencies(settings, engine, sessions, OrderService(sessions), lock,
                                                 frozenset({"agi", "bridge"}), agi=routes, ami=self.ami),
                                    features)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ami_bridge.manager import AmiManager
 from app.runtime.asterisk import AsteriskProcess
-from core.settings import Settings
+from core.settings import PathSettings, Settings, SiteSettings
 from tests.support.pbx import EventLog, free_port
 
 MODULES = """
@@ -30,17 +30,18 @@ class SipPhone:
 
     @classmethod
     async def start(cls, directory: Path, pbx: Settings, seat: str, password: str) -> "SipPhone":
-        settings = Settings(centres=pbx.centres, state_dir=directory, asterisk_prefix=pbx.asterisk_prefix)
-        run, etc = settings.run_dir, settings.run_dir / "etc"
+        settings = Settings(site=SiteSettings(centres=pbx.site.centres),
+                            paths=PathSettings(state_dir=directory, asterisk_prefix=pbx.paths.asterisk_prefix))
+        run, etc = settings.paths.run_dir, settings.paths.run_dir / "etc"
         for sub in ("etc", "lib", "run", "log", "spool", "data"):
             (run / sub).mkdir(parents=True, exist_ok=True)
         sip_port, ami_port = free_port(), free_port()
         secret = "phone-ami-secret-for-tests"
         (etc / "asterisk.conf").write_text(
-            f"[directories]\nastetcdir => {etc}\nastmoddir => {pbx.asterisk_prefix}/lib/asterisk/modules\n"
+            f"[directories]\nastetcdir => {etc}\nastmoddir => {pbx.paths.asterisk_prefix}/lib/asterisk/modules\n"
             f"astvarlibdir => {run}/lib\nastdbdir => {run}/lib\nastkeydir => {run}/lib\n"
             f"astdatadir => {run}/data\nastspooldir => {run}/spool\nastrundir => {run}/run\n"
-            f"astlogdir => {run}/log\nastsbindir => {pbx.asterisk_prefix}/sbin\n[options]\nnocolor = yes\n")
+            f"astlogdir => {run}/log\nastsbindir => {pbx.paths.asterisk_prefix}/sbin\n[options]\nnocolor = yes\n")
         (etc / "modules.conf").write_text("[modules]\nautoload = no\n" + "".join(f"load => {m}.so\n" for m in MODULES))
         (etc / "logger.conf").write_text("[logfiles]\nmessages.log => notice,warning,error,verbose\n")
         (etc / "rtp.conf").write_text("[general]\nrtpstart = 31000\nrtpend = 31999\n")
@@ -70,7 +71,7 @@ password = {password}
 
 [pbx]
 type = aor
-contact = sip:127.0.0.1:{pbx.sip_port}
+contact = sip:127.0.0.1:{pbx.network.sip_port}
 
 [pbx]
 type = identify
@@ -80,8 +81,8 @@ match = 127.0.0.1
 [pbx-reg]
 type = registration
 outbound_auth = pbx-auth
-server_uri = sip:127.0.0.1:{pbx.sip_port}
-client_uri = sip:{seat}@127.0.0.1:{pbx.sip_port}
+server_uri = sip:127.0.0.1:{pbx.network.sip_port}
+client_uri = sip:{seat}@127.0.0.1:{pbx.network.sip_port}
 contact_user = {seat}
 retry_interval = 2
 expiration = 120

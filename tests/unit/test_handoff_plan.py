@@ -164,17 +164,17 @@ def test_bad_routes_are_refused(spec: str) -> None:
     ({"HOTLINE_DESTINATION_ROUTES": "110=PJSIP/110@t"}, "HOTLINE_DESTINATION_ROUTES"),
     ({"HOTLINE_RELEASE_MODES": "12345:later"}, "HOTLINE_RELEASE_MODES"),
     ({"HOTLINE_RELEASE_MODES": "119:immediate"}, "HOTLINE_RELEASE_MODES"),
-    ({"HOTLINE_TRANSFER_TIMEOUT": "0"}, "HOTLINE_TRANSFER_TIMEOUT"),
-    ({"HOTLINE_TRANSFER_TIMEOUT": "601"}, "HOTLINE_TRANSFER_TIMEOUT"),
-    ({"HOTLINE_TRANSFER_TO_KEY": "*1"}, "HOTLINE_TRANSFER_TO_KEY"),
-    ({"HOTLINE_TRANSFER_TO_KEY": "*12"}, "HOTLINE_TRANSFER_TO_KEY"),
+    ({"HOTLINE_HANDOFF_TIMEOUT": "0"}, "HOTLINE_HANDOFF_TIMEOUT"),
+    ({"HOTLINE_HANDOFF_TIMEOUT": "601"}, "HOTLINE_HANDOFF_TIMEOUT"),
+    ({"HOTLINE_HANDOFF_TO_KEY": "*1"}, "HOTLINE_HANDOFF_TO_KEY"),
+    ({"HOTLINE_HANDOFF_TO_KEY": "*12"}, "HOTLINE_HANDOFF_TO_KEY"),
     # issue 4's three-way keys and Asterisk's featuremap keys are taken
-    ({"HOTLINE_TRANSFER_TO_KEY": "*2"}, "HOTLINE_TRANSFER_TO_KEY"),
-    ({"HOTLINE_TRANSFER_TO_KEY": "*0"}, "HOTLINE_TRANSFER_TO_KEY"),
-    ({"HOTLINE_TRANSFER_TO_KEY": "*91"}, "HOTLINE_TRANSFER_TO_KEY"),
-    ({"HOTLINE_TRANSFER_KEY": "*3"}, "HOTLINE_TRANSFER_KEY"),
-    ({"HOTLINE_TRANSFER_KEY": "#"}, "HOTLINE_TRANSFER_KEY"),
-    ({"HOTLINE_TRANSFER_KEY": "#11"}, "HOTLINE_TRANSFER_KEY"),
+    ({"HOTLINE_HANDOFF_TO_KEY": "*2"}, "HOTLINE_HANDOFF_TO_KEY"),
+    ({"HOTLINE_HANDOFF_TO_KEY": "*0"}, "HOTLINE_HANDOFF_TO_KEY"),
+    ({"HOTLINE_HANDOFF_TO_KEY": "*91"}, "HOTLINE_HANDOFF_TO_KEY"),
+    ({"HOTLINE_HANDOFF_KEY": "*3"}, "HOTLINE_HANDOFF_KEY"),
+    ({"HOTLINE_HANDOFF_KEY": "#"}, "HOTLINE_HANDOFF_KEY"),
+    ({"HOTLINE_HANDOFF_KEY": "#11"}, "HOTLINE_HANDOFF_KEY"),
 ])
 def test_bad_transfer_settings_fail_loudly_with_the_variable(env: dict[str, str], name: str) -> None:
     with pytest.raises(SettingsError) as err:
@@ -184,8 +184,8 @@ def test_bad_transfer_settings_fail_loudly_with_the_variable(env: dict[str, str]
 
 def test_transfer_settings_defaults() -> None:
     s = Settings.from_env({})
-    assert (s.transfer_key, s.transfer_to_key, s.transfer_timeout_s) == ("*1", "*8", 30)
-    assert s.release_modes == {} and s.destination_routes == {}
+    assert (s.handoff.key, s.handoff.to_key, s.handoff.timeout_s) == ("*1", "*8", 30)
+    assert s.handoff.release_modes == {} and s.handoff.destination_routes == {}
 
 
 def test_when_keys_are_rendered_then_no_feature_key_is_a_prefix_of_another(tmp_path: Path) -> None:
@@ -195,7 +195,7 @@ def test_when_keys_are_rendered_then_no_feature_key_is_a_prefix_of_another(tmp_p
     s = Settings.from_env({"HOTLINE_STATE_DIR": str(tmp_path)})
     render(s, load_or_create(s))
     section, rendered = "", dict[str, str]()
-    for line in (s.run_dir / "etc" / "features.conf").read_text().splitlines():
+    for line in (s.paths.run_dir / "etc" / "features.conf").read_text().splitlines():
         line = line.split(";", 1)[0].strip()
         if line.startswith("["):
             section = line.strip("[]")
@@ -288,10 +288,10 @@ def test_when_outbox_number_is_withheld_then_order_says_0() -> None:
 def test_when_dialplan_is_rendered_then_key_path_has_partner_globals_and_seat_table(tmp_path: Path) -> None:
     s = Settings.from_env({"HOTLINE_STATE_DIR": str(tmp_path), "HOTLINE_SEAT_MODE": "simulated",
                            "HOTLINE_RELEASE_MODES": "110:immediate"})
-    assert s.transfer_fast_path  # the default
-    assert not Settings.from_env({"HOTLINE_TRANSFER_FAST_PATH": "no"}).transfer_fast_path
+    assert s.handoff.fast_path  # the default
+    assert not Settings.from_env({"HOTLINE_HANDOFF_FAST_PATH": "no"}).handoff.fast_path
     render(s, load_or_create(s))
-    dialplan = (s.run_dir / "etc" / "extensions.conf").read_text()
+    dialplan = (s.paths.run_dir / "etc" / "extensions.conf").read_text()
     assert "HOTLINE_TRANSFER_FAST = yes" in dialplan
     for line in ("HOTLINE_XFER_TARGET_12345 = 110", "HOTLINE_XFER_QUEUE_12345 = hotline-110-linkage",
                  "HOTLINE_XFER_MODE_12345 = on_answer", "HOTLINE_XFER_TARGET_110 = 12345",
@@ -314,5 +314,5 @@ def test_when_outbox_record_leaves_the_seat_empty_then_it_comes_from_the_seat_ch
 
 def test_when_fast_path_flag_is_not_yes_or_no_then_settings_fail_loudly() -> None:
     with pytest.raises(SettingsError) as err:
-        Settings.from_env({"HOTLINE_TRANSFER_FAST_PATH": "sometimes"})
-    assert err.value.name == "HOTLINE_TRANSFER_FAST_PATH"
+        Settings.from_env({"HOTLINE_HANDOFF_FAST_PATH": "sometimes"})
+    assert err.value.name == "HOTLINE_HANDOFF_FAST_PATH"

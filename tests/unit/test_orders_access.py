@@ -43,22 +43,22 @@ def test_when_a_route_needs_a_role_then_higher_roles_pass(role: str, needed: str
 
 def test_when_order_settings_are_unset_then_defaults_follow_the_seeds() -> None:
     settings = Settings.from_env({})
-    assert settings.jurisdiction == "qinzhou"
-    assert settings.time_limits.sign == {"urgent": timedelta(minutes=30), "major": timedelta(minutes=30)}
-    assert settings.time_limits.on_site == {"urgent": timedelta(hours=2), "major": timedelta(hours=2)}
-    assert settings.unmasked_roles == {"seat", "supervisor"}
-    assert settings.overdue_check_s == 30
+    assert settings.orders.jurisdiction == "qinzhou"
+    assert settings.orders.time_limits.sign == {"urgent": timedelta(minutes=30), "major": timedelta(minutes=30)}
+    assert settings.orders.time_limits.on_site == {"urgent": timedelta(hours=2), "major": timedelta(hours=2)}
+    assert settings.orders.unmasked_roles == {"seat", "supervisor"}
+    assert settings.orders.overdue_check_s == 30
 
 
 def test_when_order_settings_are_given_then_they_are_used() -> None:
     settings = Settings.from_env({"HOTLINE_JURISDICTION": "pingliang", "HOTLINE_SIGN_LIMITS": "general=1440",
                                   "HOTLINE_ON_SITE_LIMITS": "", "HOTLINE_UNMASKED_ROLES": "",
                                   "HOTLINE_OVERDUE_CHECK_INTERVAL": "5"})
-    assert settings.jurisdiction == "pingliang"
-    assert settings.time_limits.sign == {"general": timedelta(days=1)}
-    assert settings.time_limits.on_site == {}
-    assert settings.unmasked_roles == frozenset()
-    assert settings.overdue_check_s == 5
+    assert settings.orders.jurisdiction == "pingliang"
+    assert settings.orders.time_limits.sign == {"general": timedelta(days=1)}
+    assert settings.orders.time_limits.on_site == {}
+    assert settings.orders.unmasked_roles == frozenset()
+    assert settings.orders.overdue_check_s == 5
 
 
 @pytest.mark.parametrize("name,value", [

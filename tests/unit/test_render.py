@@ -17,10 +17,10 @@ def test_when_rendered_then_ami_secret_is_generated_and_kept(tmp_path: Path) -> 
     s = _settings(tmp_path)
     first = load_or_create(s)
     render(s, first)
-    manager = (s.run_dir / "etc" / "manager.conf").read_text()
+    manager = (s.paths.run_dir / "etc" / "manager.conf").read_text()
     assert f"secret = {first.ami_secret}" in manager and len(first.ami_secret) >= 20
     assert "port = 15038" in manager
-    assert (s.run_dir / "etc" / "manager.conf").stat().st_mode & 0o077 == 0
+    assert (s.paths.run_dir / "etc" / "manager.conf").stat().st_mode & 0o077 == 0
     assert load_or_create(s) == first  # a second start keeps the secrets
     assert load_or_create(_settings(tmp_path / "other")).ami_secret != first.ami_secret
 
@@ -29,8 +29,8 @@ def test_when_rendered_then_every_seat_is_a_pjsip_endpoint_and_queue_member(tmp_
     s = _settings(tmp_path, HOTLINE_CENTRES="12345:1001-1002;110:2001")
     secrets = load_or_create(s)
     render(s, secrets)
-    pjsip = (s.run_dir / "etc" / "pjsip.conf").read_text()
-    queues = (s.run_dir / "etc" / "queues.conf").read_text()
+    pjsip = (s.paths.run_dir / "etc" / "pjsip.conf").read_text()
+    queues = (s.paths.run_dir / "etc" / "queues.conf").read_text()
     for ext in ("1001", "1002", "2001"):
         assert f"[{ext}](seat-endpoint)" in pjsip
         assert f"password = {secrets.seat_passwords[ext]}" in pjsip
@@ -43,7 +43,7 @@ def test_when_rendered_then_every_seat_is_a_pjsip_endpoint_and_queue_member(tmp_
 def test_when_ami_secret_is_set_then_it_is_used(tmp_path: Path) -> None:
     s = _settings(tmp_path, HOTLINE_AMI_SECRET="site-chosen-secret-123")
     render(s, load_or_create(s))
-    assert "secret = site-chosen-secret-123" in (s.run_dir / "etc" / "manager.conf").read_text()
+    assert "secret = site-chosen-secret-123" in (s.paths.run_dir / "etc" / "manager.conf").read_text()
 
 
 def test_modules_conf_loads_only_modules_the_install_script_builds(tmp_path: Path) -> None:
@@ -63,20 +63,20 @@ def test_classic_agi_wrapper_carries_the_route_settings_without_exposing_secrets
 
     s = _settings(tmp_path, HOTLINE_DATABASE_URL="postgresql+asyncpg://hotline:s3cr'et $x@db.example/orders",
                   HOTLINE_REDIS_URL="redis://:r3dis'pw@127.0.0.1:6379/2", HOTLINE_REDIS_PREFIX="site1:",
-                  HOTLINE_RELEASE_MODES="110:immediate", HOTLINE_TRANSFER_TIMEOUT="45",
+                  HOTLINE_RELEASE_MODES="110:immediate", HOTLINE_HANDOFF_TIMEOUT="45",
                   HOTLINE_DESTINATION_ROUTES="120=PJSIP/120@city-trunk;water=Local/87654321@utility/n",
                   HOTLINE_SIGN_LIMITS="urgent=20", HOTLINE_ON_SITE_LIMITS="", HOTLINE_SEAT_MODE="simulated")
     render(s, load_or_create(s))
-    wrapper = s.run_dir / "agi-bin" / "hotline-agi"
-    env_file = s.run_dir / "etc" / "hotline-agi.env"
+    wrapper = s.paths.run_dir / "agi-bin" / "hotline-agi"
+    env_file = s.paths.run_dir / "etc" / "hotline-agi.env"
     assert wrapper.stat().st_mode & 0o777 == 0o700
     assert env_file.stat().st_mode & 0o777 == 0o600
     assert "s3cr" not in wrapper.read_text() and "r3dis" not in wrapper.read_text()
     assert f"--env-file {env_file}" in wrapper.read_text()
 
     back = Settings.from_env(read_env_file(env_file))
-    for name in ("centres", "seat_mode", "state_dir", "database_url", "redis_url", "redis_prefix", "transfer_key",
-                 "transfer_to_key", "transfer_timeout_s", "release_modes", "destination_routes", "jurisdiction",
-                 "time_limits", "log_level"):
-        assert getattr(back, name) == getattr(s, name), name
+    assert (back.site, back.redis, back.database, back.handoff, back.logging) == (s.site, s.redis, s.database,
+                                                                                 s.handoff, s.logging)
+    assert back.paths.state_dir == s.paths.state_dir
+    assert (back.orders.jurisdiction, back.orders.time_limits) == (s.orders.jurisdiction, s.orders.time_limits)
     assert back.effective_database_url == s.effective_database_url

@@ -115,7 +115,7 @@ def test_ids_and_conference_names() -> None:
 
 def test_three_way_keys_are_settings_and_must_stay_prefix_free() -> None:
     s = Settings.from_env({"HOTLINE_THREEWAY_START_KEY": "*4", "HOTLINE_THREEWAY_TIMEOUT": "5"})
-    assert s.threeway_start_key == "*4" and s.threeway_timeout_s == 5
+    assert s.threeway.start_key == "*4" and s.threeway.timeout_s == 5
     assert s.feature_keys["three_way_start"] == "*4"
     with pytest.raises(SettingsError) as exc:
         Settings.from_env({"HOTLINE_EMERGENCY_KEY": "*3"})

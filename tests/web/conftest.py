@@ -20,7 +20,13 @@ from app.web.app import init_app
 from app.web.auth import create_token
 from app.web.keys import SESSIONS
 from core.centres import parse_centres
-from core.settings import Settings
+from core.settings import (
+    NetworkSettings,
+    PathSettings,
+    RedisSettings,
+    Settings,
+    SiteSettings,
+)
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -28,12 +34,10 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 @pytest.fixture
 def settings(tmp_path: Path, redis_prefix: str) -> Settings:
     return Settings(
-        centres=parse_centres("12345:1001-1002;110:2001"),
-        seat_mode="simulated",
-        state_dir=tmp_path,
-        redis_url=REDIS_URL,
-        redis_prefix=redis_prefix,
-        http_port=0,
+        site=SiteSettings(centres=parse_centres("12345:1001-1002;110:2001"), seat_mode="simulated"),
+        paths=PathSettings(state_dir=tmp_path),
+        redis=RedisSettings(url=REDIS_URL, prefix=redis_prefix),
+        network=NetworkSettings(http_port=0),
     )
 
 

@@ -44,7 +44,7 @@ async def test_when_bridge_reports_ami_connected_then_health_says_ami_is_up(
 
 
 async def test_when_redis_is_unreachable_then_health_is_503_degraded(settings: Settings, closed_port: int) -> None:
-    settings = settings.with_(redis_url=f"redis://127.0.0.1:{closed_port}/0")
+    settings = settings.with_(redis={"url": f"redis://127.0.0.1:{closed_port}/0"})
     async with TestClient(TestServer(app_web.init_app(settings))) as client:
         response = await client.get("/api/health")
         assert response.status == 503
@@ -54,7 +54,7 @@ async def test_when_redis_is_unreachable_then_health_is_503_degraded(settings: S
 async def test_when_redis_is_unreachable_then_live_is_503_with_a_clear_error(
     settings: Settings, closed_port: int
 ) -> None:
-    settings = settings.with_(redis_url=f"redis://127.0.0.1:{closed_port}/0")
+    settings = settings.with_(redis={"url": f"redis://127.0.0.1:{closed_port}/0"})
     async with TestClient(TestServer(app_web.init_app(settings))) as client:
         await authorize(client)
         response = await client.get("/api/live")
@@ -219,7 +219,7 @@ async def test_when_web_runs_as_its_own_process_then_it_answers_until_stopped(
     from app.runtime.platform import Platform
     from tests.support.pbx import free_port
 
-    settings = settings.with_(http_port=closed_port, ami_port=free_port())  # no Asterisk there
+    settings = settings.with_(network={"http_port": closed_port}, ami={"port": free_port()})  # no Asterisk there
     url = f"http://127.0.0.1:{closed_port}/api/health"
     platform = Platform(settings, ["web"])
     try:

@@ -58,7 +58,7 @@ async def test_when_a_citizen_joins_a_queue_then_the_stream_pushes_the_call_with
         assert waiting(first) == []
 
         started = time.monotonic()
-        await put_waiting_call(redis, settings.redis_prefix, "13800138000")
+        await put_waiting_call(redis, settings.redis.prefix, "13800138000")
         pushed = await next_event(resp, "live", timeout=1.0)
         assert waiting(pushed) == ["13800138000"]  # a seat sees the number
         assert time.monotonic() - started < 1.0
@@ -67,7 +67,7 @@ async def test_when_a_citizen_joins_a_queue_then_the_stream_pushes_the_call_with
 async def test_when_the_role_may_not_see_numbers_then_the_stream_masks_them(
         client: TestClient, redis: Redis, settings: Settings) -> None:
     await authorize(client, "admin")  # admin is not in the default unmasked roles
-    await put_waiting_call(redis, settings.redis_prefix, "13800138000")
+    await put_waiting_call(redis, settings.redis.prefix, "13800138000")
     async with client.get("/api/live/stream") as resp:
         assert waiting(await next_event(resp, "live")) == ["138****8000"]
 
@@ -94,7 +94,7 @@ async def test_when_no_token_is_sent_then_the_stream_answers_401(client: TestCli
 
 async def test_when_redis_is_down_then_the_stream_says_so_instead_of_failing(
         settings: Settings, closed_port: int) -> None:
-    dead = settings.with_(redis_url=f"redis://127.0.0.1:{closed_port}/0")
+    dead = settings.with_(redis={"url": f"redis://127.0.0.1:{closed_port}/0"})
     async with TestClient(TestServer(init_app(dead))) as client:
         await authorize(client)
         async with client.get("/api/live/stream") as resp:

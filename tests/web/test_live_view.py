@@ -6,14 +6,15 @@ from pathlib import Path
 from app.live.view import live_snapshot
 from core.centres import parse_centres
 from core.live import ChannelState, QueueEntry, QueueState, SeatState
-from core.settings import Settings
+from core.settings import PathSettings, Settings, SiteSettings
 
 NOW = 1_764_043_300.0
 
 
 def settings(seat_mode: str = "sip") -> Settings:
-    return Settings(centres=parse_centres("12345:1001-1002;110:2001"), seat_mode=seat_mode,  # type: ignore[arg-type]
-                    state_dir=Path("/nonexistent"))
+    return Settings(site=SiteSettings(centres=parse_centres("12345:1001-1002;110:2001"),
+                                      seat_mode=seat_mode),  # type: ignore[arg-type]
+                    paths=PathSettings(state_dir=Path("/nonexistent")))
 
 
 def test_when_nothing_is_live_then_every_configured_queue_is_empty_and_every_seat_unknown() -> None:

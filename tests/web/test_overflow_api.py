@@ -119,8 +119,8 @@ async def test_live_shows_a_closed_surge_block_until_the_controller_publishes_on
     view = {"open": True, "updated_at": 1764043200.0, "load": {"waiting": 4},
             "groups": [{"name": "gx-remote", "open": True, "since": 1764043190.0, "reason": "waiting 4 >= 3",
                         "priority": 2, "members": 3, "enabled": True}]}
-    await redis.hset(settings.redis_prefix + SURGE_KEY, "12345", json.dumps(view))
-    await redis.hset(settings.redis_prefix + SURGE_KEY, "110", "{not json")
+    await redis.hset(settings.redis.prefix + SURGE_KEY, "12345", json.dumps(view))
+    await redis.hset(settings.redis.prefix + SURGE_KEY, "110", "{not json")
     body = await (await client.get("/api/live")).json()
     assert body["centres"][0]["surge"] == {"open": True, "groups": view["groups"], "updated_at": 1764043200.0}
     assert body["centres"][1]["surge"]["open"] is False
@@ -128,7 +128,7 @@ async def test_live_shows_a_closed_surge_block_until_the_controller_publishes_on
 
 async def test_surge_events_are_kept_for_reports(client: TestClient, settings: Settings) -> None:
     config = client.app[OVERFLOW]
-    group = validate_group(GROUP, settings.centres)
+    group = validate_group(GROUP, settings.site.centres)
     load = CentreLoad(waiting=4, longest_wait_s=12.5, local_free=0, local_seats=2)
     for kind, minute in (("open", 1), ("close", 9)):
         at = datetime(2026, 11, 25, 2, minute, tzinfo=timezone.utc)
