@@ -12,7 +12,7 @@ desktop button).  `plan_handoff` decides, from data only, what happens:
   citizen's channel dials the route configured for it, presenting the
   citizen's number;
 * refused (no citizen on the call, own centre, no route, nobody logged in at
-  the target): nothing moves, the seat hears `Refusal.prompt`.
+  the target): nothing moves, the seat hears the `core.refusals.Refusal`'s prompt.
 
 The adapters (AGI route for the key, AMI for the button) apply the plan;
 `app.handoff.services` records the order.  Nothing here does I/O.
@@ -25,6 +25,7 @@ from typing import Literal
 
 from core import channel_vars as cv
 from core.centres import Centre, Seat, SeatMode, centre_by_id, seat_by_extension
+from core.refusals import Refusal
 from core.safety import is_number
 
 ReleaseMode = Literal["on_answer", "immediate"]
@@ -37,21 +38,6 @@ the moment a target seat answers.  释放转 `immediate`: freed at once."""
 # settings (e.g. `water`, `power`); any destination needs a configured route.
 CATALOGUE_HOTLINES: tuple[str, ...] = ("119", "120", "122", "12315", "12348", "12365", "95598", "12123",
                                        "12320", "12328", "12305", "12119", "12313", "12395")
-
-# What the seat hears when a transfer is refused or fails (core sounds that
-# ship with Debian's asterisk-core-sounds-en).  Only these names ever reach
-# Playback(): the dialplan plays what Python chose from this table.
-PROMPTS: dict[str, str] = {
-    "no_citizen": "feature-not-avail-line",     # nobody to hand over on this call
-    "not_a_seat": "feature-not-avail-line",
-    "own_centre": "pbx-invalid",                # the target is the seat's own centre
-    "unknown_target": "pbx-invalid",
-    "no_route": "cannot-complete-as-dialed",    # a catalogue destination with no route
-    "no_seat_logged_in": "all-circuits-busy-now",
-    "already_transferring": "beeperr",
-    "error": "please-try-again",                # the AGI, database or AMI failed
-    "no_answer": "number-not-answering",        # played to the seat the citizen comes back to
-}
 
 # AstDB family holding each live handoff's state (pending / accepted / returned);
 # the dialplan's hold loop and hangup handler read it.
@@ -116,15 +102,6 @@ class HandoffRequest:
     note: str | None = None
     linkedid: str | None = None
     via: Literal["key", "button"] = "key"
-
-
-@dataclass(frozen=True)
-class Refusal:
-    reason: str
-
-    @property
-    def prompt(self) -> str:
-        return PROMPTS.get(self.reason, PROMPTS["error"])
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from typing import Literal
 from core import channel_vars as cv
 from core.centres import Centre, Seat, centre_by_id
 from core.handoff import is_channel_name, partner_centre, seat_of_channel
+from core.refusals import Refusal
 from core.safety import is_number
 
 Role = Literal["initiator", "invited"]
@@ -53,21 +54,6 @@ EMERGENCY_CENTRE = "110"  # 如涉及人身财产安全，由110先行处警
 ASTDB_FAMILY = "hotline-threeway"
 CONFERENCE_PREFIX = "hotline-3w-"
 
-# What a seat hears when a key is refused (core sounds, Debian's package).
-PROMPTS: dict[str, str] = {
-    "no_citizen": "feature-not-avail-line",
-    "not_a_seat": "feature-not-avail-line",
-    "unknown_target": "pbx-invalid",
-    "no_seat_logged_in": "all-circuits-busy-now",
-    "already_three_way": "beeperr",
-    "not_initiator": "beeperr",       # only the initiator may cancel
-    "last_seat": "beeperr",           # the last seat cannot leave the citizen alone
-    "not_joined": "beeperr",          # nobody to drop, nobody to hand to
-    "decided": "beeperr",
-    "ended": "beeperr",
-    "error": "please-try-again",
-}
-
 _ID = re.compile(r"^[0-9a-f\-]{8,36}$")
 
 
@@ -78,15 +64,6 @@ def is_threeway_id(value: str | None) -> bool:
 def conference_name(threeway_id: str) -> str:
     """The ConfBridge conference of a three-way call."""
     return f"{CONFERENCE_PREFIX}{threeway_id}"
-
-
-@dataclass(frozen=True)
-class Refusal:
-    reason: str
-
-    @property
-    def prompt(self) -> str:
-        return PROMPTS.get(self.reason, PROMPTS["error"])
 
 
 @dataclass(frozen=True)

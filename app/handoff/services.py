@@ -47,13 +47,13 @@ from core.handoff import (
     HandoffPlan,
     HandoffRequest,
     OutboxRecord,
-    Refusal,
     acceptance,
     outcome_of_end,
     plan_handoff,
     return_reason,
 )
 from core.orders import IllegalTransition
+from core.refusals import Refusal
 from core.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -25,10 +25,10 @@ from typing import Any, Protocol
 from app.orders.services import OrderService
 from app.web.errors import Conflict, NotFound, Unavailable
 from core.orders import IllegalTransition
+from core.refusals import Refusal
 from core.settings import Settings
 from core.threeway import (
     Outcome,
-    Refusal,
     ThreeWay,
     ThreeWayPlan,
     ThreeWayRequest,

@@ -15,7 +15,6 @@ from core.handoff import (
     HandoffPlan,
     HandoffRequest,
     OutboxRecord,
-    Refusal,
     acceptance,
     outcome_of_end,
     parse_outbox,
@@ -26,6 +25,7 @@ from core.handoff import (
     return_reason,
     seat_of_channel,
 )
+from core.refusals import Refusal
 from core.settings import Settings, SettingsError
 
 CENTRES = parse_centres("12345:1001-1004;110:2001-2002")

@@ -4,10 +4,10 @@ from __future__ import annotations
 import pytest
 
 from core.centres import parse_centres
+from core.refusals import Refusal
 from core.settings import Settings, SettingsError
 from core.threeway import (
     Outcome,
-    Refusal,
     ThreeWay,
     ThreeWayRequest,
     conference_name,
