@@ -6,26 +6,26 @@
 
 The button goes through the same `HandoffService.start` as the transfer key;
 the move is AMI's (`app.handoff.telephony.AmiTelephony`).  Input is checked
-here (400 naming the field); refusals answer 409 with the reason; AMI down
-answers 503 — the citizen stays with the seat in every case.
+here (400 naming the field); a refusal is `app.web.errors.Refused`, 409 with
+the reason; AMI down answers 503 — the citizen stays with the seat in every case.
 """
 from __future__ import annotations
 
 import logging
 import re
-from typing import Any, AsyncIterator, Callable
+from typing import AsyncIterator, Callable
 
 from aiohttp import web
 
 from app.handoff.lock import RedisHandoffLock
-from app.handoff.services import DesktopTelephony, HandoffService, Refused
-from app.orders.http import ORDERS, order_view
+from app.handoff.services import DesktopTelephony, HandoffService
+from app.orders.calls import seat_or_channel
+from app.orders.http import ORDERS, shown_order
 from app.web.auth import principal, requires
 from app.web.errors import BadInput, Unavailable
 from app.web.input import json_body, line, parse_body, path_key, text
 from app.web.keys import REDIS, SETTINGS
 from core.centres import seat_by_extension
-from core.handoff import is_channel_name
 from core.privacy import shown_number
 
 log = logging.getLogger(__name__)
@@ -53,40 +53,21 @@ def _telephony(request: web.Request) -> DesktopTelephony:
     return telephony
 
 
-def _view(request: web.Request, order: Any) -> dict[str, Any]:
-    return order_view(order, role=principal(request).role, settings=request.app[SETTINGS],
-                      now=request.app[ORDERS].now())
-
-
 @routes.post("/api/handoffs")
 @requires("seat")
 async def create_handoff(request: web.Request) -> web.Response:
-    settings = request.app[SETTINGS]
     body = parse_body(await json_body(request), BUTTON_FIELDS, frozenset({"target"}))
-    seat, channel = body.get("seat"), body.get("channel")
-    if (seat is None) == (channel is None):
-        raise BadInput("seat", "give exactly one of seat or channel")
-    if seat is not None and seat_by_extension(settings.site.centres, seat) is None:
-        raise BadInput("seat", f"{seat!r} is not a configured seat")
-    if channel is not None and not is_channel_name(channel):
-        raise BadInput("channel", "not a channel name")
-    handoffs = request.app[HANDOFFS]
-    try:
-        started = await handoffs.transfer_from_desktop(
-            _telephony(request), seat=seat, channel=channel, target=body["target"],
-            category=body.get("category"), note=body.get("note"))
-    except Refused as exc:
-        payload: dict[str, Any] = {"error": str(exc), "reason": exc.refusal}
-        if exc.order is not None:
-            payload["order"] = _view(request, exc.order)
-        return web.json_response(payload, status=409)
+    seat, channel = seat_or_channel(request.app[SETTINGS].site.centres, body.get("seat"), body.get("channel"))
+    started = await request.app[HANDOFFS].transfer_from_desktop(
+        _telephony(request), seat=seat, channel=channel, target=body["target"],
+        category=body.get("category"), note=body.get("note"))
     plan, order = started.plan, started.order
     assert plan is not None and order is not None
     log.info("transfer button by %s: handoff %s seat %s -> %s", principal(request).actor, order.id,
              plan.source_seat.extension, plan.target)
     return web.json_response({
         "handoff_id": order.id, "target": plan.target, "queue": plan.queue,
-        "release_mode": plan.release_mode, "order": _view(request, order),
+        "release_mode": plan.release_mode, "order": shown_order(request, order),
     }, status=201, headers={"Location": f"/api/handoffs/{order.id}"})
 
 
@@ -95,7 +76,7 @@ async def create_handoff(request: web.Request) -> web.Response:
 async def get_handoff(request: web.Request) -> web.Response:
     handoff_id = path_key(request, "handoff_id")
     order = await request.app[ORDERS].get(handoff_id)
-    return web.json_response({"handoff_id": order.id, "order": _view(request, order)})
+    return web.json_response({"handoff_id": order.id, "order": shown_order(request, order)})
 
 
 @routes.get("/api/seats/{seat}/current")
@@ -111,7 +92,7 @@ async def seat_current(request: web.Request) -> web.Response:
                        if r["variables"].get("HOTLINE_HANDOFF_ID")), None)
     order = None
     if handoff_id:
-        order = _view(request, await request.app[ORDERS].get(handoff_id))
+        order = shown_order(request, await request.app[ORDERS].get(handoff_id))
     shown = _number_shower(request)
     return web.json_response({
         "seat": seat, "in_call": bool(rows), "handoff_id": handoff_id, "order": order,

@@ -33,15 +33,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from sqlalchemy.exc import IntegrityError
 
 from app.handoff.lock import HandoffLock
+from app.orders.calls import CallFinder, Started, desk_call, follow, move_error
 from app.orders.services import OrderService
-from app.web.errors import Conflict, NotFound, Unavailable
+from app.web.errors import NotFound, Refused
 from core.handoff import (
     ActiveHandoffs,
     HandoffPlan,
@@ -52,7 +52,6 @@ from core.handoff import (
     plan_handoff,
     return_reason,
 )
-from core.orders import IllegalTransition
 from core.refusals import Refusal
 from core.settings import Settings
 
@@ -66,35 +65,10 @@ class Telephony(Protocol):
         """Logged-in members of `queue`; None when it cannot be known."""
 
 
-class DesktopTelephony(Telephony, Protocol):
+class DesktopTelephony(Telephony, CallFinder, Protocol):
     """The button's port: find the seat's call, carry out the move (AMI)."""
 
-    async def find_call(self, *, seat: str | None = None, channel: str | None = None) -> Any | None: ...
-
     async def move(self, plan: HandoffPlan, handoff_id: str) -> None: ...
-
-
-class Refused(Conflict):
-    """The transfer was refused (409); `reason` is core.handoff's refusal reason,
-    `order` the order that records it when there is one."""
-
-    def __init__(self, reason: str, order: Any | None = None) -> None:
-        super().__init__(f"transfer refused: {reason}")
-        self.refusal = reason
-        self.order = order
-
-
-@dataclass(frozen=True)
-class Started:
-    """The result of `start`: a plan and its order, or a refusal (maybe with an order)."""
-
-    plan: HandoffPlan | None
-    order: Any | None = None
-    refusal: Refusal | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.plan is not None and self.refusal is None and self.order is not None
 
 
 class HandoffService:
@@ -108,7 +82,7 @@ class HandoffService:
 
     # ----------------------------------------------------------- the start
 
-    async def start(self, request: HandoffRequest, telephony: Telephony | None) -> Started:
+    async def start(self, request: HandoffRequest, telephony: Telephony | None) -> Started[HandoffPlan]:
         """Plan the handoff and record its order; nothing has moved yet.
 
         The caller must call `moved` (or `move_failed`) once it has tried the move.
@@ -146,7 +120,7 @@ class HandoffService:
             # Nobody at the target could answer: the citizen stays with the seat.
             await self._release(plan)
             order = await self.orders.transition(
-                order.id, "returned", actor="system", outcome_reason="no_seat_logged_in",
+                order.id, "returned", actor="system", event="no_seat_logged_in", outcome_reason="no_seat_logged_in",
                 detail={"queue": plan.queue, "moved": False})
             log.info("handoff %s refused: nobody logged in at %s; citizen stays with seat %s",
                      order.id, plan.queue, plan.source_seat.extension)
@@ -159,35 +133,28 @@ class HandoffService:
 
     async def transfer_from_desktop(self, telephony: "DesktopTelephony", *, seat: str | None,
                                     channel: str | None, target: str | None, category: str | None,
-                                    note: str | None) -> Started:
+                                    note: str | None) -> Started[HandoffPlan]:
         """The desktop button: the same `start` as the key, the move done by AMI.
 
-        Raises `Conflict` (409) when the seat has no call or no citizen on it, or
+        Raises `Conflict` (409) when the seat has no call, `Refused` (409) when
         the transfer is refused; `Unavailable` (503) when AMI fails — in every
         case the citizen stays with the seat.
         """
-        try:
-            call = await telephony.find_call(seat=seat, channel=channel)
-        except Exception as exc:  # the AMI link is down: nothing moved
-            raise Unavailable("ami", str(exc) or type(exc).__name__) from exc
-        if call is None:
-            raise Conflict(f"{'seat ' + seat if seat else 'channel ' + str(channel)} has no call to transfer")
+        call = await desk_call(telephony, seat=seat, channel=channel, what=" to transfer")
         request = HandoffRequest(
             seat_channel=call.seat_channel, citizen_channel=call.citizen_channel,
             citizen_number=call.citizen_number, centre=call.centre, target=target,
             category=category, note=note, linkedid=call.linkedid, via="button")
         started = await self.start(request, telephony)
         if started.refusal is not None:
-            raise Refused(started.refusal.reason, started.order)
+            raise Refused("transfer", started.refusal.reason, started.order)
         assert started.plan is not None and started.order is not None
         try:
             await telephony.move(started.plan, started.order.id)
         except Exception as exc:
             reason = getattr(exc, "reason", "ami_failed")
             await self.move_failed(started.order.id, started.plan, reason)
-            if reason == "citizen_gone":
-                raise Conflict("the citizen hung up before the transfer") from exc
-            raise Unavailable("ami", reason) from exc
+            raise move_error(reason, "transfer") from exc
         await self.moved(started.plan)
         return started
 
@@ -200,8 +167,8 @@ class HandoffService:
         the seat; the order is returned with the reason."""
         await self._release(plan)
         self._started.pop(handoff_id, None)
-        await self._transition(handoff_id, "returned", actor="system", outcome_reason=reason,
-                               detail={"moved": False})
+        await follow(self.orders, handoff_id, "returned", event="move_failed", actor="system",
+                     outcome_reason=reason, detail={"moved": False})
 
     # ------------------------------------------------------------ the outbox
 
@@ -263,8 +230,8 @@ class HandoffService:
         waited_ms = await self._waited_ms(handoff_id)
         acc = acceptance(self.settings.site.centres, answering_channel, waited_ms)
         actor = f"seat:{acc.target_seat}" if acc.target_seat else "destination"
-        return await self._transition(handoff_id, "accepted", actor=actor, target_seat=acc.target_seat,
-                                      wait_ms=acc.wait_ms, detail={"channel": answering_channel})
+        return await follow(self.orders, handoff_id, "accepted", event="answered", actor=actor,
+                            target_seat=acc.target_seat, wait_ms=acc.wait_ms, detail={"channel": answering_channel})
 
     async def returned(self, handoff_id: str, status: str | None,
                        outbox: OutboxRecord | None = None) -> Any | None:
@@ -272,8 +239,8 @@ class HandoffService:
         await self._recorded(outbox)
         self._started.pop(handoff_id, None)
         reason = return_reason(status)
-        return await self._transition(handoff_id, "returned", actor="system", outcome_reason=reason,
-                                      detail={"status": status or ""})
+        return await follow(self.orders, handoff_id, "returned", event="returned", actor="system",
+                            outcome_reason=reason, detail={"status": status or ""})
 
     async def ended(self, handoff_id: str, state: str | None, channel: str | None = None,
                     outbox: OutboxRecord | None = None) -> Any | None:
@@ -282,8 +249,8 @@ class HandoffService:
         outcome = outcome_of_end(state)
         if outcome == "abandoned":
             self._started.pop(handoff_id, None)
-            return await self._transition(handoff_id, "abandoned", actor="citizen",
-                                          outcome_reason="citizen_hung_up", detail={"state": state})
+            return await follow(self.orders, handoff_id, "abandoned", event="ended", actor="citizen",
+                                outcome_reason="citizen_hung_up", detail={"state": state})
         if outcome == "accepted":
             order = await self.orders.get(handoff_id)
             if order.status == "pending":  # the answer hook failed: make the order right
@@ -295,8 +262,8 @@ class HandoffService:
         """The citizen hung up between the key press and the move."""
         await self._recorded(outbox)
         self._started.pop(handoff_id, None)
-        return await self._transition(handoff_id, "abandoned", actor="citizen",
-                                      outcome_reason="citizen_hung_up", detail={"moved": False})
+        return await follow(self.orders, handoff_id, "abandoned", event="lost", actor="citizen",
+                            outcome_reason="citizen_hung_up", detail={"moved": False})
 
     # ----------------------------------------------------------- internals
 
@@ -333,15 +300,3 @@ class HandoffService:
             return (time.monotonic() - t0) * 1000
         order = await self.orders.get(handoff_id)  # another process started it
         return (self.orders.now() - order.created_at).total_seconds() * 1000
-
-    async def _transition(self, handoff_id: str, to: str, **kwargs: Any) -> Any | None:
-        try:
-            return await self.orders.transition(handoff_id, to, **kwargs)
-        except IllegalTransition as exc:
-            # A late or repeated report (e.g. answered after returned): the order keeps
-            # the first outcome; nothing else to do.
-            log.info("handoff %s: %s ignored (%s)", handoff_id, to, exc)
-            return None
-        except NotFound:
-            log.warning("handoff %s: no such order for %s", handoff_id, to)
-            return None

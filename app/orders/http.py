@@ -195,7 +195,9 @@ def event_view(event: OrderEvent) -> dict[str, Any]:
             "from_status": event.from_status, "to_status": event.to_status, "detail": event.detail}
 
 
-def _view(request: web.Request, order: Order) -> dict[str, Any]:
+def shown_order(request: web.Request, order: Order) -> dict[str, Any]:
+    """The order as the caller may see it (its role decides what is masked).
+    Every answer that carries an order shows it through here, 409s included."""
     service = request.app[ORDERS]
     return order_view(order, role=principal(request).role, settings=request.app[SETTINGS], now=service.now())
 
@@ -215,7 +217,7 @@ async def create_order(request: web.Request) -> web.Response:
         citizen_number=body.pop("citizen_number"), target=body.pop("target", None),
         source_seat=body.pop("source_seat", None), category=body.pop("category", None),
         note=body.pop("note", None), **body)
-    return web.json_response(_view(request, order), status=201,
+    return web.json_response(shown_order(request, order), status=201,
                              headers={"Location": f"/api/orders/{order.id}"})
 
 
@@ -236,14 +238,14 @@ async def list_orders_handler(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
         orders, total = await list_orders(session, flt, now=now, limit=query.get("limit", 50),
                                           offset=query.get("offset", 0))
-    return web.json_response({"total": total, "orders": [_view(request, o) for o in orders]})
+    return web.json_response({"total": total, "orders": [shown_order(request, o) for o in orders]})
 
 
 @routes.get("/api/orders/{order_id}")
 @requires("seat")
 async def get_order(request: web.Request) -> web.Response:
     order = await request.app[ORDERS].get(path_key(request, "order_id"))
-    return web.json_response(_view(request, order))
+    return web.json_response(shown_order(request, order))
 
 
 @routes.patch("/api/orders/{order_id}")
@@ -256,7 +258,7 @@ async def update_order(request: web.Request) -> web.Response:
     service = request.app[ORDERS]
     current = await service.get(order_id)
     order = await service.update(current.id, actor=principal(request).actor, **body)
-    return web.json_response(_view(request, order))
+    return web.json_response(shown_order(request, order))
 
 
 @routes.get("/api/orders/{order_id}/events")
@@ -279,9 +281,9 @@ def _action_handler(action: str) -> Any:
         detail = {"action": action}
         if "note" in body:
             detail["note"] = body["note"]
-        order = await service.transition(current.id, status, actor=principal(request).actor,
+        order = await service.transition(current.id, status, actor=principal(request).actor, event=action,
                                          detail=detail, **changes)
-        return web.json_response(_view(request, order))
+        return web.json_response(shown_order(request, order))
 
     handler.__name__ = f"order_{action.replace('-', '_')}"
     handler.__doc__ = f"Move the order to {status}."

@@ -235,11 +235,16 @@ class OrderService:
         to_status: str,
         *,
         actor: str,
+        event: str | None = None,
         detail: dict[str, Any] | None = None,
         target_centre: str | None = None,
         **fields: Any,
     ) -> Order:
         """Move the order to `to_status` if `core.orders` allows it from its current status.
+
+        `event`: what caused it, for the log (an API action such as `dispatch`,
+        a call's report such as `answered`); every transition is logged here,
+        `Transition: <from> -> <event> -> <to>`, and a refused one too.
 
         `target_centre`: the centre that takes the case after all (a three-way
         call's outcome); the order's direction follows.
@@ -271,8 +276,8 @@ class OrderService:
             try:
                 check_transition(from_status, to_status)
             except IllegalTransition:
-                log.info("order %s: refused transition %s -> %s by %s", order.number, from_status,
-                         to_status, actor)
+                log.info("Transition refused: %s -> %s -> %s (order %s %s, by %s)", from_status,
+                         event or "transition", to_status, order.number, order.id, actor)
                 raise
             for name, value in fields.items():
                 setattr(order, name, value)
@@ -297,8 +302,8 @@ class OrderService:
             await repository.add_event(session, order.id, actor=actor, kind="transition",
                                        from_status=from_status, to_status=to_status,
                                        detail=event_detail, at=now)
-        log.info("Transition: %s -> %s -> %s (order %s, by %s)", from_status, to_status, order.id,
-                 order.number, actor)
+        log.info("Transition: %s -> %s -> %s (order %s %s, by %s)", from_status, event or "transition",
+                 to_status, order.number, order.id, actor)
         return order
 
     async def update(self, order_id: str, *, actor: str, category: str | None = None, **fields: Any) -> Order:

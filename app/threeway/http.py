@@ -9,8 +9,9 @@
 
 The same `ThreeWayService` as the keys (`app.threeway.agi`); the moves
 are AMI's (`app.threeway.telephony`).  Input is checked here (400
-naming the field); refusals answer 409 with core.threeway's reason; AMI down
-answers 503.  The `{id}` is the three-way call's order id.
+naming the field); a refusal is `app.web.errors.Refused`, 409 with the
+`core.refusals` reason; AMI down answers 503.  The `{id}` is the three-way
+call's order id.
 """
 from __future__ import annotations
 
@@ -20,14 +21,14 @@ from typing import Any, AsyncIterator, Callable
 
 from aiohttp import web
 
-from app.orders.http import ORDERS, order_view
-from app.threeway.services import ThreeWayRefused, ThreeWayService
+from app.orders.calls import seat_or_channel
+from app.orders.http import ORDERS, shown_order
+from app.threeway.services import ThreeWayService
 from app.web.auth import principal, requires
-from app.web.errors import BadInput, NotFound, Unavailable
+from app.web.errors import BadInput, NotFound, Refused, Unavailable
 from app.web.input import boolean, json_body, line, parse_body, parse_query, path_key
 from app.web.keys import SETTINGS
 from core.centres import seat_by_extension
-from core.handoff import is_channel_name
 from core.threeway import conference_name, is_threeway_id
 
 log = logging.getLogger(__name__)
@@ -72,21 +73,14 @@ async def _state(request: web.Request, threeway_id: str) -> dict[str, Any]:
     if order.mode != "three_way":
         raise NotFound("three-way call", threeway_id)
     call = service.state(threeway_id)
-    view = order_view(order, role=principal(request).role, settings=request.app[SETTINGS],
-                      now=request.app[ORDERS].now())
     return {
         "threeway_id": order.id, "conference": conference_name(order.id),
         "phase": call.phase if call else "ended",
         "present": sorted(call.present) if call else [],
         "initiator_seat": call.initiator_seat if call else order.source_seat,
         "invited_seat": call.invited_seat if call else order.target_seat,
-        "order": view,
+        "order": shown_order(request, order),
     }
-
-
-def _refused(exc: ThreeWayRefused | str) -> web.Response:
-    reason = exc.refusal if isinstance(exc, ThreeWayRefused) else exc
-    return web.json_response({"error": f"three-way refused: {reason}", "reason": reason}, status=409)
 
 
 async def _role(request: web.Request, threeway_id: str, body: dict[str, Any], *, default: str | None) -> str:
@@ -107,16 +101,9 @@ async def _role(request: web.Request, threeway_id: str, body: dict[str, Any], *,
 @requires("seat")
 async def start_threeway(request: web.Request) -> web.Response:
     body = parse_body(await json_body(request), START_FIELDS)
-    seat, channel = _seat(request, body.get("seat")), body.get("channel")
-    if (seat is None) == (channel is None):
-        raise BadInput("seat", "give exactly one of seat or channel")
-    if channel is not None and not is_channel_name(channel):
-        raise BadInput("channel", "not a channel name")
-    try:
-        started = await _service(request, moves=True).start_from_desktop(seat=seat, channel=channel,
-                                                             emergency=bool(body.get("emergency")))
-    except ThreeWayRefused as exc:
-        return _refused(exc)
+    seat, channel = seat_or_channel(request.app[SETTINGS].site.centres, body.get("seat"), body.get("channel"))
+    started = await _service(request, moves=True).start_from_desktop(seat=seat, channel=channel,
+                                                                     emergency=bool(body.get("emergency")))
     assert started.order is not None
     log.info("three-way button by %s: %s", principal(request).actor, started.order.id)
     return web.json_response(await _state(request, started.order.id), status=201,
@@ -150,7 +137,7 @@ async def leave_threeway(request: web.Request) -> web.Response:
     role = await _role(request, threeway_id, body, default=None)
     refusal = await _service(request, moves=True).leave(threeway_id, role, hang_up=True)
     if refusal is not None:
-        return _refused(refusal.reason)
+        raise Refused("three-way", refusal.reason)
     return web.json_response(await _state(request, threeway_id))
 
 
@@ -162,7 +149,7 @@ async def cancel_threeway(request: web.Request) -> web.Response:
     role = await _role(request, threeway_id, body, default="initiator")
     refusal = await _service(request, moves=True).cancel(threeway_id, role)
     if refusal is not None:
-        return _refused(refusal.reason)
+        raise Refused("three-way", refusal.reason)
     return web.json_response(await _state(request, threeway_id))
 
 

@@ -19,12 +19,11 @@ Live state is kept per process (one FastAGI server per PBX); an unknown id
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any, Protocol
 
+from app.orders.calls import CallFinder, Started, desk_call, follow, move_error
 from app.orders.services import OrderService
-from app.web.errors import Conflict, NotFound, Unavailable
-from core.orders import IllegalTransition
+from app.web.errors import NotFound, Refused, Unavailable
 from core.refusals import Refusal
 from core.settings import Settings
 from core.threeway import (
@@ -39,9 +38,7 @@ from core.threeway import (
 log = logging.getLogger(__name__)
 
 
-class ThreeWayTelephony(Protocol):
-    async def find_call(self, *, seat: str | None = None, channel: str | None = None) -> Any | None: ...
-
+class ThreeWayTelephony(CallFinder, Protocol):
     async def seats_logged_in(self, queue: str) -> int | None: ...
 
     async def bring_in(self, plan: ThreeWayPlan, threeway_id: str, *, from_feature: bool) -> None: ...
@@ -51,26 +48,6 @@ class ThreeWayTelephony(Protocol):
     async def hang_up(self, channel: str) -> None: ...
 
     async def forget(self, threeway_id: str) -> None: ...
-
-
-class ThreeWayRefused(Conflict):
-    """A three-way operation was refused (409); `reason` is core.threeway's."""
-
-    def __init__(self, reason: str, order: Any | None = None) -> None:
-        super().__init__(f"three-way refused: {reason}")
-        self.refusal = reason
-        self.order = order
-
-
-@dataclass(frozen=True)
-class Started:
-    plan: ThreeWayPlan | None
-    order: Any | None = None
-    refusal: Refusal | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.plan is not None and self.order is not None and self.refusal is None
 
 
 class ThreeWayService:
@@ -84,7 +61,7 @@ class ThreeWayService:
 
     # ----------------------------------------------------------- the start
 
-    async def start(self, request: ThreeWayRequest) -> Started:
+    async def start(self, request: ThreeWayRequest) -> Started[ThreeWayPlan]:
         """Plan the three-way call and record its order; nothing has moved yet."""
         s = self.settings
         decision = plan_start(request, centres=s.site.centres, timeout_s=s.threeway.timeout_s)
@@ -107,8 +84,8 @@ class ThreeWayService:
             raise
         if logged_in == 0:
             self._citizens.discard(plan.citizen_channel)
-            order = await self._transition(order.id, "returned", actor="system",
-                                           outcome_reason="no_seat_logged_in", detail={"moved": False})
+            order = await follow(self.orders, order.id, "returned", event="no_seat_logged_in", actor="system",
+                                 outcome_reason="no_seat_logged_in", detail={"moved": False})
             return Started(plan, order=order, refusal=Refusal("no_seat_logged_in"))
         self.calls[order.id] = ThreeWay(order.id, plan.source_centre, plan.target_centre, plan.first_centre,
                                         plan.initiator.extension)
@@ -118,7 +95,7 @@ class ThreeWayService:
                  plan.queue, plan.citizen_number, plan.citizen_channel, order.number)
         return Started(plan, order=order)
 
-    async def bring_in(self, started: Started, *, from_feature: bool) -> None:
+    async def bring_in(self, started: Started[ThreeWayPlan], *, from_feature: bool) -> None:
         """Move the parties and ring the other centre (the telephony port); on
         failure the citizen stays with the seat and the order says why."""
         plan, order = started.plan, started.order
@@ -131,8 +108,8 @@ class ThreeWayService:
             self.calls.pop(order.id, None)
             await self.telephony.forget(order.id)
             status = "abandoned" if reason == "citizen_gone" else "returned"
-            await self._transition(order.id, status, actor="system", outcome_reason=reason,
-                                   detail={"moved": False})
+            await follow(self.orders, order.id, status, event="move_failed", actor="system",
+                         outcome_reason=reason, detail={"moved": False})
             raise
         finally:
             self._citizens.discard(plan.citizen_channel)
@@ -141,15 +118,15 @@ class ThreeWayService:
         if plan.emergency:
             await self.mark_emergency(order.id, "initiator")
 
-    async def start_from_desktop(self, *, seat: str | None, channel: str | None, emergency: bool) -> Started:
-        """The desktop button: the same `start` as the key; the moves by AMI."""
-        telephony = self._telephony()
-        try:
-            call = await telephony.find_call(seat=seat, channel=channel)
-        except Exception as exc:
-            raise Unavailable("ami", str(exc) or type(exc).__name__) from exc
-        if call is None:
-            raise Conflict(f"{'seat ' + seat if seat else 'channel ' + str(channel)} has no call")
+    async def start_from_desktop(self, *, seat: str | None, channel: str | None,
+                                 emergency: bool) -> Started[ThreeWayPlan]:
+        """The desktop button: the same `start` as the key; the moves by AMI.
+
+        Raises `Conflict` (409) when the seat has no call, `Refused` (409) when
+        the three-way call is refused; `Unavailable` (503) when AMI fails — in
+        every case the citizen stays with the seat.
+        """
+        call = await desk_call(self._telephony(), seat=seat, channel=channel)
         request = ThreeWayRequest(
             seat_channel=call.seat_channel, citizen_channel=call.citizen_channel,
             citizen_number=call.citizen_number, centre=call.centre,
@@ -157,14 +134,11 @@ class ThreeWayService:
             emergency=emergency, via="button")
         started = await self.start(request)
         if started.refusal is not None:
-            raise ThreeWayRefused(started.refusal.reason, started.order)
+            raise Refused("three-way", started.refusal.reason, started.order)
         try:
             await self.bring_in(started, from_feature=False)
         except Exception as exc:
-            reason = getattr(exc, "reason", "ami_failed")
-            if reason == "citizen_gone":
-                raise Conflict("the citizen hung up before the three-way call") from exc
-            raise Unavailable("ami", reason) from exc
+            raise move_error(getattr(exc, "reason", "ami_failed"), "three-way call") from exc
         return started
 
     # ------------------------------------------------------- what followed
@@ -323,21 +297,11 @@ class ThreeWayService:
                                           target_centre=outcome.centre, **fields)
         log.info("three-way %s decided: %s %s (%s accepts, seat %s)", threeway_id, outcome.status,
                  outcome.rule or outcome.reason, outcome.centre, outcome.seat)
-        return await self._transition(threeway_id, outcome.status, actor=actor, detail=detail,
-                                      target_centre=outcome.centre, **fields)
+        return await follow(self.orders, threeway_id, outcome.status, event=outcome.rule or outcome.reason or "decided",
+                            actor=actor, detail=detail, target_centre=outcome.centre, **fields)
 
     async def _note(self, threeway_id: str, actor: str, kind: str, detail: dict[str, Any], **fields: Any) -> None:
         try:
             await self.orders.note(threeway_id, actor=actor, kind=kind, detail=detail, **fields)
         except NotFound:
             log.warning("three-way %s: no such order for %s", threeway_id, kind)
-
-    async def _transition(self, threeway_id: str, to: str, **kwargs: Any) -> Any | None:
-        try:
-            return await self.orders.transition(threeway_id, to, **kwargs)
-        except IllegalTransition as exc:
-            log.info("three-way %s: %s ignored (%s)", threeway_id, to, exc)
-            return None
-        except NotFound:
-            log.warning("three-way %s: no such order for %s", threeway_id, to)
-            return None

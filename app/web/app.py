@@ -23,6 +23,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
 from app.handoff.lock import RedisHandoffLock
+from app.orders.http import shown_order
 from app.orders.services import OrderService
 from app.runtime import db
 from app.runtime.features import FEATURES, Dependencies, setup_features
@@ -50,7 +51,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except asyncio.CancelledError:
         raise
     except Exception as exc:
-        mapped = to_http(exc)
+        mapped = to_http(exc, show_order=lambda order: shown_order(request, order))
         if mapped is None:
             log.exception("unhandled error on %s %s", request.method, request.path)
             return web.json_response({"error": "internal error"}, status=500)

@@ -8,15 +8,19 @@ middleware is the only place that turns them into responses, through
     ├── NotFound(kind, key)           404  {"error", "kind", "key"}
     ├── BadInput(field, reason)       400  {"error", "field"}
     ├── Conflict(reason)              409  {"error"}
+    ├── Refused(action, reason, order)
+    │                                 409  {"error", "reason", "order" when there is one}
     └── Unavailable(service, reason)  503  {"error", "service"}
 
 `core.safety.UnsafeValue(field, reason)` (a value unfit for AMI/dialplan)
 is bad input too and maps to 400 with its field;
 `core.orders.IllegalTransition(current, wanted)` maps to 409 with the
-order's current status.
+order's current status.  The order a `Refused` carries is shown as the caller
+may see it: the middleware passes `show_order`.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from core.orders import IllegalTransition
@@ -47,6 +51,20 @@ class Conflict(HotlineError):
         self.reason = reason
 
 
+class Refused(HotlineError):
+    """A seat's request did not go ahead and nothing moved: a transfer, a
+    three-way call or one of its keys.  `action` names it in the message
+    (`transfer`, `three-way`); `reason` is the `core.refusals.Refusal`'s
+    reason; `order` the order that records the refusal, when there is one
+    (nobody was logged in at the target)."""
+
+    def __init__(self, action: str, reason: str, order: Any | None = None) -> None:
+        super().__init__(f"{action} refused: {reason}")
+        self.action = action
+        self.reason = reason
+        self.order = order
+
+
 class Unavailable(HotlineError):
     """A backing service (database, redis, ami) cannot answer right now."""
 
@@ -56,8 +74,12 @@ class Unavailable(HotlineError):
         self.reason = reason
 
 
-def to_http(exc: BaseException) -> tuple[int, dict[str, Any]] | None:
-    """Status and JSON body for a domain error; None if it is not one."""
+def to_http(exc: BaseException, show_order: Callable[[Any], dict[str, Any]] | None = None,
+            ) -> tuple[int, dict[str, Any]] | None:
+    """Status and JSON body for a domain error; None if it is not one.
+
+    `show_order`: how the caller sees an order (its role decides what is
+    masked); without it a refusal's order is left out."""
     if isinstance(exc, NotFound):
         return 404, {"error": str(exc), "kind": exc.kind, "key": exc.key}
     if isinstance(exc, BadInput):
@@ -68,6 +90,11 @@ def to_http(exc: BaseException) -> tuple[int, dict[str, Any]] | None:
         return 409, {"error": str(exc), "current_status": exc.current, "wanted_status": exc.wanted}
     if isinstance(exc, Conflict):
         return 409, {"error": exc.reason}
+    if isinstance(exc, Refused):
+        body: dict[str, Any] = {"error": str(exc), "reason": exc.reason}
+        if exc.order is not None and show_order is not None:
+            body["order"] = show_order(exc.order)
+        return 409, body
     if isinstance(exc, Unavailable):
         return 503, {"error": str(exc), "service": exc.service}
     return None

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import timedelta
 
 import pytest
 
+from app.orders.calls import follow
 from app.orders.services import OrderService
 from app.web.errors import BadInput, NotFound
 from core.orders import IllegalTransition
@@ -142,3 +144,20 @@ async def test_when_overdue_is_queried_in_sql_then_it_agrees_with_the_core_rule(
                                     on_site_due_at=o.on_site_due_at, now=now)}
         assert {o.id for o in listed} == expected, minutes
     assert expected  # the last round found some
+
+
+async def test_when_a_call_reports_twice_then_the_first_outcome_stands_and_each_transition_is_logged(
+    service: OrderService, caplog: pytest.LogCaptureFixture
+) -> None:
+    order = await new_transfer(service, order_id="handoff-0002")
+    with caplog.at_level(logging.INFO, logger="app"):
+        ended = await follow(service, "handoff-0002", "abandoned", event="ended", actor="citizen",
+                             outcome_reason="citizen_hung_up")
+        late = await follow(service, "handoff-0002", "accepted", event="answered", actor="seat:2001")
+        unknown = await follow(service, "no-such-order", "accepted", event="answered", actor="seat:2001")
+    assert ended is not None and (ended.status, ended.outcome_reason) == ("abandoned", "citizen_hung_up")
+    assert late is None and unknown is None
+    assert (await service.get(order.id)).status == "abandoned"  # type: ignore[attr-defined]
+    said = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("Transition: pending -> ended -> abandoned (order 12345-") for m in said), said
+    assert any(m.startswith("Transition refused: abandoned -> answered -> accepted") for m in said), said

@@ -12,8 +12,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis
 
+from app.orders.http import ORDERS
 from app.web import app as app_web
-from app.web.errors import BadInput, NotFound
+from app.web.errors import BadInput, NotFound, Refused
 from core.live import (
     AMI_KEY,
     CHANNELS_KEY,
@@ -159,12 +160,24 @@ async def _bug(request: web.Request) -> web.Response:
     raise RuntimeError("boom")
 
 
+async def _refused_with_order(request: web.Request) -> web.Response:
+    order = await request.app[ORDERS].create(mode="transfer", source_centre="12345", target_centre="110",
+                                             citizen_number="13800138000", actor="seat:1001")
+    raise Refused("transfer", "no_seat_logged_in", order)
+
+
+async def _refused(request: web.Request) -> web.Response:
+    raise Refused("three-way", "not_joined")
+
+
 @pytest.fixture
 async def error_client(settings: Settings) -> AsyncIterator[TestClient]:
     app = app_web.init_app(settings)
     app.router.add_get("/test/not-found", _not_found)
     app.router.add_get("/test/bad-input", _bad_input)
     app.router.add_get("/test/bug", _bug)
+    app.router.add_post("/api/test/refused", _refused_with_order)
+    app.router.add_get("/test/refused", _refused)
     async with TestClient(TestServer(app)) as client:
         yield client
 
@@ -190,6 +203,25 @@ async def test_when_a_handler_fails_unexpectedly_then_the_answer_is_500_and_the_
     assert response.status == 500
     assert await response.json() == {"error": "internal error"}
     assert any(r.exc_info and "boom" in str(r.exc_info[1]) for r in caplog.records)
+
+
+async def test_when_a_handler_raises_refused_then_the_answer_is_409_with_the_reason(error_client: TestClient) -> None:
+    response = await error_client.get("/test/refused")
+    assert response.status == 409
+    assert await response.json() == {"error": "three-way refused: not_joined", "reason": "not_joined"}
+
+
+@pytest.mark.parametrize("role", ["seat", "admin"])
+async def test_when_a_refusal_carries_its_order_then_409_shows_the_order_as_the_caller_may_see_it(
+        error_client: TestClient, role: str) -> None:
+    await authorize(error_client, role)
+    response = await error_client.post("/api/test/refused")
+    assert response.status == 409
+    body = await response.json()
+    assert (body["error"], body["reason"]) == ("transfer refused: no_seat_logged_in", "no_seat_logged_in")
+    shown = await (await error_client.get(f"/api/orders/{body['order']['id']}")).json()
+    assert body["order"] == shown  # the same view, masked for the same role
+    assert (shown["citizen_number"] == "13800138000") == (role == "seat")  # admin is not an unmasked role by default
 
 
 async def test_when_a_route_does_not_exist_then_the_answer_is_404_json(client: TestClient) -> None:
