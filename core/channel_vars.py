@@ -1,7 +1,7 @@
 """Channel variables shared by the dialplan and Python — the one list (pure).
 
 The dialplan templates (`dialplan/*.conf`) read and write exactly these names;
-`tests/unit/test_channel_vars.py` checks every `${HOTLINE_...}` the dialplan
+`tests/unit/test_dialplan_vocabulary.py` checks every `${HOTLINE_...}` the dialplan
 uses is defined here.  A leading `__` in the dialplan makes a variable
 inherited by every channel the call creates (queue member legs, transfers).
 """
@@ -66,11 +66,9 @@ THREEWAY_CONF = "HOTLINE_THREEWAY_CONF"
 THREEWAY_PEER = "HOTLINE_THREEWAY_PEER"
 THREEWAY_QUEUE = "HOTLINE_THREEWAY_QUEUE"
 THREEWAY_TIMEOUT = "HOTLINE_THREEWAY_TIMEOUT"
-# Written by the three-way routes: OK, or the refusal's prompt; the channel
-# to drop from the conference (cancel).
+# Written by the three-way routes: OK, or the refusal's prompt.
 THREEWAY_STATUS = "HOTLINE_THREEWAY_STATUS"
 THREEWAY_PROMPT = "HOTLINE_THREEWAY_PROMPT"
-THREEWAY_KICK = "HOTLINE_THREEWAY_KICK"
 # Globals rendered from settings.
 AGI_URL = "HOTLINE_AGI_URL"
 # "fast" (FastAGI server) or "classic" (agi-bin script per call)

@@ -22,7 +22,7 @@ for `open_after_s` — waiting callers >= `min_waiting`, longest wait >=
 free — and closes it only after none has held for `clear_after_s`
 (hysteresis: a queue that empties for a moment does not flap the group).
 
-Nothing here does I/O; `app.overflow_service` applies the plans over AMI.
+Nothing here does I/O; `app.overflow.controller` applies the plans over AMI.
 Bad configuration raises `core.safety.UnsafeValue(field, reason)`.
 """
 from __future__ import annotations

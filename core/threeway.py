@@ -16,7 +16,7 @@ Inside the conference the keys are a ConfBridge menu (features.conf keys do
 not apply there): leave and hand over (`*3`), cancel (`*0`, initiator only:
 the invited seat is dropped), emergency (`*9`).
 
-The order (mode `three_way`) records the outcome and the rule (`decide`):
+The order (mode `three_way`) records the outcome and the rule (`ThreeWay`'s methods):
 
 * **agreed** — one seat left (key or hang-up) while both were there: the
   seat that stayed accepts (its centre, its extension);

@@ -1,7 +1,7 @@
 """Diversion catalogues in the database: load the shipped files, read, edit (persistence layer).
 
 The files in `data/catalogue/` (one per jurisdiction) are the seed; the
-database holds the working copy that admins edit.  `load_file` inserts the
+database holds the working copy that admins edit.  `load_items` inserts the
 entries a database does not have yet and, with `replace=True`, also resets
 edited ones to the file's wording.  Validation is `core.catalogue`'s; no
 HTTP here.

@@ -8,13 +8,13 @@ never lost: while Python or the database is down the records wait in AstDB,
 and the next sweep inserts them with the key press's id and time.
 
 Who records, whichever comes first (one order results):
-* the seat leg's `handoff_outbox` AGI route (成功转: the seat hears ringback meanwhile);
 * `HandoffJournal` on the AMI link: the `HotlineHandoffCreated` user event
   records that handoff at once, `AgentConnect` on a linkage queue accepts it
   (the answering leg carries HOTLINE_HANDOFF_ID; nothing runs on the answer's
   path in the dialplan), and a sweep every few seconds and on each (re)connect
   takes whatever is left;
-* any later report of the handoff (returned, ended) and the citizen's hangup.
+* any later report of the handoff through its AGI routes (`app.handoff.agi`:
+  answered, returned, ended, lost), the citizen's hangup among them.
 The AstDB is reached through the small `AstDb` port; no SQL here.
 """
 from __future__ import annotations

@@ -1,12 +1,12 @@
 """One-key transfer use cases: one service behind the key and the button (service layer).
 
 `HandoffService` is the single code path of a handoff (一键携号转接).  The
-transfer key's AGI route (`agi.routes.transfer_key`) and the desktop button
-(`POST /api/handoffs`, `app.handoff.http`) both call `start`, which asks
-`core.handoff.plan_handoff` for the plan and records the order (`pending`)
-through the shared `OrderService` *before* anything moves; the caller then
-applies the move (the dialplan's ChannelRedirect for the key, AMI Redirect
-for the button).  The dialplan reports what happened next through the AGI
+transfer key's AGI route (`transfer_key`, `app.handoff.agi`) and the desktop
+button (`POST /api/handoffs`, `app.handoff.http`) both call `start`, which
+asks `core.handoff.plan_handoff` for the plan and records the order
+(`pending`) through the shared `OrderService` *before* anything moves; the
+caller then applies the move (the dialplan's BlindTransfer for the key, AMI
+Redirect for the button).  The dialplan reports what happened next through the AGI
 routes, which call `answered` / `returned` / `ended` / `lost`.
 
 It must not talk to Asterisk itself: the one question it asks the PBX (are
@@ -16,10 +16,11 @@ adapter passes in.  No HTTP here.
 The fast path (settings.handoff.fast_path): the dialplan decides the common
 transfer itself and moves the citizen at once, leaving the order in
 Asterisk's AstDB outbox (`core.handoff.OutboxRecord`).  `record` inserts it
-with the dialplan's id and key-press time, idempotently: the seat leg's
-`handoff_outbox` route, any later report of the same handoff (answered,
-returned, ended — which may come first) and the outbox sweep
-(`app.handoff.journal`) all call it, and one order results.
+with the dialplan's id and key-press time, idempotently: the handoff journal
+(`app.handoff.journal`: the `HotlineHandoffCreated` event, the answer's
+`AgentConnect`, the outbox sweep) and any later report of the same handoff
+through the AGI routes (returned, ended, lost — which may come first) all
+call it, and one order results.
 
 Pressing twice (or key and button together) makes one order: the citizen's
 channel is claimed in this process (`ActiveHandoffs`) and, for every process

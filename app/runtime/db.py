@@ -65,7 +65,7 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 
 def alembic_config() -> Config:
-    """Alembic configuration built in code: script_location is app/migrations."""
+    """Alembic configuration built in code: script_location is app/runtime/migrations."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     return config

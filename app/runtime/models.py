@@ -4,7 +4,7 @@ Work orders (工单) and their audit trail, the per-centre order-number
 counter, the diversion catalogue and API tokens.  This module only describes tables;
 it must not open connections, hold business rules (which status may follow
 which lives in `core/`), or import aiohttp/redis.  Every change here needs a
-new Alembic revision in `app/migrations/versions/`; a test compares the two.
+new Alembic revision in `app/runtime/migrations/versions/`; a test compares the two.
 
 Datetimes are timezone-aware UTC on the Python side on every backend
 (`UTCDateTime`); JSON detail is stored as text so SQLite and PostgreSQL

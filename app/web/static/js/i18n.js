@@ -142,7 +142,7 @@ export const THREEWAY_PARTIES = {
   citizen: ['市民', 'citizen'], initiator: ['发起方', 'initiator'], invited: ['受邀方', 'invited'],
 };
 
-/** core.threeway's refusal reasons (409 "reason"). */
+/** The three-way call's refusal reasons (core.refusals; 409 "reason"). */
 export const THREEWAY_REFUSALS = {
   not_initiator: ['仅发起方可取消', 'only the seat that started it may cancel'],
   not_joined: ['对方坐席尚未接入', 'the other seat has not joined yet'],

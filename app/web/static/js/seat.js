@@ -97,7 +97,7 @@ function refusalText(body) {
 // 三方通话: start it (optionally marked emergency) in a two-party call; while
 // it is on, leave & hand over, cancel (the initiator's) and mark emergency —
 // POST /api/threeway and /api/threeway/{id}/leave|cancel|emergency, the
-// keys' code path.  Refusals (409) show core.threeway's reason.
+// keys' code path.  Refusals (409) show the core.refusals reason.
 function renderThreeWay(ctx) {
   const tw = ctx.threeway;
   async function run(path, body, done) {
