@@ -32,6 +32,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Iterable, Literal, Mapping
 
 from core.centres import Centre, centre_by_id
+from core.contexts import is_call_flow
 from core.live import QueueState, SeatState
 from core.safety import UnsafeValue, check_line
 
@@ -44,14 +45,6 @@ NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,32}$")
 _PJSIP_ENDPOINT = re.compile(r"^PJSIP/([A-Za-z0-9_.+\-]{1,64})$")
 _PJSIP_TRUNK = re.compile(r"^PJSIP/(\+?[0-9*#]{1,32})@([A-Za-z0-9_.+\-]{1,64})$")
 _LOCAL = re.compile(r"^Local/([A-Za-z0-9*#+_\-]{1,32})@([A-Za-z0-9_\-]{1,64})(/n)?$")
-
-# Contexts of our own call flow: a Local member dialling into one of them
-# would put the citizen back into a queue (a loop), not on a remote seat.
-_FORBIDDEN_CONTEXTS = frozenset({
-    "hotline-inbound", "hotline-route", "hotline-agi", "hotline-fallback", "hotline-seat-leg",
-    "hotline-transfer", "hotline-transfer-hold", "hotline-handoff", "hotline-handoff-answered",
-    "hotline-handoff-returned", "hotline-blind-transfer", "hotline-seats", "hotline-bench",
-})
 
 GROUP_FIELDS = ("name", "centre", "members", "priority", "min_waiting", "max_wait_s",
                 "when_no_local_free", "enabled")
@@ -89,9 +82,15 @@ def parse_member(value: object, index: int, centres: tuple[Centre, ...]) -> Remo
         member = RemoteMember(value, f"{m.group(1)}@{m.group(2)}")
     elif m := _LOCAL.match(value):
         context = m.group(2)
-        if context in _FORBIDDEN_CONTEXTS:
+        # A remote seat is a person reached outside the hotline: a Local member
+        # into the product's own call flow would run hotline logic on the
+        # citizen's answered call (a queue again, an AGI route, a key's
+        # handling) instead of ringing someone.  The whole `hotline-` namespace
+        # is refused, so no context added later is missed; only the simulated
+        # phones (test rig, demo) are telephones there.
+        if is_call_flow(context):
             raise UnsafeValue("members", f"{where} {value!r}: context {context} is the hotline's own call "
-                                         "flow (the citizen would loop back into a queue)")
+                                         "flow (the citizen would loop back into it, not reach a remote seat)")
         member = RemoteMember(f"Local/{m.group(1)}@{context}/n", m.group(1))
     else:
         raise UnsafeValue("members", f"{where} {value!r} is not a dial string: expected PJSIP/<endpoint>, "

@@ -13,6 +13,7 @@ from core.overflow import (
     Thresholds,
     centre_load,
     desired_members,
+    parse_member,
     surge_step,
     validate_group,
 )
@@ -69,6 +70,29 @@ def test_when_a_group_is_invalid_then_the_error_names_the_field(change: dict[str
     with pytest.raises(UnsafeValue) as error:
         validate_group({**GOOD, **change}, CENTRES)
     assert error.value.field == field
+
+
+@pytest.mark.parametrize("member", [
+    "Local/x@hotline-threeway-ring",      # would queue the citizen at the other centre's linkage queue
+    "Local/x@hotline-threeway-ring/n",
+    "Local/x@HOTLINE-threeway-ring",      # case makes no difference
+    "Local/s@hotline-threeway-join",
+    "Local/key@hotline-transfer",
+    "Local/12345@hotline-inbound",
+])
+def test_when_a_member_dials_into_the_hotlines_own_call_flow_then_it_is_refused(member: str) -> None:
+    with pytest.raises(UnsafeValue) as error:
+        parse_member(member, 0, CENTRES)
+    assert error.value.field == "members" and "own call flow" in error.value.reason
+
+
+@pytest.mark.parametrize("member, interface", [
+    ("Local/9001@remote-phones", "Local/9001@remote-phones/n"),
+    ("Local/9001@hotline-seat-phones", "Local/9001@hotline-seat-phones/n"),  # a simulated phone, not a seat
+    ("Local/9001@hotlines", "Local/9001@hotlines/n"),                        # outside the `hotline-` namespace
+])
+def test_when_a_member_dials_a_phone_outside_the_call_flow_then_it_is_accepted(member: str, interface: str) -> None:
+    assert parse_member(member, 0, CENTRES).interface == interface
 
 
 def _load(waiting: int = 0, longest: float = 0.0, free: int = 1) -> CentreLoad:
