@@ -14,6 +14,7 @@ from agi.registry import AgiRoutes
 from app.threeway.services import ThreeWayService
 from core import channel_vars as cv
 from core.handoff import is_channel_name
+from core.refusals import Refusal
 from core.threeway import ThreeWayRequest, is_threeway_id
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ async def threeway_start(call: AgiCall, service: ThreeWayService, routes: AgiRou
     channel = call.headers.get("agi_channel", "")
     if service.telephony is None:
         log.error("three-way key on %s: no AMI link in this process; the call stays two-party", channel)
-        await call.set_variable(cv.THREEWAY_PROMPT, "please-try-again")
+        await call.set_variable(cv.THREEWAY_PROMPT, Refusal("error").prompt)
         return
     names = (cv.THREEWAY_PEER, cv.CITIZEN, cv.CENTRE, cv.FIRST_CENTRE, "CHANNEL(linkedid)")
     packed = await call.read_function("|".join(f"${{{n}}}" for n in names)) or ""
@@ -74,12 +75,12 @@ async def threeway_no_answer(call: AgiCall, service: ThreeWayService, routes: Ag
     await service.no_answer(found[0])
 
 
-async def _refused(call: AgiCall, refusal: object | None) -> None:
+async def _refused(call: AgiCall, refusal: Refusal | None) -> None:
     if refusal is None:
         await call.set_variable(cv.THREEWAY_STATUS, "OK")
     else:
         await call.set_variable(cv.THREEWAY_STATUS, "REFUSED")
-        await call.set_variable(cv.THREEWAY_PROMPT, refusal.prompt)  # type: ignore[attr-defined]
+        await call.set_variable(cv.THREEWAY_PROMPT, refusal.prompt)
 
 
 async def threeway_leave(call: AgiCall, service: ThreeWayService, routes: AgiRoutes) -> None:
