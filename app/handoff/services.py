@@ -1,13 +1,13 @@
 """One-key transfer use cases: one service behind the key and the button (service layer).
 
 `HandoffService` is the single code path of a handoff (一键携号转接).  The
-transfer key's AGI route (`transfer_key`, `app.handoff.agi`) and the desktop
+transfer key's AGI route (`handoff_key`, `app.handoff.agi`) and the desktop
 button (`POST /api/handoffs`, `app.handoff.http`) both call `start`, which
 asks `core.handoff.plan_handoff` for the plan and records the order
 (`pending`) through the shared `OrderService` *before* anything moves; the
 caller then applies the move (the dialplan's BlindTransfer for the key, AMI
-Redirect for the button).  The dialplan reports what happened next through the AGI
-routes, which call `answered` / `returned` / `ended` / `lost`.
+Redirect for the button).  The dialplan reports what happened next through
+the AGI routes, which call `answered` / `returned` / `ended` / `lost`.
 
 It must not talk to Asterisk itself: the one question it asks the PBX (are
 seats logged in at the target?) goes through the `Telephony` port the
