@@ -9,7 +9,6 @@ point that wires the features (`hotline-agi`) is `app.runtime.classic`.
 """
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from agi.call import ClassicAgiCall

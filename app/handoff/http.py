@@ -13,18 +13,17 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import AsyncIterator, Callable
+from typing import Callable
 
 from aiohttp import web
 
-from app.handoff.lock import RedisHandoffLock
 from app.handoff.services import DesktopTelephony, HandoffService
 from app.orders.calls import seat_or_channel
 from app.orders.http import ORDERS, shown_order
 from app.web.auth import principal, requires
 from app.web.errors import BadInput, Unavailable
 from app.web.input import json_body, line, parse_body, path_key, text
-from app.web.keys import REDIS, SETTINGS
+from app.web.keys import SETTINGS
 from core.centres import seat_by_extension
 from core.privacy import shown_number
 

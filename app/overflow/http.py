@@ -16,7 +16,7 @@ controller picks a change up at its next check (≤ HOTLINE_OVERFLOW_CHECK_INTER
 """
 from __future__ import annotations
 
-from typing import Any, AsyncIterator
+from typing import Any
 
 from aiohttp import web
 
@@ -26,7 +26,6 @@ from app.runtime.models import utcnow
 from app.web.auth import principal, requires
 from app.web.errors import BadInput
 from app.web.input import Field, json_body, line, parse_query, path_key, when
-from app.web.keys import SESSIONS, SETTINGS
 from core.overflow import GROUP_FIELDS
 
 OVERFLOW = web.AppKey("overflow", OverflowConfig)

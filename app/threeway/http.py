@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timezone
-from typing import Any, AsyncIterator, Callable
+from typing import Any
 
 from aiohttp import web
 

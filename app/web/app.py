@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
+from typing import AsyncIterator, Callable
 
 from aiohttp import web
 from aiohttp.typedefs import Handler

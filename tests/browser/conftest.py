@@ -13,7 +13,6 @@ and no uncaught error in the page.
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import uuid
 from dataclasses import dataclass, field

@@ -1,7 +1,6 @@
 """The HTTP service against a real Redis and a SQLite file: health, live view, errors, serving."""
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from typing import AsyncIterator
