@@ -27,6 +27,7 @@ downloaded.  No I/O besides those packages' own dictionaries; no HTTP, no SQL.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
@@ -145,8 +146,8 @@ class Analyzer:
                 if not set(p := run[i:i + 2]) <= FUNCTION_CHARS]
 
     @staticmethod
-    def syllables(run: str) -> list[str]:
-        return [_fold(s) for s in lazy_pinyin(run, style=Style.NORMAL)]
+    def syllables(run: str) -> tuple[str, ...]:
+        return _syllables(run)
 
     def pinyin_pairs(self, text: str) -> list[tuple[str, str]]:
         """(pinyin pair, the characters) for adjacent characters of each Chinese run."""
@@ -155,6 +156,12 @@ class Analyzer:
             syl = self.syllables(run)
             out.extend((f"{syl[i]}_{syl[i + 1]}", run[i:i + 2]) for i in range(len(run) - 1))
         return out
+
+
+@functools.lru_cache(maxsize=65536)
+def _syllables(run: str) -> tuple[str, ...]:
+    """The folded pinyin of a run of Chinese (cached: pypinyin is the slow part of a build)."""
+    return tuple(_fold(s) for s in lazy_pinyin(run, style=Style.NORMAL))
 
 
 def _load_cilin() -> dict[str, tuple[str, ...]]:
