@@ -56,6 +56,7 @@ def test_when_a_citizen_speaks_of_danger_then_the_emergency_service_is_called(sa
     "落水管坏了在漏水", "燃气公司乱收费", "燃气抢修", "没有人受伤，就是车刮了一下漆",
     "去年工作时受伤了，老板到现在不赔医药费", "想咨询一下工伤认定", "烟花爆竹能不能放",
     "没有着火，只是有点焦味",
+    "小卖部在偷偷卖假烟", "楼下在烧烤", "电线掉下来了", "消防栓被车撞坏了",
 ])
 def test_when_nothing_is_in_danger_then_no_emergency_is_called(said: str) -> None:
     assert numbers(said) == []
