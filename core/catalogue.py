@@ -243,37 +243,6 @@ def with_aliases(items: Iterable[CatalogueItem], aliases: Mapping[str, tuple[str
     return merged
 
 
-def _score(item: CatalogueItem, terms: list[str]) -> int:
-    """0 when some term matches nothing; higher when terms hit the name or group."""
-    fields = (item.name.lower(), item.group.lower(), item.code.lower(),
-              " ".join(item.destinations).lower(), item.handling.lower(), (item.note or "").lower())
-    weights = (8, 4, 8, 6, 1, 1)
-    score = 0
-    for term in terms:
-        hit = sum(w for f, w in zip(fields, weights) if term in f)
-        if hit == 0:
-            return 0
-        score += hit
-    return score
-
-
-def search(items: Iterable[CatalogueItem], q: str | None, *, include_disabled: bool = False) -> list[CatalogueItem]:
-    """Entries matching every whitespace-separated term of `q`, best first.
-
-    A term matches the entry's name, group, code, a destination, the handling
-    wording or the note, case-insensitively ("电梯" finds the elevator
-    fault; "95598" finds the power-cut entries).  No `q`: every entry in
-    catalogue order.
-    """
-    pool = [i for i in items if include_disabled or i.enabled]
-    terms = [t.lower() for t in (q or "").split() if t]
-    if not terms:
-        return pool
-    scored = [(s, n, i) for n, i in enumerate(pool) if (s := _score(i, terms)) > 0]
-    scored.sort(key=lambda t: (-t[0], t[1]))
-    return [i for _, _, i in scored]
-
-
 def route_for(item: CatalogueItem | None, target: str) -> bool:
     """Whether sending a matter of this category to `target` follows the catalogue."""
     return item is not None and target in item.destinations

@@ -1,7 +1,7 @@
 """`hotline catalogue …` and `hotline bench catalogue` (edge: the CLI of the diversion catalogue).
 
     hotline catalogue load [--replace]   the shipped catalogues and aliases into the database
-    hotline catalogue eval [--misses]    top-1 / top-3 per city on tests/data/catalogue-eval.tsv
+    hotline catalogue eval               top-1 / top-3 per city on tests/data/catalogue-{eval,heldout}.tsv, every miss
     hotline bench catalogue [--entries 1000] [--rounds 3]   search latency, catalogue scaled (JSON)
 
 `load` migrates the database first, so it works on a fresh install; `eval`
@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 
 from core.settings import Settings
 
@@ -36,22 +35,23 @@ async def _load(settings: Settings, replace: bool) -> int:
     return 0
 
 
-def evaluate_shipped(misses: bool = True) -> tuple[str, list]:
+def evaluate_shipped() -> str:
+    """Both evaluation sets on the shipped catalogues: figures per city, then every miss."""
     from app.catalogue import store
-    from app.catalogue.evaluation import evaluate, render
+    from app.catalogue.evaluation import EVAL_FILE, HELDOUT_FILE, evaluate, read_cases, render
     from app.catalogue.search import CatalogueIndex
     from core.catalogue import JURISDICTIONS
 
-    reports = evaluate({j: CatalogueIndex(store.read_shipped(j)) for j in JURISDICTIONS})
-    text = render(reports)
-    return (text if misses else text.split("\n  ")[0]), reports
+    indexes = {j: CatalogueIndex(store.read_shipped(j)) for j in JURISDICTIONS}
+    return "\n".join([
+        render(evaluate(indexes, read_cases(EVAL_FILE)), f"{EVAL_FILE.name} (tuned on):"),
+        render(evaluate(indexes, read_cases(HELDOUT_FILE)), f"{HELDOUT_FILE.name} (never tuned on):")])
 
 
 def cmd_catalogue(settings: Settings, args: argparse.Namespace) -> int:
     if args.action == "load":
         return asyncio.run(_load(settings, args.replace))
-    text, _ = evaluate_shipped()
-    print(text)
+    print(evaluate_shipped())
     return 0
 
 
@@ -74,8 +74,3 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("action", choices=("load", "eval"))
     p.add_argument("--replace", action="store_true", help="load: reset admin-edited entries to the shipped files")
     p.set_defaults(fn=cmd_catalogue)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    print(evaluate_shipped()[0])
-    sys.exit(0)

@@ -1,6 +1,8 @@
 """How well the catalogue search answers everyday phrasings: top-1 / top-3 per city (tooling).
 
-The phrasings live in `tests/data/catalogue-eval.tsv`, one per line:
+The phrasings live in `tests/data/catalogue-eval.tsv` (the set the search
+was tuned on) and `tests/data/catalogue-heldout.tsv` (written afterwards,
+never tuned on), one per line:
 `phrasing <TAB> Qinzhou expected <TAB> Pingliang expected`, where expected is
 any of the right catalogue codes and "!NNN" when the first result must be the
 emergency service NNN; "-" skips that city.  `hotline catalogue eval` prints
@@ -17,6 +19,8 @@ from core.catalogue import JURISDICTIONS
 from core.settings import PROJECT_ROOT
 
 EVAL_FILE = PROJECT_ROOT / "tests" / "data" / "catalogue-eval.tsv"
+# Written after tuning on EVAL_FILE and never tuned on: how the search does on unseen wording.
+HELDOUT_FILE = PROJECT_ROOT / "tests" / "data" / "catalogue-heldout.tsv"
 
 
 @dataclass(frozen=True)
@@ -107,8 +111,8 @@ def evaluate(indexes: dict[str, CatalogueIndex], cases: dict[str, list[Case]] | 
     return reports
 
 
-def render(reports: list[Report]) -> str:
-    lines = []
+def render(reports: list[Report], title: str = "") -> str:
+    lines = [title] if title else []
     for r in reports:
         lines.append(f"{r.jurisdiction}: {r.total} phrasings  top-1 {r.top1:.1%}  top-3 {r.top3:.1%}")
     for r in reports:

@@ -55,6 +55,7 @@ with warnings.catch_warnings():
     import jieba
 
 jieba.setLogLevel(logging.WARNING)  # its dictionary load is chatty on stderr
+logging.getLogger("bm25s").setLevel(logging.INFO)  # one debug line per channel and build
 log = logging.getLogger(__name__)
 
 DEFAULT_LIMIT = 10
@@ -83,7 +84,7 @@ STOPWORDS = frozenset("""
 谁 哪 哪里 哪儿 里 上 下 去 来 到 从 对 向 跟 请 请问 帮 帮忙 帮我 一下 一些 有点 有些 好 好多 多 没 没有 不 人 家 现在
 今天 昨天 明天 已经 一直 老是 总是 等 等等 其他 问题 情况 事情 事 反映 反应 投诉 举报 咨询 求助 报警 打电话 电话里 喂 你好
 就是 然后 但是 可是 因为 所以 如果 而且 一样 这样 那样 时候 天天 每天 半夜 晚上 白天 早上 一点 几 次 两 三 号 地方
-没人管 没人修 没人理 没人处理 不管 不处理 没人 不给 好几天 好久 几天 很久 处理 解决 怎么回事 能不能 有没有 是不是
+事项 事儿 没人管 没人修 没人理 没人处理 不管 不处理 没人 不给 好几天 好久 几天 很久 处理 解决 怎么回事 能不能 有没有 是不是
 有人 得 着 过 啦 嘛 哎 唉 呃 快 快点 赶紧 马上 刚才 刚刚 突然 一直 还是 到底 总 最近 经常
 """.split())
 

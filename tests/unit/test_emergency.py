@@ -41,6 +41,10 @@ def numbers(text: str) -> list[str]:
     # road traffic: 122
     ("路口两辆车追尾了", ["122"]),
     ("被车撞了，司机跑了", ["122"]),
+    ("电动车和小轿车在路口撞了", ["122"]),
+    ("一辆大货车把路边的行人撞倒了", ["122"]),
+    # a child not home hours after school is a missing person
+    ("我女儿放学到现在没回家，电话也打不通", ["110"]),
     # several at once, in precedence order
     ("车祸，有人受伤流了很多血", ["120", "122"]),
     ("有人拿刀把人砍伤了，流血不止", ["110", "120"]),
