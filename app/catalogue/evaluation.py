@@ -41,7 +41,7 @@ def read_cases(path: Path = EVAL_FILE) -> dict[str, list[Case]]:
         if len(columns) != 1 + len(JURISDICTIONS):
             raise ValueError(f"{path.name}:{number}: expected {1 + len(JURISDICTIONS)} tab-separated columns")
         phrasing, *expected = columns
-        for jurisdiction, want in zip(JURISDICTIONS, expected):
+        for jurisdiction, want in zip(JURISDICTIONS, expected, strict=True):
             tokens = want.split()
             if tokens == ["-"]:
                 continue

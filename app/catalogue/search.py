@@ -293,9 +293,6 @@ class _Doc:
     pinyin_chars: dict[str, tuple[str, str]] = field(default_factory=dict)   # pinyin pair -> (chars, field)
 
 
-FIELDS = ("aliases", "name", "group")   # first named wins when a word is in several
-
-
 def phrases_of(item: CatalogueItem) -> list[tuple[str, str]]:
     """(phrase, field): the aliases whole, the seed wording cut at its list marks, the group."""
     out = [(normalise(a), "aliases") for a in item.aliases]
@@ -313,7 +310,8 @@ class CatalogueIndex:
         self.text.add_words(p for item in self.items for p, _ in phrases_of(item))
         docs = [self._doc(item) for item in self.items]
         self._docs = docs
-        self._bm25 = {name: self._channel([getattr(d, name) for d in docs]) for name in ("words", "pairs", "pinyin", "chars")}
+        self._bm25 = {name: self._channel([getattr(d, name) for d in docs])
+                      for name in ("words", "pairs", "pinyin", "chars")}
         self._vocabulary = {w for d in docs for w in d.words}
         self._enabled = np.array([i.enabled for i in self.items], dtype=bool)
         # whole phrases: text -> [(entry, field)]; and the same by their (folded) pinyin
@@ -389,7 +387,7 @@ class CatalogueIndex:
         hints = () if hits else self._closest_groups(query, include_disabled)
         return Found(query, tuple(hits[:max(limit, len(pinned))]), tuple(found_alarms), hints)
 
-    def _rank(self, query: str) -> tuple[np.ndarray, "_Reasons"]:
+    def _rank(self, query: str) -> tuple[np.ndarray, _Reasons]:
         text = self.text
         words = text.words(query)
         reasons = _Reasons(words=words)
@@ -406,8 +404,8 @@ class CatalogueIndex:
         # characters said on their own, and those of words no entry uses ("挖开" -> 挖, 开)
         chars: list[str] = []
         for w in words:
-            if _CJK.fullmatch(w) and (len(w) == 1 or (w not in self._vocabulary
-                                                      and not any(s in self._vocabulary for s in text.synonyms.get(w, ())))):
+            unknown = w not in self._vocabulary and not any(s in self._vocabulary for s in text.synonyms.get(w, ()))
+            if _CJK.fullmatch(w) and (len(w) == 1 or unknown):
                 chars.extend(c for c in w if c not in FUNCTION_CHARS and c not in chars)
         reasons.chars = chars
         # words, synonyms, whole phrases, codes and destinations are evidence of
@@ -432,7 +430,7 @@ class CatalogueIndex:
         total = scores + weak
         return np.where((scores > 0) | (total >= WEAK_ONLY_MIN), total, 0.0), reasons
 
-    def _phrase_bonus(self, query: str, scores: np.ndarray, reasons: "_Reasons") -> None:
+    def _phrase_bonus(self, query: str, scores: np.ndarray, reasons: _Reasons) -> None:
         """Aliases and seed phrases found whole in the query; by sound when the characters differ."""
         found: dict[int, list[tuple[int, int, float, Why]]] = defaultdict(list)   # entry -> spans
         for run in _CJK.finditer(query):
@@ -462,7 +460,7 @@ class CatalogueIndex:
             scores[n] += sum(k[2] for k in kept)
             reasons.extra[n].extend(k[3] for k in kept)
 
-    def _why(self, n: int, reasons: "_Reasons", most: int = 8) -> tuple[Why, ...]:
+    def _why(self, n: int, reasons: _Reasons, most: int = 8) -> tuple[Why, ...]:
         doc = self._docs[n]
         out: list[Why] = list(reasons.extra.get(n, ()))
         covered = "".join(w.term for w in out)

@@ -21,8 +21,10 @@ export function dialable(entry) {
 }
 
 function why(entry) {
-  const parts = (entry.match?.why || []).slice(0, 4).map((w) => (w.term === w.matched
-    ? `${w.term}（${text(HOW[w.how] || [w.how, ''])}）` : `${w.term}→${w.matched}（${text(HOW[w.how] || [w.how, ''])}）`));
+  const parts = (entry.match?.why || []).slice(0, 4).map((w) => {
+    const how = text(HOW[w.how] || [w.how, '']);
+    return w.term === w.matched ? `${w.term}（${how}）` : `${w.term}→${w.matched}（${how}）`;
+  });
   return parts.length ? `${text(LABELS.matchedBy)}：${parts.join('、')}` : '';
 }
 
@@ -61,7 +63,8 @@ export function catalogueSearch({ onPick, linkages = {} }) {
     const target = dialable(entry);
     const category = entry.code || '';
     close();
-    fill(status, bi('divertChosen'), ` · ${entry.code || entry.destination} ${entry.group} → ${entry.destinations.join(' / ')}`,
+    const chosen = `${entry.code || entry.destination} ${entry.group} → ${entry.destinations.join(' / ')}`;
+    fill(status, bi('divertChosen'), ` · ${chosen}`,
       target ? null : h('span', { class: 'warn' }, ` · ${text('divertGuide')}${entry.destinations.join('、')}`));
     status.dataset.code = category;
     onPick({ target, category, entry });
