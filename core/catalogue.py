@@ -9,13 +9,17 @@ deployment selects its own (`Settings.orders.jurisdiction`).
 
 An entry's `destinations` are hotline numbers ("110", "119", "120", "122",
 "12345", "12365", "95598", ...) or units ("自来水公司", "应急管理部门"),
-primary first; `linkage` is one of `LINKAGES`.  No I/O here: loading files
-and the database is `app.catalogue.store`'s job.
+primary first; `linkage` is one of `LINKAGES`.  `aliases` are everyday words
+for the matter, the way a citizen says it ("下水道堵了", "井盖没了"): curated
+data, shipped beside each catalogue (`data/catalogue/<jurisdiction>-aliases.json`)
+and editable by admins like every other field; search weighs them with the
+seed's own wording.  No I/O here: loading files and the database is
+`app.catalogue.store`'s job; ranking is `app.catalogue.search`'s.
 """
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Iterable, Mapping
 
 JURISDICTIONS: tuple[str, ...] = ("qinzhou", "pingliang")
@@ -32,7 +36,9 @@ CODE = re.compile(r"^[A-Z]{2,6}-[0-9A-Za-z]{1,4}-[0-9]{1,4}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 # Field limits shared by the data files and admin edits.
-LIMITS = {"section": 128, "group": 128, "name": 1000, "handling": 500, "note": 500, "destination": 32}
+LIMITS = {"section": 128, "group": 128, "name": 1000, "handling": 500, "note": 500, "destination": 32,
+          "alias": 32}
+MAX_ALIASES = 100
 
 
 class CatalogueError(ValueError):
@@ -55,6 +61,7 @@ class CatalogueItem:
     handling: str
     note: str | None = None
     enabled: bool = True
+    aliases: tuple[str, ...] = ()
 
     @property
     def destination(self) -> str:
@@ -65,6 +72,7 @@ class CatalogueItem:
         data = asdict(self)
         data["destinations"] = list(self.destinations)
         data["destination"] = self.destination
+        data["aliases"] = list(self.aliases)
         return data
 
 
@@ -107,6 +115,21 @@ def check_destinations(value: object) -> tuple[str, ...]:
     return tuple(result)
 
 
+def check_aliases(value: object) -> tuple[str, ...]:
+    """Everyday words for an entry: a list of up to `MAX_ALIASES` short texts,
+    none twice (compared without case or surrounding blanks)."""
+    if not isinstance(value, list) or len(value) > MAX_ALIASES:
+        raise CatalogueError("aliases", f"must be a list of at most {MAX_ALIASES} words")
+    result: list[str] = []
+    for item in value:
+        text = _text("alias", item)
+        assert text is not None
+        if text.lower() in (r.lower() for r in result):
+            raise CatalogueError("aliases", f"{text!r} given twice")
+        result.append(text)
+    return tuple(result)
+
+
 def check_linkage(value: object) -> str:
     if value not in LINKAGES:
         raise CatalogueError("linkage", f"{value!r}: expected one of {', '.join(LINKAGES)}")
@@ -118,7 +141,7 @@ def item_from_mapping(data: Mapping[str, Any]) -> CatalogueItem:
     if not isinstance(data, Mapping):
         raise CatalogueError("entry", "must be an object")
     unknown = set(data) - {"code", "section", "group", "name", "destinations", "linkage", "handling",
-                           "note", "enabled"}
+                           "note", "enabled", "aliases"}
     if unknown:
         raise CatalogueError(sorted(unknown)[0], "not a catalogue field")
     enabled = data.get("enabled", True)
@@ -134,6 +157,7 @@ def item_from_mapping(data: Mapping[str, Any]) -> CatalogueItem:
         handling=_text("handling", data.get("handling")) or "",
         note=_text("note", data.get("note"), required=False),
         enabled=enabled,
+        aliases=check_aliases(data.get("aliases", [])),
     )
 
 
@@ -149,6 +173,8 @@ def check_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
             cleaned[field] = _text(field, value, required=False)
         elif field == "destinations":
             cleaned[field] = check_destinations(value)
+        elif field == "aliases":
+            cleaned[field] = check_aliases(value)
         elif field == "linkage":
             cleaned[field] = check_linkage(value)
         elif field == "enabled":
@@ -186,35 +212,35 @@ def parse_file(data: Any, *, expect: str | None = None) -> tuple[str, list[Catal
     return str(jurisdiction), items
 
 
-def _score(item: CatalogueItem, terms: list[str]) -> int:
-    """0 when some term matches nothing; higher when terms hit the name or group."""
-    fields = (item.name.lower(), item.group.lower(), item.code.lower(),
-              " ".join(item.destinations).lower(), item.handling.lower(), (item.note or "").lower())
-    weights = (8, 4, 8, 6, 1, 1)
-    score = 0
-    for term in terms:
-        hit = sum(w for f, w in zip(fields, weights) if term in f)
-        if hit == 0:
-            return 0
-        score += hit
-    return score
+def parse_aliases(data: Any, *, expect: str, codes: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """Validate a parsed aliases file, `{"jurisdiction": …, "aliases": {code: [word, …]}}`:
+    its jurisdiction, and every code one of `codes` (the catalogue's)."""
+    if not isinstance(data, Mapping):
+        raise CatalogueError("file", "must be a JSON object")
+    if data.get("jurisdiction") != expect:
+        raise CatalogueError("jurisdiction", f"{data.get('jurisdiction')!r}: expected {expect}")
+    table = data.get("aliases")
+    if not isinstance(table, Mapping):
+        raise CatalogueError("aliases", "must be an object of catalogue code -> list of words")
+    known = set(codes)
+    result: dict[str, tuple[str, ...]] = {}
+    for code, words in table.items():
+        if code not in known:
+            raise CatalogueError(f"aliases.{code}", "not a code of this catalogue")
+        try:
+            result[code] = check_aliases(words)
+        except CatalogueError as exc:
+            raise CatalogueError(f"aliases.{code}", exc.reason) from None
+    return result
 
 
-def search(items: Iterable[CatalogueItem], q: str | None, *, include_disabled: bool = False) -> list[CatalogueItem]:
-    """Entries matching every whitespace-separated term of `q`, best first.
-
-    A term matches the entry's name, group, code, a destination, the handling
-    wording or the note, case-insensitively ("电梯" finds the elevator
-    fault; "95598" finds the power-cut entries).  No `q`: every entry in
-    catalogue order.
-    """
-    pool = [i for i in items if include_disabled or i.enabled]
-    terms = [t.lower() for t in (q or "").split() if t]
-    if not terms:
-        return pool
-    scored = [(s, n, i) for n, i in enumerate(pool) if (s := _score(i, terms)) > 0]
-    scored.sort(key=lambda t: (-t[0], t[1]))
-    return [i for _, _, i in scored]
+def with_aliases(items: Iterable[CatalogueItem], aliases: Mapping[str, tuple[str, ...]]) -> list[CatalogueItem]:
+    """The entries with the aliases file's words added after their own (none twice)."""
+    merged = []
+    for item in items:
+        extra = [a for a in aliases.get(item.code, ()) if a.lower() not in {b.lower() for b in item.aliases}]
+        merged.append(replace(item, aliases=check_aliases([*item.aliases, *extra])) if extra else item)
+    return merged
 
 
 def route_for(item: CatalogueItem | None, target: str) -> bool:

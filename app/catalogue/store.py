@@ -1,9 +1,12 @@
 """Diversion catalogues in the database: load the shipped files, read, edit (persistence layer).
 
-The files in `data/catalogue/` (one per jurisdiction) are the seed; the
-database holds the working copy that admins edit.  `load_items` inserts the
-entries a database does not have yet and, with `replace=True`, also resets
-edited ones to the file's wording.  Validation is `core.catalogue`'s; no
+The files in `data/catalogue/` are the seed: per jurisdiction the catalogue
+(`<jurisdiction>.json`, transcribed from the seed) and its curated everyday
+words (`<jurisdiction>-aliases.json`); the database holds the working copy
+that admins edit.  `load_items` inserts the entries a database does not have
+yet, brings entries no admin has edited up to the shipped files (so a release
+with better aliases reaches existing databases) and keeps edited ones — or,
+with `replace=True`, resets those too.  Validation is `core.catalogue`'s; no
 HTTP here.
 """
 from __future__ import annotations
@@ -26,7 +29,9 @@ from core.catalogue import (
     CatalogueItem,
     check_changes,
     item_from_mapping,
+    parse_aliases,
     parse_file,
+    with_aliases,
 )
 from core.settings import PROJECT_ROOT
 
@@ -39,24 +44,42 @@ def data_file(jurisdiction: str) -> Path:
     return DATA_DIR / f"{jurisdiction}.json"
 
 
-def read_file(path: Path, *, expect: str | None = None) -> tuple[str, list[CatalogueItem]]:
-    """Parse and validate one catalogue file; raises `CatalogueError`."""
+def aliases_file(jurisdiction: str) -> Path:
+    return DATA_DIR / f"{jurisdiction}-aliases.json"
+
+
+def _json(path: Path) -> Any:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise CatalogueError("file", f"{path}: {exc}") from None
-    return parse_file(data, expect=expect)
+
+
+def read_file(path: Path, *, expect: str | None = None) -> tuple[str, list[CatalogueItem]]:
+    """Parse and validate one catalogue file; raises `CatalogueError`."""
+    return parse_file(_json(path), expect=expect)
+
+
+def read_shipped(jurisdiction: str) -> list[CatalogueItem]:
+    """A shipped catalogue with its aliases file's words; raises `CatalogueError`."""
+    _, items = read_file(data_file(jurisdiction), expect=jurisdiction)
+    path = aliases_file(jurisdiction)
+    if not path.exists():
+        return items
+    return with_aliases(items, parse_aliases(_json(path), expect=jurisdiction, codes=[i.code for i in items]))
 
 
 def to_item(entry: CatalogueEntry) -> CatalogueItem:
     return CatalogueItem(code=entry.code, section=entry.section, group=entry.group_name, name=entry.name,
                          destinations=tuple(entry.destinations.get("list", [])), linkage=entry.linkage,
-                         handling=entry.handling, note=entry.note, enabled=entry.enabled)
+                         handling=entry.handling, note=entry.note, enabled=entry.enabled,
+                         aliases=tuple((entry.aliases or {}).get("list", [])))
 
 
 def _apply(entry: CatalogueEntry, item: CatalogueItem) -> None:
     entry.section, entry.group_name, entry.name = item.section, item.group, item.name
     entry.destinations = {"list": list(item.destinations)}
+    entry.aliases = {"list": list(item.aliases)}
     entry.linkage, entry.handling, entry.note, entry.enabled = item.linkage, item.handling, item.note, item.enabled
 
 
@@ -64,15 +87,16 @@ def _apply(entry: CatalogueEntry, item: CatalogueItem) -> None:
 class LoadResult:
     jurisdiction: str
     added: int
-    replaced: int
-    kept: int
+    replaced: int       # edited by an admin, reset to the shipped files (replace=True)
+    updated: int        # never edited, brought up to the shipped files
+    kept: int           # edited by an admin and kept, or already as shipped
 
 
 async def load_items(session: AsyncSession, jurisdiction: str, items: list[CatalogueItem], *,
                      now: datetime, replace: bool = False) -> LoadResult:
     existing = {e.code: e for e in await session.scalars(
         select(CatalogueEntry).where(CatalogueEntry.jurisdiction == jurisdiction))}
-    added = replaced = kept = 0
+    added = replaced = updated = kept = 0
     for item in items:
         entry = existing.get(item.code)
         if entry is None:
@@ -80,31 +104,41 @@ async def load_items(session: AsyncSession, jurisdiction: str, items: list[Catal
             _apply(entry, item)
             session.add(entry)
             added += 1
-        elif replace:
+        elif to_item(entry) == item:
+            kept += 1
+        elif replace or entry.updated_by == "seed":
             _apply(entry, item)
+            if entry.updated_by == "seed":
+                updated += 1
+            else:
+                replaced += 1
             entry.updated_at, entry.updated_by = now, "seed"
-            replaced += 1
         else:
             kept += 1
     await session.flush()
-    log.info("catalogue %s loaded: %d added, %d replaced, %d kept", jurisdiction, added, replaced, kept)
-    return LoadResult(jurisdiction, added, replaced, kept)
+    if added or replaced or updated:
+        log.info("catalogue %s loaded: %d added, %d replaced, %d updated, %d kept", jurisdiction, added, replaced,
+                 updated, kept)
+    return LoadResult(jurisdiction, added, replaced, updated, kept)
 
 
 async def load_shipped(sessions: async_sessionmaker[AsyncSession], *, now: datetime,
-                       replace: bool = False, only_if_empty: bool = True) -> list[LoadResult]:
-    """Load every shipped catalogue file; by default only into an empty table for that jurisdiction."""
+                       replace: bool = False) -> list[LoadResult]:
+    """Load every shipped catalogue (see `load_items`): at every start of the web
+    service, and by `hotline catalogue load [--replace]`."""
     results = []
     for jurisdiction in JURISDICTIONS:
-        _, items = read_file(data_file(jurisdiction), expect=jurisdiction)
+        items = read_shipped(jurisdiction)
         async with sessions.begin() as session:
-            if only_if_empty and not replace:
-                count = await session.scalar(select(func.count()).select_from(CatalogueEntry)
-                                             .where(CatalogueEntry.jurisdiction == jurisdiction))
-                if count:
-                    continue
             results.append(await load_items(session, jurisdiction, items, now=now, replace=replace))
     return results
+
+
+async def fingerprint(session: AsyncSession, jurisdiction: str) -> tuple[Any, ...]:
+    """What changes whenever the jurisdiction's entries do (in any process): one small query."""
+    row = (await session.execute(select(func.count(), func.max(CatalogueEntry.updated_at), func.max(CatalogueEntry.id))
+                                 .where(CatalogueEntry.jurisdiction == jurisdiction))).one()
+    return tuple(row)
 
 
 async def all_items(session: AsyncSession, jurisdiction: str) -> list[CatalogueItem]:
@@ -135,8 +169,8 @@ async def edit_entry(session: AsyncSession, jurisdiction: str, code: str, change
         raise _bad(exc) from None
     entry = await get_entry(session, jurisdiction, code)
     for field, value in cleaned.items():
-        if field == "destinations":
-            entry.destinations = {"list": list(value)}
+        if field in ("destinations", "aliases"):
+            setattr(entry, field, {"list": list(value)})
         elif field == "group":
             entry.group_name = value
         else:

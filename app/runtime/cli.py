@@ -9,9 +9,10 @@
     hotline db upgrade         migrate the database to the newest schema
     hotline token create --role seat|supervisor|admin --name NAME   an API token (shown once)
     hotline token revoke|list  manage API tokens
-    hotline catalogue load     the shipped diversion catalogues into the database
+    hotline catalogue load|eval   the shipped diversion catalogues into the database | search top-1/top-3 per city
     hotline bench agi          FastAGI vs classic AGI decision latency (JSON)
     hotline bench transfer     one-key transfer vs Asterisk's blind transfer, key press -> ringing/answered (JSON)
+    hotline bench catalogue    catalogue search latency, catalogue scaled to 1,000 entries (JSON)
     hotline overflow list|add|set|delete|events   remote seat groups (远程话务座席支持)
     hotline simulate surge --calls 200 --rate 10/s   a surge with and without the remote group (JSON)
     hotline test [pytest args] the test suite
@@ -140,6 +141,10 @@ def cmd_db(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
+    if args.what == "catalogue":
+        from app.catalogue.commands import cmd_bench_catalogue
+
+        return cmd_bench_catalogue(settings, args)
     if args.what == "transfer":
         from app.tools.handoff_bench import run_transfer_bench
 
@@ -176,13 +181,19 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("db", help="database maintenance")
     p.add_argument("action", choices=("upgrade",))
     p.set_defaults(fn=cmd_db)
-    p = sub.add_parser("bench", help="benchmarks against a real Asterisk")
-    p.add_argument("what", choices=("agi", "transfer"))
+    p = sub.add_parser("bench", help="benchmarks against a real Asterisk (catalogue: search latency, no Asterisk)")
+    p.add_argument("what", choices=("agi", "transfer", "catalogue"))
     p.add_argument("--calls", type=int, default=200)
+    from app.catalogue.commands import add_bench_arguments
+
+    add_bench_arguments(p)
     p.set_defaults(fn=cmd_bench)
     from app.runtime.commands import register as register_admin_commands
 
     register_admin_commands(sub)
+    from app.catalogue.commands import register as register_catalogue_commands
+
+    register_catalogue_commands(sub)
     from app.overflow.commands import register as register_overflow_commands
 
     register_overflow_commands(sub)

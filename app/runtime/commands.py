@@ -1,11 +1,11 @@
-"""`hotline token …` and `hotline catalogue load` (edge: the CLI's admin commands).
+"""`hotline token …` (edge: the CLI's admin commands).
 
     hotline token create --role seat|supervisor|admin --name NAME   prints the token once
     hotline token revoke --name NAME
     hotline token list
-    hotline catalogue load [--replace]   data/catalogue/*.json into the database
 
 Each migrates the database first, so they work on a fresh install.
+(`hotline catalogue …` is the catalogue's own: app/catalogue/commands.py.)
 """
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import sys
 
-from app.catalogue import store as catalogue_store
 from app.runtime import db
 from app.runtime.models import utcnow
 from app.web.auth import create_token, list_tokens, revoke_token
@@ -44,21 +43,6 @@ async def _token(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _catalogue(settings: Settings, args: argparse.Namespace) -> int:
-    url = settings.effective_database_url
-    await db.migrate(url)
-    engine = db.create_engine(url)
-    try:
-        results = await catalogue_store.load_shipped(db.session_factory(engine), now=utcnow(),
-                                                     replace=args.replace, only_if_empty=False)
-    finally:
-        await engine.dispose()
-    for r in results:
-        print(f"{r.jurisdiction}: {r.added} added, {r.replaced} replaced, {r.kept} kept (edited copies kept; "
-              f"--replace resets them)")
-    return 0
-
-
 def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
     if args.action == "create" and (not args.role or not args.name):
         print("hotline token create: --role and --name are required", file=sys.stderr)
@@ -73,17 +57,9 @@ def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
         return 1
 
 
-def cmd_catalogue(settings: Settings, args: argparse.Namespace) -> int:
-    return asyncio.run(_catalogue(settings, args))
-
-
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("token", help="API tokens: create (shown once), revoke, list")
     p.add_argument("action", choices=("create", "revoke", "list"))
     p.add_argument("--role", choices=ROLES)
     p.add_argument("--name")
     p.set_defaults(fn=cmd_token)
-    p = sub.add_parser("catalogue", help="load the shipped diversion catalogues into the database")
-    p.add_argument("action", choices=("load",))
-    p.add_argument("--replace", action="store_true", help="reset admin-edited entries to the shipped wording")
-    p.set_defaults(fn=cmd_catalogue)

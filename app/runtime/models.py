@@ -223,6 +223,8 @@ class CatalogueEntry(Base):
     group_name: Mapped[str] = mapped_column(String(128))  # 警情类别 / 分类
     name: Mapped[str] = mapped_column(Text)  # the matter, as the seed words it
     destinations: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"list": [...]}
+    # everyday words for the matter, for search: {"list": [...]}
+    aliases: Mapped[dict[str, Any]] = mapped_column(default=lambda: {"list": []}, server_default='{"list": []}')
     linkage: Mapped[str] = mapped_column(String(32))
     handling: Mapped[str] = mapped_column(Text)  # the seed's disposal wording
     note: Mapped[str | None] = mapped_column(Text)

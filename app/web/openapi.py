@@ -65,6 +65,11 @@ def _with_links(responses: dict[str, Any], status: str, links: dict[str, Any]) -
     return responses
 
 
+def _with_schema(responses: dict[str, Any], status: str, schema: dict[str, Any]) -> dict[str, Any]:
+    responses[status]["content"]["application/json"]["schema"] = schema
+    return responses
+
+
 def build(settings: Settings) -> dict[str, Any]:
     order_id = _path_param("order_id", "Order id or number (12345-20261125-0001)")
     code = _path_param("code", "Catalogue code (QZ-1-04, PL-3-12)", 32)
@@ -95,9 +100,11 @@ def build(settings: Settings) -> dict[str, Any]:
             "get": {"summary": "The order's audit trail", "operationId": "orderEvents", "parameters": [order_id],
                     "responses": _responses(200, "events", 404)}},
         "/api/catalogue": {
-            "get": {"summary": "Search the diversion catalogue",
+            "get": {"summary": "Find the catalogue entries for what a citizen said (ranked, safety first, "
+                               "each with why it matched)",
                     "parameters": query_parameters(catalogue_api.SEARCH_FIELDS),
-                    "responses": _responses(200, "matching entries")},
+                    "responses": _with_schema(_responses(200, "matching entries"), "200",
+                                              catalogue_api.SEARCH_RESULT)},
             "post": {"summary": "Add a catalogue entry (admin)",
                      "parameters": query_parameters(catalogue_api.ONE_FIELDS),
                      "requestBody": _body({**catalogue_api.ENTRY_SCHEMA,

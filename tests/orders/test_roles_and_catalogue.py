@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from app.catalogue import store as catalogue_store
+from app.catalogue.http import CATALOGUE
 from app.runtime.models import ApiToken
 from app.web.auth import create_token, hash_token
 from app.web.errors import BadInput, Conflict
@@ -148,3 +150,82 @@ async def test_when_a_catalogue_entry_or_city_is_unknown_then_404_or_400(api: Ap
     assert (status, body["destination"]) == (200, "12365")
     status, body = await api.call("GET", "/api/catalogue?jurisdiction=beijing")
     assert (status, body["field"]) == (400, "jurisdiction")
+
+
+async def test_when_a_citizens_words_are_searched_then_the_answer_is_ranked_with_why_limit_and_safety_first(
+    api: Api,
+) -> None:
+    status, body = await api.call("GET", "/api/catalogue?q=我们小区下水道又堵了&limit=2")
+    assert status == 200, body
+    assert (body["matched"], body["count"], len(body["entries"])) == (True, 2, 2)
+    best = body["entries"][0]
+    assert best["code"] in ("QZ-3-01", "QZ-1-09") and best["emergency"] is None
+    assert best["match"]["terms"] and {"term", "matched", "field", "how"} == set(best["match"]["why"][0])
+
+    _, body = await api.call("GET", "/api/catalogue?q=公交站有个老人突然晕倒了")
+    first = body["entries"][0]
+    assert (first["code"], first["destination"], first["emergency"]["service"], first["emergency"]["builtin"]) == (
+        None, "120", "120", True)
+    _, body = await api.call("GET", "/api/catalogue?q=公交站有个老人突然晕倒了&jurisdiction=pingliang")
+    assert (body["entries"][0]["code"], body["entries"][0]["emergency"]["builtin"]) == ("PL-1-30", False)
+
+    _, body = await api.call("GET", "/api/catalogue?q=今天星期几")
+    assert (body["matched"], body["count"], body["entries"]) == (False, 0, [])
+    assert body["closest_groups"] and body["message"]
+
+    _, whole = await api.call("GET", "/api/catalogue")
+    assert whole["count"] == 24 and all(e["match"] is None for e in whole["entries"])
+    for bad in ("0", "51", "ten"):
+        status, answer = await api.call("GET", f"/api/catalogue?q=电梯&limit={bad}")
+        assert (status, answer["field"]) == (400, "limit")
+
+
+async def test_when_an_admin_edits_aliases_then_the_next_search_finds_the_entry_by_them(api: Api) -> None:
+    search = api.client.app[CATALOGUE]
+    before = await search.index("qinzhou")
+    assert await search.index("qinzhou") is before       # built once, not per query
+    _, found = await api.call("GET", "/api/catalogue?q=共享单车押金退不了")
+    assert not found["entries"] or found["entries"][0]["code"] != "QZ-1-14"
+
+    status, entry = await api.call("PATCH", "/api/catalogue/QZ-1-14", role="admin",
+                                   json={"aliases": ["共享单车押金", "单车押金退不了"]})
+    assert (status, entry["aliases"]) == (200, ["共享单车押金", "单车押金退不了"])
+    _, found = await api.call("GET", "/api/catalogue?q=共享单车押金退不了")
+    assert found["entries"][0]["code"] == "QZ-1-14"
+    assert any(w["how"] == "alias" for w in found["entries"][0]["match"]["why"])
+    assert await search.index("qinzhou") is not before
+
+    for body, field in (({"aliases": "单车"}, "aliases"), ({"aliases": ["单车", "单车"]}, "aliases"),
+                        ({"aliases": ["a\nb"]}, "alias")):
+        status, answer = await api.call("PATCH", "/api/catalogue/QZ-1-14", role="admin", json=body)
+        assert (status, answer["field"]) == (400, field), answer
+
+
+async def test_when_the_catalogue_changes_behind_the_service_then_the_next_search_follows_it(api: Api) -> None:
+    sessions = api.client.app[SESSIONS]
+    _, found = await api.call("GET", "/api/catalogue?q=电梯坏了&jurisdiction=pingliang")
+    assert found["entries"][0]["code"] == "PL-3-01"
+    api.clock.advance(minutes=1)
+    async with sessions.begin() as session:   # as another process, or `hotline catalogue load`, would
+        await catalogue_store.edit_entry(session, "pingliang", "PL-3-01", {"enabled": False}, actor="cli",
+                                         now=api.clock())
+    _, found = await api.call("GET", "/api/catalogue?q=电梯坏了&jurisdiction=pingliang")
+    assert "PL-3-01" not in [e["code"] for e in found["entries"]]
+
+
+async def test_when_the_shipped_files_are_loaded_again_then_unedited_entries_follow_them_and_edited_ones_stay(
+    api: Api,
+) -> None:
+    sessions = api.client.app[SESSIONS]
+    async with sessions.begin() as session:
+        old = await catalogue_store.get_entry(session, "qinzhou", "QZ-1-06")
+        old.aliases = {"list": []}                       # as a database from before aliases shipped
+        await catalogue_store.edit_entry(session, "qinzhou", "QZ-1-04", {"aliases": ["本地说法"]}, actor="admin:x",
+                                         now=api.clock())
+    results = {r.jurisdiction: r for r in await catalogue_store.load_shipped(sessions, now=api.clock())}
+    assert (results["qinzhou"].updated, results["qinzhou"].replaced, results["qinzhou"].added) == (1, 0, 0)
+    async with sessions() as session:
+        assert "井盖没了" in (await catalogue_store.get_entry(session, "qinzhou", "QZ-1-06")).aliases["list"]
+        assert (await catalogue_store.get_entry(session, "qinzhou", "QZ-1-04")).aliases == {"list": ["本地说法"]}
+    results = {r.jurisdiction: r for r in await catalogue_store.load_shipped(sessions, now=api.clock(), replace=True)}
+    assert results["qinzhou"].replaced == 1

@@ -1,4 +1,6 @@
-"""`core.catalogue` over the shipped data files: samples from each seed, matching, validation."""
+"""`core.catalogue` over the shipped data files: samples from each seed, lookups by the seed's words, validation.
+
+(Lookups by everyday words: test_catalogue_search.py; the evaluation set: test_catalogue_eval.py.)"""
 from __future__ import annotations
 
 import json
@@ -7,18 +9,22 @@ from pathlib import Path
 
 import pytest
 
+from app.catalogue.search import CatalogueIndex
 from core.catalogue import (
     CatalogueError,
+    CatalogueItem,
+    check_aliases,
     check_changes,
     item_from_mapping,
+    parse_aliases,
     parse_file,
-    search,
+    with_aliases,
 )
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "catalogue"
 
 
-def load(jurisdiction: str) -> list:
+def load(jurisdiction: str) -> list[CatalogueItem]:
     _, items = parse_file(json.loads((DATA / f"{jurisdiction}.json").read_text(encoding="utf-8")),
                           expect=jurisdiction)
     return items
@@ -26,6 +32,15 @@ def load(jurisdiction: str) -> list:
 
 QINZHOU = load("qinzhou")
 PINGLIANG = load("pingliang")
+INDEXES: dict[int, CatalogueIndex] = {}
+
+
+def search(items: list[CatalogueItem], q: str | None, **kwargs: object) -> list[CatalogueItem]:
+    """The seed's catalogue alone (no aliases): ranked entries for `q`."""
+    index = INDEXES.get(id(items))
+    if index is None or index.items != items:
+        index = INDEXES[id(items)] = CatalogueIndex(items)
+    return [h.item for h in index.search(q, limit=50, **kwargs).hits if h.item is not None]  # type: ignore[arg-type]
 
 
 def test_when_the_files_are_read_then_every_entry_of_the_seeds_is_there() -> None:
@@ -56,7 +71,8 @@ def test_when_a_qinzhou_matter_is_looked_up_then_it_goes_where_annex_2_says(
     ("停电", "PL-3-02", ("95598",), "transfer"),
     ("交通事故", "PL-1-14", ("122", "110"), "joint"),
     ("危害国家安全", "PL-1-01", ("110", "国家安全机关"), "transfer"),
-    ("火灾", "PL-1-29", ("119", "110"), "joint"),
+    ("火灾", "PL-1-29", ("119", "110"), "joint"),          # safety first: the entry naming 119
+
     ("急性心肌梗塞", "PL-1-30", ("120",), "transfer"),
     ("拖欠工资", "PL-2-100", ("12345",), "dispatch"),
     ("燃气抢修", "PL-3-09", ("燃气公司",), "refer"),
@@ -64,13 +80,17 @@ def test_when_a_qinzhou_matter_is_looked_up_then_it_goes_where_annex_2_says(
     ("快递纠纷", "PL-3-29", ("12305",), "transfer"),
     ("医患纠纷", "PL-3-31", ("12320",), "transfer"),
     ("过路收费", "PL-3-35", ("12328",), "transfer"),
-    ("草原火灾", "PL-3-38", ("12119",), "transfer"),
 ])
 def test_when_a_pingliang_matter_is_looked_up_then_it_goes_where_annex_1_says(
     q: str, code: str, destinations: tuple[str, ...], linkage: str
 ) -> None:
     best = search(PINGLIANG, q)[0]
     assert (best.code, best.destinations, best.linkage) == (code, destinations, linkage)
+
+
+def test_when_a_fire_is_on_the_grassland_then_119_comes_first_and_the_forest_fire_line_next() -> None:
+    found = search(PINGLIANG, "草原火灾")
+    assert [(i.code, i.destination) for i in found[:2]] == [("PL-1-29", "119"), ("PL-3-38", "12119")]
 
 
 def test_when_the_same_matter_is_looked_up_in_both_cities_then_the_answers_differ_as_the_seeds_do() -> None:
@@ -84,18 +104,20 @@ def test_when_a_merged_cell_left_the_linkage_blank_then_the_entry_says_it_was_in
     assert entry.note and "合并单元格" in entry.note
 
 
-def test_when_terms_are_combined_then_every_term_must_match_and_a_destination_matches_too() -> None:
-    assert [i.code for i in search(PINGLIANG, "95598 变压器")] == ["PL-3-04"]
-    assert len(search(PINGLIANG, "95598")) == 6
+def test_when_terms_are_combined_then_the_entry_meeting_all_comes_first_and_a_destination_or_code_matches_too() -> None:
+    assert search(PINGLIANG, "95598 变压器")[0].code == "PL-3-04"
+    assert {i.code for i in search(PINGLIANG, "95598")} == {f"PL-3-0{n}" for n in range(2, 8)}
     assert search(PINGLIANG, "不存在的事项") == []
     assert len(search(PINGLIANG, None)) == 193
     assert search(PINGLIANG, "pl-3-01")[0].code == "PL-3-01"
+    assert search(PINGLIANG, "ＰＬ－３－０１")[0].code == "PL-3-01"   # full-width, as an IME may type it
 
 
 def test_when_an_entry_is_disabled_then_search_leaves_it_out_unless_asked() -> None:
-    items = [replace(QINZHOU[3], enabled=False)]
+    items = [replace(i, enabled=False) if i.code == "QZ-1-04" else i for i in QINZHOU]
     assert search(items, "电梯") == []
-    assert len(search(items, "电梯", include_disabled=True)) == 1
+    assert [i.code for i in search(items, "电梯", include_disabled=True)] == ["QZ-1-04"]
+    assert len(search(items, None)) == 23
 
 
 GOOD = {"code": "QZ-9-01", "section": "s", "group": "g", "name": "n", "destinations": ["110"],
@@ -128,6 +150,52 @@ def test_when_an_admin_edit_is_checked_then_only_editable_fields_pass() -> None:
         with pytest.raises(CatalogueError) as error:
             check_changes(bad)
         assert error.value.field == field
+
+
+@pytest.mark.parametrize("aliases,field", [
+    ("下水道", "aliases"),
+    (["井盖", "井盖"], "aliases"),
+    (["井盖", "  "], "alias"),
+    (["x" * 33], "alias"),
+    (["a\nb"], "alias"),
+    ([7], "alias"),
+    (["词"] * 101, "aliases"),
+])
+def test_when_aliases_are_malformed_then_the_field_is_named(aliases: object, field: str) -> None:
+    with pytest.raises(CatalogueError) as error:
+        item_from_mapping({**GOOD, "aliases": aliases})
+    assert error.value.field == field
+
+
+def test_when_aliases_are_given_then_they_are_kept_trimmed_in_order_and_editable() -> None:
+    item = item_from_mapping({**GOOD, "aliases": [" 下水道堵了 ", "井盖没了"]})
+    assert item.aliases == ("下水道堵了", "井盖没了")
+    assert item.as_dict()["aliases"] == ["下水道堵了", "井盖没了"]
+    assert check_changes({"aliases": ["狗咬人"]}) == {"aliases": ("狗咬人",)}
+    assert check_aliases([]) == ()
+
+
+def test_when_an_aliases_file_is_read_then_its_words_join_the_entries_and_unknown_codes_are_refused() -> None:
+    table = parse_aliases({"jurisdiction": "qinzhou", "aliases": {"QZ-1-06": ["井盖没了", "路灯不亮"]}},
+                          expect="qinzhou", codes=[i.code for i in QINZHOU])
+    merged = with_aliases(QINZHOU, table)
+    assert next(i for i in merged if i.code == "QZ-1-06").aliases == ("井盖没了", "路灯不亮")
+    assert sum(bool(i.aliases) for i in merged) == 1
+    with pytest.raises(CatalogueError) as error:
+        parse_aliases({"jurisdiction": "qinzhou", "aliases": {"PL-3-01": ["电梯"]}}, expect="qinzhou",
+                      codes=[i.code for i in QINZHOU])
+    assert error.value.field == "aliases.PL-3-01"
+    with pytest.raises(CatalogueError):
+        parse_aliases({"jurisdiction": "pingliang", "aliases": {}}, expect="qinzhou", codes=[])
+
+
+@pytest.mark.parametrize("jurisdiction", ["qinzhou", "pingliang"])
+def test_when_the_shipped_aliases_files_are_read_then_every_entry_has_everyday_words(jurisdiction: str) -> None:
+    items = {"qinzhou": QINZHOU, "pingliang": PINGLIANG}[jurisdiction]
+    data = json.loads((DATA / f"{jurisdiction}-aliases.json").read_text(encoding="utf-8"))
+    table = parse_aliases(data, expect=jurisdiction, codes=[i.code for i in items])
+    assert set(table) == {i.code for i in items}
+    assert all(len(words) >= 1 for words in table.values())
 
 
 def test_when_a_file_repeats_a_code_or_names_another_city_then_it_is_refused() -> None:

@@ -126,6 +126,8 @@ const ENTRY_FIELDS = [
   { name: 'section', label: ['所属部分', 'Section'] },
   { name: 'group', label: ['类别', 'Group'] },
   { name: 'name', label: ['事项', 'Matter'], type: 'textarea', rows: 2 },
+  { name: 'aliases', label: ['俗称（市民常用说法，用于查询）', 'Everyday words (for search)'], type: 'list',
+    placeholder: '下水道堵了, 井盖没了' },
   { name: 'destinations', label: ['去向（首个为主）', 'Destinations (first is primary)'], type: 'list',
     placeholder: '12345, 110, 120, 12315, 95598' },
   { name: 'linkage', label: ['联动方式', 'Linkage'], type: 'select', options: [] },
@@ -178,7 +180,7 @@ function mountCatalogue(container) {
     fill(heading, bi(entry ? ['编辑分流事项', 'Edit entry'] : ['新增分流事项', 'Add an entry']), entry ? ` · ${entry.code}` : '');
     if (!f) return;
     if (!keepMessage) f.clearErrors();
-    f.setValues(entry || { code: '', section: '', group: '', name: '', destinations: [], handling: '', note: '', enabled: true });
+    f.setValues(entry || { code: '', section: '', group: '', name: '', aliases: [], destinations: [], handling: '', note: '', enabled: true });
     f.setReadonly('code', Boolean(entry));
     cancel.hidden = !entry;
   }
@@ -186,7 +188,7 @@ function mountCatalogue(container) {
   async function search() {
     let found;
     try {
-      found = await api('GET', `/api/catalogue?include_disabled=true${q.value.trim() ? `&q=${encodeURIComponent(q.value.trim())}` : ''}`);
+      found = await api('GET', `/api/catalogue?include_disabled=true${q.value.trim() ? `&limit=50&q=${encodeURIComponent(q.value.trim())}` : ''}`);
     } catch (err) { fill(list, problem(err)); return; }
     fill(jurisdiction, found.jurisdiction);
     if (!f) build(found.linkage_modes || {});

@@ -7,6 +7,7 @@ import { bi, label, text, LABELS, SEAT_STATES, ORDER_STATUSES, MODES, CLASSES, T
   THREEWAY_REFUSALS } from './i18n.js';
 import { live, onLive } from './live.js';
 import { form } from './forms.js';
+import { catalogueSearch } from './divert.js';
 
 const SEAT_KEY = 'hotline.seat';
 
@@ -74,8 +75,16 @@ function renderTransfer(ctx) {
     onclick: () => { f.input('target').value = c.id; f.el.requestSubmit(); },
   }, bi([`${LABELS.transferTo[0]} ${c.id}`, `${LABELS.transferTo[1]} ${c.id}`]), h('small', {}, c.name)));
   for (const b of f.el.querySelectorAll('button[type=submit]')) b.disabled = !ctx.inCall;
+  // 分流查询: what the citizen said -> the catalogue entry -> destination and category filled in
+  const divert = catalogueSearch({
+    onPick({ target, category }) {
+      f.input('target').value = target;
+      f.input('category').value = category;
+      f.input('note').focus();
+    },
+  });
   return h('section', { class: 'action card', dataset: { actionPanel: 'transfer' } },
-    h('h3', {}, bi('transfer')), h('div', { class: 'quick' }, quick), f.el, categories);
+    h('h3', {}, bi('transfer')), h('div', { class: 'quick' }, quick), divert.el, f.el, categories);
 }
 
 /**
