@@ -37,7 +37,7 @@ from app.federation import store
 from app.federation.services import FederationService, NotParty, OutOfOrder
 from app.runtime.models import FederationOutbox
 from app.web.auth import principal, requires
-from app.web.errors import BadInput
+from app.web.errors import BadInput, NotFound
 from app.web.input import line, parse_query, path_key
 from app.web.keys import SESSIONS, SETTINGS
 from core.federation import (
@@ -45,6 +45,9 @@ from core.federation import (
     HEADER_PEER,
     HEADER_SIGNATURE,
     HEADER_TIMESTAMP,
+    ORDER_FIELDS,
+    ORDER_REQUIRED,
+    STATUS_LABELS,
     body_digest,
     check_nonce,
     check_timestamp,
@@ -170,6 +173,36 @@ async def receive_status(request: web.Request) -> web.Response:
     return web.json_response({**_peer_view(order), "outcome": outcome})
 
 
+_TEXT = {"type": "string"}
+_SENDER = {"type": "object", "required": ["platform"], "properties": {
+    "platform": _TEXT, "unit": _TEXT,
+    "org_code": {"type": "string", "pattern": "^[0-9A-HJ-NPQRTUWXY]{18}$", "description": "统一社会信用代码"},
+    "division_code": {"type": "string", "pattern": "^[1-9][0-9]{5}([0-9]{3}([0-9]{3})?)?$",
+                      "description": "行政区划代码"}}}
+ORDER_DOCUMENT_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["version", "kind", "seq", "sender", "order"],
+    "description": "core.federation.order_document",
+    "properties": {
+        "version": {"type": "integer", "enum": [1]}, "kind": {"type": "string", "enum": ["order"]},
+        "seq": {"type": "integer", "enum": [1]}, "sent_at": _TEXT, "sender": _SENDER,
+        "order": {"type": "object", "required": sorted(ORDER_REQUIRED),
+                  "properties": {**{k: {"type": "string", "maxLength": n} for k, n in ORDER_FIELDS.items()},
+                                 "emergency": {"type": "boolean"}}}}}
+STATUS_DOCUMENT_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["version", "kind", "seq", "status", "at", "sender", "order", "your_order", "by"],
+    "description": "core.federation.status_document",
+    "properties": {
+        "version": {"type": "integer", "enum": [1]}, "kind": {"type": "string", "enum": ["status"]},
+        "seq": {"type": "integer", "minimum": 1}, "status": {"type": "string", "enum": sorted(STATUS_LABELS)},
+        "at": _TEXT, "sender": _SENDER,
+        "order": {"type": "object", "required": ["id"], "properties": {"id": _TEXT, "number": _TEXT}},
+        "your_order": {"type": "object", "properties": {"id": _TEXT, "number": _TEXT}},
+        "by": {"type": "object", "properties": {"name": _TEXT, "unit": _TEXT, "unit_code": _TEXT}},
+        "reason": {"type": "string", "maxLength": 256, "description": "退单 reason (required for returned)"},
+        "handling": {"type": "string", "maxLength": 4000, "description": "反馈 处置情况"},
+        "result": {"type": "string", "maxLength": 4000, "description": "反馈 result (required for feedback)"}}}
+
+
 def item_view(item: FederationOutbox) -> dict[str, Any]:
     return {"id": item.id, "peer": item.peer, "order_id": item.order_id, "seq": item.seq, "kind": item.kind,
             "status": item.document.get("status"), "state": item.state, "attempts": item.attempts,
@@ -207,7 +240,7 @@ async def retry_one(request: web.Request) -> web.Response:
         raise BadInput("item_id", "must be a whole number")
     ids = await request.app[FEDERATION].retry([int(raw)], principal(request).actor)
     if not ids:
-        raise BadInput("item_id", "no failed outbox item with that id")
+        raise NotFound("failed outbox item", raw)
     return web.json_response({"retried": ids})
 
 
