@@ -21,7 +21,7 @@ WEB_CONTEXTS: tuple = ()
 ON_SHUTDOWN: tuple = ()
 
 
-def setup(deps: "Dependencies") -> None:
+def setup(deps: Dependencies) -> None:
     service = FederationService(deps.settings, deps.sessions, deps.orders)
     deps.orders.observe(service)
     deps.provide(http.FEDERATION, service)

@@ -24,8 +24,8 @@ import logging
 import random
 import secrets
 import time
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Callable
 
 import aiohttp
 
@@ -88,14 +88,14 @@ class FederationPusher:
                 busy = await self.push_due()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - a database hiccup must not end the worker
+            except Exception:
                 log.exception("federation pusher round failed; next round in %.1f s", poll)
                 busy = 0
             if busy:
                 continue
             try:
                 await asyncio.wait_for(self._event.wait(), poll)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             self._event.clear()
 
@@ -139,7 +139,7 @@ class FederationPusher:
                         error = f"HTTP {response.status}: {text[:300]}"
             except asyncio.CancelledError:
                 raise
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 error = f"{type(exc).__name__}: {exc}"[:300] or type(exc).__name__
         now = self.service.orders.now()
         async with self.service.sessions.begin() as session:

@@ -25,7 +25,8 @@ linked to that peer.  No HTTP here (`app.federation.http`), no SQL text
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 

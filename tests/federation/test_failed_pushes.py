@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from core.settings import PROJECT_ROOT
-from tests.federation.conftest import Pair, RETRY
+from tests.federation.conftest import RETRY, Pair
 from tests.federation.test_two_platforms import hand_off, police_order
 from tests.support.waiting import eventually
 
