@@ -18,6 +18,7 @@ variable's name.  Every variable is documented in `.env.example`.
     ├── threeway  ThreeWaySettings  the three-way call's keys and timeout
     ├── orders    OrderSettings     catalogue, time limits, number masking
     ├── overflow  OverflowSettings  the surge detector's timing
+    ├── federation FederationSettings  peer platforms, push retries, this deployment's codes
     └── logging   LogSettings       log level
 
 Tests build settings directly: `Settings(site=SiteSettings(centres=...))`,
@@ -39,6 +40,7 @@ from core.feature_keys import (
     FeatureKeyError,
     check_feature_keys,
 )
+from core.federation import PeerError, is_division_code, is_org_code, parse_peers, parse_schedule
 from core.handoff import parse_release_modes, parse_routes
 from core.safety import UnsafeValue, check_line, check_token
 from core.sla import TimeLimits, parse_limits
@@ -452,6 +454,94 @@ class OverflowSettings:
                    clear_after_s=read.seconds("HOTLINE_OVERFLOW_CLEAR_AFTER", 30.0, 0, 3600))
 
 
+@dataclass(frozen=True)
+class Peer:
+    """A peer platform (core/federation.py): its name, base URL, centres, and
+    the shared secret (read from the variable the peer's declaration names;
+    never shown)."""
+
+    name: str
+    url: str
+    centres: tuple[str, ...]
+    secret: str = field(repr=False)
+
+
+DEFAULT_RETRY = "5,15,30,60,120,300,300,300,300,300"  # ~29 min in all, then failed
+
+
+@dataclass(frozen=True)
+class FederationSettings:
+    """Orders across platforms (工单⇄警单, app/federation): this platform's
+    name as its peers know it, the peers, this deployment's 行政区划代码 and
+    统一社会信用代码 (carried in every pushed document), and how pushes are
+    retried: `retry_s` are the waits after each failed try (then the item is
+    failed), spread by ±`jitter`; each try times out after `timeout_s`.  A
+    signed request older or newer than `window_s` is refused."""
+
+    name: str | None = None
+    peers: tuple[Peer, ...] = ()
+    division_code: str | None = None
+    org_code: str | None = None
+    unit_name: str | None = None
+    retry_s: tuple[float, ...] = field(default_factory=lambda: parse_schedule(DEFAULT_RETRY))
+    jitter: float = 0.2
+    timeout_s: float = 3.0
+    window_s: float = 300.0
+    poll_s: float = 1.0
+
+    def peer(self, name: str) -> Peer | None:
+        return next((p for p in self.peers if p.name == name), None)
+
+    def peer_of_centre(self, centre: str) -> Peer | None:
+        return next((p for p in self.peers if centre in p.centres), None)
+
+    @property
+    def peer_centres(self) -> tuple[str, ...]:
+        return tuple(c for p in self.peers for c in p.centres)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> FederationSettings:
+        read = _Env(env)
+        try:
+            specs = parse_peers(read.text("HOTLINE_PEERS", ""))
+        except PeerError as exc:
+            raise SettingsError("HOTLINE_PEERS", str(exc)) from None
+        peers = []
+        for spec in specs:
+            secret = env.get(spec.secret_env) or ""
+            if len(secret) < 16:
+                raise SettingsError(spec.secret_env, f"the shared secret of peer {spec.name} must be set, "
+                                                     "at least 16 characters")
+            peers.append(Peer(name=spec.name, url=spec.url, centres=spec.centres, secret=secret))
+        name = read.optional("HOTLINE_FEDERATION_NAME")
+        if name is not None:
+            try:
+                check_token("HOTLINE_FEDERATION_NAME", name)
+            except UnsafeValue as exc:
+                raise SettingsError("HOTLINE_FEDERATION_NAME", exc.reason) from None
+        elif peers:
+            raise SettingsError("HOTLINE_FEDERATION_NAME", "required with HOTLINE_PEERS: this platform's name "
+                                                           "as its peers declare it")
+        division = read.optional("HOTLINE_DIVISION_CODE")
+        if division is not None and not is_division_code(division):
+            raise SettingsError("HOTLINE_DIVISION_CODE", f"{division!r}: a 行政区划代码 is 6, 9 or 12 digits "
+                                                         "(GB/T 2260), e.g. 450700")
+        org = read.optional("HOTLINE_ORG_CODE")
+        if org is not None and not is_org_code(org):
+            raise SettingsError("HOTLINE_ORG_CODE", f"{org!r}: not a valid 18-character 统一社会信用代码 "
+                                                    "(GB 32100, check character included)")
+        try:
+            retry = parse_schedule(read.text("HOTLINE_FEDERATION_RETRY", DEFAULT_RETRY))
+        except ValueError as exc:
+            raise SettingsError("HOTLINE_FEDERATION_RETRY", str(exc)) from None
+        jitter = read.seconds("HOTLINE_FEDERATION_JITTER", 0.2, 0, 1)
+        return cls(name=name, peers=tuple(peers), division_code=division, org_code=org,
+                   unit_name=read.optional("HOTLINE_UNIT_NAME"), retry_s=retry, jitter=jitter,
+                   timeout_s=read.seconds("HOTLINE_FEDERATION_TIMEOUT", 3.0, 0.1, 60),
+                   window_s=read.seconds("HOTLINE_FEDERATION_WINDOW", 300.0, 10, 3600),
+                   poll_s=read.seconds("HOTLINE_FEDERATION_POLL", 1.0, 0.01, 60))
+
+
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 
@@ -481,6 +571,7 @@ class Settings:
     threeway: ThreeWaySettings = field(default_factory=ThreeWaySettings)
     orders: OrderSettings = field(default_factory=OrderSettings)
     overflow: OverflowSettings = field(default_factory=OverflowSettings)
+    federation: FederationSettings = field(default_factory=FederationSettings)
     logging: LogSettings = field(default_factory=LogSettings)
 
     @property
@@ -514,11 +605,16 @@ class Settings:
         _check_keys(env, {**threeway.keys, **handoff.keys},
                     {**_THREEWAY_VARIABLES, "handoff": _name_set(env, "HOTLINE_HANDOFF_KEY"),
                      "handoff_to": _name_set(env, "HOTLINE_HANDOFF_TO_KEY")})
+        federation = FederationSettings.from_env(env)
+        local = set(site.centre_ids) & set(federation.peer_centres)
+        if local:
+            raise SettingsError("HOTLINE_PEERS", f"centre {sorted(local)[0]} is served here (HOTLINE_CENTRES), "
+                                                 "not by a peer")
         return cls(site=site, paths=PathSettings.from_env(env), network=NetworkSettings.from_env(env),
                    ami=AmiSettings.from_env(env), redis=RedisSettings.from_env(env),
                    database=DatabaseSettings.from_env(env), handoff=handoff, threeway=threeway,
                    orders=OrderSettings.from_env(env), overflow=OverflowSettings.from_env(env),
-                   logging=LogSettings.from_env(env))
+                   federation=federation, logging=LogSettings.from_env(env))
 
 
 _PART_NAMES = tuple(f.name for f in fields(Settings))

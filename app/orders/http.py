@@ -1,6 +1,8 @@
 """HTTP handlers for work orders: online transfer, lifecycle actions, queries (HTTP layer).
 
     POST  /api/orders                      online transfer (互联网渠道在线转交): a new accepted order
+                                           (to a peer platform's centre: dispatched, and pushed to it);
+                                           `Idempotency-Key` makes a re-sent request give the same order
     GET   /api/orders                      list and filter (overdue=true: supervision list, 督办)
     GET   /api/orders/{order_id}           one order, by id or number
     PATCH /api/orders/{order_id}           edit fields (peer number, address, codes, ...)
@@ -15,7 +17,9 @@ order's current status.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 from datetime import datetime
 from typing import Any
 
@@ -25,7 +29,7 @@ from app.orders.repository import OrderFilter, list_orders
 from app.orders.services import CHINA_TZ, OrderService
 from app.runtime.models import ORDER_MODES, Order, OrderEvent
 from app.web.auth import principal, requires
-from app.web.errors import BadInput
+from app.web.errors import BadInput, Conflict
 from app.web.input import (
     DIVISION_CODE,
     ORG_CODE,
@@ -61,7 +65,8 @@ def create_fields(settings: Settings) -> dict[str, Field]:
     centres = settings.site.centre_ids
     return {
         "source_centre": line("Centre handing the matter over (configured centre id)", 16, enum=centres),
-        "target_centre": line("Centre receiving it", 16, enum=centres),
+        "target_centre": line("Centre receiving it (here, or a peer platform's: the order is pushed there)", 16,
+                              enum=centres + settings.federation.peer_centres),
         "target": line("Destination when it is not the centre itself (a hotline or unit, from the catalogue)", 32),
         "citizen_number": line("The citizen's phone number", 32, pattern=PHONE),
         "citizen_name": line("The citizen's name", 64),
@@ -145,6 +150,11 @@ def order_view(order: Order, *, role: str, settings: Settings, now: datetime) ->
         "id": order.id,
         "number": order.number,
         "peer_number": order.peer_number,
+        "peer": order.peer,
+        "peer_side": order.peer_side,
+        "peer_order_id": order.peer_order_id,
+        "peer_status": order.peer_status,
+        "peer_updated_at": _iso(order.peer_updated_at),
         "direction": order.direction,
         "mode": order.mode,
         "status": order.status,
@@ -202,23 +212,58 @@ def shown_order(request: web.Request, order: Order) -> dict[str, Any]:
     return order_view(order, role=principal(request).role, settings=request.app[SETTINGS], now=service.now())
 
 
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
+
+
 @routes.post("/api/orders")
 @requires("seat")
 async def create_order(request: web.Request) -> web.Response:
-    """Online transfer: a matter received on the web handed to the other centre as an accepted order."""
+    """Online transfer: a matter received on the web handed to the other centre as an accepted order.
+
+    To a centre of a peer platform it is created dispatched (the peer owes the
+    sign-for) and pushed there (app.federation).  With `Idempotency-Key`, the
+    same key from the same caller gives back the first order (200,
+    `Idempotent-Replayed: true`); the same key with another body is 409."""
     settings = request.app[SETTINGS]
-    body = parse_body(await json_body(request), create_fields(settings), CREATE_REQUIRED)
+    raw = await json_body(request)
+    body = parse_body(raw, create_fields(settings), CREATE_REQUIRED)
     if body["source_centre"] == body["target_centre"]:
         raise BadInput("target_centre", "must differ from source_centre")
+    if body["source_centre"] not in settings.site.centre_ids:
+        raise BadInput("source_centre", f"{body['source_centre']!r} is a peer platform's centre, not served here")
     who = principal(request)
-    order = await request.app[ORDERS].create(
-        mode="online", status="accepted", actor=who.actor,
-        source_centre=body.pop("source_centre"), target_centre=body.pop("target_centre"),
-        citizen_number=body.pop("citizen_number"), target=body.pop("target", None),
-        source_seat=body.pop("source_seat", None), category=body.pop("category", None),
-        note=body.pop("note", None), **body)
-    return web.json_response(shown_order(request, order), status=201,
-                             headers={"Location": f"/api/orders/{order.id}"})
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not IDEMPOTENCY_KEY.match(key):
+        raise BadInput("Idempotency-Key", "1-128 visible ASCII characters")
+    peer = settings.federation.peer_of_centre(body["target_centre"])
+    fields = dict(body)
+    kwargs: dict[str, Any] = dict(
+        mode="online", status="dispatched" if peer is not None else "accepted", actor=who.actor,
+        source_centre=fields.pop("source_centre"), target_centre=fields.pop("target_centre"),
+        citizen_number=fields.pop("citizen_number"), target=fields.pop("target", None),
+        source_seat=fields.pop("source_seat", None), category=fields.pop("category", None),
+        note=fields.pop("note", None), **fields)
+    if peer is not None:
+        kwargs.setdefault("handling_unit", peer.name)
+    service = request.app[ORDERS]
+    if key is None:
+        order, created = await service.create(**kwargs), True
+    else:
+        stored_key = hashlib.sha256(f"{who.actor}|{key}".encode()).hexdigest()
+        order, created = await service.create_once({"idempotency_key": stored_key}, idempotency_key=stored_key,
+                                                   **kwargs)
+        if not created and _differs(order, body):
+            raise Conflict("Idempotency-Key already used for another order body")
+    headers = {"Location": f"/api/orders/{order.id}"}
+    if not created:
+        headers["Idempotent-Replayed"] = "true"
+    return web.json_response(shown_order(request, order), status=201 if created else 200, headers=headers)
+
+
+def _differs(order: Order, body: dict[str, Any]) -> bool:
+    """Whether a request replayed under the same key asks for something else."""
+    return any(getattr(order, name) != body.get(name)
+               for name in ("source_centre", "target_centre", "citizen_number", "content"))
 
 
 @routes.get("/api/orders")

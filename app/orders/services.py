@@ -16,10 +16,13 @@ one upsert on `order_counters`, never from counting rows.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable, Protocol
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.orders import repository
@@ -36,7 +39,7 @@ from core.orders import (
 from core.safety import UnsafeValue, check_line, check_number, check_token
 from core.sla import ORDER_CLASSES, TimeLimits, breaches, deadlines
 
-__all__ = ["OrderService", "IllegalTransition", "CHINA_TZ"]
+__all__ = ["OrderService", "IllegalTransition", "CHINA_TZ", "OrderChange", "OrderObserver"]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,14 @@ SETTABLE: dict[str, int | None] = {
     "result": 4000,
     "return_reason": 256,
     "note": 4000,
+    # the order's counterpart on a peer platform (app.federation sets these)
+    "peer": 64,
+    "peer_side": 3,
+    "peer_order_id": 64,
+    "peer_status": 20,
+    "peer_seq": None,
+    "peer_updated_at": None,
+    "idempotency_key": 200,
 }
 MULTILINE = frozenset({"content", "result", "note"})
 
@@ -79,6 +90,12 @@ def _check_fields(fields: dict[str, Any]) -> dict[str, Any]:
         elif name == "emergency":
             if not isinstance(value, bool):
                 raise BadInput(name, "must be true or false")
+        elif name == "peer_seq":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise BadInput(name, "must be a whole number")
+        elif name == "peer_updated_at":
+            if not isinstance(value, datetime) or value.tzinfo is None:
+                raise BadInput(name, "must be a timezone-aware time")
         elif name == "wait_ms":
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 86_400_000:
                 raise BadInput(name, "must be a whole number of milliseconds from 0 to 86400000")
@@ -98,6 +115,33 @@ def _check_fields(fields: dict[str, Any]) -> dict[str, Any]:
                 except UnsafeValue as exc:
                     raise BadInput(name, exc.reason) from None
     return fields
+
+
+@dataclass(frozen=True)
+class OrderChange:
+    """What an observer is told: the order was created (`from_status` None)
+    or moved from `from_status` to `to_status` by `actor`; `detail` is the
+    audit event's."""
+
+    from_status: str | None
+    to_status: str
+    actor: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+class OrderObserver(Protocol):
+    """Told of every created order and every transition, inside the
+    transaction that writes it (`changed`: may write in `session`, e.g. an
+    outbox item, and may fail the change), then once it is committed."""
+
+    async def changed(self, session: AsyncSession, order: Order, change: OrderChange) -> None: ...
+
+    def committed(self, order: Order, change: OrderChange) -> None: ...
+
+
+def _jsonable(fields: dict[str, Any]) -> dict[str, Any]:
+    """`fields` as an audit event's detail can hold them (times as ISO 8601)."""
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in fields.items()}
 
 
 class OrderService:
@@ -124,6 +168,22 @@ class OrderService:
         self._limits = limits if limits is not None else TimeLimits()
         self._tz = number_tz
         self._jurisdiction = jurisdiction
+        self._observers: list[OrderObserver] = []
+
+    def observe(self, observer: OrderObserver) -> None:
+        """Tell `observer` of every creation and transition (in their transactions)."""
+        self._observers.append(observer)
+
+    async def _changed(self, session: AsyncSession, order: Order, change: OrderChange) -> None:
+        for observer in self._observers:
+            await observer.changed(session, order, change)
+
+    def _committed(self, order: Order, change: OrderChange) -> None:
+        for observer in self._observers:
+            try:
+                observer.committed(order, change)
+            except Exception:  # noqa: BLE001 - the change is committed; a nudge failing must not undo the answer
+                log.exception("observer %r failed after order %s was committed", observer, order.number)
 
     @property
     def limits(self) -> TimeLimits:
@@ -152,9 +212,16 @@ class OrderService:
         channel: str | None = None,
         order_id: str | None = None,
         created_at: datetime | None = None,
+        numbered_by: str | None = None,
         **fields: Any,
     ) -> Order:
-        """Record a new order with the next number of `source_centre` for today.
+        """Record a new order with the next number of `source_centre` (or
+        `numbered_by`: an order received from a peer platform takes the local
+        centre's number) for today.
+
+        `status` is `pending` or `accepted`, or `dispatched` for an order
+        handed to or received from a peer platform (its sign-for limit runs
+        from now).
 
         `created_at` (timezone-aware): when the order really began, if that was
         before now (an order recorded from the dialplan's outbox); its day
@@ -165,13 +232,15 @@ class OrderService:
         """
         if mode not in ORDER_MODES:
             raise BadInput("mode", f"{mode!r}: expected one of {', '.join(ORDER_MODES)}")
-        if status not in INITIAL:
+        if status not in INITIAL | {"dispatched"}:
             raise BadInput("status", f"{status!r}: a new order starts as one of {', '.join(sorted(INITIAL))}")
         try:
             check_token("source_centre", source_centre)
             check_token("target_centre", target_centre)
             check_number("citizen_number", citizen_number)
             check_line("actor", actor, max_len=64)
+            if numbered_by is not None:
+                check_token("numbered_by", numbered_by)
             for name, value, limit in (("target", target, 32), ("source_seat", source_seat, 32),
                                        ("category", category, 32), ("linkedid", linkedid, 64),
                                        ("channel", channel, 128), ("order_id", order_id, 36)):
@@ -197,9 +266,10 @@ class OrderService:
                 catalogue_detail = {"code": entry.code, "destinations": destinations,
                                     "matches_target": (target or target_centre) in destinations}
             day = now.astimezone(self._tz).strftime("%Y%m%d")
-            serial = await repository.next_order_serial(session, source_centre, day)
+            centre = numbered_by or source_centre
+            serial = await repository.next_order_serial(session, centre, day)
             order = Order(
-                number=f"{source_centre}-{day}-{serial:04d}",
+                number=f"{centre}-{day}-{serial:04d}",
                 direction=direction(source_centre, target_centre),
                 mode=mode,
                 status=status,
@@ -217,6 +287,10 @@ class OrderService:
                 accepted_at=now if status == "accepted" else None,
                 **fields,
             )
+            if status == "dispatched":
+                order.dispatched_at = now
+                due = deadlines(order.order_class or "general", now, self._limits)
+                order.sign_due_at, order.on_site_due_at = due.sign_due_at, due.on_site_due_at
             if order_id is not None:
                 order.id = order_id
             await repository.add_order(session, order)
@@ -225,9 +299,32 @@ class OrderService:
                 detail["catalogue"] = catalogue_detail
             await repository.add_event(session, order.id, actor=actor, kind="created",
                                        to_status=status, detail=detail, at=now)
+            change = OrderChange(None, status, actor, detail)
+            await self._changed(session, order, change)
+        self._committed(order, change)
         log.info("order %s created: %s %s %s by %s (linkedid %s)", order.number, order.id,
                  order.direction, mode, actor, linkedid)
         return order
+
+    async def create_once(self, match: dict[str, str], **kwargs: Any) -> tuple[Order, bool]:
+        """`create(**kwargs)` unless an order with `match`'s column values (a
+        unique key: `idempotency_key`, or `peer` and `peer_order_id`)
+        exists; returns (order, created).  Two racing callers get one order."""
+        existing = await self._find(match)
+        if existing is not None:
+            return existing, False
+        try:
+            return await self.create(**kwargs), True
+        except IntegrityError:
+            existing = await self._find(match)
+            if existing is None:
+                raise
+            return existing, False
+
+    async def _find(self, match: dict[str, str]) -> Order | None:
+        async with self._sessions() as session:
+            return (await session.scalars(select(Order).where(
+                *(getattr(Order, k) == v for k, v in match.items())))).first()
 
     async def transition(
         self,
@@ -238,9 +335,13 @@ class OrderService:
         event: str | None = None,
         detail: dict[str, Any] | None = None,
         target_centre: str | None = None,
+        guard: Callable[[Order], None] | None = None,
         **fields: Any,
     ) -> Order:
         """Move the order to `to_status` if `core.orders` allows it from its current status.
+
+        `guard(order)`, when given, sees the order once it is locked and may
+        raise to refuse the change (a peer's out-of-order document).
 
         `event`: what caused it, for the log (an API action such as `dispatch`,
         a call's report such as `answered`); every transition is logged here,
@@ -272,6 +373,8 @@ class OrderService:
         now = self.now()
         async with self._sessions.begin() as session:
             order = await repository.lock_order(session, order_id, now)
+            if guard is not None:
+                guard(order)
             from_status = order.status
             try:
                 check_transition(from_status, to_status)
@@ -296,12 +399,15 @@ class OrderService:
             order.status = to_status
             order.updated_at = now
             event_detail = dict(detail or {})
-            changed = {k: v for k, v in fields.items() if k not in ("content", "result", "note")}
+            changed = _jsonable({k: v for k, v in fields.items() if k not in ("content", "result", "note")})
             if changed:
                 event_detail.setdefault("fields", changed)
             await repository.add_event(session, order.id, actor=actor, kind="transition",
                                        from_status=from_status, to_status=to_status,
                                        detail=event_detail, at=now)
+            change = OrderChange(from_status, to_status, actor, event_detail)
+            await self._changed(session, order, change)
+        self._committed(order, change)
         log.info("Transition: %s -> %s -> %s (order %s %s, by %s)", from_status, event or "transition",
                  to_status, order.number, order.id, actor)
         return order
@@ -333,10 +439,12 @@ class OrderService:
         return order
 
     async def note(self, order_id: str, *, actor: str, kind: str, detail: dict[str, Any] | None = None,
-                   target_centre: str | None = None, **fields: Any) -> Order:
+                   target_centre: str | None = None, guard: Callable[[Order], None] | None = None,
+                   **fields: Any) -> Order:
         """An audit event that changes no status — a party joining or leaving a
-        three-way call, an emergency mark — with `fields` set in the same write
-        (`target_centre` as in `transition`).  Raises `NotFound`, `BadInput`."""
+        three-way call, an emergency mark, a peer platform's report — with
+        `fields` set in the same write (`target_centre` and `guard` as in
+        `transition`).  Raises `NotFound`, `BadInput`."""
         try:
             check_line("actor", actor, max_len=64)
             check_token("kind", kind)
@@ -348,6 +456,8 @@ class OrderService:
         now = self.now()
         async with self._sessions.begin() as session:
             order = await repository.lock_order(session, order_id, now)
+            if guard is not None:
+                guard(order)
             for name, value in fields.items():
                 setattr(order, name, value)
             event_detail = dict(detail or {})
@@ -356,7 +466,7 @@ class OrderService:
                 order.direction = direction(order.source_centre, target_centre)
                 fields = {**fields, "target_centre": target_centre}
             if fields:
-                event_detail.setdefault("fields", fields)
+                event_detail.setdefault("fields", _jsonable(fields))
             order.updated_at = now
             await repository.add_event(session, order.id, actor=actor, kind=kind, from_status=order.status,
                                        to_status=order.status, detail=event_detail, at=now)

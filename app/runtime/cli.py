@@ -14,6 +14,7 @@
     hotline bench transfer     one-key transfer vs Asterisk's blind transfer, key press -> ringing/answered (JSON)
     hotline bench catalogue    catalogue search latency, catalogue scaled to 1,000 entries (JSON)
     hotline overflow list|add|set|delete|events   remote seat groups (远程话务座席支持)
+    hotline federation status|failed|retry   orders pushed to peer platforms (工单⇄警单)
     hotline simulate surge --calls 200 --rate 10/s   a surge with and without the remote group (JSON)
     hotline test [pytest args] the test suite
 
@@ -197,11 +198,14 @@ def main(argv: list[str] | None = None) -> int:
     from app.overflow.commands import register as register_overflow_commands
 
     register_overflow_commands(sub)
+    from app.federation.commands import register as register_federation_commands
+
+    register_federation_commands(sub)
     sub.add_parser("test", help="run the test suite; further arguments go to pytest")
     args = parser.parse_args(argv)
     settings = None if getattr(args, "no_settings", False) else _settings()
     if settings is not None:
-        if args.command in ("demo", "bench", "simulate", "overflow") and "HOTLINE_LOG_LEVEL" not in os.environ:
+        if args.command in ("demo", "bench", "simulate", "overflow", "federation") and "HOTLINE_LOG_LEVEL" not in os.environ:
             settings = settings.with_(logging={"level": "WARNING"})  # the output is the story, not the logs
         _logging(settings)
     return int(args.fn(settings, args) or 0)

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from agi.registry import AgiRoutes
 from ami_bridge.manager import AmiManager
 from app.catalogue import plugin as catalogue
+from app.federation import plugin as federation
 from app.handoff import plugin as handoff
 from app.handoff.lock import HandoffLock
 from app.inbound import plugin as inbound
@@ -73,7 +74,7 @@ class Dependencies:
         return self.services[key]  # type: ignore[no-any-return]
 
 
-FEATURES: tuple[ModuleType, ...] = (inbound, orders, catalogue, handoff, threeway, overflow, live)
+FEATURES: tuple[ModuleType, ...] = (inbound, orders, catalogue, handoff, threeway, overflow, live, federation)
 
 
 def setup_features(deps: Dependencies, features: tuple[ModuleType, ...] = FEATURES) -> Dependencies:

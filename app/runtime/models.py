@@ -157,7 +157,19 @@ class Order(Base):
     sign_overdue_at: Mapped[datetime | None]
     on_site_overdue_at: Mapped[datetime | None]
 
+    # 0004: the order's counterpart on a peer platform (app/federation, core/federation.py).
+    peer: Mapped[str | None] = mapped_column(String(64))  # the peer platform's name
+    peer_side: Mapped[str | None] = mapped_column(String(3))  # "out": sent to it; "in": received from it
+    peer_order_id: Mapped[str | None] = mapped_column(String(64))  # the peer's own order id
+    peer_status: Mapped[str | None] = mapped_column(String(20))  # the peer's order status, as last reported
+    peer_seq: Mapped[int | None] = mapped_column(Integer)  # last document applied from the peer
+    peer_updated_at: Mapped[datetime | None]
+    # "actor|key" of POST /api/orders' Idempotency-Key: the same key gives the same order
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+
     __table_args__ = (
+        Index("uq_orders_peer_peer_order_id", "peer", "peer_order_id", unique=True),
+        Index("uq_orders_idempotency_key", "idempotency_key", unique=True),
         Index("ix_orders_status", "status"),
         Index("ix_orders_created_at", "created_at"),
         Index("ix_orders_category", "category"),
@@ -286,3 +298,52 @@ class SurgeEvent(Base):
 
     __table_args__ = (Index("ix_overflow_surge_events_at", "at"),
                       Index("ix_overflow_surge_events_centre_at", "centre", "at"))
+
+
+class FederationOutbox(Base):
+    """A document to push to a peer platform, written in the transaction of
+    the order change it reports (app/federation).  `seq` numbers an order's
+    documents; one is pushed only after every earlier one of its order was
+    delivered.  `state`: pending, sent, failed (the retries are spent; an
+    admin may retry)."""
+
+    __tablename__ = "federation_outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    peer: Mapped[str] = mapped_column(String(64))
+    order_id: Mapped[str] = mapped_column(String(36), ForeignKey("orders.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(8))  # "order" / "status"
+    path: Mapped[str] = mapped_column(String(200))  # where on the peer it goes
+    document: Mapped[dict[str, Any]] = mapped_column()
+    state: Mapped[str] = mapped_column(String(8), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(512))
+
+    __table_args__ = (
+        UniqueConstraint("order_id", "seq", name="uq_federation_outbox_order_id_seq"),
+        Index("ix_federation_outbox_state_next_attempt_at", "state", "next_attempt_at"),
+    )
+
+
+class FederationInbox(Base):
+    """Every signed request a peer made that passed the signature check: who,
+    when, what (method, path, body digest) and the answer.  Its key refuses a
+    replayed nonce."""
+
+    __tablename__ = "federation_inbox"
+
+    peer: Mapped[str] = mapped_column(String(64))
+    nonce: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    method: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(String(200))
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    answer: Mapped[int | None] = mapped_column(Integer)  # HTTP status given
+    note: Mapped[str | None] = mapped_column(String(256))
+
+    __table_args__ = (PrimaryKeyConstraint("peer", "nonce", name="pk_federation_inbox"),
+                      Index("ix_federation_inbox_at", "at"))

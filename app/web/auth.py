@@ -4,7 +4,8 @@ Tokens are random (`hl_` + 43 URL-safe characters, 256 bits) and shown once,
 when `hotline token create --role ROLE --name NAME` makes them; the database
 keeps only their SHA-256 (a slow hash adds nothing for a secret this long).
 No token is built in.  Every `/api/` route needs `Authorization: Bearer
-<token>` except `PUBLIC_PATHS`; a route names the least role it needs with
+<token>` except `PUBLIC_PATHS` and the peer platforms' routes, which check
+their own HMAC signatures (`app.federation.http.peer_signed`); a route names the least role it needs with
 `@requires("supervisor")` (default `seat`, see `core.roles`).  Missing or
 unknown token: 401; role too low: 403 — both answered through
 `app.web.app.error_middleware` as JSON.
@@ -133,6 +134,9 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return await handler(request)
     route = request.match_info.route
     if route.resource is None:  # unknown path or method: let the router answer 404/405
+        return await handler(request)
+    if getattr(route.handler, "__hotline_peer__", False):
+        # a peer platform's route: signed per peer instead (app.federation.http.peer_signed)
         return await handler(request)
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")

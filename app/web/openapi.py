@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from app.catalogue import http as catalogue_api
+from app.federation import http as federation_api
 from app.handoff import http as handoffs_api
 from app.orders import http as orders_api
 from app.orders import reports
@@ -207,6 +208,42 @@ def build(settings: Settings) -> dict[str, Any]:
         "get": {"summary": "The seat's call now and the handoff order it came with (for the desktop to pop)",
                 "operationId": "seatCurrent", "parameters": [seat],
                 "responses": _responses(200, "the seat's channels and handoff")}}
+    # 工单⇄警单 between platforms (app.federation): the peers' routes are signed
+    # per peer (HMAC, headers below), not bearer tokens.
+    signed = [{"peerSignature": []}]
+    peer_order = _path_param("order_id", "The sending peer's own order id", 64)
+    peer_responses = {**_responses(200, "our order: id, number, status"),
+                      "401": {"description": "Unsigned, unknown peer, bad signature, stale time or replayed nonce",
+                              "content": {"application/json": {"schema": ERROR}}},
+                      "403": {"description": "The peer is not party to that order",
+                              "content": {"application/json": {"schema": ERROR}}}}
+    paths["/api/federation/orders"] = {"post": {
+        "summary": "A peer platform hands an order over (12345 工单 → 110 警单 or back); keyed by (peer, its "
+                   "order id): re-sending gives the same order (201 new, 200 already here)",
+        "operationId": "federationReceiveOrder", "security": signed,
+        "requestBody": _body(federation_api.ORDER_DOCUMENT_SCHEMA), "responses": peer_responses}}
+    paths["/api/federation/orders/{order_id}/status"] = {"post": {
+        "summary": "A peer reports its order's status: signed (签收), on_site, feedback (反馈: handling, result), "
+                   "returned (退单: reason), closed (办结); or, from the sender, dispatched again / voided. "
+                   "Applied as the next of the order's sequence; a replay changes nothing (outcome duplicate), "
+                   "a gap is 409 with expected_seq",
+        "operationId": "federationReceiveStatus", "security": signed, "parameters": [peer_order],
+        "requestBody": _body(federation_api.STATUS_DOCUMENT_SCHEMA),
+        "responses": {**peer_responses, "409": {"description": "An earlier document is missing (expected_seq)",
+                                                "content": {"application/json": {"schema": ERROR}}}}}}
+    paths["/api/federation/outbox"] = {"get": {
+        "summary": "Documents to push to peers, pushed and failed (supervisor)",
+        "parameters": query_parameters(federation_api.OUTBOX_QUERY), "responses": _responses(200, "items")}}
+    paths["/api/federation/outbox/retry"] = {"post": {
+        "summary": "Every failed item gets fresh tries (admin)", "responses": _responses(200, "retried ids")}}
+    paths["/api/federation/outbox/{item_id}/retry"] = {"post": {
+        "summary": "A failed item gets fresh tries (admin)",
+        "parameters": [{**_path_param("item_id", "Outbox item id", 12),
+                        "schema": {"type": "string", "pattern": "^[0-9]{1,12}$"}}],
+        "responses": _responses(200, "retried id", 404)}}
+    paths["/api/federation/status"] = {"get": {
+        "summary": "Per peer: push queue depth, failed items, oldest unsent item, last error (supervisor)",
+        "responses": _responses(200, "link health")}}
     # GET /api/live/stream (server-sent events, app.live.stream) is left out on
     # purpose: an answer that never ends would hang a fuzzer.
     for action, (status, fields, required, _) in orders_api.ACTIONS.items():
@@ -225,7 +262,12 @@ def build(settings: Settings) -> dict[str, Any]:
         "security": [{"bearer": []}],
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
-                                           "description": "created with `hotline token create`"}},
+                                           "description": "created with `hotline token create`"},
+                                "peerSignature": {
+                                    "type": "apiKey", "in": "header", "name": "X-Hotline-Signature",
+                                    "description": "v1=<hex HMAC-SHA256 with the peer's shared secret> over "
+                                                   "METHOD\\nPATH\\nX-Hotline-Timestamp\\nX-Hotline-Nonce\\n"
+                                                   "sha256(body); with X-Hotline-Peer (the sender's name)"}},
             "schemas": {"Error": {"type": "object", "required": ["error"],
                                   "properties": {"error": {"type": "string"}, "field": {"type": "string"},
                                                  "current_status": {"type": "string"}}}},
