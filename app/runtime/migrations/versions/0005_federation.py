@@ -1,7 +1,7 @@
 """Orders across platforms: the peer's order on each order, Idempotency-Key, push outbox, signed-request log.
 
-Revision ID: 0004_federation
-Revises: 0003_overflow
+Revision ID: 0005_federation
+Revises: 0004_catalogue_aliases
 Create Date: 2026-11-28
 """
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_federation"
-down_revision = "0003_overflow"
+revision = "0005_federation"
+down_revision = "0004_catalogue_aliases"
 branch_labels = None
 depends_on = None
 
