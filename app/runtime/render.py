@@ -3,6 +3,13 @@
 The templates are Jinja2 files (`*.j2`); Asterisk's own `${...}` syntax passes
 through untouched.  Ports, bind address, the AMI secret and seat passwords come
 from `Settings` and `Secrets`; nothing is read from /etc/asterisk.
+
+The dialplan is `extensions.conf` plus one included file per feature.  The
+test rig's contexts (simulated seat phones, the simulated destination and
+citizen handsets, the AGI benchmark: `dialplan/hotline-test-rig.conf.j2`) are
+rendered only when asked for (`test_rig`), which simulated seats imply: a
+simulated seat *is* a phone in that file.  A production render (SIP seats)
+has none of them.
 """
 from __future__ import annotations
 
@@ -28,6 +35,8 @@ SOUNDS_DIR = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
 MOH_DIR = Path("/usr/share/asterisk/moh")
 SEAT_RING_TIMEOUT_S = 15  # GB/T 33358: answer within 15 s
 CLASSIC_AGI_ENV = "hotline-agi.env"  # in <run>/etc, mode 0600
+# Rendered (and included by extensions.conf) only for the test rig.
+TEST_RIG_TEMPLATES = frozenset({"hotline-test-rig.conf.j2"})
 
 
 def _fast_seats(settings: Settings) -> list[dict[str, str]]:
@@ -53,7 +62,7 @@ def _fast_centres(settings: Settings) -> list[dict[str, str]]:
     return rows
 
 
-def _context(settings: Settings, secrets: Secrets, agi_mode: str, verbose: int) -> dict:
+def _context(settings: Settings, secrets: Secrets, agi_mode: str, verbose: int, test_rig: bool) -> dict:
     seats = []
     centres = []
     for centre in settings.centres:
@@ -95,14 +104,20 @@ def _context(settings: Settings, secrets: Secrets, agi_mode: str, verbose: int) 
         "transfer_fast": "yes" if settings.transfer_fast_path else "no",
         "fast_seats": _fast_seats(settings),
         "fast_centres": _fast_centres(settings),
+        "test_rig": test_rig,
     }
 
 
-def render(settings: Settings, secrets: Secrets, *, agi_mode: str = "fast", verbose: int = 0) -> Path:
+def render(settings: Settings, secrets: Secrets, *, agi_mode: str = "fast", verbose: int = 0,
+           test_rig: bool | None = None) -> Path:
     """Write the complete Asterisk configuration into `settings.run_dir`.
 
-    Returns the path of the rendered `asterisk.conf` (for `asterisk -C`).
+    `test_rig`: render the test rig's contexts too (tests, demo, benchmarks);
+    None: when the seats are simulated.  Returns the path of the rendered
+    `asterisk.conf` (for `asterisk -C`).
     """
+    if test_rig is None:
+        test_rig = settings.seat_mode == "simulated"
     run = settings.run_dir
     etc = run / "etc"
     for sub in ("etc", "lib", "lib/keys", "data", "agi-bin", "spool", "run", "log"):
@@ -113,10 +128,13 @@ def render(settings: Settings, secrets: Secrets, *, agi_mode: str = "fast", verb
         keep_trailing_newline=True,
         autoescape=False,
     )
-    ctx = _context(settings, secrets, agi_mode, verbose)
+    ctx = _context(settings, secrets, agi_mode, verbose, test_rig)
     for tdir in TEMPLATE_DIRS:
         for tpl in sorted(tdir.glob("*.j2")):
             out = etc / tpl.name[: -len(".j2")]
+            if tpl.name in TEST_RIG_TEMPLATES and not test_rig:
+                out.unlink(missing_ok=True)  # left by an earlier render of the rig
+                continue
             out.write_text(env.get_template(tpl.name).render(ctx))
     os.chmod(etc / "manager.conf", 0o600)
     os.chmod(etc / "pjsip.conf", 0o600)

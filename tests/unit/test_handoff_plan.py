@@ -27,6 +27,7 @@ from core.handoff import (
     seat_of_channel,
 )
 from core.settings import Settings, SettingsError
+from tests.support.dialplan import rendered_dialplan
 
 CENTRES = parse_centres("12345:1001-1004;110:2001-2002")
 SEAT_1001 = "Local/1001@hotline-seat-phones-0000000d;1"
@@ -291,7 +292,7 @@ def test_when_dialplan_is_rendered_then_key_path_has_partner_globals_and_seat_ta
     assert s.transfer_fast_path  # the default
     assert not Settings.from_env({"HOTLINE_TRANSFER_FAST_PATH": "no"}).transfer_fast_path
     render(s, load_or_create(s))
-    dialplan = (s.run_dir / "etc" / "extensions.conf").read_text()
+    dialplan = "\n".join(rendered_dialplan(s).values())
     assert "HOTLINE_TRANSFER_FAST = yes" in dialplan
     for line in ("HOTLINE_XFER_TARGET_12345 = 110", "HOTLINE_XFER_QUEUE_12345 = hotline-110-linkage",
                  "HOTLINE_XFER_MODE_12345 = on_answer", "HOTLINE_XFER_TARGET_110 = 12345",

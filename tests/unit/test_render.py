@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+
 from app.runtime.render import render
 from app.runtime.secrets import load_or_create
 from core.settings import Settings
+from tests.support.dialplan import rendered_dialplan
 
 
 def _settings(tmp_path: Path, **env: str) -> Settings:
@@ -80,3 +82,42 @@ def test_classic_agi_wrapper_carries_the_route_settings_without_exposing_secrets
                  "time_limits", "log_level"):
         assert getattr(back, name) == getattr(s, name), name
     assert back.effective_database_url == s.effective_database_url
+
+
+# ------------------------------------------------------------------ the dialplan's files
+
+TEST_RIG_CONTEXTS = ("hotline-seat-phones", "hotline-destination-phone", "hotline-citizen-phone", "hotline-bench")
+
+
+def _contexts(path: Path) -> set[str]:
+    import re
+
+    return set(re.findall(r"^\[([^\]]+)\]", path.read_text(), re.M))
+
+
+def test_when_rendered_for_sip_seats_then_the_dialplan_has_no_test_rig_context(tmp_path: Path) -> None:
+    from core.settings import PROJECT_ROOT
+
+    rig = _contexts(PROJECT_ROOT / "dialplan" / "hotline-test-rig.conf.j2")
+    assert set(TEST_RIG_CONTEXTS) <= rig
+    s = _settings(tmp_path)  # `hotline render` with the default SIP seats
+    assert s.seat_mode == "sip"
+    render(s, load_or_create(s))
+    files = rendered_dialplan(s)
+    assert "hotline-test-rig.conf" not in files
+    assert not (s.run_dir / "etc" / "hotline-test-rig.conf").exists()
+    text = "\n".join(files.values())
+    for context in rig:
+        assert f"[{context}]" not in text, context
+    assert {"hotline-inbound.conf", "hotline-seats.conf", "hotline-handoff.conf", "hotline-threeway.conf"} <= set(files)
+
+
+def test_when_rendered_for_the_rig_then_its_contexts_are_included(tmp_path: Path) -> None:
+    simulated = _settings(tmp_path / "sim", HOTLINE_SEAT_MODE="simulated")
+    render(simulated, load_or_create(simulated))  # simulated seats are the rig's phones
+    assert "hotline-test-rig.conf" in rendered_dialplan(simulated)
+    sip = _settings(tmp_path / "sip")
+    render(sip, load_or_create(sip), test_rig=True)  # e.g. the SIP-seat tests' citizens
+    assert set(TEST_RIG_CONTEXTS) <= _contexts(sip.run_dir / "etc" / "hotline-test-rig.conf")
+    render(sip, load_or_create(sip))  # rendered again for production: the rig's file goes
+    assert not (sip.run_dir / "etc" / "hotline-test-rig.conf").exists()
