@@ -29,7 +29,7 @@ from agi.dispatch import dispatch
 from core.settings import Settings
 
 # Routes that record handoffs: they need the orders database.
-HANDOFF_ROUTES = frozenset({"transfer_key", "handoff_answered", "handoff_returned", "handoff_ended",
+HANDOFF_ROUTES = frozenset({"handoff_key", "handoff_answered", "handoff_returned", "handoff_ended",
                             "handoff_lost"})
 
 

@@ -14,7 +14,7 @@ from typing import Awaitable, Callable
 
 from agi.call import AgiCall
 from agi.context import RouteContext
-from app import handoff_outbox as outboxes
+from app.handoff import journal as outboxes
 from core import channel_vars as cv
 from core.handoff import OUTBOX_FAMILY, HandoffRequest, OutboxRecord, is_channel_name
 from core.routing import decide_inbound
@@ -50,24 +50,24 @@ class AgiTelephony:
         return int(value) if value and value.isdigit() else None
 
 
-async def transfer_key(call: AgiCall, ctx: RouteContext) -> None:
-    """The seat pressed the transfer key (runs on the seat's leg, in the bridge).
+async def handoff_key(call: AgiCall, ctx: RouteContext) -> None:
+    """The seat pressed the handoff key (runs on the seat's leg, in the bridge).
 
     Records the order (pending) and, if the transfer goes ahead, sets the
     handoff's variables on the citizen's channel (EXPORT) and
-    HOTLINE_TRANSFER_STATUS=OK on the seat's leg; the dialplan then moves the
-    citizen's own channel.  Otherwise HOTLINE_TRANSFER_PROMPT names what the
+    HOTLINE_HANDOFF_STATUS=OK on the seat's leg; the dialplan then moves the
+    citizen's own channel.  Otherwise HOTLINE_HANDOFF_PROMPT names what the
     seat hears, and nothing moves.
     """
     channel = call.headers.get("agi_channel", "")
     handoffs = ctx.handoffs
     if handoffs is None:
-        log.error("transfer key on %s: no handoff service wired; the seat keeps the call", channel)
-        await call.set_variable(cv.TRANSFER_PROMPT, "please-try-again")
+        log.error("handoff key on %s: no handoff service wired; the seat keeps the call", channel)
+        await call.set_variable(cv.HANDOFF_PROMPT, "please-try-again")
         return
     # one round trip for what the key needs to know (values cannot hold `|`:
     # channel names and FILTERed numbers)
-    names = (cv.TRANSFER_PEER, cv.CITIZEN, cv.CENTRE, cv.TRANSFER_TARGET, "CHANNEL(linkedid)")
+    names = (cv.HANDOFF_PEER, cv.CITIZEN, cv.CENTRE, cv.HANDOFF_TARGET, "CHANNEL(linkedid)")
     packed = await call.read_function("|".join(f"${{{n}}}" for n in names)) or ""
     values = (packed.split("|") + [""] * len(names))[:len(names)]
     peer, citizen, centre, target, linkedid = values
@@ -83,8 +83,8 @@ async def transfer_key(call: AgiCall, ctx: RouteContext) -> None:
     started = await handoffs.start(request, AgiTelephony(call))
     if not started.ok:
         assert started.refusal is not None
-        await call.set_variable(cv.TRANSFER_STATUS, "REFUSED")
-        await call.set_variable(cv.TRANSFER_PROMPT, started.refusal.prompt)
+        await call.set_variable(cv.HANDOFF_STATUS, "REFUSED")
+        await call.set_variable(cv.HANDOFF_PROMPT, started.refusal.prompt)
         return
     plan, order = started.plan, started.order
     assert plan is not None
@@ -93,12 +93,12 @@ async def transfer_key(call: AgiCall, ctx: RouteContext) -> None:
             await call.write_function(f"EXPORT({plan.citizen_channel},{name})", value)
         await call.set_variable(cv.HANDOFF_ID, order.id)
         await call.set_variable(cv.RELEASE_MODE, plan.release_mode)
-        await call.set_variable(cv.TRANSFER_STATUS, "OK")
+        await call.set_variable(cv.HANDOFF_STATUS, "OK")
     except BaseException:
         await handoffs.move_failed(order.id, plan, "agi_failed")
         raise
     await handoffs.moved(plan)
-    log.info("transfer key: handoff %s seat channel %s moves citizen channel %s to %s",
+    log.info("handoff key: handoff %s seat channel %s moves citizen channel %s to %s",
              order.id, channel, plan.citizen_channel, plan.queue or plan.dial)
 
 
@@ -303,7 +303,7 @@ async def threeway_seat_gone(call: AgiCall, ctx: RouteContext) -> None:
 
 ROUTES: dict[str, Route] = {
     "inbound": inbound,
-    "transfer_key": transfer_key,
+    "handoff_key": handoff_key,
     "handoff_answered": handoff_answered,
     "handoff_returned": handoff_returned,
     "handoff_ended": handoff_ended,

@@ -1,6 +1,6 @@
 """One-key number-carrying transfer (一键携号转接): the handoff plan (pure).
 
-A seat in a call with a citizen presses the transfer key (or clicks the
+A seat in a call with a citizen presses the handoff key (or clicks the
 desktop button).  `plan_handoff` decides, from data only, what happens:
 
 * to the other centre (12345 ⇄ 110): the citizen's *own* channel is moved into
@@ -56,7 +56,7 @@ PROMPTS: dict[str, str] = {
 # AstDB family holding each live handoff's state (pending / accepted / returned);
 # the dialplan's hold loop and hangup handler read it.
 ASTDB_FAMILY = "hotline-handoff"
-# The transfer key's outbox (hotline-transfer, key): one record per order
+# The handoff key's outbox (hotline-handoff-key, key): one record per order
 # decided in dialplan, written before the citizen moves, deleted once the
 # order is in SQL.  And the per-call guard against a second press.
 OUTBOX_FAMILY = "hotline-handoff-outbox"
@@ -256,7 +256,7 @@ def is_outbox_id(value: str | None) -> bool:
 
 @dataclass(frozen=True)
 class OutboxRecord:
-    """A handoff the dialplan decided and carried out (hotline-transfer, key).
+    """A handoff the dialplan decided and carried out (hotline-handoff-key, key).
 
     Written to AstDB `hotline-handoff-outbox/<id>` as
     `v1|<epoch.micro>|<seat channel>|<citizen channel>|<citizen number>|

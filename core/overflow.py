@@ -49,7 +49,7 @@ _LOCAL = re.compile(r"^Local/([A-Za-z0-9*#+_\-]{1,32})@([A-Za-z0-9_\-]{1,64})(/n
 # would put the citizen back into a queue (a loop), not on a remote seat.
 _FORBIDDEN_CONTEXTS = frozenset({
     "hotline-inbound", "hotline-route", "hotline-agi", "hotline-fallback", "hotline-seat-leg",
-    "hotline-transfer", "hotline-transfer-hold", "hotline-handoff", "hotline-handoff-answered",
+    "hotline-handoff-key", "hotline-handoff-hold", "hotline-handoff", "hotline-handoff-answered",
     "hotline-handoff-returned", "hotline-blind-transfer", "hotline-seats", "hotline-bench",
 })
 

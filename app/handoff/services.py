@@ -1,7 +1,7 @@
 """One-key transfer use cases: one service behind the key and the button (service layer).
 
 `HandoffService` is the single code path of a handoff (一键携号转接).  The
-transfer key's AGI route (`agi.routes.transfer_key`) and the desktop button
+handoff key's AGI route (`agi.routes.handoff_key`) and the desktop button
 (`POST /api/handoffs`, `app.handoff.http`) both call `start`, which asks
 `core.handoff.plan_handoff` for the plan and records the order (`pending`)
 through the shared `OrderService` *before* anything moves; the caller then

@@ -4,10 +4,10 @@
 started from a desktop (`POST /api/handoffs`): it finds the seat's call in
 `CoreShowChannels`, answers "are seats logged in at the target?" with
 `Getvar QUEUE_MEMBER(...)`, and carries out the move the service planned —
-the same move the transfer key makes in the dialplan: the handoff variables
+the same move the handoff key makes in the dialplan: the handoff variables
 set on the citizen's own channel, the AstDB state `pending`, then `Redirect`
 of the citizen's channel into `hotline-handoff` (with the seat's leg as
-ExtraChannel into `hotline-transfer-hold` for 成功转, so the two leave the
+ExtraChannel into `hotline-handoff-hold` for 成功转, so the two leave the
 bridge together and the seat hears ringback).
 
 Every value sent was checked by `core` first (channel names, tokens) and
@@ -137,10 +137,10 @@ class AmiTelephony:
             redirect: dict[str, str] = {"Action": "Redirect", "Channel": citizen,
                                         "Context": "hotline-handoff", "Exten": "s", "Priority": "1"}
             if plan.release_mode == "on_answer":
-                for name, value in ((cv.HOLD_ID, handoff_id), (cv.TRANSFER_PEER, citizen)):
+                for name, value in ((cv.HOLD_ID, handoff_id), (cv.HANDOFF_PEER, citizen)):
                     await self._ok({"Action": "Setvar", "Channel": seat_leg, "Variable": name, "Value": value},
                                    "seat_gone")
-                redirect.update({"ExtraChannel": seat_leg, "ExtraContext": "hotline-transfer-hold",
+                redirect.update({"ExtraChannel": seat_leg, "ExtraContext": "hotline-handoff-hold",
                                  "ExtraExten": "hold", "ExtraPriority": "1"})
             await self._ok(redirect, "citizen_gone")
         except MoveFailed:

@@ -39,7 +39,7 @@ CLASSIC_AGI_ENV = "hotline-agi.env"  # in <run>/etc, mode 0600
 TEST_RIG_TEMPLATES = frozenset({"hotline-test-rig.conf.j2"})
 
 
-def _fast_seats(settings: Settings) -> list[dict[str, str]]:
+def _handoff_seats(settings: Settings) -> list[dict[str, str]]:
     """The transfer table's seat rows: how a citizen coming back rings each seat."""
     rows = []
     for centre in settings.centres:
@@ -49,8 +49,8 @@ def _fast_seats(settings: Settings) -> list[dict[str, str]]:
     return rows
 
 
-def _fast_centres(settings: Settings) -> list[dict[str, str]]:
-    """The transfer key's globals per centre: partner, its linkage queue, release mode."""
+def _handoff_centres(settings: Settings) -> list[dict[str, str]]:
+    """The handoff key's globals per centre: partner, its linkage queue, release mode."""
     rows = []
     for centre in settings.centres:
         partner = partner_centre(settings.centres, centre.id)
@@ -90,9 +90,9 @@ def _context(settings: Settings, secrets: Secrets, agi_mode: str, verbose: int, 
         "agi_url": settings.agi_url,
         "agi_mode": agi_mode,
         "queue_timeout": settings.queue_timeout_s,
-        "transfer_timeout": settings.transfer_timeout_s,
-        "transfer_key": settings.transfer_key,
-        "transfer_to_key": settings.transfer_to_key,
+        "handoff_timeout": settings.transfer_timeout_s,
+        "handoff_key": settings.transfer_key,
+        "handoff_to_key": settings.transfer_to_key,
         "threeway_start_key": settings.threeway_start_key,
         "threeway_leave_key": settings.threeway_leave_key,
         "threeway_cancel_key": settings.threeway_cancel_key,
@@ -101,9 +101,9 @@ def _context(settings: Settings, secrets: Secrets, agi_mode: str, verbose: int, 
         "ring_timeout": SEAT_RING_TIMEOUT_S,
         "centres": centres,
         "seats": seats,
-        "transfer_fast": "yes" if settings.transfer_fast_path else "no",
-        "fast_seats": _fast_seats(settings),
-        "fast_centres": _fast_centres(settings),
+        "handoff_fast": "yes" if settings.transfer_fast_path else "no",
+        "handoff_seats": _handoff_seats(settings),
+        "handoff_centres": _handoff_centres(settings),
         "test_rig": test_rig,
     }
 
@@ -160,7 +160,7 @@ def classic_agi_env(settings: Settings) -> dict[str, str]:
     """The settings the AGI routes build their context from (`agi.classic`), as
     the environment variables `Settings.from_env` reads back: centres and seat
     mode (the plan), the orders database and state dir (the order), Redis (the
-    double-press lock), the transfer keys, limit, release modes and routes,
+    double-press lock), the handoff keys, limit, release modes and routes,
     the catalogue and time limits (the order service)."""
     def minutes(limits: Mapping[str, timedelta]) -> str:
         return ",".join(f"{name}={int(value.total_seconds() // 60)}" for name, value in limits.items())

@@ -5,7 +5,7 @@ For each call a citizen dials 12345, a seat answers, and the seat presses
 either our key (`*1`: by default the dialplan path — one GotoIf, one MSet
 writing the order to the AstDB outbox, BlindTransfer of the citizen's own
 channel into the 110 linkage queue; with HOTLINE_TRANSFER_FAST_PATH=no the
-`transfer_key` AGI route first) or Asterisk's built-in blind transfer (`#1`
+`handoff_key` AGI route first) or Asterisk's built-in blind transfer (`#1`
 then `110`: features.conf blindxfer into `hotline-blind-transfer`, the same
 linkage queue).  The handoff journal runs as in `hotline up` and records
 the orders over AMI.  Lost orders: handoffs whose order is not `accepted`
@@ -209,7 +209,7 @@ async def run_transfer_bench(settings: Settings, transfers: int = 200) -> dict[s
             "database": "sqlite (state dir)",
             "transfer_path": ("dialplan: GotoIf, MSet (AstDB outbox), BlindTransfer; orders by the AMI journal"
                               if settings.transfer_fast_path
-                              else "agi: transfer_key route before the move (HOTLINE_TRANSFER_FAST_PATH=no)"),
+                              else "agi: handoff_key route before the move (HOTLINE_TRANSFER_FAST_PATH=no)"),
             "outbox_records_swept_at_end": swept,
             "double_press_lock": ("AstDB key per call in dialplan" if settings.transfer_fast_path
                                   else "Redis SET NX PX (one round trip on the key path)"),

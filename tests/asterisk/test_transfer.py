@@ -281,7 +281,7 @@ async def test_when_centre_releases_at_once_then_seat_is_free_before_target_answ
         pbx: Pbx, orders: Orders) -> None:
     # as `HOTLINE_RELEASE_MODES=12345:immediate` renders it, for the key's dialplan path and the route
     orders.service.settings = orders.service.settings.with_(release_modes={"12345": "immediate"})
-    await pbx.ami.send({"Action": "Setvar", "Variable": "HOTLINE_XFER_MODE_12345", "Value": "immediate"})
+    await pbx.ami.send({"Action": "Setvar", "Variable": "HOTLINE_HANDOFF_RELEASE_12345", "Value": "immediate"})
     try:
         await _no_110_seat_answers(pbx)
         call, first = await _answered_call(pbx, "12345")
@@ -296,7 +296,7 @@ async def test_when_centre_releases_at_once_then_seat_is_free_before_target_answ
         await pbx.hang_up(call.handset_id)
         await orders.one(call.handset_id, "abandoned")
     finally:
-        await pbx.ami.send({"Action": "Setvar", "Variable": "HOTLINE_XFER_MODE_12345", "Value": "on_answer"})
+        await pbx.ami.send({"Action": "Setvar", "Variable": "HOTLINE_HANDOFF_RELEASE_12345", "Value": "on_answer"})
 
 
 # ------------------------------------------------------------------ the button
@@ -424,7 +424,7 @@ async def test_when_order_database_is_down_then_transfer_goes_ahead_and_order_is
 async def test_when_fastagi_server_is_down_then_seat_asking_for_a_destination_keeps_the_citizen(
         pbx: Pbx, orders: Orders) -> None:
     """A transfer the dialplan cannot decide (here: to 120) needs the
-    `transfer_key` route; without it the seat hears so and keeps the call."""
+    `handoff_key` route; without it the seat hears so and keeps the call."""
     call, first = await _answered_call(pbx, "110")
     await pbx.agi.stop()
     try:

@@ -203,8 +203,8 @@ def test_when_keys_are_rendered_then_no_feature_key_is_a_prefix_of_another(tmp_p
         elif line and section in ("featuremap", "applicationmap"):
             name, _, value = line.replace("=>", "=").partition("=")
             rendered[name.strip()] = value.split(",", 1)[0].strip()
-    assert {name: rendered.get(name) for name in ("blindxfer", "atxfer", "hotline-transfer", "hotline-transfer-to")} \
-        == {"blindxfer": "#1", "atxfer": "#2", "hotline-transfer": "*1", "hotline-transfer-to": "*8"}
+    assert {name: rendered.get(name) for name in ("blindxfer", "atxfer", "hotline-handoff", "hotline-handoff-to")} \
+        == {"blindxfer": "#1", "atxfer": "#2", "hotline-handoff": "*1", "hotline-handoff-to": "*8"}
     assert "disconnect" not in rendered  # *0* would shadow the three-way call's *0
     assert set(THREE_WAY_KEYS.values()) <= set(s.feature_keys.values())  # reserved, by default
     # no two features share a key, and no distinct key is a prefix of another
@@ -293,16 +293,16 @@ def test_when_dialplan_is_rendered_then_key_path_has_partner_globals_and_seat_ta
     assert not Settings.from_env({"HOTLINE_TRANSFER_FAST_PATH": "no"}).transfer_fast_path
     render(s, load_or_create(s))
     dialplan = "\n".join(rendered_dialplan(s).values())
-    assert "HOTLINE_TRANSFER_FAST = yes" in dialplan
-    for line in ("HOTLINE_XFER_TARGET_12345 = 110", "HOTLINE_XFER_QUEUE_12345 = hotline-110-linkage",
-                 "HOTLINE_XFER_MODE_12345 = on_answer", "HOTLINE_XFER_TARGET_110 = 12345",
-                 "HOTLINE_XFER_QUEUE_110 = hotline-12345-linkage", "HOTLINE_XFER_MODE_110 = immediate"):
+    assert "HOTLINE_HANDOFF_FAST = yes" in dialplan
+    for line in ("HOTLINE_HANDOFF_PARTNER_12345 = 110", "HOTLINE_HANDOFF_PARTNER_QUEUE_12345 = hotline-110-linkage",
+                 "HOTLINE_HANDOFF_RELEASE_12345 = on_answer", "HOTLINE_HANDOFF_PARTNER_110 = 12345",
+                 "HOTLINE_HANDOFF_PARTNER_QUEUE_110 = hotline-12345-linkage", "HOTLINE_HANDOFF_RELEASE_110 = immediate"):
         assert line in dialplan.splitlines(), line
     assert ("exten => seat-1001,1,Return(Local/1001@hotline-seat-phones/n"
             "^Local/1001@hotline-seat-phones)") in dialplan
     # the citizen's side: straight into the partner's linkage queue
     assert "exten => to-110,1,MSet(" in dialplan
-    assert " same => n,Queue(hotline-110-linkage,trb(hotline-seat-leg^s^1),,,${HOTLINE_TRANSFER_TIMEOUT})" in dialplan
+    assert " same => n,Queue(hotline-110-linkage,trb(hotline-seat-leg^s^1),,,${HOTLINE_HANDOFF_TIMEOUT})" in dialplan
 
 
 def test_when_outbox_record_leaves_the_seat_empty_then_it_comes_from_the_seat_channel() -> None:
