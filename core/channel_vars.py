@@ -47,11 +47,11 @@ HANDOFF_QUEUE = "HOTLINE_HANDOFF_QUEUE"      # the target centre's linkage queue
 HANDOFF_DIAL = "HOTLINE_HANDOFF_DIAL"        # a catalogue destination's route, or empty
 HANDOFF_TIMEOUT = "HOTLINE_HANDOFF_TIMEOUT"  # no-answer limit (s); also a global, rendered
 RETURN_CENTRE = "HOTLINE_RETURN_CENTRE"      # where the citizen goes back to
-RETURN_DIAL = "HOTLINE_RETURN_DIAL"          # the transferring seat, rung again
-RETURN_DEVICE = "HOTLINE_RETURN_DEVICE"      # its device: is it free?
-# The transferring seat leg's name on the dialplan path (AstDB
-# hotline-handoff-seat), read back by a citizen that returns, then its seat.
-RETURN_LEG = "HOTLINE_RETURN_LEG"
+RETURN_SEAT = "HOTLINE_RETURN_SEAT"          # the seat that handed it over (both paths set it)
+# The citizen's return path (hotline-handoff, back) rings that seat again:
+# its dial string and its device (is it free?), rendered from core.handoff.seat_interfaces.
+RETURN_DIAL = "HOTLINE_RETURN_DIAL"
+RETURN_DEVICE = "HOTLINE_RETURN_DEVICE"
 # Queue/Dial result that ended the wait (for the order's outcome_reason).
 HANDOFF_OUTCOME = "HOTLINE_HANDOFF_OUTCOME"
 # The handoff's AstDB state, read into the citizen's channel when it hangs up.
@@ -79,8 +79,12 @@ AGI_URL = "HOTLINE_AGI_URL"
 # "fast" (FastAGI server) or "classic" (agi-bin script per call)
 AGI_MODE = "HOTLINE_AGI_MODE"
 QUEUE_TIMEOUT = "HOTLINE_QUEUE_TIMEOUT"
-# Seat-phone simulator (demo/tests): what the phone did and saw.
+# The seat's extension, on a seat's leg: a SIP seat's endpoint sets it
+# (pjsip.conf set_var), a simulated phone sets it on its queue member leg
+# (the test rig).  The handoff key's fast path reads it (core/fast_path.py).
 SEAT = "HOTLINE_SEAT"
+# The fast path's outbox record, built in two steps (short dialplan lines).
+HANDOFF_RECORD = "HOTLINE_HANDOFF_RECORD"
 
 ALL = frozenset(
     v for k, v in dict(globals()).items() if k.isupper() and isinstance(v, str) and v.startswith("HOTLINE_")

@@ -25,6 +25,8 @@ import jinja2
 
 from app.runtime.secrets import Secrets
 from core.centres import centres_spec
+from core import channel_vars as cv
+from core.fast_path import GUARD, SEATS_CONTEXT, outbox_record_items
 from core.handoff import partner_centre, seat_interfaces
 from core.safety import check_line
 from core.settings import PROJECT_ROOT, Settings
@@ -40,13 +42,9 @@ TEST_RIG_TEMPLATES = frozenset({"hotline-test-rig.conf.j2"})
 
 
 def _handoff_seats(settings: Settings) -> list[dict[str, str]]:
-    """The transfer table's seat rows: how a citizen coming back rings each seat."""
-    rows = []
-    for centre in settings.centres:
-        for seat in centre.seats:
-            dial, device = seat_interfaces(seat, settings.seat_mode)
-            rows.append({"extension": seat.extension, "dial": dial, "device": device})
-    return rows
+    """The configured seats (the handoff key's guard: "a seat of ours")."""
+    return [{"extension": seat.extension, "centre": centre.id}
+            for centre in settings.centres for seat in centre.seats]
 
 
 def _handoff_centres(settings: Settings) -> list[dict[str, str]]:
@@ -57,9 +55,38 @@ def _handoff_centres(settings: Settings) -> list[dict[str, str]]:
         if partner is None:
             continue
         mode = settings.release_modes.get(centre.id, "on_answer")
-        rows.append({"id": centre.id, "target": partner.id, "queue": partner.linkage_queue,
-                     "mode": "immediate" if mode == "immediate" else "on_answer"})
+        rows.append({"id": centre.id, "partner": partner.id, "partner_queue": partner.linkage_queue,
+                     "release": "immediate" if mode == "immediate" else "on_answer"})
     return rows
+
+
+def _split_record(items: list[str], head_prefix: int, tail_prefix: int) -> tuple[str, str]:
+    """The outbox record's items (joined by `|`) in two parts, so that the
+    longer of its two dialplan lines (`head_prefix` / `tail_prefix`
+    characters before each part) is as short as it can be."""
+    def longest(k: int) -> int:
+        return max(head_prefix + len("|".join(items[:k])), tail_prefix + len("|".join(items[k:])))
+    k = min(range(1, len(items)), key=longest)
+    return "|".join(items[:k]), "|".join(items[k:])
+
+
+def _handoff_context(settings: Settings) -> dict:
+    """What the handoff's dialplan renders from core (core/fast_path.py)."""
+    head, tail = _split_record(outbox_record_items(), len(" same => n,Set(HOTLINE_HANDOFF_RECORD="),
+                               len(" same => n,Set(DB(hotline-handoff-outbox/${HOTLINE_HANDOFF_ID})="
+                                   "${HOTLINE_HANDOFF_RECORD}|"))
+    return_dial, return_device = seat_interfaces("${" + cv.RETURN_SEAT + "}", settings.seat_mode)
+    return {
+        "handoff_guard": [{"label": part.label, "says": part.says, "expression": part.expression}
+                          for part in GUARD],
+        "outbox_head": head,
+        "outbox_tail": tail,
+        "return_dial": return_dial,
+        "return_device": return_device,
+        "seats_context": SEATS_CONTEXT,
+        "handoff_seats": _handoff_seats(settings),
+        "handoff_centres": _handoff_centres(settings),
+    }
 
 
 def _context(settings: Settings, secrets: Secrets, agi_mode: str, verbose: int, test_rig: bool) -> dict:
@@ -102,9 +129,8 @@ def _context(settings: Settings, secrets: Secrets, agi_mode: str, verbose: int, 
         "centres": centres,
         "seats": seats,
         "handoff_fast": "yes" if settings.transfer_fast_path else "no",
-        "handoff_seats": _handoff_seats(settings),
-        "handoff_centres": _handoff_centres(settings),
         "test_rig": test_rig,
+        **_handoff_context(settings),
     }
 
 

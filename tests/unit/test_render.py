@@ -4,6 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 
+import pytest
+
 from app.runtime.render import render
 from app.runtime.secrets import load_or_create
 from core.settings import Settings
@@ -121,3 +123,12 @@ def test_when_rendered_for_the_rig_then_its_contexts_are_included(tmp_path: Path
     assert set(TEST_RIG_CONTEXTS) <= _contexts(sip.run_dir / "etc" / "hotline-test-rig.conf")
     render(sip, load_or_create(sip))  # rendered again for production: the rig's file goes
     assert not (sip.run_dir / "etc" / "hotline-test-rig.conf").exists()
+
+
+@pytest.mark.parametrize("mode", ["sip", "simulated"])
+def test_no_rendered_dialplan_line_is_longer_than_200_characters(tmp_path: Path, mode: str) -> None:
+    s = _settings(tmp_path, HOTLINE_SEAT_MODE=mode, HOTLINE_CENTRES="12345:1001-1004;110:2001-2002;12315:3001")
+    render(s, load_or_create(s), test_rig=True)
+    long = [(name, n, len(line)) for name, text in rendered_dialplan(s).items()
+            for n, line in enumerate(text.splitlines(), 1) if len(line) > 200]
+    assert not long, f"lines over 200 characters (file, line, length): {long}"
