@@ -8,9 +8,9 @@ here as data — no shell ever sees a value — or, without it, from the
 process environment.
 
 The transfer routes get the same `HandoffService` as the FastAGI server:
-the orders database (migrated by whoever started the stack) and the
-double-press lock in Redis, which is what makes a second press refused
-across processes.  Asterisk waits for this process to exit before the
+the orders database (migrated by whoever started the stack); the
+double-press guard is the call's key in Asterisk's AstDB, which every
+process and the dialplan see.  Asterisk waits for this process to exit before the
 dialplan goes on (res_agi waitpid), so work a route defers with
 `RouteContext.later` is finished before exiting, never dropped.
 """
@@ -49,25 +49,21 @@ def read_env_file(path: Path) -> dict[str, str]:
 async def run_route(name: str, call: ClassicAgiCall, settings: Settings) -> str:
     """Run one route with the context it needs; finish deferred work first."""
     context = RouteContext(settings)
-    engine = lock = None
+    engine = None
     if name in HANDOFF_ROUTES:
-        from app.handoff.lock import RedisHandoffLock
         from app.handoff.services import HandoffService
         from app.orders.services import OrderService
         from app.runtime import db
 
         engine = db.create_engine(settings.effective_database_url)
-        lock = RedisHandoffLock.from_url(settings.redis_url, settings.redis_prefix)
         orders = OrderService(db.session_factory(engine), limits=settings.time_limits,
                               jurisdiction=settings.jurisdiction)
-        context.handoffs = HandoffService(settings, orders, lock)
+        context.handoffs = HandoffService(settings, orders)
     try:
         outcome = await dispatch(name, call, context)
         await context.drain()
         return outcome
     finally:
-        if lock is not None:
-            await lock.close()
         if engine is not None:
             await engine.dispose()
 

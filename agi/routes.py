@@ -16,7 +16,7 @@ from agi.call import AgiCall
 from agi.context import RouteContext
 from app.handoff import journal as outboxes
 from core import channel_vars as cv
-from core.handoff import OUTBOX_FAMILY, HandoffRequest, OutboxRecord, is_channel_name
+from core.handoff import CALL_GUARD_FAMILY, OUTBOX_FAMILY, HandoffRequest, OutboxRecord, is_channel_name
 from core.routing import decide_inbound
 from core.safety import check_line
 
@@ -49,6 +49,16 @@ class AgiTelephony:
         value = await self.call.read_function(f"QUEUE_MEMBER({queue},logged)")
         return int(value) if value and value.isdigit() else None
 
+    async def claim_call(self, linkedid: str, seat_leg_id: str) -> bool:
+        """The call guard, as the fast path checks and sets it (DB() read, then written)."""
+        if await self.call.read_function(f"DB({CALL_GUARD_FAMILY}/{linkedid})") == seat_leg_id:
+            return False
+        await self.call.write_function(f"DB({CALL_GUARD_FAMILY}/{linkedid})", seat_leg_id)
+        return True
+
+    async def release_call(self, linkedid: str) -> None:
+        await self.call.read_function(f"DB_DELETE({CALL_GUARD_FAMILY}/{linkedid})")
+
 
 async def handoff_key(call: AgiCall, ctx: RouteContext) -> None:
     """The seat pressed the handoff key (runs on the seat's leg, in the bridge).
@@ -79,8 +89,10 @@ async def handoff_key(call: AgiCall, ctx: RouteContext) -> None:
         target=target or None,
         linkedid=linkedid or None,
         via="key",
+        seat_leg_id=call.headers.get("agi_uniqueid") or None,
     )
-    started = await handoffs.start(request, AgiTelephony(call))
+    telephony = AgiTelephony(call)
+    started = await handoffs.start(request, telephony)
     if not started.ok:
         assert started.refusal is not None
         await call.set_variable(cv.HANDOFF_STATUS, "REFUSED")
@@ -95,7 +107,7 @@ async def handoff_key(call: AgiCall, ctx: RouteContext) -> None:
         await call.set_variable(cv.RELEASE_MODE, plan.release_mode)
         await call.set_variable(cv.HANDOFF_STATUS, "OK")
     except BaseException:
-        await handoffs.move_failed(order.id, plan, "agi_failed")
+        await handoffs.move_failed(order.id, plan, "agi_failed", telephony)
         raise
     await handoffs.moved(plan)
     log.info("handoff key: handoff %s seat channel %s moves citizen channel %s to %s",

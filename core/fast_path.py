@@ -98,7 +98,7 @@ class KeyPress:
     linkedid: str            # CHANNEL(linkedid): the call
     uniqueid: str            # CHANNEL(uniqueid): the seat leg, the handoff's id on this path
     partner_logged_in: int   # QUEUE_MEMBER(<the partner's linkage queue>,logged)
-    under_way: bool = False  # the call guard (hotline-handoff-call/<linkedid>) is set
+    call_guard: str = ""     # DB(hotline-handoff-call/<linkedid>): the leg that handed the call over
     fast: bool = True        # HOTLINE_HANDOFF_FAST = yes (settings.transfer_fast_path)
 
 
@@ -144,9 +144,9 @@ GUARD: tuple[GuardPart, ...] = (
     GuardPart("partner_ready", "the partner centre has a seat logged in",
               f"0${{QUEUE_MEMBER({per_centre(cv.HANDOFF_PARTNER_QUEUE_PREFIX)},logged)}} > 0",
               lambda p, c: p.partner_logged_in > 0),
-    GuardPart("not_under_way", "no handoff of this call is under way (the call guard)",
-              f"!${{DB_EXISTS({CALL_GUARD_FAMILY}/{LINKEDID})}}",
-              lambda p, c: not p.under_way),
+    GuardPart("not_under_way", "this leg is not handing the call over already (the call guard)",
+              f'"${{DB({CALL_GUARD_FAMILY}/{LINKEDID})}}" != "{UNIQUEID}"',
+              lambda p, c: p.call_guard != p.uniqueid),
 )
 
 

@@ -61,10 +61,13 @@ ASTDB_FAMILY = "hotline-handoff"
 # decided in dialplan, written before the citizen moves, deleted once the
 # order is in SQL (`OutboxRecord`).
 OUTBOX_FAMILY = "hotline-handoff-outbox"
-# The one double-press guard, per call (key: the call's linkedid): set when a
-# handoff of the call starts — by the fast path, the `handoff_key` route or
-# the desktop button — and deleted when it ends (the citizen's hangup, its
-# return, a failed move).  While it is there no other handoff of the call starts.
+# The one double-press guard, per call (key: the call's linkedid), holding
+# the uniqueid of the seat leg that handed the call over (the fast path's
+# handoff id).  The fast path, the `handoff_key` route and the desktop button
+# all check it and set it before anything moves: a leg it names does not
+# hand the call over again (a second press, key and button together).  Another
+# leg may — the seat that accepted the citizen hands it back — and the
+# citizen's hangup, its return or a failed move deletes it.
 CALL_GUARD_FAMILY = "hotline-handoff-call"
 # How a fast-path handoff ended while its order was still in the outbox: the
 # AstDB state then (pending / accepted / returned), or `lost` (the citizen
@@ -143,6 +146,7 @@ class HandoffRequest:
     note: str | None = None
     linkedid: str | None = None
     via: Literal["key", "button"] = "key"
+    seat_leg_id: str | None = None  # the seat leg's uniqueid (the call guard names it)
 
 
 @dataclass(frozen=True)
@@ -173,6 +177,7 @@ class HandoffPlan:
     note: str | None = None
     linkedid: str | None = None
     via: str = "key"
+    seat_leg_id: str | None = None
 
     @property
     def is_centre(self) -> bool:
@@ -265,6 +270,7 @@ def plan_handoff(
         note=request.note or None,
         linkedid=request.linkedid or None,
         via=request.via,
+        seat_leg_id=request.seat_leg_id or None,
     )
 
 

@@ -17,13 +17,12 @@ from typing import Any, AsyncIterator, Callable
 
 from aiohttp import web
 
-from app.handoff.lock import RedisHandoffLock
 from app.handoff.services import DesktopTelephony, HandoffService, Refused
 from app.orders.http import ORDERS, order_view
 from app.web.auth import principal, requires
 from app.web.errors import BadInput, Unavailable
 from app.web.input import json_body, line, parse_body, path_key, text
-from app.web.keys import REDIS, SETTINGS
+from app.web.keys import SETTINGS
 from core.centres import seat_by_extension
 from core.handoff import is_channel_name
 from core.privacy import shown_number
@@ -48,11 +47,10 @@ BUTTON_FIELDS = {
 
 def handoffs_ctx(handoffs: HandoffService | None, telephony: DesktopTelephony | None) -> Any:
     """The app's `HandoffService`: the one given (shared with the FastAGI server
-    by `app.runtime.stack`), else one over the app's `OrderService` whose double-press
-    lock is in the app's Redis (shared with the FastAGI servers)."""
+    by `app.runtime.stack`), else one over the app's `OrderService` (the
+    double-press guard is the call's, in Asterisk's AstDB: every process sees it)."""
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        app[HANDOFFS] = handoffs if handoffs is not None else HandoffService(
-            app[SETTINGS], app[ORDERS], RedisHandoffLock(app[REDIS], app[SETTINGS].redis_prefix))
+        app[HANDOFFS] = handoffs if handoffs is not None else HandoffService(app[SETTINGS], app[ORDERS])
         app[TELEPHONY] = telephony
         yield
 

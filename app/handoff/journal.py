@@ -8,7 +8,6 @@ never lost: while Python or the database is down the records wait in AstDB,
 and the next sweep inserts them with the key press's id and time.
 
 Who records, whichever comes first (one order results):
-* the seat leg's `handoff_outbox` AGI route (成功转: the seat hears ringback meanwhile);
 * `HandoffJournal` on the AMI link: the `HotlineHandoffCreated` user event
   records that handoff at once, `AgentConnect` on a linkage queue accepts it
   (the answering leg carries HOTLINE_HANDOFF_ID; nothing runs on the answer's

@@ -2,12 +2,11 @@
 
 `hotline up` (app.runtime.stack) builds one for everything; in a production layout
 `hotline agi` needs it for the transfer routes and `hotline ami-bridge` for
-the handoff journal, each process with its own database engine and the
-shared Redis lock.
+the handoff journal, each process with its own database engine (the
+double-press guard is in Asterisk's AstDB, core.handoff.CALL_GUARD_FAMILY).
 """
 from __future__ import annotations
 
-from app.handoff.lock import RedisHandoffLock
 from app.handoff.services import HandoffService
 from app.orders.services import OrderService
 from app.runtime import db
@@ -19,7 +18,6 @@ class HandoffRuntime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.engine = None
-        self.lock: RedisHandoffLock | None = None
         self.orders: OrderService | None = None
         self.handoffs: HandoffService | None = None
 
@@ -30,15 +28,10 @@ class HandoffRuntime:
         self.engine = db.create_engine(s.effective_database_url)
         self.orders = OrderService(db.session_factory(self.engine), limits=s.time_limits,
                                    jurisdiction=s.jurisdiction)
-        # the double-press lock is in Redis: it holds across processes (app.handoff.lock)
-        self.lock = RedisHandoffLock.from_url(s.redis_url, s.redis_prefix)
-        self.handoffs = HandoffService(s, self.orders, self.lock)
+        self.handoffs = HandoffService(s, self.orders)
         return self.handoffs
 
     async def stop(self) -> None:
         if self.engine is not None:
             await self.engine.dispose()
             self.engine = None
-        if self.lock is not None:
-            await self.lock.close()
-            self.lock = None

@@ -185,8 +185,8 @@ def _link(link: Path, target: Path) -> None:
 def classic_agi_env(settings: Settings) -> dict[str, str]:
     """The settings the AGI routes build their context from (`agi.classic`), as
     the environment variables `Settings.from_env` reads back: centres and seat
-    mode (the plan), the orders database and state dir (the order), Redis (the
-    double-press lock), the handoff keys, limit, release modes and routes,
+    mode (the plan), the orders database and state dir (the order), Redis, the
+    handoff keys, limit, release modes and routes,
     the catalogue and time limits (the order service)."""
     def minutes(limits: Mapping[str, timedelta]) -> str:
         return ",".join(f"{name}={int(value.total_seconds() // 60)}" for name, value in limits.items())

@@ -2,8 +2,9 @@
 
 Both run in one Asterisk, alternating call by call, with simulated seats.
 For each call a citizen dials 12345, a seat answers, and the seat presses
-either our key (`*1`: by default the dialplan path — one GotoIf, one MSet
-writing the order to the AstDB outbox, BlindTransfer of the citizen's own
+either our key (`*1`: by default the dialplan path — the guard, one GotoIf
+per named part of core/fast_path.py, a few MSet/Set steps writing the call
+guard and the order's AstDB outbox record, BlindTransfer of the citizen's own
 channel into the 110 linkage queue; with HOTLINE_TRANSFER_FAST_PATH=no the
 `handoff_key` AGI route first) or Asterisk's built-in blind transfer (`#1`
 then `110`: features.conf blindxfer into `hotline-blind-transfer`, the same
@@ -53,7 +54,6 @@ from agi.server import FastAgiServer
 from ami_bridge.manager import AmiManager
 from app.handoff.journal import AmiAstDb, HandoffJournal
 from app.handoff.journal import sweep as outbox_sweep
-from app.handoff.lock import RedisHandoffLock
 from app.handoff.services import HandoffService
 from app.orders.services import OrderService
 from app.runtime import db
@@ -132,8 +132,7 @@ async def run_transfer_bench(settings: Settings, transfers: int = 200) -> dict[s
     engine = db.create_engine(settings.effective_database_url)
     await db.migrate_engine(engine)
     sessions = db.session_factory(engine)
-    lock = RedisHandoffLock.from_url(settings.redis_url, settings.redis_prefix)
-    handoffs = HandoffService(settings, OrderService(sessions), lock)
+    handoffs = HandoffService(settings, OrderService(sessions))
     agi = FastAgiServer(settings, RouteContext(settings, handoffs))
     asterisk = AsteriskProcess(settings)
     asterisk.check_installed()
@@ -207,12 +206,13 @@ async def run_transfer_bench(settings: Settings, transfers: int = 200) -> dict[s
             "lost_orders": lost + failures["hotline"],
             "failed_transfers": failures,
             "database": "sqlite (state dir)",
-            "transfer_path": ("dialplan: GotoIf, MSet (AstDB outbox), BlindTransfer; orders by the AMI journal"
+            "transfer_path": ("dialplan: the guard (core/fast_path.py), MSet/Set (AstDB outbox), BlindTransfer; "
+                              "orders by the AMI journal"
                               if settings.transfer_fast_path
                               else "agi: handoff_key route before the move (HOTLINE_TRANSFER_FAST_PATH=no)"),
             "outbox_records_swept_at_end": swept,
-            "double_press_lock": ("AstDB key per call in dialplan" if settings.transfer_fast_path
-                                  else "Redis SET NX PX (one round trip on the key path)"),
+            "double_press_guard": ("AstDB key per call, in dialplan" if settings.transfer_fast_path
+                                   else "AstDB key per call, over AGI (two round trips on the key path)"),
             "ami_events": "filtered to " + ", ".join(WATCHED_EVENTS) + " (and the journal's)",
             "wall_s": round(time.monotonic() - started, 1),
         }
@@ -229,7 +229,6 @@ async def run_transfer_bench(settings: Settings, transfers: int = 200) -> dict[s
         await asterisk.stop()
         await agi.stop()
         await engine.dispose()
-        await lock.close()
         shutil.rmtree(state, ignore_errors=True)
 
 

@@ -21,7 +21,6 @@ from agi.context import RouteContext
 from agi.server import FastAgiServer
 from ami_bridge.manager import AmiManager
 from app.handoff.journal import HandoffJournal
-from app.handoff.lock import RedisHandoffLock
 from app.handoff.services import HandoffService
 from app.orders.services import OrderService
 from app.runtime import db
@@ -146,17 +145,13 @@ class Pbx:
         if engine is not None:
             await engine.dispose()
             self._engine = None
-        old = self.agi.context.handoffs
-        if old is not None and isinstance(old.lock, RedisHandoffLock):
-            await old.lock.close()
         self.agi.context.handoffs = None
         if url is None:
             return None
         engine = db.create_engine(url)
         await db.migrate_engine(engine)
         self._engine = engine
-        lock = RedisHandoffLock.from_url(self.settings.redis_url, self.settings.redis_prefix)
-        service = HandoffService(self.settings, OrderService(db.session_factory(engine)), lock)
+        service = HandoffService(self.settings, OrderService(db.session_factory(engine)))
         self.agi.context.handoffs = service
         # as in `hotline up`: the AMI journal records and accepts the key's handoffs
         self._journal = HandoffJournal(self.ami, service)
