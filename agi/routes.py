@@ -96,6 +96,7 @@ async def handoff_key(call: AgiCall, ctx: RouteContext) -> None:
     if not started.ok:
         assert started.refusal is not None
         await call.set_variable(cv.HANDOFF_STATUS, "REFUSED")
+        await call.set_variable(cv.HANDOFF_REFUSAL, started.refusal.reason)
         await call.set_variable(cv.HANDOFF_PROMPT, started.refusal.prompt)
         return
     plan, order = started.plan, started.order

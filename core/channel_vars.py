@@ -27,6 +27,8 @@ HANDOFF_ID = "HOTLINE_HANDOFF_ID"
 # refusal's prompt (the fast path writes FAST).
 HANDOFF_STATUS = "HOTLINE_HANDOFF_STATUS"
 HANDOFF_PROMPT = "HOTLINE_HANDOFF_PROMPT"
+# ...and why it refused (core.handoff Refusal.reason: no_citizen, own_centre, ...).
+HANDOFF_REFUSAL = "HOTLINE_HANDOFF_REFUSAL"
 # Global, rendered from settings.transfer_fast_path: "yes" when the dialplan
 # carries out the common handoff itself (hotline-handoff-key, core/fast_path.py).
 HANDOFF_FAST = "HOTLINE_HANDOFF_FAST"
