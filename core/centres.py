@@ -14,6 +14,10 @@ from core.safety import UnsafeValue, check_token
 
 SeatMode = Literal["sip", "simulated"]
 
+# Simulated seats' phones (demo and tests): the test rig's dialplan context
+# (dialplan/hotline-test-rig.conf.j2) a simulated seat's Local channel rings.
+SIMULATED_SEAT_CONTEXT = "hotline-seat-phones"
+
 CENTRE_NAMES = {
     "12345": "12345政务服务便民热线",
     "110": "110报警服务台",
@@ -35,7 +39,7 @@ class Seat:
         """
         if mode == "sip":
             return f"PJSIP/{self.extension}"
-        return f"Local/{self.extension}@hotline-seat-phones/n"
+        return f"Local/{self.extension}@{SIMULATED_SEAT_CONTEXT}/n"
 
 
 @dataclass(frozen=True)

@@ -21,34 +21,39 @@ QUEUE = "HOTLINE_QUEUE"
 ROUTE_STATUS = "HOTLINE_ROUTE_STATUS"
 # Correlation key of a handoff, inherited and carried in SIP X- headers.
 HANDOFF_ID = "HOTLINE_HANDOFF_ID"
-# One-key transfer (core/handoff.py).  Written by the `transfer_key` route on
-# the seat's leg: OK when the citizen is to be moved, else the refusal prompt.
-TRANSFER_STATUS = "HOTLINE_TRANSFER_STATUS"
-TRANSFER_PROMPT = "HOTLINE_TRANSFER_PROMPT"
+# The handoff (一键携号转接, core/handoff.py): the handoff key `*1` / the
+# destination key `*8`, or the desktop button.  Written by the `handoff_key`
+# route on the seat's leg: OK when the citizen is to be moved, else the
+# refusal's prompt (the fast path writes FAST).
+HANDOFF_STATUS = "HOTLINE_HANDOFF_STATUS"
+HANDOFF_PROMPT = "HOTLINE_HANDOFF_PROMPT"
+# ...and why it refused (core.handoff Refusal.reason: no_citizen, own_centre, ...).
+HANDOFF_REFUSAL = "HOTLINE_HANDOFF_REFUSAL"
 # Global, rendered from settings.handoff.fast_path: "yes" when the dialplan
-# carries out the common transfer itself (hotline-transfer key, AstDB outbox).
-TRANSFER_FAST = "HOTLINE_TRANSFER_FAST"
-# Globals rendered per centre (name + centre id) for that path: the partner
-# centre, its linkage queue, the release mode.
-XFER_TARGET_PREFIX = "HOTLINE_XFER_TARGET_"
-XFER_QUEUE_PREFIX = "HOTLINE_XFER_QUEUE_"
-XFER_MODE_PREFIX = "HOTLINE_XFER_MODE_"
-# The destination dialled after the destination key (empty: the partner centre).
-TRANSFER_TARGET = "HOTLINE_TRANSFER_TARGET"
+# carries out the common handoff itself (hotline-handoff-key, core/fast_path.py).
+HANDOFF_FAST = "HOTLINE_HANDOFF_FAST"
+# Globals rendered per centre (prefix + centre id) for that path: the partner
+# centre (core.handoff.partner_centre), its linkage queue, the release mode.
+HANDOFF_PARTNER_PREFIX = "HOTLINE_HANDOFF_PARTNER_"
+HANDOFF_PARTNER_QUEUE_PREFIX = "HOTLINE_HANDOFF_PARTNER_QUEUE_"
+HANDOFF_RELEASE_PREFIX = "HOTLINE_HANDOFF_RELEASE_"
+# The handoff's target on the seat's leg: the destination dialled after the
+# destination key (empty: the partner centre); on the fast path, the partner.
+HANDOFF_TARGET = "HOTLINE_HANDOFF_TARGET"
 # The citizen's leg as the key saw it (BRIDGEPEER when the key was pressed).
-TRANSFER_PEER = "HOTLINE_TRANSFER_PEER"
+HANDOFF_PEER = "HOTLINE_HANDOFF_PEER"
 # on_answer (成功转) or immediate (释放转), for the transferring seat's leg.
 RELEASE_MODE = "HOTLINE_RELEASE_MODE"
 # Set on the citizen's channel before it is moved into hotline-handoff:
 HANDOFF_QUEUE = "HOTLINE_HANDOFF_QUEUE"      # the target centre's linkage queue, or empty
 HANDOFF_DIAL = "HOTLINE_HANDOFF_DIAL"        # a catalogue destination's route, or empty
-HANDOFF_TIMEOUT = "HOTLINE_HANDOFF_TIMEOUT"  # no-answer limit (s)
+HANDOFF_TIMEOUT = "HOTLINE_HANDOFF_TIMEOUT"  # no-answer limit (s); also a global, rendered
 RETURN_CENTRE = "HOTLINE_RETURN_CENTRE"      # where the citizen goes back to
-RETURN_DIAL = "HOTLINE_RETURN_DIAL"          # the transferring seat, rung again
-RETURN_DEVICE = "HOTLINE_RETURN_DEVICE"      # its device: is it free?
-# The transferring seat leg's name on the dialplan path (AstDB
-# hotline-handoff-seat), read back by a citizen that returns, then its seat.
-RETURN_LEG = "HOTLINE_RETURN_LEG"
+RETURN_SEAT = "HOTLINE_RETURN_SEAT"          # the seat that handed it over (both paths set it)
+# The citizen's return path (hotline-handoff, back) rings that seat again:
+# its dial string and its device (is it free?), rendered from core.handoff.seat_interfaces.
+RETURN_DIAL = "HOTLINE_RETURN_DIAL"
+RETURN_DEVICE = "HOTLINE_RETURN_DEVICE"
 # Queue/Dial result that ended the wait (for the order's outcome_reason).
 HANDOFF_OUTCOME = "HOTLINE_HANDOFF_OUTCOME"
 # The handoff's AstDB state, read into the citizen's channel when it hangs up.
@@ -74,9 +79,12 @@ AGI_URL = "HOTLINE_AGI_URL"
 # "fast" (FastAGI server) or "classic" (agi-bin script per call)
 AGI_MODE = "HOTLINE_AGI_MODE"
 QUEUE_TIMEOUT = "HOTLINE_QUEUE_TIMEOUT"
-TRANSFER_TIMEOUT = "HOTLINE_TRANSFER_TIMEOUT"
-# Seat-phone simulator (demo/tests): what the phone did and saw.
+# The seat's extension, on a seat's leg: a SIP seat's endpoint sets it
+# (pjsip.conf set_var), a simulated phone sets it on its queue member leg
+# (the test rig).  The handoff key's fast path reads it (core/fast_path.py).
 SEAT = "HOTLINE_SEAT"
+# The fast path's outbox record, built in two steps (short dialplan lines).
+HANDOFF_RECORD = "HOTLINE_HANDOFF_RECORD"
 
 ALL = frozenset(
     v for k, v in dict(globals()).items() if k.isupper() and isinstance(v, str) and v.startswith("HOTLINE_")

@@ -1,6 +1,6 @@
 """One-key number-carrying transfer (一键携号转接): the handoff plan (pure).
 
-A seat in a call with a citizen presses the transfer key (or clicks the
+A seat in a call with a citizen presses the handoff key (or clicks the
 desktop button).  `plan_handoff` decides, from data only, what happens:
 
 * to the other centre (12345 ⇄ 110): the citizen's *own* channel is moved into
@@ -20,11 +20,18 @@ The adapters (AGI route for the key, AMI for the button) apply the plan;
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Literal
 
 from core import channel_vars as cv
-from core.centres import Centre, Seat, SeatMode, centre_by_id, seat_by_extension
+from core.centres import (
+    SIMULATED_SEAT_CONTEXT,
+    Centre,
+    Seat,
+    SeatMode,
+    centre_by_id,
+    seat_by_extension,
+)
 from core.refusals import Refusal
 from core.safety import is_number
 
@@ -39,39 +46,69 @@ the moment a target seat answers.  释放转 `immediate`: freed at once."""
 CATALOGUE_HOTLINES: tuple[str, ...] = ("119", "120", "122", "12315", "12348", "12365", "95598", "12123",
                                        "12320", "12328", "12305", "12119", "12313", "12395")
 
-# AstDB family holding each live handoff's state (pending / accepted / returned);
-# the dialplan's hold loop and hangup handler read it.
+# AstDB families (Asterisk's AstDB: the dialplan and Python both read them).
+# Each live handoff's state (pending / accepted / returned): the dialplan's
+# hold loop and hangup handler read it.
 ASTDB_FAMILY = "hotline-handoff"
-# The transfer key's outbox (hotline-transfer, key): one record per order
+# The handoff key's outbox (hotline-handoff-key, key): one record per order
 # decided in dialplan, written before the citizen moves, deleted once the
-# order is in SQL.  And the per-call guard against a second press.
+# order is in SQL (`OutboxRecord`).
 OUTBOX_FAMILY = "hotline-handoff-outbox"
+# The one double-press guard, per call (key: the call's linkedid), holding
+# the uniqueid of the seat leg that handed the call over (the fast path's
+# handoff id).  The fast path, the `handoff_key` route and the desktop button
+# all check it and set it before anything moves: a leg it names does not
+# hand the call over again (a second press, key and button together).  Another
+# leg may — the seat that accepted the citizen hands it back — and the
+# citizen's hangup, its return or a failed move deletes it.
 CALL_GUARD_FAMILY = "hotline-handoff-call"
-# The transferring seat leg's name, per handoff: a citizen that comes back rings that seat.
-SEAT_LEG_FAMILY = "hotline-handoff-seat"
 # How a fast-path handoff ended while its order was still in the outbox: the
 # AstDB state then (pending / accepted / returned), or `lost` (the citizen
 # hung up before the move).  The sweep applies it after recording the order.
 ENDED_FAMILY = "hotline-handoff-ended"
 
-_SEAT_CHANNEL = re.compile(
-    r"^(?:Local/(?P<local>[0-9]{1,32})@hotline-seat-phones-[0-9a-f]+;[12]"
-    r"|PJSIP/(?P<pjsip>[0-9]{1,32})-[0-9a-f]+)$")
-_CHANNEL_NAME = re.compile(r"^[A-Za-z0-9/@;_.+:\-]{1,128}$")
+# Patterns the dialplan checks too (core/fast_path.py renders them into
+# REGEX() calls): each is written so that Python's `re` and Asterisk's POSIX
+# extended regular expressions read it alike (no `\\`, no `(?...)`).
+SEAT_NUMBER_PATTERN = "^[0-9]{1,32}$"
+# A seat's leg: `PJSIP/1001-0000000a` (SIP seats) or the ;1 half of a
+# simulated seat's Local channel, `Local/1001@hotline-seat-phones-0000002a;1`
+# (its ;2 half is the simulated phone).  Group 2 or 3 is the extension.
+SEAT_CHANNEL_PATTERN = (f"^(Local/([0-9]{{1,32}})@{SIMULATED_SEAT_CONTEXT}-[0-9a-f]+;[12]"
+                        "|PJSIP/([0-9]{1,32})-[0-9a-f]+)$")
+# One channel name, safe to hand to AMI, EXPORT() or an outbox record (no `,`,
+# `|`, `$`, quotes, spaces, CR/LF): a bridge with several peers fails it.
+CHANNEL_NAME_PATTERN = "^[-A-Za-z0-9/@;_.+:]{1,128}$"
+# A call's linkedid as an AstDB key and an outbox field.
+LINKEDID_PATTERN = "^[-A-Za-z0-9._]{1,64}$"
+
+_SEAT_CHANNEL = re.compile(SEAT_CHANNEL_PATTERN)
+_CHANNEL_NAME = re.compile(CHANNEL_NAME_PATTERN)
+_LINKEDID = re.compile(LINKEDID_PATTERN)
 
 
 def is_channel_name(value: str | None) -> bool:
     """A channel name safe to hand to AMI or EXPORT() (no `,`, `$`, CR/LF)."""
-    return bool(value) and _CHANNEL_NAME.match(value or "") is not None
+    return bool(value) and _CHANNEL_NAME.fullmatch(value or "") is not None
+
+
+def is_linkedid(value: str | None) -> bool:
+    """A call's linkedid usable as an AstDB key (the call guard) and outbox field."""
+    return bool(value) and _LINKEDID.fullmatch(value or "") is not None
+
+
+def seat_extension_of_channel(channel: str | None) -> str | None:
+    """The extension in a seat leg's channel name (configured or not); None
+    when the name is not a seat leg's."""
+    match = _SEAT_CHANNEL.fullmatch(channel or "")
+    return (match.group(2) or match.group(3)) if match else None
 
 
 def seat_of_channel(centres: tuple[Centre, ...], channel: str | None) -> Seat | None:
     """The configured seat a channel belongs to: `PJSIP/1001-0000000a` (SIP
     seats) or `Local/1001@hotline-seat-phones-0000002a;1` (simulated seats)."""
-    match = _SEAT_CHANNEL.match(channel or "")
-    if match is None:
-        return None
-    return seat_by_extension(centres, match.group("local") or match.group("pjsip"))
+    extension = seat_extension_of_channel(channel)
+    return seat_by_extension(centres, extension) if extension else None
 
 
 def partner_centre(centres: tuple[Centre, ...], centre_id: str) -> Centre | None:
@@ -102,6 +139,7 @@ class HandoffRequest:
     note: str | None = None
     linkedid: str | None = None
     via: Literal["key", "button"] = "key"
+    seat_leg_id: str | None = None  # the seat leg's uniqueid (the call guard names it)
 
 
 @dataclass(frozen=True)
@@ -119,12 +157,11 @@ class HandoffPlan:
     seat_channel: str
     release_mode: ReleaseMode
     timeout_s: int
-    return_dial: str            # how the citizen rings the transferring seat again
-    return_device: str          # that seat's device, to see whether it is free
     category: str | None = None
     note: str | None = None
     linkedid: str | None = None
     via: str = "key"
+    seat_leg_id: str | None = None
 
     @property
     def is_centre(self) -> bool:
@@ -136,6 +173,9 @@ class HandoffPlan:
         `__HOTLINE_HANDOFF_ID` is inherited by every leg the citizen's channel
         creates, so the seat that answers carries the handoff id (its desktop
         pops the order).  HOTLINE_CENTRE becomes the target centre.
+        HOTLINE_RETURN_SEAT names the seat a citizen nobody answered comes
+        back to (the dialplan rings it with `seat_interfaces`), as the fast
+        path sets it.
         """
         variables = {
             f"__{cv.HANDOFF_ID}": handoff_id,
@@ -143,19 +183,20 @@ class HandoffPlan:
             cv.HANDOFF_DIAL: self.dial or "",
             cv.HANDOFF_TIMEOUT: str(self.timeout_s),
             cv.RETURN_CENTRE: self.source_centre,
-            cv.RETURN_DIAL: self.return_dial,
-            cv.RETURN_DEVICE: self.return_device,
+            cv.RETURN_SEAT: self.source_seat.extension,
         }
         if self.is_centre:
             variables[f"__{cv.CENTRE}"] = self.target_centre
         return variables
 
 
-def seat_interfaces(seat: Seat, mode: SeatMode) -> tuple[str, str]:
-    """(dial string, device) of a seat: how to ring it back, how to see it is free."""
+def seat_interfaces(extension: str, mode: SeatMode) -> tuple[str, str]:
+    """(dial string, device) of seat `extension`: how a citizen coming back
+    rings it, how to see it is free.  The dialplan's return path is rendered
+    from this with `${HOTLINE_RETURN_SEAT}` as the extension."""
     if mode == "sip":
-        return f"PJSIP/{seat.extension}", f"PJSIP/{seat.extension}"
-    return f"Local/{seat.extension}@hotline-seat-phones/n", f"Local/{seat.extension}@hotline-seat-phones"
+        return f"PJSIP/{extension}", f"PJSIP/{extension}"
+    return f"Local/{extension}@{SIMULATED_SEAT_CONTEXT}/n", f"Local/{extension}@{SIMULATED_SEAT_CONTEXT}"
 
 
 def plan_handoff(
@@ -196,7 +237,6 @@ def plan_handoff(
         dial = routes.get(target)
         if dial is None:
             return Refusal("no_route")
-    return_dial, return_device = seat_interfaces(seat, seat_mode)
     mode = release_modes.get(source.id, "on_answer")
     return HandoffPlan(
         source_centre=source.id,
@@ -210,12 +250,11 @@ def plan_handoff(
         seat_channel=request.seat_channel or "",
         release_mode="immediate" if mode == "immediate" else "on_answer",
         timeout_s=timeout_s,
-        return_dial=return_dial,
-        return_device=return_device,
         category=request.category or None,
         note=request.note or None,
         linkedid=request.linkedid or None,
         via=request.via,
+        seat_leg_id=request.seat_leg_id or None,
     )
 
 
@@ -223,60 +262,66 @@ def plan_handoff(
 
 # The transferring seat leg's uniqueid (`<epoch>.<n>`, with `<systemname>-`
 # in front when asterisk.conf sets one): one handoff per seat leg.
-_OUTBOX_ID = re.compile(r"^(?:[A-Za-z0-9_]{1,20}-)?[0-9]{9,12}\.[0-9]{1,10}$")
+# At most 36 characters (an order id's length) by construction: the dialplan
+# checks the same pattern before it writes the record.
+OUTBOX_ID_PATTERN = "^([A-Za-z0-9_]{1,12}-)?[0-9]{9,12}[.][0-9]{1,10}$"
+_OUTBOX_ID = re.compile(OUTBOX_ID_PATTERN)
 
 
 def is_outbox_id(value: str | None) -> bool:
     """An id the dialplan path gives a handoff: the seat leg's uniqueid."""
-    return bool(value) and len(value or "") <= 36 and _OUTBOX_ID.match(value or "") is not None
+    return bool(value) and _OUTBOX_ID.fullmatch(value or "") is not None
 
 
 @dataclass(frozen=True)
 class OutboxRecord:
-    """A handoff the dialplan decided and carried out (hotline-transfer, key).
+    """A handoff the dialplan decided and carried out (hotline-handoff-key, key).
 
-    Written to AstDB `hotline-handoff-outbox/<id>` as
-    `v1|<epoch.micro>|<seat channel>|<citizen channel>|<citizen number>|
-    <source centre>|<seat>|<target centre>|<linkedid>|<release mode>`
-    (`<seat>` may be empty: it is then read from the seat channel's name)
-    before the citizen moved: the order must exist from that moment, so its
-    created_at is the key press, not the time Python saw it.
+    Written to AstDB `hotline-handoff-outbox/<id>` before the citizen moved
+    (the order must exist from that moment, so its created_at is the key
+    press, not the time Python saw it) as `OUTBOX_VERSION` then the fields
+    below except the id, in this order (`OUTBOX_FIELDS`), joined by `|`.  The
+    dialplan's record is rendered from the same list (core/fast_path.py).
     """
 
-    handoff_id: str
+    handoff_id: str          # the AstDB key, not a field of the value
     pressed_at: float        # epoch seconds of the key press
     seat_channel: str
     citizen_channel: str
     citizen_number: str
     source_centre: str
-    source_seat: str
+    source_seat: str         # empty in records of an older dialplan: read from seat_channel
     target_centre: str
     linkedid: str
     release_mode: ReleaseMode
+
+
+OUTBOX_VERSION = "v1"
+OUTBOX_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(OutboxRecord) if f.name != "handoff_id")
 
 
 def parse_outbox(handoff_id: str, value: str | None) -> OutboxRecord | None:
     """The outbox record `value` stored under `handoff_id`; None if it is not one
     (never raises: a bad record is logged and left by the caller)."""
     parts = (value or "").split("|")
-    if len(parts) != 10 or parts[0] != "v1" or not is_outbox_id(handoff_id):
+    if len(parts) != 1 + len(OUTBOX_FIELDS) or parts[0] != OUTBOX_VERSION or not is_outbox_id(handoff_id):
         return None
-    _, at, seat_channel, citizen_channel, number, source, seat, target, linkedid, mode = parts
+    raw = dict(zip(OUTBOX_FIELDS, parts[1:]))
     try:
-        pressed_at = float(at)
+        pressed_at = float(raw["pressed_at"])
     except ValueError:
         return None
-    if not seat:  # the dialplan path leaves it to the seat leg's name
-        match = _SEAT_CHANNEL.match(seat_channel)
-        seat = (match.group("local") or match.group("pjsip")) if match else ""
-    if not (is_channel_name(seat_channel) and is_channel_name(citizen_channel) and source and target
-            and seat.isdigit() and mode in RELEASE_MODES and 0 < len(linkedid) <= 64):
+    seat = raw["source_seat"] or seat_extension_of_channel(raw["seat_channel"]) or ""
+    if not (is_channel_name(raw["seat_channel"]) and is_channel_name(raw["citizen_channel"])
+            and raw["source_centre"] and raw["target_centre"] and seat.isdigit()
+            and raw["release_mode"] in RELEASE_MODES and is_linkedid(raw["linkedid"])):
         return None
-    return OutboxRecord(handoff_id=handoff_id, pressed_at=pressed_at, seat_channel=seat_channel,
-                        citizen_channel=citizen_channel,
-                        citizen_number=number if is_number(number) else "0",
-                        source_centre=source, source_seat=seat, target_centre=target, linkedid=linkedid,
-                        release_mode="immediate" if mode == "immediate" else "on_answer")
+    return OutboxRecord(
+        handoff_id=handoff_id, pressed_at=pressed_at, seat_channel=raw["seat_channel"],
+        citizen_channel=raw["citizen_channel"],
+        citizen_number=raw["citizen_number"] if is_number(raw["citizen_number"]) else "0",
+        source_centre=raw["source_centre"], source_seat=seat, target_centre=raw["target_centre"],
+        linkedid=raw["linkedid"], release_mode="immediate" if raw["release_mode"] == "immediate" else "on_answer")
 
 
 # ----------------------------------------------------------------- outcomes

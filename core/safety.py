@@ -10,7 +10,10 @@ from __future__ import annotations
 import re
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_NUMBER = re.compile(r"^\+?[0-9*#]{1,32}$")
+# A dialable number.  Written so that Python's `re` and Asterisk's REGEX()
+# (POSIX extended) read it alike: the dialplan checks numbers with it too.
+NUMBER_PATTERN = "^[+]?[0-9*#]{1,32}$"
+_NUMBER = re.compile(NUMBER_PATTERN)
 _TOKEN = re.compile(r"^[A-Za-z0-9_.+\-]{1,64}$")
 
 
@@ -37,7 +40,7 @@ def check_line(field: str, value: str, *, max_len: int = 256) -> str:
 def check_number(field: str, value: str) -> str:
     """A dialable number: digits, `*`, `#`, optional leading `+`, at most 32."""
     check_line(field, value, max_len=32)
-    if not _NUMBER.match(value):
+    if not _NUMBER.fullmatch(value):
         raise UnsafeValue(field, "must be a phone number (digits, *, #, optional +)")
     return value
 
@@ -51,4 +54,4 @@ def check_token(field: str, value: str) -> str:
 
 
 def is_number(value: str | None) -> bool:
-    return bool(value) and _NUMBER.match(value or "") is not None
+    return bool(value) and _NUMBER.fullmatch(value or "") is not None

@@ -40,7 +40,13 @@ from core.feature_keys import (
     FeatureKeyError,
     check_feature_keys,
 )
-from core.federation import PeerError, is_division_code, is_org_code, parse_peers, parse_schedule
+from core.federation import (
+    PeerError,
+    is_division_code,
+    is_org_code,
+    parse_peers,
+    parse_schedule,
+)
 from core.handoff import parse_release_modes, parse_routes
 from core.safety import UnsafeValue, check_line, check_token
 from core.sla import TimeLimits, parse_limits

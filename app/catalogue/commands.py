@@ -38,7 +38,13 @@ async def _load(settings: Settings, replace: bool) -> int:
 def evaluate_shipped() -> str:
     """Both evaluation sets on the shipped catalogues: figures per city, then every miss."""
     from app.catalogue import store
-    from app.catalogue.evaluation import EVAL_FILE, HELDOUT_FILE, evaluate, read_cases, render
+    from app.catalogue.evaluation import (
+        EVAL_FILE,
+        HELDOUT_FILE,
+        evaluate,
+        read_cases,
+        render,
+    )
     from app.catalogue.search import CatalogueIndex
     from core.catalogue import JURISDICTIONS
 

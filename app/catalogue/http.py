@@ -27,7 +27,15 @@ from app.orders.http import ORDERS
 from app.orders.services import CHINA_TZ
 from app.web.auth import principal, requires
 from app.web.errors import BadInput, Conflict
-from app.web.input import Field, boolean, integer, json_body, line, parse_query, path_key
+from app.web.input import (
+    Field,
+    boolean,
+    integer,
+    json_body,
+    line,
+    parse_query,
+    path_key,
+)
 from app.web.keys import SESSIONS, SETTINGS
 from core.catalogue import JURISDICTIONS, LINKAGES, MAX_ALIASES
 

@@ -17,7 +17,13 @@ from agi.registry import AgiRoutes
 from app.handoff import journal as outboxes
 from app.handoff.services import HandoffService
 from core import channel_vars as cv
-from core.handoff import OUTBOX_FAMILY, HandoffRequest, OutboxRecord, is_channel_name
+from core.handoff import (
+    CALL_GUARD_FAMILY,
+    OUTBOX_FAMILY,
+    HandoffRequest,
+    OutboxRecord,
+    is_channel_name,
+)
 from core.safety import check_line
 
 log = logging.getLogger(__name__)
@@ -32,20 +38,30 @@ class AgiTelephony:
         value = await self.call.read_function(f"QUEUE_MEMBER({queue},logged)")
         return int(value) if value and value.isdigit() else None
 
+    async def claim_call(self, linkedid: str, seat_leg_id: str) -> bool:
+        """The call guard, as the fast path checks and sets it (DB() read, then written)."""
+        if await self.call.read_function(f"DB({CALL_GUARD_FAMILY}/{linkedid})") == seat_leg_id:
+            return False
+        await self.call.write_function(f"DB({CALL_GUARD_FAMILY}/{linkedid})", seat_leg_id)
+        return True
+
+    async def release_call(self, linkedid: str) -> None:
+        await self.call.read_function(f"DB_DELETE({CALL_GUARD_FAMILY}/{linkedid})")
+
 
 async def handoff_key(call: AgiCall, handoffs: HandoffService, routes: AgiRoutes) -> None:
-    """The seat pressed the transfer key (runs on the seat's leg, in the bridge).
+    """The seat pressed the handoff key (runs on the seat's leg, in the bridge).
 
     Records the order (pending) and, if the transfer goes ahead, sets the
     handoff's variables on the citizen's channel (EXPORT) and
-    HOTLINE_TRANSFER_STATUS=OK on the seat's leg; the dialplan then moves the
-    citizen's own channel.  Otherwise HOTLINE_TRANSFER_PROMPT names what the
+    HOTLINE_HANDOFF_STATUS=OK on the seat's leg; the dialplan then moves the
+    citizen's own channel.  Otherwise HOTLINE_HANDOFF_PROMPT names what the
     seat hears, and nothing moves.
     """
     channel = call.headers.get("agi_channel", "")
     # one round trip for what the key needs to know (values cannot hold `|`:
     # channel names and FILTERed numbers)
-    names = (cv.TRANSFER_PEER, cv.CITIZEN, cv.CENTRE, cv.TRANSFER_TARGET, "CHANNEL(linkedid)")
+    names = (cv.HANDOFF_PEER, cv.CITIZEN, cv.CENTRE, cv.HANDOFF_TARGET, "CHANNEL(linkedid)")
     packed = await call.read_function("|".join(f"${{{n}}}" for n in names)) or ""
     values = (packed.split("|") + [""] * len(names))[:len(names)]
     peer, citizen, centre, target, linkedid = values
@@ -57,12 +73,15 @@ async def handoff_key(call: AgiCall, handoffs: HandoffService, routes: AgiRoutes
         target=target or None,
         linkedid=linkedid or None,
         via="key",
+        seat_leg_id=call.headers.get("agi_uniqueid") or None,
     )
-    started = await handoffs.start(request, AgiTelephony(call))
+    telephony = AgiTelephony(call)
+    started = await handoffs.start(request, telephony)
     if not started.ok:
         assert started.refusal is not None
-        await call.set_variable(cv.TRANSFER_STATUS, "REFUSED")
-        await call.set_variable(cv.TRANSFER_PROMPT, started.refusal.prompt)
+        await call.set_variable(cv.HANDOFF_STATUS, "REFUSED")
+        await call.set_variable(cv.HANDOFF_REFUSAL, started.refusal.reason)
+        await call.set_variable(cv.HANDOFF_PROMPT, started.refusal.prompt)
         return
     plan, order = started.plan, started.order
     assert plan is not None
@@ -71,12 +90,12 @@ async def handoff_key(call: AgiCall, handoffs: HandoffService, routes: AgiRoutes
             await call.write_function(f"EXPORT({plan.citizen_channel},{name})", value)
         await call.set_variable(cv.HANDOFF_ID, order.id)
         await call.set_variable(cv.RELEASE_MODE, plan.release_mode)
-        await call.set_variable(cv.TRANSFER_STATUS, "OK")
+        await call.set_variable(cv.HANDOFF_STATUS, "OK")
     except BaseException:
-        await handoffs.move_failed(order.id, plan, "agi_failed")
+        await handoffs.move_failed(order.id, plan, "agi_failed", telephony)
         raise
     await handoffs.moved(plan)
-    log.info("transfer key: handoff %s seat channel %s moves citizen channel %s to %s",
+    log.info("handoff key: handoff %s seat channel %s moves citizen channel %s to %s",
              order.id, channel, plan.citizen_channel, plan.queue or plan.dial)
 
 

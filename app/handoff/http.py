@@ -4,7 +4,7 @@
     GET  /api/handoffs/{id}          the handoff's order (what the receiving desktop pops)
     GET  /api/seats/{seat}/current   the seat's call now, with the handoff id its channel carries
 
-The button goes through the same `HandoffService.start` as the transfer key;
+The button goes through the same `HandoffService.start` as the handoff key;
 the move is AMI's (`app.handoff.telephony.AmiTelephony`).  Input is checked
 here (400 naming the field); a refusal is `app.web.errors.Refused`, 409 with
 the reason; AMI down answers 503 — the citizen stays with the seat in every case.

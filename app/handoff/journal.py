@@ -1,6 +1,6 @@
-"""The transfer key's handoffs, from Asterisk's AstDB into SQL (service layer).
+"""The handoff key's handoffs, from Asterisk's AstDB into SQL (service layer).
 
-The transfer key's dialplan path (`hotline-transfer`, extension `key`) writes
+The handoff key's dialplan path (`hotline-handoff-key`, extension `key`) writes
 one record per handoff to AstDB family `hotline-handoff-outbox` before the
 citizen moves (`core.handoff.OutboxRecord`).  A record is deleted only after
 its order is in SQL (`HandoffService.record`, idempotent), so an order is

@@ -23,7 +23,7 @@ ON_SHUTDOWN: tuple = ()
 
 
 def setup(deps: "Dependencies") -> None:
-    service = HandoffService(deps.settings, deps.orders, deps.lock)
+    service = HandoffService(deps.settings, deps.orders)
     deps.provide(http.HANDOFFS, service)
     deps.provide(http.TELEPHONY, AmiTelephony(deps.ami, deps.settings.site.centres) if deps.ami is not None else None)
     if deps.agi is not None:

@@ -1,4 +1,4 @@
-"""One-key transfer use cases: one service behind the key and the button (service layer).
+"""Handoff use cases: one service behind the key and the button (service layer).
 
 `HandoffService` is the single code path of a handoff (一键携号转接).  The
 transfer key's AGI route (`handoff_key`, `app.handoff.agi`) and the desktop
@@ -9,9 +9,9 @@ caller then applies the move (the dialplan's BlindTransfer for the key, AMI
 Redirect for the button).  The dialplan reports what happened next through
 the AGI routes, which call `answered` / `returned` / `ended` / `lost`.
 
-It must not talk to Asterisk itself: the one question it asks the PBX (are
-seats logged in at the target?) goes through the `Telephony` port the
-adapter passes in.  No HTTP here.
+It must not talk to Asterisk itself: what it asks the PBX (are seats logged
+in at the target? is a handoff of this call under way?) goes through the
+`Telephony` port the adapter passes in.  No HTTP here.
 
 The fast path (settings.handoff.fast_path): the dialplan decides the common
 transfer itself and moves the citizen at once, leaving the order in
@@ -22,12 +22,17 @@ with the dialplan's id and key-press time, idempotently: the handoff journal
 through the AGI routes (returned, ended, lost — which may come first) all
 call it, and one order results.
 
-Pressing twice (or key and button together) makes one order: the citizen's
-channel is claimed in this process (`ActiveHandoffs`) and, for every process
-(several FastAGI servers, classic AGI, the web service), by a short lock per
-call through the `HandoffLock` port (`app.handoff.lock`, Redis).  When the
-lock cannot be asked (Redis down) the in-process guard alone decides: Redis
-never blocks a transfer.
+Pressing twice (or key and button together) makes one handoff: the one
+double-press guard is the call's AstDB key `hotline-handoff-call/<linkedid>`
+(`core.handoff.CALL_GUARD_FAMILY`) naming the seat leg that handed the call
+over.  The fast path checks and sets it in the dialplan; `start` does the
+same through the `Telephony` port (the AGI call for the key, AMI for the
+button) before any order exists.  It stays while the handoff is under way
+(the seat that accepted the citizen, on another leg, may hand it back); the
+dialplan deletes it when the handoff ends (the citizen hangs up, comes back,
+or was never moved), and `start` itself when it refuses after claiming.  Within one process the citizen's channel is claimed first
+(`ActiveHandoffs`): two clicks handled at once cannot both pass between the
+guard's read and its write.
 """
 from __future__ import annotations
 
@@ -39,7 +44,6 @@ from typing import Any, Protocol
 
 from sqlalchemy.exc import IntegrityError
 
-from app.handoff.lock import HandoffLock
 from app.orders.calls import CallFinder, Started, desk_call, follow, move_error
 from app.orders.services import OrderService
 from app.web.errors import NotFound, Refused
@@ -49,6 +53,7 @@ from core.handoff import (
     HandoffRequest,
     OutboxRecord,
     acceptance,
+    is_linkedid,
     outcome_of_end,
     plan_handoff,
     return_reason,
@@ -65,6 +70,14 @@ class Telephony(Protocol):
     async def seats_logged_in(self, queue: str) -> int | None:
         """Logged-in members of `queue`; None when it cannot be known."""
 
+    async def claim_call(self, linkedid: str, seat_leg_id: str) -> bool:
+        """Set the call guard (AstDB hotline-handoff-call/<linkedid>) to the seat
+        leg's uniqueid unless it holds it already: False when this leg is
+        handing the call over already."""
+
+    async def release_call(self, linkedid: str) -> None:
+        """Delete the call guard (a handoff this side claimed did not start)."""
+
 
 class DesktopTelephony(Telephony, CallFinder, Protocol):
     """The button's port: find the seat's call, carry out the move (AMI)."""
@@ -73,10 +86,9 @@ class DesktopTelephony(Telephony, CallFinder, Protocol):
 
 
 class HandoffService:
-    def __init__(self, settings: Settings, orders: OrderService, lock: HandoffLock | None = None) -> None:
+    def __init__(self, settings: Settings, orders: OrderService) -> None:
         self.settings = settings
         self.orders = orders
-        self.lock = lock
         self.active = ActiveHandoffs()
         self._started: dict[str, float] = {}  # handoff id -> monotonic time of the key press
         self._recording: dict[str, asyncio.Lock] = {}  # outbox records being inserted, by id
@@ -99,7 +111,7 @@ class HandoffService:
                      request.via)
             return Started(None, refusal=decision)
         plan = decision
-        if not await self._claim(plan):
+        if not await self._claim(plan, telephony):
             log.info("handoff refused (already_transferring): citizen channel %s, call %s",
                      plan.citizen_channel, plan.linkedid)
             return Started(plan, refusal=Refusal("already_transferring"))
@@ -115,11 +127,11 @@ class HandoffService:
                 release_mode=plan.release_mode,
             )
         except BaseException:
-            await self._release(plan)
+            await self._release(plan, telephony, call_guard=True)
             raise
         if logged_in == 0:
             # Nobody at the target could answer: the citizen stays with the seat.
-            await self._release(plan)
+            await self._release(plan, telephony, call_guard=True)
             order = await self.orders.transition(
                 order.id, "returned", actor="system", event="no_seat_logged_in", outcome_reason="no_seat_logged_in",
                 detail={"queue": plan.queue, "moved": False})
@@ -145,7 +157,8 @@ class HandoffService:
         request = HandoffRequest(
             seat_channel=call.seat_channel, citizen_channel=call.citizen_channel,
             citizen_number=call.citizen_number, centre=call.centre, target=target,
-            category=category, note=note, linkedid=call.linkedid, via="button")
+            category=category, note=note, linkedid=call.linkedid, via="button",
+            seat_leg_id=call.seat_leg_id)
         started = await self.start(request, telephony)
         if started.refusal is not None:
             raise Refused("transfer", started.refusal.reason, started.order)
@@ -154,19 +167,22 @@ class HandoffService:
             await telephony.move(started.plan, started.order.id)
         except Exception as exc:
             reason = getattr(exc, "reason", "ami_failed")
-            await self.move_failed(started.order.id, started.plan, reason)
+            await self.move_failed(started.order.id, started.plan, reason, telephony)
             raise move_error(reason, "transfer") from exc
         await self.moved(started.plan)
         return started
 
     async def moved(self, plan: HandoffPlan) -> None:
-        """The citizen's channel is on its way (or the move was given up)."""
-        await self._release(plan)
+        """The citizen's channel is on its way: this process lets go of it (the
+        call guard stays until the dialplan sees the handoff end)."""
+        await self._release(plan, None, call_guard=False)
 
-    async def move_failed(self, handoff_id: str, plan: HandoffPlan, reason: str) -> None:
+    async def move_failed(self, handoff_id: str, plan: HandoffPlan, reason: str,
+                          telephony: Telephony | None = None) -> None:
         """The move did not happen (AMI down, channel gone): the citizen stays with
-        the seat; the order is returned with the reason."""
-        await self._release(plan)
+        the seat; the order is returned with the reason, and the call is free
+        for another handoff."""
+        await self._release(plan, telephony, call_guard=True)
         self._started.pop(handoff_id, None)
         await follow(self.orders, handoff_id, "returned", event="move_failed", actor="system",
                      outcome_reason=reason, detail={"moved": False})
@@ -268,32 +284,31 @@ class HandoffService:
 
     # ----------------------------------------------------------- internals
 
-    @staticmethod
-    def _lock_key(plan: HandoffPlan) -> str:
-        return plan.linkedid or plan.citizen_channel
-
-    async def _claim(self, plan: HandoffPlan) -> bool:
-        """One handoff per call at a time: this process, then every process."""
+    async def _claim(self, plan: HandoffPlan, telephony: Telephony | None) -> bool:
+        """One handoff per seat leg at a time: this process, then the call guard
+        in AstDB that the dialplan's fast path and every process see."""
         if not self.active.claim(plan.citizen_channel):
             return False
-        if self.lock is not None:
-            try:
-                held = await self.lock.acquire(self._lock_key(plan))
-            except Exception:  # the port promises not to raise; never block a transfer on it
-                log.exception("handoff lock failed for call %s; in-process guard only", plan.linkedid)
-                held = None
-            if held is False:
-                self.active.release(plan.citizen_channel)
-                return False
-        return True
+        if telephony is None or not (is_linkedid(plan.linkedid) and is_linkedid(plan.seat_leg_id)):
+            log.warning("handoff of call %s (citizen channel %s): no call guard to claim; in-process guard only",
+                        plan.linkedid, plan.citizen_channel)
+            return True
+        try:
+            claimed = await telephony.claim_call(plan.linkedid or "", plan.seat_leg_id or "")
+        except BaseException:
+            self.active.release(plan.citizen_channel)
+            raise
+        if not claimed:
+            self.active.release(plan.citizen_channel)
+        return claimed
 
-    async def _release(self, plan: HandoffPlan) -> None:
+    async def _release(self, plan: HandoffPlan, telephony: Telephony | None, *, call_guard: bool) -> None:
         self.active.release(plan.citizen_channel)
-        if self.lock is not None:
+        if call_guard and telephony is not None and is_linkedid(plan.linkedid):
             try:
-                await self.lock.release(self._lock_key(plan))
-            except Exception:  # it expires by itself
-                log.exception("handoff lock release failed for call %s", plan.linkedid)
+                await telephony.release_call(plan.linkedid or "")
+            except Exception:  # the channel is gone (AGI) or AMI is down: the dialplan's end clears it
+                log.exception("handoff of call %s: call guard not released", plan.linkedid)
 
     async def _waited_ms(self, handoff_id: str) -> float:
         t0 = self._started.pop(handoff_id, None)

@@ -3,11 +3,12 @@
 `AmiTelephony` is the `Telephony` port of `app.handoff.services` for handoffs
 started from a desktop (`POST /api/handoffs`): it finds the seat's call in
 `CoreShowChannels`, answers "are seats logged in at the target?" with
-`Getvar QUEUE_MEMBER(...)`, and carries out the move the service planned —
-the same move the transfer key makes in the dialplan: the handoff variables
+`Getvar QUEUE_MEMBER(...)`, claims the call guard in AstDB (the one the
+dialplan's fast path sets), and carries out the move the service planned —
+the same move the handoff key makes in the dialplan: the handoff variables
 set on the citizen's own channel, the AstDB state `pending`, then `Redirect`
 of the citizen's channel into `hotline-handoff` (with the seat's leg as
-ExtraChannel into `hotline-transfer-hold` for 成功转, so the two leave the
+ExtraChannel into `hotline-handoff-hold` for 成功转, so the two leave the
 bridge together and the seat hears ringback).
 
 Every value sent was checked by `core` first (channel names, tokens) and
@@ -20,9 +21,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from ami_bridge.manager import AmiError, AmiManager
+from app.web.errors import Unavailable
 from core import channel_vars as cv
 from core.centres import Centre
-from core.handoff import ASTDB_FAMILY, HandoffPlan, is_channel_name, seat_of_channel
+from core.handoff import (
+    ASTDB_FAMILY,
+    CALL_GUARD_FAMILY,
+    HandoffPlan,
+    is_channel_name,
+    seat_of_channel,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +52,7 @@ class SeatCall:
     citizen_number: str | None
     centre: str | None
     linkedid: str | None
+    seat_leg_id: str | None = None  # the seat leg's uniqueid
 
 
 def _chan_vars(chan: dict[str, Any]) -> dict[str, str]:
@@ -89,11 +98,11 @@ def find_seat_call(channels: list[dict[str, Any]], centres: tuple[Centre, ...], 
     members = by_bridge[seat_leg["BridgeId"]]
     others = [o for o in members if o is not seat_leg]
     if len(others) != 1:
-        return SeatCall(seat_leg["Channel"], None, None, None, seat_leg.get("Linkedid"))
+        return SeatCall(seat_leg["Channel"], None, None, None, seat_leg.get("Linkedid"), seat_leg.get("Uniqueid"))
     peer = others[0]
     variables = _chan_vars(peer)
     return SeatCall(seat_leg["Channel"], peer["Channel"], variables.get(cv.CITIZEN) or peer.get("CallerIDNum"),
-                    variables.get(cv.CENTRE) or None, peer.get("Linkedid"))
+                    variables.get(cv.CENTRE) or None, peer.get("Linkedid"), seat_leg.get("Uniqueid"))
 
 
 class AmiTelephony:
@@ -123,6 +132,22 @@ class AmiTelephony:
         value = str(reply.get("Value", "")) if isinstance(reply, dict) else ""
         return int(value) if value.isdigit() else None
 
+    async def claim_call(self, linkedid: str, seat_leg_id: str) -> bool:
+        """The call guard the dialplan's fast path checks and sets (AMI DBGet, then DBPut)."""
+        try:
+            reply = await self.ami.send({"Action": "DBGet", "Family": CALL_GUARD_FAMILY, "Key": linkedid})
+            messages = reply if isinstance(reply, list) else [reply]
+            if any(m.get("Event") == "DBGetResponse" and m.get("Val") == seat_leg_id for m in messages):
+                return False
+            await self._ok({"Action": "DBPut", "Family": CALL_GUARD_FAMILY, "Key": linkedid, "Val": seat_leg_id},
+                           "ami_failed")
+        except (AmiError, MoveFailed) as exc:  # nothing claimed, nothing moved
+            raise Unavailable("ami", f"call guard: {exc}") from exc
+        return True
+
+    async def release_call(self, linkedid: str) -> None:
+        await self.ami.send({"Action": "DBDel", "Family": CALL_GUARD_FAMILY, "Key": linkedid})
+
     async def move(self, plan: HandoffPlan, handoff_id: str) -> None:
         """Move the citizen's own channel into hotline-handoff (see the module docstring)."""
         citizen, seat_leg = plan.citizen_channel, plan.seat_channel
@@ -137,10 +162,10 @@ class AmiTelephony:
             redirect: dict[str, str] = {"Action": "Redirect", "Channel": citizen,
                                         "Context": "hotline-handoff", "Exten": "s", "Priority": "1"}
             if plan.release_mode == "on_answer":
-                for name, value in ((cv.HOLD_ID, handoff_id), (cv.TRANSFER_PEER, citizen)):
+                for name, value in ((cv.HOLD_ID, handoff_id), (cv.HANDOFF_PEER, citizen)):
                     await self._ok({"Action": "Setvar", "Channel": seat_leg, "Variable": name, "Value": value},
                                    "seat_gone")
-                redirect.update({"ExtraChannel": seat_leg, "ExtraContext": "hotline-transfer-hold",
+                redirect.update({"ExtraChannel": seat_leg, "ExtraContext": "hotline-handoff-hold",
                                  "ExtraExten": "hold", "ExtraPriority": "1"})
             await self._ok(redirect, "citizen_gone")
         except MoveFailed:

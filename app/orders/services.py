@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
-from typing import Any, Awaitable, Callable, Protocol
+from typing import Any, Callable, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select

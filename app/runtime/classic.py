@@ -6,8 +6,8 @@ environment arrives on stdin (pyst2).  Settings come from that file
 (`app.runtime.render.write_agi_script`, mode 0600) or, without it, from the
 process environment.  The features are wired as in every other process
 (`app.runtime.features`), without an AMI link: the handoff routes record
-orders in the same database and take the same double-press lock as the
-FastAGI server; the three-way keys are refused (they move calls over AMI).
+orders in the same database and check the same double-press guard (the
+call's AstDB key) as the FastAGI server; the three-way keys are refused (they move calls over AMI).
 """
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ from pathlib import Path
 from agi.call import ClassicAgiCall
 from agi.classic import read_env_file, run_route
 from agi.registry import AgiRoutes
-from app.handoff.lock import RedisHandoffLock
 from app.orders.services import OrderService
 from app.runtime import db
 from app.runtime.features import Dependencies, setup_features
@@ -31,15 +30,13 @@ from core.settings import Settings
 async def run(name: str, call: ClassicAgiCall, settings: Settings) -> str:
     """Wire the features (the database is migrated by whoever started the stack), run the route."""
     engine = db.create_engine(settings.effective_database_url)
-    lock = RedisHandoffLock.from_url(settings.redis.url, settings.redis.prefix)
     try:
         sessions = db.session_factory(engine)
         orders = OrderService(sessions, limits=settings.orders.time_limits, jurisdiction=settings.orders.jurisdiction)
         routes = AgiRoutes()
-        setup_features(Dependencies(settings, engine, sessions, orders, lock, frozenset({"agi"}), agi=routes))
+        setup_features(Dependencies(settings, engine, sessions, orders, frozenset({"agi"}), agi=routes))
         return await run_route(name, call, routes)
     finally:
-        await lock.close()
         await engine.dispose()
 
 

@@ -29,7 +29,6 @@ from ami_bridge.manager import AmiManager
 from app.catalogue import plugin as catalogue
 from app.federation import plugin as federation
 from app.handoff import plugin as handoff
-from app.handoff.lock import HandoffLock
 from app.inbound import plugin as inbound
 from app.live import plugin as live
 from app.orders import plugin as orders
@@ -59,7 +58,6 @@ class Dependencies:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     orders: OrderService
-    lock: HandoffLock
     roles: frozenset[Role]
     agi: AgiRoutes | None = None        # the FastAGI routes this process serves
     ami: AmiManager | None = None       # this process's AMI link (actions; events for the bridge role)

@@ -3,7 +3,7 @@
 `Platform(settings, roles)` is what `hotline up` (all roles, with Asterisk:
 `app.runtime.stack`), `hotline agi`, `hotline ami-bridge` and `hotline web`
 run.  It owns what the features share — the database engine (migrated to
-head), the order service, the Redis double-press lock, the AMI link — and
+head), the order service, the AMI link, the FastAGI routes — and
 calls `setup_features` once; the roles only decide what is served:
 
 * `agi`: the FastAGI server with every feature's routes;
@@ -26,7 +26,6 @@ from agi.registry import AgiRoutes
 from agi.server import FastAgiServer
 from ami_bridge.manager import AmiManager
 from ami_bridge.service import AmiBridge
-from app.handoff.lock import RedisHandoffLock
 from app.orders.services import OrderService
 from app.runtime import db
 from app.runtime.features import Dependencies, Role, setup_features
@@ -49,19 +48,16 @@ class Platform:
         self.bridge: AmiBridge | None = None
         self.ami: AmiManager | None = None
         self.web_runner: web.AppRunner | None = None
-        self._lock: RedisHandoffLock | None = None
         self._started: list = []
 
     async def wire(self) -> Dependencies:
-        """Database (migrated), orders, lock, AMI link and FastAGI routes; every
+        """Database (migrated), orders, AMI link and FastAGI routes; every
         feature set up on them.  Nothing is listening or connected yet."""
         s = self.settings
         await db.migrate(s.effective_database_url)
         engine = db.create_engine(s.effective_database_url)
         sessions = db.session_factory(engine)
         orders = OrderService(sessions, limits=s.orders.time_limits, jurisdiction=s.orders.jurisdiction)
-        # the double-press lock is in Redis: it holds across processes (app.handoff.lock)
-        self._lock = RedisHandoffLock.from_url(s.redis.url, s.redis.prefix)
         if "bridge" in self.roles:
             self.bridge = AmiBridge(s, self.secrets.ami_secret)
             self.ami = self.bridge.ami
@@ -69,7 +65,7 @@ class Platform:
             self.ami = AmiManager(s.network.bind_host, s.ami.port, s.ami.user, self.secrets.ami_secret,
                                   filter_events=True)
         routes = AgiRoutes() if "agi" in self.roles else None
-        self.deps = setup_features(Dependencies(s, engine, sessions, orders, self._lock, self.roles,
+        self.deps = setup_features(Dependencies(s, engine, sessions, orders, self.roles,
                                                 agi=routes, ami=self.ami))
         if routes is not None:
             self.agi = FastAgiServer(s, routes)
@@ -115,9 +111,6 @@ class Platform:
             await before_agi()
         if self.agi is not None:
             await self.agi.stop()
-        if self._lock is not None:
-            await self._lock.close()
-            self._lock = None
         if self.deps is not None:
             await self.deps.engine.dispose()
             self.deps = None

@@ -3,6 +3,13 @@
 The templates are Jinja2 files (`*.j2`); Asterisk's own `${...}` syntax passes
 through untouched.  Ports, bind address, the AMI secret and seat passwords come
 from `Settings` and `Secrets`; nothing is read from /etc/asterisk.
+
+The dialplan is `extensions.conf` plus one included file per feature.  The
+test rig's contexts (simulated seat phones, the simulated destination and
+citizen handsets, the AGI benchmark: `dialplan/hotline-test-rig.conf.j2`) are
+rendered only when asked for (`test_rig`), which simulated seats imply: a
+simulated seat *is* a phone in that file.  A production render (SIP seats)
+has none of them.
 """
 from __future__ import annotations
 
@@ -17,7 +24,9 @@ from typing import Mapping
 import jinja2
 
 from app.runtime.secrets import Secrets
+from core import channel_vars as cv
 from core.centres import centres_spec
+from core.fast_path import GUARD, SEATS_CONTEXT, outbox_record_items
 from core.handoff import partner_centre, seat_interfaces
 from core.safety import check_line
 from core.settings import PROJECT_ROOT, Settings
@@ -28,32 +37,59 @@ SOUNDS_DIR = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
 MOH_DIR = Path("/usr/share/asterisk/moh")
 SEAT_RING_TIMEOUT_S = 15  # GB/T 33358: answer within 15 s
 CLASSIC_AGI_ENV = "hotline-agi.env"  # in <run>/etc, mode 0600
+# Rendered (and included by extensions.conf) only for the test rig.
+TEST_RIG_TEMPLATES = frozenset({"hotline-test-rig.conf.j2"})
 
 
-def _fast_seats(settings: Settings) -> list[dict[str, str]]:
-    """The transfer table's seat rows: how a citizen coming back rings each seat."""
-    rows = []
-    for centre in settings.site.centres:
-        for seat in centre.seats:
-            dial, device = seat_interfaces(seat, settings.site.seat_mode)
-            rows.append({"extension": seat.extension, "dial": dial, "device": device})
-    return rows
+def _handoff_seats(settings: Settings) -> list[dict[str, str]]:
+    """The configured seats (the handoff key's guard: "a seat of ours")."""
+    return [{"extension": seat.extension, "centre": centre.id}
+            for centre in settings.site.centres for seat in centre.seats]
 
 
-def _fast_centres(settings: Settings) -> list[dict[str, str]]:
-    """The transfer key's globals per centre: partner, its linkage queue, release mode."""
+def _handoff_centres(settings: Settings) -> list[dict[str, str]]:
+    """The handoff key's globals per centre: partner, its linkage queue, release mode."""
     rows = []
     for centre in settings.site.centres:
         partner = partner_centre(settings.site.centres, centre.id)
         if partner is None:
             continue
         mode = settings.handoff.release_modes.get(centre.id, "on_answer")
-        rows.append({"id": centre.id, "target": partner.id, "queue": partner.linkage_queue,
-                     "mode": "immediate" if mode == "immediate" else "on_answer"})
+        rows.append({"id": centre.id, "partner": partner.id, "partner_queue": partner.linkage_queue,
+                     "release": "immediate" if mode == "immediate" else "on_answer"})
     return rows
 
 
-def _context(settings: Settings, secrets: Secrets, agi_mode: str, verbose: int) -> dict:
+def _split_record(items: list[str], head_prefix: int, tail_prefix: int) -> tuple[str, str]:
+    """The outbox record's items (joined by `|`) in two parts, so that the
+    longer of its two dialplan lines (`head_prefix` / `tail_prefix`
+    characters before each part) is as short as it can be."""
+    def longest(k: int) -> int:
+        return max(head_prefix + len("|".join(items[:k])), tail_prefix + len("|".join(items[k:])))
+    k = min(range(1, len(items)), key=longest)
+    return "|".join(items[:k]), "|".join(items[k:])
+
+
+def _handoff_context(settings: Settings) -> dict:
+    """What the handoff's dialplan renders from core (core/fast_path.py)."""
+    head, tail = _split_record(outbox_record_items(), len(" same => n,Set(HOTLINE_HANDOFF_RECORD="),
+                               len(" same => n,Set(DB(hotline-handoff-outbox/${HOTLINE_HANDOFF_ID})="
+                                   "${HOTLINE_HANDOFF_RECORD}|"))
+    return_dial, return_device = seat_interfaces("${" + cv.RETURN_SEAT + "}", settings.site.seat_mode)
+    return {
+        "handoff_guard": [{"label": part.label, "says": part.says, "expression": part.expression}
+                          for part in GUARD],
+        "outbox_head": head,
+        "outbox_tail": tail,
+        "return_dial": return_dial,
+        "return_device": return_device,
+        "seats_context": SEATS_CONTEXT,
+        "handoff_seats": _handoff_seats(settings),
+        "handoff_centres": _handoff_centres(settings),
+    }
+
+
+def _context(settings: Settings, secrets: Secrets, agi_mode: str, verbose: int, test_rig: bool) -> dict:
     seats = []
     centres = []
     for centre in settings.site.centres:
@@ -81,9 +117,9 @@ def _context(settings: Settings, secrets: Secrets, agi_mode: str, verbose: int) 
         "agi_url": settings.network.agi_url,
         "agi_mode": agi_mode,
         "queue_timeout": settings.site.queue_timeout_s,
-        "transfer_timeout": settings.handoff.timeout_s,
-        "transfer_key": settings.handoff.key,
-        "transfer_to_key": settings.handoff.to_key,
+        "handoff_timeout": settings.handoff.timeout_s,
+        "handoff_key": settings.handoff.key,
+        "handoff_to_key": settings.handoff.to_key,
         "threeway_start_key": settings.threeway.start_key,
         "threeway_leave_key": settings.threeway.leave_key,
         "threeway_cancel_key": settings.threeway.cancel_key,
@@ -92,17 +128,22 @@ def _context(settings: Settings, secrets: Secrets, agi_mode: str, verbose: int) 
         "ring_timeout": SEAT_RING_TIMEOUT_S,
         "centres": centres,
         "seats": seats,
-        "transfer_fast": "yes" if settings.handoff.fast_path else "no",
-        "fast_seats": _fast_seats(settings),
-        "fast_centres": _fast_centres(settings),
+        "handoff_fast": "yes" if settings.handoff.fast_path else "no",
+        "test_rig": test_rig,
+        **_handoff_context(settings),
     }
 
 
-def render(settings: Settings, secrets: Secrets, *, agi_mode: str = "fast", verbose: int = 0) -> Path:
+def render(settings: Settings, secrets: Secrets, *, agi_mode: str = "fast", verbose: int = 0,
+           test_rig: bool | None = None) -> Path:
     """Write the complete Asterisk configuration into `settings.paths.run_dir`.
 
-    Returns the path of the rendered `asterisk.conf` (for `asterisk -C`).
+    `test_rig`: render the test rig's contexts too (tests, demo, benchmarks);
+    None: when the seats are simulated.  Returns the path of the rendered
+    `asterisk.conf` (for `asterisk -C`).
     """
+    if test_rig is None:
+        test_rig = settings.site.seat_mode == "simulated"
     run = settings.paths.run_dir
     etc = run / "etc"
     for sub in ("etc", "lib", "lib/keys", "data", "agi-bin", "spool", "run", "log"):
@@ -113,10 +154,13 @@ def render(settings: Settings, secrets: Secrets, *, agi_mode: str = "fast", verb
         keep_trailing_newline=True,
         autoescape=False,
     )
-    ctx = _context(settings, secrets, agi_mode, verbose)
+    ctx = _context(settings, secrets, agi_mode, verbose, test_rig)
     for tdir in TEMPLATE_DIRS:
         for tpl in sorted(tdir.glob("*.j2")):
             out = etc / tpl.name[: -len(".j2")]
+            if tpl.name in TEST_RIG_TEMPLATES and not test_rig:
+                out.unlink(missing_ok=True)  # left by an earlier render of the rig
+                continue
             out.write_text(env.get_template(tpl.name).render(ctx))
     os.chmod(etc / "manager.conf", 0o600)
     os.chmod(etc / "pjsip.conf", 0o600)
@@ -141,8 +185,8 @@ def _link(link: Path, target: Path) -> None:
 def classic_agi_env(settings: Settings) -> dict[str, str]:
     """The settings the AGI routes build their context from (`agi.classic`), as
     the environment variables `Settings.from_env` reads back: centres and seat
-    mode (the plan), the orders database and state dir (the order), Redis (the
-    double-press lock), the transfer keys, limit, release modes and routes,
+    mode (the plan), the orders database and state dir (the order), Redis, the
+    handoff keys, limit, release modes and routes,
     the catalogue and time limits (the order service)."""
     def minutes(limits: Mapping[str, timedelta]) -> str:
         return ",".join(f"{name}={int(value.total_seconds() // 60)}" for name, value in limits.items())

@@ -2,10 +2,11 @@
 
 Both run in one Asterisk, alternating call by call, with simulated seats.
 For each call a citizen dials 12345, a seat answers, and the seat presses
-either our key (`*1`: by default the dialplan path — one GotoIf, one MSet
-writing the order to the AstDB outbox, BlindTransfer of the citizen's own
+either our key (`*1`: by default the dialplan path — the guard, one GotoIf
+per named part of core/fast_path.py, a few MSet/Set steps writing the call
+guard and the order's AstDB outbox record, BlindTransfer of the citizen's own
 channel into the 110 linkage queue; with HOTLINE_HANDOFF_FAST_PATH=no the
-`transfer_key` AGI route first) or Asterisk's built-in blind transfer (`#1`
+`handoff_key` AGI route first) or Asterisk's built-in blind transfer (`#1`
 then `110`: features.conf blindxfer into `hotline-blind-transfer`, the same
 linkage queue).  The handoff journal runs as in `hotline up` and records
 the orders over AMI.  Lost orders: handoffs whose order is not `accepted`
@@ -55,7 +56,6 @@ from app.handoff import plugin as handoff_plugin
 from app.handoff.http import HANDOFFS
 from app.handoff.journal import AmiAstDb
 from app.handoff.journal import sweep as outbox_sweep
-from app.handoff.lock import RedisHandoffLock
 from app.inbound import plugin as inbound_plugin
 from app.orders.services import OrderService
 from app.runtime import db
@@ -135,7 +135,6 @@ async def run_transfer_bench(settings: Settings, transfers: int = 200) -> dict[s
     engine = db.create_engine(settings.effective_database_url)
     await db.migrate_engine(engine)
     sessions = db.session_factory(engine)
-    lock = RedisHandoffLock.from_url(settings.redis.url, settings.redis.prefix)
     # the events the run times and waits for, and nothing else (as the AMI bridge does:
     # the dialplan's Newexten/VarSet flood would only load this machine's two cores)
     ami = AmiManager("127.0.0.1", settings.ami.port, settings.ami.user, secrets.ami_secret,
@@ -146,7 +145,7 @@ async def run_transfer_bench(settings: Settings, transfers: int = 200) -> dict[s
     # wired as in `hotline up`: the key's routes, and the AMI journal that records
     # and accepts the key's handoffs
     routes = AgiRoutes()
-    deps = setup_features(Dependencies(settings, engine, sessions, OrderService(sessions), lock,
+    deps = setup_features(Dependencies(settings, engine, sessions, OrderService(sessions),
                                        frozenset({"agi", "bridge"}), agi=routes, ami=ami),
                           (inbound_plugin, handoff_plugin))
     handoffs = deps.get(HANDOFFS)
@@ -215,12 +214,13 @@ async def run_transfer_bench(settings: Settings, transfers: int = 200) -> dict[s
             "lost_orders": lost + failures["hotline"],
             "failed_transfers": failures,
             "database": "sqlite (state dir)",
-            "transfer_path": ("dialplan: GotoIf, MSet (AstDB outbox), BlindTransfer; orders by the AMI journal"
+            "transfer_path": ("dialplan: the guard (core/fast_path.py), MSet/Set (AstDB outbox), BlindTransfer; "
+                              "orders by the AMI journal"
                               if settings.handoff.fast_path
-                              else "agi: transfer_key route before the move (HOTLINE_HANDOFF_FAST_PATH=no)"),
+                              else "agi: handoff_key route before the move (HOTLINE_HANDOFF_FAST_PATH=no)"),
             "outbox_records_swept_at_end": swept,
-            "double_press_lock": ("AstDB key per call in dialplan" if settings.handoff.fast_path
-                                  else "Redis SET NX PX (one round trip on the key path)"),
+            "double_press_guard": ("AstDB key per call, in dialplan" if settings.handoff.fast_path
+                                   else "AstDB key per call, over AGI (two round trips on the key path)"),
             "ami_events": "filtered to " + ", ".join(WATCHED_EVENTS) + " (and the journal's)",
             "wall_s": round(time.monotonic() - started, 1),
         }
@@ -237,7 +237,6 @@ async def run_transfer_bench(settings: Settings, transfers: int = 200) -> dict[s
         await asterisk.stop()
         await agi.stop()
         await engine.dispose()
-        await lock.close()
         shutil.rmtree(state, ignore_errors=True)
 
 

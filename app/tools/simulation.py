@@ -29,9 +29,11 @@ class CitizenCall:
 
 async def originate_citizen(ami: AmiManager, centre: str, number: str,
                             context: str = "hotline-inbound") -> CitizenCall:
-    """Citizen `number` dials `centre`; returns once Asterisk queued the call."""
+    """Citizen `number` dials `centre`; returns once Asterisk queued the call.
+    `number` "" withholds it (caller ID `anonymous`: HOTLINE_CITIZEN is empty)."""
     check_number("centre", centre)
-    check_number("citizen", number)
+    if number:
+        check_number("citizen", number)
     check_token("context", context)
     call = CitizenCall(number, centre, f"citizen-{uuid.uuid4().hex[:12]}",
                        f"citizen-leg-{uuid.uuid4().hex[:12]}")
@@ -39,7 +41,7 @@ async def originate_citizen(ami: AmiManager, centre: str, number: str,
         "Action": "Originate",
         "Channel": f"Local/{centre}@{context}",
         "Context": "hotline-citizen-phone", "Exten": "talk", "Priority": "1",
-        "CallerID": f'"" <{number}>',
+        "CallerID": f'"" <{number}>' if number else '"Anonymous" <anonymous>',
         "ChannelId": call.handset_id, "OtherChannelId": call.pbx_leg_id,
         "Timeout": "120000", "Async": "true",
     }, ack_only=True)

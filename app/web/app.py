@@ -22,7 +22,6 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
-from app.handoff.lock import RedisHandoffLock
 from app.orders.http import shown_order
 from app.orders.services import OrderService
 from app.runtime import db
@@ -100,9 +99,7 @@ def features_ctx(deps: Dependencies | None,
             sessions = db.session_factory(engine)
             orders = OrderService(sessions, clock=clock, limits=settings.orders.time_limits,
                                   jurisdiction=settings.orders.jurisdiction)
-            wired = setup_features(Dependencies(settings, engine, sessions, orders,
-                                                RedisHandoffLock(app[REDIS], settings.redis.prefix),
-                                                roles=frozenset({"web"})))
+            wired = setup_features(Dependencies(settings, engine, sessions, orders, roles=frozenset({"web"})))
         try:
             app[SESSIONS] = wired.sessions
             app[ENGINE] = wired.engine

@@ -1,13 +1,13 @@
-"""The transfer key's two paths — on the real Asterisk.
+"""The handoff key's two paths — on the real Asterisk.
 
-By default (HOTLINE_TRANSFER_FAST=yes) the dialplan carries out the common
+By default (HOTLINE_HANDOFF_FAST=yes) the dialplan carries out the common
 transfer itself: it writes the order to the AstDB outbox, moves the citizen
 at once, and Python records the order from the outbox (the AMI journal, the
 sweep, the handoff's later reports).  tests/asterisk/test_transfer.py runs
 its scenarios on that path; this file adds what only the outbox can give —
 a transfer made while Python is down still leaves its order, recorded once —
-and runs the scenarios again with HOTLINE_TRANSFER_FAST=no, where every key
-press asks the `transfer_key` route first and a failure there keeps the
+and runs the scenarios again with HOTLINE_HANDOFF_FAST=no, where every key
+press asks the `handoff_key` route first and a failure there keeps the
 citizen with the seat.
 """
 from __future__ import annotations
@@ -39,11 +39,11 @@ orders = spec.orders
 @pytest.fixture
 async def python_first(pbx: Pbx) -> AsyncIterator[None]:
     """HOTLINE_HANDOFF_FAST_PATH=no, as rendered: the route decides every key press."""
-    await pbx.ami.send({"Action": "Setvar", "Variable": "HOTLINE_TRANSFER_FAST", "Value": "no"})
+    await pbx.ami.send({"Action": "Setvar", "Variable": "HOTLINE_HANDOFF_FAST", "Value": "no"})
     try:
         yield
     finally:
-        await pbx.ami.send({"Action": "Setvar", "Variable": "HOTLINE_TRANSFER_FAST", "Value": "yes"})
+        await pbx.ami.send({"Action": "Setvar", "Variable": "HOTLINE_HANDOFF_FAST", "Value": "yes"})
 
 
 def _went_fast(pbx: Pbx) -> dict:

@@ -8,6 +8,7 @@ with no channel left (the `pbx` fixture).
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from dataclasses import dataclass
@@ -20,13 +21,15 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from app.handoff.journal import AmiAstDb, sweep
 from app.handoff.services import HandoffService
+from app.handoff.telephony import AmiTelephony
+from app.orders.services import OrderService
 from app.runtime import db
 from app.runtime.models import Order, utcnow
 from app.runtime.render import write_agi_script
 from app.web.app import init_app
 from app.web.auth import create_token
 from app.web.keys import SESSIONS
-from core.handoff import OUTBOX_FAMILY
+from core.handoff import OUTBOX_FAMILY, HandoffRequest
 from tests.support.orders import OrderReader
 from tests.support.pbx import Pbx
 from tests.support.waiting import eventually
@@ -280,7 +283,7 @@ async def test_when_centre_releases_at_once_then_seat_is_free_before_target_answ
         pbx: Pbx, orders: Orders) -> None:
     # as `HOTLINE_RELEASE_MODES=12345:immediate` renders it, for the key's dialplan path and the route
     orders.service.settings = orders.service.settings.with_(handoff={"release_modes": {"12345": "immediate"}})
-    await pbx.ami.send({"Action": "Setvar", "Variable": "HOTLINE_XFER_MODE_12345", "Value": "immediate"})
+    await pbx.ami.send({"Action": "Setvar", "Variable": "HOTLINE_HANDOFF_RELEASE_12345", "Value": "immediate"})
     try:
         await _no_110_seat_answers(pbx)
         call, first = await _answered_call(pbx, "12345")
@@ -295,7 +298,7 @@ async def test_when_centre_releases_at_once_then_seat_is_free_before_target_answ
         await pbx.hang_up(call.handset_id)
         await orders.one(call.handset_id, "abandoned")
     finally:
-        await pbx.ami.send({"Action": "Setvar", "Variable": "HOTLINE_XFER_MODE_12345", "Value": "on_answer"})
+        await pbx.ami.send({"Action": "Setvar", "Variable": "HOTLINE_HANDOFF_RELEASE_12345", "Value": "on_answer"})
 
 
 # ------------------------------------------------------------------ the button
@@ -375,6 +378,83 @@ async def test_when_button_targets_own_centre_then_refused_and_call_stays(
     await pbx.hang_up(call.handset_id)
 
 
+# ------------------------------------------------------------------ one double-press guard
+
+async def _seat_leg(pbx: Pbx, seat: str) -> tuple[str, str]:
+    """(linkedid, uniqueid) of the seat's leg in the bridge with the citizen."""
+    leg = await pbx.seat_member_leg(seat)
+    assert leg is not None
+    return str(leg["Linkedid"]), str(leg["Uniqueid"])
+
+
+async def test_when_the_call_guard_names_the_seat_leg_then_key_and_button_refuse(
+        pbx: Pbx, orders: Orders, desk: TestClient) -> None:
+    """The guard the fast path sets is the one the route and the button claim:
+    here another process's button has just claimed this seat leg's call."""
+    call, first = await _answered_call(pbx, "12345")
+    linkedid, leg = await _seat_leg(pbx, first["Seat"])
+    telephony = AmiTelephony(pbx.ami, pbx.settings.site.centres)
+    assert await telephony.claim_call(linkedid, leg)
+    try:
+        resp = await desk.post("/api/handoffs", json={"seat": first["Seat"], "target": "110"})
+        assert resp.status == 409 and (await resp.json())["reason"] == "already_transferring"
+
+        await pbx.press_key(first["Seat"], "*1")  # the fast path sees the guard and asks the route: refused
+        await pbx.events.wait_for(lambda e: e.get("Event") == "Newexten" and e.get("Application") == "Playback"
+                                  and e.get("AppData") == "beeperr", what="the already-transferring prompt")
+        await _still_with_seat(pbx, call, first["Seat"])
+        assert await orders.of_call(call.handset_id) == []
+    finally:
+        await telephony.release_call(linkedid)
+    await pbx.hang_up(call.handset_id)
+
+
+async def test_when_button_is_clicked_twice_at_once_then_one_handoff(
+        pbx: Pbx, orders: Orders, desk: TestClient) -> None:
+    await _no_110_seat_answers(pbx)  # the handoff stays pending
+    call, first = await _answered_call(pbx, "12345")
+
+    clicks = await asyncio.gather(*(desk.post("/api/handoffs", json={"seat": first["Seat"], "target": "110"})
+                                    for _ in range(2)))
+
+    assert sorted(c.status for c in clicks) == [201, 409]
+    await _110_seat_rings(pbx)
+    order = await orders.one(call.handset_id, "pending")
+    await pbx.hang_up(call.handset_id)
+    await orders.one(call.handset_id, "abandoned")
+    await pbx.assert_nothing_left()
+    assert [o.id for o in await orders.of_call(call.handset_id)] == [order.id]
+
+
+async def test_when_two_processes_hand_the_same_call_over_one_after_the_other_then_the_second_is_refused(
+        pbx: Pbx, orders: Orders) -> None:
+    """Two web processes (each its own HandoffService, nothing shared but the
+    PBX and the database): the guard in AstDB refuses the second.  Nothing
+    moves here: each start is given up as a failed move would be."""
+    call, first = await _answered_call(pbx, "12345")
+    telephony = AmiTelephony(pbx.ami, pbx.settings.site.centres)
+    found = await telephony.find_call(seat=first["Seat"])
+    assert found is not None and found.seat_leg_id is not None
+    request = HandoffRequest(seat_channel=found.seat_channel, citizen_channel=found.citizen_channel,
+                             citizen_number=found.citizen_number, centre=found.centre, linkedid=found.linkedid,
+                             via="button", seat_leg_id=found.seat_leg_id)
+    other = HandoffService(orders.service.settings, OrderService(orders.sessions))
+
+    first_process = await orders.service.start(request, telephony)
+    assert first_process.ok and first_process.plan is not None and first_process.order is not None
+    second_process = await other.start(request, telephony)
+    assert second_process.refusal is not None and second_process.refusal.reason == "already_transferring"
+    assert second_process.order is None
+
+    await orders.service.move_failed(first_process.order.id, first_process.plan, "test_gave_up", telephony)
+    again = await other.start(request, telephony)  # the failed move let the call go
+    assert again.ok and again.plan is not None and again.order is not None
+    await other.move_failed(again.order.id, again.plan, "test_gave_up", telephony)
+    assert await telephony.claim_call(found.linkedid or "", found.seat_leg_id)  # nothing left claimed
+    await telephony.release_call(found.linkedid or "")
+    await pbx.hang_up(call.handset_id)
+
+
 # ------------------------------------------------------------------ faults
 
 async def _still_with_seat(pbx: Pbx, call: Any, seat: str) -> None:
@@ -424,7 +504,7 @@ async def test_when_order_database_is_down_then_transfer_goes_ahead_and_order_is
 async def test_when_fastagi_server_is_down_then_seat_asking_for_a_destination_keeps_the_citizen(
         pbx: Pbx, orders: Orders) -> None:
     """A transfer the dialplan cannot decide (here: to 120) needs the
-    `transfer_key` route; without it the seat hears so and keeps the call."""
+    `handoff_key` route; without it the seat hears so and keeps the call."""
     call, first = await _answered_call(pbx, "110")
     await pbx.agi.stop()
     try:

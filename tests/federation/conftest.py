@@ -27,7 +27,6 @@ import pytest
 from aiohttp import web
 from sqlalchemy import select
 
-from app.handoff.lock import RedisHandoffLock
 from app.orders.services import OrderService
 from app.runtime import db
 from app.runtime.features import Dependencies, setup_features
@@ -111,8 +110,7 @@ class Instance:
         engine = db.create_engine(s.effective_database_url)
         sessions = db.session_factory(engine)
         orders = OrderService(sessions, clock=self.clock, limits=s.orders.time_limits)
-        lock = RedisHandoffLock.from_url(s.redis.url, s.redis.prefix)
-        self.deps = setup_features(Dependencies(s, engine, sessions, orders, lock, frozenset({"web"})))
+        self.deps = setup_features(Dependencies(s, engine, sessions, orders, frozenset({"web"})))
         for worker in self.deps.workers:
             await worker.start()
         self.runner = web.AppRunner(init_app(s, deps=self.deps))
@@ -133,7 +131,6 @@ class Instance:
         if self.deps is not None:
             for worker in reversed(self.deps.workers):
                 await worker.stop()
-            await self.deps.lock.close()  # type: ignore[attr-defined]
             await self.deps.engine.dispose()
             self.deps = None
 

@@ -24,7 +24,6 @@ from ami_bridge.manager import AmiManager
 from app.handoff import plugin as handoff
 from app.handoff.http import HANDOFFS
 from app.handoff.journal import HandoffJournal
-from app.handoff.lock import RedisHandoffLock
 from app.handoff.services import HandoffService
 from app.inbound import agi as inbound_agi
 from app.inbound import plugin as inbound
@@ -120,7 +119,7 @@ class Pbx:
     async def start(cls, state_dir: Path, **env: str) -> "Pbx":
         settings = rig_settings(state_dir, **env)
         secrets = load_or_create(settings)
-        render(settings, secrets, verbose=3)
+        render(settings, secrets, verbose=3, test_rig=True)  # the rig's phones, even with SIP seats
         asterisk = AsteriskProcess(settings)
         asterisk.check_installed()  # a missing Asterisk fails the tier, never skips it
         # The transfer routes record orders: a SQLite file in the state dir by
@@ -159,8 +158,7 @@ class Pbx:
         engine = db.create_engine(url)
         await db.migrate_engine(engine)
         sessions = db.session_factory(engine)
-        lock = RedisHandoffLock.from_url(settings.redis.url, settings.redis.prefix)
-        self.deps = setup_features(Dependencies(settings, engine, sessions, OrderService(sessions), lock,
+        self.deps = setup_features(Dependencies(settings, engine, sessions, OrderService(sessions),
                                                 frozenset({"agi", "bridge"}), agi=routes, ami=self.ami),
                                    features)
         for worker in self.deps.workers:
@@ -173,8 +171,6 @@ class Pbx:
         if deps is not None:
             for worker in reversed(deps.workers):
                 await worker.stop()
-            if isinstance(deps.lock, RedisHandoffLock):
-                await deps.lock.close()
             await deps.engine.dispose()
         self.agi.routes.clear()
 

@@ -11,7 +11,13 @@ from __future__ import annotations
 import pytest
 
 from app.catalogue import store
-from app.catalogue.evaluation import EVAL_FILE, HELDOUT_FILE, Report, evaluate, read_cases
+from app.catalogue.evaluation import (
+    EVAL_FILE,
+    HELDOUT_FILE,
+    Report,
+    evaluate,
+    read_cases,
+)
 from app.catalogue.search import CatalogueIndex
 from core.catalogue import JURISDICTIONS
 

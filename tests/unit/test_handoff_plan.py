@@ -23,10 +23,12 @@ from core.handoff import (
     partner_centre,
     plan_handoff,
     return_reason,
+    seat_interfaces,
     seat_of_channel,
 )
 from core.refusals import Refusal
 from core.settings import Settings, SettingsError
+from tests.support.dialplan import rendered_dialplan
 
 CENTRES = parse_centres("12345:1001-1004;110:2001-2002")
 SEAT_1001 = "Local/1001@hotline-seat-phones-0000000d;1"
@@ -49,11 +51,10 @@ def test_when_12345_seat_presses_key_then_citizen_goes_to_110_linkage_queue_with
     assert (p.source_centre, p.target, p.queue, p.dial) == ("12345", "110", "hotline-110-linkage", None)
     assert p.source_seat.extension == "1001" and p.citizen_number == "13800138000"
     assert p.release_mode == "on_answer" and p.timeout_s == 30
-    assert p.return_dial == "Local/1001@hotline-seat-phones/n"
-    assert p.return_device == "Local/1001@hotline-seat-phones"
     variables = p.citizen_variables("h-1")
     assert variables[f"__{cv.HANDOFF_ID}"] == "h-1" and variables[f"__{cv.CENTRE}"] == "110"
     assert variables[cv.HANDOFF_QUEUE] == "hotline-110-linkage" and variables[cv.HANDOFF_DIAL] == ""
+    assert variables[cv.RETURN_SEAT] == "1001"  # a citizen nobody answers comes back to seat 1001
     assert set(variables) - {f"__{cv.HANDOFF_ID}", f"__{cv.CENTRE}"} <= cv.ALL
 
 
@@ -68,10 +69,13 @@ def test_when_call_was_already_handed_over_then_the_current_centre_transfers_bac
     assert isinstance(p, HandoffPlan) and p.target == "12345"
 
 
-def test_when_sip_seat_then_it_is_rung_back_on_its_endpoint() -> None:
+def test_when_sip_seat_hands_over_then_it_is_rung_back_on_its_endpoint() -> None:
     p = plan_handoff(HandoffRequest("PJSIP/1001-0000002f", CITIZEN_LEG, "13800138000", "12345"),
                      centres=CENTRES, seat_mode="sip", routes={}, release_modes={}, timeout_s=30)
-    assert isinstance(p, HandoffPlan) and p.return_dial == p.return_device == "PJSIP/1001"
+    assert isinstance(p, HandoffPlan) and p.citizen_variables("h-1")[cv.RETURN_SEAT] == "1001"
+    assert seat_interfaces("1001", "sip") == ("PJSIP/1001", "PJSIP/1001")
+    assert seat_interfaces("1001", "simulated") == ("Local/1001@hotline-seat-phones/n",
+                                                    "Local/1001@hotline-seat-phones")
 
 
 @pytest.mark.parametrize("overrides, reason", [
@@ -202,8 +206,8 @@ def test_when_keys_are_rendered_then_no_feature_key_is_a_prefix_of_another(tmp_p
         elif line and section in ("featuremap", "applicationmap"):
             name, _, value = line.replace("=>", "=").partition("=")
             rendered[name.strip()] = value.split(",", 1)[0].strip()
-    assert {name: rendered.get(name) for name in ("blindxfer", "atxfer", "hotline-transfer", "hotline-transfer-to")} \
-        == {"blindxfer": "#1", "atxfer": "#2", "hotline-transfer": "*1", "hotline-transfer-to": "*8"}
+    assert {name: rendered.get(name) for name in ("blindxfer", "atxfer", "hotline-handoff", "hotline-handoff-to")} \
+        == {"blindxfer": "#1", "atxfer": "#2", "hotline-handoff": "*1", "hotline-handoff-to": "*8"}
     assert "disconnect" not in rendered  # *0* would shadow the three-way call's *0
     assert set(THREE_WAY_KEYS.values()) <= set(s.feature_keys.values())  # reserved, by default
     # no two features share a key, and no distinct key is a prefix of another
@@ -291,17 +295,24 @@ def test_when_dialplan_is_rendered_then_key_path_has_partner_globals_and_seat_ta
     assert s.handoff.fast_path  # the default
     assert not Settings.from_env({"HOTLINE_HANDOFF_FAST_PATH": "no"}).handoff.fast_path
     render(s, load_or_create(s))
-    dialplan = (s.paths.run_dir / "etc" / "extensions.conf").read_text()
-    assert "HOTLINE_TRANSFER_FAST = yes" in dialplan
-    for line in ("HOTLINE_XFER_TARGET_12345 = 110", "HOTLINE_XFER_QUEUE_12345 = hotline-110-linkage",
-                 "HOTLINE_XFER_MODE_12345 = on_answer", "HOTLINE_XFER_TARGET_110 = 12345",
-                 "HOTLINE_XFER_QUEUE_110 = hotline-12345-linkage", "HOTLINE_XFER_MODE_110 = immediate"):
-        assert line in dialplan.splitlines(), line
-    assert ("exten => seat-1001,1,Return(Local/1001@hotline-seat-phones/n"
-            "^Local/1001@hotline-seat-phones)") in dialplan
+    dialplan = "\n".join(rendered_dialplan(s).values())
+    lines = dialplan.splitlines()
+    assert "HOTLINE_HANDOFF_FAST = yes" in lines
+    for line in ("HOTLINE_HANDOFF_PARTNER_12345 = 110", "HOTLINE_HANDOFF_PARTNER_QUEUE_12345 = hotline-110-linkage",
+                 "HOTLINE_HANDOFF_RELEASE_12345 = on_answer", "HOTLINE_HANDOFF_PARTNER_110 = 12345",
+                 "HOTLINE_HANDOFF_PARTNER_QUEUE_110 = hotline-12345-linkage", "HOTLINE_HANDOFF_RELEASE_110 = immediate"):
+        assert line in lines, line
+    # the configured seats, for the guard's "a seat of ours"
+    assert "[hotline-handoff-seats]" in lines
+    for ext, centre in (("1001", "12345"), ("1004", "12345"), ("2001", "110"), ("2002", "110")):
+        assert f"exten => {ext},1,NoOp(seat {ext} of centre {centre})" in lines
     # the citizen's side: straight into the partner's linkage queue
     assert "exten => to-110,1,MSet(" in dialplan
-    assert " same => n,Queue(hotline-110-linkage,trb(hotline-seat-leg^s^1),,,${HOTLINE_TRANSFER_TIMEOUT})" in dialplan
+    assert " same => n,Queue(hotline-110-linkage,trb(hotline-seat-leg^s^1),,,${HOTLINE_HANDOFF_TIMEOUT})" in lines
+    # coming back: the seat named on the citizen, rung as core.handoff.seat_interfaces says; no parse of a channel
+    assert (" same => n,MSet(HOTLINE_RETURN_DIAL=Local/${HOTLINE_RETURN_SEAT}@hotline-seat-phones/n,"
+            "HOTLINE_RETURN_DEVICE=Local/${HOTLINE_RETURN_SEAT}@hotline-seat-phones)") in lines
+    assert "CUT(" not in rendered_dialplan(s)["hotline-handoff.conf"]
 
 
 def test_when_outbox_record_leaves_the_seat_empty_then_it_comes_from_the_seat_channel() -> None:

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from app.runtime.render import render
 from app.runtime.secrets import load_or_create
 from core.settings import Settings
+from tests.support.dialplan import rendered_dialplan
 
 
 def _settings(tmp_path: Path, **env: str) -> Settings:
@@ -80,3 +83,51 @@ def test_classic_agi_wrapper_carries_the_route_settings_without_exposing_secrets
     assert back.paths.state_dir == s.paths.state_dir
     assert (back.orders.jurisdiction, back.orders.time_limits) == (s.orders.jurisdiction, s.orders.time_limits)
     assert back.effective_database_url == s.effective_database_url
+
+
+# ------------------------------------------------------------------ the dialplan's files
+
+TEST_RIG_CONTEXTS = ("hotline-seat-phones", "hotline-destination-phone", "hotline-citizen-phone", "hotline-bench")
+
+
+def _contexts(path: Path) -> set[str]:
+    import re
+
+    return set(re.findall(r"^\[([^\]]+)\]", path.read_text(), re.M))
+
+
+def test_when_rendered_for_sip_seats_then_the_dialplan_has_no_test_rig_context(tmp_path: Path) -> None:
+    from core.settings import PROJECT_ROOT
+
+    rig = _contexts(PROJECT_ROOT / "dialplan" / "hotline-test-rig.conf.j2")
+    assert set(TEST_RIG_CONTEXTS) <= rig
+    s = _settings(tmp_path)  # `hotline render` with the default SIP seats
+    assert s.site.seat_mode == "sip"
+    render(s, load_or_create(s))
+    files = rendered_dialplan(s)
+    assert "hotline-test-rig.conf" not in files
+    assert not (s.paths.run_dir / "etc" / "hotline-test-rig.conf").exists()
+    text = "\n".join(files.values())
+    for context in rig:
+        assert f"[{context}]" not in text, context
+    assert {"hotline-inbound.conf", "hotline-seats.conf", "hotline-handoff.conf", "hotline-threeway.conf"} <= set(files)
+
+
+def test_when_rendered_for_the_rig_then_its_contexts_are_included(tmp_path: Path) -> None:
+    simulated = _settings(tmp_path / "sim", HOTLINE_SEAT_MODE="simulated")
+    render(simulated, load_or_create(simulated))  # simulated seats are the rig's phones
+    assert "hotline-test-rig.conf" in rendered_dialplan(simulated)
+    sip = _settings(tmp_path / "sip")
+    render(sip, load_or_create(sip), test_rig=True)  # e.g. the SIP-seat tests' citizens
+    assert set(TEST_RIG_CONTEXTS) <= _contexts(sip.paths.run_dir / "etc" / "hotline-test-rig.conf")
+    render(sip, load_or_create(sip))  # rendered again for production: the rig's file goes
+    assert not (sip.paths.run_dir / "etc" / "hotline-test-rig.conf").exists()
+
+
+@pytest.mark.parametrize("mode", ["sip", "simulated"])
+def test_no_rendered_dialplan_line_is_longer_than_200_characters(tmp_path: Path, mode: str) -> None:
+    s = _settings(tmp_path, HOTLINE_SEAT_MODE=mode, HOTLINE_CENTRES="12345:1001-1004;110:2001-2002;12315:3001")
+    render(s, load_or_create(s), test_rig=True)
+    long = [(name, n, len(line)) for name, text in rendered_dialplan(s).items()
+            for n, line in enumerate(text.splitlines(), 1) if len(line) > 200]
+    assert not long, f"lines over 200 characters (file, line, length): {long}"
