@@ -54,9 +54,11 @@ def test_the_guard_is_rendered_as_one_priority_joining_every_named_part_in_order
 
 
 def test_the_seat_channel_pattern_is_core_s_in_the_dialplan_too(handoff_conf: str) -> None:
+    from core.fast_path import regex
     from core.handoff import SEAT_CHANNEL_PATTERN
 
-    escaped = SEAT_CHANNEL_PATTERN.replace(";", "\\;")  # `;` starts a comment in a config file
+    rendered = regex(SEAT_CHANNEL_PATTERN, "x").split('"')[1]  # as the dialplan has it (`;` escaped)
+    escaped = rendered
     assert handoff_conf.count(f'REGEX("{escaped}"') == 2  # this leg is a seat's; its peer is not
     assert "hotline-seat-phones-" not in handoff_conf.replace(escaped, "")  # no hand copy of it
 
@@ -93,3 +95,16 @@ def test_the_rendered_record_is_the_field_list_in_order(handoff_conf: str) -> No
 def test_every_astdb_family_the_dialplan_uses_is_one_of_core_s(handoff_conf: str) -> None:
     used = set(re.findall(r"\bDB(?:_EXISTS|_DELETE)?\(([a-z-]+)/", handoff_conf))
     assert used == {ASTDB_FAMILY, OUTBOX_FAMILY, CALL_GUARD_FAMILY, ENDED_FAMILY}
+
+
+def test_the_dialplan_s_patterns_have_no_bounded_repetition_and_cap_the_length_instead(handoff_conf: str) -> None:
+    """Asterisk compiles REGEX()'s pattern at every call; `{1,128}` costs glibc
+    hundreds of microseconds on the citizen's path, so the bound is a LEN()."""
+    from core.fast_path import regex
+    from core.handoff import CHANNEL_NAME_PATTERN
+
+    guard = next(line for line in _key_lines(handoff_conf) if "key,1(guard)" in line)
+    assert not re.search(r"\{[0-9]+,[0-9]+\}", guard)
+    assert regex(CHANNEL_NAME_PATTERN, "${BRIDGEPEER}", 128) == (
+        '${REGEX("^[-A-Za-z0-9/@\\;_.+:]+$" ${BRIDGEPEER})} & ${LEN(${BRIDGEPEER})} <= 128')
+    assert "${LEN(${BRIDGEPEER})} <= 128" in guard
