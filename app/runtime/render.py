@@ -26,7 +26,7 @@ import jinja2
 from app.runtime.secrets import Secrets
 from core.centres import centres_spec
 from core import channel_vars as cv
-from core.fast_path import GUARD, SEATS_CONTEXT, outbox_record_items
+from core.fast_path import GUARD, WRITES, guard_expression, writes_mset
 from core.handoff import partner_centre, seat_interfaces
 from core.safety import check_line
 from core.settings import PROJECT_ROOT, Settings
@@ -42,7 +42,7 @@ TEST_RIG_TEMPLATES = frozenset({"hotline-test-rig.conf.j2"})
 
 
 def _handoff_seats(settings: Settings) -> list[dict[str, str]]:
-    """The configured seats (the handoff key's guard: "a seat of ours")."""
+    """The configured seats and their centres (globals: the handoff key's "a seat of ours")."""
     return [{"extension": seat.extension, "centre": centre.id}
             for centre in settings.centres for seat in centre.seats]
 
@@ -60,30 +60,16 @@ def _handoff_centres(settings: Settings) -> list[dict[str, str]]:
     return rows
 
 
-def _split_record(items: list[str], head_prefix: int, tail_prefix: int) -> tuple[str, str]:
-    """The outbox record's items (joined by `|`) in two parts, so that the
-    longer of its two dialplan lines (`head_prefix` / `tail_prefix`
-    characters before each part) is as short as it can be."""
-    def longest(k: int) -> int:
-        return max(head_prefix + len("|".join(items[:k])), tail_prefix + len("|".join(items[k:])))
-    k = min(range(1, len(items)), key=longest)
-    return "|".join(items[:k]), "|".join(items[k:])
-
-
 def _handoff_context(settings: Settings) -> dict:
     """What the handoff's dialplan renders from core (core/fast_path.py)."""
-    head, tail = _split_record(outbox_record_items(), len(" same => n,Set(HOTLINE_HANDOFF_RECORD="),
-                               len(" same => n,Set(DB(hotline-handoff-outbox/${HOTLINE_HANDOFF_ID})="
-                                   "${HOTLINE_HANDOFF_RECORD}|"))
     return_dial, return_device = seat_interfaces("${" + cv.RETURN_SEAT + "}", settings.seat_mode)
     return {
-        "handoff_guard": [{"label": part.label, "says": part.says, "expression": part.expression}
-                          for part in GUARD],
-        "outbox_head": head,
-        "outbox_tail": tail,
+        "handoff_guard": GUARD,
+        "handoff_guard_expression": guard_expression(),
+        "handoff_writes": WRITES,
+        "handoff_writes_mset": writes_mset(),
         "return_dial": return_dial,
         "return_device": return_device,
-        "seats_context": SEATS_CONTEXT,
         "handoff_seats": _handoff_seats(settings),
         "handoff_centres": _handoff_centres(settings),
     }
