@@ -10,8 +10,8 @@ process environment.
 The transfer routes get the same `HandoffService` as the FastAGI server:
 the orders database (migrated by whoever started the stack); the
 double-press guard is the call's key in Asterisk's AstDB, which every
-process and the dialplan see.  Asterisk waits for this process to exit before the
-dialplan goes on (res_agi waitpid), so work a route defers with
+process and the dialplan see.  Asterisk waits for this process to exit
+before the dialplan goes on (res_agi waitpid), so work a route defers with
 `RouteContext.later` is finished before exiting, never dropped.
 """
 from __future__ import annotations

@@ -24,8 +24,8 @@ from typing import Mapping
 import jinja2
 
 from app.runtime.secrets import Secrets
-from core.centres import centres_spec
 from core import channel_vars as cv
+from core.centres import centres_spec
 from core.fast_path import GUARD, WRITES, guard_expression, writes_mset
 from core.handoff import partner_centre, seat_interfaces
 from core.safety import check_line

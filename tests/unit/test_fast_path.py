@@ -6,7 +6,6 @@ Which cases the guard lets through is table-tested in test_handoff_key_table.py
 from __future__ import annotations
 
 import re
-import re
 from pathlib import Path
 
 import pytest

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 import pytest
 
 from app.runtime.render import render
@@ -94,7 +93,7 @@ TEST_RIG_CONTEXTS = ("hotline-seat-phones", "hotline-destination-phone", "hotlin
 def _contexts(path: Path) -> set[str]:
     import re
 
-    return set(re.findall(r"^\[([^\]]+)\]", path.read_text(), re.M))
+    return set(re.findall(r"^\[([^\]]+)\]", path.read_text(), re.MULTILINE))
 
 
 def test_when_rendered_for_sip_seats_then_the_dialplan_has_no_test_rig_context(tmp_path: Path) -> None:
