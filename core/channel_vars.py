@@ -24,7 +24,7 @@ HANDOFF_ID = "HOTLINE_HANDOFF_ID"
 # The handoff (一键携号转接, core/handoff.py): the handoff key `*1` / the
 # destination key `*8`, or the desktop button.  Written by the `handoff_key`
 # route on the seat's leg: OK when the citizen is to be moved, else the
-# refusal's prompt (the fast path writes FAST).
+# refusal's prompt.
 HANDOFF_STATUS = "HOTLINE_HANDOFF_STATUS"
 HANDOFF_PROMPT = "HOTLINE_HANDOFF_PROMPT"
 # ...and why it refused (core.handoff Refusal.reason: no_citizen, own_centre, ...).
@@ -37,6 +37,9 @@ HANDOFF_FAST = "HOTLINE_HANDOFF_FAST"
 HANDOFF_PARTNER_PREFIX = "HOTLINE_HANDOFF_PARTNER_"
 HANDOFF_PARTNER_QUEUE_PREFIX = "HOTLINE_HANDOFF_PARTNER_QUEUE_"
 HANDOFF_RELEASE_PREFIX = "HOTLINE_HANDOFF_RELEASE_"
+# A global per configured seat (prefix + extension = its centre): the fast
+# path's "a seat of ours".
+HANDOFF_SEAT_PREFIX = "HOTLINE_HANDOFF_SEAT_"
 # The handoff's target on the seat's leg: the destination dialled after the
 # destination key (empty: the partner centre); on the fast path, the partner.
 HANDOFF_TARGET = "HOTLINE_HANDOFF_TARGET"
@@ -83,8 +86,7 @@ QUEUE_TIMEOUT = "HOTLINE_QUEUE_TIMEOUT"
 # (pjsip.conf set_var), a simulated phone sets it on its queue member leg
 # (the test rig).  The handoff key's fast path reads it (core/fast_path.py).
 SEAT = "HOTLINE_SEAT"
-# The fast path's outbox record, built in two steps (short dialplan lines).
-HANDOFF_RECORD = "HOTLINE_HANDOFF_RECORD"
+
 
 ALL = frozenset(
     v for k, v in dict(globals()).items() if k.isupper() and isinstance(v, str) and v.startswith("HOTLINE_")

@@ -69,18 +69,23 @@ ENDED_FAMILY = "hotline-handoff-ended"
 
 # Patterns the dialplan checks too (core/fast_path.py renders them into
 # REGEX() calls): each is written so that Python's `re` and Asterisk's POSIX
-# extended regular expressions read it alike (no `\\`, no `(?...)`).
-SEAT_NUMBER_PATTERN = "^[0-9]{1,32}$"
+# extended regular expressions read it alike (no `\\`, no `(?...)`), and
+# without bounded repetition: Asterisk compiles a REGEX() pattern on every
+# call, and glibc compiles `x{1,128}` some 40 times slower than `x+`.  Where
+# a length matters it is a separate check (`*_MAX`, LEN() in the dialplan).
 # A seat's leg: `PJSIP/1001-0000000a` (SIP seats) or the ;1 half of a
 # simulated seat's Local channel, `Local/1001@hotline-seat-phones-0000002a;1`
 # (its ;2 half is the simulated phone).  Group 2 or 3 is the extension.
-SEAT_CHANNEL_PATTERN = (f"^(Local/([0-9]{{1,32}})@{SIMULATED_SEAT_CONTEXT}-[0-9a-f]+;[12]"
-                        "|PJSIP/([0-9]{1,32})-[0-9a-f]+)$")
+SEAT_CHANNEL_PATTERN = (f"^(Local/([0-9]+)@{SIMULATED_SEAT_CONTEXT}-[0-9a-f]+;[12]"
+                        "|PJSIP/([0-9]+)-[0-9a-f]+)$")
 # One channel name, safe to hand to AMI, EXPORT() or an outbox record (no `,`,
 # `|`, `$`, quotes, spaces, CR/LF): a bridge with several peers fails it.
-CHANNEL_NAME_PATTERN = "^[-A-Za-z0-9/@;_.+:]{1,128}$"
-# A call's linkedid as an AstDB key and an outbox field.
-LINKEDID_PATTERN = "^[-A-Za-z0-9._]{1,64}$"
+# (Asterisk's own names are at most 80 characters, AST_CHANNEL_NAME.)
+CHANNEL_NAME_PATTERN = "^[-A-Za-z0-9/@;_.+:]+$"
+CHANNEL_NAME_MAX = 128
+# A call's linkedid as an AstDB key and an outbox field (orders.linkedid).
+LINKEDID_PATTERN = "^[-A-Za-z0-9._]+$"
+LINKEDID_MAX = 64
 
 _SEAT_CHANNEL = re.compile(SEAT_CHANNEL_PATTERN)
 _CHANNEL_NAME = re.compile(CHANNEL_NAME_PATTERN)
@@ -89,12 +94,12 @@ _LINKEDID = re.compile(LINKEDID_PATTERN)
 
 def is_channel_name(value: str | None) -> bool:
     """A channel name safe to hand to AMI or EXPORT() (no `,`, `$`, CR/LF)."""
-    return bool(value) and _CHANNEL_NAME.fullmatch(value or "") is not None
+    return bool(value) and len(value or "") <= CHANNEL_NAME_MAX and _CHANNEL_NAME.fullmatch(value or "") is not None
 
 
 def is_linkedid(value: str | None) -> bool:
     """A call's linkedid usable as an AstDB key (the call guard) and outbox field."""
-    return bool(value) and _LINKEDID.fullmatch(value or "") is not None
+    return bool(value) and len(value or "") <= LINKEDID_MAX and _LINKEDID.fullmatch(value or "") is not None
 
 
 def seat_extension_of_channel(channel: str | None) -> str | None:
@@ -262,15 +267,16 @@ def plan_handoff(
 
 # The transferring seat leg's uniqueid (`<epoch>.<n>`, with `<systemname>-`
 # in front when asterisk.conf sets one): one handoff per seat leg.
-# At most 36 characters (an order id's length) by construction: the dialplan
-# checks the same pattern before it writes the record.
-OUTBOX_ID_PATTERN = "^([A-Za-z0-9_]{1,12}-)?[0-9]{9,12}[.][0-9]{1,10}$"
+# At most OUTBOX_ID_MAX characters (an order id's length): the dialplan checks
+# the same pattern and length before it writes the record.
+OUTBOX_ID_PATTERN = "^([A-Za-z0-9_]+-)?[0-9]+[.][0-9]+$"
+OUTBOX_ID_MAX = 36
 _OUTBOX_ID = re.compile(OUTBOX_ID_PATTERN)
 
 
 def is_outbox_id(value: str | None) -> bool:
     """An id the dialplan path gives a handoff: the seat leg's uniqueid."""
-    return bool(value) and _OUTBOX_ID.fullmatch(value or "") is not None
+    return bool(value) and len(value or "") <= OUTBOX_ID_MAX and _OUTBOX_ID.fullmatch(value or "") is not None
 
 
 @dataclass(frozen=True)

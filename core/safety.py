@@ -10,9 +10,13 @@ from __future__ import annotations
 import re
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-# A dialable number.  Written so that Python's `re` and Asterisk's REGEX()
-# (POSIX extended) read it alike: the dialplan checks numbers with it too.
-NUMBER_PATTERN = "^[+]?[0-9*#]{1,32}$"
+# A dialable number: digits, `*`, `#`, an optional leading `+`, at most
+# NUMBER_MAX.  The pattern is written so that Python's `re` and Asterisk's
+# REGEX() (POSIX extended) read it alike — the dialplan checks numbers with
+# it too — and without bounded repetition (`{1,32}`), which glibc compiles
+# slowly, on every REGEX() call; the length is checked apart.
+NUMBER_PATTERN = "^[+]?[0-9*#]+$"
+NUMBER_MAX = 32
 _NUMBER = re.compile(NUMBER_PATTERN)
 _TOKEN = re.compile(r"^[A-Za-z0-9_.+\-]{1,64}$")
 
@@ -40,7 +44,7 @@ def check_line(field: str, value: str, *, max_len: int = 256) -> str:
 def check_number(field: str, value: str) -> str:
     """A dialable number: digits, `*`, `#`, optional leading `+`, at most 32."""
     check_line(field, value, max_len=32)
-    if not _NUMBER.fullmatch(value):
+    if len(value) > NUMBER_MAX or not _NUMBER.fullmatch(value):
         raise UnsafeValue(field, "must be a phone number (digits, *, #, optional +)")
     return value
 
@@ -54,4 +58,4 @@ def check_token(field: str, value: str) -> str:
 
 
 def is_number(value: str | None) -> bool:
-    return bool(value) and _NUMBER.fullmatch(value or "") is not None
+    return bool(value) and len(value or "") <= NUMBER_MAX and _NUMBER.fullmatch(value or "") is not None

@@ -10,8 +10,8 @@ Redirect for the button).  The dialplan reports what happened next through
 the AGI routes, which call `answered` / `returned` / `ended` / `lost`.
 
 It must not talk to Asterisk itself: what it asks the PBX (are seats logged
-in at the target? is a handoff of this call under way?) goes through the
-`Telephony` port the adapter passes in.  No HTTP here.
+in at the target? is this seat leg handing the call over already?) goes
+through the `Telephony` port the adapter passes in.  No HTTP here.
 
 The fast path (settings.handoff.fast_path): the dialplan decides the common
 transfer itself and moves the citizen at once, leaving the order in
@@ -30,9 +30,12 @@ same through the `Telephony` port (the AGI call for the key, AMI for the
 button) before any order exists.  It stays while the handoff is under way
 (the seat that accepted the citizen, on another leg, may hand it back); the
 dialplan deletes it when the handoff ends (the citizen hangs up, comes back,
-or was never moved), and `start` itself when it refuses after claiming.  Within one process the citizen's channel is claimed first
-(`ActiveHandoffs`): two clicks handled at once cannot both pass between the
-guard's read and its write.
+or was never moved), and `start` itself when it refuses after claiming.
+Within one process the citizen's channel is claimed first (`ActiveHandoffs`):
+two clicks handled at once cannot both pass between the guard's read and its
+write.  Across processes that window stays (a read, then a write: AstDB has
+no compare-and-set an AMI client may use); it is one AMI or AGI round trip
+wide, and the fast path's is a few dialplan steps.
 """
 from __future__ import annotations
 

@@ -26,8 +26,8 @@ import jinja2
 from app.runtime.secrets import Secrets
 from core import channel_vars as cv
 from core.centres import centres_spec
-from core.fast_path import GUARD, LINKEDID, PEER, SEATS_CONTEXT, UNIQUEID, outbox_record_items
-from core.handoff import ASTDB_FAMILY, CALL_GUARD_FAMILY, OUTBOX_FAMILY, partner_centre, seat_interfaces
+from core.fast_path import GUARD, WRITES, guard_expression, writes_mset
+from core.handoff import partner_centre, seat_interfaces
 from core.safety import check_line
 from core.settings import PROJECT_ROOT, Settings
 
@@ -42,7 +42,7 @@ TEST_RIG_TEMPLATES = frozenset({"hotline-test-rig.conf.j2"})
 
 
 def _handoff_seats(settings: Settings) -> list[dict[str, str]]:
-    """The configured seats (the handoff key's guard: "a seat of ours")."""
+    """The configured seats and their centres (globals: the handoff key's "a seat of ours")."""
     return [{"extension": seat.extension, "centre": centre.id}
             for centre in settings.site.centres for seat in centre.seats]
 
@@ -60,43 +60,16 @@ def _handoff_centres(settings: Settings) -> list[dict[str, str]]:
     return rows
 
 
-def _handoff_fast_mset() -> str:
-    """The fast path's one MSet: the handoff's variables, the call guard, its
-    state, the outbox record (core's field list) and what the citizen carries.
-
-    MSet substitutes its whole argument before it assigns anything, so the
-    variables it sets are rendered as their sources where it reads them."""
-    partner = "${" + cv.HANDOFF_PARTNER_PREFIX + "${" + cv.CENTRE + "}}"
-    release = "${" + cv.HANDOFF_RELEASE_PREFIX + "${" + cv.CENTRE + "}}"
-    sources = {"${" + cv.HANDOFF_ID + "}": UNIQUEID, "${" + cv.HANDOFF_PEER + "}": PEER,
-               "${" + cv.HANDOFF_TARGET + "}": partner, "${" + cv.RELEASE_MODE + "}": release}
-    record = "|".join(outbox_record_items())
-    for name, source in sources.items():
-        record = record.replace(name, source)
-    assignments = [
-        (cv.HANDOFF_ID, UNIQUEID), (cv.HANDOFF_PEER, PEER), (cv.HANDOFF_STATUS, "FAST"),
-        (cv.HANDOFF_TARGET, partner), (cv.RELEASE_MODE, release),
-        # the call guard first (a second press, the route or the button sees it), then the state
-        (f"DB({CALL_GUARD_FAMILY}/{LINKEDID})", UNIQUEID), (f"DB({ASTDB_FAMILY}/{UNIQUEID})", "pending"),
-        (f"DB({OUTBOX_FAMILY}/{UNIQUEID})", record),
-        (f"EXPORT({PEER},__{cv.HANDOFF_ID})", UNIQUEID), (f"EXPORT({PEER},{cv.RETURN_SEAT})", "${" + cv.SEAT + "}"),
-    ]
-    return ",".join(f"{name}={value}" for name, value in assignments)
-
-
 def _handoff_context(settings: Settings) -> dict:
     """What the handoff's dialplan renders from core (core/fast_path.py)."""
     return_dial, return_device = seat_interfaces("${" + cv.RETURN_SEAT + "}", settings.site.seat_mode)
     return {
-        "handoff_guard": [{"label": part.label, "says": part.says, "expression": part.expression}
-                          for part in GUARD],
-        # one priority each on the citizen's path: every dialplan step costs Asterisk a
-        # channel snapshot, and the key must cost about what the built-in blind transfer does
-        "handoff_guard_expression": " & ".join(f"({part.expression})" for part in GUARD),
-        "handoff_fast_mset": _handoff_fast_mset(),
+        "handoff_guard": GUARD,
+        "handoff_guard_expression": guard_expression(),
+        "handoff_writes": WRITES,
+        "handoff_writes_mset": writes_mset(),
         "return_dial": return_dial,
         "return_device": return_device,
-        "seats_context": SEATS_CONTEXT,
         "handoff_seats": _handoff_seats(settings),
         "handoff_centres": _handoff_centres(settings),
     }

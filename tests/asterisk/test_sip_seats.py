@@ -49,6 +49,10 @@ async def test_when_softphone_registers_with_generated_password_then_citizen_cal
                                        what="the SIP phone answering")
     assert rang["ShownNum"] == "13800138000"
     assert "13800138000" in rang["PAI"]  # P-Asserted-Identity carries the citizen's number
+    # the seat's leg says which seat it is (pjsip.conf set_var): the handoff key's fast path reads it
+    leg = next(c for c in await sip_pbx.channels() if c["Channel"].startswith("PJSIP/1001-"))
+    seat = await sip_pbx.ami.send({"Action": "Getvar", "Channel": leg["Channel"], "Variable": "HOTLINE_SEAT"})
+    assert isinstance(seat, dict) and seat.get("Value") == "1001", seat
     await sip_pbx.hang_up(call.handset_id)
     await eventually(lambda: _no_channels(phone), timeout=10, what="the phone's call ended")
 

@@ -303,9 +303,8 @@ def test_when_dialplan_is_rendered_then_key_path_has_partner_globals_and_seat_ta
                  "HOTLINE_HANDOFF_PARTNER_QUEUE_110 = hotline-12345-linkage", "HOTLINE_HANDOFF_RELEASE_110 = immediate"):
         assert line in lines, line
     # the configured seats, for the guard's "a seat of ours"
-    assert "[hotline-handoff-seats]" in lines
     for ext, centre in (("1001", "12345"), ("1004", "12345"), ("2001", "110"), ("2002", "110")):
-        assert f"exten => {ext},1,NoOp(seat {ext} of centre {centre})" in lines
+        assert f"HOTLINE_HANDOFF_SEAT_{ext} = {centre}" in lines
     # the citizen's side: straight into the partner's linkage queue
     assert "exten => to-110,1,MSet(" in dialplan
     assert " same => n,Queue(hotline-110-linkage,trb(hotline-seat-leg^s^1),,,${HOTLINE_HANDOFF_TIMEOUT})" in lines
