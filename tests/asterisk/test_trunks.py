@@ -1,0 +1,140 @@
+"""Two platforms, one key: the handoff across PBXs linked by SIP trunks (issue 12).
+
+Two (or three) of the project's own rigs on loopback (tests/support/platforms.py):
+A serves only 12345, B only 110, each with its own Asterisk, state dir,
+Redis prefix and database, linked by peer trunks told apart by port.  What
+was really sent is read on the far side (PJSIP_HEADER(read) into a
+HotlineTrunkReceived user event, the test rig), and every PBX ends with no
+channel left.
+"""
+from __future__ import annotations
+
+import asyncio
+import socket
+from pathlib import Path
+from typing import AsyncIterator
+
+import pytest
+
+from tests.support.pbx import Pbx, free_port
+from tests.support.platforms import (
+    Platforms,
+    received,
+    start_platform,
+    start_two_platforms,
+    trunk_reachable,
+    trunk_spec,
+)
+
+CITIZEN = "13800138000"
+
+
+@pytest.fixture
+async def platforms(tmp_path: Path) -> AsyncIterator[Platforms]:
+    p = await start_two_platforms(tmp_path)
+    try:
+        yield p
+        await asyncio.gather(*(pbx.assert_nothing_left() for pbx in p.all))
+    finally:
+        await p.stop()
+
+
+async def _answered_on(pbx: Pbx, centre: str) -> tuple[object, str]:
+    call = await pbx.citizen_dials(centre, CITIZEN)
+    first = await pbx.seat_answered(CITIZEN)
+    pbx.events.clear()
+    return call, first["Seat"]
+
+
+async def test_when_12345_seat_on_pbx_a_presses_transfer_then_110_seat_on_pbx_b_sees_citizen_number(
+        platforms: Platforms) -> None:
+    a, b = platforms.a, platforms.b
+    call, seat = await _answered_on(a, "12345")
+    await a.press_key(seat, "*1")
+
+    got = await received(b, "110")
+    assert got["Endpoint"] == "peer-12345" and got["TrunkContext"] == "hotline-peer-in"
+    order = await platforms.orders_a.one(call.handset_id)
+    assert got["Handoff"] == f"{order.id};src=12345;seat={seat}"
+    assert f"<sip:{CITIZEN}@" in got["PAI"]
+    assert f"<sip:{CITIZEN}@" in got["From"]
+    assert got["Diversion"].startswith("<sip:12345@") and "reason=deflection" in got["Diversion"]
+
+    answered = await b.seat_answered(CITIZEN)
+    assert answered["Seat"] in {"2001", "2002"}
+    assert answered["ShownNum"] == CITIZEN
+    assert answered["Centre"] == "110"
+    assert answered["PeerHandoff"] == order.id and answered["FirstCentre"] == "12345"
+    accepted = await platforms.orders_a.one(call.handset_id, "accepted")
+    assert accepted.target_centre == "110"
+    await a.hang_up(call.handset_id)
+
+
+async def test_when_pbx_b_does_not_answer_then_citizen_returns_to_seat_on_pbx_a(platforms: Platforms) -> None:
+    a, b = platforms.a, platforms.b
+    for seat_b in ("2001", "2002"):
+        await b.set_phone(seat_b, "noanswer")
+    call, seat = await _answered_on(a, "12345")
+    await a.press_key(seat, "*1")
+    await received(b, "110")
+
+    back = await a.seat_answered(CITIZEN, timeout=20)
+    assert back["Seat"] == seat and back["ShownNum"] == CITIZEN
+    order = await platforms.orders_a.one(call.handset_id, "returned")
+    assert order.outcome_reason == "no_answer"
+    await a.hang_up(call.handset_id)
+
+
+async def test_when_trunk_is_down_then_seat_keeps_citizen_and_order_says_unreachable(tmp_path: Path) -> None:
+    dead = free_port(socket.SOCK_DGRAM)  # nothing answers there
+    a = await start_platform(tmp_path / "a", "12345:1001-1002", free_port(socket.SOCK_DGRAM),
+                             HOTLINE_TRUNKS=trunk_spec("peer-110", dead), HOTLINE_REMOTE_CENTRES="110=peer-110")
+    try:
+        from app.runtime import db
+        from tests.support.orders import OrderReader
+
+        url = f"sqlite+aiosqlite:///{tmp_path / 'a' / 'orders.db'}"
+        await a.use_database(url)
+        engine = db.create_engine(url)
+        orders = OrderReader(db.session_factory(engine))
+        await trunk_reachable(a, "peer-110", want="Unavail")
+        call, seat = await _answered_on(a, "12345")
+        await a.press_key(seat, "*1")
+        back = await a.seat_answered(CITIZEN, timeout=15)
+        assert back["Seat"] == seat and back["ShownNum"] == CITIZEN
+        order = await orders.one(call.handset_id, "returned")
+        assert order.outcome_reason == "unreachable"
+        await a.hang_up(call.handset_id)
+        await a.assert_nothing_left()
+        await engine.dispose()
+    finally:
+        await a.stop()
+
+
+async def test_when_untrusted_endpoint_sends_handoff_header_then_it_is_ignored(tmp_path: Path) -> None:
+    # C (on 127.0.0.3) believes B is its peer and sends the handoff's headers;
+    # B knows C only as a carrier: nothing from it is trusted.
+    b_port, c_port = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_DGRAM)
+    b, c = await asyncio.gather(
+        start_platform(tmp_path / "b", "110:2001-2002", b_port,
+                       HOTLINE_TRUNKS=trunk_spec("carrier-c", c_port, host="127.0.0.3", kind="carrier",
+                                                 match="127.0.0.3")),
+        start_platform(tmp_path / "c", "12345:1001-1002", c_port, HOTLINE_BIND_HOST="127.0.0.3",
+                       HOTLINE_TRUNKS=trunk_spec("peer-110", b_port), HOTLINE_REMOTE_CENTRES="110=peer-110"))
+    try:
+        await c.use_database(f"sqlite+aiosqlite:///{tmp_path / 'c' / 'orders.db'}")
+        await trunk_reachable(c, "peer-110")
+        call, seat = await _answered_on(c, "12345")
+        await c.press_key(seat, "*1")
+
+        got = await received(b, "110")
+        assert got["Endpoint"] == "carrier-c" and got["TrunkContext"] == "hotline-inbound"
+        assert got["Handoff"].endswith(f";src=12345;seat={seat}")  # it was sent...
+        answered = await b.seat_answered(CITIZEN)
+        assert answered["PeerHandoff"] == ""                  # ...and ignored: a public call
+        assert answered["FirstCentre"] == "110"
+        assert answered["Handoff"] == ""
+        await c.hang_up(call.handset_id)
+        await asyncio.gather(b.assert_nothing_left(), c.assert_nothing_left())
+    finally:
+        await asyncio.gather(b.stop(), c.stop(), return_exceptions=True)
