@@ -29,9 +29,10 @@ from __future__ import annotations
 
 import os
 from collections import ChainMap
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Literal, Mapping
+from typing import Literal
 
 from core.catalogue import JURISDICTIONS
 from core.centres import Centre, SeatMode, parse_centres
@@ -49,9 +50,9 @@ from core.federation import (
     parse_schedule,
 )
 from core.handoff import parse_release_modes, parse_routes
-from core.trunks import Trunk, TrunkError, parse_remote_centres, parse_trunks
 from core.safety import UnsafeValue, check_line, check_token
 from core.sla import TimeLimits, parse_limits
+from core.trunks import Trunk, TrunkError, parse_remote_centres, parse_trunks
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

@@ -17,9 +17,9 @@ import os
 import shlex
 import shutil
 import sys
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Mapping
 
 import jinja2
 
@@ -29,8 +29,8 @@ from core.centres import centres_spec
 from core.fast_path import GUARD, SEATS_CONTEXT, outbox_record_items, regex
 from core.handoff import partner_centre, seat_interfaces
 from core.safety import check_line
-from core.trunks import HANDOFF_HEADER, HANDOFF_HEADER_MAX, HANDOFF_HEADER_PATTERN
 from core.settings import PROJECT_ROOT, Settings
+from core.trunks import HANDOFF_HEADER, HANDOFF_HEADER_MAX, HANDOFF_HEADER_PATTERN
 
 TEMPLATE_DIRS = (PROJECT_ROOT / "asterisk-conf", PROJECT_ROOT / "dialplan")
 # Debian's asterisk-core-sounds-en-wav / asterisk-moh-opsound-wav packages.

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 import pytest
 
+from app.runtime import db
+from tests.support.orders import OrderReader
 from tests.support.pbx import Pbx, free_port
 from tests.support.platforms import (
     Platforms,
@@ -90,9 +92,6 @@ async def test_when_trunk_is_down_then_seat_keeps_citizen_and_order_says_unreach
     a = await start_platform(tmp_path / "a", "12345:1001-1002", free_port(socket.SOCK_DGRAM),
                              HOTLINE_TRUNKS=trunk_spec("peer-110", dead), HOTLINE_REMOTE_CENTRES="110=peer-110")
     try:
-        from app.runtime import db
-        from tests.support.orders import OrderReader
-
         url = f"sqlite+aiosqlite:///{tmp_path / 'a' / 'orders.db'}"
         await a.use_database(url)
         engine = db.create_engine(url)
