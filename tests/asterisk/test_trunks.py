@@ -72,6 +72,21 @@ async def test_when_12345_seat_on_pbx_a_presses_transfer_then_110_seat_on_pbx_b_
     await a.hang_up(call.handset_id)
 
 
+async def test_when_110_seat_on_pbx_b_presses_transfer_then_12345_seat_on_pbx_a_sees_citizen_number(
+        platforms: Platforms) -> None:
+    a, b = platforms.a, platforms.b
+    call, seat = await _answered_on(b, "110")
+    await b.press_key(seat, "*1")
+    got = await received(a, "12345")
+    order = await platforms.orders_b.one(call.handset_id)
+    assert got["Endpoint"] == "peer-110" and got["Handoff"] == f"{order.id};src=110;seat={seat}"
+    answered = await a.seat_answered(CITIZEN)
+    assert answered["Seat"] in {"1001", "1002"} and answered["ShownNum"] == CITIZEN
+    assert answered["PeerHandoff"] == order.id and answered["FirstCentre"] == "110"
+    await platforms.orders_b.one(call.handset_id, "accepted")
+    await b.hang_up(call.handset_id)
+
+
 async def test_when_pbx_b_does_not_answer_then_citizen_returns_to_seat_on_pbx_a(platforms: Platforms) -> None:
     a, b = platforms.a, platforms.b
     for seat_b in ("2001", "2002"):
@@ -137,3 +152,20 @@ async def test_when_untrusted_endpoint_sends_handoff_header_then_it_is_ignored(t
         await asyncio.gather(b.assert_nothing_left(), c.assert_nothing_left())
     finally:
         await asyncio.gather(b.stop(), c.stop(), return_exceptions=True)
+
+
+async def test_when_pbx_b_refuses_the_centre_then_citizen_returns_and_order_says_rejected(tmp_path: Path) -> None:
+    # A believes 119 is served behind B too; B serves no 119 and refuses (404)
+    p = await start_two_platforms(tmp_path, a_env={"HOTLINE_REMOTE_CENTRES": "110=peer-110;119=peer-110"})
+    try:
+        a, b = p.a, p.b
+        call, seat = await _answered_on(a, "12345")
+        await a.press_key(seat, "*8119#")
+        back = await a.seat_answered(CITIZEN, timeout=15)
+        assert back["Seat"] == seat
+        order = await p.orders_a.one(call.handset_id, "returned")
+        assert order.target_centre == "119" and order.outcome_reason == "rejected"
+        await a.hang_up(call.handset_id)
+        await asyncio.gather(*(pbx.assert_nothing_left() for pbx in p.all))
+    finally:
+        await p.stop()

@@ -5,8 +5,8 @@ linked by PJSIP trunks told apart by port (DESIGN.md §8).
     A  serves 12345 (seats 1001-1002), trunk `peer-110` to B
     B  serves 110   (seats 2001-2002), trunk `peer-12345` to A
 
-A records orders (its handoff routes wired on a SQLite file in its state dir);
-B only routes calls (the inbound route), as a foreign 110 PBX would.
+Each records its own orders (its handoff routes wired on a SQLite file in its
+own state dir).
 """
 from __future__ import annotations
 
@@ -36,7 +36,8 @@ class Platforms:
     a: Pbx
     b: Pbx
     orders_a: OrderReader
-    engine: Any = None
+    orders_b: OrderReader
+    engines: tuple[Any, ...] = ()
 
     @property
     def all(self) -> tuple[Pbx, ...]:
@@ -44,8 +45,8 @@ class Platforms:
 
     async def stop(self) -> None:
         await asyncio.gather(*(p.stop() for p in self.all), return_exceptions=True)
-        if self.engine is not None:
-            await self.engine.dispose()
+        for engine in self.engines:
+            await engine.dispose()
 
 
 async def start_platform(state_dir: Path, centres: str, sip_port: int, **env: str) -> Pbx:
@@ -55,17 +56,17 @@ async def start_platform(state_dir: Path, centres: str, sip_port: int, **env: st
 async def start_two_platforms(tmp: Path, *, a_env: dict[str, str] | None = None,
                               b_env: dict[str, str] | None = None) -> Platforms:
     a_port, b_port = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_DGRAM)
-    a, b = await asyncio.gather(
-        start_platform(tmp / "a", "12345:1001-1002", a_port,
-                       HOTLINE_TRUNKS=trunk_spec("peer-110", b_port), HOTLINE_REMOTE_CENTRES="110=peer-110",
-                       **(a_env or {})),
-        start_platform(tmp / "b", "110:2001-2002", b_port,
-                       HOTLINE_TRUNKS=trunk_spec("peer-12345", a_port), HOTLINE_REMOTE_CENTRES="12345=peer-12345",
-                       **(b_env or {})))
-    url = f"sqlite+aiosqlite:///{tmp / 'a' / 'orders.db'}"
-    await a.use_database(url)
-    engine = db.create_engine(url)
-    platforms = Platforms(a, b, OrderReader(db.session_factory(engine)), engine)
+    a_settings = {"HOTLINE_TRUNKS": trunk_spec("peer-110", b_port), "HOTLINE_REMOTE_CENTRES": "110=peer-110",
+                  **(a_env or {})}
+    b_settings = {"HOTLINE_TRUNKS": trunk_spec("peer-12345", a_port),
+                  "HOTLINE_REMOTE_CENTRES": "12345=peer-12345", **(b_env or {})}
+    a, b = await asyncio.gather(start_platform(tmp / "a", "12345:1001-1002", a_port, **a_settings),
+                                start_platform(tmp / "b", "110:2001-2002", b_port, **b_settings))
+    urls = [f"sqlite+aiosqlite:///{tmp / name / 'orders.db'}" for name in ("a", "b")]
+    for pbx, url in zip((a, b), urls, strict=True):  # one at a time: migrations share process state
+        await pbx.use_database(url)
+    engines = tuple(db.create_engine(url) for url in urls)
+    platforms = Platforms(a, b, *(OrderReader(db.session_factory(e)) for e in engines), engines=engines)
     await asyncio.gather(trunk_reachable(a, "peer-110"), trunk_reachable(b, "peer-12345"))
     return platforms
 
