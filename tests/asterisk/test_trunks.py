@@ -158,7 +158,7 @@ async def test_when_pbx_b_refuses_the_centre_then_citizen_returns_and_order_says
     # A believes 119 is served behind B too; B serves no 119 and refuses (404)
     p = await start_two_platforms(tmp_path, a_env={"HOTLINE_REMOTE_CENTRES": "110=peer-110;119=peer-110"})
     try:
-        a, b = p.a, p.b
+        a = p.a
         call, seat = await _answered_on(a, "12345")
         await a.press_key(seat, "*8119#")
         back = await a.seat_answered(CITIZEN, timeout=15)
