@@ -102,6 +102,22 @@ async def test_when_pbx_b_does_not_answer_then_citizen_returns_to_seat_on_pbx_a(
     await a.hang_up(call.handset_id)
 
 
+async def test_when_nobody_is_logged_in_on_pbx_b_then_citizen_returns_at_once_and_order_says_rejected(
+        platforms: Platforms) -> None:
+    a, b = platforms.a, platforms.b
+    for seat_b in ("2001", "2002"):
+        reply = await b.action(Action="QueuePause", Queue="hotline-110-linkage", Paused="true",
+                               Interface=f"Local/{seat_b}@hotline-seat-phones/n")
+        assert reply.get("Response") == "Success", reply
+    call, seat = await _answered_on(a, "12345")
+    await a.press_key(seat, "*1")
+    back = await a.seat_answered(CITIZEN, timeout=8)  # well before HOTLINE_HANDOFF_TIMEOUT + return
+    assert back["Seat"] == seat
+    order = await platforms.orders_a.one(call.handset_id, "returned")
+    assert order.outcome_reason == "rejected"
+    await a.hang_up(call.handset_id)
+
+
 async def test_when_trunk_is_down_then_seat_keeps_citizen_and_order_says_unreachable(tmp_path: Path) -> None:
     dead = free_port(socket.SOCK_DGRAM)  # nothing answers there
     a = await start_platform(tmp_path / "a", "12345:1001-1002", free_port(socket.SOCK_DGRAM),
