@@ -11,12 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
 from app.runtime import db
+from app.runtime.models import utcnow
+from app.web.app import init_app
+from app.web.auth import create_token
+from app.web.keys import SESSIONS
 from tests.support.orders import OrderReader
 from tests.support.pbx import Pbx, free_port
 from tests.support.platforms import (
@@ -85,6 +91,28 @@ async def test_when_110_seat_on_pbx_b_presses_transfer_then_12345_seat_on_pbx_a_
     assert answered["PeerHandoff"] == order.id and answered["FirstCentre"] == "110"
     await platforms.orders_b.one(call.handset_id, "accepted")
     await b.hang_up(call.handset_id)
+
+
+async def test_when_12345_seat_on_pbx_a_clicks_transfer_button_then_110_seat_on_pbx_b_sees_citizen_number(
+        platforms: Platforms, tmp_path: Path) -> None:
+    a, b = platforms.a, platforms.b
+    settings = a.settings.with_(paths={"state_dir": tmp_path / "web"},
+                                database={"url": f"sqlite+aiosqlite:///{tmp_path / 'a' / 'orders.db'}"},
+                                network={"http_port": 0})
+    call, seat = await _answered_on(a, "12345")
+    async with TestClient(TestServer(init_app(settings, deps=a.deps))) as desk:
+        token = await create_token(desk.app[SESSIONS], role="seat", name=f"desk-{uuid.uuid4().hex[:8]}",
+                                   now=utcnow())
+        desk.session.headers["Authorization"] = f"Bearer {token}"
+        resp = await desk.post("/api/handoffs", json={"seat": seat, "target": "110"})
+        assert resp.status == 201, await resp.text()
+        body = await resp.json()
+    got = await received(b, "110")
+    assert got["Handoff"] == f"{body['handoff_id']};src=12345;seat={seat}"
+    answered = await b.seat_answered(CITIZEN)
+    assert answered["ShownNum"] == CITIZEN and answered["PeerHandoff"] == body["handoff_id"]
+    await platforms.orders_a.one(call.handset_id, "accepted")
+    await a.hang_up(call.handset_id)
 
 
 async def test_when_pbx_b_does_not_answer_then_citizen_returns_to_seat_on_pbx_a(platforms: Platforms) -> None:
