@@ -20,6 +20,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from app.runtime import db
 from app.runtime.models import utcnow
+from app.tools.simulation import originate_citizen
 from app.web.app import init_app
 from app.web.auth import create_token
 from app.web.keys import SESSIONS
@@ -210,6 +211,42 @@ async def test_when_pbx_b_refuses_the_centre_then_citizen_returns_and_order_says
         order = await p.orders_a.one(call.handset_id, "returned")
         assert order.target_centre == "119" and order.outcome_reason == "rejected"
         await a.hang_up(call.handset_id)
+        await asyncio.gather(*(pbx.assert_nothing_left() for pbx in p.all))
+    finally:
+        await p.stop()
+
+
+# A site file on A (kept in its state dir, #tryinclude'd: rendering never
+# touches it) sends calls to B over the trusted trunk with a header of its
+# choosing: what a buggy or hostile peer could send.
+FORGE = """[hotline-test-forge]
+exten => 110,1,Dial(PJSIP/110@peer-110,10,b(hotline-test-forge-header^s^1))
+ same => n,Hangup()
+
+[hotline-test-forge-header]
+exten => s,1,Set(PJSIP_HEADER(add,X-Hotline-Handoff)={header})
+ same => n,Return()
+"""
+
+
+@pytest.mark.parametrize("header", [
+    "x" * 170 + "\\;src=12345\\;seat=1001",                    # too long
+    "abc\\;src=12345\\;seat=1001\\;order=<sip:evil>",        # characters outside the pattern
+    "abc\\;src=12345\\;seat=1001 OR 1\\;order=1",
+    "abc\\;seat=1001\\;src=12345",                             # fields out of order
+])
+async def test_when_trusted_peer_sends_a_bad_handoff_header_then_it_is_ignored(tmp_path: Path, header: str) -> None:
+    site = tmp_path / "a" / "site"
+    site.mkdir(parents=True)
+    (site / "extensions.conf").write_text(FORGE.replace("{header}", header))
+    p = await start_two_platforms(tmp_path)
+    try:
+        call = await originate_citizen(p.a.ami, "110", CITIZEN, context="hotline-test-forge")
+        got = await received(p.b, "110")
+        assert got["Endpoint"] == "peer-12345" and got["Handoff"]  # it arrived from the trusted peer...
+        answered = await p.b.seat_answered(CITIZEN)
+        assert answered["PeerHandoff"] == "" and answered["FirstCentre"] == "110"  # ...and was not believed
+        await p.a.hang_up(call.handset_id)
         await asyncio.gather(*(pbx.assert_nothing_left() for pbx in p.all))
     finally:
         await p.stop()
