@@ -18,8 +18,12 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from app.handoff import plugin as handoff_feature
+from app.inbound import plugin as inbound_feature
+from app.orders import plugin as orders_feature
 from app.runtime import db
 from app.runtime.models import utcnow
+from app.threeway import plugin as threeway_feature
 from app.tools.simulation import originate_citizen
 from app.web.app import init_app
 from app.web.auth import create_token
@@ -34,6 +38,7 @@ from tests.support.platforms import (
     trunk_reachable,
     trunk_spec,
 )
+from tests.support.waiting import eventually
 
 CITIZEN = "13800138000"
 
@@ -114,6 +119,30 @@ async def test_when_12345_seat_on_pbx_a_clicks_transfer_button_then_110_seat_on_
     assert answered["ShownNum"] == CITIZEN and answered["PeerHandoff"] == body["handoff_id"]
     await platforms.orders_a.one(call.handset_id, "accepted")
     await a.hang_up(call.handset_id)
+
+
+async def test_threeway_across_trunk_then_leave_hands_citizen_to_pbx_b(platforms: Platforms, tmp_path: Path) -> None:
+    a, b = platforms.a, platforms.b
+    await a.wire(f"sqlite+aiosqlite:///{tmp_path / 'a' / 'orders.db'}",
+                 features=(inbound_feature, orders_feature, handoff_feature, threeway_feature))
+    call, seat = await _answered_on(a, "12345")
+    await a.press_key(seat, "*2")
+    got = await received(b, "110")
+    assert got["Endpoint"] == "peer-12345" and got["Handoff"].endswith(f";src=12345;seat={seat}")
+    assert f"<sip:{CITIZEN}@" in got["PAI"] and got["Diversion"].startswith("<sip:12345@")
+    answered = await b.seat_answered(CITIZEN)
+    assert answered["ShownNum"] == CITIZEN and answered["FirstCentre"] == "12345"
+
+    await a.press_key(seat, "*3")  # the 12345 seat leaves: the 110 seat on B keeps the citizen
+    order = await platforms.orders_a.one(call.handset_id, "accepted")
+    assert order.target_centre == "110" and order.handoff_rule == "agreed"
+    await eventually(lambda: _no_seat_call(a, seat), what="the 12345 seat on A is free")
+    assert await b.seat_channel(answered["Seat"]) is not None  # still talking to the citizen
+    await a.hang_up(call.handset_id)
+
+
+async def _no_seat_call(pbx: Pbx, seat: str) -> bool:
+    return await pbx.seat_channel(seat) is None
 
 
 async def test_when_pbx_b_does_not_answer_then_citizen_returns_to_seat_on_pbx_a(platforms: Platforms) -> None:

@@ -21,6 +21,7 @@ from core.handoff import (
 )
 from core.refusals import Refusal
 from core.settings import Settings, SettingsError
+from core.threeway import ThreeWayPlan, ThreeWayRequest, plan_start
 from core.trunks import HANDOFF_HEADER_PATTERN, handoff_header, is_handoff_header
 
 A_CENTRES = parse_centres("12345:1001-1002")
@@ -136,3 +137,14 @@ def test_trunks_are_rendered_per_kind_and_ami_binds_where_clients_connect(tmp_pa
     assert s.ami.host == "127.0.0.1"
     trunks = (etc / "hotline-trunks.conf").read_text()
     assert "hotline-trunk-capture" not in trunks  # the test rig's capture only in the rig
+
+
+def test_the_three_way_key_on_a_12345_only_platform_rings_110_over_its_peer_trunk() -> None:
+    request = ThreeWayRequest(seat_channel=SEAT_1001, citizen_channel=CITIZEN_LEG, citizen_number="13800138000",
+                              centre="12345", first_centre="12345")
+    assert plan_start(request, centres=A_CENTRES, timeout_s=30) == Refusal("unknown_target")
+    p = plan_start(request, centres=A_CENTRES, timeout_s=30, remote={"110": "peer-110"})
+    assert isinstance(p, ThreeWayPlan) and (p.target_centre, p.queue, p.trunk) == ("110", "", "peer-110")
+    ring = p.ring_variables("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")
+    assert ring[f"__{cv.THREEWAY_DIAL}"] == "PJSIP/110@peer-110"
+    assert ring[f"__{cv.THREEWAY_HEADER}"] == "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0;src=12345;seat=1001"
