@@ -11,7 +11,7 @@
     hotline token revoke|list  manage API tokens
     hotline catalogue load|eval   the shipped diversion catalogues into the database | search top-1/top-3 per city
     hotline bench agi          FastAGI vs classic AGI decision latency (JSON)
-    hotline bench transfer     one-key transfer vs Asterisk's blind transfer, key press -> ringing/answered (JSON)
+    hotline bench handoff      the handoff key vs Asterisk's blind transfer, key press -> ringing/answered (JSON)
     hotline bench catalogue    catalogue search latency, catalogue scaled to 1,000 entries (JSON)
     hotline overflow list|add|set|delete|events   remote seat groups (远程话务座席支持)
     hotline federation status|failed|retry   orders pushed to peer platforms (工单⇄警单)
@@ -146,10 +146,10 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
         from app.catalogue.commands import cmd_bench_catalogue
 
         return cmd_bench_catalogue(settings, args)
-    if args.what == "transfer":
-        from app.tools.handoff_bench import run_transfer_bench
+    if args.what in ("handoff", "transfer"):  # `transfer`: the name it had before
+        from app.tools.handoff_bench import run_handoff_bench
 
-        print(json.dumps(asyncio.run(run_transfer_bench(settings, transfers=args.calls)), indent=2))
+        print(json.dumps(asyncio.run(run_handoff_bench(settings, count=args.calls)), indent=2))
         return 0
     from app.tools.agi_bench import run_agi_bench
 
@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("action", choices=("upgrade",))
     p.set_defaults(fn=cmd_db)
     p = sub.add_parser("bench", help="benchmarks against a real Asterisk (catalogue: search latency, no Asterisk)")
-    p.add_argument("what", choices=("agi", "transfer", "catalogue"))
+    p.add_argument("what", choices=("agi", "handoff", "transfer", "catalogue"))
     p.add_argument("--calls", type=int, default=200)
     from app.catalogue.commands import add_bench_arguments
 

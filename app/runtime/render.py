@@ -26,8 +26,22 @@ import jinja2
 from app.runtime.secrets import Secrets
 from core import channel_vars as cv
 from core.centres import centres_spec
-from core.fast_path import GUARD, SEATS_CONTEXT, outbox_record_items, regex
-from core.handoff import partner_centre, seat_interfaces
+from core.fast_path import (
+    GUARD,
+    LINKEDID,
+    PEER,
+    SEATS_CONTEXT,
+    UNIQUEID,
+    outbox_record_items,
+    regex,
+)
+from core.handoff import (
+    ASTDB_FAMILY,
+    CALL_GUARD_FAMILY,
+    OUTBOX_FAMILY,
+    partner_centre,
+    seat_interfaces,
+)
 from core.safety import check_line
 from core.settings import PROJECT_ROOT, Settings
 from core.trunks import HANDOFF_HEADER, HANDOFF_HEADER_MAX, HANDOFF_HEADER_PATTERN
@@ -61,27 +75,40 @@ def _handoff_centres(settings: Settings) -> list[dict[str, str]]:
     return rows
 
 
-def _split_record(items: list[str], head_prefix: int, tail_prefix: int) -> tuple[str, str]:
-    """The outbox record's items (joined by `|`) in two parts, so that the
-    longer of its two dialplan lines (`head_prefix` / `tail_prefix`
-    characters before each part) is as short as it can be."""
-    def longest(k: int) -> int:
-        return max(head_prefix + len("|".join(items[:k])), tail_prefix + len("|".join(items[k:])))
-    k = min(range(1, len(items)), key=longest)
-    return "|".join(items[:k]), "|".join(items[k:])
+def _handoff_fast_mset() -> str:
+    """The fast path's one MSet: the handoff's variables, the call guard, its
+    state, the outbox record (core's field list) and what the citizen carries.
+
+    MSet substitutes its whole argument before it assigns anything, so the
+    variables it sets are rendered as their sources where it reads them."""
+    partner = "${" + cv.HANDOFF_PARTNER_PREFIX + "${" + cv.CENTRE + "}}"
+    release = "${" + cv.HANDOFF_RELEASE_PREFIX + "${" + cv.CENTRE + "}}"
+    sources = {"${" + cv.HANDOFF_ID + "}": UNIQUEID, "${" + cv.HANDOFF_PEER + "}": PEER,
+               "${" + cv.HANDOFF_TARGET + "}": partner, "${" + cv.RELEASE_MODE + "}": release}
+    record = "|".join(outbox_record_items())
+    for name, source in sources.items():
+        record = record.replace(name, source)
+    assignments = [
+        (cv.HANDOFF_ID, UNIQUEID), (cv.HANDOFF_PEER, PEER), (cv.HANDOFF_STATUS, "FAST"),
+        (cv.HANDOFF_TARGET, partner), (cv.RELEASE_MODE, release),
+        # the call guard first (a second press, the route or the button sees it), then the state
+        (f"DB({CALL_GUARD_FAMILY}/{LINKEDID})", UNIQUEID), (f"DB({ASTDB_FAMILY}/{UNIQUEID})", "pending"),
+        (f"DB({OUTBOX_FAMILY}/{UNIQUEID})", record),
+        (f"EXPORT({PEER},__{cv.HANDOFF_ID})", UNIQUEID), (f"EXPORT({PEER},{cv.RETURN_SEAT})", "${" + cv.SEAT + "}"),
+    ]
+    return ",".join(f"{name}={value}" for name, value in assignments)
 
 
 def _handoff_context(settings: Settings) -> dict:
     """What the handoff's dialplan renders from core (core/fast_path.py)."""
-    head, tail = _split_record(outbox_record_items(), len(" same => n,Set(HOTLINE_HANDOFF_RECORD="),
-                               len(" same => n,Set(DB(hotline-handoff-outbox/${HOTLINE_HANDOFF_ID})="
-                                   "${HOTLINE_HANDOFF_RECORD}|"))
     return_dial, return_device = seat_interfaces("${" + cv.RETURN_SEAT + "}", settings.site.seat_mode)
     return {
         "handoff_guard": [{"label": part.label, "says": part.says, "expression": part.expression}
                           for part in GUARD],
-        "outbox_head": head,
-        "outbox_tail": tail,
+        # one priority each on the citizen's path: every dialplan step costs Asterisk a
+        # channel snapshot, and the key must cost about what the built-in blind transfer does
+        "handoff_guard_expression": " & ".join(f"({part.expression})" for part in GUARD),
+        "handoff_fast_mset": _handoff_fast_mset(),
         "return_dial": return_dial,
         "return_device": return_device,
         "seats_context": SEATS_CONTEXT,

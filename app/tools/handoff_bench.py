@@ -127,7 +127,7 @@ async def _press(ami: AmiManager, channel: str, digits: str) -> None:
         await ami.send({"Action": "PlayDTMF", "Channel": channel, "Digit": digit, "Duration": str(DIGIT_MS)})
 
 
-async def run_transfer_bench(settings: Settings, transfers: int = 200) -> dict[str, Any]:
+async def run_handoff_bench(settings: Settings, count: int = 200) -> dict[str, Any]:
     state = Path(tempfile.mkdtemp(prefix="hotline-bench-transfer-"))
     settings = settings.with_(site={"seat_mode": "simulated"}, paths={"state_dir": state}, database={"url": None})
     secrets = load_or_create(settings)
@@ -165,7 +165,7 @@ async def run_transfer_bench(settings: Settings, transfers: int = 200) -> dict[s
     try:
         await ami.wait_connected(timeout=20)
         await journal.start()
-        for i in range(transfers * 2):
+        for i in range(count * 2):
             mode = "hotline" if i % 2 == 0 else "blind"
             try:
                 intervals, handoff = await _one(ami, watch, mode, f"1390000{i:04d}", digits[mode])
@@ -194,7 +194,7 @@ async def run_transfer_bench(settings: Settings, transfers: int = 200) -> dict[s
         out: dict[str, Any] = {
             "benchmark": "one-key-transfer-vs-blind-transfer",
             "asterisk": str(settings.paths.asterisk_prefix.resolve().name),
-            "transfers_per_mode": transfers,
+            "handoffs_per_mode": count,
             "keys": {"hotline_key": digits["hotline"], "builtin_blindxfer": digits["blind"],
                      "digit_ms": DIGIT_MS, "pause_between_digits_ms": PAUSE_MS},
             "measured_from": {
@@ -212,7 +212,7 @@ async def run_transfer_bench(settings: Settings, transfers: int = 200) -> dict[s
             "builtin_blindxfer": _views(blind),
             "orders_recorded": len(handoff_ids),
             "lost_orders": lost + failures["hotline"],
-            "failed_transfers": failures,
+            "failed_handoffs": failures,
             "database": "sqlite (state dir)",
             "transfer_path": ("dialplan: the guard (core/fast_path.py), MSet/Set (AstDB outbox), BlindTransfer; "
                               "orders by the AMI journal"

@@ -42,14 +42,14 @@ def _key_lines(handoff_conf: str) -> list[str]:
     return lines[start:end]
 
 
-def test_the_guard_is_rendered_one_line_per_named_part_in_order(handoff_conf: str) -> None:
+def test_the_guard_is_rendered_as_one_priority_joining_every_named_part_in_order(handoff_conf: str) -> None:
     lines = _key_lines(handoff_conf)
-    guard = lines[:len(GUARD)]
-    assert [re.match(r"^(?:exten => key,1| same => n)\((\w+)\),", line).group(1)  # type: ignore[union-attr]
-            for line in guard] == [part.label for part in GUARD]
-    for part, line in zip(GUARD, guard):
-        assert line.endswith(f",GotoIf($[{part.expression}]?:python)"), part.label
-    assert lines[len(GUARD)].startswith(" same => n(fast),")  # every part held: carried out here
+    assert lines[0] == ("exten => key,1(guard),GotoIf($["
+                        + " & ".join(f"({part.expression})" for part in GUARD) + "]?:python)")
+    named = re.findall(r"^ ;   (\w+): ", handoff_conf, re.M)
+    assert named == [part.label for part in GUARD]  # each part named, in order, above it
+    assert lines[1].startswith(" same => n(fast),MSet(")  # every part held: carried out here
+    assert lines[2].startswith(" same => n,BlindTransfer(")
     assert any(line.startswith(" same => n(python),") for line in lines)
 
 
@@ -76,11 +76,18 @@ def test_when_dialplan_writes_the_outbox_record_then_python_reads_the_same_hando
 
 
 def test_the_rendered_record_is_the_field_list_in_order(handoff_conf: str) -> None:
-    lines = _key_lines(handoff_conf)
-    head = next(line for line in lines if f"Set({cv.HANDOFF_RECORD}=" in line)
-    tail = next(line for line in lines if f"Set(DB({OUTBOX_FAMILY}/" in line)
-    rendered = head.split(f"{cv.HANDOFF_RECORD}=", 1)[1][:-1] + tail.split(f"${{{cv.HANDOFF_RECORD}}}", 1)[1][:-1]
-    assert rendered == "|".join(outbox_record_items())
+    """In the fast path's one MSet, whose argument Asterisk substitutes before
+    it assigns anything: the variables the same MSet sets stand as their sources."""
+    mset = next(line for line in _key_lines(handoff_conf) if line.startswith(" same => n(fast),MSet("))
+    record = mset.split(f"DB({OUTBOX_FAMILY}/${{CHANNEL(uniqueid)}})=", 1)[1].split(",EXPORT(", 1)[0]
+    centre = "${" + cv.CENTRE + "}"
+    expected = "|".join(outbox_record_items())
+    for name, source in ((cv.HANDOFF_PEER, "${BRIDGEPEER}"),
+                         (cv.HANDOFF_TARGET, "${" + cv.HANDOFF_PARTNER_PREFIX + centre + "}"),
+                         (cv.RELEASE_MODE, "${" + cv.HANDOFF_RELEASE_PREFIX + centre + "}"),
+                         (cv.HANDOFF_ID, "${CHANNEL(uniqueid)}")):
+        expected = expected.replace("${" + name + "}", source)
+    assert record == expected
 
 
 def test_every_astdb_family_the_dialplan_uses_is_one_of_core_s(handoff_conf: str) -> None:
