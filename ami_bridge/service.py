@@ -63,7 +63,7 @@ class AmiBridge:
     ) -> None:
         self.settings = settings
         self.ami = AmiManager(
-            ami_host or settings.network.bind_host, ami_port or settings.ami.port,
+            ami_host or settings.ami.host, ami_port or settings.ami.port,
             settings.ami.user, ami_secret,
             backoff_initial_s=backoff_initial_s, backoff_max_s=backoff_max_s,
             ping_interval_s=ping_interval_s, action_timeout_s=action_timeout_s,

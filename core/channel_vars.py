@@ -50,6 +50,9 @@ RELEASE_MODE = "HOTLINE_RELEASE_MODE"
 # Set on the citizen's channel before it is moved into hotline-handoff:
 HANDOFF_QUEUE = "HOTLINE_HANDOFF_QUEUE"      # the target centre's linkage queue, or empty
 HANDOFF_DIAL = "HOTLINE_HANDOFF_DIAL"        # a catalogue destination's route, or empty
+HANDOFF_HEADER = "HOTLINE_HANDOFF_HEADER"    # X-Hotline-Handoff's value over a peer trunk, or unset
+PEER_HANDOFF = "HOTLINE_PEER_HANDOFF"        # on the receiving platform: the peer's handoff id (checked)
+PEER_SEAT = "HOTLINE_PEER_SEAT"              # on the receiving platform: the seat that handed over (checked)
 HANDOFF_TIMEOUT = "HOTLINE_HANDOFF_TIMEOUT"  # no-answer limit (s); also a global, rendered
 RETURN_CENTRE = "HOTLINE_RETURN_CENTRE"      # where the citizen goes back to
 RETURN_SEAT = "HOTLINE_RETURN_SEAT"          # the seat that handed it over (both paths set it)
@@ -73,6 +76,8 @@ THREEWAY_ROLE = "HOTLINE_THREEWAY_ROLE"
 THREEWAY_CONF = "HOTLINE_THREEWAY_CONF"
 THREEWAY_PEER = "HOTLINE_THREEWAY_PEER"
 THREEWAY_QUEUE = "HOTLINE_THREEWAY_QUEUE"
+THREEWAY_DIAL = "HOTLINE_THREEWAY_DIAL"      # a remote centre over its peer trunk, or empty
+THREEWAY_HEADER = "HOTLINE_THREEWAY_HEADER"  # X-Hotline-Handoff's value over that trunk, or empty
 THREEWAY_TIMEOUT = "HOTLINE_THREEWAY_TIMEOUT"
 # Written by the three-way routes: OK, or the refusal's prompt.
 THREEWAY_STATUS = "HOTLINE_THREEWAY_STATUS"

@@ -34,6 +34,7 @@ from core.centres import (
 )
 from core.refusals import Refusal
 from core.safety import is_number
+from core.trunks import handoff_header
 
 ReleaseMode = Literal["on_answer", "immediate"]
 RELEASE_MODES: tuple[str, ...] = ("on_answer", "immediate")
@@ -131,6 +132,20 @@ def partner_centre(centres: tuple[Centre, ...], centre_id: str) -> Centre | None
     return next((c for c in others if c.id == "12345"), others[0] if others else None)
 
 
+def partner_id(centres: tuple[Centre, ...], remote: dict[str, str], centre_id: str) -> str | None:
+    """The partner centre's id, local (`partner_centre`) or, when none is
+    served here, remote (`remote`: centre id -> the trunk it is reached
+    through, settings.trunks.remote_centres): 12345 ⇄ 110 first, else the
+    first remote centre."""
+    local = partner_centre(centres, centre_id)
+    if local is not None:
+        return local.id
+    wanted = {"12345": "110", "110": "12345"}.get(centre_id)
+    if wanted in remote:
+        return wanted
+    return next((c for c in remote if c != centre_id), None)
+
+
 @dataclass(frozen=True)
 class HandoffRequest:
     """What the key or the button knows when the seat asks for a transfer."""
@@ -167,6 +182,7 @@ class HandoffPlan:
     linkedid: str | None = None
     via: str = "key"
     seat_leg_id: str | None = None
+    trunk: str | None = None    # a remote centre's trunk: `dial` goes over it, with the handoff's headers
 
     @property
     def is_centre(self) -> bool:
@@ -192,6 +208,10 @@ class HandoffPlan:
         }
         if self.is_centre:
             variables[f"__{cv.CENTRE}"] = self.target_centre
+        if self.trunk is not None:
+            # X-Hotline-Handoff on the INVITE over the peer trunk (hotline-trunk-out)
+            variables[cv.HANDOFF_HEADER] = handoff_header(handoff_id, self.source_centre,
+                                                          self.source_seat.extension)
         return variables
 
 
@@ -212,13 +232,18 @@ def plan_handoff(
     routes: dict[str, str],
     release_modes: dict[str, str],
     timeout_s: int,
+    remote: dict[str, str] | None = None,
 ) -> HandoffPlan | Refusal:
     """Decide the handoff for `request` (see the module docstring).
 
     The citizen hears ringback while waiting; the target sees the citizen's
     number (HOTLINE_CITIZEN, the channel's own caller ID).  A withheld number
     is handed over as withheld (`0` in the order): the citizen is still served.
+    `remote`: centres served on another platform, reached through a peer
+    trunk (centre -> trunk name): the citizen's channel dials
+    `PJSIP/<centre>@<trunk>` with the handoff's header.
     """
+    remote = remote or {}
     seat = seat_of_channel(centres, request.seat_channel)
     if seat is None:
         return Refusal("not_a_seat")
@@ -230,15 +255,18 @@ def plan_handoff(
     assert source is not None
     target = (request.target or "").strip()
     if target == "":
-        partner = partner_centre(centres, source.id)
+        partner = partner_id(centres, remote, source.id)
         if partner is None:
             return Refusal("unknown_target")
-        target = partner.id
+        target = partner
     target_centre = centre_by_id(centres, target)
     if target_centre is not None and target_centre.id == source.id:
         return Refusal("own_centre")
     dial = None
-    if target_centre is None:
+    trunk = remote.get(target) if target_centre is None else None
+    if trunk is not None:
+        dial = f"PJSIP/{target}@{trunk}"
+    elif target_centre is None:
         dial = routes.get(target)
         if dial is None:
             return Refusal("no_route")
@@ -260,6 +288,7 @@ def plan_handoff(
         linkedid=request.linkedid or None,
         via=request.via,
         seat_leg_id=request.seat_leg_id or None,
+        trunk=trunk,
     )
 
 
@@ -363,6 +392,10 @@ def return_reason(status: str | None) -> str:
         "BUSY": "destination_busy",
         "CONGESTION": "destination_unreachable",
         "CHANUNAVAIL": "destination_unreachable",
+        # over a peer trunk (hotline-handoff, trunk): the far platform
+        # refused (busy, 4xx/5xx) or could not be reached (qualify, no route)
+        "REJECTED": "rejected",
+        "UNREACHABLE": "unreachable",
     }.get((status or "").upper(), "no_answer")
 
 

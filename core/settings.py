@@ -19,6 +19,7 @@ variable's name.  Every variable is documented in `.env.example`.
     ├── orders    OrderSettings     catalogue, time limits, number masking
     ├── overflow  OverflowSettings  the surge detector's timing
     ├── federation FederationSettings  peer platforms, push retries, this deployment's codes
+    ├── trunks    TrunkSettings     SIP trunks to other PBXs, centres reached through them
     └── logging   LogSettings       log level
 
 Tests build settings directly: `Settings(site=SiteSettings(centres=...))`,
@@ -28,9 +29,10 @@ from __future__ import annotations
 
 import os
 from collections import ChainMap
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Literal, Mapping
+from typing import Literal
 
 from core.catalogue import JURISDICTIONS
 from core.centres import Centre, SeatMode, parse_centres
@@ -50,6 +52,7 @@ from core.federation import (
 from core.handoff import parse_release_modes, parse_routes
 from core.safety import UnsafeValue, check_line, check_token
 from core.sla import TimeLimits, parse_limits
+from core.trunks import Trunk, TrunkError, parse_remote_centres, parse_trunks
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -213,8 +216,11 @@ class NetworkSettings:
 
 @dataclass(frozen=True)
 class AmiSettings:
-    """The Asterisk Manager Interface (bound to 127.0.0.1)."""
+    """The Asterisk Manager Interface (bound to 127.0.0.1, whatever
+    HOTLINE_BIND_HOST says: manager.conf is rendered with `host`, and every
+    AMI client connects there)."""
 
+    host = "127.0.0.1"  # not a field: not settable
     port: int = 5038
     user: str = "hotline"
     secret: str | None = None  # None: generated once into state_dir/secrets.json
@@ -548,6 +554,36 @@ class FederationSettings:
                    poll_s=read.seconds("HOTLINE_FEDERATION_POLL", 1.0, 0.01, 60))
 
 
+@dataclass(frozen=True)
+class TrunkSettings:
+    """SIP trunks to other PBXs (core/trunks.py): the peer platforms' and the
+    carriers', and the centres served elsewhere, reached through a peer
+    trunk (`remote_centres`: centre -> trunk name)."""
+
+    trunks: tuple[Trunk, ...] = ()
+    remote_centres: dict[str, str] = field(default_factory=dict)
+
+    def trunk(self, name: str) -> Trunk | None:
+        return next((t for t in self.trunks if t.name == name), None)
+
+    def trunk_of_centre(self, centre: str) -> Trunk | None:
+        name = self.remote_centres.get(centre)
+        return self.trunk(name) if name else None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> TrunkSettings:
+        read = _Env(env)
+        try:
+            trunks = parse_trunks(read.text("HOTLINE_TRUNKS", ""), env)
+        except TrunkError as exc:
+            raise SettingsError(exc.env or "HOTLINE_TRUNKS", str(exc)) from None
+        try:
+            remote = parse_remote_centres(read.text("HOTLINE_REMOTE_CENTRES", ""), trunks)
+        except TrunkError as exc:
+            raise SettingsError("HOTLINE_REMOTE_CENTRES", str(exc)) from None
+        return cls(trunks=trunks, remote_centres=remote)
+
+
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 
@@ -578,6 +614,7 @@ class Settings:
     orders: OrderSettings = field(default_factory=OrderSettings)
     overflow: OverflowSettings = field(default_factory=OverflowSettings)
     federation: FederationSettings = field(default_factory=FederationSettings)
+    trunks: TrunkSettings = field(default_factory=TrunkSettings)
     logging: LogSettings = field(default_factory=LogSettings)
 
     @property
@@ -616,11 +653,16 @@ class Settings:
         if local:
             raise SettingsError("HOTLINE_PEERS", f"centre {sorted(local)[0]} is served here (HOTLINE_CENTRES), "
                                                  "not by a peer")
+        trunks = TrunkSettings.from_env(env)
+        served = sorted(set(site.centre_ids) & set(trunks.remote_centres))
+        if served:
+            raise SettingsError("HOTLINE_REMOTE_CENTRES", f"centre {served[0]} is served here (HOTLINE_CENTRES), "
+                                                          "not through a trunk")
         return cls(site=site, paths=PathSettings.from_env(env), network=NetworkSettings.from_env(env),
                    ami=AmiSettings.from_env(env), redis=RedisSettings.from_env(env),
                    database=DatabaseSettings.from_env(env), handoff=handoff, threeway=threeway,
                    orders=OrderSettings.from_env(env), overflow=OverflowSettings.from_env(env),
-                   federation=federation, logging=LogSettings.from_env(env))
+                   federation=federation, trunks=trunks, logging=LogSettings.from_env(env))
 
 
 _PART_NAMES = tuple(f.name for f in fields(Settings))

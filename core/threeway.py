@@ -38,9 +38,10 @@ from typing import Literal
 
 from core import channel_vars as cv
 from core.centres import Centre, Seat, centre_by_id
-from core.handoff import is_channel_name, partner_centre, seat_of_channel
+from core.handoff import is_channel_name, partner_id, seat_of_channel
 from core.refusals import Refusal
 from core.safety import is_number
+from core.trunks import handoff_header
 
 Role = Literal["initiator", "invited"]
 ROLES: tuple[str, ...] = ("initiator", "invited")
@@ -85,7 +86,7 @@ class ThreeWayPlan:
     source_centre: str
     initiator: Seat
     target_centre: str
-    queue: str                  # the other centre's linkage queue
+    queue: str                  # the other centre's linkage queue ("" for a remote centre)
     first_centre: str
     citizen_number: str
     citizen_channel: str
@@ -94,6 +95,7 @@ class ThreeWayPlan:
     linkedid: str | None
     emergency: bool = False
     via: str = "key"
+    trunk: str | None = None    # a remote centre's peer trunk: rung over it with the handoff header
 
     def citizen_variables(self, threeway_id: str) -> dict[str, str]:
         """Set on the citizen's channel before it moves into the conference."""
@@ -116,10 +118,14 @@ class ThreeWayPlan:
                 f"__{cv.THREEWAY_TIMEOUT}": str(self.timeout_s),
                 f"__{cv.CITIZEN}": self.citizen_number,
                 f"__{cv.CENTRE}": self.target_centre,
-                f"__{cv.FIRST_CENTRE}": self.first_centre}
+                f"__{cv.FIRST_CENTRE}": self.first_centre,
+                f"__{cv.THREEWAY_DIAL}": f"PJSIP/{self.target_centre}@{self.trunk}" if self.trunk else "",
+                f"__{cv.THREEWAY_HEADER}": handoff_header(threeway_id, self.source_centre,
+                                                          self.initiator.extension) if self.trunk else ""}
 
 
-def plan_start(request: ThreeWayRequest, *, centres: tuple[Centre, ...], timeout_s: int) -> ThreeWayPlan | Refusal:
+def plan_start(request: ThreeWayRequest, *, centres: tuple[Centre, ...], timeout_s: int,
+               remote: dict[str, str] | None = None) -> ThreeWayPlan | Refusal:
     """Decide whether the three-way call can start (see the module docstring).
 
     The other centre sees the citizen's number (a withheld number is
@@ -133,12 +139,15 @@ def plan_start(request: ThreeWayRequest, *, centres: tuple[Centre, ...], timeout
         return Refusal("no_citizen")
     source = centre_by_id(centres, request.centre or "") or centre_by_id(centres, seat.centre)
     assert source is not None
-    partner = partner_centre(centres, source.id)
-    if partner is None:
+    remote = remote or {}
+    partner_name = partner_id(centres, remote, source.id)
+    if partner_name is None:
         return Refusal("unknown_target")
+    partner = centre_by_id(centres, partner_name)
     first = centre_by_id(centres, request.first_centre or "")
     return ThreeWayPlan(
-        source_centre=source.id, initiator=seat, target_centre=partner.id, queue=partner.linkage_queue,
+        source_centre=source.id, initiator=seat, target_centre=partner_name,
+        queue=partner.linkage_queue if partner else "", trunk=None if partner else remote[partner_name],
         first_centre=first.id if first else source.id,
         citizen_number=request.citizen_number if is_number(request.citizen_number) else "0",
         citizen_channel=request.citizen_channel or "", seat_channel=request.seat_channel or "",
@@ -184,18 +193,18 @@ class ThreeWay:
     def centre_of(self, role: str) -> str:
         return self.source_centre if role == "initiator" else self.target_centre
 
-    def _decide(self, outcome: Outcome, **changes: object) -> tuple["ThreeWay", Outcome | None]:
+    def _decide(self, outcome: Outcome, **changes: object) -> tuple[ThreeWay, Outcome | None]:
         if self.outcome is not None:
             return replace(self, **changes), None  # type: ignore[arg-type]
         return replace(self, outcome=outcome, **changes), outcome  # type: ignore[arg-type]
 
-    def answered(self, seat: str | None) -> tuple["ThreeWay", Outcome | None]:
+    def answered(self, seat: str | None) -> tuple[ThreeWay, Outcome | None]:
         """A seat of the other centre answered: it joins."""
         if self.phase != "ringing":
             return self, None
         return replace(self, phase="joined", invited_seat=seat, present=self.present | {"invited"}), None
 
-    def no_answer(self) -> tuple["ThreeWay", Outcome | None]:
+    def no_answer(self) -> tuple[ThreeWay, Outcome | None]:
         """Nobody answered within the limit: the citizen is back with the initiator."""
         if self.phase != "ringing":
             return self, None
@@ -210,7 +219,7 @@ class ThreeWay:
             return Refusal("decided")
         return None
 
-    def cancel(self, role: str) -> tuple["ThreeWay", Outcome | None]:
+    def cancel(self, role: str) -> tuple[ThreeWay, Outcome | None]:
         """The initiator cancels: the invited seat is dropped; the case stays."""
         if self.can_cancel(role) is not None:
             return self, None
@@ -227,7 +236,7 @@ class ThreeWay:
             return Refusal("last_seat")  # the citizen would be alone
         return None
 
-    def left(self, role: str) -> tuple["ThreeWay", Outcome | None]:
+    def left(self, role: str) -> tuple[ThreeWay, Outcome | None]:
         """A seat left (its key, or it hung up).  With both seats there and
         nothing decided: agreed — the seat that stayed accepts."""
         if role not in self.present:
@@ -240,7 +249,7 @@ class ThreeWay:
                                         seat=self.seat_of(stayer), reason=f"{role}_left"), present=present)
         return replace(self, present=present), None
 
-    def citizen_gone(self) -> tuple["ThreeWay", Outcome | None]:
+    def citizen_gone(self) -> tuple[ThreeWay, Outcome | None]:
         """The citizen hung up: the conference ends for all.  Before an answer:
         abandoned; with both seats there and nothing decided: first contact."""
         present = frozenset()
@@ -251,7 +260,7 @@ class ThreeWay:
                                         reason="undecided"), phase="ended", present=present)
         return replace(self, phase="ended", present=present), None
 
-    def emergency(self, centres: tuple[Centre, ...]) -> tuple["ThreeWay", Outcome | None]:
+    def emergency(self, centres: tuple[Centre, ...]) -> tuple[ThreeWay, Outcome | None]:
         """A seat marked the case as endangering life or property: 110 accepts
         and dispatches first (its seat, when one of 110's seats is in the call)."""
         if self.decided and self.outcome is not None and self.outcome.rule == "emergency":

@@ -107,7 +107,7 @@ class HandoffService:
         t0 = time.monotonic()
         decision = plan_handoff(request, centres=s.site.centres, seat_mode=s.site.seat_mode,
                                 routes=s.handoff.destination_routes, release_modes=s.handoff.release_modes,
-                                timeout_s=s.handoff.timeout_s)
+                                timeout_s=s.handoff.timeout_s, remote=s.trunks.remote_centres)
         if isinstance(decision, Refusal):
             log.info("handoff refused (%s): seat channel %s, citizen channel %s, target %r via %s",
                      decision.reason, request.seat_channel, request.citizen_channel, request.target,

@@ -62,7 +62,7 @@ class Platform:
             self.bridge = AmiBridge(s, self.secrets.ami_secret)
             self.ami = self.bridge.ami
         else:
-            self.ami = AmiManager(s.network.bind_host, s.ami.port, s.ami.user, self.secrets.ami_secret,
+            self.ami = AmiManager(s.ami.host, s.ami.port, s.ami.user, self.secrets.ami_secret,
                                   filter_events=True)
         routes = AgiRoutes() if "agi" in self.roles else None
         self.deps = setup_features(Dependencies(s, engine, sessions, orders, self.roles,

@@ -17,19 +17,20 @@ import os
 import shlex
 import shutil
 import sys
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Mapping
 
 import jinja2
 
 from app.runtime.secrets import Secrets
 from core import channel_vars as cv
 from core.centres import centres_spec
-from core.fast_path import GUARD, WRITES, guard_expression, writes_mset
+from core.fast_path import GUARD, WRITES, guard_expression, regex, writes_mset
 from core.handoff import partner_centre, seat_interfaces
 from core.safety import check_line
 from core.settings import PROJECT_ROOT, Settings
+from core.trunks import HANDOFF_HEADER, HANDOFF_HEADER_MAX, HANDOFF_HEADER_PATTERN
 
 TEMPLATE_DIRS = (PROJECT_ROOT / "asterisk-conf", PROJECT_ROOT / "dialplan")
 # Debian's asterisk-core-sounds-en-wav / asterisk-moh-opsound-wav packages.
@@ -75,6 +76,18 @@ def _handoff_context(settings: Settings) -> dict:
     }
 
 
+def _trunk_context(settings: Settings) -> dict:
+    """Trunks (pjsip.conf) and the receiving side's check of X-Hotline-Handoff
+    (hotline-trunks.conf), rendered from core/trunks.py."""
+    return {
+        "trunks": settings.trunks.trunks,
+        "site_dir": str(settings.paths.state_dir / "site"),
+        "handoff_header": HANDOFF_HEADER,
+        "handoff_header_max": HANDOFF_HEADER_MAX,
+        "handoff_header_ok": regex(HANDOFF_HEADER_PATTERN, "${raw}"),
+    }
+
+
 def _context(settings: Settings, secrets: Secrets, agi_mode: str, verbose: int, test_rig: bool) -> dict:
     seats = []
     centres = []
@@ -97,7 +110,7 @@ def _context(settings: Settings, secrets: Secrets, agi_mode: str, verbose: int, 
         "rtp_start": settings.network.rtp_start,
         "rtp_end": settings.network.rtp_end,
         "ami_port": settings.ami.port,
-        "ami_bind": "127.0.0.1",
+        "ami_bind": settings.ami.host,
         "ami_user": settings.ami.user,
         "ami_secret": secrets.ami_secret,
         "agi_url": settings.network.agi_url,
@@ -117,6 +130,7 @@ def _context(settings: Settings, secrets: Secrets, agi_mode: str, verbose: int, 
         "handoff_fast": "yes" if settings.handoff.fast_path else "no",
         "test_rig": test_rig,
         **_handoff_context(settings),
+        **_trunk_context(settings),
     }
 
 

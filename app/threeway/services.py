@@ -64,7 +64,8 @@ class ThreeWayService:
     async def start(self, request: ThreeWayRequest) -> Started[ThreeWayPlan]:
         """Plan the three-way call and record its order; nothing has moved yet."""
         s = self.settings
-        decision = plan_start(request, centres=s.site.centres, timeout_s=s.threeway.timeout_s)
+        decision = plan_start(request, centres=s.site.centres, timeout_s=s.threeway.timeout_s,
+                              remote=s.trunks.remote_centres)
         if isinstance(decision, Refusal):
             log.info("three-way refused (%s): seat channel %s, citizen channel %s via %s", decision.reason,
                      request.seat_channel, request.citizen_channel, request.via)
@@ -74,7 +75,8 @@ class ThreeWayService:
             return Started(plan, refusal=Refusal("already_three_way"))
         self._citizens.add(plan.citizen_channel)
         try:
-            logged_in = await self.telephony.seats_logged_in(plan.queue) if self.telephony else None
+            # a remote centre (over its trunk) has no queue here: its platform answers for it
+            logged_in = await self.telephony.seats_logged_in(plan.queue) if self.telephony and plan.queue else None
             order = await self.orders.create(
                 mode="three_way", source_centre=plan.source_centre, target_centre=plan.target_centre,
                 citizen_number=plan.citizen_number, actor=f"seat:{plan.initiator.extension}",

@@ -1,0 +1,281 @@
+"""Two platforms, one key: the handoff across PBXs linked by SIP trunks (issue 12).
+
+Two (or three) of the project's own rigs on loopback (tests/support/platforms.py):
+A serves only 12345, B only 110, each with its own Asterisk, state dir,
+Redis prefix and database, linked by peer trunks told apart by port.  What
+was really sent is read on the far side (PJSIP_HEADER(read) into a
+HotlineTrunkReceived user event, the test rig), and every PBX ends with no
+channel left.
+"""
+from __future__ import annotations
+
+import asyncio
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from app.handoff import plugin as handoff_feature
+from app.inbound import plugin as inbound_feature
+from app.orders import plugin as orders_feature
+from app.runtime import db
+from app.runtime.models import utcnow
+from app.threeway import plugin as threeway_feature
+from app.tools.simulation import originate_citizen
+from app.web.app import init_app
+from app.web.auth import create_token
+from app.web.keys import SESSIONS
+from tests.support.orders import OrderReader
+from tests.support.pbx import Pbx, free_port
+from tests.support.platforms import (
+    Platforms,
+    received,
+    start_platform,
+    start_two_platforms,
+    trunk_reachable,
+    trunk_spec,
+)
+from tests.support.waiting import eventually
+
+CITIZEN = "13800138000"
+
+
+@pytest.fixture
+async def platforms(tmp_path: Path) -> AsyncIterator[Platforms]:
+    p = await start_two_platforms(tmp_path)
+    try:
+        yield p
+        await asyncio.gather(*(pbx.assert_nothing_left() for pbx in p.all))
+    finally:
+        await p.stop()
+
+
+async def _answered_on(pbx: Pbx, centre: str) -> tuple[object, str]:
+    call = await pbx.citizen_dials(centre, CITIZEN)
+    first = await pbx.seat_answered(CITIZEN)
+    pbx.events.clear()
+    return call, first["Seat"]
+
+
+async def test_when_12345_seat_on_pbx_a_presses_transfer_then_110_seat_on_pbx_b_sees_citizen_number(
+        platforms: Platforms) -> None:
+    a, b = platforms.a, platforms.b
+    call, seat = await _answered_on(a, "12345")
+    await a.press_key(seat, "*1")
+
+    got = await received(b, "110")
+    assert got["Endpoint"] == "peer-12345" and got["TrunkContext"] == "hotline-peer-in"
+    order = await platforms.orders_a.one(call.handset_id)
+    assert got["Handoff"] == f"{order.id};src=12345;seat={seat}"
+    assert f"<sip:{CITIZEN}@" in got["PAI"]
+    assert f"<sip:{CITIZEN}@" in got["From"]
+    assert got["Diversion"].startswith("<sip:12345@") and "reason=deflection" in got["Diversion"]
+
+    answered = await b.seat_answered(CITIZEN)
+    assert answered["Seat"] in {"2001", "2002"}
+    assert answered["ShownNum"] == CITIZEN
+    assert answered["Centre"] == "110"
+    assert answered["PeerHandoff"] == order.id and answered["FirstCentre"] == "12345"
+    accepted = await platforms.orders_a.one(call.handset_id, "accepted")
+    assert accepted.target_centre == "110"
+    await a.hang_up(call.handset_id)
+
+
+async def test_when_110_seat_on_pbx_b_presses_transfer_then_12345_seat_on_pbx_a_sees_citizen_number(
+        platforms: Platforms) -> None:
+    a, b = platforms.a, platforms.b
+    call, seat = await _answered_on(b, "110")
+    await b.press_key(seat, "*1")
+    got = await received(a, "12345")
+    order = await platforms.orders_b.one(call.handset_id)
+    assert got["Endpoint"] == "peer-110" and got["Handoff"] == f"{order.id};src=110;seat={seat}"
+    answered = await a.seat_answered(CITIZEN)
+    assert answered["Seat"] in {"1001", "1002"} and answered["ShownNum"] == CITIZEN
+    assert answered["PeerHandoff"] == order.id and answered["FirstCentre"] == "110"
+    await platforms.orders_b.one(call.handset_id, "accepted")
+    await b.hang_up(call.handset_id)
+
+
+async def test_when_12345_seat_on_pbx_a_clicks_transfer_button_then_110_seat_on_pbx_b_sees_citizen_number(
+        platforms: Platforms, tmp_path: Path) -> None:
+    a, b = platforms.a, platforms.b
+    settings = a.settings.with_(paths={"state_dir": tmp_path / "web"},
+                                database={"url": f"sqlite+aiosqlite:///{tmp_path / 'a' / 'orders.db'}"},
+                                network={"http_port": 0})
+    call, seat = await _answered_on(a, "12345")
+    async with TestClient(TestServer(init_app(settings, deps=a.deps))) as desk:
+        token = await create_token(desk.app[SESSIONS], role="seat", name=f"desk-{uuid.uuid4().hex[:8]}",
+                                   now=utcnow())
+        desk.session.headers["Authorization"] = f"Bearer {token}"
+        resp = await desk.post("/api/handoffs", json={"seat": seat, "target": "110"})
+        assert resp.status == 201, await resp.text()
+        body = await resp.json()
+    got = await received(b, "110")
+    assert got["Handoff"] == f"{body['handoff_id']};src=12345;seat={seat}"
+    answered = await b.seat_answered(CITIZEN)
+    assert answered["ShownNum"] == CITIZEN and answered["PeerHandoff"] == body["handoff_id"]
+    await platforms.orders_a.one(call.handset_id, "accepted")
+    await a.hang_up(call.handset_id)
+
+
+async def test_threeway_across_trunk_then_leave_hands_citizen_to_pbx_b(platforms: Platforms, tmp_path: Path) -> None:
+    a, b = platforms.a, platforms.b
+    await a.wire(f"sqlite+aiosqlite:///{tmp_path / 'a' / 'orders.db'}",
+                 features=(inbound_feature, orders_feature, handoff_feature, threeway_feature))
+    call, seat = await _answered_on(a, "12345")
+    await a.press_key(seat, "*2")
+    got = await received(b, "110")
+    assert got["Endpoint"] == "peer-12345" and got["Handoff"].endswith(f";src=12345;seat={seat}")
+    assert f"<sip:{CITIZEN}@" in got["PAI"] and got["Diversion"].startswith("<sip:12345@")
+    answered = await b.seat_answered(CITIZEN)
+    assert answered["ShownNum"] == CITIZEN and answered["FirstCentre"] == "12345"
+
+    await a.press_key(seat, "*3")  # the 12345 seat leaves: the 110 seat on B keeps the citizen
+    order = await platforms.orders_a.one(call.handset_id, "accepted")
+    assert order.target_centre == "110" and order.handoff_rule == "agreed"
+    await eventually(lambda: _no_seat_call(a, seat), what="the 12345 seat on A is free")
+    assert await b.seat_channel(answered["Seat"]) is not None  # still talking to the citizen
+    await a.hang_up(call.handset_id)
+
+
+async def _no_seat_call(pbx: Pbx, seat: str) -> bool:
+    return await pbx.seat_channel(seat) is None
+
+
+async def test_when_pbx_b_does_not_answer_then_citizen_returns_to_seat_on_pbx_a(platforms: Platforms) -> None:
+    a, b = platforms.a, platforms.b
+    for seat_b in ("2001", "2002"):
+        await b.set_phone(seat_b, "noanswer")
+    call, seat = await _answered_on(a, "12345")
+    await a.press_key(seat, "*1")
+    await received(b, "110")
+
+    back = await a.seat_answered(CITIZEN, timeout=20)
+    assert back["Seat"] == seat and back["ShownNum"] == CITIZEN
+    order = await platforms.orders_a.one(call.handset_id, "returned")
+    assert order.outcome_reason == "no_answer"
+    await a.hang_up(call.handset_id)
+
+
+async def test_when_nobody_is_logged_in_on_pbx_b_then_citizen_returns_at_once_and_order_says_rejected(
+        platforms: Platforms) -> None:
+    a, b = platforms.a, platforms.b
+    for seat_b in ("2001", "2002"):
+        reply = await b.action(Action="QueuePause", Queue="hotline-110-linkage", Paused="true",
+                               Interface=f"Local/{seat_b}@hotline-seat-phones/n")
+        assert reply.get("Response") == "Success", reply
+    call, seat = await _answered_on(a, "12345")
+    await a.press_key(seat, "*1")
+    back = await a.seat_answered(CITIZEN, timeout=8)  # well before HOTLINE_HANDOFF_TIMEOUT + return
+    assert back["Seat"] == seat
+    order = await platforms.orders_a.one(call.handset_id, "returned")
+    assert order.outcome_reason == "rejected"
+    await a.hang_up(call.handset_id)
+
+
+async def test_when_trunk_is_down_then_seat_keeps_citizen_and_order_says_unreachable(tmp_path: Path) -> None:
+    dead = free_port(socket.SOCK_DGRAM)  # nothing answers there
+    a = await start_platform(tmp_path / "a", "12345:1001-1002", free_port(socket.SOCK_DGRAM),
+                             HOTLINE_TRUNKS=trunk_spec("peer-110", dead), HOTLINE_REMOTE_CENTRES="110=peer-110")
+    try:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'a' / 'orders.db'}"
+        await a.use_database(url)
+        engine = db.create_engine(url)
+        orders = OrderReader(db.session_factory(engine))
+        await trunk_reachable(a, "peer-110", want="Unavail")
+        call, seat = await _answered_on(a, "12345")
+        await a.press_key(seat, "*1")
+        back = await a.seat_answered(CITIZEN, timeout=15)
+        assert back["Seat"] == seat and back["ShownNum"] == CITIZEN
+        order = await orders.one(call.handset_id, "returned")
+        assert order.outcome_reason == "unreachable"
+        await a.hang_up(call.handset_id)
+        await a.assert_nothing_left()
+        await engine.dispose()
+    finally:
+        await a.stop()
+
+
+async def test_when_untrusted_endpoint_sends_handoff_header_then_it_is_ignored(tmp_path: Path) -> None:
+    # C (on 127.0.0.3) believes B is its peer and sends the handoff's headers;
+    # B knows C only as a carrier: nothing from it is trusted.
+    b_port, c_port = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_DGRAM)
+    b, c = await asyncio.gather(
+        start_platform(tmp_path / "b", "110:2001-2002", b_port,
+                       HOTLINE_TRUNKS=trunk_spec("carrier-c", c_port, host="127.0.0.3", kind="carrier",
+                                                 match="127.0.0.3")),
+        start_platform(tmp_path / "c", "12345:1001-1002", c_port, HOTLINE_BIND_HOST="127.0.0.3",
+                       HOTLINE_TRUNKS=trunk_spec("peer-110", b_port), HOTLINE_REMOTE_CENTRES="110=peer-110"))
+    try:
+        await c.use_database(f"sqlite+aiosqlite:///{tmp_path / 'c' / 'orders.db'}")
+        await trunk_reachable(c, "peer-110")
+        call, seat = await _answered_on(c, "12345")
+        await c.press_key(seat, "*1")
+
+        got = await received(b, "110")
+        assert got["Endpoint"] == "carrier-c" and got["TrunkContext"] == "hotline-inbound"
+        assert got["Handoff"].endswith(f";src=12345;seat={seat}")  # it was sent...
+        answered = await b.seat_answered(CITIZEN)
+        assert answered["PeerHandoff"] == ""                  # ...and ignored: a public call
+        assert answered["FirstCentre"] == "110"
+        assert answered["Handoff"] == ""
+        await c.hang_up(call.handset_id)
+        await asyncio.gather(b.assert_nothing_left(), c.assert_nothing_left())
+    finally:
+        await asyncio.gather(b.stop(), c.stop(), return_exceptions=True)
+
+
+async def test_when_pbx_b_refuses_the_centre_then_citizen_returns_and_order_says_rejected(tmp_path: Path) -> None:
+    # A believes 119 is served behind B too; B serves no 119 and refuses (404)
+    p = await start_two_platforms(tmp_path, a_env={"HOTLINE_REMOTE_CENTRES": "110=peer-110;119=peer-110"})
+    try:
+        a = p.a
+        call, seat = await _answered_on(a, "12345")
+        await a.press_key(seat, "*8119#")
+        back = await a.seat_answered(CITIZEN, timeout=15)
+        assert back["Seat"] == seat
+        order = await p.orders_a.one(call.handset_id, "returned")
+        assert order.target_centre == "119" and order.outcome_reason == "rejected"
+        await a.hang_up(call.handset_id)
+        await asyncio.gather(*(pbx.assert_nothing_left() for pbx in p.all))
+    finally:
+        await p.stop()
+
+
+# A site file on A (kept in its state dir, #tryinclude'd: rendering never
+# touches it) sends calls to B over the trusted trunk with a header of its
+# choosing: what a buggy or hostile peer could send.
+FORGE = """[hotline-test-forge]
+exten => 110,1,Dial(PJSIP/110@peer-110,10,b(hotline-test-forge-header^s^1))
+ same => n,Hangup()
+
+[hotline-test-forge-header]
+exten => s,1,Set(PJSIP_HEADER(add,X-Hotline-Handoff)={header})
+ same => n,Return()
+"""
+
+
+@pytest.mark.parametrize("header", [
+    "x" * 170 + "\\;src=12345\\;seat=1001",                    # too long
+    "abc\\;src=12345\\;seat=1001\\;order=<sip:evil>",        # characters outside the pattern
+    "abc\\;src=12345\\;seat=1001 OR 1\\;order=1",
+    "abc\\;seat=1001\\;src=12345",                             # fields out of order
+])
+async def test_when_trusted_peer_sends_a_bad_handoff_header_then_it_is_ignored(tmp_path: Path, header: str) -> None:
+    site = tmp_path / "a" / "site"
+    site.mkdir(parents=True)
+    (site / "extensions.conf").write_text(FORGE.replace("{header}", header))
+    p = await start_two_platforms(tmp_path)
+    try:
+        call = await originate_citizen(p.a.ami, "110", CITIZEN, context="hotline-test-forge")
+        got = await received(p.b, "110")
+        assert got["Endpoint"] == "peer-12345" and got["Handoff"]  # it arrived from the trusted peer...
+        answered = await p.b.seat_answered(CITIZEN)
+        assert answered["PeerHandoff"] == "" and answered["FirstCentre"] == "110"  # ...and was not believed
+        await p.a.hang_up(call.handset_id)
+        await asyncio.gather(*(pbx.assert_nothing_left() for pbx in p.all))
+    finally:
+        await p.stop()
