@@ -1,7 +1,7 @@
 """HandoffJournal's event handling, with stand-ins for AMI, AstDB and the service.
 
-The journal on the real Asterisk is covered by tests/asterisk/test_transfer.py
-and test_fast_transfer.py; here: which events it acts on, and that nothing
+The journal on the real Asterisk is covered by tests/asterisk/test_handoff.py
+and test_handoff_paths.py; here: which events it acts on, and that nothing
 it reads from an event reaches AstDB unchecked."""
 from __future__ import annotations
 

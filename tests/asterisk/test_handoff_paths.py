@@ -3,7 +3,7 @@
 By default (HOTLINE_HANDOFF_FAST=yes) the dialplan carries out the common
 transfer itself: it writes the order to the AstDB outbox, moves the citizen
 at once, and Python records the order from the outbox (the AMI journal, the
-sweep, the handoff's later reports).  tests/asterisk/test_transfer.py runs
+sweep, the handoff's later reports).  tests/asterisk/test_handoff.py runs
 its scenarios on that path; this file adds what only the outbox can give —
 a transfer made while Python is down still leaves its order, recorded once —
 and runs the scenarios again with HOTLINE_HANDOFF_FAST=no, where every key
@@ -21,8 +21,8 @@ import pytest
 
 from app.handoff.journal import AmiAstDb, sweep
 from core.handoff import ENDED_FAMILY, OUTBOX_FAMILY, parse_outbox
-from tests.asterisk import test_transfer as spec
-from tests.asterisk.test_transfer import (
+from tests.asterisk import test_handoff as spec
+from tests.asterisk.test_handoff import (
     CITIZEN,
     SEATS_110,
     SEATS_12345,
@@ -80,7 +80,7 @@ async def test_when_destination_key_is_pressed_then_python_decides(pbx: Pbx, ord
 
 # ------------------------------------------------------------ Python first
 
-# test_transfer.py's scenarios, each with the route deciding every key press
+# test_handoff.py's scenarios, each with the route deciding every key press
 PYTHON_FIRST_SCENARIOS = {
     "12345_to_110_seat_sees_citizen_number":
         lambda pbx, orders: spec._transfer_by_key(pbx, orders, "12345", "110", SEATS_110),
