@@ -23,12 +23,8 @@ async def _load(settings: Settings, replace: bool) -> int:
     from app.runtime.models import utcnow
 
     url = settings.effective_database_url
-    await db.migrate(url)
-    engine = db.create_engine(url)
-    try:
-        results = await store.load_shipped(db.session_factory(engine), now=utcnow(), replace=replace)
-    finally:
-        await engine.dispose()
+    async with db.migrated_sessions(url) as sessions:
+        results = await store.load_shipped(sessions, now=utcnow(), replace=replace)
     for r in results:
         print(f"{r.jurisdiction}: {r.added} added, {r.updated} updated, {r.replaced} replaced, {r.kept} kept "
               f"(admin-edited entries are kept; --replace resets them)")

@@ -21,10 +21,7 @@ from core.settings import Settings
 
 async def _run(settings: Settings, args: argparse.Namespace) -> int:
     url = settings.effective_database_url
-    await db.migrate(url)
-    engine = db.create_engine(url)
-    sessions = db.session_factory(engine)
-    try:
+    async with db.migrated_sessions(url) as sessions:
         if args.action == "status":
             async with sessions() as session:
                 rows = [(await store.link_health(session, p.name)).as_dict() for p in settings.federation.peers]
@@ -53,8 +50,6 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
             ids = await store.retry(session, None if args.all else args.ids, utcnow())
         print(f"retried {len(ids)}: {' '.join(map(str, ids))}; the web service pushes them on its next round")
         return 0
-    finally:
-        await engine.dispose()
 
 
 def cmd_federation(settings: Settings, args: argparse.Namespace) -> int:

@@ -54,11 +54,9 @@ def _changes(args: argparse.Namespace) -> dict[str, Any]:
 
 async def _overflow(settings: Settings, args: argparse.Namespace) -> int:
     url = settings.effective_database_url
-    await db.migrate(url)
-    engine = db.create_engine(url)
-    config = OverflowConfig(db.session_factory(engine), settings.site.centres)
     actor = "cli"
-    try:
+    async with db.migrated_sessions(url) as sessions:
+        config = OverflowConfig(sessions, settings.site.centres)
         if args.action == "list":
             for row in await config.rows():
                 view = group_view(row)
@@ -79,8 +77,6 @@ async def _overflow(settings: Settings, args: argparse.Namespace) -> int:
         else:
             for row in await config.surge_events(centre=args.centre):
                 print(json.dumps(event_view(row), ensure_ascii=False))
-    finally:
-        await engine.dispose()
     return 0
 
 

@@ -23,10 +23,7 @@ from core.settings import Settings
 
 async def _token(settings: Settings, args: argparse.Namespace) -> int:
     url = settings.effective_database_url
-    await db.migrate(url)
-    engine = db.create_engine(url)
-    sessions = db.session_factory(engine)
-    try:
+    async with db.migrated_sessions(url) as sessions:
         if args.action == "create":
             token = await create_token(sessions, role=args.role, name=args.name, now=utcnow())
             print(token)
@@ -38,8 +35,6 @@ async def _token(settings: Settings, args: argparse.Namespace) -> int:
             for row in await list_tokens(sessions):
                 state = f"revoked {row.revoked_at.isoformat()}" if row.revoked_at else "active"
                 print(f"{row.name:<32} {row.role:<10} {row.created_at.isoformat()}  {state}")
-    finally:
-        await engine.dispose()
     return 0
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +87,18 @@ async def migrate(database_url: str) -> None:
     engine = create_engine(database_url)
     try:
         await migrate_engine(engine)
+    finally:
+        await engine.dispose()
+
+
+@asynccontextmanager
+async def migrated_sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on the database at `database_url`, migrated to head first; the
+    engine is disposed on the way out (what a one-shot CLI command needs)."""
+    await migrate(database_url)
+    engine = create_engine(database_url)
+    try:
+        yield session_factory(engine)
     finally:
         await engine.dispose()
 

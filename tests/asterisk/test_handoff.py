@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, AsyncIterator
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from app.handoff.journal import AmiAstDb, sweep
 from app.handoff.services import HandoffService
@@ -26,10 +25,8 @@ from app.orders.services import OrderService
 from app.runtime import db
 from app.runtime.models import Order, utcnow
 from app.runtime.render import write_agi_script
-from app.web.app import init_app
-from app.web.auth import create_token
-from app.web.keys import SESSIONS
 from core.handoff import OUTBOX_FAMILY, HandoffRequest
+from tests.support.desk import seat_desk
 from tests.support.orders import OrderReader
 from tests.support.pbx import Pbx
 from tests.support.waiting import eventually
@@ -306,13 +303,7 @@ async def test_when_centre_releases_at_once_then_seat_is_free_before_target_answ
 @pytest.fixture
 async def desk(pbx: Pbx, orders: Orders, tmp_path: Path) -> AsyncIterator[TestClient]:
     """The web service wired like `hotline up`: the rig's handoff service and AMI."""
-    settings = pbx.settings.with_(paths={"state_dir": tmp_path / "web"}, database={"url": orders.url},
-                                  network={"http_port": 0})
-    app = init_app(settings, deps=pbx.deps)
-    async with TestClient(TestServer(app)) as client:
-        token = await create_token(client.app[SESSIONS], role="seat", name=f"desk-{uuid.uuid4().hex[:8]}",
-                                   now=utcnow())
-        client.session.headers["Authorization"] = f"Bearer {token}"
+    async with seat_desk(pbx.settings, pbx.deps, orders.url, tmp_path / "web") as client:
         yield client
 
 

@@ -10,26 +10,23 @@ channel and no conference is left.
 """
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, AsyncIterator
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.inbound import plugin as inbound
 from app.orders import plugin as orders
 from app.runtime.features import Dependencies
-from app.runtime.models import Order, OrderEvent, utcnow
+from app.runtime.models import Order, OrderEvent
 from app.threeway import plugin as threeway_feature
 from app.threeway.http import THREEWAY
 from app.threeway.services import ThreeWayService
-from app.web.app import init_app
-from app.web.auth import create_token
-from app.web.keys import SESSIONS
 from core.threeway import conference_name
+from tests.support.desk import seat_desk
 from tests.support.orders import OrderReader
 from tests.support.pbx import Pbx
 from tests.support.waiting import eventually
@@ -372,14 +369,7 @@ async def test_when_seat_marks_emergency_then_110_accepts_and_dispatches_first(t
 
 @pytest.fixture
 async def desk(threeway: ThreeWayRig, tmp_path: Path) -> AsyncIterator[TestClient]:
-    pbx = threeway.pbx
-    settings = pbx.settings.with_(paths={"state_dir": tmp_path / "web"}, database={"url": threeway.url},
-                                  network={"http_port": 0})
-    app = init_app(settings, deps=threeway.deps)
-    async with TestClient(TestServer(app)) as client:
-        token = await create_token(client.app[SESSIONS], role="seat", name=f"desk-{uuid.uuid4().hex[:8]}",
-                                   now=utcnow())
-        client.session.headers["Authorization"] = f"Bearer {token}"
+    async with seat_desk(threeway.pbx.settings, threeway.deps, threeway.url, tmp_path / "web") as client:
         yield client
 
 
