@@ -27,9 +27,11 @@ then `settings.with_(redis={"prefix": "t:"})` to change a part.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from collections import ChainMap
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Literal
@@ -157,12 +159,27 @@ class SiteSettings:
                    queue_timeout_s=read.whole("HOTLINE_QUEUE_TIMEOUT", 300, 3600))
 
 
+def project_path(value: str | Path) -> Path:
+    """`value` as an absolute path: `~` expanded, a relative path taken from
+    the project root (where `./hotline` runs), not from the current
+    directory — Asterisk reads its `-C` path from its own config dir, and the
+    processes of one installation must agree on where its state is."""
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
 @dataclass(frozen=True)
 class PathSettings:
-    """Where this installation keeps its state, and which Asterisk build it runs."""
+    """Where this installation keeps its state, and which Asterisk build it
+    runs.  Both are absolute: a relative value (`HOTLINE_STATE_DIR=./var`,
+    as documented) is taken from the project root (`project_path`)."""
 
     state_dir: Path = PROJECT_ROOT / "var"
     asterisk_prefix: Path = field(default_factory=lambda: _default_cache() / "asterisk-current")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "state_dir", project_path(self.state_dir))
+        object.__setattr__(self, "asterisk_prefix", project_path(self.asterisk_prefix))
 
     @property
     def run_dir(self) -> Path:
@@ -173,9 +190,15 @@ class PathSettings:
     def from_env(cls, env: Mapping[str, str]) -> PathSettings:
         read = _Env(env)
         return cls(
-            state_dir=Path(read.text("HOTLINE_STATE_DIR", str(PROJECT_ROOT / "var"))).expanduser(),
-            asterisk_prefix=Path(read.text("HOTLINE_ASTERISK_PREFIX",
-                                           str(_default_cache() / "asterisk-current"))).expanduser())
+            state_dir=project_path(read.text("HOTLINE_STATE_DIR", str(PROJECT_ROOT / "var"))),
+            asterisk_prefix=project_path(read.text("HOTLINE_ASTERISK_PREFIX",
+                                                   str(_default_cache() / "asterisk-current"))))
+
+
+WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", "[::]"})
+# the private networks (RFC 1918) and loopback: phones there are reached directly, not through NAT
+DEFAULT_LOCAL_NETS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8")
+_HOSTNAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
 
 
 @dataclass(frozen=True)
@@ -190,10 +213,30 @@ class NetworkSettings:
     agi_port: int = 4573
     http_host: str = "127.0.0.1"
     http_port: int = 8080
+    # Behind NAT: the address phones and trunks outside `local_nets` reach
+    # (pjsip.conf transports' external_signaling_address/external_media_address)
+    external_address: str | None = None
+    local_nets: tuple[str, ...] = DEFAULT_LOCAL_NETS
 
     @property
     def agi_url(self) -> str:
         return f"agi://{self.agi_host}:{self.agi_port}"
+
+    @property
+    def binds_all(self) -> bool:
+        """SIP listens on every interface (0.0.0.0 or ::)."""
+        return self.bind_host in WILDCARD_HOSTS
+
+    def sip_hosts(self, host_addresses: Sequence[str] = ()) -> list[str]:
+        """Addresses a phone can register to: the external address when one is
+        set, then the bind address — or, bound to every interface, this
+        host's own addresses (`host_addresses`, loopback last)."""
+        hosts = [self.external_address] if self.external_address else []
+        if not self.binds_all:
+            hosts.append(self.bind_host)
+        else:
+            hosts += sorted(host_addresses, key=lambda a: ipaddress.ip_address(a).is_loopback)
+        return list(dict.fromkeys(hosts))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> NetworkSettings:
@@ -211,7 +254,28 @@ class NetworkSettings:
                    agi_host=read.text("HOTLINE_AGI_HOST", "127.0.0.1"),
                    agi_port=read.port("HOTLINE_AGI_PORT", 4573),
                    http_host=read.text("HOTLINE_HTTP_HOST", "127.0.0.1"),
-                   http_port=read.port("HOTLINE_HTTP_PORT", 8080))
+                   http_port=read.port("HOTLINE_HTTP_PORT", 8080),
+                   external_address=_external_address(read.optional("HOTLINE_EXTERNAL_ADDRESS")),
+                   local_nets=_local_nets(read.text("HOTLINE_LOCAL_NETS", ",".join(DEFAULT_LOCAL_NETS))))
+
+
+def _external_address(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    try:
+        return str(ipaddress.ip_address(raw))
+    except ValueError:
+        pass
+    if not _HOSTNAME.fullmatch(raw):
+        raise SettingsError("HOTLINE_EXTERNAL_ADDRESS", f"{raw!r}: expected an IP address or a host name")
+    return raw
+
+
+def _local_nets(raw: str) -> tuple[str, ...]:
+    try:
+        return tuple(str(ipaddress.ip_network(n.strip(), strict=False)) for n in raw.split(",") if n.strip())
+    except ValueError as exc:
+        raise SettingsError("HOTLINE_LOCAL_NETS", f"{raw!r}: {exc}") from None
 
 
 @dataclass(frozen=True)

@@ -337,3 +337,40 @@ def test_every_variable_settings_read_is_documented_in_env_example_under_its_cur
     assert read_names == example
     readme = (PROJECT_ROOT / "README.md").read_text()
     assert [new for new in RENAMED_VARIABLES.values() if new not in readme] == []
+
+
+# ------------------------------------------------------------------ paths, NAT, the address phones use
+
+def test_when_state_dir_is_relative_then_it_is_taken_from_the_project_root_not_the_current_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    paths = PathSettings.from_env({"HOTLINE_STATE_DIR": "./var", "HOTLINE_ASTERISK_PREFIX": "build/ast"})
+    assert paths.state_dir == PROJECT_ROOT / "var" and paths.state_dir.is_absolute()
+    assert paths.asterisk_prefix == PROJECT_ROOT / "build" / "ast"
+    assert PathSettings(state_dir=Path("state")).run_dir == PROJECT_ROOT / "state" / "asterisk"
+    assert PathSettings.from_env({"HOTLINE_STATE_DIR": "~/x"}).state_dir == Path.home() / "x"
+
+
+def test_when_an_external_address_is_set_then_phones_are_told_it_first() -> None:
+    net = NetworkSettings.from_env({"HOTLINE_EXTERNAL_ADDRESS": "pbx.example.gov.cn",
+                                    "HOTLINE_LOCAL_NETS": "192.168.10.0/24, 10.1.2.3/8"})
+    assert net.external_address == "pbx.example.gov.cn"
+    assert net.local_nets == ("192.168.10.0/24", "10.0.0.0/8")
+    assert net.sip_hosts() == ["pbx.example.gov.cn", "127.0.0.1"]
+    assert NetworkSettings().external_address is None
+
+
+def test_when_sip_binds_every_interface_then_phones_are_told_the_hosts_addresses_never_0_0_0_0() -> None:
+    net = NetworkSettings.from_env({"HOTLINE_BIND_HOST": "0.0.0.0"})
+    assert net.sip_hosts(["127.0.0.1", "192.0.2.7"]) == ["192.0.2.7", "127.0.0.1"]
+    assert NetworkSettings(bind_host="192.0.2.7").sip_hosts(["10.0.0.1"]) == ["192.0.2.7"]
+
+
+@pytest.mark.parametrize("name,value", [("HOTLINE_EXTERNAL_ADDRESS", "pbx example"),
+                                        ("HOTLINE_EXTERNAL_ADDRESS", "-pbx"),
+                                        ("HOTLINE_LOCAL_NETS", "10.0.0.0/33"),
+                                        ("HOTLINE_LOCAL_NETS", "lan")])
+def test_when_a_nat_setting_is_malformed_then_it_is_refused_by_name(name: str, value: str) -> None:
+    with pytest.raises(SettingsError) as exc:
+        NetworkSettings.from_env({name: value})
+    assert exc.value.name == name
