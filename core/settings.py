@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Literal
 
 from core.catalogue import JURISDICTIONS
-from core.centres import Centre, SeatMode, parse_centres
+from core.centres import MAX_SEATS, SEAT_MAX_DIGITS, Centre, SeatMode, parse_centres
 from core.feature_keys import (
     BUILTIN_FEATURE_KEYS,
     THREE_WAY_KEYS,
@@ -75,8 +75,8 @@ class _Env:
     def __init__(self, env: Mapping[str, str]) -> None:
         self.env = env
 
-    def text(self, name: str, default: str) -> str:
-        return self._check(name, self.env.get(name) or default)
+    def text(self, name: str, default: str, *, max_len: int = 1024) -> str:
+        return self._check(name, self.env.get(name) or default, max_len)
 
     def optional(self, name: str) -> str | None:
         """The value, or None when unset or empty."""
@@ -117,9 +117,9 @@ class _Env:
         return value
 
     @staticmethod
-    def _check(name: str, value: str) -> str:
+    def _check(name: str, value: str, max_len: int = 1024) -> str:
         try:
-            return check_line(name, value, max_len=1024)
+            return check_line(name, value, max_len=max_len)
         except UnsafeValue as exc:
             raise SettingsError(name, exc.reason) from None
 
@@ -130,6 +130,8 @@ def _default_cache() -> Path:
 
 
 DEFAULT_CENTRES = "12345:1001-1004;110:2001-2002"
+# Seats may be listed one by one (no range): room for MAX_SEATS of them.
+CENTRES_MAX_LEN = MAX_SEATS * (SEAT_MAX_DIGITS + 1) + 1024
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,7 @@ class SiteSettings:
     def from_env(cls, env: Mapping[str, str]) -> SiteSettings:
         read = _Env(env)
         try:
-            centres = parse_centres(read.text("HOTLINE_CENTRES", DEFAULT_CENTRES))
+            centres = parse_centres(read.text("HOTLINE_CENTRES", DEFAULT_CENTRES, max_len=CENTRES_MAX_LEN))
         except UnsafeValue as exc:
             raise SettingsError("HOTLINE_CENTRES", exc.reason) from None
         seat_mode = read.text("HOTLINE_SEAT_MODE", "sip")

@@ -8,6 +8,7 @@ from typing import Any, Mapping
 
 import pytest
 
+from core.centres import centres_spec, extension_patterns, extension_runs, parse_centres
 from core.feature_keys import (
     BUILTIN_FEATURE_KEYS,
     THREE_WAY_KEYS,
@@ -374,3 +375,55 @@ def test_when_a_nat_setting_is_malformed_then_it_is_refused_by_name(name: str, v
     with pytest.raises(SettingsError) as exc:
         NetworkSettings.from_env({name: value})
     assert exc.value.name == name
+
+
+# ------------------------------------------------------------------ scale: thousands of seats
+
+def test_when_a_provincial_platform_lists_2000_seats_as_ranges_then_they_are_read_in_order() -> None:
+    s = Settings.from_env({"HOTLINE_CENTRES": "12345:10001-11800;110:20001-20200"})
+    assert [len(c.seats) for c in s.site.centres] == [1800, 200]
+    assert s.site.centres[0].seats[-1].extension == "11800"
+    assert centres_spec(s.site.centres) == "12345:10001-11800;110:20001-20200"
+
+
+def test_when_seats_are_listed_one_by_one_then_no_line_length_caps_them() -> None:
+    one_by_one = ",".join(str(n) for n in range(1001, 3001, 2))  # 1,000 seats, ~5,000 characters
+    s = Settings.from_env({"HOTLINE_CENTRES": f"12345:{one_by_one};110:2-3"})
+    assert len(s.site.centres[0].seats) == 1000
+    assert parse_centres(centres_spec(s.site.centres)) == s.site.centres
+
+
+def test_extension_runs_join_only_consecutive_numbers_of_one_length() -> None:
+    assert extension_runs(["1001", "1002", "1003", "1010", "998", "999", "1000"]) == [
+        ("1001", "1003"), ("1010", "1010"), ("998", "999"), ("1000", "1000")]
+
+
+@pytest.mark.parametrize("spec,reason", [
+    ("12345:1-20000", "more than 10000 seats"),
+    ("12345:1-6000;110:7000-13000", "more than 10000 seats"),
+    ("12345:1001-1004;110:12345", "collides with centre number"),
+    ("12345:1200-1001", "bad seat range"),
+    ("12345:1001-x", "bad seat range"),
+    ("12345:" + "1" * 21, "bad seat"),
+])
+def test_when_seats_are_malformed_or_too_many_then_hotline_centres_is_refused(spec: str, reason: str) -> None:
+    with pytest.raises(SettingsError) as exc:
+        Settings.from_env({"HOTLINE_CENTRES": spec})
+    assert exc.value.name == "HOTLINE_CENTRES" and reason in exc.value.reason
+
+
+def _pattern_matches(pattern: str, number: str) -> bool:
+    if not pattern.startswith("_"):
+        return pattern == number
+    as_re = re.sub(r"X", "[0-9]", pattern[1:])
+    return re.fullmatch(as_re, number) is not None
+
+
+@pytest.mark.parametrize("first,last", [(1001, 1200), (10000, 11999), (998, 1005), (1, 9), (1005, 1005), (1019, 1021)])
+def test_extension_patterns_match_exactly_the_seats(first: int, last: int) -> None:
+    seats = [str(n) for n in range(first, last + 1)]
+    patterns = extension_patterns(seats)
+    assert len(patterns) <= 12
+    for n in range(max(0, first - 300), last + 300):
+        assert any(_pattern_matches(p, str(n)) for p in patterns) == (first <= n <= last), n
+    assert extension_patterns([str(n) for n in range(1001, 1201)]) == ["_100[1-9]", "_10[1-9]X", "_11XX", "1200"]
