@@ -25,7 +25,7 @@ import signal
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import aiohttp
@@ -59,12 +59,12 @@ class Api:
         self.token = token
 
     async def get(self, path: str, **params: str) -> Any:
-        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {self.token}"}) as http:
-            async with http.get(self.base + path, params=params) as resp:
-                body = await resp.json()
-                if resp.status != 200:
-                    raise RuntimeError(f"{path} answered {resp.status}: {body}")
-                return body
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {self.token}"}) as http, \
+                http.get(self.base + path, params=params) as resp:
+            body = await resp.json()
+            if resp.status != 200:
+                raise RuntimeError(f"{path} answered {resp.status}: {body}")
+            return body
 
     async def order_of_call(self, linkedid: str) -> dict[str, Any] | None:
         orders = (await self.get("/api/orders", linkedid=linkedid))["orders"]
@@ -79,7 +79,7 @@ async def _token(settings: Settings, *, revoke: str | None = None) -> tuple[str,
 
     engine = create_engine(settings.effective_database_url)
     try:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         if revoke is not None:
             await revoke_token(session_factory(engine), name=revoke, now=now)
             return revoke, ""

@@ -63,8 +63,8 @@ STORY = (  # the demo's story, line by line (README "What the demo prints")
     r"/api/live: seat (?P=seat) is in_call, talking to 13912345678",
     r"seat (?P=seat) presses \*1 \(一键携号转接.*",
     r"110 seat (?P<taker>2\d{3}) rang showing 13912345678 — the citizen's number, not the 12345 seat's — and answered",
-    r"order (?P<first>12345-\d{8}-\d{4}): 一键转接 one-key transfer, citizen 13912345678, "
-    r"12345 seat (?P=seat) -> 110 seat (?P=taker), status accepted, wait \d+\.\d s",
+    (r"order (?P<first>12345-\d{8}-\d{4}): 一键转接 one-key transfer, citizen 13912345678, "
+     r"12345 seat (?P=seat) -> 110 seat (?P=taker), status accepted, wait \d+\.\d s"),
     r"citizen 13912345678 hangs up",
     r"citizen 13900139000 dials 12345",
     r"12345 seat (?P<seat2>1\d{3}) answered; its display shows 13900139000",
@@ -72,8 +72,8 @@ STORY = (  # the demo's story, line by line (README "What the demo prints")
     r"110 seat (?P<invited>2\d{3}) rang showing 13900139000 and answered",
     r"three-way call: citizen 13900139000, 12345 seat (?P=seat2) and 110 seat (?P=invited) talk in one conference",
     r"seat (?P=seat2) presses \*3 \(leave and hand over\): 110 seat (?P=invited) takes the citizen",
-    r"order (?P<second>12345-\d{8}-\d{4}): 三方通话 three-way call, citizen 13900139000, "
-    r"12345 seat (?P=seat2) -> 110 seat (?P=invited), status accepted \(agreed\), wait \d+\.\d s",
+    (r"order (?P<second>12345-\d{8}-\d{4}): 三方通话 three-way call, citizen 13900139000, "
+     r"12345 seat (?P=seat2) -> 110 seat (?P=invited), status accepted \(agreed\), wait \d+\.\d s"),
     r"citizen 13900139000 hangs up",
     r"summary: 2 calls handed over, 2 work orders \(工单\):",
 )
