@@ -6,10 +6,15 @@ on the real Asterisk; a sample of seats registers over SIP."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+import aiohttp
 
 from app.runtime.render import render
 from app.runtime.stack import Stack
+from app.web.auth import create_token
 from core.centres import parse_centres
 from tests.support.pbx import rig_settings
 from tests.support.sip_phone import SipPhone
@@ -19,7 +24,7 @@ CENTRES = "12345:10001-11800;110:20001-20200"  # 1,800 + 200 seats
 SAMPLE = ("10001", "11042", "11800", "20200")
 
 
-def _events(reply: object, name: str) -> list[dict[str, str]]:
+def _events(reply: Any, name: str) -> list[dict[str, Any]]:
     return [m for m in (reply if isinstance(reply, list) else [reply]) if m.get("Event") == name]
 
 
@@ -54,6 +59,22 @@ async def test_when_2000_seats_are_configured_then_they_render_start_and_registe
             for queue in (f"hotline-{centre}", f"hotline-{centre}-linkage"):
                 members = _events(await ami.send({"Action": "QueueStatus", "Queue": queue}), "QueueMember")
                 assert len(members) == count, queue
+        # the live view (AMI bridge -> Redis -> /api/live) shows every seat
+        assert stack.platform.deps is not None
+        token = await create_token(stack.platform.deps.sessions, role="supervisor", name="scale",
+                                   now=datetime.now(UTC))
+        url = f"http://127.0.0.1:{settings.network.http_port}/api/live"
+
+        async def live_seats() -> bool:
+            async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http, \
+                    http.get(url) as resp:
+                body = await resp.json()
+            assert resp.status == 200, body
+            counts = {c["id"]: len(c["seats"]) for c in body["centres"]}
+            assert counts == {"12345": 1800, "110": 200}, counts
+            return True
+
+        await eventually(live_seats, timeout=15, interval=0.2, what="/api/live showing the 2,000 seats")
         print(f"\n2,000 seats: render {rendered_s:.2f} s, hotline up (Asterisk booted, AMI in) {up_s:.2f} s")
         assert rendered_s < 10 and up_s < 30, (rendered_s, up_s)  # seconds, on a shared 2-core machine
 
