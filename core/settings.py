@@ -333,7 +333,17 @@ class DatabaseSettings:
         url = _Env(env).optional("HOTLINE_DATABASE_URL")
         if url is not None and not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise SettingsError("HOTLINE_DATABASE_URL", "must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
-        return cls(url=url)
+        return cls(url=url if url is None else _sqlite_from_root(url))
+
+
+def _sqlite_from_root(url: str) -> str:
+    """A SQLite file given by a relative path (`sqlite+aiosqlite:///var/x.db`) taken
+    from the project root, as HOTLINE_STATE_DIR is; anything else unchanged."""
+    scheme = "sqlite+aiosqlite:///"
+    path = url[len(scheme):] if url.startswith(scheme) else ""
+    if not path or path.startswith(("/", ":memory:", "file:")):
+        return url
+    return scheme + str(project_path(path))
 
 
 # The *1 feature was called "transfer": its variables' old names are still

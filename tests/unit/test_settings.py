@@ -427,3 +427,12 @@ def test_extension_patterns_match_exactly_the_seats(first: int, last: int) -> No
     for n in range(max(0, first - 300), last + 300):
         assert any(_pattern_matches(p, str(n)) for p in patterns) == (first <= n <= last), n
     assert extension_patterns([str(n) for n in range(1001, 1201)]) == ["_100[1-9]", "_10[1-9]X", "_11XX", "1200"]
+
+
+def test_when_the_sqlite_file_is_relative_then_it_is_taken_from_the_project_root_too() -> None:
+    read = DatabaseSettings.from_env
+    assert read({"HOTLINE_DATABASE_URL": "sqlite+aiosqlite:///var/orders.db"}).url == \
+        f"sqlite+aiosqlite:///{PROJECT_ROOT / 'var' / 'orders.db'}"
+    assert read({"HOTLINE_DATABASE_URL": "sqlite+aiosqlite:////srv/orders.db"}).url == \
+        "sqlite+aiosqlite:////srv/orders.db"
+    assert read({"HOTLINE_DATABASE_URL": "postgresql+asyncpg://u@h/db"}).url == "postgresql+asyncpg://u@h/db"
