@@ -29,7 +29,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -125,31 +124,14 @@ def cmd_render(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def host_addresses() -> list[str]:
-    """This host's IPv4 addresses, one per interface (Linux: SIOCGIFADDR)."""
-    import fcntl
-    import struct
-
-    found = []
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        for _index, name in socket.if_nameindex():
-            try:
-                raw = fcntl.ioctl(s.fileno(), 0x8915,  # SIOCGIFADDR
-                                  struct.pack("256s", name.encode()[:15]))
-            except OSError:  # no IPv4 address on this interface
-                continue
-            found.append(socket.inet_ntoa(raw[20:24]))
-    return found
-
-
 def cmd_seats(settings: Settings, _args: argparse.Namespace) -> int:
+    from app.runtime.network import sip_server
     from app.runtime.secrets import load_or_create
 
     secrets = load_or_create(settings)
-    net = settings.network
-    hosts = net.sip_hosts(host_addresses() if net.binds_all else ())
-    print(f"SIP server {' or '.join(f'{h}:{net.sip_port}' for h in hosts)} (UDP and TCP)"
-          + (" — HOTLINE_BIND_HOST=127.0.0.1: this machine only" if hosts == ["127.0.0.1"] else ""))
+    server = sip_server(settings)
+    print(f"SIP server {server} (UDP and TCP)"
+          + (" — HOTLINE_BIND_HOST=127.0.0.1: this machine only" if server.startswith("127.0.0.1:") else ""))
     for centre in settings.site.centres:
         for seat in centre.seats:
             print(f"  {centre.id:>6}  seat {seat.extension}  username {seat.extension}  "
