@@ -7,6 +7,7 @@ A *seat* is one call-taker position, identified by its extension.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -62,8 +63,16 @@ class Centre:
         return f"hotline-{self.id}-linkage"
 
 
+# A provincial platform runs a few thousand seats: the cap only stops a typo
+# (`1001-100100`) from rendering a configuration nobody meant.
+MAX_SEATS = 10_000
+SEAT_MAX_DIGITS = 20
+
+
 def parse_centres(spec: str) -> tuple[Centre, ...]:
-    """Parse `12345:1001-1004,1010;110:2001-2002` into centres.
+    """Parse `12345:1001-1004,1010;110:2001-2002` into centres.  A range
+    `LOW-HIGH` is every number from LOW to HIGH (`1001-1200`: 200 seats);
+    at most MAX_SEATS seats in all.
 
     Raises `UnsafeValue` naming the part that is wrong.
     """
@@ -82,15 +91,20 @@ def parse_centres(spec: str) -> tuple[Centre, ...]:
         for item in [s.strip() for s in seats_spec.split(",") if s.strip()]:
             if "-" in item:
                 lo, hi = item.split("-", 1)
-                if not (lo.isdigit() and hi.isdigit()) or int(lo) > int(hi) or int(hi) - int(lo) > 999:
+                lo, hi = lo.strip(), hi.strip()
+                if not (_is_extension(lo) and _is_extension(hi)) or int(lo) > int(hi):
                     raise UnsafeValue("HOTLINE_CENTRES", f"bad seat range {item!r}")
+                if len(seen_ext) + len(exts) + int(hi) - int(lo) + 1 > MAX_SEATS:
+                    raise UnsafeValue("HOTLINE_CENTRES", f"more than {MAX_SEATS} seats")
                 exts.extend(str(n) for n in range(int(lo), int(hi) + 1))
-            elif item.isdigit():
+            elif _is_extension(item):
                 exts.append(item)
             else:
                 raise UnsafeValue("HOTLINE_CENTRES", f"bad seat {item!r}")
         if not exts:
             raise UnsafeValue("HOTLINE_CENTRES", f"centre {cid} has no seats")
+        if len(seen_ext) + len(exts) > MAX_SEATS:
+            raise UnsafeValue("HOTLINE_CENTRES", f"more than {MAX_SEATS} seats")
         for ext in exts:
             if ext in seen_ext:
                 raise UnsafeValue("HOTLINE_CENTRES", f"seat {ext} belongs to two centres")
@@ -100,6 +114,9 @@ def parse_centres(spec: str) -> tuple[Centre, ...]:
         centres.append(Centre(cid, tuple(Seat(e, cid) for e in exts)))
     if not centres:
         raise UnsafeValue("HOTLINE_CENTRES", "no centre configured")
+    clash = sorted(seen_ext & {c.id for c in centres})
+    if clash:  # a seat's phone dials a centre by its number
+        raise UnsafeValue("HOTLINE_CENTRES", f"seat {clash[0]} collides with centre number")
     return tuple(centres)
 
 
@@ -119,6 +136,62 @@ def centre_by_queue(centres: tuple[Centre, ...], queue: str) -> Centre | None:
     return next((c for c in centres if queue in (c.queue, c.linkage_queue)), None)
 
 
+def _is_extension(value: str) -> bool:
+    return value.isdigit() and value.isascii() and len(value) <= SEAT_MAX_DIGITS
+
+
+def extension_runs(extensions: Iterable[str]) -> list[tuple[str, str]]:
+    """Consecutive numbers of the same length as (first, last), in order:
+    `1001 1002 1003 1010` → (1001, 1003), (1010, 1010)."""
+    runs: list[tuple[str, str]] = []
+    for ext in extensions:
+        if runs:
+            first, last = runs[-1]
+            if len(ext) == len(last) and int(ext) == int(last) + 1 and str(int(ext)) == ext:
+                runs[-1] = (first, ext)
+                continue
+        runs.append((ext, ext))
+    return runs
+
+
 def centres_spec(centres: tuple[Centre, ...]) -> str:
-    """The inverse of `parse_centres` (seats listed one by one)."""
-    return ";".join(f"{c.id}:{','.join(s.extension for s in c.seats)}" for c in centres)
+    """The inverse of `parse_centres`, consecutive seats as ranges:
+    2,000 seats in a few dozen characters."""
+    def seats(c: Centre) -> str:
+        return ",".join(lo if lo == hi else f"{lo}-{hi}" for lo, hi in extension_runs(s.extension for s in c.seats))
+    return ";".join(f"{c.id}:{seats(c)}" for c in centres)
+
+
+def extension_patterns(extensions: Iterable[str]) -> list[str]:
+    """Asterisk extension patterns matching exactly `extensions` (digits):
+    `1001`…`1200` → `_100[1-9]`, `_10[1-9]X`, `_11XX`, `1200`.  The dialplan
+    then knows 2,000 seats in a handful of lines."""
+    return [p for lo, hi in extension_runs(extensions) for p in _range_patterns(lo, hi)]
+
+
+def _range_patterns(lo: str, hi: str) -> list[str]:
+    """Patterns for every number from `lo` to `hi` (same length)."""
+    if lo == hi:
+        return [lo]
+    common = 0
+    while lo[common] == hi[common]:
+        common += 1
+    prefix, lo_rest, hi_rest = lo[:common], lo[common:], hi[common:]
+    if set(lo_rest) == {"0"} and set(hi_rest) == {"9"}:
+        return ["_" + prefix + "X" * len(lo_rest)]
+    if len(lo_rest) == 1:
+        return ["_" + prefix + f"[{lo_rest}-{hi_rest}]"]
+    tail = len(lo_rest) - 1
+    out: list[str] = []
+    first, last = int(lo_rest[0]), int(hi_rest[0])
+    if set(lo_rest[1:]) != {"0"}:  # lo's first digit only partly: from lo to lo[0]99…
+        out += _range_patterns(lo, prefix + lo_rest[0] + "9" * tail)
+        first += 1
+    whole_last = set(hi_rest[1:]) == {"9"}
+    middle_end = last if whole_last else last - 1
+    if first <= middle_end:  # whole blocks of the digit after the prefix
+        digit = str(first) if first == middle_end else f"[{first}-{middle_end}]"
+        out.append("_" + prefix + digit + "X" * tail)
+    if not whole_last:
+        out += _range_patterns(prefix + hi_rest[0] + "0" * tail, hi)
+    return out

@@ -37,9 +37,6 @@ HANDOFF_FAST = "HOTLINE_HANDOFF_FAST"
 HANDOFF_PARTNER_PREFIX = "HOTLINE_HANDOFF_PARTNER_"
 HANDOFF_PARTNER_QUEUE_PREFIX = "HOTLINE_HANDOFF_PARTNER_QUEUE_"
 HANDOFF_RELEASE_PREFIX = "HOTLINE_HANDOFF_RELEASE_"
-# A global per configured seat (prefix + extension = its centre): the fast
-# path's "a seat of ours".
-HANDOFF_SEAT_PREFIX = "HOTLINE_HANDOFF_SEAT_"
 # The handoff's target on the seat's leg: the destination dialled after the
 # destination key (empty: the partner centre); on the fast path, the partner.
 HANDOFF_TARGET = "HOTLINE_HANDOFF_TARGET"

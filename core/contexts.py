@@ -28,6 +28,13 @@ SIMULATED_PHONES: frozenset[str] = frozenset({
 })
 
 
+# The configured seats as extension patterns (core.centres.extension_patterns):
+# the handoff key's "a seat of ours", asked with DIALPLAN_EXISTS — a few lines
+# for 2,000 seats, where a global per seat made Asterisk's global variable
+# list (searched one by one on every ${...} of a global) as long as the seats.
+KNOWN_SEATS = "hotline-known-seats"
+
+
 def is_call_flow(context: str) -> bool:
     """True for a context of the product's own call flow: any `hotline-`
     context but the simulated phones.

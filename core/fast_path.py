@@ -41,6 +41,7 @@ from typing import Callable
 
 from core import channel_vars as cv
 from core.centres import Centre, centre_by_id, seat_by_extension
+from core.contexts import KNOWN_SEATS
 from core.handoff import (
     ASTDB_FAMILY,
     CALL_GUARD_FAMILY,
@@ -79,11 +80,11 @@ def per_centre(prefix: str) -> str:
     return "${" + prefix + var(cv.CENTRE) + "}"
 
 
-def seat_global(extension: str) -> str:
-    """The global rendered per configured seat (its centre's id): `${HOTLINE_HANDOFF_SEAT_<extension>}`.
-    Unset (empty) for anything else — an unconfigured seat, an empty or odd
-    HOTLINE_SEAT: no such variable."""
-    return "${" + cv.HANDOFF_SEAT_PREFIX + extension + "}"
+def known_seat(extension: str) -> str:
+    """1 when `extension` is a configured seat: the context KNOWN_SEATS holds
+    the seats as extension patterns (rendered).  DIALPLAN_EXISTS with an
+    empty extension answers for the context alone, hence the length test."""
+    return f"${{LEN({extension})}} > 0 & ${{DIALPLAN_EXISTS({KNOWN_SEATS},{extension},1)}}"
 
 
 def regex(pattern: str, value: str) -> str:
@@ -136,8 +137,8 @@ GUARD: tuple[GuardPart, ...] = (
     GuardPart("seat_leg", "this leg is a seat's (core.handoff SEAT_CHANNEL_PATTERN)",
               regex(SEAT_CHANNEL_PATTERN, SEAT_LEG_NAME),
               lambda p, c: seat_extension_of_channel(p.seat_channel) is not None),
-    GuardPart("seat_known", "the seat it carries (HOTLINE_SEAT) is a configured one (a global per seat, rendered)",
-              f'"{seat_global(var(cv.SEAT))}" != ""',
+    GuardPart("seat_known", "the seat it carries (HOTLINE_SEAT) is a configured one (patterns, rendered)",
+              known_seat(var(cv.SEAT)),
               lambda p, c: seat_by_extension(c, p.seat) is not None),
     GuardPart("one_peer", "it has one peer (one channel name: a bigger bridge has several)",
               regex(CHANNEL_NAME_PATTERN, PEER),

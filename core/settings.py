@@ -27,15 +27,17 @@ then `settings.with_(redis={"prefix": "t:"})` to change a part.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from collections import ChainMap
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Literal
 
 from core.catalogue import JURISDICTIONS
-from core.centres import Centre, SeatMode, parse_centres
+from core.centres import MAX_SEATS, SEAT_MAX_DIGITS, Centre, SeatMode, parse_centres
 from core.feature_keys import (
     BUILTIN_FEATURE_KEYS,
     THREE_WAY_KEYS,
@@ -73,8 +75,8 @@ class _Env:
     def __init__(self, env: Mapping[str, str]) -> None:
         self.env = env
 
-    def text(self, name: str, default: str) -> str:
-        return self._check(name, self.env.get(name) or default)
+    def text(self, name: str, default: str, *, max_len: int = 1024) -> str:
+        return self._check(name, self.env.get(name) or default, max_len)
 
     def optional(self, name: str) -> str | None:
         """The value, or None when unset or empty."""
@@ -115,9 +117,9 @@ class _Env:
         return value
 
     @staticmethod
-    def _check(name: str, value: str) -> str:
+    def _check(name: str, value: str, max_len: int = 1024) -> str:
         try:
-            return check_line(name, value, max_len=1024)
+            return check_line(name, value, max_len=max_len)
         except UnsafeValue as exc:
             raise SettingsError(name, exc.reason) from None
 
@@ -128,6 +130,8 @@ def _default_cache() -> Path:
 
 
 DEFAULT_CENTRES = "12345:1001-1004;110:2001-2002"
+# Seats may be listed one by one (no range): room for MAX_SEATS of them.
+CENTRES_MAX_LEN = MAX_SEATS * (SEAT_MAX_DIGITS + 1) + 1024
 
 
 @dataclass(frozen=True)
@@ -147,7 +151,7 @@ class SiteSettings:
     def from_env(cls, env: Mapping[str, str]) -> SiteSettings:
         read = _Env(env)
         try:
-            centres = parse_centres(read.text("HOTLINE_CENTRES", DEFAULT_CENTRES))
+            centres = parse_centres(read.text("HOTLINE_CENTRES", DEFAULT_CENTRES, max_len=CENTRES_MAX_LEN))
         except UnsafeValue as exc:
             raise SettingsError("HOTLINE_CENTRES", exc.reason) from None
         seat_mode = read.text("HOTLINE_SEAT_MODE", "sip")
@@ -157,12 +161,27 @@ class SiteSettings:
                    queue_timeout_s=read.whole("HOTLINE_QUEUE_TIMEOUT", 300, 3600))
 
 
+def project_path(value: str | Path) -> Path:
+    """`value` as an absolute path: `~` expanded, a relative path taken from
+    the project root (where `./hotline` runs), not from the current
+    directory — Asterisk reads its `-C` path from its own config dir, and the
+    processes of one installation must agree on where its state is."""
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
 @dataclass(frozen=True)
 class PathSettings:
-    """Where this installation keeps its state, and which Asterisk build it runs."""
+    """Where this installation keeps its state, and which Asterisk build it
+    runs.  Both are absolute: a relative value (`HOTLINE_STATE_DIR=./var`,
+    as documented) is taken from the project root (`project_path`)."""
 
     state_dir: Path = PROJECT_ROOT / "var"
     asterisk_prefix: Path = field(default_factory=lambda: _default_cache() / "asterisk-current")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "state_dir", project_path(self.state_dir))
+        object.__setattr__(self, "asterisk_prefix", project_path(self.asterisk_prefix))
 
     @property
     def run_dir(self) -> Path:
@@ -173,9 +192,15 @@ class PathSettings:
     def from_env(cls, env: Mapping[str, str]) -> PathSettings:
         read = _Env(env)
         return cls(
-            state_dir=Path(read.text("HOTLINE_STATE_DIR", str(PROJECT_ROOT / "var"))).expanduser(),
-            asterisk_prefix=Path(read.text("HOTLINE_ASTERISK_PREFIX",
-                                           str(_default_cache() / "asterisk-current"))).expanduser())
+            state_dir=project_path(read.text("HOTLINE_STATE_DIR", str(PROJECT_ROOT / "var"))),
+            asterisk_prefix=project_path(read.text("HOTLINE_ASTERISK_PREFIX",
+                                                   str(_default_cache() / "asterisk-current"))))
+
+
+WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", "[::]"})
+# the private networks (RFC 1918) and loopback: phones there are reached directly, not through NAT
+DEFAULT_LOCAL_NETS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8")
+_HOSTNAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
 
 
 @dataclass(frozen=True)
@@ -190,10 +215,30 @@ class NetworkSettings:
     agi_port: int = 4573
     http_host: str = "127.0.0.1"
     http_port: int = 8080
+    # Behind NAT: the address phones and trunks outside `local_nets` reach
+    # (pjsip.conf transports' external_signaling_address/external_media_address)
+    external_address: str | None = None
+    local_nets: tuple[str, ...] = DEFAULT_LOCAL_NETS
 
     @property
     def agi_url(self) -> str:
         return f"agi://{self.agi_host}:{self.agi_port}"
+
+    @property
+    def binds_all(self) -> bool:
+        """SIP listens on every interface (0.0.0.0 or ::)."""
+        return self.bind_host in WILDCARD_HOSTS
+
+    def sip_hosts(self, host_addresses: Sequence[str] = ()) -> list[str]:
+        """Addresses a phone can register to: the external address when one is
+        set, then the bind address — or, bound to every interface, this
+        host's own addresses (`host_addresses`, loopback last)."""
+        hosts = [self.external_address] if self.external_address else []
+        if not self.binds_all:
+            hosts.append(self.bind_host)
+        else:
+            hosts += sorted(host_addresses, key=lambda a: ipaddress.ip_address(a).is_loopback)
+        return list(dict.fromkeys(hosts))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> NetworkSettings:
@@ -211,7 +256,28 @@ class NetworkSettings:
                    agi_host=read.text("HOTLINE_AGI_HOST", "127.0.0.1"),
                    agi_port=read.port("HOTLINE_AGI_PORT", 4573),
                    http_host=read.text("HOTLINE_HTTP_HOST", "127.0.0.1"),
-                   http_port=read.port("HOTLINE_HTTP_PORT", 8080))
+                   http_port=read.port("HOTLINE_HTTP_PORT", 8080),
+                   external_address=_external_address(read.optional("HOTLINE_EXTERNAL_ADDRESS")),
+                   local_nets=_local_nets(read.text("HOTLINE_LOCAL_NETS", ",".join(DEFAULT_LOCAL_NETS))))
+
+
+def _external_address(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    try:
+        return str(ipaddress.ip_address(raw))
+    except ValueError:
+        pass
+    if not _HOSTNAME.fullmatch(raw):
+        raise SettingsError("HOTLINE_EXTERNAL_ADDRESS", f"{raw!r}: expected an IP address or a host name")
+    return raw
+
+
+def _local_nets(raw: str) -> tuple[str, ...]:
+    try:
+        return tuple(str(ipaddress.ip_network(n.strip(), strict=False)) for n in raw.split(",") if n.strip())
+    except ValueError as exc:
+        raise SettingsError("HOTLINE_LOCAL_NETS", f"{raw!r}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -267,7 +333,17 @@ class DatabaseSettings:
         url = _Env(env).optional("HOTLINE_DATABASE_URL")
         if url is not None and not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise SettingsError("HOTLINE_DATABASE_URL", "must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
-        return cls(url=url)
+        return cls(url=url if url is None else _sqlite_from_root(url))
+
+
+def _sqlite_from_root(url: str) -> str:
+    """A SQLite file given by a relative path (`sqlite+aiosqlite:///var/x.db`) taken
+    from the project root, as HOTLINE_STATE_DIR is; anything else unchanged."""
+    scheme = "sqlite+aiosqlite:///"
+    path = url[len(scheme):] if url.startswith(scheme) else ""
+    if not path or path.startswith(("/", ":memory:", "file:")):
+        return url
+    return scheme + str(project_path(path))
 
 
 # The *1 feature was called "transfer": its variables' old names are still

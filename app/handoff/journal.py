@@ -224,7 +224,10 @@ class HandoffJournal:
     async def _run(self) -> None:
         while True:
             try:
-                await sweep(self.astdb, self.handoffs)
+                if getattr(self._ami, "connected", True):
+                    await sweep(self.astdb, self.handoffs)
+                else:  # not up yet (or reconnecting, which the link logs): its connect kicks a sweep
+                    log.debug("outbox sweep waits for the AMI link")
             except Exception as exc:  # AMI down: the next round tries again
                 log.warning("outbox sweep failed (%s); retrying in %.1f s", exc or type(exc).__name__,
                             self.interval_s)

@@ -1,7 +1,7 @@
 """`hotline` — the command line of hotline-link (edge: reads env, wires parts).
 
     hotline up                 Asterisk + FastAGI + AMI bridge + web, until Ctrl-C
-    hotline demo               the same, one scripted citizen call, then exit
+    hotline demo [--keep]      the same; the story in seconds: a *1 transfer and a three-way call
     hotline install-asterisk   build Asterisk 22 into the per-machine cache
     hotline agi | ami-bridge | web    one part alone (production layouts)
     hotline render             write the Asterisk configuration only
@@ -31,6 +31,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from typing import TYPE_CHECKING, Awaitable, Callable
 
 from core.settings import PROJECT_ROOT, Settings, SettingsError, deprecated_variables
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from app.runtime.features import Role
 
 log = logging.getLogger("hotline")
+STARTED = time.monotonic()  # the demo's clock starts with the command, imports included
 
 
 def _settings() -> Settings:
@@ -81,7 +83,8 @@ def cmd_up(settings: Settings, _args: argparse.Namespace) -> int:
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from app.tools.demo import run_demo
 
-    return asyncio.run(run_demo(settings, citizen=args.citizen, centre=args.centre))
+    return asyncio.run(run_demo(settings, citizen=args.citizen, centre=args.centre, keep=args.keep,
+                                started=STARTED))
 
 
 def cmd_install(_settings: Settings | None, args: argparse.Namespace) -> int:
@@ -122,10 +125,13 @@ def cmd_render(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_seats(settings: Settings, _args: argparse.Namespace) -> int:
+    from app.runtime.network import sip_server
     from app.runtime.secrets import load_or_create
 
     secrets = load_or_create(settings)
-    print(f"SIP server {settings.network.bind_host}:{settings.network.sip_port} (UDP and TCP)")
+    server = sip_server(settings)
+    print(f"SIP server {server} (UDP and TCP)"
+          + (" — HOTLINE_BIND_HOST=127.0.0.1: this machine only" if server.startswith("127.0.0.1:") else ""))
     for centre in settings.site.centres:
         for seat in centre.seats:
             print(f"  {centre.id:>6}  seat {seat.extension}  username {seat.extension}  "
@@ -165,9 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hotline", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("up", help="run Asterisk, FastAGI, AMI bridge and web until Ctrl-C").set_defaults(fn=cmd_up)
-    p = sub.add_parser("demo", help="run everything, place one scripted citizen call, exit")
-    p.add_argument("--citizen", default="13800138000")
-    p.add_argument("--centre", default="12345")
+    p = sub.add_parser("demo", help="run everything; two citizens: a *1 transfer and a three-way call, then exit")
+    p.add_argument("--citizen", default="13800138000", help="the first citizen's number")
+    p.add_argument("--centre", default="12345", help="the centre the citizens dial (its partner takes them)")
+    p.add_argument("--keep", action="store_true", help="then keep running for the dashboard, until Ctrl-C")
     p.set_defaults(fn=cmd_demo)
     p = sub.add_parser("install-asterisk", help="build Asterisk 22 into the per-machine cache")
     p.add_argument("--force", action="store_true")

@@ -25,11 +25,12 @@ import jinja2
 
 from app.runtime.secrets import Secrets
 from core import channel_vars as cv
-from core.centres import centres_spec
+from core.centres import centres_spec, extension_patterns
+from core.contexts import KNOWN_SEATS
 from core.fast_path import GUARD, WRITES, guard_expression, regex, writes_mset
 from core.handoff import partner_centre, seat_interfaces
 from core.safety import check_line
-from core.settings import PROJECT_ROOT, Settings
+from core.settings import CENTRES_MAX_LEN, PROJECT_ROOT, Settings
 from core.trunks import HANDOFF_HEADER, HANDOFF_HEADER_MAX, HANDOFF_HEADER_PATTERN
 
 TEMPLATE_DIRS = (PROJECT_ROOT / "asterisk-conf", PROJECT_ROOT / "dialplan")
@@ -42,10 +43,10 @@ CLASSIC_AGI_ENV = "hotline-agi.env"  # in <run>/etc, mode 0600
 TEST_RIG_TEMPLATES = frozenset({"hotline-test-rig.conf.j2"})
 
 
-def _handoff_seats(settings: Settings) -> list[dict[str, str]]:
-    """The configured seats and their centres (globals: the handoff key's "a seat of ours")."""
-    return [{"extension": seat.extension, "centre": centre.id}
-            for centre in settings.site.centres for seat in centre.seats]
+def _seat_patterns(settings: Settings) -> list[str]:
+    """Every configured seat as few extension patterns (the handoff key's "a
+    seat of ours", a seat phone dialling another seat)."""
+    return extension_patterns(seat.extension for centre in settings.site.centres for seat in centre.seats)
 
 
 def _handoff_centres(settings: Settings) -> list[dict[str, str]]:
@@ -71,7 +72,8 @@ def _handoff_context(settings: Settings) -> dict:
         "handoff_writes_mset": writes_mset(),
         "return_dial": return_dial,
         "return_device": return_device,
-        "handoff_seats": _handoff_seats(settings),
+        "seat_patterns": _seat_patterns(settings),
+        "known_seats_context": KNOWN_SEATS,
         "handoff_centres": _handoff_centres(settings),
     }
 
@@ -106,6 +108,8 @@ def _context(settings: Settings, secrets: Secrets, agi_mode: str, verbose: int, 
         "prefix": str(settings.paths.asterisk_prefix),
         "verbose": verbose,
         "bind_host": settings.network.bind_host,
+        "external_address": settings.network.external_address,
+        "local_nets": settings.network.local_nets,
         "sip_port": settings.network.sip_port,
         "rtp_start": settings.network.rtp_start,
         "rtp_end": settings.network.rtp_end,
@@ -209,8 +213,8 @@ def classic_agi_env(settings: Settings) -> dict[str, str]:
         "HOTLINE_ON_SITE_LIMITS": minutes(settings.orders.time_limits.on_site),
         "HOTLINE_LOG_LEVEL": settings.logging.level,
     }
-    for name, value in env.items():
-        check_line(name, value, max_len=1024)  # one line each: no value can start another
+    for name, value in env.items():  # one line each: no value can start another
+        check_line(name, value, max_len=CENTRES_MAX_LEN if name == "HOTLINE_CENTRES" else 1024)
     return env
 
 

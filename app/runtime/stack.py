@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 
 from app.runtime.asterisk import AsteriskProcess
+from app.runtime.network import sip_server
 from app.runtime.platform import Platform
 from app.runtime.render import render
 from core.settings import Settings
@@ -35,8 +36,8 @@ class Stack:
         await self.platform.start_agi()
         await self.asterisk.start()
         await self.platform.start()
-        log.info("hotline-link up: SIP %s:%s, AMI 127.0.0.1:%s, FastAGI %s, web http://%s:%s/",
-                 self.settings.network.bind_host, self.settings.network.sip_port, self.settings.ami.port,
+        log.info("hotline-link up: SIP %s, AMI 127.0.0.1:%s, FastAGI %s, web http://%s:%s/",
+                 sip_server(self.settings), self.settings.ami.port,
                  self.settings.network.agi_url, self.settings.network.http_host, self.settings.network.http_port)
 
     async def stop(self) -> None:

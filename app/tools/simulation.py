@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ami_bridge.manager import AmiManager
+from core.centres import SIMULATED_SEAT_CONTEXT
 from core.safety import check_number, check_token
 
 SEAT_ANSWERED_EVENT = "HotlineSeatAnswered"
@@ -66,6 +67,30 @@ async def channels(ami: AmiManager) -> list[dict[str, Any]]:
     reply = await ami.send({"Action": "CoreShowChannels"})
     msgs = reply if isinstance(reply, list) else [reply]
     return [m for m in msgs if m.get("Event") == "CoreShowChannel"]
+
+
+def seat_phone_channel(seat: str, chans: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The simulated seat phone's own channel (the `;2` half of its Local member) among `chans`."""
+    return next((c for c in chans if c["Channel"].startswith(f"Local/{seat}@{SIMULATED_SEAT_CONTEXT}-")
+                 and c["Channel"].endswith(";2")), None)
+
+
+async def press_key(ami: AmiManager, seat: str, digits: str, duration_ms: int = 80) -> None:
+    """The seat presses `digits` on its phone: AMI PlayDTMF on the seat phone's
+    own channel (;2), which reaches the ;1 leg inside the bridge, so feature
+    keys fire exactly as a real key press would."""
+    check_token("seat", seat)
+    chan = seat_phone_channel(seat, await channels(ami))
+    if chan is None:
+        raise RuntimeError(f"seat {seat} has no call")
+    for digit in digits:
+        if digit not in "0123456789*#":
+            raise ValueError(f"not a key: {digit!r}")
+        reply = await ami.send({"Action": "PlayDTMF", "Channel": chan["Channel"],
+                                "Digit": digit, "Duration": str(duration_ms)})
+        first = reply[0] if isinstance(reply, list) else reply
+        if first.get("Response") != "Success":
+            raise RuntimeError(f"PlayDTMF on {chan['Channel']}: {first.get('Message')}")
 
 
 async def hang_up(ami: AmiManager, uniqueid: str) -> bool:

@@ -241,20 +241,14 @@ class Pbx:
 
     async def seat_channel(self, seat: str) -> dict[str, Any] | None:
         """The seat phone's own channel (the `;2` half of its Local member)."""
-        return next((c for c in await self.channels()
-                     if c["Channel"].startswith(f"Local/{seat}@hotline-seat-phones-")
-                     and c["Channel"].endswith(";2")), None)
+        return simulation.seat_phone_channel(seat, await self.channels())
 
     async def press_key(self, seat: str, digits: str, duration_ms: int = 80) -> None:
-        """The seat presses `digits` on its phone: AMI PlayDTMF on the seat phone's
-        own channel (;2), which reaches the ;1 leg inside the bridge, so feature
-        keys fire exactly as a real key press would."""
-        chan = await self.seat_channel(seat)
-        assert chan is not None, f"seat {seat} has no call"
-        for digit in digits:
-            reply = await self.ami.send({"Action": "PlayDTMF", "Channel": chan["Channel"],
-                                         "Digit": digit, "Duration": str(duration_ms)})
-            assert reply.get("Response") == "Success", reply  # type: ignore[union-attr]
+        """The seat presses `digits` on its phone (`simulation.press_key`: AMI
+        PlayDTMF on the seat phone's own channel, so feature keys fire exactly
+        as a real key press would)."""
+        assert await self.seat_channel(seat) is not None, f"seat {seat} has no call"
+        await simulation.press_key(self.ami, seat, digits, duration_ms)
 
     async def seat_member_leg(self, seat: str) -> dict[str, Any] | None:
         """The queue's leg towards the seat (the `;1` half, bridged to the caller)."""

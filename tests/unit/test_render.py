@@ -145,3 +145,20 @@ def test_no_dialplan_line_is_longer_than_200_characters_but_the_generated_guard_
             if len(line) > 200 and not line.startswith(GENERATED)]
     assert not long, f"lines over 200 characters (file, line, length): {long}"
     assert sum(line.startswith(GENERATED) for _, _, line in rendered) == 2
+
+
+def test_when_behind_nat_then_both_transports_carry_the_external_address_outside_the_local_nets(
+        tmp_path: Path) -> None:
+    s = _settings(tmp_path, HOTLINE_BIND_HOST="0.0.0.0", HOTLINE_EXTERNAL_ADDRESS="198.51.100.5",
+                  HOTLINE_LOCAL_NETS="192.168.1.0/24")
+    render(s, load_or_create(s))
+    pjsip = (s.paths.run_dir / "etc" / "pjsip.conf").read_text()
+    for transport in ("udp", "tcp"):
+        block = pjsip.split(f"[transport-{transport}]", 1)[1].split("\n[", 1)[0]
+        assert "bind = 0.0.0.0:15060" in block
+        assert "external_signaling_address = 198.51.100.5" in block
+        assert "external_media_address = 198.51.100.5" in block
+        assert "local_net = 192.168.1.0/24" in block
+    plain = _settings(tmp_path / "plain")
+    render(plain, load_or_create(plain))
+    assert "external_" not in (plain.paths.run_dir / "etc" / "pjsip.conf").read_text()

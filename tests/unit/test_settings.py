@@ -8,6 +8,7 @@ from typing import Any, Mapping
 
 import pytest
 
+from core.centres import centres_spec, extension_patterns, extension_runs, parse_centres
 from core.feature_keys import (
     BUILTIN_FEATURE_KEYS,
     THREE_WAY_KEYS,
@@ -337,3 +338,101 @@ def test_every_variable_settings_read_is_documented_in_env_example_under_its_cur
     assert read_names == example
     readme = (PROJECT_ROOT / "README.md").read_text()
     assert [new for new in RENAMED_VARIABLES.values() if new not in readme] == []
+
+
+# ------------------------------------------------------------------ paths, NAT, the address phones use
+
+def test_when_state_dir_is_relative_then_it_is_taken_from_the_project_root_not_the_current_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    paths = PathSettings.from_env({"HOTLINE_STATE_DIR": "./var", "HOTLINE_ASTERISK_PREFIX": "build/ast"})
+    assert paths.state_dir == PROJECT_ROOT / "var" and paths.state_dir.is_absolute()
+    assert paths.asterisk_prefix == PROJECT_ROOT / "build" / "ast"
+    assert PathSettings(state_dir=Path("state")).run_dir == PROJECT_ROOT / "state" / "asterisk"
+    assert PathSettings.from_env({"HOTLINE_STATE_DIR": "~/x"}).state_dir == Path.home() / "x"
+
+
+def test_when_an_external_address_is_set_then_phones_are_told_it_first() -> None:
+    net = NetworkSettings.from_env({"HOTLINE_EXTERNAL_ADDRESS": "pbx.example.gov.cn",
+                                    "HOTLINE_LOCAL_NETS": "192.168.10.0/24, 10.1.2.3/8"})
+    assert net.external_address == "pbx.example.gov.cn"
+    assert net.local_nets == ("192.168.10.0/24", "10.0.0.0/8")
+    assert net.sip_hosts() == ["pbx.example.gov.cn", "127.0.0.1"]
+    assert NetworkSettings().external_address is None
+
+
+def test_when_sip_binds_every_interface_then_phones_are_told_the_hosts_addresses_never_0_0_0_0() -> None:
+    net = NetworkSettings.from_env({"HOTLINE_BIND_HOST": "0.0.0.0"})
+    assert net.sip_hosts(["127.0.0.1", "192.0.2.7"]) == ["192.0.2.7", "127.0.0.1"]
+    assert NetworkSettings(bind_host="192.0.2.7").sip_hosts(["10.0.0.1"]) == ["192.0.2.7"]
+
+
+@pytest.mark.parametrize("name,value", [("HOTLINE_EXTERNAL_ADDRESS", "pbx example"),
+                                        ("HOTLINE_EXTERNAL_ADDRESS", "-pbx"),
+                                        ("HOTLINE_LOCAL_NETS", "10.0.0.0/33"),
+                                        ("HOTLINE_LOCAL_NETS", "lan")])
+def test_when_a_nat_setting_is_malformed_then_it_is_refused_by_name(name: str, value: str) -> None:
+    with pytest.raises(SettingsError) as exc:
+        NetworkSettings.from_env({name: value})
+    assert exc.value.name == name
+
+
+# ------------------------------------------------------------------ scale: thousands of seats
+
+def test_when_a_provincial_platform_lists_2000_seats_as_ranges_then_they_are_read_in_order() -> None:
+    s = Settings.from_env({"HOTLINE_CENTRES": "12345:10001-11800;110:20001-20200"})
+    assert [len(c.seats) for c in s.site.centres] == [1800, 200]
+    assert s.site.centres[0].seats[-1].extension == "11800"
+    assert centres_spec(s.site.centres) == "12345:10001-11800;110:20001-20200"
+
+
+def test_when_seats_are_listed_one_by_one_then_no_line_length_caps_them() -> None:
+    one_by_one = ",".join(str(n) for n in range(1001, 3001, 2))  # 1,000 seats, ~5,000 characters
+    s = Settings.from_env({"HOTLINE_CENTRES": f"12345:{one_by_one};110:2-3"})
+    assert len(s.site.centres[0].seats) == 1000
+    assert parse_centres(centres_spec(s.site.centres)) == s.site.centres
+
+
+def test_extension_runs_join_only_consecutive_numbers_of_one_length() -> None:
+    assert extension_runs(["1001", "1002", "1003", "1010", "998", "999", "1000"]) == [
+        ("1001", "1003"), ("1010", "1010"), ("998", "999"), ("1000", "1000")]
+
+
+@pytest.mark.parametrize("spec,reason", [
+    ("12345:1-20000", "more than 10000 seats"),
+    ("12345:1-6000;110:7000-13000", "more than 10000 seats"),
+    ("12345:1001-1004;110:12345", "collides with centre number"),
+    ("12345:1200-1001", "bad seat range"),
+    ("12345:1001-x", "bad seat range"),
+    ("12345:" + "1" * 21, "bad seat"),
+])
+def test_when_seats_are_malformed_or_too_many_then_hotline_centres_is_refused(spec: str, reason: str) -> None:
+    with pytest.raises(SettingsError) as exc:
+        Settings.from_env({"HOTLINE_CENTRES": spec})
+    assert exc.value.name == "HOTLINE_CENTRES" and reason in exc.value.reason
+
+
+def _pattern_matches(pattern: str, number: str) -> bool:
+    if not pattern.startswith("_"):
+        return pattern == number
+    as_re = re.sub(r"X", "[0-9]", pattern[1:])
+    return re.fullmatch(as_re, number) is not None
+
+
+@pytest.mark.parametrize("first,last", [(1001, 1200), (10000, 11999), (998, 1005), (1, 9), (1005, 1005), (1019, 1021)])
+def test_extension_patterns_match_exactly_the_seats(first: int, last: int) -> None:
+    seats = [str(n) for n in range(first, last + 1)]
+    patterns = extension_patterns(seats)
+    assert len(patterns) <= 12
+    for n in range(max(0, first - 300), last + 300):
+        assert any(_pattern_matches(p, str(n)) for p in patterns) == (first <= n <= last), n
+    assert extension_patterns([str(n) for n in range(1001, 1201)]) == ["_100[1-9]", "_10[1-9]X", "_11XX", "1200"]
+
+
+def test_when_the_sqlite_file_is_relative_then_it_is_taken_from_the_project_root_too() -> None:
+    read = DatabaseSettings.from_env
+    assert read({"HOTLINE_DATABASE_URL": "sqlite+aiosqlite:///var/orders.db"}).url == \
+        f"sqlite+aiosqlite:///{PROJECT_ROOT / 'var' / 'orders.db'}"
+    assert read({"HOTLINE_DATABASE_URL": "sqlite+aiosqlite:////srv/orders.db"}).url == \
+        "sqlite+aiosqlite:////srv/orders.db"
+    assert read({"HOTLINE_DATABASE_URL": "postgresql+asyncpg://u@h/db"}).url == "postgresql+asyncpg://u@h/db"
