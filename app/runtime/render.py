@@ -27,7 +27,9 @@ from app.runtime.secrets import Secrets
 from core import channel_vars as cv
 from core.centres import centres_spec
 from core.fast_path import GUARD, WRITES, guard_expression, regex, writes_mset
+from core.centres import Centre
 from core.handoff import partner_centre, seat_interfaces
+from core.seats import BOOT_CONTEXT, DEFAULT_PAUSE_REASON, SEAT_FAMILY, SIGNED_IN, SIGNED_OUT, state_interface
 from core.safety import check_line
 from core.settings import PROJECT_ROOT, Settings
 from core.trunks import HANDOFF_HEADER, HANDOFF_HEADER_MAX, HANDOFF_HEADER_PATTERN
@@ -36,7 +38,6 @@ TEMPLATE_DIRS = (PROJECT_ROOT / "asterisk-conf", PROJECT_ROOT / "dialplan")
 # Debian's asterisk-core-sounds-en-wav / asterisk-moh-opsound-wav packages.
 SOUNDS_DIR = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
 MOH_DIR = Path("/usr/share/asterisk/moh")
-SEAT_RING_TIMEOUT_S = 15  # GB/T 33358: answer within 15 s
 CLASSIC_AGI_ENV = "hotline-agi.env"  # in <run>/etc, mode 0600
 # Rendered (and included by extensions.conf) only for the test rig.
 TEST_RIG_TEMPLATES = frozenset({"hotline-test-rig.conf.j2"})
@@ -73,6 +74,29 @@ def _handoff_context(settings: Settings) -> dict:
         "return_device": return_device,
         "handoff_seats": _handoff_seats(settings),
         "handoff_centres": _handoff_centres(settings),
+    }
+
+
+def _seats_context(settings: Settings) -> dict:
+    """Signing in and pausing (core/seats.py): the keys, the reason codes, and
+    a seat's interface and queues with `${seat}` / `${centre}` standing for
+    the seat and its centre (dialplan/hotline-seats.conf.j2)."""
+    iface, _ = seat_interfaces("${seat}", settings.site.seat_mode)
+    placeholder = Centre("${centre}")
+    return {
+        "signin_key": settings.seats.signin_key,
+        "pause_key": settings.seats.pause_key,
+        "pause_reasons": dict(settings.seats.pause_reasons),
+        "pause_default": DEFAULT_PAUSE_REASON,
+        "seat_family": SEAT_FAMILY,
+        "signed_in": SIGNED_IN,
+        "signed_out": SIGNED_OUT,
+        "default_signin": SIGNED_IN if settings.seats.signed_in_at_start else SIGNED_OUT,
+        "boot_context": BOOT_CONTEXT,
+        "seat_iface": iface,
+        "seat_state_iface": state_interface(iface, settings.site.seat_mode),
+        "seat_queue": placeholder.queue,
+        "seat_linkage_queue": placeholder.linkage_queue,
     }
 
 
@@ -124,13 +148,14 @@ def _context(settings: Settings, secrets: Secrets, agi_mode: str, verbose: int, 
         "threeway_cancel_key": settings.threeway.cancel_key,
         "emergency_key": settings.threeway.emergency_key,
         "threeway_timeout": settings.threeway.timeout_s,
-        "ring_timeout": SEAT_RING_TIMEOUT_S,
+        "ring_timeout": settings.seats.ring_timeout_s,
         "centres": centres,
         "seats": seats,
         "handoff_fast": "yes" if settings.handoff.fast_path else "no",
         "test_rig": test_rig,
         **_handoff_context(settings),
         **_trunk_context(settings),
+        **_seats_context(settings),
     }
 
 
