@@ -114,7 +114,8 @@ export const SEAT_STATES = {
   idle: ['空闲', 'Idle'],
   ringing: ['振铃', 'Ringing'],
   in_call: ['通话中', 'In call'],
-  paused: ['暂停', 'Paused'],
+  paused: ['示忙', 'Paused'],
+  signed_out: ['签出', 'Signed out'],
   unavailable: ['离线', 'Offline'],
   unknown: ['未知', 'Unknown'],
 };
