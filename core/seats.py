@@ -164,7 +164,7 @@ def paused_seconds(events: Iterable[SeatEvent], start: float, end: float,
     for event in events:
         if start <= event.at < end:
             by_seat.setdefault(event.seat, []).append(event)
-    for seat, last in (before or {}).items():
+    for seat in before or {}:
         by_seat.setdefault(seat, [])
     for seat, changes in by_seat.items():
         changes.sort(key=lambda e: e.at)

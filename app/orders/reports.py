@@ -21,9 +21,9 @@ from typing import Any
 
 from aiohttp import web
 
+from app.orders.http import ORDERS
 from app.orders.repository import count_by
 from app.orders.services import CHINA_TZ
-from app.orders.http import ORDERS
 from app.runtime.models import Order
 from app.seats.store import paused_time
 from app.web.auth import requires

@@ -24,7 +24,13 @@ from app.web.input import json_body, line, parse_body
 from app.web.keys import SETTINGS
 from core.centres import seat_by_extension
 from core.roles import may_act_on_seat
-from core.seats import AUTO_PAUSE_REASON, DEFAULT_PAUSE_REASON, ReasonError, SeatAction, pause_reason
+from core.seats import (
+    AUTO_PAUSE_REASON,
+    DEFAULT_PAUSE_REASON,
+    ReasonError,
+    SeatAction,
+    pause_reason,
+)
 
 SEATS: web.AppKey[SeatService | None] = web.AppKey("seats")
 

@@ -19,14 +19,13 @@ from sqlalchemy import select
 from app.handoff.journal import AmiAstDb
 from app.inbound import plugin as inbound
 from app.orders import plugin as orders
-from app.runtime.models import SeatEventRow
+from app.runtime.models import SeatEventRow, utcnow
 from app.seats import plugin as seats
 from app.seats.http import SEATS
 from app.seats.journal import SeatJournal
 from app.seats.services import SeatService
 from app.web.auth import create_token
 from app.web.keys import SESSIONS
-from app.runtime.models import utcnow
 from core.seats import AUTO_PAUSE_REASON, SEAT_FAMILY
 from tests.support.desk import seat_desk
 from tests.support.pbx import Pbx
