@@ -210,3 +210,19 @@ async def test_when_seat_pauses_through_the_api_then_its_status_and_the_journal_
         assert (await resp.json())["state"] == "signed_in"
     await eventually(lambda: _journal(pbx).recorded >= 4, what="four changes journalled")
     assert await _row(pbx, "1001", "就餐")
+
+
+async def test_when_seats_start_signed_out_then_nobody_rings_until_star5(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """HOTLINE_SEATS_SIGNED_IN_AT_START=no: a new deployment's seats are in no queue until they sign in."""
+    pbx = await Pbx.start(tmp_path_factory.mktemp("seats-out"), HOTLINE_CENTRES="12345:1001;110:2001",
+                          HOTLINE_SEATS_SIGNED_IN_AT_START="no")
+    try:
+        assert await pbx.members("hotline-12345") == {} and await pbx.members("hotline-110-linkage") == {}
+        assert await AmiAstDb(pbx.ami).get(SEAT_FAMILY, "1001") == "out"
+        await pbx.dial_key("1001", "*5")
+        await eventually(lambda: _member(pbx, "hotline-12345-linkage", "1001"), what="1001 signed in by *5")
+        assert await pbx.members("hotline-110") == {}  # the other seat still out
+        await pbx.assert_nothing_left()
+    finally:
+        await pbx.stop()
