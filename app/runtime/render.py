@@ -116,15 +116,12 @@ def _context(settings: Settings, secrets: Secrets, agi_mode: str, verbose: int, 
     seats = []
     centres = []
     for centre in settings.site.centres:
-        members = []
+        # seats are dynamic queue members (core/seats.py): queues.conf lists none
         for seat in centre.seats:
             seats.append({"extension": seat.extension, "centre": centre.id,
                           "password": secrets.seat_passwords[seat.extension]})
-            iface = seat.interface(settings.site.seat_mode)
-            members.append({"interface": iface, "extension": seat.extension,
-                            "state_interface": iface if settings.site.seat_mode == "sip" else ""})
         centres.append({"id": centre.id, "name": centre.name, "queue": centre.queue,
-                        "linkage_queue": centre.linkage_queue, "members": members})
+                        "linkage_queue": centre.linkage_queue})
     return {
         "run_dir": str(settings.paths.run_dir),
         "prefix": str(settings.paths.asterisk_prefix),
