@@ -56,3 +56,22 @@ async def test_the_openapi_document_lists_the_seat_actions(client: TestClient) -
     assert "reason" in paths["/api/seats/{seat}/pause"]["post"]["requestBody"]["content"]["application/json"][
         "schema"]["properties"]
     assert "get" in paths["/api/seats/{seat}/status"] and "get" in paths["/api/seats/pause-reasons"]
+
+
+async def test_when_the_bridge_mirrored_a_paused_and_a_signed_out_seat_then_live_shows_reason_and_since(
+        client: TestClient, redis, redis_prefix: str) -> None:  # type: ignore[no-untyped-def]
+    from core.live import SEATS_KEY, SeatState
+
+    paused = SeatState(extension="1001", centre="12345", interface="Local/1001@hotline-seat-phones/n",
+                       state="paused", paused=True, queues=["hotline-12345", "hotline-12345-linkage"],
+                       pause_reason="培训", since=1795609446.0)
+    out = SeatState(extension="1002", centre="12345", interface="Local/1002@hotline-seat-phones/n",
+                    state="signed_out", since=1795609500.0)
+    await redis.hset(redis_prefix + SEATS_KEY, mapping={"1001": paused.to_json(), "1002": out.to_json()})
+
+    body = await (await client.get("/api/live")).json()
+    seats = {s["extension"]: s for s in body["centres"][0]["seats"]}
+    assert (seats["1001"]["state"], seats["1001"]["pause_reason"], seats["1001"]["since"]) == \
+        ("paused", "培训", 1795609446.0)
+    assert (seats["1002"]["state"], seats["1002"]["pause_reason"], seats["1002"]["since"]) == \
+        ("signed_out", None, 1795609500.0)
