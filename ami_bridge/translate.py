@@ -125,6 +125,10 @@ class SeatModel:
     memberships: dict[str, bool] = field(default_factory=dict)  # queue -> paused
     call: SeatCall | None = None
     updated_at: float = 0.0
+    configured: bool = True      # one of our seats (signs in and out), not a remote member
+    pause_reason: str | None = None
+    paused_since: float | None = None      # app_queue's LastPause while paused
+    signed_out_since: float | None = None  # when the model saw it leave its last queue
 
     @property
     def in_call(self) -> bool:
@@ -137,7 +141,7 @@ class SeatModel:
 
     def base_state(self) -> SeatStateName:
         if not self.memberships:
-            return "unavailable"  # logged out of every queue
+            return "signed_out"  # in none of its queues (签出)
         return seat_state_from_member(self.status, self.paused, self.in_call)
 
     def state(self) -> SeatState:
@@ -151,10 +155,12 @@ class SeatModel:
         talking_to = None
         if self.call is not None and self.call.caller_number not in _NO_NUMBER:
             talking_to = self.call.caller_number
+        since = self.paused_since if self.paused else self.signed_out_since if not self.memberships else None
         return SeatState(
             extension=self.extension, centre=self.centre, interface=self.interface,
             state=name, paused=self.paused, queues=sorted(self.memberships),
             talking_to=talking_to, updated_at=self.updated_at,
+            pause_reason=self.pause_reason if self.paused else None, since=since,
         )
 
 
@@ -339,7 +345,8 @@ def _member_seat(model: LiveModel, directory: Directory, ev: _Event, queue: str)
     seat = model.seats.get(extension)
     if seat is None:
         seat = model.seats[extension] = SeatModel(
-            extension, directory.seat_centre(extension, queue), interface)
+            extension, directory.seat_centre(extension, queue), interface,
+            configured=directory.is_configured(extension))
     elif interface and not directory.is_configured(extension):
         seat.interface = interface
     return seat
@@ -435,6 +442,8 @@ def _carry_over(previous: LiveModel, model: LiveModel) -> None:
             continue
         if old_seat.call is not None and seat.base_state() in ("ringing", "in_call"):
             seat.call = old_seat.call
+        if not seat.memberships and not old_seat.memberships:
+            seat.signed_out_since = old_seat.signed_out_since  # still signed out: since as before
         if _seat_key(old_seat.state()) == _seat_key(seat.state()):
             seat.updated_at = old_seat.updated_at
 
@@ -457,7 +466,7 @@ def apply_event(model: LiveModel, event: Mapping[str, Any], directory: Directory
         ext = _apply_member(model, directory, ev, now)
         return Changes(seats=frozenset({ext})) if ext is not None else Changes()
     if name == "QueueMemberRemoved":
-        return _member_removed(model, directory, ev)
+        return _member_removed(model, directory, ev, now)
     if name in ("QueueCallerJoin", "QueueEntry"):
         return _caller_join(model, directory, ev, now)
     if name in ("QueueCallerLeave", "QueueCallerAbandon"):
@@ -476,6 +485,7 @@ def _apply_member(model: LiveModel, directory: Directory, ev: _Event, now: float
     queue = ev.required("Queue")
     status = ev.int("Status")
     paused = ev.flag("Paused")
+    last_pause = ev.int("LastPause")
     in_call = ev.flag("InCall")
     interface = ev.str("Interface") or ev.str("Location")
     extension = member_extension(interface, ev.str("MemberName") or ev.str("Name"))
@@ -486,6 +496,12 @@ def _apply_member(model: LiveModel, directory: Directory, ev: _Event, now: float
     seat = _member_seat(model, directory, ev, queue)
     assert seat is not None
     seat.memberships[queue] = paused
+    seat.signed_out_since = None
+    if paused:
+        seat.pause_reason = ev.str("PausedReason") or None
+        seat.paused_since = float(last_pause) if last_pause > 0 else seat.paused_since or now
+    elif not seat.paused:
+        seat.pause_reason = seat.paused_since = None
     seat.status = status
     if in_call:
         seat.in_call_queues.add(queue)
@@ -499,7 +515,7 @@ def _apply_member(model: LiveModel, directory: Directory, ev: _Event, now: float
     return extension
 
 
-def _member_removed(model: LiveModel, directory: Directory, ev: _Event) -> Changes:
+def _member_removed(model: LiveModel, directory: Directory, ev: _Event, now: float) -> Changes:
     queue = ev.required("Queue")
     interface = ev.str("Interface") or ev.str("Location")
     extension = member_extension(interface, ev.str("MemberName") or ev.str("Name"))
@@ -512,6 +528,9 @@ def _member_removed(model: LiveModel, directory: Directory, ev: _Event) -> Chang
         return Changes()
     seat.memberships.pop(queue, None)
     seat.in_call_queues.discard(queue)
+    if not seat.memberships:
+        seat.signed_out_since = seat.signed_out_since or now
+        seat.pause_reason = seat.paused_since = None
     if seat.call is not None and seat.call.queue == queue and seat.call.phase == "ringing":
         seat.call = None
     if not seat.memberships and not directory.is_configured(extension):

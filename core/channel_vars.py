@@ -88,6 +88,11 @@ QUEUE_TIMEOUT = "HOTLINE_QUEUE_TIMEOUT"
 # (pjsip.conf set_var), a simulated phone sets it on its queue member leg
 # (the test rig).  The handoff key's fast path reads it (core/fast_path.py).
 SEAT = "HOTLINE_SEAT"
+# Seats pausing (示忙, core/seats.py), globals rendered from settings.seats:
+# the reason a bare pause key gives, and one per code (prefix + code = the
+# reason's name).
+PAUSE_DEFAULT = "HOTLINE_PAUSE_DEFAULT"
+PAUSE_REASON_PREFIX = "HOTLINE_PAUSE_REASON_"
 
 
 ALL = frozenset(

@@ -25,7 +25,9 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
-SeatStateName = Literal["idle", "ringing", "in_call", "paused", "unavailable", "unknown"]
+# signed_out: a configured seat in none of its queues (签出, core/seats.py);
+# unavailable: signed in, but its phone is not reachable (not registered).
+SeatStateName = Literal["idle", "ringing", "in_call", "paused", "signed_out", "unavailable", "unknown"]
 
 QUEUES_KEY = "live:queues"
 SEATS_KEY = "live:seats"
@@ -83,13 +85,17 @@ class SeatState:
     queues: list[str] = field(default_factory=list)
     talking_to: str | None = None  # caller number while in a call
     updated_at: float = 0.0
+    pause_reason: str | None = None  # while paused (示忙): the reason app_queue holds
+    since: float | None = None       # epoch seconds: paused (app_queue LastPause) or signed out since
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> "SeatState":
-        return cls(**json.loads(raw))
+        data = json.loads(raw)
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 @dataclass

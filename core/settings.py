@@ -16,6 +16,7 @@ variable's name.  Every variable is documented in `.env.example`.
     ├── database  DatabaseSettings  orders database URL
     ├── handoff   HandoffSettings   the *1 / *8 keys (一键携号转接)
     ├── threeway  ThreeWaySettings  the three-way call's keys and timeout
+    ├── seats     SeatSettings      signing in and pausing (签入/签出, 示忙/示闲), auto-pause
     ├── orders    OrderSettings     catalogue, time limits, number masking
     ├── overflow  OverflowSettings  the surge detector's timing
     ├── federation FederationSettings  peer platforms, push retries, this deployment's codes
@@ -53,6 +54,7 @@ from core.federation import (
 )
 from core.handoff import parse_release_modes, parse_routes
 from core.safety import UnsafeValue, check_line, check_token
+from core.seats import DEFAULT_PAUSE_REASONS, ReasonError, parse_pause_reasons
 from core.sla import TimeLimits, parse_limits
 from core.trunks import Trunk, TrunkError, parse_remote_centres, parse_trunks
 
@@ -487,6 +489,49 @@ def _check_keys(env: Mapping[str, str], keys: Mapping[str, str], variables: Mapp
 
 
 @dataclass(frozen=True)
+class SeatSettings:
+    """Seats signing in and out (签入/签出) and pausing (示忙/示闲), core/seats.py:
+    the keys a seat dials on its phone, the pause reason codes and their names,
+    whether a seat never seen before starts signed in, how long a seat rings
+    before the queue gives up on it, and after how many missed rings in a row
+    a seat is paused automatically (0: never)."""
+
+    signin_key: str = "*5"
+    pause_key: str = "*6"
+    pause_reasons: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_PAUSE_REASONS))
+    signed_in_at_start: bool = True
+    ring_timeout_s: int = 15       # GB/T 33358: answer within 15 s
+    autopause_after: int = 3
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> SeatSettings:
+        read = _Env(env)
+        keys = {}
+        for name, var, default in (("signin", "HOTLINE_SIGNIN_KEY", "*5"), ("pause", "HOTLINE_PAUSE_KEY", "*6")):
+            key = read.text(var, default)
+            # dialled on the phone (not pressed in a call): `*` and 1-3 digits
+            if not (key.startswith("*") and 2 <= len(key) <= 4 and key[1:].isdigit()):
+                raise SettingsError(var, f"{key!r}: expected * and 1-3 digits, such as *5")
+            keys[name] = (var, key)
+        (_, signin), (pause_var, pause) = keys["signin"], keys["pause"]
+        if pause.startswith(signin) or signin.startswith(pause):
+            raise SettingsError(pause_var, f"{pause!r} and the sign-in key {signin!r}: one is a prefix of the other")
+        raw = read.exact("HOTLINE_PAUSE_REASONS")
+        try:
+            reasons = parse_pause_reasons(
+                ",".join(f"{c}={n}" for c, n in DEFAULT_PAUSE_REASONS.items()) if raw is None else raw)
+        except ReasonError as exc:
+            raise SettingsError("HOTLINE_PAUSE_REASONS", str(exc)) from None
+        autopause = read.text("HOTLINE_AUTOPAUSE_AFTER", "3")
+        if not autopause.isdigit() or int(autopause) > 20:
+            raise SettingsError("HOTLINE_AUTOPAUSE_AFTER", f"{autopause!r}: missed rings in a row, 0 (off) to 20")
+        return cls(signin_key=signin, pause_key=pause, pause_reasons=reasons,
+                   signed_in_at_start=read.flag("HOTLINE_SEATS_SIGNED_IN_AT_START", True),
+                   ring_timeout_s=read.whole("HOTLINE_SEAT_RING_TIMEOUT", 15, 120),
+                   autopause_after=int(autopause))
+
+
+@dataclass(frozen=True)
 class OrderSettings:
     """Work orders: the diversion catalogue this deployment follows, the
     per-class time limits, how often overdue orders are looked for, and
@@ -687,6 +732,7 @@ class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     handoff: HandoffSettings = field(default_factory=HandoffSettings)
     threeway: ThreeWaySettings = field(default_factory=ThreeWaySettings)
+    seats: SeatSettings = field(default_factory=SeatSettings)
     orders: OrderSettings = field(default_factory=OrderSettings)
     overflow: OverflowSettings = field(default_factory=OverflowSettings)
     federation: FederationSettings = field(default_factory=FederationSettings)
@@ -737,7 +783,7 @@ class Settings:
         return cls(site=site, paths=PathSettings.from_env(env), network=NetworkSettings.from_env(env),
                    ami=AmiSettings.from_env(env), redis=RedisSettings.from_env(env),
                    database=DatabaseSettings.from_env(env), handoff=handoff, threeway=threeway,
-                   orders=OrderSettings.from_env(env), overflow=OverflowSettings.from_env(env),
+                   seats=SeatSettings.from_env(env), orders=OrderSettings.from_env(env), overflow=OverflowSettings.from_env(env),
                    federation=federation, trunks=trunks, logging=LogSettings.from_env(env))
 
 

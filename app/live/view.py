@@ -59,12 +59,17 @@ def queue_view(name: str, kind: str, state: QueueState | None, now: float) -> di
 
 
 def seat_view(extension: str, default_interface: str, state: SeatState | None) -> dict[str, Any]:
+    """One seat: its state (idle, ringing, in_call, paused, signed_out,
+    unavailable, unknown), and while paused or signed out the reason and since
+    when (epoch seconds; `since` of a pause is app_queue's own, reset by a
+    restart of Asterisk)."""
     if state is None:
         return {"extension": extension, "state": "unknown", "paused": False,
-                "interface": default_interface, "talking_to": None, "queues": []}
+                "interface": default_interface, "talking_to": None, "queues": [],
+                "pause_reason": None, "since": None}
     return {"extension": extension, "state": state.state, "paused": state.paused,
             "interface": state.interface or default_interface, "talking_to": state.talking_to,
-            "queues": list(state.queues)}
+            "queues": list(state.queues), "pause_reason": state.pause_reason, "since": state.since}
 
 
 def surge_block(view: Mapping[str, Any] | None) -> dict[str, Any]:

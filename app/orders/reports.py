@@ -3,6 +3,10 @@
     GET /api/reports/summary?from=…&to=…       JSON (supervisor)
     GET /api/reports/summary.csv?from=…&to=…   the same as CSV: section,key,count
 
+`paused` is the time each seat spent paused (示忙) in the period, per
+reason, from the seat journal (app/seats/store.py): a pause running at the
+start or still running counts from the start / up to the end (or now).
+
 "Disputed" categories are those of three-way calls whose receiving platform
 was decided by the first-contact rule (首接负责: the two centres could not
 agree), listed for the quarterly joint review (会商).  Counts come from
@@ -17,9 +21,11 @@ from typing import Any
 
 from aiohttp import web
 
+from app.orders.http import ORDERS
 from app.orders.repository import count_by
 from app.orders.services import CHINA_TZ
 from app.runtime.models import Order
+from app.seats.store import paused_time
 from app.web.auth import requires
 from app.web.errors import BadInput
 from app.web.input import Field, parse_query, when
@@ -52,10 +58,12 @@ async def summary(request: web.Request) -> dict[str, Any]:
             "disputed_categories": await count_by(session, "category", start, end, Order.mode == "three_way",
                                                   Order.handoff_rule == DISPUTED_RULE),
         }
+        paused = await paused_time(session, start, end, request.app[ORDERS].now())
     body: dict[str, Any] = {"from": start.isoformat(), "to": end.isoformat(),
                             "total": sum(n for _, n in counts["by_mode"])}
     for section in SECTIONS:
         body[section] = [{"key": key, "count": n} for key, n in counts[section]]
+    body["paused"] = paused
     return body
 
 
@@ -76,6 +84,8 @@ async def report_summary_csv(request: web.Request) -> web.Response:
     for section in SECTIONS:
         for row in body[section]:
             writer.writerow([section, "" if row["key"] is None else row["key"], row["count"]])
+    for row in body["paused"]:  # seconds paused, per seat and reason
+        writer.writerow(["paused_seconds", f"{row['seat']}/{row['reason']}", row["seconds"]])
     filename = f"orders-{body['from'][:10]}-{body['to'][:10]}.csv"
     # UTF-8 with BOM so spreadsheet software shows the Chinese categories correctly.
     return web.Response(body=("\ufeff" + out.getvalue()).encode("utf-8"),

@@ -13,9 +13,9 @@ open groups, and `QueueAdd` / `QueuePenalty` / `QueueRemove` close the gap.
 No restart, no reload: calls waiting are offered the new members at once,
 and a removed member's call in progress is not touched (app_queue only
 stops offering it new calls).  Reconciling again after every AMI
-(re)connection and every `RECONCILE_S` repairs an Asterisk restart
-(`persistentmembers = no`) or a lost action.  Every dynamic member of a
-public queue is assumed to be ours: the local seats are static members.
+(re)connection and every `RECONCILE_S` repairs an Asterisk restart or a
+lost action.  Every dynamic member of a public queue is assumed to be ours
+except the local seats (dynamic too: they sign in and out, app/seats).
 
 A call a remote seat answers is recorded as an order (mode `overflow`, the
 group as `target`, the member as `target_seat`, the wait) from the
@@ -215,9 +215,13 @@ class OverflowController:
         reply = await self.ami.send({"Action": "QueueStatus", "Queue": queue})
         messages = reply if isinstance(reply, list) else [reply]
         present: dict[str, int] = {}
+        local = {seat.interface(self.settings.site.seat_mode)
+                 for centre in self.settings.site.centres for seat in centre.seats}
         for msg in messages:
             if msg.get("Event") == "QueueMember" and msg.get("Membership") == "dynamic":
                 interface = str(msg.get("Interface") or msg.get("Location") or "")
+                if interface in local:
+                    continue  # a local seat, signed in (app/seats): not the controller's
                 penalty = str(msg.get("Penalty", "0"))
                 present[interface] = int(penalty) if penalty.isdigit() else 0
         for interface in sorted(set(present) - set(wanted)):

@@ -34,12 +34,13 @@ from app.live import plugin as live
 from app.orders import plugin as orders
 from app.orders.services import OrderService
 from app.overflow import plugin as overflow
+from app.seats import plugin as seats
 from app.threeway import plugin as threeway
 from core.settings import Settings
 
 Role = Literal["agi", "bridge", "web"]
 """agi: serves FastAGI; bridge: runs the AMI-side work (the live mirror, the
-handoff journal, the surge controller); web: serves HTTP."""
+handoff journal, the surge controller, the seat journal); web: serves HTTP."""
 
 T = TypeVar("T")
 
@@ -72,7 +73,7 @@ class Dependencies:
         return self.services[key]  # type: ignore[no-any-return]
 
 
-FEATURES: tuple[ModuleType, ...] = (inbound, orders, catalogue, handoff, threeway, overflow, live, federation)
+FEATURES: tuple[ModuleType, ...] = (inbound, orders, catalogue, handoff, threeway, overflow, seats, live, federation)
 
 
 def setup_features(deps: Dependencies, features: tuple[ModuleType, ...] = FEATURES) -> Dependencies:

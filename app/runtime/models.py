@@ -347,3 +347,22 @@ class FederationInbox(Base):
 
     __table_args__ = (PrimaryKeyConstraint("peer", "nonce", name="pk_federation_inbox"),
                       Index("ix_federation_inbox_at", "at"))
+
+
+class SeatEventRow(Base):
+    """A change of what a seat is (签入/签出, 示忙/示闲): signed in or out, paused
+    or not and why.  Written by the seat journal (app/seats/journal.py); the
+    reports count paused time per seat and reason from these rows."""
+
+    __tablename__ = "seat_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    seat: Mapped[str] = mapped_column(String(32))
+    centre: Mapped[str] = mapped_column(String(16))
+    signed_in: Mapped[bool] = mapped_column(Boolean)
+    paused: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    source: Mapped[str] = mapped_column(String(16))  # "event" (as it happened) / "resync" (noticed later)
+
+    __table_args__ = (Index("ix_seat_events_at", "at"), Index("ix_seat_events_seat_id", "seat", "id"))

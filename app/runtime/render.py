@@ -28,7 +28,9 @@ from core import channel_vars as cv
 from core.centres import centres_spec, extension_patterns
 from core.contexts import KNOWN_SEATS
 from core.fast_path import GUARD, WRITES, guard_expression, regex, writes_mset
+from core.centres import Centre
 from core.handoff import partner_centre, seat_interfaces
+from core.seats import BOOT_CONTEXT, DEFAULT_PAUSE_REASON, SEAT_FAMILY, SIGNED_IN, SIGNED_OUT, state_interface
 from core.safety import check_line
 from core.settings import CENTRES_MAX_LEN, PROJECT_ROOT, Settings
 from core.trunks import HANDOFF_HEADER, HANDOFF_HEADER_MAX, HANDOFF_HEADER_PATTERN
@@ -37,7 +39,6 @@ TEMPLATE_DIRS = (PROJECT_ROOT / "asterisk-conf", PROJECT_ROOT / "dialplan")
 # Debian's asterisk-core-sounds-en-wav / asterisk-moh-opsound-wav packages.
 SOUNDS_DIR = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
 MOH_DIR = Path("/usr/share/asterisk/moh")
-SEAT_RING_TIMEOUT_S = 15  # GB/T 33358: answer within 15 s
 CLASSIC_AGI_ENV = "hotline-agi.env"  # in <run>/etc, mode 0600
 # Rendered (and included by extensions.conf) only for the test rig.
 TEST_RIG_TEMPLATES = frozenset({"hotline-test-rig.conf.j2"})
@@ -47,6 +48,15 @@ def _seat_patterns(settings: Settings) -> list[str]:
     """Every configured seat as few extension patterns (the handoff key's "a
     seat of ours", a seat phone dialling another seat)."""
     return extension_patterns(seat.extension for centre in settings.site.centres for seat in centre.seats)
+
+
+def _known_seats(settings: Settings) -> list[dict[str, str]]:
+    """The seats of each centre as extension patterns, each returning its
+    centre: `Gosub(hotline-known-seats,<seat>,1)` sets GOSUB_RETVAL to the
+    seat's centre (signing in and pausing), DIALPLAN_EXISTS says "a seat of ours"."""
+    return [{"pattern": pattern, "centre": centre.id}
+            for centre in settings.site.centres
+            for pattern in extension_patterns(seat.extension for seat in centre.seats)]
 
 
 def _handoff_centres(settings: Settings) -> list[dict[str, str]]:
@@ -74,7 +84,31 @@ def _handoff_context(settings: Settings) -> dict:
         "return_device": return_device,
         "seat_patterns": _seat_patterns(settings),
         "known_seats_context": KNOWN_SEATS,
+        "known_seats": _known_seats(settings),
         "handoff_centres": _handoff_centres(settings),
+    }
+
+
+def _seats_context(settings: Settings) -> dict:
+    """Signing in and pausing (core/seats.py): the keys, the reason codes, and
+    a seat's interface and queues with `${seat}` / `${centre}` standing for
+    the seat and its centre (dialplan/hotline-seats.conf.j2)."""
+    iface, _ = seat_interfaces("${seat}", settings.site.seat_mode)
+    placeholder = Centre("${centre}")
+    return {
+        "signin_key": settings.seats.signin_key,
+        "pause_key": settings.seats.pause_key,
+        "pause_reasons": dict(settings.seats.pause_reasons),
+        "pause_default": DEFAULT_PAUSE_REASON,
+        "seat_family": SEAT_FAMILY,
+        "signed_in": SIGNED_IN,
+        "signed_out": SIGNED_OUT,
+        "default_signin": SIGNED_IN if settings.seats.signed_in_at_start else SIGNED_OUT,
+        "boot_context": BOOT_CONTEXT,
+        "seat_iface": iface,
+        "seat_state_iface": state_interface(iface, settings.site.seat_mode),
+        "seat_queue": placeholder.queue,
+        "seat_linkage_queue": placeholder.linkage_queue,
     }
 
 
@@ -94,15 +128,12 @@ def _context(settings: Settings, secrets: Secrets, agi_mode: str, verbose: int, 
     seats = []
     centres = []
     for centre in settings.site.centres:
-        members = []
+        # seats are dynamic queue members (core/seats.py): queues.conf lists none
         for seat in centre.seats:
             seats.append({"extension": seat.extension, "centre": centre.id,
                           "password": secrets.seat_passwords[seat.extension]})
-            iface = seat.interface(settings.site.seat_mode)
-            members.append({"interface": iface, "extension": seat.extension,
-                            "state_interface": iface if settings.site.seat_mode == "sip" else ""})
         centres.append({"id": centre.id, "name": centre.name, "queue": centre.queue,
-                        "linkage_queue": centre.linkage_queue, "members": members})
+                        "linkage_queue": centre.linkage_queue})
     return {
         "run_dir": str(settings.paths.run_dir),
         "prefix": str(settings.paths.asterisk_prefix),
@@ -128,13 +159,14 @@ def _context(settings: Settings, secrets: Secrets, agi_mode: str, verbose: int, 
         "threeway_cancel_key": settings.threeway.cancel_key,
         "emergency_key": settings.threeway.emergency_key,
         "threeway_timeout": settings.threeway.timeout_s,
-        "ring_timeout": SEAT_RING_TIMEOUT_S,
+        "ring_timeout": settings.seats.ring_timeout_s,
         "centres": centres,
         "seats": seats,
         "handoff_fast": "yes" if settings.handoff.fast_path else "no",
         "test_rig": test_rig,
         **_handoff_context(settings),
         **_trunk_context(settings),
+        **_seats_context(settings),
     }
 
 

@@ -16,6 +16,7 @@ from app.handoff import http as handoffs_api
 from app.orders import http as orders_api
 from app.orders import reports
 from app.overflow import http as overflow_api
+from app.seats import http as seats_api
 from app.threeway import http as threeway_api
 from app.web import tokens as tokens_api
 from app.web.input import query_parameters, schema_of
@@ -208,6 +209,31 @@ def build(settings: Settings) -> dict[str, Any]:
         "get": {"summary": "The seat's call now and the handoff order it came with (for the desktop to pop)",
                 "operationId": "seatCurrent", "parameters": [seat],
                 "responses": _responses(200, "the seat's channels and handoff")}}
+    # 签入/签出, 示忙/示闲 (app.seats): a seat token acts on its own seat (its name
+    # ends in the extension), a supervisor on any; 503 without an AMI link.
+    seat_state = {"type": "object", "properties": {
+        "seat": {"type": "string"}, "centre": {"type": "string"},
+        "state": {"type": "string", "enum": ["signed_in", "paused", "signed_out"]},
+        "signed_in": {"type": "boolean"}, "paused": {"type": "boolean"},
+        "reason": {"type": "string", "nullable": True},
+        "paused_since": {"type": "number", "nullable": True, "description": "epoch seconds"}}}
+    paths["/api/seats/pause-reasons"] = {
+        "get": {"summary": "The pause reason codes and names, the seat keys, auto-pause's threshold",
+                "operationId": "pauseReasons", "responses": _responses(200, "reasons")}}
+    paths["/api/seats/{seat}/status"] = {
+        "get": {"summary": "The seat signed in or out, paused and why, since when (from Asterisk)",
+                "operationId": "seatStatus", "parameters": [seat],
+                "responses": _with_schema(_responses(200, "the seat's state", 404), "200", seat_state)}}
+    for action, summary in (("signin", "签入: the seat joins both queues of its centre"),
+                            ("signout", "签出: the seat leaves both queues; no queue rings it"),
+                            ("pause", "示忙: the seat stays a member but is not rung; the reason is a code or name"),
+                            ("unpause", "示闲: the seat is rung again")):
+        operation: dict[str, Any] = {
+            "summary": summary, "operationId": f"seat{action.title()}", "parameters": [seat],
+            "responses": _with_schema(_responses(200, "the seat's state afterwards", 404, 409), "200", seat_state)}
+        if action == "pause":
+            operation["requestBody"] = _body(schema_of(seats_api.PAUSE_FIELDS), required=False)
+        paths[f"/api/seats/{{seat}}/{action}"] = {"post": operation}
     # 工单⇄警单 between platforms (app.federation): the peers' routes are signed
     # per peer (HMAC, headers below), not bearer tokens.
     signed = [{"peerSignature": []}]

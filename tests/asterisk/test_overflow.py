@@ -78,9 +78,11 @@ class Surge:
         return (await self.live())["centres"][0]["surge"]
 
     async def dynamic_members(self) -> set[str]:
+        """The remote members in the queue (the local seats are dynamic too: they sign in)."""
         reply = await self.pbx.ami.send({"Action": "QueueStatus", "Queue": "hotline-12345"})
-        return {m.get("MemberName", "") for m in reply if isinstance(m, dict)  # type: ignore[union-attr]
-                and m.get("Event") == "QueueMember" and m.get("Membership") == "dynamic"}
+        return {m.get("Name", "") for m in reply if isinstance(m, dict)  # type: ignore[union-attr]
+                and m.get("Event") == "QueueMember" and m.get("Membership") == "dynamic"
+                and m.get("Name") not in LOCAL_SEATS}
 
     async def overflow_orders(self) -> list[Order]:
         async with self.sessions() as session:

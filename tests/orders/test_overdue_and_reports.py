@@ -189,6 +189,45 @@ async def test_when_a_period_is_reported_then_counts_by_direction_category_outco
     assert ["by_direction", "12345->110", "1"] in rows
 
 
+async def test_when_seats_paused_in_a_period_then_the_report_counts_paused_time_per_seat_and_reason(
+    api: Api,
+) -> None:
+    from datetime import datetime, timezone
+
+    from app.runtime.models import SeatEventRow
+    from app.web.keys import SESSIONS
+
+    def at(day: int, hh: int, mm: int) -> datetime:
+        return datetime(2026, 11, day, hh, mm, tzinfo=timezone.utc)
+
+    rows = [  # (when, seat, signed in, paused, reason)
+        (at(9, 10, 0), "2001", True, True, "就餐"),      # before the period, still paused at its start
+        (at(10, 2, 0), "2001", True, False, None),       # ... until 2 h into the period
+        (at(10, 3, 0), "1001", True, True, "小休"),
+        (at(10, 3, 15), "1001", True, False, None),      # 15 min 小休
+        (at(10, 4, 0), "1001", True, True, "培训"),
+        (at(10, 5, 0), "1001", False, False, None),      # 1 h 培训, ended by signing out
+        (at(24, 23, 0), "1002", True, True, "示忙"),      # still paused when the report is made (25th 01:30)
+    ]
+    async with api.client.app[SESSIONS]() as session, session.begin():
+        for when, seat, signed_in, paused, reason in rows:
+            session.add(SeatEventRow(at=when, seat=seat, centre="110" if seat == "2001" else "12345",
+                                     signed_in=signed_in, paused=paused, reason=reason, source="event"))
+
+    status, report = await api.call("GET", "/api/reports/summary?from=2026-11-10T00:00:00%2B00:00"
+                                           "&to=2026-12-01", role="supervisor")
+    assert status == 200, report
+    assert report["paused"] == [
+        {"seat": "1001", "centre": "12345", "reason": "培训", "seconds": 3600.0},
+        {"seat": "1001", "centre": "12345", "reason": "小休", "seconds": 900.0},
+        {"seat": "1002", "centre": "12345", "reason": "示忙", "seconds": 9000.0},  # up to now
+        {"seat": "2001", "centre": "110", "reason": "就餐", "seconds": 7200.0},
+    ]
+    status, text = await api.call("GET", "/api/reports/summary.csv?from=2026-11-10T00:00:00%2B00:00"
+                                         "&to=2026-12-01", role="supervisor")
+    assert ["paused_seconds", "1001/培训", "3600.0"] in list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+
+
 @pytest.mark.parametrize("query,field", [
     ("from=2026-11-01", "to"),
     ("to=2026-12-01", "from"),

@@ -134,6 +134,7 @@ class Pbx:
         ami.on_event("*", pbx.events.record)
         await ami.start()
         await ami.wait_connected(timeout=20)
+        await pbx.seats_ready()
         return pbx
 
     async def stop(self) -> None:
@@ -199,6 +200,44 @@ class Pbx:
     async def restart_asterisk(self) -> None:
         await self.asterisk.restart()
         await eventually(lambda: self.ami.connected, timeout=30, what="rig AMI reconnected")
+        await self.seats_ready()
+
+    # ------------------------------------------------------------ seats (签入/签出, 示忙/示闲)
+
+    async def members(self, queue: str) -> dict[str, dict[str, Any]]:
+        """The queue's members now: interface -> its QueueMember message."""
+        reply = await self.ami.send({"Action": "QueueStatus", "Queue": queue})
+        return {str(m.get("Interface") or m.get("Location")): m for m in (reply if isinstance(reply, list) else [reply])
+                if m.get("Event") == "QueueMember"}
+
+    async def seats_ready(self, timeout: float = 20.0) -> None:
+        """Asterisk's start put every seat in or out of its queues (hotline-seats-boot):
+        each seat's AstDB state is written and a signed-in seat is a member."""
+        from app.handoff.journal import AmiAstDb
+        from core.seats import SEAT_FAMILY, SIGNED_IN
+
+        astdb = AmiAstDb(self.ami)
+
+        async def ready() -> bool:
+            for centre in self.settings.site.centres:
+                members = await self.members(centre.queue)
+                for seat in centre.seats:
+                    state = await astdb.get(SEAT_FAMILY, seat.extension)
+                    if state is None or (state == SIGNED_IN
+                                         and seat.interface(self.settings.site.seat_mode) not in members):
+                        return False
+            return True
+        await eventually(ready, timeout=timeout, what="every seat in or out of its queues after the start")
+
+    async def dial_key(self, seat: str, digits: str) -> None:
+        """Seat `seat` dials `digits` (*5, *6, *62) on its phone, outside a call: a
+        Local channel into the seats' dialing context carrying HOTLINE_SEAT, as a
+        SIP seat's endpoint sets it (pjsip.conf set_var)."""
+        reply = await self.ami.send({"Action": "Originate", "Channel": f"Local/{digits}@hotline-seats",
+                                     "Application": "Wait", "Data": "5", "Variable": f"HOTLINE_SEAT={seat}",
+                                     "Async": "true"}, ack_only=True)
+        first = reply[0] if isinstance(reply, list) else reply
+        assert first.get("Response") == "Success", first
 
     # ------------------------------------------------------------ AMI helpers
 

@@ -27,6 +27,7 @@ class SipPhone:
     asterisk: AsteriskProcess
     ami: AmiManager
     events: EventLog
+    sip_port: int = 0  # where it listens: its contact on the PBX says so
 
     @classmethod
     async def start(cls, directory: Path, pbx: Settings, seat: str, password: str) -> "SipPhone":
@@ -62,6 +63,8 @@ allow = ulaw,alaw
 outbound_auth = pbx-auth
 aors = pbx
 direct_media = no
+; calls the phone places (the seat keys) come from the seat
+from_user = {seat}
 
 [pbx-auth]
 type = auth
@@ -101,7 +104,15 @@ exten => {seat},1,Answer()
         ami.on_event("*", events.record)
         await ami.start()
         await ami.wait_connected(timeout=20)
-        return cls(asterisk, ami, events)
+        return cls(asterisk, ami, events, sip_port)
+
+    async def dial(self, digits: str) -> None:
+        """The phone dials `digits` (a seat key such as *5) and listens to what
+        the PBX plays until the PBX hangs up."""
+        reply = await self.ami.send({"Action": "Originate", "Channel": f"PJSIP/{digits}@pbx",
+                                     "Application": "Wait", "Data": "10", "Async": "true"}, ack_only=True)
+        first = reply[0] if isinstance(reply, list) else reply
+        assert first.get("Response") == "Success", first
 
     async def channels(self) -> list[str]:
         reply = await self.ami.send({"Action": "CoreShowChannels"})

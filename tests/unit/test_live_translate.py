@@ -109,12 +109,12 @@ def test_seat_paused_in_one_queue_only_is_not_shown_paused() -> None:
     assert live.seats["1001"].state().paused is False
 
 
-def test_configured_seat_missing_from_every_queue_is_unavailable() -> None:
+def test_configured_seat_missing_from_every_queue_is_signed_out() -> None:
     directory = Directory(parse_centres("12345:1001-1003;110:2001"), seat_mode="sip")
     live, _ = model_from_status(transcript("queue_status_idle.ami"), directory, NOW)
 
     seat = live.seats["1003"].state()
-    assert (seat.state, seat.queues, seat.interface) == ("unavailable", [], "PJSIP/1003")
+    assert (seat.state, seat.queues, seat.interface) == ("signed_out", [], "PJSIP/1003")
 
 
 def test_when_citizen_joins_then_entry_appears_with_number_and_position() -> None:
@@ -198,14 +198,15 @@ def test_remote_seat_appears_on_add_and_disappears_on_remove() -> None:
     assert "3001" in changes.seats and "3001" not in live.seats
 
 
-def test_configured_seat_removed_from_its_queues_stays_listed_as_unavailable() -> None:
+def test_configured_seat_removed_from_its_queues_stays_listed_as_signed_out_since_then() -> None:
     live = model("queue_status_idle.ami")
     removed = {"Event": "QueueMemberRemoved", "Queue": "hotline-110", "MemberName": "2001",
                "Interface": "Local/2001@hotline-seat-phones/n"}
 
     apply_event(live, removed, DIRECTORY, NOW)
 
-    assert live.seats["2001"].state().state == "unavailable"
+    seat = live.seats["2001"].state()
+    assert (seat.state, seat.since, seat.pause_reason) == ("signed_out", NOW, None)
 
 
 @pytest.mark.parametrize("event", [
@@ -447,3 +448,20 @@ def test_manager_conf_sends_the_centre_and_only_shared_channel_variables() -> No
 
     assert channel_vars.CENTRE in names
     assert set(names) <= channel_vars.ALL
+
+
+def test_when_seat_is_paused_with_a_reason_then_state_says_paused_with_reason_and_since() -> None:
+    live = model("queue_status_idle.ami")
+    for queue in ("hotline-110", "hotline-110-linkage"):
+        apply_event(live, {"Event": "QueueMemberPause", "Queue": queue, "MemberName": "2001",
+                           "Interface": "Local/2001@hotline-seat-phones/n", "Status": "1", "Paused": "1",
+                           "PausedReason": "培训", "LastPause": "1795609446", "InCall": "0"}, DIRECTORY, NOW)
+
+    seat = live.seats["2001"].state()
+    assert (seat.state, seat.pause_reason, seat.since) == ("paused", "培训", 1795609446.0)
+
+    apply_event(live, {"Event": "QueueMemberPause", "Queue": "hotline-110", "MemberName": "2001",
+                       "Interface": "Local/2001@hotline-seat-phones/n", "Status": "1", "Paused": "0",
+                       "LastPause": "1795609446", "InCall": "0"}, DIRECTORY, NOW)
+    seat = live.seats["2001"].state()
+    assert (seat.state, seat.pause_reason, seat.since) == ("idle", None, None)

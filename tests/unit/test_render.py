@@ -28,16 +28,23 @@ def test_when_rendered_then_ami_secret_is_generated_and_kept(tmp_path: Path) -> 
     assert load_or_create(_settings(tmp_path / "other")).ami_secret != first.ami_secret
 
 
-def test_when_rendered_then_every_seat_is_a_pjsip_endpoint_and_queue_member(tmp_path: Path) -> None:
+def test_when_rendered_then_every_seat_is_a_pjsip_endpoint_signed_in_at_start(tmp_path: Path) -> None:
     s = _settings(tmp_path, HOTLINE_CENTRES="12345:1001-1002;110:2001")
     secrets = load_or_create(s)
     render(s, secrets)
-    pjsip = (s.paths.run_dir / "etc" / "pjsip.conf").read_text()
-    queues = (s.paths.run_dir / "etc" / "queues.conf").read_text()
+    etc = s.paths.run_dir / "etc"
+    pjsip = (etc / "pjsip.conf").read_text()
+    queues = (etc / "queues.conf").read_text()
+    seats = (etc / "hotline-seats.conf").read_text()
     for ext in ("1001", "1002", "2001"):
         assert f"[{ext}](seat-endpoint)" in pjsip
         assert f"password = {secrets.seat_passwords[ext]}" in pjsip
-        assert f"member => PJSIP/{ext},0,{ext},PJSIP/{ext}" in queues
+        # seats are dynamic members (签入/签出): the boot context signs each in or out
+        assert f"member => PJSIP/{ext}" not in queues
+        assert f"Gosub(hotline-seat-state,boot,1({ext}))" in seats
+    assert "persistentmembers = yes" in queues
+    assert "AddQueueMember(hotline-${centre},PJSIP/${seat},0,,${seat},PJSIP/${seat})" in seats
+    assert "channel originate Local/s@hotline-seats-boot application NoOp = yes" in (etc / "cli.conf").read_text()
     assert "bind = 127.0.0.1:15060" in pjsip
     for q in ("[hotline-12345]", "[hotline-12345-linkage]", "[hotline-110]", "[hotline-110-linkage]"):
         assert q in queues

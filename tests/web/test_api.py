@@ -82,7 +82,8 @@ async def test_when_redis_holds_nothing_then_live_shows_every_configured_centre_
     seats = {s["extension"]: s for c in body["centres"] for s in c["seats"]}
     assert sorted(seats) == ["1001", "1002", "2001"]
     assert seats["2001"] == {"extension": "2001", "state": "unknown", "paused": False,
-                             "interface": "Local/2001@hotline-seat-phones/n", "talking_to": None, "queues": []}
+                             "interface": "Local/2001@hotline-seat-phones/n", "talking_to": None, "queues": [],
+                             "pause_reason": None, "since": None}
 
 
 async def test_when_bridge_wrote_queue_and_seat_state_then_live_reflects_it(
@@ -118,7 +119,8 @@ async def test_when_bridge_wrote_queue_and_seat_state_then_live_reflects_it(
     assert centre_110["queues"][0]["waiting"] == 0
     seats = {s["extension"]: s for s in body["centres"][0]["seats"]}
     assert seats["1002"] == {"extension": "1002", "state": "in_call", "paused": False, "interface": "PJSIP/1002",
-                             "talking_to": "13700137000", "queues": ["hotline-12345"]}
+                             "talking_to": "13700137000", "queues": ["hotline-12345"],
+                             "pause_reason": None, "since": None}
     assert seats["1001"]["state"] == "unknown"
 
 

@@ -69,7 +69,17 @@ function centrePanel(centre) {
         class: `seat state-${s.state}`, dataset: { seat: s.extension, state: s.state } },
         h('a', { href: `#/seat/${s.extension}`, class: 'seat-ext' }, s.extension),
         h('span', { class: 'seat-state' }, bi(label(SEAT_STATES, s.state))),
+        s.state === 'paused' && s.pause_reason
+          ? h('span', { class: 'pause-reason', dataset: { reason: s.pause_reason } }, s.pause_reason) : null,
+        (s.state === 'paused' || s.state === 'signed_out') && s.since
+          ? h('span', { class: 'seat-since', title: text(['起始时间', 'since']) }, `${text(['自', 'since'])} ${sinceClock(s.since)}`)
+          : null,
         s.talking_to ? h('span', { class: 'number talking' }, s.talking_to) : null)))));
+}
+
+/** A seat's `since` (epoch seconds) as the wall clock (paused / signed out since). */
+function sinceClock(epochSeconds) {
+  return clock(new Date(epochSeconds * 1000).toISOString());
 }
 
 function handoffRow(o) {

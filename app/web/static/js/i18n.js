@@ -86,6 +86,14 @@ export const LABELS = {
   participants: ['在线方', 'Present'],
   chooseSeat: ['选择坐席', 'Choose a seat'],
   noAmi: ['本服务无 AMI 连接，无法查询通话', 'This service has no AMI link'],
+  presence: ['签入 / 示忙', 'Sign-in and pause'],
+  signIn: ['签入', 'Sign in'],
+  signOut: ['签出', 'Sign out'],
+  pauseGo: ['示忙', 'Pause'],
+  pauseChange: ['更改原因', 'Change reason'],
+  unpauseGo: ['示闲', 'Resume'],
+  pauseReason: ['原因', 'Reason'],
+  pauseNoReason: ['示忙（无原因）', 'Busy (no reason)'],
   remoteGroups: ['远程座席组', 'Remote seat groups'],
   thresholds: ['触发阈值', 'Thresholds'],
   catalogue: ['分流目录', 'Diversion catalogue'],
@@ -114,9 +122,17 @@ export const SEAT_STATES = {
   idle: ['空闲', 'Idle'],
   ringing: ['振铃', 'Ringing'],
   in_call: ['通话中', 'In call'],
-  paused: ['暂停', 'Paused'],
+  paused: ['示忙', 'Paused'],
+  signed_out: ['签出', 'Signed out'],
   unavailable: ['离线', 'Offline'],
   unknown: ['未知', 'Unknown'],
+};
+
+// POST /api/seats/{seat}/… answers' `state`
+export const PRESENCE = {
+  signed_in: ['已签入', 'Signed in'],
+  paused: ['已示忙', 'Paused'],
+  signed_out: ['已签出', 'Signed out'],
 };
 
 export const ORDER_STATUSES = {

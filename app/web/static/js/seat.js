@@ -4,7 +4,7 @@
 import { api, ApiError } from './api.js';
 import { h, fill, clock } from './dom.js';
 import { bi, label, text, LABELS, SEAT_STATES, ORDER_STATUSES, MODES, CLASSES, THREEWAY_PHASES, THREEWAY_PARTIES,
-  THREEWAY_REFUSALS } from './i18n.js';
+  THREEWAY_REFUSALS, PRESENCE } from './i18n.js';
 import { live, onLive } from './live.js';
 import { form } from './forms.js';
 import { catalogueSearch } from './divert.js';
@@ -17,9 +17,54 @@ const SEAT_KEY = 'hotline.seat';
  * seat's active three-way call (or null) and setThreeWay(state), refresh().
  */
 const SEAT_ACTIONS = [
+  { id: 'presence', render: renderPresence },
   { id: 'transfer', render: renderTransfer },
   { id: 'threeway', render: renderThreeWay },
 ];
+
+let pauseReasons = null;  // GET /api/seats/pause-reasons, asked once
+
+async function reasonsOnce() {
+  if (!pauseReasons) pauseReasons = api('GET', '/api/seats/pause-reasons').catch(() => ({ reasons: [] }));
+  return pauseReasons;
+}
+
+/** 签入/签出 and 示忙/示闲: POST /api/seats/{seat}/signin|signout|pause|unpause — what *5 and *6 do. */
+function renderPresence(ctx) {
+  const base = `/api/seats/${encodeURIComponent(ctx.seat)}`;
+  const state = ctx.mine?.state;
+  async function run(action, body) {
+    ctx.say(null);
+    try {
+      const answer = await api('POST', `${base}/${action}`, body);
+      ctx.say(h('p', { class: 'ok', dataset: { seatState: answer.state } }, bi(label(PRESENCE, answer.state)),
+        answer.reason ? ` · ${answer.reason}` : ''));
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      ctx.say(h('p', { class: 'problem', role: 'alert', dataset: { status: String(err.status) } },
+        err.status === 503 ? bi('noAmi') : (err.body?.error || err.message)));
+    }
+  }
+  const button = (action, pair, cls, onclick) => h('button', {
+    type: 'button', class: `big ${cls}`.trim(), dataset: { action }, onclick }, bi(pair));
+  const signedOut = state === 'signed_out';
+  const paused = state === 'paused';
+  const reason = h('select', { id: 'pause-reason', 'aria-label': text('pauseReason'), disabled: signedOut },
+    h('option', { value: '' }, text('pauseNoReason')));
+  reasonsOnce().then((body) => {
+    for (const r of body.reasons || []) reason.append(h('option', { value: r.code }, `${r.code} ${r.name}`));
+  });
+  const controls = [button(signedOut ? 'signin' : 'signout', signedOut ? 'signIn' : 'signOut',
+    signedOut ? 'primary' : '', () => run(signedOut ? 'signin' : 'signout'))];
+  if (!signedOut) {
+    controls.push(h('label', { for: 'pause-reason' }, bi('pauseReason')), reason,
+      button('pause', paused ? 'pauseChange' : 'pauseGo', '', () => run('pause', reason.value ? { reason: reason.value } : {})));
+    if (paused) controls.push(button('unpause', 'unpauseGo', 'primary', () => run('unpause')));
+  }
+  return h('section', { class: 'action card', dataset: { actionPanel: 'presence', seatState: state || '' } },
+    h('h3', {}, bi('presence'), paused && ctx.mine?.pause_reason ? ` · ${ctx.mine.pause_reason}` : ''),
+    h('div', { class: 'quick' }, controls));
+}
 
 function seatsOf(snapshot) {
   return (snapshot?.centres || []).flatMap((c) => (c.seats || []).map((s) => ({ ...s, centre: c })));
@@ -264,10 +309,12 @@ export function mountSeat(container, { args }) {
     const mineTw = activeFor(threeway, seat); // never another seat's, while the picker's new answer is on its way
     const tw = mineTw ? `${mineTw.threeway_id}:${mineTw.phase}:${mineTw.present.join('+')}:` +
       `${mineTw.order?.handoff_rule || ''}` : '';
-    const key = `${seat}|${inCall}|${centres}|${tw}`;
+    // signed in or out, paused and why: the presence panel's buttons
+    const presence = mine.state === 'signed_out' ? 'out' : mine.state === 'paused' ? `paused:${mine.pause_reason || ''}` : 'in';
+    const key = `${seat}|${inCall}|${centres}|${tw}|${presence}`;
     if (key !== actionsKey) {
       actionsKey = key;
-      const ctx = { seat, centre: mine.centre, snapshot: live.snapshot, inCall, current, refresh, threeway: mineTw,
+      const ctx = { seat, mine, centre: mine.centre, snapshot: live.snapshot, inCall, current, refresh, threeway: mineTw,
         setThreeWay: (state) => { threeway = state; render(); },
         say: (node) => fill(flash, node) };
       fill(actions, SEAT_ACTIONS.map((a) => a.render(ctx)));
