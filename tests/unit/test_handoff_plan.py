@@ -305,7 +305,7 @@ def test_when_dialplan_is_rendered_then_key_path_has_partner_globals_and_seat_ta
     # the configured seats as patterns, for the guard's "a seat of ours" (no global per seat)
     known = dialplan.split("[hotline-known-seats]", 1)[1].split("\n[", 1)[0]
     assert [line for line in known.splitlines() if line.startswith("exten")] == [
-        "exten => _100[1-4],1,Hangup()", "exten => _200[1-2],1,Hangup()"]
+        "exten => _100[1-4],1,Return(12345)", "exten => _200[1-2],1,Return(110)"]
     assert "HOTLINE_HANDOFF_SEAT_" not in dialplan
     # the citizen's side: straight into the partner's linkage queue
     assert "exten => to-110,1,MSet(" in dialplan
