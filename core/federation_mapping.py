@@ -230,6 +230,7 @@ def jjd_to_order_document(doc: object, mapping: FieldMapping, *, platform: str, 
         text = str(value)
         if ours == "created_at":
             text = _foreign_time(text, mapping, foreign)
+            extra["peer_created_at"] = text  # 报警时间: when the citizen called the peer
         if ours == "confidential":
             extra[ours] = text in mapping.true_values
         elif ours in DETAIL_TARGETS:
