@@ -39,7 +39,8 @@ from app.runtime.models import FederationOutbox
 from app.web.auth import principal, requires
 from app.web.errors import BadInput, NotFound
 from app.web.input import line, parse_query, path_key
-from app.web.keys import SESSIONS, SETTINGS
+from app.federation.health import link_status as peers_link_status
+from app.web.keys import REDIS, SESSIONS, SETTINGS
 from core.federation import (
     HEADER_NONCE,
     HEADER_PEER,
@@ -295,7 +296,9 @@ async def retry_one(request: web.Request) -> web.Response:
 @routes.get("/api/federation/status")
 @requires("supervisor")
 async def link_status(request: web.Request) -> web.Response:
-    """Per peer: the push queue's depth, failed items, the oldest unsent item, the last error."""
-    return web.json_response({"peers": [h.as_dict() for h in await request.app[FEDERATION].health()]})
+    """Per peer: its trunk's qualify state, the push queue's depth, failed items,
+    the oldest unsent item and its age, the last error (`app.federation.health`)."""
+    service = request.app[FEDERATION]
+    return web.json_response({"peers": await peers_link_status(service, request.app.get(REDIS), service.orders.now())})
 
 

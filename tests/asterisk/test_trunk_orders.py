@@ -8,6 +8,7 @@ holds the call until B has the push's order."""
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,27 +17,31 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from redis.asyncio import Redis
 from sqlalchemy import select
 
 from agi.call import AgiCall
 from app.federation import plugin as federation_feature
+from app.federation.health import link_status
 from app.federation.http import FEDERATION
 from app.federation.pusher import FederationPusher
 from app.handoff import plugin as handoff_feature
 from app.inbound import plugin as inbound_feature
+from app.live import plugin as live_feature
 from app.orders import plugin as orders_feature
 from app.runtime.features import Dependencies
-from app.runtime.models import Order
+from app.runtime.models import Order, utcnow
 from app.web.app import init_app
+from app.web.auth import create_token
 from core.settings import FederationSettings, Peer
 from tests.federation.conftest import ORG_110, ORG_12345, SECRET, document_bytes, signed_headers
 from tests.support.orders import OrderReader
 from tests.support.pbx import free_port
-from tests.support.platforms import Platforms, received, start_two_platforms
+from tests.support.platforms import Platforms, received, start_platform, start_two_platforms, trunk_spec
 from tests.support.waiting import eventually
 
 CITIZEN = "13800138000"
-FEATURES = (inbound_feature, orders_feature, handoff_feature, federation_feature)
+FEATURES = (inbound_feature, orders_feature, handoff_feature, live_feature, federation_feature)
 
 
 def _federation(name: str, org: str, peer: Peer) -> FederationSettings:
@@ -183,3 +188,46 @@ async def test_when_the_push_comes_before_the_call_then_110_merges_the_call_into
     assert answered["PeerHandoff"] == order_a.id
     await linked.platforms.a.hang_up(call.handset_id)
     assert len(await linked.b_orders()) == 1
+
+
+async def test_when_the_trunk_qualifies_then_supervisors_see_it_reachable_with_the_push_queue(
+        linked: Linked) -> None:
+    token = await create_token(linked.deps_b.sessions, role="supervisor", name="sup-b", now=utcnow())
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http:
+        async def reachable() -> dict[str, Any]:
+            async with http.get(linked.urls[1] + "/api/federation/status") as response:
+                [link] = (await response.json())["peers"]
+            assert link["trunks"] and link["trunks"][0]["status"] == "Reachable", link["trunks"]
+            return link
+        link = await eventually(reachable, timeout=15, what="B's trunk to A reachable")
+        assert link["peer"] == "gov-12345" and link["trunks"][0]["name"] == "peer-12345"
+        assert (link["pending"], link["failed"], link["ok"]) == (0, 0, True)
+        async with http.get(linked.urls[1] + "/api/live") as response:
+            [shown] = (await response.json())["federation"]
+        assert shown["trunks"][0]["reachable"] is True
+
+
+async def test_when_the_trunk_is_down_then_link_health_says_unreachable(tmp_path: Path) -> None:
+    dead = free_port(socket.SOCK_DGRAM)  # nothing answers there
+    a = await start_platform(tmp_path / "a", "12345:1001-1002", free_port(socket.SOCK_DGRAM),
+                             HOTLINE_TRUNKS=trunk_spec("peer-110", dead), HOTLINE_REMOTE_CENTRES="110=peer-110")
+    redis = Redis.from_url(a.settings.redis.url)
+    try:
+        settings = a.settings.with_(federation=_federation(
+            "gov-12345", ORG_12345, Peer("police-110", "http://127.0.0.1:9", ("110",), SECRET)))
+        deps = await a.wire(f"sqlite+aiosqlite:///{tmp_path / 'a' / 'orders.db'}", settings=settings,
+                            features=FEATURES)
+        assert deps is not None
+        service = deps.get(FEDERATION)
+
+        async def unreachable() -> dict[str, Any]:
+            [link] = await link_status(service, redis, utcnow())
+            assert link["trunks"][0]["status"] == "Unreachable", link["trunks"]
+            return link
+        link = await eventually(unreachable, timeout=20, what="the dead trunk unreachable")
+        assert link["ok"] is False and link["trunks"][0]["name"] == "peer-110"
+        await a.assert_nothing_left()
+    finally:
+        await redis.delete(a.settings.redis.prefix + "live:trunks")
+        await redis.aclose()
+        await a.stop()
