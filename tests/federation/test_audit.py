@@ -4,6 +4,7 @@ replay-window nonces are pruned once no request can carry them, the audit
 log after its retention (issue 13)."""
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from app.runtime.models import FederationExchange
@@ -97,3 +98,20 @@ async def test_when_nonces_outlive_the_replay_window_then_they_are_pruned_and_re
         assert left == [], f"{len(left)} old audit lines left"
         return True
     await eventually(audit_pruned, timeout=10, what="the audit log past its retention pruned")
+
+
+async def test_when_a_role_without_the_privilege_reads_either_side_then_the_citizen_number_is_masked(
+        pair: Pair) -> None:
+    a_order = await hand_off(pair.a)
+    b_order = await police_order(pair, a_order)
+    citizen = b_order.citizen_number
+    masked = citizen[:3] + "****" + citizen[-4:]
+    for side, order_id in ((pair.a, a_order["id"]), (pair.b, b_order.id)):
+        status, seen = await side.call("GET", f"/api/orders/{order_id}", role="admin")  # not in unmasked_roles
+        assert status == 200 and seen["citizen_number"] == masked
+        status, seen = await side.call("GET", f"/api/orders/{order_id}", role="seat")
+        assert seen["citizen_number"] == citizen
+        # nor does any federation view or the order's audit trail show it in full
+        for path in (f"/api/orders/{order_id}/events", "/api/federation/outbox", "/api/federation/status"):
+            status, body = await side.call("GET", path, role="admin")
+            assert status == 200 and citizen not in json.dumps(body, ensure_ascii=False), path
