@@ -155,12 +155,14 @@ def peer_signed(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
             status, note = getattr(exc, "status", 400 if isinstance(exc, BadInput) else 500), str(exc)
             raise
         finally:
-            try:
+            try:  # the answer on the nonce's line and in the audit log, one transaction
                 async with sessions.begin() as session:
                     await store.record_answer(session, peer.name, nonce, status, note)
+                    await store.record_exchange(session, peer=peer.name, direction="in", at=service.orders.now(),
+                                                method=request.method, path=request.path, nonce=nonce,
+                                                body_sha256=body_digest(body), answer=status, note=note)
             except Exception:
                 log.exception("could not log the answer to %s's request %s", peer.name, nonce)
-            await audit(status, note)
 
     checked.__hotline_peer__ = True  # type: ignore[attr-defined]
     return checked

@@ -225,7 +225,8 @@ class FederationService:
             mode=o["mode"] if o["mode"] in ORDER_MODES else "transfer", status="dispatched",
             source_centre=o["source_centre"], target_centre=o["target_centre"], numbered_by=o["target_centre"],
             citizen_number=o["citizen_number"], actor=f"peer:{peer.name}",
-            note=note,  # (not the peer's linkedid: it names a call on the peer's PBX; ours comes with the call) org_code=fed.org_code, handling_unit=fed.unit_name,
+            # not the peer's linkedid: it names a call on the peer's PBX; ours comes with the call
+            note=note, org_code=fed.org_code, handling_unit=fed.unit_name,
             peer=peer.name, peer_side="in", peer_order_id=o["id"], peer_status="dispatched", peer_seq=1,
             peer_updated_at=now, **document_fields)
         if created:
