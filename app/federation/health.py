@@ -48,7 +48,7 @@ async def trunk_states(redis: Redis | None, prefix: str, timeout_s: float = 2.0)
         return None
     try:
         raw = await asyncio.wait_for(redis.hgetall(prefix + TRUNKS_KEY), timeout_s)
-    except (RedisError, OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, RedisError, OSError) as exc:
         log.warning("trunk states not read from Redis: %s", exc)
         return None
     states: dict[str, dict[str, Any]] = {}
@@ -146,7 +146,7 @@ class TrunkWatch:
         for name in sorted(self.trunks):
             try:
                 reply = await self.ami.send({"Action": "PJSIPShowEndpoint", "Endpoint": name})
-            except Exception as exc:  # the link went down again: the next connect asks again
+            except Exception as exc:  # noqa: BLE001 - the link went down again: the next connect asks again
                 log.warning("trunk %s: state not read (%s)", name, exc)
                 continue
             messages = reply if isinstance(reply, list) else [reply]

@@ -34,18 +34,14 @@ from aiohttp import web
 from sqlalchemy.exc import IntegrityError
 
 from app.federation import store
+from app.federation.health import link_status as peers_link_status
 from app.federation.services import FederationService, NotParty, OutOfOrder
 from app.runtime.models import FederationOutbox
 from app.web.auth import principal, requires
 from app.web.errors import BadInput, NotFound
 from app.web.input import line, parse_query, path_key
-from app.federation.health import link_status as peers_link_status
 from app.web.keys import REDIS, SESSIONS, SETTINGS
 from core.federation import (
-    HEADER_NONCE,
-    HEADER_PEER,
-    HEADER_SIGNATURE,
-    HEADER_TIMESTAMP,
     ORDER_FIELDS,
     ORDER_REQUIRED,
     STATUS_LABELS,
@@ -96,7 +92,7 @@ def peer_signed(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
         service = request.app[FEDERATION]
         path_peer = request.match_info.get("peer")
         names = auth_headers(fed.peer(path_peer) if path_peer else None)
-        name = path_peer or request.headers.get(names.peer, "")
+        name: str = path_peer or request.headers.get(names.peer, "") or ""
         timestamp = request.headers.get(names.timestamp, "")
         nonce = request.headers.get(names.nonce, "")
         signature = request.headers.get(names.signature, "")

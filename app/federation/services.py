@@ -25,9 +25,9 @@ linked to that peer.  No HTTP here (`app.federation.http`), no SQL text
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -215,11 +215,11 @@ class FederationService:
         fed = self.settings.federation
         now = self.orders.now()
         note = f"peer category: {o['category']}" if o.get("category") else None
-        document_fields: dict[str, Any] = dict(
-            order_class=o.get("order_class"), emergency=bool(o.get("emergency", False)),
-            citizen_name=o.get("citizen_name"), content=o.get("content"), address=o.get("address"),
-            division_code=o.get("division_code") or checked["sender"].get("division_code"),
-            peer_number=o["number"], source_seat=o.get("source_seat"))
+        document_fields: dict[str, Any] = {
+            "order_class": o.get("order_class"), "emergency": bool(o.get("emergency", False)),
+            "citizen_name": o.get("citizen_name"), "content": o.get("content"), "address": o.get("address"),
+            "division_code": o.get("division_code") or checked["sender"].get("division_code"),
+            "peer_number": o["number"], "source_seat": o.get("source_seat")}
         order, created = await self.orders.create_once(
             {"peer": peer.name, "peer_order_id": o["id"]},
             mode=o["mode"] if o["mode"] in ORDER_MODES else "transfer", status="dispatched",

@@ -20,7 +20,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from app.runtime.models import FederationExchange, FederationInbox, FederationOutbox, Order
+from app.runtime.models import (
+    FederationExchange,
+    FederationInbox,
+    FederationOutbox,
+    Order,
+)
 
 STATES = ("pending", "sent", "failed")
 

@@ -36,7 +36,13 @@ from app.runtime.features import Dependencies, setup_features
 from app.web.app import init_app
 from app.web.auth import create_token
 from core.centres import parse_centres
-from core.federation import HEADER_NONCE, HEADER_PEER, HEADER_SIGNATURE, HEADER_TIMESTAMP, sign
+from core.federation import (
+    HEADER_NONCE,
+    HEADER_PEER,
+    HEADER_SIGNATURE,
+    HEADER_TIMESTAMP,
+    sign,
+)
 from core.settings import (
     DatabaseSettings,
     FederationSettings,
@@ -57,7 +63,7 @@ def _port() -> int:
 
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 class _Instance:

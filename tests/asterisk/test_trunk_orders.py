@@ -34,10 +34,22 @@ from app.runtime.models import Order, utcnow
 from app.web.app import init_app
 from app.web.auth import create_token
 from core.settings import FederationSettings, Peer
-from tests.federation.conftest import ORG_110, ORG_12345, SECRET, document_bytes, signed_headers
+from tests.federation.conftest import (
+    ORG_110,
+    ORG_12345,
+    SECRET,
+    document_bytes,
+    signed_headers,
+)
 from tests.support.orders import OrderReader
 from tests.support.pbx import free_port
-from tests.support.platforms import Platforms, received, start_platform, start_two_platforms, trunk_spec
+from tests.support.platforms import (
+    Platforms,
+    received,
+    start_platform,
+    start_two_platforms,
+    trunk_spec,
+)
 from tests.support.waiting import eventually
 
 CITIZEN = "13800138000"
@@ -231,3 +243,20 @@ async def test_when_the_trunk_is_down_then_link_health_says_unreachable(tmp_path
         await redis.delete(a.settings.redis.prefix + "live:trunks")
         await redis.aclose()
         await a.stop()
+
+
+async def test_when_110_does_not_answer_the_handoff_then_its_order_is_withdrawn(linked: Linked) -> None:
+    for seat_b in ("2001", "2002"):
+        await linked.platforms.b.set_phone(seat_b, "noanswer")
+    await linked.pusher_a.start()
+    call, seat, order_a = await _hand_over(linked)
+    await _b_order(linked, order_a, peer_seq=1)  # made from the push (or the call), merged
+
+    back = await linked.platforms.a.seat_answered(CITIZEN, timeout=20)  # the citizen is back with the A seat
+    assert back["Seat"] == seat
+    returned = await linked.platforms.orders_a.one(call.handset_id, "returned")
+    assert returned.outcome_reason == "no_answer"
+    withdrawn = await _b_order(linked, order_a, status="voided", peer_status="voided")
+    [event] = [e for e in await OrderReader(linked.deps_b.sessions).events(withdrawn.id) if e.to_status == "voided"]
+    assert event.actor == "peer:gov-12345" and event.detail["reason"] == "no_answer"
+    await linked.platforms.a.hang_up(call.handset_id)

@@ -27,12 +27,18 @@ import pytest
 from aiohttp import web
 from sqlalchemy import select
 
+from app.federation.http import FEDERATION
+from app.federation.services import FederationService
 from app.orders.services import OrderService
 from app.runtime import db
 from app.runtime.features import Dependencies, setup_features
-from app.federation.http import FEDERATION
-from app.federation.services import FederationService
-from app.runtime.models import FederationExchange, FederationInbox, FederationOutbox, Order, OrderEvent
+from app.runtime.models import (
+    FederationExchange,
+    FederationInbox,
+    FederationOutbox,
+    Order,
+    OrderEvent,
+)
 from app.web.app import init_app
 from app.web.auth import create_token
 from core.centres import parse_centres

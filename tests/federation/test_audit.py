@@ -8,7 +8,13 @@ import json
 from datetime import timedelta
 
 from app.runtime.models import FederationExchange
-from tests.federation.conftest import SECRET, Pair, digest, document_bytes, signed_headers
+from tests.federation.conftest import (
+    SECRET,
+    Pair,
+    digest,
+    document_bytes,
+    signed_headers,
+)
 from tests.federation.test_two_platforms import hand_off, police_order
 from tests.support.waiting import eventually
 

@@ -33,7 +33,7 @@ async def test_when_peer_is_down_then_supervisors_see_queue_depth_oldest_unsent_
     [item] = [i for i in await pair.a.outbox() if i.order_id == first["id"]]
     assert link["oldest_unsent_at"] == item.created_at.isoformat()
     pair.a.clock.advance(seconds=90)
-    status, body = await pair.a.call("GET", "/api/federation/status", role="supervisor")
+    _, body = await pair.a.call("GET", "/api/federation/status", role="supervisor")
     assert body["peers"][0]["oldest_unsent_age_s"] >= 90
     assert (await pair.a.call("GET", "/api/federation/status", role="seat"))[0] == 403
 

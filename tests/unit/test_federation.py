@@ -188,3 +188,26 @@ def test_a_peer_declares_its_mapping_by_name():
     assert peers[0].mapping == "ga-110"
     with pytest.raises(PeerError, match="mapping"):
         parse_peers("qz-110=https://110.example centres=110 secret_env=S110 mapping=../etc/passwd")
+
+
+def test_a_peer_handoff_call_is_believed_only_from_the_trunk_of_its_source_centre():
+    from app.federation.agi import NAMES, peer_call
+    from core.centres import parse_centres
+    from core.settings import SiteSettings, TrunkSettings
+    from core.trunks import parse_remote_centres, parse_trunks
+
+    trunks = parse_trunks("peer-12345=sip:10.0.0.1:5060;match=10.0.0.1:5060", {})
+    settings = Settings(site=SiteSettings(centres=parse_centres("110:2001-2002")),
+                        trunks=TrunkSettings(trunks=trunks, remote_centres=parse_remote_centres("12345=peer-12345",
+                                                                                                  trunks)))
+    good = dict(zip(NAMES, ("a1b2-c3", "12345", "1001", "12345-20261130-0001", "110", "13800138000", "peer-12345",
+                            "1764500000.12")))
+    call = peer_call(good, "PJSIP/peer-12345-00000001", settings)
+    assert not isinstance(call, str)
+    assert (call.handoff_id, call.source_centre, call.seat, call.order_number, call.trunk) == (
+        "a1b2-c3", "12345", "1001", "12345-20261130-0001", "peer-12345")
+    for key, value, why in (("CHANNEL(endpoint)", "carrier", "trunk"), ("HOTLINE_FIRST_CENTRE", "119", "trunk"),
+                            ("HOTLINE_CENTRE", "12345", "not served"), ("HOTLINE_PEER_ORDER", "x;y", "order"),
+                            ("HOTLINE_PEER_HANDOFF", "-bad", "malformed"), ("HOTLINE_CITIZEN", "1380'--", "phone")):
+        refused = peer_call({**good, key: value}, "PJSIP/x", settings)
+        assert isinstance(refused, str) and why in refused, (key, refused)
