@@ -154,11 +154,17 @@ class FederationService:
         if order.peer_side is None:
             return
         status = change.to_status
+        peer = fed.peer(order.peer)
+        withdrawn: str | None = None
         if order.peer_side == "out" and change.from_status == "pending" and status in ("returned", "abandoned"):
-            status = "voided"  # the handoff's call did not get through: the peer's order is withdrawn
+            withdrawn = order.outcome_reason or status  # the handoff's call did not get through
+        elif (order.peer_side == "out" and change.from_status == "pending" and status == "accepted"
+              and peer is not None and order.target_centre not in peer.centres):
+            withdrawn = f"kept by {order.target_centre}: {order.handoff_rule or 'three-way outcome'}"
+        if withdrawn is not None:
+            status = "voided"  # the peer's order is withdrawn
         elif not pushed_status(order.peer_side, status):
             return
-        peer = fed.peer(order.peer)
         if peer is not None and peer.mapping is not None and not peer.mapping.sends(status):
             return  # a foreign peer takes only the statuses its mapping names
         seq = await store.next_seq(session, order.id)
@@ -169,7 +175,7 @@ class FederationService:
             by={k: v for k, v in (("name", change.actor), ("unit", order.handling_unit or fed.unit_name),
                                   ("unit_code", fed.org_code)) if v},
             reason=order.return_reason if status == "returned" else (
-                order.outcome_reason or change.to_status if status == "voided" else None),
+                withdrawn[:256] if status == "voided" and withdrawn else None),
             handling=change.detail.get("note") if status == "feedback" else None,
             result=order.result if status == "feedback" else None)
         await store.enqueue(session, peer=order.peer, order_id=order.id, seq=seq, kind="status",
