@@ -38,6 +38,13 @@ class AgiRoutes:
             raise ValueError(f"AGI route {name!r} registered twice")
         self._routes[name] = route
 
+    def replace(self, name: str, route: Route) -> Route:
+        """Serve `route` under the registered `name` instead; the route it
+        replaces (a test holding a call at a route wraps it so)."""
+        old = self._routes[name]
+        self._routes[name] = route
+        return old
+
     def get(self, name: str) -> Route | None:
         return self._routes.get(name)
 

@@ -114,10 +114,14 @@ class PeerSpec:
     url: str
     centres: tuple[str, ...]
     secret_env: str
+    mapping: str | None = None  # a foreign peer's field mapping (data/federation/<mapping>.json)
 
 
 def parse_peers(text: str) -> tuple[PeerSpec, ...]:
-    """`name=URL centres=110,122 secret_env=VAR; name2=URL ...`.
+    """`name=URL centres=110,122 secret_env=VAR [mapping=NAME]; name2=URL ...`.
+
+    `mapping=NAME`: the peer does not run hotline-link; it speaks the field
+    names of `data/federation/NAME.json` (`core.federation_mapping`).
 
     Peers are separated by `;`; within one, the first item is `name=URL`
     and the others `key=value`, separated by spaces.  Raises `PeerError`
@@ -137,8 +141,8 @@ def parse_peers(text: str) -> tuple[PeerSpec, ...]:
         items: dict[str, str] = {}
         for item in rest:
             key, sep, value = item.partition("=")
-            if not sep or key not in ("centres", "secret_env"):
-                raise PeerError(f"{where}: {item!r}: expected centres=A,B or secret_env=VARIABLE")
+            if not sep or key not in ("centres", "secret_env", "mapping"):
+                raise PeerError(f"{where}: {item!r}: expected centres=A,B, secret_env=VARIABLE or mapping=NAME")
             items[key] = value
         centres = tuple(c for c in items.get("centres", "").split(",") if c)
         if not centres or any(not _TOKEN.match(c) for c in centres):
@@ -151,7 +155,11 @@ def parse_peers(text: str) -> tuple[PeerSpec, ...]:
         taken = {c for p in peers for c in p.centres} & set(centres)
         if taken:
             raise PeerError(f"{where}: centre {sorted(taken)[0]} belongs to another peer")
-        peers.append(PeerSpec(name=name, url=url.rstrip("/"), centres=centres, secret_env=secret_env))
+        mapping = items.get("mapping")
+        if mapping is not None and not re.match(r"^[a-z0-9][a-z0-9_.\-]{0,63}$", mapping):
+            raise PeerError(f"{where}: mapping={mapping!r}: the name of a file in data/federation (without .json)")
+        peers.append(PeerSpec(name=name, url=url.rstrip("/"), centres=centres, secret_env=secret_env,
+                              mapping=mapping))
     return tuple(peers)
 
 
@@ -189,14 +197,16 @@ def canonical_request(method: str, path: str, timestamp: str, nonce: str, body: 
     return "\n".join((method.upper(), path, timestamp, nonce, body_digest(body))).encode("utf-8")
 
 
-def sign(secret: str, method: str, path: str, timestamp: str, nonce: str, body: bytes) -> str:
+def sign(secret: str, method: str, path: str, timestamp: str, nonce: str, body: bytes, *,
+         prefix: str = SIGNATURE_PREFIX) -> str:
     mac = hmac.new(secret.encode("utf-8"), canonical_request(method, path, timestamp, nonce, body), hashlib.sha256)
-    return SIGNATURE_PREFIX + mac.hexdigest()
+    return prefix + mac.hexdigest()
 
 
 def signature_matches(secret: str, signature: str, method: str, path: str, timestamp: str, nonce: str,
-                      body: bytes) -> bool:
-    return hmac.compare_digest(sign(secret, method, path, timestamp, nonce, body).encode(), signature.encode())
+                      body: bytes, *, prefix: str = SIGNATURE_PREFIX) -> bool:
+    return hmac.compare_digest(sign(secret, method, path, timestamp, nonce, body, prefix=prefix).encode(),
+                               signature.encode())
 
 
 def check_timestamp(timestamp: str, now: float, window_s: float) -> str | None:
@@ -224,13 +234,17 @@ ORDER_REQUIRED = frozenset({"id", "number", "mode", "citizen_number", "source_ce
                             "created_at"})
 
 
-def order_document(*, seq: int, sender: Mapping[str, Any], order: Mapping[str, Any], sent_at: datetime
-                   ) -> dict[str, Any]:
+def order_document(*, seq: int, sender: Mapping[str, Any], order: Mapping[str, Any], sent_at: datetime,
+                   by: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The `order` document: the order handed over, and who hands it over
-    (`sender`: platform, org_code, division_code, unit)."""
-    return {"version": VERSION, "kind": "order", "seq": seq, "sent_at": sent_at.isoformat(),
-            "sender": dict(sender),
-            "order": {k: v for k, v in order.items() if k in ORDER_FIELDS or k == "emergency"}}
+    (`sender`: platform, org_code, division_code, unit; `by`: the actor who
+    made the order, e.g. `seat:1001`)."""
+    doc = {"version": VERSION, "kind": "order", "seq": seq, "sent_at": sent_at.isoformat(),
+           "sender": dict(sender),
+           "order": {k: v for k, v in order.items() if k in ORDER_FIELDS or k == "emergency"}}
+    if by:
+        doc["by"] = dict(by)
+    return doc
 
 
 def status_document(*, seq: int, sender: Mapping[str, Any], status: str, at: datetime, order: Mapping[str, Any],
@@ -298,6 +312,8 @@ def check_order_document(doc: object) -> Mapping[str, Any]:
     checked = _common(doc, "order")
     if checked["seq"] != 1:
         raise DocumentError("seq", "an order document is seq 1")
+    if checked.get("by") is not None:
+        _text(_object(checked, "by"), "name", "by.", 64)
     order = _object(checked, "order")
     for key, limit in ORDER_FIELDS.items():
         _text(order, key, "order.", limit, required=key in ORDER_REQUIRED)

@@ -35,6 +35,9 @@ CHANNELS_KEY = "live:channels"
 AMI_KEY = "live:ami"
 UPDATES_CHANNEL = "live:updates"
 SURGE_KEY = "overflow:surge"
+# Qualify state of each declared SIP trunk (app.federation.health.TrunkWatch):
+# trunk name -> {"status": Reachable|Unreachable|..., "rtt_ms", "at"}
+TRUNKS_KEY = "live:trunks"
 
 
 @dataclass

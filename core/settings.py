@@ -29,6 +29,7 @@ then `settings.with_(redis={"prefix": "t:"})` to change a part.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
 from collections import ChainMap
@@ -52,6 +53,7 @@ from core.federation import (
     parse_peers,
     parse_schedule,
 )
+from core.federation_mapping import FieldMapping, MappingError, parse_mapping
 from core.handoff import parse_release_modes, parse_routes
 from core.safety import UnsafeValue, check_line, check_token
 from core.seats import DEFAULT_PAUSE_REASONS, ReasonError, parse_pause_reasons
@@ -597,6 +599,26 @@ class Peer:
     url: str
     centres: tuple[str, ...]
     secret: str = field(repr=False)
+    mapping: FieldMapping | None = None  # a foreign peer (core.federation_mapping); None: hotline-link
+
+
+MAPPINGS_DIR = PROJECT_ROOT / "data" / "federation"
+
+
+def load_mapping(name: str, directory: Path | None = None) -> FieldMapping:
+    """A foreign peer's field mapping, read and checked (`data/federation/<name>.json`).
+    Raises `SettingsError` naming HOTLINE_PEERS, the file and the key at fault."""
+    path = (directory or MAPPINGS_DIR) / f"{name}.json"
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SettingsError("HOTLINE_PEERS", f"mapping={name}: no file {path.name} in {path.parent}") from None
+    except ValueError as exc:
+        raise SettingsError("HOTLINE_PEERS", f"mapping={name}: {path.name} is not JSON: {exc}") from None
+    try:
+        return parse_mapping(raw, name)
+    except MappingError as exc:
+        raise SettingsError("HOTLINE_PEERS", f"mapping={name}: {path.name}: {exc}") from None
 
 
 DEFAULT_RETRY = "5,15,30,60,120,300,300,300,300,300"  # ~29 min in all, then failed
@@ -609,7 +631,8 @@ class FederationSettings:
     统一社会信用代码 (carried in every pushed document), and how pushes are
     retried: `retry_s` are the waits after each failed try (then the item is
     failed), spread by ±`jitter`; each try times out after `timeout_s`.  A
-    signed request older or newer than `window_s` is refused."""
+    signed request older or newer than `window_s` is refused.  The audit log
+    of exchanges is kept `audit_days`; the nonces only `nonce_keep_s`."""
 
     name: str | None = None
     peers: tuple[Peer, ...] = ()
@@ -621,6 +644,14 @@ class FederationSettings:
     timeout_s: float = 3.0
     window_s: float = 300.0
     poll_s: float = 1.0
+    audit_days: float = 400.0
+
+    @property
+    def nonce_keep_s(self) -> float:
+        """How long a nonce must be remembered: a request is accepted while its
+        timestamp is within `window_s` of now, so one received at t (timestamp
+        up to t + window) could be replayed until t + 2 x window."""
+        return 2 * self.window_s
 
     def peer(self, name: str) -> Peer | None:
         return next((p for p in self.peers if p.name == name), None)
@@ -645,7 +676,8 @@ class FederationSettings:
             if len(secret) < 16:
                 raise SettingsError(spec.secret_env, f"the shared secret of peer {spec.name} must be set, "
                                                      "at least 16 characters")
-            peers.append(Peer(name=spec.name, url=spec.url, centres=spec.centres, secret=secret))
+            mapping = load_mapping(spec.mapping) if spec.mapping else None
+            peers.append(Peer(name=spec.name, url=spec.url, centres=spec.centres, secret=secret, mapping=mapping))
         name = read.optional("HOTLINE_FEDERATION_NAME")
         if name is not None:
             try:
@@ -672,7 +704,18 @@ class FederationSettings:
                    unit_name=read.optional("HOTLINE_UNIT_NAME"), retry_s=retry, jitter=jitter,
                    timeout_s=read.seconds("HOTLINE_FEDERATION_TIMEOUT", 3.0, 0.1, 60),
                    window_s=read.seconds("HOTLINE_FEDERATION_WINDOW", 300.0, 10, 3600),
-                   poll_s=read.seconds("HOTLINE_FEDERATION_POLL", 1.0, 0.01, 60))
+                   poll_s=read.seconds("HOTLINE_FEDERATION_POLL", 1.0, 0.01, 60),
+                   audit_days=_days(read.text("HOTLINE_FEDERATION_AUDIT_DAYS", "400")))
+
+
+def _days(raw: str) -> float:
+    try:
+        days = float(raw)
+    except ValueError:
+        raise SettingsError("HOTLINE_FEDERATION_AUDIT_DAYS", f"{raw!r} is not a number of days") from None
+    if not 1 <= days <= 36500:
+        raise SettingsError("HOTLINE_FEDERATION_AUDIT_DAYS", f"{raw!r} must be from 1 to 36500 days")
+    return days
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """`hotline federation …` (edge: the CLI's view of the push outbox).
 
-    hotline federation status            per peer: queue depth, failed items, oldest unsent, last error
+    hotline federation status            per peer: trunk qualify state, queue depth, failed items, oldest
+                                         unsent (and its age), last error
     hotline federation failed            the items whose tries are spent (they hold back their order's later ones)
     hotline federation retry ID… | --all fresh tries for failed items
 
@@ -13,7 +14,12 @@ import asyncio
 import json
 import sys
 
+from redis.asyncio import Redis
+
 from app.federation import store
+from app.federation.health import link_status
+from app.federation.services import FederationService
+from app.orders.services import OrderService
 from app.runtime import db
 from app.runtime.models import utcnow
 from core.settings import Settings
@@ -23,13 +29,21 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
     url = settings.effective_database_url
     async with db.migrated_sessions(url) as sessions:
         if args.action == "status":
-            async with sessions() as session:
-                rows = [(await store.link_health(session, p.name)).as_dict() for p in settings.federation.peers]
+            service = FederationService(settings, sessions, OrderService(sessions))
+            redis = Redis.from_url(settings.redis.url, socket_timeout=2.0, socket_connect_timeout=2.0)
+            try:
+                rows = await link_status(service, redis, utcnow())
+            finally:
+                await redis.aclose()
             if args.json:
                 print(json.dumps(rows, ensure_ascii=False, indent=2))
             for row in rows if not args.json else ():
-                print(f"{row['peer']:<20} pending {row['pending']:>5}  failed {row['failed']:>4}  "
-                      f"oldest unsent {row['oldest_unsent_at'] or '-'}  last sent {row['last_sent_at'] or '-'}")
+                trunks = ", ".join(f"{t['name']} {t['status']}" + (f" {t['rtt_ms']} ms" if t["rtt_ms"] else "")
+                                   for t in row["trunks"]) or "no trunk declared"
+                age = f" ({row['oldest_unsent_age_s']:.0f} s ago)" if row["oldest_unsent_age_s"] is not None else ""
+                print(f"{row['peer']:<20} {'OK ' if row['ok'] else 'BAD'}  trunk {trunks}")
+                print(f"{'':<20} pending {row['pending']:>5}  failed {row['failed']:>4}  "
+                      f"oldest unsent {row['oldest_unsent_at'] or '-'}{age}  last sent {row['last_sent_at'] or '-'}")
                 if row["last_error"]:
                     print(f"{'':<20} last error: {row['last_error']}")
             if not rows:

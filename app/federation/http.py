@@ -26,7 +26,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC
 from typing import Any
@@ -35,17 +34,14 @@ from aiohttp import web
 from sqlalchemy.exc import IntegrityError
 
 from app.federation import store
+from app.federation.health import link_status as peers_link_status
 from app.federation.services import FederationService, NotParty, OutOfOrder
 from app.runtime.models import FederationOutbox
 from app.web.auth import principal, requires
 from app.web.errors import BadInput, NotFound
 from app.web.input import line, parse_query, path_key
-from app.web.keys import SESSIONS, SETTINGS
+from app.web.keys import REDIS, SESSIONS, SETTINGS
 from core.federation import (
-    HEADER_NONCE,
-    HEADER_PEER,
-    HEADER_SIGNATURE,
-    HEADER_TIMESTAMP,
     ORDER_FIELDS,
     ORDER_REQUIRED,
     STATUS_LABELS,
@@ -54,6 +50,7 @@ from core.federation import (
     check_timestamp,
     signature_matches,
 )
+from core.federation_mapping import HOTLINE_AUTH, AuthHeaders, answer_to_foreign
 from core.settings import Peer
 
 log = logging.getLogger(__name__)
@@ -67,6 +64,11 @@ routes = web.RouteTableDef()
 MAX_BODY = 64 * 1024
 
 
+def auth_headers(peer: Peer | None) -> AuthHeaders:
+    """The header names `peer` signs with: its mapping's, or hotline-link's."""
+    return peer.mapping.auth if peer is not None and peer.mapping is not None else HOTLINE_AUTH
+
+
 def _refuse(reason: str) -> web.HTTPUnauthorized:
     return web.HTTPUnauthorized(reason=reason, headers={"WWW-Authenticate": 'HMAC realm="hotline-federation"'})
 
@@ -74,41 +76,67 @@ def _refuse(reason: str) -> web.HTTPUnauthorized:
 def peer_signed(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     """Check the request's peer signature before `handler` runs; log it and its answer.
-    `app.web.auth` lets a handler marked so through without a bearer token."""
+    `app.web.auth` lets a handler marked so through without a bearer token.
+
+    A hotline-link peer names itself in `X-Hotline-Peer`; a foreign peer
+    (a route with `{peer}` in its path) is named by the path and signs with
+    the header names its mapping declares (`core.federation_mapping`).
+    Every request — refused ones too — is a line of the audit log
+    (`FederationExchange`: who, when, what, the answer)."""
 
     @functools.wraps(handler)
     async def checked(request: web.Request) -> web.StreamResponse:
         settings = request.app[SETTINGS]
         fed = settings.federation
-        name = request.headers.get(HEADER_PEER, "")
-        timestamp = request.headers.get(HEADER_TIMESTAMP, "")
-        nonce = request.headers.get(HEADER_NONCE, "")
-        signature = request.headers.get(HEADER_SIGNATURE, "")
+        sessions = request.app[SESSIONS]
+        service = request.app[FEDERATION]
+        path_peer = request.match_info.get("peer")
+        names = auth_headers(fed.peer(path_peer) if path_peer else None)
+        name: str = path_peer or request.headers.get(names.peer, "") or ""
+        timestamp = request.headers.get(names.timestamp, "")
+        nonce = request.headers.get(names.nonce, "")
+        signature = request.headers.get(names.signature, "")
+        body = b""
+        peer = fed.peer(name) if name else None
+
+        async def audit(answer: int | None, note: str | None) -> None:
+            try:
+                async with sessions.begin() as session:
+                    await store.record_exchange(session, peer=name[:64] or "-", direction="in",
+                                                at=service.orders.now(), method=request.method,
+                                                path=request.path, nonce=nonce[:64], body_sha256=body_digest(body),
+                                                answer=answer, note=note)
+            except Exception:
+                log.exception("could not log %s's request on %s", name[:64], request.path)
+
+        async def refuse(reason: str) -> web.HTTPUnauthorized:
+            log.warning("federation request from %r on %s refused: %s", name[:64], request.path, reason)
+            await audit(401, reason)
+            return _refuse(reason)
+
+        if path_peer and (peer is None or peer.mapping is None):
+            raise await refuse("unknown peer")  # a foreign route is only for a peer speaking a mapping
         if not (name and timestamp and nonce and signature):
-            raise _refuse("unsigned request: X-Hotline-Peer, -Timestamp, -Nonce and -Signature are required")
-        peer = fed.peer(name)
-        if peer is None:
-            log.warning("federation request from unknown peer %r on %s refused", name[:64], request.path)
-            raise _refuse("unknown peer")
+            raise await refuse(f"unsigned request: {names.peer}, {names.timestamp}, {names.nonce} and "
+                               f"{names.signature} are required" if not path_peer else
+                               f"unsigned request: {names.timestamp}, {names.nonce} and {names.signature} are required")
+        if peer is None or (peer.mapping is not None and not path_peer):
+            raise await refuse("unknown peer")
         if request.content_length is not None and request.content_length > MAX_BODY:
             raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=request.content_length)
         body = await request.read()
-        why = check_timestamp(timestamp, time.time(), fed.window_s) or check_nonce(nonce)
+        why = check_timestamp(timestamp, service.wall(), fed.window_s) or check_nonce(nonce)
         if why is None and not signature_matches(peer.secret, signature, request.method, request.path, timestamp,
-                                                 nonce, body):
+                                                 nonce, body, prefix=names.prefix):
             why = "bad signature"
         if why is not None:
-            log.warning("federation request from %s on %s refused: %s", peer.name, request.path, why)
-            raise _refuse(why)
-        sessions = request.app[SESSIONS]
-        service = request.app[FEDERATION]
+            raise await refuse(why)
         try:
             async with sessions.begin() as session:
-                await store.record_request(session, peer=peer.name, nonce=nonce, at=service.orders.now(),
+                await store.record_request(session, peer=peer.name, nonce=nonce, at=service.wall_now(),
                                            method=request.method, path=request.path, body_sha256=body_digest(body))
         except IntegrityError:
-            log.warning("federation request from %s on %s refused: nonce replayed", peer.name, request.path)
-            raise _refuse("nonce already used (replayed request)")
+            raise await refuse("nonce already used (replayed request)")
         request[PEER] = peer
         request[BODY] = body
         status, note = 500, None
@@ -123,9 +151,12 @@ def peer_signed(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
             status, note = getattr(exc, "status", 400 if isinstance(exc, BadInput) else 500), str(exc)
             raise
         finally:
-            try:
+            try:  # the answer on the nonce's line and in the audit log, one transaction
                 async with sessions.begin() as session:
                     await store.record_answer(session, peer.name, nonce, status, note)
+                    await store.record_exchange(session, peer=peer.name, direction="in", at=service.orders.now(),
+                                                method=request.method, path=request.path, nonce=nonce,
+                                                body_sha256=body_digest(body), answer=status, note=note)
             except Exception:
                 log.exception("could not log the answer to %s's request %s", peer.name, nonce)
 
@@ -174,6 +205,20 @@ async def receive_status(request: web.Request) -> web.Response:
     return web.json_response({**_peer_view(order), "outcome": outcome})
 
 
+@routes.post("/api/federation/peers/{peer}/orders")
+@peer_signed
+async def receive_foreign_order(request: web.Request) -> web.Response:
+    """A foreign peer (one that speaks a mapping, e.g. a 110 command-centre system's
+    接警单) hands an order over in its own field names; answered in them too."""
+    peer = request[PEER]
+    assert peer.mapping is not None
+    try:
+        order, created = await request.app[FEDERATION].receive_foreign_order(peer, _document(request))
+    except NotParty as exc:
+        raise _forbidden(exc) from None
+    return web.json_response(answer_to_foreign(_peer_view(order), peer.mapping), status=201 if created else 200)
+
+
 _TEXT = {"type": "string"}
 _SENDER = {"type": "object", "required": ["platform"], "properties": {
     "platform": _TEXT, "unit": _TEXT,
@@ -186,6 +231,7 @@ ORDER_DOCUMENT_SCHEMA: dict[str, Any] = {
     "properties": {
         "version": {"type": "integer", "enum": [1]}, "kind": {"type": "string", "enum": ["order"]},
         "seq": {"type": "integer", "enum": [1]}, "sent_at": _TEXT, "sender": _SENDER,
+        "by": {"type": "object", "properties": {"name": _TEXT}, "description": "who made the order"},
         "order": {"type": "object", "required": sorted(ORDER_REQUIRED),
                   "properties": {**{k: {"type": "string", "maxLength": n} for k, n in ORDER_FIELDS.items()},
                                  "emergency": {"type": "boolean"}}}}}
@@ -248,7 +294,9 @@ async def retry_one(request: web.Request) -> web.Response:
 @routes.get("/api/federation/status")
 @requires("supervisor")
 async def link_status(request: web.Request) -> web.Response:
-    """Per peer: the push queue's depth, failed items, the oldest unsent item, the last error."""
-    return web.json_response({"peers": [h.as_dict() for h in await request.app[FEDERATION].health()]})
+    """Per peer: its trunk's qualify state, the push queue's depth, failed items,
+    the oldest unsent item and its age, the last error (`app.federation.health`)."""
+    service = request.app[FEDERATION]
+    return web.json_response({"peers": await peers_link_status(service, request.app.get(REDIS), service.orders.now())})
 
 

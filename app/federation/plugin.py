@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from app.federation import http
+from app.federation import agi, http
+from app.federation.health import TrunkWatch
 from app.federation.pusher import FederationPusher
 from app.federation.services import FederationService
 
@@ -25,5 +26,9 @@ def setup(deps: Dependencies) -> None:
     service = FederationService(deps.settings, deps.sessions, deps.orders)
     deps.orders.observe(service)
     deps.provide(http.FEDERATION, service)
+    if deps.agi is not None:
+        agi.register(deps.agi, service)
     if "web" in deps.roles and deps.settings.federation.peers:
         deps.workers.append(FederationPusher(service))
+    if "bridge" in deps.roles and deps.ami is not None and deps.settings.trunks.trunks:
+        deps.workers.append(TrunkWatch(deps.settings, deps.ami))  # trunk qualify state for link health

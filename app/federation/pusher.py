@@ -25,23 +25,24 @@ import random
 import secrets
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import aiohttp
 
 from app.federation import store
 from app.federation.services import FederationService
 from app.runtime.models import FederationOutbox
-from core.federation import (
-    HEADER_NONCE,
-    HEADER_PEER,
-    HEADER_SIGNATURE,
-    HEADER_TIMESTAMP,
-    retry_delay,
-    sign,
-)
+from core.federation import body_digest, retry_delay, sign
+from core.federation_mapping import HOTLINE_AUTH, AuthHeaders, status_to_foreign
 
 log = logging.getLogger(__name__)
+
+PRUNE_EVERY = timedelta(seconds=60)
+
+
+def _actor(document: dict) -> str | None:
+    by = document.get("by")
+    return by.get("name") if isinstance(by, dict) and isinstance(by.get("name"), str) else None
 
 
 class FederationPusher:
@@ -55,6 +56,7 @@ class FederationPusher:
         self._task: asyncio.Task[None] | None = None
         self._http: aiohttp.ClientSession | None = None
         self.pushed = 0
+        self._pruned_at: datetime | None = None
 
     def wake(self) -> None:
         self._event.set()
@@ -100,8 +102,13 @@ class FederationPusher:
             self._event.clear()
 
     async def push_due(self) -> int:
-        """One round: push every due item once; how many were tried."""
+        """One round: push every due item once; how many were tried.  Once a
+        minute (of the orders' clock) the round also prunes the nonces and the
+        audit log (`FederationService.prune`)."""
         now = self.service.orders.now()
+        if self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY:
+            self._pruned_at = now
+            await self.service.prune()
         sessions = self.service.sessions
         async with sessions.begin() as session:
             due = await store.due_items(session, now)
@@ -113,22 +120,43 @@ class FederationPusher:
             await asyncio.gather(*(self._push(item) for item in claimed))
         return len(claimed)
 
+    def request_of(self, item: FederationOutbox) -> tuple[str, bytes, AuthHeaders] | None:
+        """Where and what `item` is pushed as: our document to a hotline-link
+        peer, or its translation in a foreign peer's field names (None: the
+        peer's mapping takes no such document)."""
+        peer = self.settings.federation.peer(item.peer)
+        assert peer is not None
+        if peer.mapping is None:
+            return item.path, json.dumps(item.document, ensure_ascii=False, sort_keys=True).encode("utf-8"), \
+                HOTLINE_AUTH
+        translated = status_to_foreign(item.document, peer.mapping) if item.kind == "status" else None
+        if translated is None:
+            return None
+        path, body = translated
+        return path, json.dumps(body, ensure_ascii=False, sort_keys=True).encode("utf-8"), peer.mapping.auth
+
     async def _push(self, item: FederationOutbox) -> None:
         peer = self.settings.federation.peer(item.peer)
         error: str | None = None
         answer: dict | None = None
         next_at = None
+        status_code: int | None = None
+        body, path, nonce = b"", item.path, ""
+        request = self.request_of(item) if peer is not None else None
         if peer is None or self.settings.federation.name is None:
             error = f"peer {item.peer} is not configured here"
+        elif request is None:
+            pass  # nothing the peer takes: done
         else:
-            body = json.dumps(item.document, ensure_ascii=False, sort_keys=True).encode("utf-8")
+            path, body, names = request
             timestamp, nonce = str(int(self._wall())), secrets.token_urlsafe(18)
-            headers = {"Content-Type": "application/json", HEADER_PEER: self.settings.federation.name,
-                       HEADER_TIMESTAMP: timestamp, HEADER_NONCE: nonce,
-                       HEADER_SIGNATURE: sign(peer.secret, "POST", item.path, timestamp, nonce, body)}
+            headers = {"Content-Type": "application/json", names.peer: self.settings.federation.name,
+                       names.timestamp: timestamp, names.nonce: nonce,
+                       names.signature: sign(peer.secret, "POST", path, timestamp, nonce, body, prefix=names.prefix)}
             assert self._http is not None
             try:
-                async with self._http.post(peer.url + item.path, data=body, headers=headers) as response:
+                async with self._http.post(peer.url + path, data=body, headers=headers) as response:
+                    status_code = response.status
                     text = await response.text()
                     if 200 <= response.status < 300:
                         try:
@@ -143,6 +171,11 @@ class FederationPusher:
                 error = f"{type(exc).__name__}: {exc}"[:300] or type(exc).__name__
         now = self.service.orders.now()
         async with self.service.sessions.begin() as session:
+            if request is not None or error is not None:
+                await store.record_exchange(session, peer=item.peer, direction="out", at=now, method="POST",
+                                            path=path, nonce=nonce, body_sha256=body_digest(body),
+                                            answer=status_code, note=error, order_id=item.order_id, kind=item.kind,
+                                            actor=_actor(item.document))
             if error is None:
                 await store.mark_sent(session, item.id, now)
             else:
@@ -153,7 +186,7 @@ class FederationPusher:
         if error is None:
             self.pushed += 1
             log.info("pushed %s %d of order %s to %s", item.kind, item.seq, item.order_id, item.peer)
-            if item.kind == "order" and isinstance(answer, dict):
+            if item.kind == "order" and isinstance(answer, dict) and peer is not None and peer.mapping is None:
                 await self.service.acknowledged(item, answer)
         elif next_at is None:
             log.error("push of %s %d of order %s to %s FAILED after %d tries: %s (hotline federation failed)",

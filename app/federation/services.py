@@ -25,7 +25,10 @@ linked to that peer.  No HTTP here (`app.federation.http`), no SQL text
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -36,6 +39,7 @@ from app.runtime.models import ORDER_MODES, FederationOutbox, Order
 from app.web.errors import BadInput, Conflict, HotlineError, NotFound
 from core.federation import (
     APPLIED_BY,
+    ORDER_FIELDS,
     STATUS_LABELS,
     DocumentError,
     check_order_document,
@@ -45,12 +49,14 @@ from core.federation import (
     seq_verdict,
     status_document,
 )
+from core.federation_mapping import foreign_field, jjd_to_order_document
 from core.orders import IllegalTransition
 from core.settings import Peer, Settings
 
 log = logging.getLogger(__name__)
 
 ORDER_PATH = "/api/federation/orders"
+CALL_MODES = frozenset({"transfer", "three_way"})  # a call handoff: its order is pushed as it is made
 
 
 def status_path(sender_order_id: str) -> str:
@@ -78,6 +84,22 @@ class OutOfOrder(Conflict):
         self.expected = expected
 
 
+@dataclass(frozen=True)
+class PeerCall:
+    """A handoff's call as the receiving dialplan saw it (every value checked there
+    against core.trunks.HANDOFF_HEADER_PATTERN, and again here)."""
+
+    handoff_id: str
+    source_centre: str
+    seat: str
+    order_number: str | None
+    centre: str
+    citizen: str
+    linkedid: str | None
+    channel: str | None
+    trunk: str | None
+
+
 def _doc_error(exc: DocumentError) -> BadInput:
     return BadInput(exc.field, exc.reason)
 
@@ -88,6 +110,12 @@ class FederationService:
         self.sessions = sessions
         self.orders = orders
         self.wake: Callable[[], None] = lambda: None  # the pusher sets this
+        # Real time, whatever the orders' clock says: signature timestamps are
+        # checked against it, and the nonces are kept and pruned by it.
+        self.wall: Callable[[], float] = time.time
+
+    def wall_now(self) -> datetime:
+        return datetime.fromtimestamp(self.wall(), UTC)
 
     @property
     def sender(self) -> dict[str, Any]:
@@ -104,26 +132,50 @@ class FederationService:
         now = self.orders.now()
         if order.peer is None:
             peer = fed.peer_of_centre(order.target_centre)
-            if peer is None or change.to_status != "dispatched":
+            # handed over: an order dispatched to the peer's centre, or a call
+            # handoff to it (pushed at once: the peer makes its order from
+            # whichever of the push and the call comes first)
+            handed = change.to_status == "dispatched" or (
+                change.from_status is None and change.to_status == "pending" and order.mode in CALL_MODES)
+            if peer is None or not handed:
+                return
+            if peer.mapping is not None:
+                log.warning("order %s to centre %s: peer %s speaks mapping %s, which takes no orders from here; "
+                            "not pushed", order.number, order.target_centre, peer.name, peer.mapping.name)
                 return
             order.peer, order.peer_side = peer.name, "out"
-            doc = order_document(seq=1, sender=self.sender, order=self._order_fields(order), sent_at=now)
+            doc = order_document(seq=1, sender=self.sender, order=self._order_fields(order), sent_at=now,
+                                 by={"name": change.actor})
             await store.enqueue(session, peer=peer.name, order_id=order.id, seq=1, kind="order", path=ORDER_PATH,
                                 document=doc, now=now)
             await session.flush()
             log.info("order %s handed to peer %s (centre %s): queued", order.number, peer.name, order.target_centre)
             return
-        if order.peer_side is None or not pushed_status(order.peer_side, change.to_status):
+        if order.peer_side is None:
             return
-        seq = await store.next_seq(session, order.id)
         status = change.to_status
+        peer = fed.peer(order.peer)
+        withdrawn: str | None = None
+        if order.peer_side == "out" and change.from_status == "pending" and status in ("returned", "abandoned"):
+            withdrawn = order.outcome_reason or status  # the handoff's call did not get through
+        elif (order.peer_side == "out" and change.from_status == "pending" and status == "accepted"
+              and peer is not None and order.target_centre not in peer.centres):
+            withdrawn = f"kept by {order.target_centre}: {order.handoff_rule or 'three-way outcome'}"
+        if withdrawn is not None:
+            status = "voided"  # the peer's order is withdrawn
+        elif not pushed_status(order.peer_side, status):
+            return
+        if peer is not None and peer.mapping is not None and not peer.mapping.sends(status):
+            return  # a foreign peer takes only the statuses its mapping names
+        seq = await store.next_seq(session, order.id)
         doc = status_document(
             seq=seq, sender=self.sender, status=status, at=now,
             order={"id": order.id, "number": order.number},
             your_order={k: v for k, v in (("id", order.peer_order_id), ("number", order.peer_number)) if v},
             by={k: v for k, v in (("name", change.actor), ("unit", order.handling_unit or fed.unit_name),
                                   ("unit_code", fed.org_code)) if v},
-            reason=order.return_reason if status == "returned" else None,
+            reason=order.return_reason if status == "returned" else (
+                withdrawn[:256] if status == "voided" and withdrawn else None),
             handling=change.detail.get("note") if status == "feedback" else None,
             result=order.result if status == "feedback" else None)
         await store.enqueue(session, peer=order.peer, order_id=order.id, seq=seq, kind="status",
@@ -148,8 +200,15 @@ class FederationService:
 
     # --- receiver ----------------------------------------------------------
 
-    async def receive_order(self, peer: Peer, doc: object) -> tuple[Order, bool]:
-        """The peer hands an order over: (our order, created now)."""
+    async def receive_order(self, peer: Peer, doc: object, *, extra: dict[str, Any] | None = None
+                            ) -> tuple[Order, bool]:
+        """The peer hands an order over: (our order, created now).
+
+        Keyed by (peer, the peer's order id = the handoff id): the same order
+        pushed again gives back ours unchanged; an order first made from the
+        handoff's call (`receive_call`) takes the document's fields now
+        (content, address, class, codes...), once.  `extra`: what a foreign
+        peer's document carried beyond our fields (its audit event)."""
         try:
             checked = check_order_document(doc)
         except DocumentError as exc:
@@ -162,20 +221,91 @@ class FederationService:
         fed = self.settings.federation
         now = self.orders.now()
         note = f"peer category: {o['category']}" if o.get("category") else None
+        document_fields: dict[str, Any] = {
+            "order_class": o.get("order_class"), "emergency": bool(o.get("emergency", False)),
+            "citizen_name": o.get("citizen_name"), "content": o.get("content"), "address": o.get("address"),
+            "division_code": o.get("division_code") or checked["sender"].get("division_code"),
+            "peer_number": o["number"], "source_seat": o.get("source_seat")}
         order, created = await self.orders.create_once(
             {"peer": peer.name, "peer_order_id": o["id"]},
             mode=o["mode"] if o["mode"] in ORDER_MODES else "transfer", status="dispatched",
             source_centre=o["source_centre"], target_centre=o["target_centre"], numbered_by=o["target_centre"],
-            citizen_number=o["citizen_number"], actor=f"peer:{peer.name}", source_seat=o.get("source_seat"),
-            linkedid=o.get("linkedid"), note=note, order_class=o.get("order_class"),
-            emergency=bool(o.get("emergency", False)), citizen_name=o.get("citizen_name"),
-            content=o.get("content"), address=o.get("address"),
-            division_code=o.get("division_code") or checked["sender"].get("division_code"),
-            org_code=fed.org_code, handling_unit=fed.unit_name,
-            peer=peer.name, peer_side="in", peer_order_id=o["id"], peer_number=o["number"],
-            peer_status="dispatched", peer_seq=1, peer_updated_at=now)
+            citizen_number=o["citizen_number"], actor=f"peer:{peer.name}",
+            # not the peer's linkedid: it names a call on the peer's PBX; ours comes with the call
+            note=note, org_code=fed.org_code, handling_unit=fed.unit_name,
+            peer=peer.name, peer_side="in", peer_order_id=o["id"], peer_status="dispatched", peer_seq=1,
+            peer_updated_at=now, **document_fields)
+        if created:
+            if extra:
+                await self.orders.note(order.id, actor=f"peer:{peer.name}", kind="peer_document", detail=extra)
+        elif order.peer_seq is None:
+            # made from the call: the document's fields come in now, once
+            def not_yet(current: Order) -> None:
+                if current.peer_seq is not None:
+                    raise Duplicate()
+            try:
+                order, _ = await self.orders.merge(
+                    order.id, actor=f"peer:{peer.name}", kind="peer_order_merged", guard=not_yet,
+                    detail={"peer": peer.name, "from": "push", "peer_number": o["number"], **(extra or {})},
+                    overwrite=frozenset({"order_class", "emergency", "peer_number", "peer_seq"}),
+                    peer_seq=1, peer_updated_at=now,
+                    **{k: v for k, v in document_fields.items() if k != "emergency" or v})
+            except Duplicate:
+                order = await self.orders.get(order.id)
         log.info("order %s from peer %s (its %s): %s", order.number, peer.name, o["number"],
                  "created" if created else "already here")
+        return order, created
+
+    async def receive_foreign_order(self, peer: Peer, doc: object) -> tuple[Order, bool]:
+        """A foreign peer's document (its mapping's field names) → `receive_order`.
+        A refused field is named as the peer names it."""
+        mapping = peer.mapping
+        assert mapping is not None
+        local = self.settings.site.centre_ids
+        try:
+            document, extra = jjd_to_order_document(doc, mapping, platform=peer.name, source_centre=peer.centres[0],
+                                                    target_centre=local[0])
+            check_order_document(document)
+        except DocumentError as exc:
+            ours = exc.field.removeprefix("order.")
+            raise BadInput(foreign_field(mapping, ours) if ours in ORDER_FIELDS else exc.field, exc.reason) from None
+        return await self.receive_order(peer, document, extra=extra)
+
+    async def receive_call(self, call: PeerCall) -> tuple[Order, bool] | None:
+        """A handoff's call arrived over a peer trunk (X-Hotline-Handoff checked by
+        the dialplan): the order keyed by (peer, handoff id) — made now if the
+        push has not come yet, else the call's facts (its channel, linkedid,
+        the handing seat) brought into it.  None when no federation peer runs
+        the source centre (calls over trunks without order exchange)."""
+        peer = self.settings.federation.peer_of_centre(call.source_centre)
+        if peer is None:
+            return None
+        if call.centre not in self.settings.site.centre_ids:
+            raise NotParty(peer.name, f"centre {call.centre} is not served here")
+        fed = self.settings.federation
+        actor = f"peer:{peer.name}"
+        detail = {"peer": peer.name, "from": "call", "handoff": call.handoff_id, "src": call.source_centre,
+                  "seat": call.seat, "channel": call.channel, "trunk": call.trunk}
+        order, created = await self.orders.create_once(
+            {"peer": peer.name, "peer_order_id": call.handoff_id},
+            mode="transfer", status="dispatched", source_centre=call.source_centre, target_centre=call.centre,
+            numbered_by=call.centre, citizen_number=call.citizen, actor=actor, source_seat=call.seat,
+            linkedid=call.linkedid, channel=call.channel, note=f"arrived by call over trunk {call.trunk}",
+            org_code=fed.org_code, handling_unit=fed.unit_name, peer=peer.name, peer_side="in",
+            peer_order_id=call.handoff_id, peer_number=call.order_number, peer_status="pending",
+            peer_updated_at=self.orders.now())
+        if not created:
+            def new_call(current: Order) -> None:
+                if current.linkedid == call.linkedid and current.channel is not None:
+                    raise Duplicate()  # this very call reported again
+            try:
+                order, _ = await self.orders.merge(order.id, actor=actor, kind="peer_call_merged", guard=new_call,
+                                                   detail=detail, linkedid=call.linkedid, channel=call.channel,
+                                                   source_seat=call.seat, peer_number=call.order_number)
+            except Duplicate:
+                pass
+        log.info("handoff %s from peer %s by call on %s: order %s %s", call.handoff_id, peer.name, call.channel,
+                 order.number, "created" if created else "merged")
         return order, created
 
     async def _linked(self, peer: Peer, sender_order_id: str, your_id: str | None) -> Order:
@@ -281,6 +411,19 @@ class FederationService:
             log.warning("federation outbox items %s retried by %s", ids, actor)
             self.wake()
         return ids
+
+    async def prune(self) -> tuple[int, int]:
+        """Forget the nonces older than twice the signature window (no request
+        carrying them can pass the time check any more, so none can be
+        replayed) and the audit lines older than `audit_days`."""
+        fed = self.settings.federation
+        now = self.orders.now()
+        async with self.sessions.begin() as session:
+            pruned = await store.prune(session, nonces_before=self.wall_now() - timedelta(seconds=fed.nonce_keep_s),
+                                       exchanges_before=now - timedelta(days=fed.audit_days))
+        if any(pruned):
+            log.info("federation log pruned: %d nonces, %d audit lines", *pruned)
+        return pruned
 
     async def health(self) -> list[store.LinkHealth]:
         async with self.sessions() as session:

@@ -15,12 +15,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from app.runtime.models import FederationInbox, FederationOutbox, Order
+from app.runtime.models import (
+    FederationExchange,
+    FederationInbox,
+    FederationOutbox,
+    Order,
+)
 
 STATES = ("pending", "sent", "failed")
 
@@ -148,6 +153,25 @@ async def record_request(session: AsyncSession, *, peer: str, nonce: str, at: da
 async def record_answer(session: AsyncSession, peer: str, nonce: str, answer: int, note: str | None) -> None:
     await session.execute(update(FederationInbox).where(FederationInbox.peer == peer, FederationInbox.nonce == nonce)
                           .values(answer=answer, note=(note or "")[:256] or None))
+
+
+async def record_exchange(session: AsyncSession, *, peer: str, direction: str, at: datetime, method: str,
+                          path: str, body_sha256: str, answer: int | None, note: str | None = None,
+                          nonce: str | None = None, order_id: str | None = None, kind: str | None = None,
+                          actor: str | None = None) -> None:
+    """One line of the audit log: a request a peer made (`in`) or a push (`out`)."""
+    session.add(FederationExchange(peer=peer[:64], direction=direction, at=at, method=method[:8], path=path[:200],
+                                   nonce=(nonce or None) and nonce[:64], body_sha256=body_sha256, answer=answer,
+                                   note=(note or "")[:256] or None, order_id=order_id, kind=kind,
+                                   actor=(actor or "")[:64] or None))
+
+
+async def prune(session: AsyncSession, *, nonces_before: datetime, exchanges_before: datetime) -> tuple[int, int]:
+    """Forget nonces no request can carry any more and audit lines past their
+    retention; (nonces, exchanges) deleted."""
+    nonces = await session.execute(delete(FederationInbox).where(FederationInbox.at < nonces_before))
+    exchanges = await session.execute(delete(FederationExchange).where(FederationExchange.at < exchanges_before))
+    return int(nonces.rowcount or 0), int(exchanges.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def lease(now: datetime, timeout_s: float) -> datetime:

@@ -13,12 +13,15 @@ import time
 
 from aiohttp import web
 
+from app.federation.health import link_status
+from app.federation.http import FEDERATION
 from app.live import store as live_store
 from app.live.view import live_snapshot, masked
 from app.runtime import db
 from app.web.auth import principal
 from app.web.keys import ENGINE, REDIS, SETTINGS
 from core.privacy import mask_number
+from core.roles import allows
 
 log = logging.getLogger(__name__)
 
@@ -56,4 +59,8 @@ async def live(request: web.Request) -> web.Response:
     role = principal(request).role
     if role not in settings.orders.unmasked_roles:
         body = masked(body, mask_number)
+    federation = request.app.get(FEDERATION)
+    if federation is not None and settings.federation.peers and allows(role, "supervisor"):
+        # link health of each peer platform (trunk, push queue), for supervisors
+        body["federation"] = await link_status(federation, request.app[REDIS], federation.orders.now())
     return web.json_response(body)

@@ -73,6 +73,10 @@ SETTABLE: dict[str, int | None] = {
     "peer_seq": None,
     "peer_updated_at": None,
     "idempotency_key": 200,
+    # what a call brings to an order first recorded from a peer's push (app.federation merge)
+    "source_seat": 32,
+    "linkedid": 64,
+    "channel": 128,
 }
 MULTILINE = frozenset({"content", "result", "note"})
 
@@ -472,6 +476,42 @@ class OrderService:
                                        to_status=order.status, detail=event_detail, at=now)
         log.info("order %s: %s by %s %s", order.number, kind, actor, detail or "")
         return order
+
+    async def merge(self, order_id: str, *, actor: str, kind: str, detail: dict[str, Any] | None = None,
+                    guard: Callable[[Order], None] | None = None, overwrite: frozenset[str] = frozenset(),
+                    **fields: Any) -> tuple[Order, dict[str, Any]]:
+        """Bring what a second source knows into an order made from the first
+        (a peer's push and the call of the same handoff, whichever came
+        first): each of `fields` is set where the order has none yet — or
+        always, for those in `overwrite` — and nothing else changes.  A new
+        class re-draws the sign-for and on-site limits from the dispatch.
+        One audit event (`kind`) with what was filled; (order, filled).
+        Raises `NotFound`, `BadInput`; `guard` as in `transition`."""
+        try:
+            check_line("actor", actor, max_len=64)
+            check_token("kind", kind)
+        except UnsafeValue as exc:
+            raise BadInput(exc.field, exc.reason) from None
+        _check_fields({k: v for k, v in fields.items()})
+        now = self.now()
+        async with self._sessions.begin() as session:
+            order = await repository.lock_order(session, order_id, now)
+            if guard is not None:
+                guard(order)
+            filled = {k: v for k, v in fields.items() if v is not None
+                      and (getattr(order, k) in (None, "") or (k in overwrite and getattr(order, k) != v))}
+            for name, value in filled.items():
+                setattr(order, name, value)
+            if "order_class" in filled and order.dispatched_at is not None and order.status == "dispatched":
+                due = deadlines(order.order_class, order.dispatched_at, self._limits)
+                order.sign_due_at, order.on_site_due_at = due.sign_due_at, due.on_site_due_at
+            order.updated_at = now
+            event_detail = dict(detail or {})
+            event_detail["filled"] = _jsonable({k: v for k, v in filled.items() if k not in MULTILINE})
+            await repository.add_event(session, order.id, actor=actor, kind=kind, from_status=order.status,
+                                       to_status=order.status, detail=event_detail, at=now)
+        log.info("order %s: %s by %s, filled %s", order.number, kind, actor, sorted(filled))
+        return order, filled
 
     async def get(self, order_id: str) -> Order:
         """The order by id (or by its number); raises `NotFound`."""

@@ -13,6 +13,7 @@
     hotline bench agi          FastAGI vs classic AGI decision latency (JSON)
     hotline bench handoff      the handoff key vs Asterisk's blind transfer, key press -> ringing/answered (JSON)
     hotline bench catalogue    catalogue search latency, catalogue scaled to 1,000 entries (JSON)
+    hotline bench federation   order pushes/s one platform accepts, 签收 -> peer shows it p50/p95 (JSON)
     hotline overflow list|add|set|delete|events   remote seat groups (远程话务座席支持)
     hotline federation status|failed|retry   orders pushed to peer platforms (工单⇄警单)
     hotline simulate surge --calls 200 --rate 10/s   a surge with and without the remote group (JSON)
@@ -152,6 +153,13 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
         from app.catalogue.commands import cmd_bench_catalogue
 
         return cmd_bench_catalogue(settings, args)
+    if args.what == "federation":
+        from app.tools.federation_bench import run_federation_bench
+
+        print(json.dumps(asyncio.run(run_federation_bench(
+            settings, pushes=args.calls, concurrency=args.concurrency, statuses=args.statuses,
+            database_url=args.peer_database_url)), indent=2))
+        return 0
     if args.what in ("handoff", "transfer"):  # `transfer`: the name it had before
         from app.tools.handoff_bench import run_handoff_bench
 
@@ -190,8 +198,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("action", choices=("upgrade",))
     p.set_defaults(fn=cmd_db)
     p = sub.add_parser("bench", help="benchmarks against a real Asterisk (catalogue: search latency, no Asterisk)")
-    p.add_argument("what", choices=("agi", "handoff", "transfer", "catalogue"))
-    p.add_argument("--calls", type=int, default=200)
+    p.add_argument("what", choices=("agi", "handoff", "transfer", "catalogue", "federation"))
+    p.add_argument("--calls", type=int, default=200, help="calls; for federation: order pushes")
+    p.add_argument("--concurrency", type=int, default=8, help="federation: pushes in flight")
+    p.add_argument("--statuses", type=int, default=30, help="federation: 签收 timed from 110 to 12345")
+    p.add_argument("--peer-database-url", help="federation: the receiving platform's database (default SQLite)")
     from app.catalogue.commands import add_bench_arguments
 
     add_bench_arguments(p)

@@ -330,9 +330,11 @@ class FederationOutbox(Base):
 
 
 class FederationInbox(Base):
-    """Every signed request a peer made that passed the signature check: who,
-    when, what (method, path, body digest) and the answer.  Its key refuses a
-    replayed nonce."""
+    """The nonce of every signed request a peer made that passed the signature
+    check (with its method, path, body digest and answer).  Its key refuses a
+    replayed nonce; rows are pruned once they are older than twice the
+    signature window (no request carrying them can be accepted any more).
+    The lasting record is `FederationExchange`."""
 
     __tablename__ = "federation_inbox"
 
@@ -366,3 +368,30 @@ class SeatEventRow(Base):
     source: Mapped[str] = mapped_column(String(16))  # "event" (as it happened) / "resync" (noticed later)
 
     __table_args__ = (Index("ix_seat_events_at", "at"), Index("ix_seat_events_seat_id", "seat", "id"))
+
+
+class FederationExchange(Base):
+    """The audit log of the federation (0007): every request a peer made —
+    refused ones too — and every push to a peer, each try: who (`peer`, and
+    `actor` of the change pushed), when, what (method, path, body digest, the
+    order and kind) and the answer (HTTP status, or None when none came;
+    `note` the reason or error).  Kept HOTLINE_FEDERATION_AUDIT_DAYS."""
+
+    __tablename__ = "federation_exchanges"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    peer: Mapped[str] = mapped_column(String(64))
+    direction: Mapped[str] = mapped_column(String(3))  # "in": the peer asked us; "out": we pushed
+    method: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(String(200))
+    nonce: Mapped[str | None] = mapped_column(String(64))
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    answer: Mapped[int | None] = mapped_column(Integer)
+    note: Mapped[str | None] = mapped_column(String(256))
+    order_id: Mapped[str | None] = mapped_column(String(36))
+    kind: Mapped[str | None] = mapped_column(String(16))
+    actor: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_federation_exchanges_at", "at"),
+                      Index("ix_federation_exchanges_peer_at", "peer", "at"))

@@ -87,7 +87,9 @@ def features_ctx(deps: Dependencies | None,
     shared with its FastAGI routes and AMI work.  None (the web service built
     on its own, as tests do): this context owns a database engine (migrated
     to head) and wires the features itself, with no AMI link — the transfer
-    and three-way buttons then answer 503 naming the AMI link.
+    and three-way buttons then answer 503 naming the AMI link — and runs the
+    web role's workers itself (the federation pusher, when peers are
+    declared: a web service on its own pushes as `hotline web` does).
     """
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         engine = None
@@ -100,13 +102,19 @@ def features_ctx(deps: Dependencies | None,
             orders = OrderService(sessions, clock=clock, limits=settings.orders.time_limits,
                                   jurisdiction=settings.orders.jurisdiction)
             wired = setup_features(Dependencies(settings, engine, sessions, orders, roles=frozenset({"web"})))
+        started = []
         try:
+            for worker in wired.workers if deps is None else ():
+                await worker.start()
+                started.append(worker)
             app[SESSIONS] = wired.sessions
             app[ENGINE] = wired.engine
             for key, value in wired.services.items():
                 app[key] = value
             yield
         finally:
+            for worker in reversed(started):
+                await worker.stop()
             if engine is not None:
                 await engine.dispose()
 

@@ -257,6 +257,14 @@ def build(settings: Settings) -> dict[str, Any]:
         "requestBody": _body(federation_api.STATUS_DOCUMENT_SCHEMA),
         "responses": {**peer_responses, "409": {"description": "An earlier document is missing (expected_seq)",
                                                 "content": {"application/json": {"schema": ERROR}}}}}}
+    paths["/api/federation/peers/{peer}/orders"] = {"post": {
+        "summary": "A foreign peer (a 110 command-centre system that does not run hotline-link) hands over its "
+                   "接警单 in its own field names, as its mapping says (data/federation/<mapping>.json, named in "
+                   "HOTLINE_PEERS); signed with the mapping's header names; answered in its names too",
+        "operationId": "federationReceiveForeignOrder", "security": [],
+        "parameters": [_path_param("peer", "The peer's name as declared here", 64)],
+        "requestBody": _body({"type": "object", "description": "the peer's 接警单 (JJDBH, BJDH, BJSJ, BJNR, ...)"}),
+        "responses": peer_responses}}
     paths["/api/federation/outbox"] = {"get": {
         "summary": "Documents to push to peers, pushed and failed (supervisor)",
         "parameters": query_parameters(federation_api.OUTBOX_QUERY), "responses": _responses(200, "items")}}

@@ -27,10 +27,18 @@ import pytest
 from aiohttp import web
 from sqlalchemy import select
 
+from app.federation.http import FEDERATION
+from app.federation.services import FederationService
 from app.orders.services import OrderService
 from app.runtime import db
 from app.runtime.features import Dependencies, setup_features
-from app.runtime.models import FederationInbox, FederationOutbox, Order, OrderEvent
+from app.runtime.models import (
+    FederationExchange,
+    FederationInbox,
+    FederationOutbox,
+    Order,
+    OrderEvent,
+)
 from app.web.app import init_app
 from app.web.auth import create_token
 from core.centres import parse_centres
@@ -164,6 +172,16 @@ class Instance:
         assert self.deps is not None
         async with self.deps.sessions() as session:
             return list(await session.scalars(select(FederationOutbox).order_by(FederationOutbox.id)))
+
+    async def exchanges(self) -> list[FederationExchange]:
+        assert self.deps is not None
+        async with self.deps.sessions() as session:
+            return list(await session.scalars(select(FederationExchange).order_by(FederationExchange.id)))
+
+    @property
+    def federation(self) -> FederationService:
+        assert self.deps is not None
+        return self.deps.get(FEDERATION)
 
     async def inbox(self) -> list[FederationInbox]:
         assert self.deps is not None

@@ -146,7 +146,8 @@ class Pbx:
     # ------------------------------------------------------------ orders
 
     async def wire(self, url: str | None, *, settings: Settings | None = None,
-                   features: tuple[ModuleType, ...] = (inbound, orders, handoff)) -> Dependencies | None:
+                   features: tuple[ModuleType, ...] = (inbound, orders, handoff),
+                   roles: frozenset[str] = frozenset({"agi", "bridge"})) -> Dependencies | None:
         """Wire `features` as every process of the product does (`setup_features`),
         over this rig's FastAGI server and AMI link, recording orders in the
         database at `url` (migrated here).  None: back to the inbound route alone."""
@@ -160,7 +161,7 @@ class Pbx:
         await db.migrate_engine(engine)
         sessions = db.session_factory(engine)
         self.deps = setup_features(Dependencies(settings, engine, sessions, OrderService(sessions),
-                                                frozenset({"agi", "bridge"}), agi=routes, ami=self.ami),
+                                                roles, agi=routes, ami=self.ami),  # type: ignore[arg-type]
                                    features)
         for worker in self.deps.workers:
             await worker.start()

@@ -135,3 +135,79 @@ def test_federation_settings_read_peers_secrets_and_codes_and_name_bad_variables
             Settings.from_env({**env, **change})
         assert caught.value.name == variable
     assert FederationSettings.from_env({}).peers == ()
+
+
+# --- foreign peers: the mapping as data (core/federation_mapping.py) -------
+
+def _ga110():
+    import json
+
+    from core.federation_mapping import parse_mapping
+    from core.settings import MAPPINGS_DIR
+    return parse_mapping(json.loads((MAPPINGS_DIR / "ga-110.json").read_text("utf-8")), "ga-110")
+
+
+def test_shipped_ga110_mapping_turns_a_jjd_into_an_order_document_naming_its_fields():
+    from core.federation import check_order_document
+    from core.federation_mapping import jjd_to_order_document
+
+    mapping = _ga110()
+    jjd = {"JJDBH": "J1", "BJDH": "13900000000", "BJSJ": "2026-11-30 08:00:00", "BJNR": "求助", "XZQHDM": "450702",
+           "SFBM": "1", "GXDWMC": "文峰派出所"}
+    doc, extra = jjd_to_order_document(jjd, mapping, platform="qz-110", source_centre="110", target_centre="12345")
+    checked = check_order_document(doc)
+    assert checked["order"]["id"] == checked["order"]["number"] == "J1"
+    assert (checked["order"]["citizen_number"], checked["order"]["created_at"]) == (
+        "13900000000", "2026-11-30T08:00:00+08:00")
+    assert extra["confidential"] is True and extra["unit_name"] == "文峰派出所"
+    with pytest.raises(DocumentError) as caught:
+        jjd_to_order_document({k: v for k, v in jjd.items() if k != "BJDH"}, mapping, platform="p",
+                              source_centre="110", target_centre="12345")
+    assert caught.value.field == "BJDH"
+    with pytest.raises(DocumentError) as caught:
+        jjd_to_order_document({**jjd, "BJSJ": "yesterday"}, mapping, platform="p", source_centre="110",
+                              target_centre="12345")
+    assert caught.value.field == "BJSJ"
+
+
+def test_status_documents_go_out_in_the_peers_names_codes_and_time_format():
+    from core.federation_mapping import status_to_foreign
+
+    mapping = _ga110()
+    doc = {"status": "returned", "at": "2026-11-30T01:02:03+00:00", "order": {"id": "o1", "number": "12345-1"},
+           "your_order": {"id": "J1"}, "by": {"name": "seat:a", "unit": "U"}, "reason": "不属于本单位"}
+    path, body = status_to_foreign(doc, mapping)
+    assert path == "/api/jjd/return"
+    assert body["JJDBH"] == "J1" and body["ZTDM"] == "02" and body["HANDLEOPINION"] == "不属于本单位"
+    assert body["HANDLETIME"] == "2026-11-30 09:02:03" and body["HANDLEBMDM"] == ""
+    assert status_to_foreign({**doc, "status": "on_site"}, mapping) is None  # not a status it takes
+
+
+def test_a_peer_declares_its_mapping_by_name():
+    peers = parse_peers("qz-110=https://110.example:8443 centres=110 secret_env=S110 mapping=ga-110")
+    assert peers[0].mapping == "ga-110"
+    with pytest.raises(PeerError, match="mapping"):
+        parse_peers("qz-110=https://110.example centres=110 secret_env=S110 mapping=../etc/passwd")
+
+
+def test_a_peer_handoff_call_is_believed_only_from_the_trunk_of_its_source_centre():
+    from app.federation.agi import NAMES, peer_call
+    from core.centres import parse_centres
+    from core.settings import SiteSettings, TrunkSettings
+    from core.trunks import parse_remote_centres, parse_trunks
+
+    trunks = parse_trunks("peer-12345=sip:10.0.0.1:5060;match=10.0.0.1:5060", {})
+    settings = Settings(site=SiteSettings(centres=parse_centres("110:2001-2002")),
+                        trunks=TrunkSettings(trunks=trunks, remote_centres=parse_remote_centres("12345=peer-12345",
+                                                                                                  trunks)))
+    good = dict(zip(NAMES, ("a1b2-c3", "12345", "1001", "12345-20261130-0001", "110", "13800138000", "peer-12345",
+                            "1764500000.12")))
+    call = peer_call(good, "PJSIP/peer-12345-00000001", settings)
+    assert not isinstance(call, str)
+    assert (call.handoff_id, call.source_centre, call.seat, call.order_number, call.trunk) == (
+        "a1b2-c3", "12345", "1001", "12345-20261130-0001", "peer-12345")
+    for key, value, why in (("CHANNEL(endpoint)", "carrier", "trunk"), ("HOTLINE_FIRST_CENTRE", "119", "trunk"),
+                            ("HOTLINE_CENTRE", "12345", "not served"), ("HOTLINE_PEER_ORDER", "x;y", "order"),
+                            ("HOTLINE_PEER_HANDOFF", "-bad", "malformed"), ("HOTLINE_CITIZEN", "1380'--", "phone")):
+        refused = peer_call({**good, key: value}, "PJSIP/x", settings)
+        assert isinstance(refused, str) and why in refused, (key, refused)

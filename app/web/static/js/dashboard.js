@@ -106,6 +106,25 @@ function overdueRow(o) {
     h('td', {}, o.handling_unit || '—'));
 }
 
+/**
+ * One row per peer platform from /api/live's `federation` block (supervisors
+ * only; app.federation.health): the trunk's qualify state, the push queue's
+ * depth, failed items, the oldest unsent item's age, the last error.
+ */
+export function linkRow(link) {
+  const trunks = (link.trunks || []);
+  return h('tr', { dataset: { peer: link.peer, ok: link.ok ? 'true' : 'false' } },
+    h('td', {}, link.peer, link.mapping ? h('span', { class: 'muted' }, ` (${link.mapping})`) : null),
+    h('td', {}, trunks.length ? trunks.map((t) => h('span', {
+      class: `badge ${t.reachable ? 'ok' : 'bad'}`, dataset: { trunk: t.name, status: t.status } },
+    `${t.name} ${t.status}${t.rtt_ms ? ` ${t.rtt_ms} ms` : ''}`)) : bi('noTrunk')),
+    h('td', { dataset: { stat: 'pending' } }, String(link.pending)),
+    h('td', { dataset: { stat: 'failed' }, class: link.failed ? 'hot' : '' }, String(link.failed)),
+    h('td', {}, link.oldest_unsent_age_s == null ? '—' : duration(link.oldest_unsent_age_s)),
+    h('td', { class: 'error' }, link.last_error || '—'),
+    h('td', {}, h('span', { class: `badge ${link.ok ? 'ok' : 'bad'}` }, bi(link.ok ? 'linkOk' : 'linkBad'))));
+}
+
 function table(headers, rows, emptyKey, attrs) {
   if (!rows.length) return h('p', { class: 'empty' }, bi(emptyKey));
   return h('table', attrs, h('thead', {}, h('tr', {}, headers.map((k) => h('th', {}, bi(k))))), h('tbody', {}, rows));
@@ -118,10 +137,12 @@ export function mountDashboard(container) {
   const handoffs = h('div', { id: 'handoffs' }, h('p', { class: 'empty' }, bi('loading')));
   const overdue = h('div', { id: 'overdue' }, h('p', { class: 'empty' }, bi('loading')));
   const overdueCount = h('span', { class: 'count', id: 'overdue-count' });
+  const links = h('section', { class: 'card', id: 'links', 'aria-label': text('links'), hidden: true });
 
   fill(container, h('div', { class: 'dashboard' },
     h('div', { class: 'page-head' }, h('h2', {}, bi('dashboard')), h('span', {}, bi('ami'), ' ', ami), problem),
     centres,
+    links,
     h('div', { class: 'lower' },
       h('section', { class: 'card', 'aria-label': text('handoffs') }, h('h2', {}, bi('handoffs')), handoffs),
       h('section', { class: 'card', 'aria-label': text('overdue') }, h('h2', {}, bi('overdue'), ' ', overdueCount), overdue))));
@@ -134,6 +155,13 @@ export function mountDashboard(container) {
     ami.className = `badge ${up ? 'ok' : 'bad'}`;
     ami.dataset.connected = up ? 'true' : 'false';
     fill(ami, bi(up ? 'amiUp' : 'amiDown'));
+    const peers = Array.isArray(snap.federation) ? snap.federation : null;
+    links.hidden = !peers || !peers.length;
+    if (peers && peers.length) {
+      fill(links, h('h2', {}, bi('links')),
+        table(['linkPeer', 'linkTrunk', 'linkQueue', 'linkFailed', 'linkOldest', 'linkError', 'status'],
+          peers.map(linkRow), 'noTrunk', { class: 'links' }));
+    }
   }
 
   function renderOrders() {
