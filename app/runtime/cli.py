@@ -53,8 +53,9 @@ def _settings() -> Settings:
 
 
 def _logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.logging.level,
-                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    from app.runtime.logs import configure
+
+    configure(settings.logging)
 
 
 async def _until_interrupted(start: Callable[[], Awaitable[None]], stop: Callable[[], Awaitable[None]]) -> None:
