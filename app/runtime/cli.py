@@ -5,6 +5,7 @@
     hotline install-asterisk   build Asterisk 22 into the per-machine cache
     hotline agi | ami-bridge | web    one part alone (production layouts)
     hotline render             write the Asterisk configuration only
+    hotline install-service [--root DIR] [--dry-run]   systemd units for agi, ami-bridge, web, Asterisk
     hotline seats              SIP credentials of the seats (for softphones)
     hotline db upgrade         migrate the database to the newest schema
     hotline token create --role seat|supervisor|admin --name NAME   an API token (shown once)
@@ -190,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
 
     add_bench_arguments(p)
     p.set_defaults(fn=cmd_bench)
+    from app.runtime.services import register as register_service_commands
+
+    register_service_commands(sub)
     from app.runtime.commands import register as register_admin_commands
 
     register_admin_commands(sub)
