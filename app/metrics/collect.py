@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 # what a handoff's order says when the handoff is over (core.orders statuses)
 HANDOFF_OUTCOMES = frozenset({"accepted", "returned", "abandoned", "voided", "closed"})
 # the modes whose orders are calls handed from one centre to another
-CALL_MODES = frozenset({"transfer", "threeway", "overflow"})
+CALL_MODES = frozenset({"transfer", "three_way", "overflow"})
 # seconds: from a person answering at once to the handoff timeout and beyond
 WAIT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 8, 13, 20, 30, 45, 60, 120)
 

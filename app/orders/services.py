@@ -149,7 +149,7 @@ def log_fields(order: Order) -> dict[str, str]:
     its number, and for a call handed over its handoff id (the order's id),
     seat and citizen channel."""
     fields = {"order": order.number}
-    if order.mode in ("transfer", "threeway"):
+    if order.mode in ("transfer", "three_way"):
         fields["handoff_id"] = order.id
     if order.source_seat:
         fields["seat"] = order.source_seat

@@ -19,9 +19,11 @@ transfer: the consultation leg rings the 110 linkage queue); the 110 seat
 answers; after `talk_s` more the citizen hangs up.  Calls start at the
 step's offered rate, step after step.
 
-Per step: achieved call setups/s (a seat answered) and handoffs/s (the 110
-seat answered), setup time (originate -> seat answered) and key -> answer
-(end of the last key digit -> 110 seat answered) p50/p95, failed calls, and
+Per step: achieved call setups/s (a seat answered: the queue's
+AgentConnect) and handoffs/s (a 110 linkage seat answered), setup time
+(originate -> AgentConnect, this process's clock) and key -> answer (the
+end of the last key digit on the seat's leg -> the 110 seat's
+AgentConnect, Asterisk's clock) p50/p95, failed calls, and
 CPU per call of Asterisk and of the product's Python process from
 /proc/<pid>/stat (utime + stime).  After the ramp (ours): handoff orders
 lost (no order for a handed-over call) or not accepted.  The load
@@ -108,30 +110,56 @@ class Call:
 
 @dataclass
 class _Answers:
-    """HotlineSeatAnswered events by (citizen number, centre)."""
+    """Seats answering (the queues' `AgentConnect`), by queue and by the
+    caller's Linkedid or caller ID number, on this process's clock and on
+    Asterisk's (the AMI `Timestamp`); and the seats' key presses as their legs
+    received them (`DTMFEnd`, Direction Received).
 
-    waiters: dict[tuple[str, str], asyncio.Future[float]] = field(default_factory=dict)
-    seen: dict[tuple[str, str], float] = field(default_factory=dict)
+    Not the simulated phone's HotlineSeatAnswered event: it follows
+    `Answer()`, which on a Local channel without media waits up to 500 ms
+    for a first voice frame (main/channel.c __ast_answer) — an artefact of
+    the rig, not time a caller waits."""
+
+    waiters: dict[tuple[str, str, str], asyncio.Future[tuple[float, float]]] = field(default_factory=dict)
+    seen: dict[tuple[str, str, str], tuple[float, float]] = field(default_factory=dict)
+    digits: dict[str, list[tuple[str, float]]] = field(default_factory=dict)  # leg -> (digit, timestamp)
 
     def on_event(self, event: dict[str, Any]) -> None:
-        if event.get("UserEvent") != simulation.SEAT_ANSWERED_EVENT:
+        if event.get("Event") == "DTMFEnd":
+            if event.get("Direction") == "Received":
+                self.digits.setdefault(str(event.get("Channel")), []).append(
+                    (str(event.get("Digit")), float(event.get("Timestamp") or 0)))
             return
-        key = (str(event.get("Citizen", "")), str(event.get("Centre", "")))
-        now = time.monotonic()
-        fut = self.waiters.pop(key, None)
-        if fut is not None and not fut.done():
-            fut.set_result(now)
-        else:
-            self.seen.setdefault(key, now)
+        queue = str(event.get("Queue", ""))
+        seen = (time.monotonic(), float(event.get("Timestamp") or 0))
+        for key in ((queue, "lid", str(event.get("Linkedid", ""))), (queue, "cid", str(event.get("CallerIDNum", "")))):
+            fut = self.waiters.pop(key, None)
+            if fut is not None and not fut.done():
+                fut.set_result(seen)
+            elif fut is None:
+                self.seen.setdefault(key, seen)
 
-    def wait(self, number: str, centre: str) -> asyncio.Future[float]:
-        fut: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-        key = (number, centre)
-        if key in self.seen:
-            fut.set_result(self.seen.pop(key))
-        else:
+    def wait(self, queue: str, *, linkedid: str = "", number: str = "") -> asyncio.Future[tuple[float, float]]:
+        """The first AgentConnect of `queue` for this caller (by linkedid or number)."""
+        fut: asyncio.Future[tuple[float, float]] = asyncio.get_running_loop().create_future()
+        keys = [k for k in ((queue, "lid", linkedid), (queue, "cid", number)) if k[2]]
+        for key in keys:
+            if key in self.seen:
+                fut.set_result(self.seen.pop(key))
+                return fut
+        for key in keys:
             self.waiters[key] = fut
         return fut
+
+    def forget(self, queue: str, *, linkedid: str = "", number: str = "") -> None:
+        for key in ((queue, "lid", linkedid), (queue, "cid", number)):
+            self.waiters.pop(key, None)
+            self.seen.pop(key, None)
+
+    def last_key(self, leg: str, digit: str) -> float | None:
+        """Asterisk's time of the last `digit` the seat's leg received."""
+        times = [t for d, t in self.digits.pop(leg, []) if d == digit]
+        return times[-1] if times else None
 
 
 async def _seat_phone(ami: AmiManager, number: str) -> str | None:
@@ -147,29 +175,36 @@ async def _seat_phone(ami: AmiManager, number: str) -> str | None:
 async def _one_call(ami: AmiManager, answers: _Answers, call: Call, *, mode: str, keys: dict[str, str],
                     talk_s: float, timeout_s: float) -> None:
     context = "hotline-inbound" if mode == "ours" else BARE_CONTEXT
-    answered = answers.wait(call.number, SOURCE)
+    source_queue, target_queue = f"hotline-{SOURCE}", f"hotline-{TARGET}-linkage"
     call.started = time.monotonic()
     try:
         placed = await simulation.originate_citizen(ami, SOURCE, call.number, context=context)
         call.handset_id = placed.handset_id
-        at = await asyncio.wait_for(answered, timeout_s)
+        at, _ = await asyncio.wait_for(answers.wait(source_queue, linkedid=call.handset_id), timeout_s)
         call.setup_ms = (at - call.started) * 1000
         await asyncio.sleep(talk_s)
         if call.kind != "plain":
             phone = await _seat_phone(ami, call.number)
             if phone is None:
                 raise LookupError("the seat's phone channel is gone")
-            target = answers.wait(call.number, TARGET)
+            # handoff: the citizen's own channel; three-way: a new leg presenting the citizen's number
+            target = answers.wait(target_queue, linkedid=call.handset_id, number=call.number)
             await _press(ami, phone, keys[call.kind])
-            pressed = time.monotonic()
-            at = await asyncio.wait_for(target, timeout_s)
-            call.key_to_answer_ms = (at - pressed) * 1000
+            _, answered_ts = await asyncio.wait_for(target, timeout_s)
+            # on Asterisk's clock: the end of the last key digit on the seat's leg -> the 110 seat answered
+            pressed_ts = answers.last_key(phone[:-1] + "1", keys[call.kind][-1])
+            if pressed_ts is None:
+                raise LookupError("the seat's key press was not seen on its leg")
+            call.key_to_answer_ms = (answered_ts - pressed_ts) * 1000
             await asyncio.sleep(talk_s)
+            if mode == "baseline" and call.kind == "threeway":
+                # Asterisk's attended transfer completes when the transferring seat hangs up
+                await ami.send({"Action": "Hangup", "Channel": phone})
     except (asyncio.TimeoutError, LookupError, RuntimeError) as exc:
         call.failed = type(exc).__name__
     finally:
-        answers.waiters.pop((call.number, SOURCE), None)
-        answers.waiters.pop((call.number, TARGET), None)
+        answers.forget(source_queue, linkedid=call.handset_id)
+        answers.forget(target_queue, linkedid=call.handset_id, number=call.number)
         if call.handset_id:
             try:
                 await simulation.hang_up(ami, call.handset_id)
@@ -194,7 +229,8 @@ async def _ramp(ami: AmiManager, *, mode: str, rates: list[float], step_s: float
                 threeway_share: float, talk_s: float, numbers: itertools.count, pids: dict[str, int | None],
                 seed: int) -> tuple[list[dict[str, Any]], list[Call]]:
     answers = _Answers()
-    ami.on_event("UserEvent", answers.on_event)
+    ami.on_event("AgentConnect", answers.on_event)
+    ami.on_event("DTMFEnd", answers.on_event)
     keys = ({"handoff": "*1", "threeway": "*2"} if mode == "ours" else
             {"handoff": BUILTIN_FEATURE_KEYS["blindxfer"] + TARGET, "threeway": BUILTIN_FEATURE_KEYS["atxfer"] + TARGET})
     pick = random.Random(seed)
@@ -248,7 +284,8 @@ async def _ramp(ami: AmiManager, *, mode: str, rates: list[float], step_s: float
             })
             every.extend(calls)
     finally:
-        ami.off_event("UserEvent", answers.on_event)
+        ami.off_event("AgentConnect", answers.on_event)
+        ami.off_event("DTMFEnd", answers.on_event)
     return steps, every
 
 
@@ -289,18 +326,19 @@ async def _wait_port(port: int, timeout_s: float) -> None:
 
 
 async def _orders_check(url: str, calls: list[Call]) -> dict[str, Any]:
-    """Handed-over calls (ours) whose order is missing, or not accepted."""
-    wanted = {c.handset_id: c for c in calls if c.key_to_answer_ms is not None and c.handset_id}
+    """Handed-over calls (ours) whose order is missing, or not accepted (each
+    call has its own citizen number)."""
+    wanted = {c.number: c for c in calls if c.key_to_answer_ms is not None}
     engine = db.create_engine(url)
     try:
         async with db.session_factory(engine)() as session:
-            rows = (await session.execute(select(Order.linkedid, Order.status, Order.mode)
-                                          .where(Order.mode.in_(("transfer", "threeway"))))).all()
+            rows = (await session.execute(select(Order.citizen_number, Order.status, Order.mode)
+                                          .where(Order.mode.in_(("transfer", "three_way"))))).all()
     finally:
         await engine.dispose()
-    by_call = {linkedid: (status, mode) for linkedid, status, mode in rows}
+    by_call = {number: (status, mode) for number, status, mode in rows}
     lost = [c for h, c in wanted.items() if h not in by_call]
-    accepted_status = {"transfer": {"accepted"}, "threeway": {"accepted", "closed"}}
+    accepted_status = {"transfer": {"accepted"}, "three_way": {"accepted", "closed"}}
     not_accepted = {h: by_call[h][0] for h in wanted if h in by_call
                     and by_call[h][0] not in accepted_status.get(by_call[h][1], {"accepted"})}
     return {"handed_over_calls": len(wanted), "orders_lost": len(lost), "orders_not_accepted": len(not_accepted),
