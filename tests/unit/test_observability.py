@@ -91,3 +91,37 @@ def test_when_configured_for_json_then_root_handler_writes_json() -> None:
     finally:
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])
+
+
+# ------------------------------------------------------------------ counting handoffs
+
+def test_when_a_handoff_order_ends_then_it_is_counted_once_by_direction_and_outcome() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from prometheus_client import REGISTRY
+
+    from app.metrics.collect import OrderMetrics
+    from app.orders.services import OrderChange
+    from app.runtime.models import Order
+
+    def value(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    labels = {"mode": "transfer", "direction": "110->12345"}
+    before = (value("hotline_handoffs_total", outcome="accepted", **labels),
+              value("hotline_handoff_key_to_answer_seconds_count", **labels),
+              value("hotline_handoffs_started_total", **labels))
+    created = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
+    order = Order(mode="transfer", direction="110->12345", created_at=created,
+                  accepted_at=created + timedelta(seconds=2), wait_ms=1800)
+    metrics = OrderMetrics()
+    metrics.committed(order, OrderChange(None, "pending", "system"))
+    metrics.committed(order, OrderChange("pending", "accepted", "system"))
+    metrics.committed(order, OrderChange("accepted", "dispatched", "seat:x"))  # not the call's outcome
+    assert value("hotline_handoffs_started_total", **labels) == before[2] + 1
+    assert value("hotline_handoffs_total", outcome="accepted", **labels) == before[0] + 1
+    assert value("hotline_handoff_key_to_answer_seconds_count", **labels) == before[1] + 1
+    assert value("hotline_handoff_key_to_answer_seconds_bucket", le="2.0", **labels) >= 1
+    online = Order(mode="online", direction="web->12345", created_at=created)
+    metrics.committed(online, OrderChange(None, "accepted", "seat:x"))
+    assert value("hotline_handoffs_started_total", mode="online", direction="web->12345") == 0
