@@ -38,9 +38,17 @@ def _released(seat: str) -> Any:
 async def _handed_over(pbx: Pbx) -> tuple[Any, str]:
     call = await pbx.citizen_dials("12345", CITIZEN)
     first = await pbx.seat_answered(CITIZEN)
+    # the citizen and the seat are bridged before the seat presses the key
+    await pbx.events.wait_for(lambda e: e.get("Event") == "AgentConnect" and e.get("Queue") == "hotline-12345"
+                              and e.get("Linkedid") == call.handset_id, what="citizen and seat bridged")
     pbx.events.clear()
     await pbx.press_key(first["Seat"], "*1")
     return call, first["Seat"]
+
+
+async def _target_rings(pbx: Pbx) -> None:
+    await pbx.events.wait_for(lambda e: e.get("Event") == "AgentCalled" and e.get("Queue") == "hotline-110-linkage",
+                              what="a 110 seat rings")
 
 
 async def _seat_gone(pbx: Pbx, seat: str) -> bool:
@@ -62,8 +70,7 @@ async def test_when_the_citizen_hangs_up_while_the_target_rings_then_the_seat_on
     for seat in ("2001", "2002"):
         await pbx.set_phone(seat, "noanswer")
     call, seat = await _handed_over(pbx)
-    await pbx.events.wait_for(lambda e: e.get("Event") == "AgentCalled" and e.get("Queue") == "hotline-110-linkage",
-                              what="a 110 seat rings")
+    await _target_rings(pbx)
     await pbx.hang_up(call.handset_id)
     await pbx.events.wait_for(_released(seat), what=f"seat {seat} woken by the hangup")
     await eventually(lambda: _seat_gone(pbx, seat), what="transferring seat freed")
@@ -74,6 +81,7 @@ async def test_when_nobody_answers_then_the_seat_on_hold_is_woken_and_takes_the_
     for seat in ("2001", "2002"):
         await pbx.set_phone(seat, "noanswer")
     call, seat = await _handed_over(pbx)
+    await _target_rings(pbx)
     await pbx.events.wait_for(_released(seat), timeout=15, what=f"seat {seat} woken by the return")
     back = await pbx.seat_answered(CITIZEN)  # the citizen rings the seat that handed it over
     assert back["Seat"] == seat
