@@ -11,18 +11,42 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+
+from prometheus_client import Counter, Histogram
 
 from agi.call import AgiCall, AgiHangup
 from agi.registry import AgiRoutes
 from core import channel_vars as cv
+from core import log_context
 
 log = logging.getLogger(__name__)
 
 ROUTE_TIMEOUT_S = 5.0
 
+# Prometheus (prometheus_client's default registry; app.metrics serves it).
+# The route label is a registered route's name or "unknown" (never what a
+# request asked for: that is caller-supplied).
+ROUTE_SECONDS = Histogram("hotline_agi_route_seconds", "FastAGI/classic AGI route run time, by route and result",
+                          ("route", "result"),
+                          buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+ROUTE_FAILURES = Counter("hotline_agi_route_failures", "AGI requests that took the safe path, by route and why",
+                         ("route", "result"))
+
 
 async def dispatch(name: str, call: AgiCall, routes: AgiRoutes) -> str:
     """Run route `name`; return "ok", "hangup", "unknown", "timeout" or "error"."""
+    started = time.perf_counter()
+    with log_context.bind(channel=call.headers.get("agi_channel"), route=name if name in routes.names else None):
+        result = await _dispatch(name, call, routes)
+    label = name if result != "unknown" else "unknown"
+    ROUTE_SECONDS.labels(label, result).observe(time.perf_counter() - started)
+    if result in ("unknown", "timeout", "error"):
+        ROUTE_FAILURES.labels(label, result).inc()
+    return result
+
+
+async def _dispatch(name: str, call: AgiCall, routes: AgiRoutes) -> str:
     channel = call.headers.get("agi_channel", "?")
     route = routes.get(name)
     if route is None:

@@ -64,6 +64,10 @@ HANDOFF_OUTCOME = "HOTLINE_HANDOFF_OUTCOME"
 HANDOFF_STATE = "HOTLINE_HANDOFF_STATE"
 # The handoff a seat leg moved by AMI waits for (desktop button, 成功转).
 HOLD_ID = "HOTLINE_HOLD_ID"
+# On the citizen (inherited by the legs it rings): the seat leg waiting on hold
+# for its handoff (成功转), which the answer, the return or the hangup wakes
+# (ChannelRedirect; dialplan/hotline-handoff.conf.j2 hotline-handoff-hold).
+HOLD_CHANNEL = "HOTLINE_HOLD_CHANNEL"
 # Three-way call (core/threeway.py).  Set on each party's channel by the
 # service before it moves: the call's id (the order id), the party's role
 # (citizen / initiator / invited), the conference; on the initiator, the

@@ -21,7 +21,7 @@ variable's name.  Every variable is documented in `.env.example`.
     ├── overflow  OverflowSettings  the surge detector's timing
     ├── federation FederationSettings  peer platforms, push retries, this deployment's codes
     ├── trunks    TrunkSettings     SIP trunks to other PBXs, centres reached through them
-    └── logging   LogSettings       log level
+    └── logging   LogSettings       log level and format (text, json)
 
 Tests build settings directly: `Settings(site=SiteSettings(centres=...))`,
 then `settings.with_(redis={"prefix": "t:"})` to change a part.
@@ -223,6 +223,10 @@ class NetworkSettings:
     # (pjsip.conf transports' external_signaling_address/external_media_address)
     external_address: str | None = None
     local_nets: tuple[str, ...] = DEFAULT_LOCAL_NETS
+    # Prometheus' /metrics on an address of its own, without a token (None: off;
+    # the web service always serves it behind a token)
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = None
 
     @property
     def agi_url(self) -> str:
@@ -262,7 +266,10 @@ class NetworkSettings:
                    http_host=read.text("HOTLINE_HTTP_HOST", "127.0.0.1"),
                    http_port=read.port("HOTLINE_HTTP_PORT", 8080),
                    external_address=_external_address(read.optional("HOTLINE_EXTERNAL_ADDRESS")),
-                   local_nets=_local_nets(read.text("HOTLINE_LOCAL_NETS", ",".join(DEFAULT_LOCAL_NETS))))
+                   local_nets=_local_nets(read.text("HOTLINE_LOCAL_NETS", ",".join(DEFAULT_LOCAL_NETS))),
+                   metrics_host=read.text("HOTLINE_METRICS_HOST", "127.0.0.1"),
+                   metrics_port=read.port("HOTLINE_METRICS_PORT", 0) if read.optional("HOTLINE_METRICS_PORT")
+                   else None)
 
 
 def _external_address(raw: str | None) -> str | None:
@@ -749,18 +756,28 @@ class TrunkSettings:
 
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+LogFormat = Literal["text", "json"]
 
 
 @dataclass(frozen=True)
 class LogSettings:
+    """How much is logged, and how: `text` lines for people, or `json`, one
+    object a line with the handoff id, channel, seat and order number as
+    fields where known (for a log shipper)."""
+
     level: LogLevel = "INFO"
+    format: LogFormat = "text"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> LogSettings:
-        level = _Env(env).text("HOTLINE_LOG_LEVEL", "INFO").upper()
+        read = _Env(env)
+        level = read.text("HOTLINE_LOG_LEVEL", "INFO").upper()
         if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise SettingsError("HOTLINE_LOG_LEVEL", f"{level!r}: expected DEBUG, INFO, WARNING or ERROR")
-        return cls(level=level)  # type: ignore[arg-type]
+        fmt = read.text("HOTLINE_LOG_FORMAT", "text").lower()
+        if fmt not in ("text", "json"):
+            raise SettingsError("HOTLINE_LOG_FORMAT", f"{fmt!r}: expected text or json")
+        return cls(level=level, format=fmt)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from agi.background import BackgroundTasks
 from ami_bridge.translate import dest_channel_variables
+from core import log_context
 from core.channel_vars import HANDOFF_ID
 from core.handoff import (
     ENDED_FAMILY,
@@ -200,6 +201,10 @@ class HandoffJournal:
         if not is_outbox_id(handoff_id):
             return
         await asyncio.sleep(self.RECORD_AFTER_S)
+        with log_context.bind(handoff_id=handoff_id):
+            await self._record(handoff_id)
+
+    async def _record(self, handoff_id: str) -> None:
         try:
             record = await read(self.astdb, handoff_id)
             if record is not None:
@@ -213,6 +218,10 @@ class HandoffJournal:
         handoff_id = dest_channel_variables(event).get(HANDOFF_ID, "")
         if not _ANY_HANDOFF_ID.match(handoff_id):
             return
+        with log_context.bind(handoff_id=handoff_id, channel=str(event.get("DestChannel") or "")):
+            await self._accept(handoff_id, event)
+
+    async def _accept(self, handoff_id: str, event: dict[str, Any]) -> None:
         try:
             record = await read(self.astdb, handoff_id) if is_outbox_id(handoff_id) else None
             await self.handoffs.answered(handoff_id, str(event.get("DestChannel") or "") or None, record)

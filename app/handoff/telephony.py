@@ -165,6 +165,9 @@ class AmiTelephony:
                 for name, value in ((cv.HOLD_ID, handoff_id), (cv.HANDOFF_PEER, citizen)):
                     await self._ok({"Action": "Setvar", "Channel": seat_leg, "Variable": name, "Value": value},
                                    "seat_gone")
+                # the citizen's channel names the leg on hold, so its answer wakes it
+                await self._ok({"Action": "Setvar", "Channel": citizen, "Variable": f"__{cv.HOLD_CHANNEL}",
+                                "Value": seat_leg}, "citizen_gone")
                 redirect.update({"ExtraChannel": seat_leg, "ExtraContext": "hotline-handoff-hold",
                                  "ExtraExten": "hold", "ExtraPriority": "1"})
             await self._ok(redirect, "citizen_gone")

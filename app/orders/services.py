@@ -148,6 +148,20 @@ def _jsonable(fields: dict[str, Any]) -> dict[str, Any]:
     return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in fields.items()}
 
 
+def log_fields(order: Order) -> dict[str, str]:
+    """The order's fields for a structured log line (`core.log_context`):
+    its number, and for a call handed over its handoff id (the order's id),
+    seat and citizen channel."""
+    fields = {"order": order.number}
+    if order.mode in ("transfer", "three_way"):
+        fields["handoff_id"] = order.id
+    if order.source_seat:
+        fields["seat"] = order.source_seat
+    if order.channel:
+        fields["channel"] = order.channel
+    return fields
+
+
 class OrderService:
     """Create work orders and move them through `core.orders`' state machine.
 
@@ -307,7 +321,7 @@ class OrderService:
             await self._changed(session, order, change)
         self._committed(order, change)
         log.info("order %s created: %s %s %s by %s (linkedid %s)", order.number, order.id,
-                 order.direction, mode, actor, linkedid)
+                 order.direction, mode, actor, linkedid, extra=log_fields(order))
         return order
 
     async def create_once(self, match: dict[str, str], **kwargs: Any) -> tuple[Order, bool]:
@@ -384,7 +398,8 @@ class OrderService:
                 check_transition(from_status, to_status)
             except IllegalTransition:
                 log.info("Transition refused: %s -> %s -> %s (order %s %s, by %s)", from_status,
-                         event or "transition", to_status, order.number, order.id, actor)
+                         event or "transition", to_status, order.number, order.id, actor,
+                         extra=log_fields(order))
                 raise
             for name, value in fields.items():
                 setattr(order, name, value)
@@ -413,7 +428,7 @@ class OrderService:
             await self._changed(session, order, change)
         self._committed(order, change)
         log.info("Transition: %s -> %s -> %s (order %s %s, by %s)", from_status, event or "transition",
-                 to_status, order.number, order.id, actor)
+                 to_status, order.number, order.id, actor, extra=log_fields(order))
         return order
 
     async def update(self, order_id: str, *, actor: str, category: str | None = None, **fields: Any) -> Order:

@@ -5,6 +5,7 @@
     hotline install-asterisk   build Asterisk 22 into the per-machine cache
     hotline agi | ami-bridge | web    one part alone (production layouts)
     hotline render             write the Asterisk configuration only
+    hotline install-service [--root DIR] [--dry-run]   systemd units for agi, ami-bridge, web, Asterisk
     hotline seats              SIP credentials of the seats (for softphones)
     hotline db upgrade         migrate the database to the newest schema
     hotline token create --role seat|supervisor|admin --name NAME   an API token (shown once)
@@ -12,6 +13,8 @@
     hotline catalogue load|eval   the shipped diversion catalogues into the database | search top-1/top-3 per city
     hotline bench agi          FastAGI vs classic AGI decision latency (JSON)
     hotline bench handoff      the handoff key vs Asterisk's blind transfer, key press -> ringing/answered (JSON)
+                               [--background-calls N: N calls in progress meanwhile]
+    hotline bench load         call-rate ramp with *1 and three-way shares, the product vs a bare Asterisk (JSON)
     hotline bench catalogue    catalogue search latency, catalogue scaled to 1,000 entries (JSON)
     hotline bench federation   order pushes/s one platform accepts, 签收 -> peer shows it p50/p95 (JSON)
     hotline overflow list|add|set|delete|events   remote seat groups (远程话务座席支持)
@@ -56,8 +59,9 @@ def _settings() -> Settings:
 
 
 def _logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.logging.level,
-                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    from app.runtime.logs import configure
+
+    configure(settings.logging)
 
 
 async def _until_interrupted(start: Callable[[], Awaitable[None]], stop: Callable[[], Awaitable[None]]) -> None:
@@ -163,7 +167,25 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     if args.what in ("handoff", "transfer"):  # `transfer`: the name it had before
         from app.tools.handoff_bench import run_handoff_bench
 
-        print(json.dumps(asyncio.run(run_handoff_bench(settings, count=args.calls)), indent=2))
+        print(json.dumps(asyncio.run(run_handoff_bench(settings, count=args.calls,
+                                                       background_calls=args.background_calls)), indent=2))
+        return 0
+    if args.what == "load":
+        from app.tools.load_bench import run_load_bench
+
+        try:
+            rates = [float(r) for r in args.rates.split(",")]
+            if not rates or any(not 0 < r <= 200 for r in rates):
+                raise ValueError
+        except ValueError:
+            print(f"hotline: --rates {args.rates!r}: expected calls per second, e.g. 5,10,15", file=sys.stderr)
+            return 2
+        result = asyncio.run(run_load_bench(settings, rates=rates, step_s=args.step_s,
+                                            handoff_share=args.handoff_share, threeway_share=args.threeway_share,
+                                            talk_s=args.talk_s, seats=args.seats,
+                                            database_url=args.database_url or None,
+                                            baseline=not args.no_baseline))
+        print(json.dumps(result, indent=2))
         return 0
     from app.tools.agi_bench import run_agi_bench
 
@@ -198,15 +220,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("action", choices=("upgrade",))
     p.set_defaults(fn=cmd_db)
     p = sub.add_parser("bench", help="benchmarks against a real Asterisk (catalogue: search latency, no Asterisk)")
-    p.add_argument("what", choices=("agi", "handoff", "transfer", "catalogue", "federation"))
+    p.add_argument("what", choices=("agi", "handoff", "transfer", "load", "catalogue", "federation"))
     p.add_argument("--calls", type=int, default=200, help="calls; for federation: order pushes")
     p.add_argument("--concurrency", type=int, default=8, help="federation: pushes in flight")
     p.add_argument("--statuses", type=int, default=30, help="federation: 签收 timed from 110 to 12345")
     p.add_argument("--peer-database-url", help="federation: the receiving platform's database (default SQLite)")
+    p.add_argument("--background-calls", type=int, default=0,
+                   help="handoff: calls kept in progress (talking, other seats) during the measurement")
+    p.add_argument("--rates", default="5,10,15,20", help="load: offered calls per second, one step each")
+    p.add_argument("--step-s", type=float, default=15.0, help="load: seconds per step")
+    p.add_argument("--handoff-share", type=float, default=0.5, help="load: share of calls handed over (*1)")
+    p.add_argument("--threeway-share", type=float, default=0.1, help="load: share of three-way calls (*2)")
+    p.add_argument("--talk-s", type=float, default=1.0, help="load: seconds talked before the key and after")
+    p.add_argument("--seats", type=int, default=40, help="load: simulated seats per centre")
+    p.add_argument("--database-url", default="", help="load: orders database (default SQLite in the state dir)")
+    p.add_argument("--no-baseline", action="store_true", help="load: skip the bare-Asterisk baseline")
     from app.catalogue.commands import add_bench_arguments
 
     add_bench_arguments(p)
     p.set_defaults(fn=cmd_bench)
+    from app.runtime.services import register as register_service_commands
+
+    register_service_commands(sub)
     from app.runtime.commands import register as register_admin_commands
 
     register_admin_commands(sub)

@@ -31,6 +31,7 @@ from app.federation import plugin as federation
 from app.handoff import plugin as handoff
 from app.inbound import plugin as inbound
 from app.live import plugin as live
+from app.metrics import plugin as metrics
 from app.orders import plugin as orders
 from app.orders.services import OrderService
 from app.overflow import plugin as overflow
@@ -73,7 +74,8 @@ class Dependencies:
         return self.services[key]  # type: ignore[no-any-return]
 
 
-FEATURES: tuple[ModuleType, ...] = (inbound, orders, catalogue, handoff, threeway, overflow, seats, live, federation)
+FEATURES: tuple[ModuleType, ...] = (inbound, orders, catalogue, handoff, threeway, overflow, seats, live, federation,
+                                    metrics)
 
 
 def setup_features(deps: Dependencies, features: tuple[ModuleType, ...] = FEATURES) -> Dependencies:

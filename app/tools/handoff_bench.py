@@ -42,6 +42,7 @@ artefact was most of the 18x ratio first reported.
 from __future__ import annotations
 
 import asyncio
+import random
 import shutil
 import statistics
 import tempfile
@@ -66,6 +67,7 @@ from app.runtime.secrets import load_or_create
 from app.tools import simulation
 from app.tools.agi_bench import percentile
 from app.web.errors import NotFound
+from core.centres import parse_centres
 from core.feature_keys import BUILTIN_FEATURE_KEYS
 from core.settings import Settings
 
@@ -127,9 +129,53 @@ async def _press(ami: AmiManager, channel: str, digits: str) -> None:
         await ami.send({"Action": "PlayDTMF", "Channel": channel, "Digit": digit, "Duration": str(DIGIT_MS)})
 
 
-async def run_handoff_bench(settings: Settings, count: int = 200) -> dict[str, Any]:
+class _Background:
+    """`calls` citizen calls kept in progress while the handoffs are timed:
+    each slot dials 12345 or 110 in turn, a seat answers, they talk 2-5 s,
+    the citizen hangs up and the slot calls again (call setups, bridges and
+    the AMI bridge's events go on all the time, as in a busy centre)."""
+
+    def __init__(self, ami: AmiManager, calls: int) -> None:
+        self.ami, self.calls = ami, calls
+        self.tasks: list[asyncio.Task[None]] = []
+        self.placed = 0
+        self.live: dict[int, str] = {}  # slot -> the handset of its call now
+        self._numbers = iter(range(10**7))
+
+    async def start(self) -> None:
+        for slot in range(self.calls):
+            self.tasks.append(asyncio.create_task(self._slot(slot)))
+
+    async def _slot(self, slot: int) -> None:
+        pick = random.Random(slot)
+        while True:
+            centre = ("12345", "110")[slot % 2]
+            number = f"1370{slot:03d}{next(self._numbers) % 10000:04d}"
+            call = await simulation.originate_citizen(self.ami, centre, number)
+            self.live[slot] = call.handset_id
+            self.placed += 1
+            await asyncio.sleep(pick.uniform(2.0, 5.0))
+            await simulation.hang_up(self.ami, call.handset_id)
+            del self.live[slot]
+            await asyncio.sleep(0.1)
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.tasks.clear()
+        for handset in self.live.values():
+            await simulation.hang_up(self.ami, handset)
+        self.live.clear()
+
+
+async def run_handoff_bench(settings: Settings, count: int = 200, background_calls: int = 0) -> dict[str, Any]:
     state = Path(tempfile.mkdtemp(prefix="hotline-bench-transfer-"))
     settings = settings.with_(site={"seat_mode": "simulated"}, paths={"state_dir": state}, database={"url": None})
+    if background_calls:
+        # seats for the background calls on top of the measured ones (the queues ring free seats only)
+        extra = background_calls // 2 + 2
+        settings = settings.with_(site={"centres": parse_centres(f"12345:1001-{1004 + extra};110:2001-{2002 + extra}")})
     secrets = load_or_create(settings)
     render(settings, secrets)
     engine = db.create_engine(settings.effective_database_url)
@@ -165,18 +211,25 @@ async def run_handoff_bench(settings: Settings, count: int = 200) -> dict[str, A
     try:
         await ami.wait_connected(timeout=20)
         await journal.start()
+        background = _Background(ami, background_calls)
+        await background.start()
+        if background_calls:
+            await asyncio.sleep(3.0)  # the slots' calls are up
         for i in range(count * 2):
             mode = "hotline" if i % 2 == 0 else "blind"
             try:
                 intervals, handoff = await _one(ami, watch, mode, f"1390000{i:04d}", digits[mode])
-            except (asyncio.TimeoutError, AssertionError):
+            except (asyncio.TimeoutError, AssertionError, StopIteration):
                 failures[mode] += 1
-                await ami.send({"Action": "Hangup", "Channel": "/^Local/"})
+                if not background_calls:
+                    await ami.send({"Action": "Hangup", "Channel": "/^Local/"})
                 continue
             for name, value in intervals.items():
                 results[mode].setdefault(name, []).append(value)
             if handoff:
                 handoff_ids.append(handoff)
+        background_placed = background.placed
+        await background.stop()
         await routes.drain()
         await journal.stop()
         # what neither the seat legs' routes nor the journal recorded (none expected)
@@ -195,6 +248,8 @@ async def run_handoff_bench(settings: Settings, count: int = 200) -> dict[str, A
             "benchmark": "one-key-transfer-vs-blind-transfer",
             "asterisk": str(settings.paths.asterisk_prefix.resolve().name),
             "handoffs_per_mode": count,
+            "background_calls": {"in_progress": background_calls, "placed": background_placed,
+                                 "what": "citizens calling 12345/110 in turn, answered, 2-5 s talk, again"},
             "keys": {"hotline_key": digits["hotline"], "builtin_blindxfer": digits["blind"],
                      "digit_ms": DIGIT_MS, "pause_between_digits_ms": PAUSE_MS},
             "measured_from": {

@@ -4,7 +4,7 @@ Tokens are random (`hl_` + 43 URL-safe characters, 256 bits) and shown once,
 when `hotline token create --role ROLE --name NAME` makes them; the database
 keeps only their SHA-256 (a slow hash adds nothing for a secret this long).
 No token is built in.  Every `/api/` route needs `Authorization: Bearer
-<token>` except `PUBLIC_PATHS` and the peer platforms' routes, which check
+<token>` (and so does `/metrics`, `TOKEN_PATHS`) except `PUBLIC_PATHS` and the peer platforms' routes, which check
 their own HMAC signatures (`app.federation.http.peer_signed`); a route names the least role it needs with
 `@requires("supervisor")` (default `seat`, see `core.roles`).  Missing or
 unknown token: 401; role too low: 403 — both answered through
@@ -34,6 +34,8 @@ from core.safety import UnsafeValue, check_token
 log = logging.getLogger(__name__)
 
 PUBLIC_PATHS = frozenset({"/api/health", "/api/openapi.json"})
+# outside /api/ but behind a token all the same (Prometheus' scrape, app.metrics.http)
+TOKEN_PATHS = frozenset({"/metrics"})
 TOKEN_PREFIX = "hl_"
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -130,7 +132,7 @@ def _unauthorized(reason: str) -> web.HTTPUnauthorized:
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """401 without a valid bearer token, 403 when the token's role is too low."""
-    if not request.path.startswith("/api/") or request.path in PUBLIC_PATHS:
+    if (not request.path.startswith("/api/") and request.path not in TOKEN_PATHS) or request.path in PUBLIC_PATHS:
         return await handler(request)
     route = request.match_info.route
     if route.resource is None:  # unknown path or method: let the router answer 404/405

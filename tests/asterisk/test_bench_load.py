@@ -1,0 +1,42 @@
+"""`hotline bench load` runs end to end: a tiny ramp through the product and the bare baseline.
+
+A smoke test of the command (figures are for notes, never asserted as
+timings): every call is set up, every handed-over call has its order
+accepted, both phases report CPU per call, and nothing is left running.
+"""
+from __future__ import annotations
+
+import os
+
+from app.runtime.cli import main
+from app.tools.load_bench import child_pid, run_load_bench
+from core.settings import Settings
+
+
+def _settings() -> Settings:
+    return Settings.from_env({k: v for k, v in os.environ.items()
+                              if k in ("HOTLINE_ASTERISK_PREFIX", "HOTLINE_REDIS_URL")})
+
+
+async def test_when_a_tiny_ramp_runs_then_both_phases_report_every_call_and_no_order_is_lost() -> None:
+    result = await run_load_bench(_settings(), rates=[2.0], step_s=2.0, handoff_share=0.5, threeway_share=0.25,
+                                  talk_s=0.3, seats=4, seed=3)
+    (ours,) = result["ours"]["steps"]
+    (bare,) = result["baseline"]["steps"]
+    for step in (ours, bare):
+        assert step["calls"] == 4 and step["failed_calls"] == 0, step
+        assert step["setup"]["n"] == 4
+        assert step["key_to_answer"]["n"] == step["handoffs_offered"] + step["threeway_offered"] > 0
+        assert step["cpu_ms_per_call"]["asterisk"] >= 0
+    assert set(ours["cpu_ms_per_call"]) == {"asterisk", "python"}
+    assert set(bare["cpu_ms_per_call"]) == {"asterisk"}
+    orders = result["ours"]["orders"]
+    assert orders["handed_over_calls"] == ours["key_to_answer"]["n"]
+    assert orders["orders_lost"] == 0 and orders["orders_not_accepted"] == 0, orders
+    assert result["ratios_ours_over_baseline"][0]["offered_calls_per_s"] == 2.0
+    assert child_pid(os.getpid(), "asterisk") is None  # the baseline's Asterisk is gone
+
+
+def test_when_rates_are_bad_then_the_command_says_so(capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["bench", "load", "--rates", "0,abc"]) == 2
+    assert "--rates" in capsys.readouterr().err

@@ -1,0 +1,88 @@
+"""成功转: the transferring seat on hold is woken by the event that ends its wait,
+not by polling (dialplan/hotline-handoff.conf.j2, hotline-handoff-hold).
+
+The wake-up is seen as the seat leg entering `hotline-handoff-hold,released`
+(AMI Newexten): the answer of the target seat (Queue's gosub), the citizen
+coming back, and the citizen hanging up each send it there.
+"""
+from __future__ import annotations
+
+from typing import Any, AsyncIterator
+
+import pytest
+
+from app.handoff.services import HandoffService
+from tests.support.pbx import Pbx
+from tests.support.waiting import eventually
+
+CITIZEN = "13800138222"
+
+
+@pytest.fixture
+async def wired(pbx: Pbx, sqlite_url: str) -> AsyncIterator[HandoffService]:
+    service = await pbx.use_database(sqlite_url)
+    assert service is not None
+    try:
+        yield service
+    finally:
+        await pbx.assert_nothing_left()
+        await pbx.use_database(None)
+
+
+def _released(seat: str) -> Any:
+    return lambda e: (e.get("Event") == "Newexten" and e.get("Context") == "hotline-handoff-hold"
+                      and e.get("Extension") == "released"
+                      and str(e.get("Channel", "")).startswith(f"Local/{seat}@hotline-seat-phones-"))
+
+
+async def _handed_over(pbx: Pbx) -> tuple[Any, str]:
+    call = await pbx.citizen_dials("12345", CITIZEN)
+    first = await pbx.seat_answered(CITIZEN)
+    # the citizen and the seat are bridged before the seat presses the key
+    await pbx.events.wait_for(lambda e: e.get("Event") == "AgentConnect" and e.get("Queue") == "hotline-12345"
+                              and e.get("Linkedid") == call.handset_id, what="citizen and seat bridged")
+    pbx.events.clear()
+    await pbx.press_key(first["Seat"], "*1")
+    return call, first["Seat"]
+
+
+async def _target_rings(pbx: Pbx) -> None:
+    await pbx.events.wait_for(lambda e: e.get("Event") == "AgentCalled" and e.get("Queue") == "hotline-110-linkage",
+                              what="a 110 seat rings")
+
+
+async def _seat_gone(pbx: Pbx, seat: str) -> bool:
+    assert await pbx.seat_channel(seat) is None, f"seat {seat} still has a channel"
+    return True
+
+
+async def test_when_the_target_answers_then_the_seat_on_hold_is_woken_and_freed(pbx: Pbx, wired: HandoffService) -> None:
+    call, seat = await _handed_over(pbx)
+    answered = await pbx.seat_answered(CITIZEN)
+    assert answered["Centre"] == "110"
+    await pbx.events.wait_for(_released(seat), what=f"seat {seat} woken by the answer")
+    await eventually(lambda: _seat_gone(pbx, seat), what="transferring seat freed")
+    await pbx.hang_up(call.handset_id)
+
+
+async def test_when_the_citizen_hangs_up_while_the_target_rings_then_the_seat_on_hold_is_woken(
+        pbx: Pbx, wired: HandoffService) -> None:
+    for seat in ("2001", "2002"):
+        await pbx.set_phone(seat, "noanswer")
+    call, seat = await _handed_over(pbx)
+    await _target_rings(pbx)
+    await pbx.hang_up(call.handset_id)
+    await pbx.events.wait_for(_released(seat), what=f"seat {seat} woken by the hangup")
+    await eventually(lambda: _seat_gone(pbx, seat), what="transferring seat freed")
+
+
+async def test_when_nobody_answers_then_the_seat_on_hold_is_woken_and_takes_the_citizen_back(
+        pbx: Pbx, wired: HandoffService) -> None:
+    for seat in ("2001", "2002"):
+        await pbx.set_phone(seat, "noanswer")
+    call, seat = await _handed_over(pbx)
+    await _target_rings(pbx)
+    await pbx.events.wait_for(_released(seat), timeout=15, what=f"seat {seat} woken by the return")
+    back = await pbx.seat_answered(CITIZEN)  # the citizen rings the seat that handed it over
+    assert back["Seat"] == seat
+    await pbx.hang_up(call.handset_id)
