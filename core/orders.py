@@ -10,7 +10,19 @@ key to its close:
        ├──▶ returned  (no target seat answered in time: the call went back)
        └──▶ voided
     accepted/dispatched/signed/on_site ──▶ returned (退单, with a reason) ──▶ dispatched (re-dispatch)
+                                                                      └──▶ closed (the sender handles it itself)
     any open status ──▶ voided
+
+`returned` never leads back to `accepted`: `accepted` records that a target
+seat answered a handoff (or took an online matter); a returned call went back
+to the seat that handed it over, and a late "answered" report of that call
+must not overwrite the outcome.  A returned matter goes on by re-dispatch,
+close or void.
+
+A final order (closed, abandoned, voided) is immutable: no transition, no
+edit.  Only an audited reopen (`reopen_status`, a supervisor's decision with
+a reason) brings it back, to the status it had before it was finalised; the
+audit event keeps the old values.
 
 `pending`, `accepted`, `abandoned` and `returned` are also the outcomes of a
 call handoff (one-key transfer, three-way, overflow); online orders start at
@@ -36,7 +48,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "signed": frozenset({"on_site", "feedback", "returned", "voided"}),
     "on_site": frozenset({"feedback", "returned", "voided"}),
     "feedback": frozenset({"closed", "dispatched", "voided"}),
-    "returned": frozenset({"dispatched", "accepted", "voided", "closed"}),
+    "returned": frozenset({"dispatched", "voided", "closed"}),
     "closed": frozenset(),
     "abandoned": frozenset(),
     "voided": frozenset(),
@@ -76,6 +88,38 @@ class IllegalTransition(Exception):
         super().__init__(f"cannot go from {current} to {wanted}")
         self.current = current
         self.wanted = wanted
+
+
+class FinalOrder(IllegalTransition):
+    """An edit of an order in a final status: only a reopen changes it."""
+
+    def __init__(self, current: str, wanted: str = "edited") -> None:
+        super().__init__(current, wanted)
+        self.args = (f"the order is {current} (final): it changes only through a reopen",)
+
+
+def check_editable(current: str) -> None:
+    """Raise `FinalOrder` if an order in `current` may not be edited."""
+    if current in FINAL:
+        raise FinalOrder(current)
+
+
+# Where a reopened order goes when the status before its end cannot be used:
+# a call handoff that ended `pending` (abandoned) is not ringing any more, so
+# its matter is taken up again as accepted by the centre that holds it.
+REOPEN_FALLBACK = "accepted"
+
+
+def reopen_status(current: str, before: str | None) -> str:
+    """The status a final order in `current` takes when a supervisor reopens it:
+    `before`, the status it had when it was finalised, if that is an open
+    status other than `pending`; `accepted` otherwise.  Raises
+    `IllegalTransition` if `current` is not final (nothing to reopen)."""
+    if current not in FINAL:
+        raise IllegalTransition(current, "reopened")
+    if before in OPEN and before != "pending":
+        return before
+    return REOPEN_FALLBACK
 
 
 def check_transition(current: str, wanted: str) -> None:

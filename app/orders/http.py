@@ -8,6 +8,10 @@
     PATCH /api/orders/{order_id}           edit fields (peer number, address, codes, ...)
     GET   /api/orders/{order_id}/events    the audit trail
     POST  /api/orders/{order_id}/{action}  accept, dispatch, sign, on-site, feedback, close, return, void
+    POST  /api/orders/{order_id}/reopen    a final order back to where it was (supervisor; audited, old values kept)
+
+A final order (closed, abandoned, voided) is immutable: PATCH and every
+action answer 409 with its status until a supervisor reopens it.
 
 Handlers validate input with `app.web.input` field tables (the same tables
 feed the OpenAPI document), call `OrderService`, and shape answers here:
@@ -337,3 +341,20 @@ def _action_handler(action: str) -> Any:
 
 for _action in ACTIONS:
     routes.post(f"/api/orders/{{order_id}}/{_action}")(_action_handler(_action))
+
+
+REOPEN_FIELDS: dict[str, Field] = {"reason": line("Why the final order is reopened (kept in the audit trail)", 256)}
+REOPEN_REQUIRED = frozenset({"reason"})
+
+
+@routes.post("/api/orders/{order_id}/reopen")
+@requires("supervisor")
+async def order_reopen(request: web.Request) -> web.Response:
+    """Reopen a final order (closed, abandoned, voided): it goes back to the
+    status it had before; the audit event keeps its old values."""
+    order_id = path_key(request, "order_id")
+    body = parse_body(await json_body(request), REOPEN_FIELDS, REOPEN_REQUIRED)
+    service = request.app[ORDERS]
+    current = await service.get(order_id)
+    order = await service.reopen(current.id, actor=principal(request).actor, reason=body["reason"])
+    return web.json_response(shown_order(request, order))

@@ -56,7 +56,8 @@ def _action_operation(action: str) -> str:
 
 def _order_links() -> dict[str, Any]:
     """From a created order to every operation on it (lets fuzzers walk the lifecycle)."""
-    operations = ["getOrder", "updateOrder", "orderEvents", *(_action_operation(a) for a in orders_api.ACTIONS)]
+    operations = ["getOrder", "updateOrder", "orderEvents", "orderReopen",
+                  *(_action_operation(a) for a in orders_api.ACTIONS)]
     return {op[0].upper() + op[1:]: {"operationId": op, "parameters": {"order_id": "$response.body#/id"}}
             for op in operations}
 
@@ -253,6 +254,12 @@ def build(settings: Settings) -> dict[str, Any]:
             "parameters": [order_id],
             "requestBody": _body(schema_of(fields, required), required=bool(required)),
             "responses": _responses(200, "the order", 404, 409)}}
+    paths["/api/orders/{order_id}/reopen"] = {"post": {
+        "summary": "Reopen a final order (closed, abandoned, voided): back to the status it had before; the audit "
+                   "event keeps the old values (supervisor)",
+        "operationId": "orderReopen", "parameters": [order_id],
+        "requestBody": _body(schema_of(orders_api.REOPEN_FIELDS, orders_api.REOPEN_REQUIRED)),
+        "responses": _responses(200, "the order", 404, 409)}}
     return {
         "openapi": "3.0.3",
         "info": {"title": "hotline-link", "version": "0.1.0",
