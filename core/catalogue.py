@@ -131,7 +131,7 @@ def check_aliases(value: object) -> tuple[str, ...]:
 
 
 def check_linkage(value: object) -> str:
-    if value not in LINKAGES:
+    if not isinstance(value, str) or value not in LINKAGES:  # {} or [] is unhashable: not a word either
         raise CatalogueError("linkage", f"{value!r}: expected one of {', '.join(LINKAGES)}")
     return str(value)
 

@@ -55,6 +55,16 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 
+# What people read (Chinese, as the seeds name them; the browser UI shows the same).
+STATUS_LABELS: dict[str, str] = {
+    "pending": "待接听", "accepted": "已受理", "dispatched": "已派单", "signed": "已签收", "on_site": "已到场",
+    "feedback": "已反馈", "closed": "已办结", "returned": "已退单", "abandoned": "市民挂机", "voided": "已作废",
+}
+MODE_LABELS: dict[str, str] = {
+    "transfer": "一键转接", "three_way": "三方通话", "overflow": "远程溢出", "online": "在线转交", "inbound": "来电",
+}
+
+
 # A new order starts as `pending` (a call handoff not yet answered) or
 # `accepted` (online transfer, or a handoff recorded after the answer).
 INITIAL: frozenset[str] = frozenset({"pending", "accepted"})

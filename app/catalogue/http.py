@@ -24,7 +24,6 @@ from app.catalogue import store as catalogue_store
 from app.catalogue.search import MAX_LIMIT, Found
 from app.catalogue.service import CatalogueSearch
 from app.orders.http import ORDERS
-from app.orders.services import CHINA_TZ
 from app.web.auth import principal, requires
 from app.web.errors import BadInput, Conflict
 from app.web.input import (
@@ -116,7 +115,7 @@ SEARCH_RESULT: dict[str, Any] = {
 
 
 def _jurisdiction(request: web.Request, fields: dict[str, Field]) -> tuple[str, dict[str, Any]]:
-    query = parse_query(request.query, fields, CHINA_TZ)
+    query = parse_query(request.query, fields, request.app[SETTINGS].orders.tz)
     return query.get("jurisdiction", request.app[SETTINGS].orders.jurisdiction), query
 
 

@@ -30,10 +30,10 @@ from typing import Any
 from aiohttp import web
 
 from app.orders.repository import OrderFilter, list_orders
-from app.orders.services import CHINA_TZ, OrderService
+from app.orders.services import OrderService
 from app.runtime.models import ORDER_MODES, Order, OrderEvent
 from app.web.auth import principal, requires
-from app.web.errors import BadInput, Conflict
+from app.web.errors import BadInput, Conflict, Forbidden
 from app.web.input import (
     DIVISION_CODE,
     ORG_CODE,
@@ -134,10 +134,12 @@ LIST_FIELDS: dict[str, Field] = {
     "order_class": line("Class", 10, enum=ORDER_CLASSES),
     "source_centre": line("Source centre", 16),
     "target_centre": line("Target centre", 16),
-    "citizen_number": line("Citizen number (exact)", 32, pattern=PHONE),
+    "citizen_number": line("Citizen number (exact); refused (403) for roles that see numbers masked", 32,
+                           pattern=PHONE),
     "linkedid": line("Asterisk LinkedID of the call", 64),
-    "from": when("Created at or after (YYYY-MM-DD in China time, or ISO 8601 with offset)"),
-    "to": when("Created before"),
+    "from": when("Created at or after (YYYY-MM-DD: that day's start in the deployment's time zone, "
+                 "or an RFC 3339 date-time with offset; years 1970-2999)"),
+    "to": when("Created before (a period that ends before it starts lists nothing)"),
     "overdue": boolean("true: only orders past a time limit now (督办); false: only the others"),
     "limit": integer("Page size", 1, 500),
     "offset": integer("Rows to skip", 0, 1_000_000),
@@ -273,9 +275,12 @@ def _differs(order: Order, body: dict[str, Any]) -> bool:
 @routes.get("/api/orders")
 @requires("seat")
 async def list_orders_handler(request: web.Request) -> web.Response:
-    query = parse_query(request.query, LIST_FIELDS, CHINA_TZ)
-    if "from" in query and "to" in query and query["from"] >= query["to"]:
-        raise BadInput("to", "must be after from")
+    settings = request.app[SETTINGS]
+    query = parse_query(request.query, LIST_FIELDS, settings.orders.tz)
+    if "citizen_number" in query and principal(request).role not in settings.orders.unmasked_roles:
+        # a masked role would confirm a full number by filtering on it (保护隐私)
+        raise Forbidden("citizen_number", f"role {principal(request).role} sees citizens' numbers masked and may "
+                                          "not filter on them")
     flt = OrderFilter(
         status=query.get("status"), mode=query.get("mode"), direction=query.get("direction"),
         category=query.get("category"), order_class=query.get("order_class"),

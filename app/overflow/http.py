@@ -20,12 +20,12 @@ from typing import Any
 
 from aiohttp import web
 
-from app.orders.services import CHINA_TZ
 from app.overflow.config import OverflowConfig, event_view, group_view
 from app.runtime.models import utcnow
 from app.web.auth import principal, requires
 from app.web.errors import BadInput
 from app.web.input import Field, json_body, line, parse_query, path_key, when
+from app.web.keys import SETTINGS
 from core.overflow import GROUP_FIELDS
 
 OVERFLOW = web.AppKey("overflow", OverflowConfig)
@@ -115,7 +115,7 @@ async def delete_group(request: web.Request) -> web.Response:
 @routes.get("/api/overflow/surges")
 @requires("supervisor")
 async def surge_events(request: web.Request) -> web.Response:
-    query = parse_query(request.query, SURGE_QUERY, CHINA_TZ)
+    query = parse_query(request.query, SURGE_QUERY, request.app[SETTINGS].orders.tz)
     rows = await request.app[OVERFLOW].surge_events(centre=query.get("centre"), since=query.get("from"),
                                                     until=query.get("to"))
     return web.json_response({"events": [event_view(r) for r in rows], "generated_at": utcnow().isoformat()})

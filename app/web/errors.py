@@ -7,6 +7,9 @@ middleware is the only place that turns them into responses, through
     HotlineError                      500  (a bug or an unexpected failure)
     ├── NotFound(kind, key)           404  {"error", "kind", "key"}
     ├── BadInput(field, reason)       400  {"error", "field"}
+    ├── Forbidden(field, reason)      403  {"error", "field"}
+    ├── UnsupportedMedia(field, reason)
+    │                                 415  {"error", "field"}
     ├── Conflict(reason)              409  {"error"}
     ├── Refused(action, reason, order)
     │                                 409  {"error", "reason", "order" when there is one}
@@ -39,6 +42,24 @@ class NotFound(HotlineError):
 
 
 class BadInput(HotlineError):
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class UnsupportedMedia(HotlineError):
+    """A body sent as something other than the JSON the route reads (`field`: the header)."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class Forbidden(HotlineError):
+    """The caller's role may not use `field` (a masked role filtering on a citizen's number)."""
+
     def __init__(self, field: str, reason: str) -> None:
         super().__init__(f"{field}: {reason}")
         self.field = field
@@ -84,6 +105,10 @@ def to_http(exc: BaseException, show_order: Callable[[Any], dict[str, Any]] | No
         return 404, {"error": str(exc), "kind": exc.kind, "key": exc.key}
     if isinstance(exc, BadInput):
         return 400, {"error": exc.reason, "field": exc.field}
+    if isinstance(exc, Forbidden):
+        return 403, {"error": exc.reason, "field": exc.field}
+    if isinstance(exc, UnsupportedMedia):
+        return 415, {"error": exc.reason, "field": exc.field}
     if isinstance(exc, UnsafeValue):
         return 400, {"error": exc.reason, "field": exc.field}
     if isinstance(exc, IllegalTransition):

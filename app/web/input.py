@@ -18,7 +18,7 @@ from typing import Any, Literal, Mapping
 
 from aiohttp import web
 
-from app.web.errors import BadInput
+from app.web.errors import BadInput, UnsupportedMedia
 
 Kind = Literal["line", "text", "integer", "boolean", "datetime"]
 
@@ -86,22 +86,37 @@ def _check_string(name: str, value: object, spec: Field) -> str:
     return value
 
 
+# Dates and times the API takes: years FIRST_YEAR to LAST_YEAR (a hotline
+# has no orders before 1970, and year 1 or 9999 overflows once a time zone
+# is applied).  The document states the same as the strings' pattern.
+FIRST_YEAR, LAST_YEAR = 1970, 2999
+_YEAR = r"(19[7-9][0-9]|2[0-9]{3})"
+# Every real calendar day of those years, and no other (the pattern is exact,
+# so what the document allows the API accepts): 31-, 30-day months, February
+# to the 28th, and the 29th in leap years.
+_LEAP = r"(19(7[26]|8[048]|9[26])|2[0-9]([02468][48]|[13579][26]|[2468]0)|2000|2400|2800)"
+_DATE = (rf"({_YEAR}-(0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|{_YEAR}-(0[469]|11)-(0[1-9]|[12][0-9]|30)"
+         rf"|{_YEAR}-02-(0[1-9]|1[0-9]|2[0-8])|{_LEAP}-02-29)")
+_DATE_TIME = _DATE + r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
+WHEN_PATTERN = f"^({_DATE}|{_DATE_TIME})$"
+
+
 def parse_datetime(name: str, value: str, tz: tzinfo) -> datetime:
-    """`YYYY-MM-DD` (the start of that day in `tz`) or ISO 8601 with an offset; UTC out."""
+    """`YYYY-MM-DD` (the start of that day in `tz`) or an RFC 3339 date-time
+    with an offset, years 1970 to 2999; UTC out."""
     if not isinstance(value, str) or len(value) > 40:
         raise BadInput(name, "must be a date (YYYY-MM-DD) or an ISO 8601 date-time with offset")
+    if not re.match(WHEN_PATTERN, value):
+        if re.match(r"^[0-9]{4}-", value) and not re.match(_YEAR, value):
+            raise BadInput(name, f"{value!r}: out of range (years {FIRST_YEAR} to {LAST_YEAR})")
+        raise BadInput(name, f"{value!r} is not a date (YYYY-MM-DD) or an ISO 8601 date-time with offset")
     try:
         if len(value) == 10:
             return datetime.combine(date.fromisoformat(value), time(), tz).astimezone(timezone.utc)
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise BadInput(name, f"{value!r} is not a date (YYYY-MM-DD) or an ISO 8601 date-time") from None
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        raise BadInput(name, "needs a time zone offset (e.g. +08:00 or Z)")
-    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         return parsed.astimezone(timezone.utc)
-    except OverflowError:
-        raise BadInput(name, "out of range") from None
+    except (ValueError, OverflowError):
+        raise BadInput(name, f"{value!r} is not a valid date (YYYY-MM-DD) or date-time") from None
 
 
 def check_value(name: str, value: object, spec: Field, tz: tzinfo = timezone.utc) -> Any:
@@ -167,13 +182,21 @@ def parse_query(query: Mapping[str, str], fields: Mapping[str, Field], tz: tzinf
     return result
 
 
+JSON_TYPES = frozenset({"application/json"})
+
+
 async def json_body(request: web.Request, *, optional: bool = False) -> object:
-    """The request's JSON body; an empty body is `{}` when `optional`."""
+    """The request's JSON body; an empty body is `{}` when `optional`.  A body
+    sent as anything but `application/json` (text/plain, a form) is refused
+    with `UnsupportedMedia` (415): a browser form or a `no-cors` request
+    cannot then pass for an API call."""
     raw = await request.read()
     if not raw.strip():
         if optional:
             return {}
         raise BadInput("body", "a JSON object is required")
+    if request.content_type not in JSON_TYPES:
+        raise UnsupportedMedia("Content-Type", f"{request.content_type or 'none'}: send the body as application/json")
     try:
         return json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
@@ -211,7 +234,7 @@ def field_schema(spec: Field) -> dict[str, Any]:
     elif spec.kind == "boolean":
         s["type"] = "boolean"
     elif spec.kind == "datetime":
-        s.update(type="string", format="date-time")
+        s.update(type="string", maxLength=40, pattern=WHEN_PATTERN)
     if spec.nullable:
         s["nullable"] = True
     return s
