@@ -149,7 +149,7 @@ def plan_start(request: ThreeWayRequest, *, centres: tuple[Centre, ...], timeout
         source_centre=source.id, initiator=seat, target_centre=partner_name,
         queue=partner.linkage_queue if partner else "", trunk=None if partner else remote[partner_name],
         first_centre=first.id if first else source.id,
-        citizen_number=request.citizen_number if is_number(request.citizen_number) else "0",
+        citizen_number=request.citizen_number if is_number(request.citizen_number) else "",
         citizen_channel=request.citizen_channel or "", seat_channel=request.seat_channel or "",
         timeout_s=timeout_s, linkedid=request.linkedid or None, emergency=request.emergency, via=request.via)
 

@@ -53,6 +53,7 @@ from app.web.input import (
 from app.web.keys import SESSIONS, SETTINGS
 from core.orders import STATUSES
 from core.privacy import shown_number
+from core.safety import INVALID_NUMBER_LABEL
 from core.settings import Settings
 from core.sla import CLASS_LABELS, ORDER_CLASSES, breaches
 
@@ -150,6 +151,16 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def number_label(number: str, presented: str | None) -> str | None:
+    """What a seat was shown instead of a number: 无效号码 (not a number) or 未显示号码 (withheld)."""
+    if number:
+        return None
+    return INVALID_NUMBER_LABEL if presented else WITHHELD_LABEL
+
+
+WITHHELD_LABEL = "未显示号码"
+
+
 def order_view(order: Order, *, role: str, settings: Settings, now: datetime) -> dict[str, Any]:
     """An order as the API shows it to `role` (citizen number masked unless privileged)."""
     return {
@@ -168,6 +179,10 @@ def order_view(order: Order, *, role: str, settings: Settings, now: datetime) ->
         "class_label": CLASS_LABELS.get(order.order_class),
         "emergency": order.emergency,
         "citizen_number": shown_number(order.citizen_number, role, settings.orders.unmasked_roles),
+        # "" above: withheld, or a caller ID that is not a number (never turned into one); what
+        # was presented is kept escaped for the audit, shown to roles that see numbers
+        "citizen_number_label": number_label(order.citizen_number, order.citizen_presented),
+        "citizen_presented": order.citizen_presented if role in settings.orders.unmasked_roles else None,
         "citizen_name": order.citizen_name,
         "category": order.category,
         "content": order.content,

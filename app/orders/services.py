@@ -38,7 +38,7 @@ from core.orders import (
     direction,
     reopen_status,
 )
-from core.safety import UnsafeValue, check_line, check_number, check_token
+from core.safety import UnsafeValue, check_line, check_number, check_token, is_presented
 from core.sla import ORDER_CLASSES, TimeLimits, breaches, deadlines
 
 __all__ = ["OrderService", "IllegalTransition", "CHINA_TZ", "OrderChange", "OrderObserver"]
@@ -75,6 +75,8 @@ SETTABLE: dict[str, int | None] = {
     "peer_seq": None,
     "peer_updated_at": None,
     "idempotency_key": 200,
+    # a caller ID that is not a number, as presented (URI-escaped), for the audit
+    "citizen_presented": 600,
 }
 MULTILINE = frozenset({"content", "result", "note"})
 
@@ -98,6 +100,9 @@ def _check_fields(fields: dict[str, Any]) -> dict[str, Any]:
         elif name == "peer_updated_at":
             if not isinstance(value, datetime) or value.tzinfo is None:
                 raise BadInput(name, "must be a timezone-aware time")
+        elif name == "citizen_presented":
+            if not is_presented(value):
+                raise BadInput(name, "must be the caller ID as presented, URI-escaped")
         elif name == "wait_ms":
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 86_400_000:
                 raise BadInput(name, "must be a whole number of milliseconds from 0 to 86400000")
@@ -258,7 +263,8 @@ class OrderService:
         try:
             check_token("source_centre", source_centre)
             check_token("target_centre", target_centre)
-            check_number("citizen_number", citizen_number)
+            if citizen_number != "":  # "": withheld, or a caller ID that is not a number
+                check_number("citizen_number", citizen_number)
             check_line("actor", actor, max_len=64)
             if numbered_by is not None:
                 check_token("numbered_by", numbered_by)
