@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.orders import repository
 from app.runtime.models import ORDER_MODES, Order, OrderEvent, utcnow
-from app.web.errors import BadInput
+from app.web.errors import BadInput, Conflict
 from core.orders import (
     INITIAL,
     STAMPS,
@@ -162,6 +162,15 @@ def _olds(order: Order, names: Any) -> dict[str, Any]:
 REOPEN_CLEARS: tuple[str, ...] = ("closed_at", "outcome_reason")
 
 
+def _check_category(entry: Any, category: str, jurisdiction: str) -> None:
+    """An order names an entry of the deployment's catalogue: `BadInput` for
+    a code it does not have, `Conflict` (409) for one an admin has disabled."""
+    if entry is None:
+        raise BadInput("category", f"{category!r} is not in the {jurisdiction} catalogue")
+    if not entry.enabled:
+        raise Conflict(f"{category!r} is disabled in the {jurisdiction} catalogue", "category")
+
+
 # Statuses in which the class's time limits run (see `core.sla`).
 CLOCK_RUNS = frozenset({"dispatched", "signed", "on_site"})
 
@@ -287,8 +296,7 @@ class OrderService:
             catalogue_detail: dict[str, Any] | None = None
             if category is not None and self._jurisdiction is not None:
                 entry = await repository.find_catalogue_entry(session, self._jurisdiction, category)
-                if entry is None or not entry.enabled:
-                    raise BadInput("category", f"{category!r} is not in the {self._jurisdiction} catalogue")
+                _check_category(entry, category, self._jurisdiction)
                 destinations = list(entry.destinations.get("list", []))
                 catalogue_detail = {"code": entry.code, "destinations": destinations,
                                     "matches_target": (target or target_centre) in destinations}
@@ -470,8 +478,7 @@ class OrderService:
             check_editable(order.status)
             if category is not None and self._jurisdiction is not None:
                 entry = await repository.find_catalogue_entry(session, self._jurisdiction, category)
-                if entry is None or not entry.enabled:
-                    raise BadInput("category", f"{category!r} is not in the {self._jurisdiction} catalogue")
+                _check_category(entry, category, self._jurisdiction)
             changes = {k: v for k, v in fields.items() if getattr(order, k) != v}
             old = _olds(order, changes)
             for name, value in changes.items():

@@ -10,7 +10,7 @@ middleware is the only place that turns them into responses, through
     ├── Forbidden(field, reason)      403  {"error", "field"}
     ├── UnsupportedMedia(field, reason)
     │                                 415  {"error", "field"}
-    ├── Conflict(reason)              409  {"error"}
+    ├── Conflict(reason, field=None)  409  {"error", "field" when given}
     ├── Refused(action, reason, order)
     │                                 409  {"error", "reason", "order" when there is one}
     └── Unavailable(service, reason)  503  {"error", "service"}
@@ -67,9 +67,13 @@ class Forbidden(HotlineError):
 
 
 class Conflict(HotlineError):
-    def __init__(self, reason: str) -> None:
+    """The request is well formed but clashes with the state it meets;
+    `field`, when given, names the part that clashes."""
+
+    def __init__(self, reason: str, field: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.field = field
 
 
 class Refused(HotlineError):
@@ -114,7 +118,7 @@ def to_http(exc: BaseException, show_order: Callable[[Any], dict[str, Any]] | No
     if isinstance(exc, IllegalTransition):
         return 409, {"error": str(exc), "current_status": exc.current, "wanted_status": exc.wanted}
     if isinstance(exc, Conflict):
-        return 409, {"error": exc.reason}
+        return 409, {"error": exc.reason, **({"field": exc.field} if exc.field else {})}
     if isinstance(exc, Refused):
         body: dict[str, Any] = {"error": str(exc), "reason": exc.reason}
         if exc.order is not None and show_order is not None:

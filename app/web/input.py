@@ -25,13 +25,18 @@ Kind = Literal["line", "text", "integer", "boolean", "datetime"]
 _CONTROL_LINE = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
-PHONE = r"^\+?[0-9*#]{1,32}$"
+PHONE = r"^(\+[0-9*#]{1,31}|[0-9*#]{1,32})$"  # core.safety.check_number: 32 in all
 DIVISION_CODE = r"^[0-9]{6}([0-9]{3}([0-9]{3})?)?$"  # 行政区划代码: 6, 9 or 12 digits
 ORG_CODE = r"^([0-9A-HJ-NPQRTUWXY]{18}|[0-9A-Z]{8}-?[0-9X])$"  # 统一社会信用代码 or 组织机构代码
 TOKEN = r"^[A-Za-z0-9_.+\-]{1,64}$"
 # What the document promises about any other string (the checks below enforce it).
 LINE_PATTERN = r"^[^\x00-\x1f\x7f]*$"
 TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+# ...and about a required one, which must hold more than blanks.
+LINE_REQUIRED = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+TEXT_REQUIRED = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*[^\s\x00-\x08\x0b\x0c\x0e-\x1f\x7f][^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+# Path keys: an order's id (a UUID or a call's uniqueid) or number, a name, a code.
+KEY_PATTERN = r"^[0-9A-Za-z._\-]{1,64}$"
 
 
 @dataclass(frozen=True)
@@ -203,21 +208,21 @@ async def json_body(request: web.Request, *, optional: bool = False) -> object:
         raise BadInput("body", "is not valid JSON (UTF-8)") from None
 
 
-def path_key(request: web.Request, name: str, max_len: int = 64) -> str:
-    """A path parameter, checked like a single-line string."""
-    return _check_string(name, request.match_info[name], Field("line", "", max_len=max_len))
+def path_key(request: web.Request, name: str, max_len: int = 64, pattern: str = KEY_PATTERN) -> str:
+    """A path parameter: letters, digits, `.`, `_`, `-` (`pattern`), as the document says."""
+    return _check_string(name, request.match_info[name], Field("line", "", max_len=max_len, pattern=pattern))
 
 
 def schema_of(fields: Mapping[str, Field], required: frozenset[str] = frozenset()) -> dict[str, Any]:
     """The OpenAPI (3.0) schema of a JSON object with these fields."""
-    properties = {name: field_schema(spec) for name, spec in fields.items()}
+    properties = {name: field_schema(spec, required=name in required) for name, spec in fields.items()}
     schema: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
     if required:
         schema["required"] = sorted(required)
     return schema
 
 
-def field_schema(spec: Field) -> dict[str, Any]:
+def field_schema(spec: Field, *, required: bool = False) -> dict[str, Any]:
     s: dict[str, Any] = {"description": spec.description}
     if spec.kind in ("line", "text"):
         s["type"] = "string"
@@ -227,6 +232,8 @@ def field_schema(spec: Field) -> dict[str, Any]:
             s["enum"] = list(spec.enum)
         if spec.pattern is not None:
             s["pattern"] = spec.pattern
+        elif spec.enum is None and required:
+            s["pattern"] = LINE_REQUIRED if spec.kind == "line" else TEXT_REQUIRED
         elif spec.enum is None:
             s["pattern"] = LINE_PATTERN if spec.kind == "line" else TEXT_PATTERN
     elif spec.kind == "integer":
@@ -241,5 +248,6 @@ def field_schema(spec: Field) -> dict[str, Any]:
 
 
 def query_parameters(fields: Mapping[str, Field], required: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
-    return [{"name": name, "in": "query", "required": name in required, "schema": field_schema(spec),
+    return [{"name": name, "in": "query", "required": name in required,
+             "schema": field_schema(spec, required=name in required),
              "description": spec.description} for name, spec in fields.items()]

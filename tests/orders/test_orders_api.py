@@ -183,7 +183,7 @@ async def test_when_a_body_is_not_json_then_the_answer_is_400_for_the_body(api: 
     ("from=2026-13-01", "from"),
     ("from=2026-11-25T09:00:00", "from"),            # no offset: refused, not guessed
     ("to=yesterday", "to"),
-    ("from=2026-11-26&to=2026-11-25", "to"),
+    ("from=0001-01-01", "from"),
     ("overdue=yes", "overdue"),
     ("limit=0", "limit"),
     ("limit=100000", "limit"),

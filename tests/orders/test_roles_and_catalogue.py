@@ -112,7 +112,7 @@ async def test_when_an_admin_edits_an_entry_then_searches_and_order_checks_follo
     status, _ = await api.call("PATCH", "/api/catalogue/QZ-1-06", role="admin", json={"enabled": False})
     assert status == 200
     status, answer = await api.call("POST", "/api/orders", json={**ONLINE, "category": "QZ-1-06"})
-    assert (status, answer["field"]) == (400, "category")
+    assert (status, answer["field"]) == (409, "category")  # in the catalogue, but disabled now
     _, found = await api.call("GET", "/api/catalogue?q=路灯")
     assert found["count"] == 0
     _, found = await api.call("GET", "/api/catalogue?q=路灯&include_disabled=true")
