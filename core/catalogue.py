@@ -22,6 +22,8 @@ import re
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Iterable, Mapping
 
+from core.safety import BLANKS, NOT_BLANK
+
 JURISDICTIONS: tuple[str, ...] = ("qinzhou", "pingliang")
 
 LINKAGES: dict[str, str] = {
@@ -38,7 +40,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # Field limits shared by the data files and admin edits.
 # A text value as the document states it: blanks at either end (trimmed),
 # around a part with no control character that is not blank itself.
-TEXT_PATTERN = r"^\s*[^\s\x00-\x1f\x7f]([^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?\s*$"
+TEXT_PATTERN = (rf"^{BLANKS}*[^{NOT_BLANK}\x00-\x1f\x7f]([^\x00-\x1f\x7f]*[^{NOT_BLANK}\x00-\x1f\x7f])?"
+                rf"{BLANKS}*$")
 LIMITS = {"section": 128, "group": 128, "name": 1000, "handling": 500, "note": 500, "destination": 32,
           "alias": 32}
 MAX_ALIASES = 100

@@ -26,6 +26,12 @@ _NUMBER = re.compile(NUMBER_PATTERN)
 _TOKEN = re.compile(r"^[A-Za-z0-9_.+\-]{1,64}$")
 
 
+# What Python's str.strip() takes away, spelled out for a document's patterns:
+# JSON Schema reads `\s` the ECMAScript way, which leaves out U+0085 and U+001C-1F.
+BLANKS = r"[\t-\r\x1c-\x20\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+NOT_BLANK = r"\t-\r\x1c-\x20\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+
+
 class UnsafeValue(ValueError):
     """A value that must not reach AMI or the dialplan; `field` names it."""
 

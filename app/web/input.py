@@ -19,6 +19,7 @@ from typing import Any, Literal, Mapping
 from aiohttp import web
 
 from app.web.errors import BadInput, UnsupportedMedia
+from core.safety import NOT_BLANK
 
 Kind = Literal["line", "text", "integer", "boolean", "datetime"]
 
@@ -33,8 +34,9 @@ TOKEN = r"^[A-Za-z0-9_.+\-]{1,64}$"
 LINE_PATTERN = r"^[^\x00-\x1f\x7f]*$"
 TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 # ...and about a required one, which must hold more than blanks.
-LINE_REQUIRED = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
-TEXT_REQUIRED = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*[^\s\x00-\x08\x0b\x0c\x0e-\x1f\x7f][^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+LINE_REQUIRED = rf"^[^\x00-\x1f\x7f]*[^{NOT_BLANK}\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+TEXT_REQUIRED = (rf"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*[^{NOT_BLANK}\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+                 r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$")
 # Path keys: an order's id (a UUID or a call's uniqueid) or number, a name, a code.
 KEY_PATTERN = r"^[0-9A-Za-z._\-]{1,64}$"
 
