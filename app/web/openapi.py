@@ -301,8 +301,7 @@ def build(settings: Settings, codes: tuple[str, ...] | None = None) -> dict[str,
         "summary": "Every failed item gets fresh tries (admin)", "responses": _responses(200, "retried ids")}}
     paths["/api/federation/outbox/{item_id}/retry"] = {"post": {
         "summary": "A failed item gets fresh tries (admin)",
-        "parameters": [{**_path_param("item_id", "Outbox item id", 12),
-                        "schema": {"type": "string", "pattern": "^[0-9]{1,12}$"}}],
+        "parameters": [_path_param("item_id", "Outbox item id", 9, federation_api.ITEM_ID_PATTERN)],
         "responses": _responses(200, "retried id", 404)}}
     paths["/api/federation/status"] = {"get": {
         "summary": "Per peer: push queue depth, failed items, oldest unsent item, last error (supervisor)",
