@@ -33,7 +33,7 @@ import pytest
 from core.settings import PROJECT_ROOT
 
 ST = Path(sys.executable).parent / "st"
-MAX_TIME_S = int(os.environ.get("HOTLINE_FUZZ_SECONDS", "25"))
+MAX_TIME_S = int(os.environ.get("HOTLINE_FUZZ_SECONDS", "20"))
 MAX_EXAMPLES = 25
 # Per-operation schemathesis settings: where 503 is the documented answer without AMI.
 NEEDS_AMI = """
@@ -108,7 +108,7 @@ def test_when_the_api_is_fuzzed_from_its_openapi_document_then_every_check_passe
     elapsed = time.monotonic() - started
     summary = result.stdout[-4000:]
     assert result.returncode == 0, summary + result.stderr[-2000:]
-    assert "passed" in summary and "failed" not in summary.split("SUMMARY")[-1], summary
+    assert "passed" in summary and "Failures:" not in summary, summary
     log = log_path.read_text()
     assert "unhandled error" not in log, log[log.find("unhandled error") - 2000:][:6000]
     assert elapsed < MAX_TIME_S + 30
