@@ -87,3 +87,30 @@ async def test_when_the_caller_name_holds_a_line_feed_then_the_inbound_route_sti
                              and e.get("Context") == "hotline-fallback")
     assert not routed, "the call fell to the safe path: the route did not decide"
     await pbx.hang_up(call.handset_id)
+
+
+async def test_when_a_caller_id_that_is_not_a_number_comes_into_a_three_way_call_then_the_order_agrees_too(
+        pbx: Pbx, sqlite_url: str) -> None:
+    from app.orders import plugin as orders_feature
+    from app.inbound import plugin as inbound_feature
+    from app.threeway import plugin as threeway_feature
+
+    deps = await pbx.wire(sqlite_url, features=(inbound_feature, orders_feature, threeway_feature))
+    assert deps is not None
+    try:
+        reader = OrderReader(sessions=deps.sessions)
+        pbx.events.clear()
+        call = await pbx.citizen_presents("12345", "1380013|8000")
+        first = await answered(pbx, "a 12345 seat answers", Centre="12345")
+        pbx.events.clear()
+        await pbx.press_key(first["Seat"], "*2")
+        invited = await answered(pbx, "the invited 110 seat answers", Centre="110")
+        assert (invited["ShownNum"], invited["ShownName"]) == ("", INVALID_NUMBER_LABEL)
+        order = await reader.one(call.handset_id)
+        assert (order.mode, order.citizen_number, order.citizen_presented) == ("three_way", "", "1380013%7C8000")
+        await pbx.hang_up(call.handset_id)
+        await reader.one(call.handset_id, "accepted")
+        await pbx.assert_nothing_left()
+        await pbx.agi.routes.drain()
+    finally:
+        await pbx.wire(None)
