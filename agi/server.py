@@ -5,11 +5,24 @@ closes before the header block ends; this server reads the `agi_*` header
 block itself, bounded in size and time, then hands the connection to
 panoramisk's `fast_agi.Request` for the commands.  Stateless: several servers
 can run behind `hagi://` SRV records.
+
+The header block is read strictly, each value taken once.  Asterisk writes
+caller-supplied text into it unescaped (`agi_calleridname`, `agi_rdnis`…):
+a line feed in a caller's name makes the rest of the name a header of its
+own — `agi_network_script: <another route>`, an `agi_arg_1` — or ends the
+block early.  So a block with a repeated header, a line that is not
+`agi_<name>: value`, or headers that are not res_agi's in res_agi's order
+(its fixed sequence, `agi_threadid` last, then the arguments) is refused: no route runs, the connection
+is closed, and the dialplan continues on its safe path (its route status was
+never set to OK).  The dialplan strips control characters from the caller's
+name before it asks Python anything (`hotline-route`), so a real caller is
+not refused for them.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections import OrderedDict
 
 from panoramisk.fast_agi import Request
@@ -23,6 +36,26 @@ log = logging.getLogger(__name__)
 
 MAX_HEADER_BYTES = 16 * 1024
 HEADER_TIMEOUT_S = 5.0
+_HEADER_NAME = re.compile(r"^agi_[a-z][a-z0-9_]{0,31}$")
+# What res_agi sends, in its order (Asterisk 22: tests/protocol/transcripts):
+# FastAGI's own two first, then the channel's, then the route's arguments
+# agi_arg_1, agi_arg_2, ...  A header out of place was smuggled in by a value.
+NETWORK_HEADERS = ("agi_network", "agi_network_script")
+CHANNEL_HEADERS = ("agi_request", "agi_channel", "agi_language", "agi_type", "agi_uniqueid", "agi_version",
+                   "agi_callerid", "agi_calleridname", "agi_callingpres", "agi_callingani2", "agi_callington",
+                   "agi_callingtns", "agi_dnid", "agi_rdnis", "agi_context", "agi_extension", "agi_priority",
+                   "agi_enhanced", "agi_accountcode", "agi_threadid")
+
+
+def check_order(names: list[str]) -> None:
+    """Raise `MalformedRequest` unless `names` are res_agi's headers in its order."""
+    network = [n for n in names if n in NETWORK_HEADERS]
+    expected = [n for n in NETWORK_HEADERS if n in network] + list(CHANNEL_HEADERS)
+    expected += [f"agi_arg_{i}" for i in range(1, len(names) - len(expected) + 1)]
+    if names != expected:
+        wrong = next((f"{got} where {want} belongs" for got, want in zip(names, expected) if got != want),
+                     f"{len(names)} headers, expected {len(expected)}")
+        raise MalformedRequest(f"headers out of res_agi's order: {wrong}")
 
 
 class MalformedRequest(Exception):
@@ -30,7 +63,9 @@ class MalformedRequest(Exception):
 
 
 async def read_headers(reader: asyncio.StreamReader) -> "OrderedDict[str, str]":
-    """Read the `agi_*: value` block up to its blank line."""
+    """Read the `agi_*: value` block up to its blank line; raise
+    `MalformedRequest` for a repeated or malformed header or a missing one
+    (see the module's docstring)."""
     headers: OrderedDict[str, str] = OrderedDict()
     total = 0
     while True:
@@ -43,12 +78,13 @@ async def read_headers(reader: asyncio.StreamReader) -> "OrderedDict[str, str]":
         text = line.decode("utf-8", errors="replace").rstrip("\r\n")
         if text == "":
             break
-        if ": " not in text:
+        key, sep, value = text.partition(":")
+        if not sep or not _HEADER_NAME.match(key) or (value and not value.startswith(" ")):
             raise MalformedRequest(f"not an AGI header: {text[:60]!r}")
-        key, value = text.split(": ", 1)
-        headers[key] = value
-    if "agi_network_script" not in headers and "agi_request" not in headers:
-        raise MalformedRequest("no agi_request/agi_network_script header")
+        if key in headers:
+            raise MalformedRequest(f"{key} sent twice (a line feed in a caller-supplied value?)")
+        headers[key] = value[1:]
+    check_order(list(headers))
     return headers
 
 

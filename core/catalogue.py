@@ -22,6 +22,8 @@ import re
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Iterable, Mapping
 
+from core.safety import BLANKS, NOT_BLANK
+
 JURISDICTIONS: tuple[str, ...] = ("qinzhou", "pingliang")
 
 LINKAGES: dict[str, str] = {
@@ -36,6 +38,10 @@ CODE = re.compile(r"^[A-Z]{2,6}-[0-9A-Za-z]{1,4}-[0-9]{1,4}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 # Field limits shared by the data files and admin edits.
+# A text value as the document states it: blanks at either end (trimmed),
+# around a part with no control character that is not blank itself.
+TEXT_PATTERN = (rf"^{BLANKS}*[^{NOT_BLANK}\x00-\x1f\x7f]([^\x00-\x1f\x7f]*[^{NOT_BLANK}\x00-\x1f\x7f])?"
+                rf"{BLANKS}*$")
 LIMITS = {"section": 128, "group": 128, "name": 1000, "handling": 500, "note": 500, "destination": 32,
           "alias": 32}
 MAX_ALIASES = 100
@@ -85,6 +91,9 @@ def _text(field: str, value: object, *, required: bool = True) -> str | None:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise CatalogueError(field, "is not valid Unicode text") from None
+    limit = LIMITS[field]
+    if len(value) > limit:  # as sent, blanks included: what the document's maxLength counts
+        raise CatalogueError(field, f"longer than {limit} characters")
     value = value.strip()
     if required and not value:
         raise CatalogueError(field, "must not be empty")
@@ -105,14 +114,24 @@ def check_code(code: object) -> str:
 def check_destinations(value: object) -> tuple[str, ...]:
     if not isinstance(value, list) or not value or len(value) > 8:
         raise CatalogueError("destinations", "must be a list of 1 to 8 destinations")
+    _no_repeats("destinations", value)
     result: list[str] = []
     for item in value:
         text = _text("destination", item)
         assert text is not None
-        if text in result:
-            raise CatalogueError("destinations", f"{text!r} given twice")
-        result.append(text)
+        if text not in result:  # "120" and " 120": one destination
+            result.append(text)
     return tuple(result)
+
+
+def _no_repeats(field: str, value: list[Any]) -> None:
+    """The same item sent twice is refused (the document says uniqueItems);
+    items that only become equal once trimmed are kept once."""
+    seen: list[Any] = []
+    for item in value:
+        if item in seen:
+            raise CatalogueError(field, f"{item!r} given twice")
+        seen.append(item)
 
 
 def check_aliases(value: object) -> tuple[str, ...]:
@@ -120,18 +139,18 @@ def check_aliases(value: object) -> tuple[str, ...]:
     none twice (compared without case or surrounding blanks)."""
     if not isinstance(value, list) or len(value) > MAX_ALIASES:
         raise CatalogueError("aliases", f"must be a list of at most {MAX_ALIASES} words")
+    _no_repeats("aliases", value)
     result: list[str] = []
     for item in value:
         text = _text("alias", item)
         assert text is not None
-        if text.lower() in (r.lower() for r in result):
-            raise CatalogueError("aliases", f"{text!r} given twice")
-        result.append(text)
+        if text.lower() not in (r.lower() for r in result):  # 井盖 / 井蓋 apart, Wifi / WIFI: one word
+            result.append(text)
     return tuple(result)
 
 
 def check_linkage(value: object) -> str:
-    if value not in LINKAGES:
+    if not isinstance(value, str) or value not in LINKAGES:  # {} or [] is unhashable: not a word either
         raise CatalogueError("linkage", f"{value!r}: expected one of {', '.join(LINKAGES)}")
     return str(value)
 

@@ -15,6 +15,9 @@ FIRST_CENTRE = "HOTLINE_FIRST_CENTRE"
 # Set by the entry context, inherited: the citizen's own number, kept apart from
 # CALLERID so no transfer or connected-line update can lose it.
 CITIZEN = "HOTLINE_CITIZEN"
+# Set by the entry context when the caller ID is not a number: what was
+# presented, URI-escaped (HOTLINE_CITIZEN is then empty), for the order's audit.
+CITIZEN_PRESENTED = "HOTLINE_CITIZEN_PRESENTED"
 # Written by the `inbound` AGI route: the queue the call waits in.
 QUEUE = "HOTLINE_QUEUE"
 # Written by AGI routes: OK when the route decided, else the dialplan's safe path.

@@ -316,11 +316,14 @@ def check_order_document(doc: object) -> Mapping[str, Any]:
         _text(_object(checked, "by"), "name", "by.", 64)
     order = _object(checked, "order")
     for key, limit in ORDER_FIELDS.items():
-        _text(order, key, "order.", limit, required=key in ORDER_REQUIRED)
+        # citizen_number is always sent, "" when the caller ID was withheld or not a number
+        _text(order, key, "order.", limit, required=key in ORDER_REQUIRED and key != "citizen_number")
     if not _TOKEN.match(order["id"]):
         raise DocumentError("order.id", "must match [A-Za-z0-9_.+-]{1,64}")
-    if not re.match(r"^\+?[0-9*#]{1,32}$", order["citizen_number"]):
-        raise DocumentError("order.citizen_number", "must be a phone number")
+    if order.get("citizen_number") is None:
+        raise DocumentError("order.citizen_number", "is required")
+    if not re.match(r"^(\+?[0-9*#]{1,32})?$", order["citizen_number"]):
+        raise DocumentError("order.citizen_number", "must be a phone number, or empty (withheld or not a number)")
     for key in ("source_centre", "target_centre"):
         if not _TOKEN.match(order[key]):
             raise DocumentError(f"order.{key}", "must be a centre id")

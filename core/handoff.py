@@ -33,7 +33,7 @@ from core.centres import (
     seat_by_extension,
 )
 from core.refusals import Refusal
-from core.safety import is_number
+from core.safety import is_number, is_presented
 from core.trunks import handoff_header
 
 ReleaseMode = Literal["on_answer", "immediate"]
@@ -160,6 +160,7 @@ class HandoffRequest:
     linkedid: str | None = None
     via: Literal["key", "button"] = "key"
     seat_leg_id: str | None = None  # the seat leg's uniqueid (the call guard names it)
+    citizen_presented: str | None = None  # HOTLINE_CITIZEN_PRESENTED: a caller ID that is no number, escaped
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,7 @@ class HandoffPlan:
     target_centre: str          # the centre id, or the destination for catalogue targets
     queue: str | None           # the target centre's linkage queue (centre targets)
     dial: str | None            # the destination's dial string (catalogue targets)
-    citizen_number: str
+    citizen_number: str         # "" when the caller ID is withheld or not a number (never another number)
     citizen_channel: str
     seat_channel: str
     release_mode: ReleaseMode
@@ -183,6 +184,7 @@ class HandoffPlan:
     via: str = "key"
     seat_leg_id: str | None = None
     trunk: str | None = None    # a remote centre's trunk: `dial` goes over it, with the handoff's headers
+    citizen_presented: str | None = None  # the caller ID as presented, escaped, when it is not a number
 
     @property
     def is_centre(self) -> bool:
@@ -278,7 +280,8 @@ def plan_handoff(
         target_centre=target_centre.id if target_centre else target,
         queue=target_centre.linkage_queue if target_centre else None,
         dial=dial,
-        citizen_number=request.citizen_number if is_number(request.citizen_number) else "0",
+        citizen_number=request.citizen_number if is_number(request.citizen_number) else "",
+        citizen_presented=request.citizen_presented if is_presented(request.citizen_presented) else None,
         citizen_channel=request.citizen_channel,
         seat_channel=request.seat_channel or "",
         release_mode="immediate" if mode == "immediate" else "on_answer",
@@ -354,7 +357,7 @@ def parse_outbox(handoff_id: str, value: str | None) -> OutboxRecord | None:
     return OutboxRecord(
         handoff_id=handoff_id, pressed_at=pressed_at, seat_channel=raw["seat_channel"],
         citizen_channel=raw["citizen_channel"],
-        citizen_number=raw["citizen_number"] if is_number(raw["citizen_number"]) else "0",
+        citizen_number=raw["citizen_number"] if is_number(raw["citizen_number"]) else "",
         source_centre=raw["source_centre"], source_seat=seat, target_centre=raw["target_centre"],
         linkedid=raw["linkedid"], release_mode="immediate" if raw["release_mode"] == "immediate" else "on_answer")
 

@@ -50,6 +50,18 @@ GROUP_FIELDS = ("name", "centre", "members", "priority", "min_waiting", "max_wai
                 "when_no_local_free", "enabled")
 
 
+class Clash(UnsafeValue):
+    """Well-formed input that clashes with the configuration: a member that is
+    a local seat or the hotline's own call flow, one given twice, a group
+    left with no threshold.  The API answers 409 (the input is fine; the
+    state it meets is not)."""
+
+
+# Every dial string a member may be, as the API document states it.
+MEMBER_PATTERN = (r"^(PJSIP/[A-Za-z0-9_.+\-]{1,64}|PJSIP/\+?[0-9*#]{1,32}@[A-Za-z0-9_.+\-]{1,64}"
+                  r"|Local/[A-Za-z0-9*#+_\-]{1,32}@[A-Za-z0-9_\-]{1,64}(/n)?)$")
+
+
 @dataclass(frozen=True)
 class RemoteMember:
     """One remote seat as app_queue dials it.
@@ -89,7 +101,7 @@ def parse_member(value: object, index: int, centres: tuple[Centre, ...]) -> Remo
         # is refused, so no context added later is missed; only the simulated
         # phones (test rig, demo) are telephones there.
         if is_call_flow(context):
-            raise UnsafeValue("members", f"{where} {value!r}: context {context} is the hotline's own call "
+            raise Clash("members", f"{where} {value!r}: context {context} is the hotline's own call "
                                          "flow (the citizen would loop back into it, not reach a remote seat)")
         member = RemoteMember(f"Local/{m.group(1)}@{context}/n", m.group(1))
     else:
@@ -98,7 +110,7 @@ def parse_member(value: object, index: int, centres: tuple[Centre, ...]) -> Remo
     for centre in centres:
         for seat in centre.seats:
             if member.interface in (seat.interface("sip"), seat.interface("simulated")):
-                raise UnsafeValue("members", f"{where} {value!r} is local seat {seat.extension} of centre "
+                raise Clash("members", f"{where} {value!r} is local seat {seat.extension} of centre "
                                              f"{centre.id}, not a remote seat")
     return member
 
@@ -193,7 +205,7 @@ def validate_group(data: Mapping[str, object], centres: tuple[Centre, ...]) -> O
     for index, raw in enumerate(raw_members):
         member = parse_member(raw, index, centres)
         if any(m.interface == member.interface for m in members):
-            raise UnsafeValue("members", f"item {index + 1} {member.interface!r} is listed twice")
+            raise Clash("members", f"item {index + 1} {member.interface!r} is listed twice")
         members.append(member)
     priority = _whole(data, "priority", PRIORITY_RANGE, optional=True) or 1
     thresholds = Thresholds(
@@ -202,7 +214,7 @@ def validate_group(data: Mapping[str, object], centres: tuple[Centre, ...]) -> O
         when_no_local_free=_flag(data, "when_no_local_free", False),
     )
     if thresholds == Thresholds():
-        raise UnsafeValue("min_waiting", "no threshold set: give min_waiting, max_wait_s or "
+        raise Clash("min_waiting", "no threshold set: give min_waiting, max_wait_s or "
                                          "when_no_local_free, or the group never opens")
     return OverflowGroup(name=name, centre=centre, members=tuple(members), priority=priority,
                          thresholds=thresholds, enabled=_flag(data, "enabled", True))

@@ -17,8 +17,19 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # slowly, on every REGEX() call; the length is checked apart.
 NUMBER_PATTERN = "^[+]?[0-9*#]+$"
 NUMBER_MAX = 32
+# A caller ID that is not a number is never turned into one: the seats are
+# shown this instead (无效号码, "invalid number"), and what was presented is
+# kept, escaped, for the audit — at most PRESENTED_MAX characters of it.
+INVALID_NUMBER_LABEL = "无效号码"
+PRESENTED_MAX = 200
 _NUMBER = re.compile(NUMBER_PATTERN)
 _TOKEN = re.compile(r"^[A-Za-z0-9_.+\-]{1,64}$")
+
+
+# What Python's str.strip() takes away, spelled out for a document's patterns:
+# JSON Schema reads `\s` the ECMAScript way, which leaves out U+0085 and U+001C-1F.
+BLANKS = r"[\t-\r\x1c-\x20\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+NOT_BLANK = r"\t-\r\x1c-\x20\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 
 
 class UnsafeValue(ValueError):
@@ -59,3 +70,12 @@ def check_token(field: str, value: str) -> str:
 
 def is_number(value: str | None) -> bool:
     return bool(value) and len(value or "") <= NUMBER_MAX and _NUMBER.fullmatch(value or "") is not None
+
+
+_PRESENTED = re.compile(r"^[A-Za-z0-9%._~\-]*$")
+
+
+def is_presented(value: str | None) -> bool:
+    """A caller ID as the dialplan keeps it escaped (URIENCODE: unreserved
+    characters and %XX only), so it can reach a log or the database as is."""
+    return value is not None and len(value) <= 3 * PRESENTED_MAX and _PRESENTED.fullmatch(value) is not None

@@ -37,6 +37,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import tzinfo
 
 from core.catalogue import JURISDICTIONS
 from core.centres import MAX_SEATS, SEAT_MAX_DIGITS, Centre, SeatMode, parse_centres
@@ -136,6 +138,7 @@ def _default_cache() -> Path:
 DEFAULT_CENTRES = "12345:1001-1004;110:2001-2002"
 # Seats may be listed one by one (no range): room for MAX_SEATS of them.
 CENTRES_MAX_LEN = MAX_SEATS * (SEAT_MAX_DIGITS + 1) + 1024
+DEFAULT_TIMEZONE = "Asia/Shanghai"
 
 
 @dataclass(frozen=True)
@@ -550,6 +553,13 @@ class OrderSettings:
     time_limits: TimeLimits = field(default_factory=TimeLimits)
     overdue_check_s: float = 30.0
     unmasked_roles: frozenset[str] = frozenset({"seat", "supervisor"})
+    # The deployment's time zone (an IANA name): the calendar day of order
+    # numbers, of `from=YYYY-MM-DD` in queries and of report file names.
+    timezone: str = DEFAULT_TIMEZONE
+
+    @property
+    def tz(self) -> tzinfo:
+        return ZoneInfo(self.timezone)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> OrderSettings:
@@ -571,7 +581,13 @@ class OrderSettings:
         if not roles <= {"seat", "supervisor", "admin"}:
             raise SettingsError("HOTLINE_UNMASKED_ROLES",
                                 f"{raw_roles!r}: expected a comma list of seat, supervisor, admin")
-        return cls(jurisdiction=jurisdiction,
+        timezone = read.text("HOTLINE_TIMEZONE", DEFAULT_TIMEZONE)
+        try:
+            ZoneInfo(timezone)
+        except (ValueError, OSError, ZoneInfoNotFoundError):  # OSError: a directory such as 'Asia'
+            raise SettingsError("HOTLINE_TIMEZONE", f"{timezone!r}: not an IANA time zone (e.g. Asia/Shanghai, "
+                                                    "Asia/Urumqi)") from None
+        return cls(jurisdiction=jurisdiction, timezone=timezone,
                    time_limits=TimeLimits(sign=limits["HOTLINE_SIGN_LIMITS"],
                                           on_site=limits["HOTLINE_ON_SITE_LIMITS"]),
                    overdue_check_s=read.whole("HOTLINE_OVERDUE_CHECK_INTERVAL", 30, 3600),

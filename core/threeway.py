@@ -40,7 +40,7 @@ from core import channel_vars as cv
 from core.centres import Centre, Seat, centre_by_id
 from core.handoff import is_channel_name, partner_id, seat_of_channel
 from core.refusals import Refusal
-from core.safety import is_number
+from core.safety import INVALID_NUMBER_LABEL, is_number, is_presented
 from core.trunks import handoff_header
 
 Role = Literal["initiator", "invited"]
@@ -79,6 +79,7 @@ class ThreeWayRequest:
     linkedid: str | None = None
     emergency: bool = False     # the button may mark the case at once
     via: Literal["key", "button"] = "key"
+    citizen_presented: str | None = None  # HOTLINE_CITIZEN_PRESENTED: a caller ID that is no number, escaped
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,7 @@ class ThreeWayPlan:
     linkedid: str | None
     emergency: bool = False
     via: str = "key"
+    citizen_presented: str | None = None
     trunk: str | None = None    # a remote centre's peer trunk: rung over it with the handoff header
 
     def citizen_variables(self, threeway_id: str) -> dict[str, str]:
@@ -107,6 +109,15 @@ class ThreeWayPlan:
         return {cv.THREEWAY_ID: threeway_id, cv.THREEWAY_ROLE: "initiator",
                 cv.THREEWAY_CONF: conference_name(threeway_id),
                 cv.THREEWAY_PEER: self.citizen_channel}
+
+    @property
+    def caller_id(self) -> str:
+        """What the other centre's seat is shown (AMI CallerID): the citizen's
+        number; for a caller ID that was not a number, none and 无效号码, as the
+        first seat was shown (never another number)."""
+        if not self.citizen_number and self.citizen_presented:
+            return f'"{INVALID_NUMBER_LABEL}" <>'
+        return f'"" <{self.citizen_number}>'
 
     def ring_variables(self, threeway_id: str) -> dict[str, str]:
         """Set on the Local channel that rings the other centre (inherited by
@@ -149,9 +160,10 @@ def plan_start(request: ThreeWayRequest, *, centres: tuple[Centre, ...], timeout
         source_centre=source.id, initiator=seat, target_centre=partner_name,
         queue=partner.linkage_queue if partner else "", trunk=None if partner else remote[partner_name],
         first_centre=first.id if first else source.id,
-        citizen_number=request.citizen_number if is_number(request.citizen_number) else "0",
+        citizen_number=request.citizen_number if is_number(request.citizen_number) else "",
         citizen_channel=request.citizen_channel or "", seat_channel=request.seat_channel or "",
-        timeout_s=timeout_s, linkedid=request.linkedid or None, emergency=request.emergency, via=request.via)
+        timeout_s=timeout_s, linkedid=request.linkedid or None, emergency=request.emergency, via=request.via,
+        citizen_presented=request.citizen_presented if is_presented(request.citizen_presented) else None)
 
 
 # ----------------------------------------------------------------- the call

@@ -24,7 +24,6 @@ from app.catalogue import store as catalogue_store
 from app.catalogue.search import MAX_LIMIT, Found
 from app.catalogue.service import CatalogueSearch
 from app.orders.http import ORDERS
-from app.orders.services import CHINA_TZ
 from app.web.auth import principal, requires
 from app.web.errors import BadInput, Conflict
 from app.web.input import (
@@ -37,7 +36,7 @@ from app.web.input import (
     path_key,
 )
 from app.web.keys import SESSIONS, SETTINGS
-from core.catalogue import JURISDICTIONS, LINKAGES, MAX_ALIASES
+from core.catalogue import CODE, JURISDICTIONS, LIMITS, LINKAGES, MAX_ALIASES, TEXT_PATTERN
 
 CATALOGUE = web.AppKey("catalogue", CatalogueSearch)
 
@@ -53,24 +52,33 @@ SEARCH_FIELDS: dict[str, Field] = {
 }
 ONE_FIELDS: dict[str, Field] = {"jurisdiction": SEARCH_FIELDS["jurisdiction"]}
 
+def _text_schema(field: str) -> dict[str, Any]:
+    return {"type": "string", "maxLength": LIMITS[field], "minLength": 1, "pattern": TEXT_PATTERN}
+
+
 ENTRY_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "code": {"type": "string", "pattern": r"^[A-Z]{2,6}-[0-9A-Za-z]{1,4}-[0-9]{1,4}$"},
-        "section": {"type": "string", "maxLength": 128, "minLength": 1},
-        "group": {"type": "string", "maxLength": 128, "minLength": 1},
-        "name": {"type": "string", "maxLength": 1000, "minLength": 1},
-        "destinations": {"type": "array", "minItems": 1, "maxItems": 8,
-                         "items": {"type": "string", "maxLength": 32, "minLength": 1}},
+        "code": {"type": "string", "pattern": CODE.pattern},
+        "section": _text_schema("section"),
+        "group": _text_schema("group"),
+        "name": _text_schema("name"),
+        "destinations": {"type": "array", "minItems": 1, "maxItems": 8, "uniqueItems": True,
+                         "items": _text_schema("destination")},
         "linkage": {"type": "string", "enum": list(LINKAGES)},
-        "handling": {"type": "string", "maxLength": 500, "minLength": 1},
-        "note": {"type": "string", "maxLength": 500, "nullable": True},
+        "handling": _text_schema("handling"),
+        "note": {"type": "string", "maxLength": LIMITS["note"], "nullable": True,
+                 "pattern": "^(" + TEXT_PATTERN[1:-1] + ")?$"},
         "enabled": {"type": "boolean"},
-        "aliases": {"type": "array", "maxItems": MAX_ALIASES, "description": "Everyday words for the matter (search)",
-                    "items": {"type": "string", "maxLength": 32, "minLength": 1}},
+        "aliases": {"type": "array", "maxItems": MAX_ALIASES, "uniqueItems": True,
+                    "description": "Everyday words for the matter (search); one differing only in case is kept once",
+                    "items": _text_schema("alias")},
     },
     "additionalProperties": False,
 }
+# An edit names what changes; the code is the entry's identity (the path).
+EDIT_SCHEMA: dict[str, Any] = {**ENTRY_SCHEMA, "properties": {k: v for k, v in ENTRY_SCHEMA["properties"].items()
+                                                              if k != "code"}, "minProperties": 1}
 
 _WHY = {"type": "object", "properties": {
     "term": {"type": "string", "description": "The query's words"},
@@ -116,7 +124,7 @@ SEARCH_RESULT: dict[str, Any] = {
 
 
 def _jurisdiction(request: web.Request, fields: dict[str, Field]) -> tuple[str, dict[str, Any]]:
-    query = parse_query(request.query, fields, CHINA_TZ)
+    query = parse_query(request.query, fields, request.app[SETTINGS].orders.tz)
     return query.get("jurisdiction", request.app[SETTINGS].orders.jurisdiction), query
 
 
@@ -143,7 +151,7 @@ def search_view(jurisdiction: str, found: Found) -> dict[str, Any]:
 async def get_catalogue_entry(request: web.Request) -> web.Response:
     jurisdiction, _ = _jurisdiction(request, ONE_FIELDS)
     async with request.app[SESSIONS]() as session:
-        entry = await catalogue_store.get_entry(session, jurisdiction, path_key(request, "code", 32))
+        entry = await catalogue_store.get_entry(session, jurisdiction, path_key(request, "code", 32, CODE.pattern))
         return web.json_response(_entry_view(jurisdiction, entry))
 
 
@@ -176,7 +184,7 @@ async def add_catalogue_entry(request: web.Request) -> web.Response:
 @requires("admin")
 async def edit_catalogue_entry(request: web.Request) -> web.Response:
     jurisdiction, _ = _jurisdiction(request, ONE_FIELDS)
-    code = path_key(request, "code", 32)
+    code = path_key(request, "code", 32, CODE.pattern)
     body = await json_body(request)
     if not isinstance(body, dict):
         raise BadInput("body", "must be a JSON object")

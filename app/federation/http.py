@@ -279,12 +279,14 @@ async def retry_all(request: web.Request) -> web.Response:
     return web.json_response({"retried": ids})
 
 
+ITEM_ID_PATTERN = r"^[0-9]{1,9}$"
+
+
 @routes.post("/api/federation/outbox/{item_id}/retry")
 @requires("admin")
 async def retry_one(request: web.Request) -> web.Response:
-    raw = path_key(request, "item_id", 12)
-    if not raw.isdigit():
-        raise BadInput("item_id", "must be a whole number")
+    # at most 9 digits: the id column is a 32-bit integer (PostgreSQL refuses more)
+    raw = path_key(request, "item_id", 9, ITEM_ID_PATTERN)
     ids = await request.app[FEDERATION].retry([int(raw)], principal(request).actor)
     if not ids:
         raise NotFound("failed outbox item", raw)

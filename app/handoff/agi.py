@@ -60,11 +60,12 @@ async def handoff_key(call: AgiCall, handoffs: HandoffService, routes: AgiRoutes
     """
     channel = call.headers.get("agi_channel", "")
     # one round trip for what the key needs to know (values cannot hold `|`:
-    # channel names and FILTERed numbers)
-    names = (cv.HANDOFF_PEER, cv.CITIZEN, cv.CENTRE, cv.HANDOFF_TARGET, "CHANNEL(linkedid)")
+    # channel names, numbers checked by the entry context
+    # and a caller ID that is no number, URI-escaped by the entry context)
+    names = (cv.HANDOFF_PEER, cv.CITIZEN, cv.CENTRE, cv.HANDOFF_TARGET, "CHANNEL(linkedid)", cv.CITIZEN_PRESENTED)
     packed = await call.read_function("|".join(f"${{{n}}}" for n in names)) or ""
     values = (packed.split("|") + [""] * len(names))[:len(names)]
-    peer, citizen, centre, target, linkedid = values
+    peer, citizen, centre, target, linkedid, presented = values
     request = HandoffRequest(
         seat_channel=channel,
         citizen_channel=peer if is_channel_name(peer) else None,
@@ -74,6 +75,7 @@ async def handoff_key(call: AgiCall, handoffs: HandoffService, routes: AgiRoutes
         linkedid=linkedid or None,
         via="key",
         seat_leg_id=call.headers.get("agi_uniqueid") or None,
+        citizen_presented=presented or None,
     )
     telephony = AgiTelephony(call)
     started = await handoffs.start(request, telephony)

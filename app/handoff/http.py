@@ -21,7 +21,7 @@ from app.handoff.services import DesktopTelephony, HandoffService
 from app.orders.calls import seat_or_channel
 from app.orders.http import ORDERS, shown_order
 from app.web.auth import principal, requires
-from app.web.errors import BadInput, Unavailable
+from app.web.errors import BadInput, HotlineError, Unavailable
 from app.web.input import json_body, line, parse_body, path_key, text
 from app.web.keys import SETTINGS
 from core.centres import seat_by_extension
@@ -86,7 +86,12 @@ async def seat_current(request: web.Request) -> web.Response:
     seat = request.match_info["seat"]
     if not re.match(r"^[0-9]{1,32}$", seat) or seat_by_extension(request.app[SETTINGS].site.centres, seat) is None:
         raise BadInput("seat", f"{seat[:32]!r} is not a configured seat")
-    rows = await _telephony(request).seat_channels(seat)  # type: ignore[attr-defined]
+    try:
+        rows = await _telephony(request).seat_channels(seat)  # type: ignore[attr-defined]
+    except HotlineError:
+        raise
+    except Exception as exc:  # the AMI link is down or broke: say so (503), never a 500
+        raise Unavailable("ami", str(exc) or type(exc).__name__) from exc
     handoff_id = next((r["variables"].get("HOTLINE_HANDOFF_ID") for r in rows
                        if r["variables"].get("HOTLINE_HANDOFF_ID")), None)
     order = None

@@ -127,7 +127,7 @@ class HandoffService:
                 citizen_number=plan.citizen_number, actor=f"seat:{plan.source_seat.extension}",
                 target=plan.target, source_seat=plan.source_seat.extension, category=plan.category,
                 note=plan.note, linkedid=plan.linkedid, channel=plan.citizen_channel,
-                release_mode=plan.release_mode,
+                release_mode=plan.release_mode, citizen_presented=plan.citizen_presented,
             )
         except BaseException:
             await self._release(plan, telephony, call_guard=True)

@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any, AsyncIterator
 
 from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.live import http as views
 from app.live.feed import LiveFeed
 from app.orders.http import ORDERS, order_view
-from app.web.auth import principal
+from app.web.auth import REVOCATIONS, TOKEN_HASH, principal, token_active
 from app.web.errors import Unavailable
 from app.web.keys import SESSIONS, SETTINGS
 
@@ -32,6 +34,9 @@ log = logging.getLogger(__name__)
 
 FEED = web.AppKey("live_feed", LiveFeed)
 KEEPALIVE_S = 15.0
+# How often an open stream makes sure its token was not revoked meanwhile:
+# a revoked token's stream ends within this (plus one small query).
+REVOCATION_CHECK_S = 0.5
 
 routes = web.RouteTableDef()
 
@@ -91,20 +96,43 @@ async def live_stream(request: web.Request) -> web.StreamResponse:
                                            "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
     await response.prepare(request)
     live_sent, orders_sent = -1, -1
+    revocations = request.app[REVOCATIONS]
+    seen = await revocations.generation()
     try:
         await response.write(b"retry: 2000\n\n")
+        written = time.monotonic()
         with feed.watching():
             while not feed.closed:
                 if feed.live_version != live_sent:
                     live_sent = feed.live_version
                     await response.write(await _live_event(request))
+                    written = time.monotonic()
                 if feed.orders_version != orders_sent and feed.orders_version > 0:
                     orders_sent = feed.orders_version
                     await response.write(_orders_event(request, feed))
-                before = (feed.live_version, feed.orders_version)
-                await feed.wait_newer(live_sent, orders_sent, KEEPALIVE_S)
-                if (feed.live_version, feed.orders_version) == before and not feed.closed:
+                    written = time.monotonic()
+                await feed.wait_newer(live_sent, orders_sent, REVOCATION_CHECK_S)
+                seen, active = await _still_active(request, seen)
+                if not active:
+                    log.info("live stream of %s ended: its token was revoked", principal(request).actor)
+                    break
+                if time.monotonic() - written >= KEEPALIVE_S and not feed.closed:
                     await response.write(b": keep-alive\n\n")
+                    written = time.monotonic()
     except (ConnectionResetError, ConnectionError):
         log.debug("live stream of %s closed by the client", principal(request).actor)
     return response
+
+
+async def _still_active(request: web.Request, seen: tuple[int, Any]) -> tuple[tuple[int, Any], bool]:
+    """Whether the stream's token is still active, asking the database only
+    when some token was revoked since `seen`.  A database that cannot answer
+    leaves the stream open (it shows the `problem` event meanwhile)."""
+    try:
+        now = await request.app[REVOCATIONS].generation()
+        if now == seen:
+            return seen, True
+        return now, await token_active(request.app[SESSIONS], request[TOKEN_HASH])
+    except SQLAlchemyError as exc:
+        log.warning("live stream of %s: cannot check its token (%s)", principal(request).actor, exc)
+        return seen, True

@@ -8,6 +8,10 @@
     PATCH /api/orders/{order_id}           edit fields (peer number, address, codes, ...)
     GET   /api/orders/{order_id}/events    the audit trail
     POST  /api/orders/{order_id}/{action}  accept, dispatch, sign, on-site, feedback, close, return, void
+    POST  /api/orders/{order_id}/reopen    a final order back to where it was (supervisor; audited, old values kept)
+
+A final order (closed, abandoned, voided) is immutable: PATCH and every
+action answer 409 with its status until a supervisor reopens it.
 
 Handlers validate input with `app.web.input` field tables (the same tables
 feed the OpenAPI document), call `OrderService`, and shape answers here:
@@ -26,10 +30,10 @@ from typing import Any
 from aiohttp import web
 
 from app.orders.repository import OrderFilter, list_orders
-from app.orders.services import CHINA_TZ, OrderService
+from app.orders.services import OrderService
 from app.runtime.models import ORDER_MODES, Order, OrderEvent
 from app.web.auth import principal, requires
-from app.web.errors import BadInput, Conflict
+from app.web.errors import BadInput, Conflict, Forbidden
 from app.web.input import (
     DIVISION_CODE,
     ORG_CODE,
@@ -49,6 +53,7 @@ from app.web.input import (
 from app.web.keys import SESSIONS, SETTINGS
 from core.orders import STATUSES
 from core.privacy import shown_number
+from core.safety import INVALID_NUMBER_LABEL
 from core.settings import Settings
 from core.sla import CLASS_LABELS, ORDER_CLASSES, breaches
 
@@ -130,10 +135,12 @@ LIST_FIELDS: dict[str, Field] = {
     "order_class": line("Class", 10, enum=ORDER_CLASSES),
     "source_centre": line("Source centre", 16),
     "target_centre": line("Target centre", 16),
-    "citizen_number": line("Citizen number (exact)", 32, pattern=PHONE),
+    "citizen_number": line("Citizen number (exact); refused (403) for roles that see numbers masked", 32,
+                           pattern=PHONE),
     "linkedid": line("Asterisk LinkedID of the call", 64),
-    "from": when("Created at or after (YYYY-MM-DD in China time, or ISO 8601 with offset)"),
-    "to": when("Created before"),
+    "from": when("Created at or after (YYYY-MM-DD: that day's start in the deployment's time zone, "
+                 "or an RFC 3339 date-time with offset; years 1970-2999)"),
+    "to": when("Created before (a period that ends before it starts lists nothing)"),
     "overdue": boolean("true: only orders past a time limit now (督办); false: only the others"),
     "limit": integer("Page size", 1, 500),
     "offset": integer("Rows to skip", 0, 1_000_000),
@@ -142,6 +149,16 @@ LIST_FIELDS: dict[str, Field] = {
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+def number_label(number: str, presented: str | None) -> str | None:
+    """What a seat was shown instead of a number: 无效号码 (not a number) or 未显示号码 (withheld)."""
+    if number:
+        return None
+    return INVALID_NUMBER_LABEL if presented else WITHHELD_LABEL
+
+
+WITHHELD_LABEL = "未显示号码"
 
 
 def order_view(order: Order, *, role: str, settings: Settings, now: datetime) -> dict[str, Any]:
@@ -162,6 +179,10 @@ def order_view(order: Order, *, role: str, settings: Settings, now: datetime) ->
         "class_label": CLASS_LABELS.get(order.order_class),
         "emergency": order.emergency,
         "citizen_number": shown_number(order.citizen_number, role, settings.orders.unmasked_roles),
+        # "" above: withheld, or a caller ID that is not a number (never turned into one); what
+        # was presented is kept escaped for the audit, shown to roles that see numbers
+        "citizen_number_label": number_label(order.citizen_number, order.citizen_presented),
+        "citizen_presented": order.citizen_presented if role in settings.orders.unmasked_roles else None,
         "citizen_name": order.citizen_name,
         "category": order.category,
         "content": order.content,
@@ -269,9 +290,12 @@ def _differs(order: Order, body: dict[str, Any]) -> bool:
 @routes.get("/api/orders")
 @requires("seat")
 async def list_orders_handler(request: web.Request) -> web.Response:
-    query = parse_query(request.query, LIST_FIELDS, CHINA_TZ)
-    if "from" in query and "to" in query and query["from"] >= query["to"]:
-        raise BadInput("to", "must be after from")
+    settings = request.app[SETTINGS]
+    query = parse_query(request.query, LIST_FIELDS, settings.orders.tz)
+    if "citizen_number" in query and principal(request).role not in settings.orders.unmasked_roles:
+        # a masked role would confirm a full number by filtering on it (保护隐私)
+        raise Forbidden("citizen_number", f"role {principal(request).role} sees citizens' numbers masked and may "
+                                          "not filter on them")
     flt = OrderFilter(
         status=query.get("status"), mode=query.get("mode"), direction=query.get("direction"),
         category=query.get("category"), order_class=query.get("order_class"),
@@ -337,3 +361,20 @@ def _action_handler(action: str) -> Any:
 
 for _action in ACTIONS:
     routes.post(f"/api/orders/{{order_id}}/{_action}")(_action_handler(_action))
+
+
+REOPEN_FIELDS: dict[str, Field] = {"reason": line("Why the final order is reopened (kept in the audit trail)", 256)}
+REOPEN_REQUIRED = frozenset({"reason"})
+
+
+@routes.post("/api/orders/{order_id}/reopen")
+@requires("supervisor")
+async def order_reopen(request: web.Request) -> web.Response:
+    """Reopen a final order (closed, abandoned, voided): it goes back to the
+    status it had before; the audit event keeps its old values."""
+    order_id = path_key(request, "order_id")
+    body = parse_body(await json_body(request), REOPEN_FIELDS, REOPEN_REQUIRED)
+    service = request.app[ORDERS]
+    current = await service.get(order_id)
+    order = await service.reopen(current.id, actor=principal(request).actor, reason=body["reason"])
+    return web.json_response(shown_order(request, order))

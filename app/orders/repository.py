@@ -203,3 +203,14 @@ async def count_by(session: AsyncSession, column: str, start: datetime, end: dat
         select(col, func.count()).where(Order.created_at >= start, Order.created_at < end, *extra)
         .group_by(col).order_by(func.count().desc(), col))
     return [(value, int(count)) for value, count in rows]
+
+
+async def status_before(session: AsyncSession, order_id: str, status: str) -> str | None:
+    """The status the order left when it last entered `status` (its audit
+    trail's latest event into `status` from another one), or None."""
+    row = (await session.execute(
+        select(OrderEvent.from_status)
+        .where(OrderEvent.order_id == order_id, OrderEvent.to_status == status,
+               OrderEvent.from_status.is_not(None), OrderEvent.from_status != status)
+        .order_by(OrderEvent.id.desc()).limit(1))).first()
+    return row[0] if row is not None else None

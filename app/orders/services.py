@@ -27,16 +27,18 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.orders import repository
 from app.runtime.models import ORDER_MODES, Order, OrderEvent, utcnow
-from app.web.errors import BadInput
+from app.web.errors import BadInput, Conflict
 from core.orders import (
     INITIAL,
     STAMPS,
     STATUSES,
     IllegalTransition,
+    check_editable,
     check_transition,
     direction,
+    reopen_status,
 )
-from core.safety import UnsafeValue, check_line, check_number, check_token
+from core.safety import UnsafeValue, check_line, check_number, check_token, is_presented
 from core.sla import ORDER_CLASSES, TimeLimits, breaches, deadlines
 
 __all__ = ["OrderService", "IllegalTransition", "CHINA_TZ", "OrderChange", "OrderObserver"]
@@ -77,6 +79,8 @@ SETTABLE: dict[str, int | None] = {
     "source_seat": 32,
     "linkedid": 64,
     "channel": 128,
+    # a caller ID that is not a number, as presented (URI-escaped), for the audit
+    "citizen_presented": 600,
 }
 MULTILINE = frozenset({"content", "result", "note"})
 
@@ -100,6 +104,9 @@ def _check_fields(fields: dict[str, Any]) -> dict[str, Any]:
         elif name == "peer_updated_at":
             if not isinstance(value, datetime) or value.tzinfo is None:
                 raise BadInput(name, "must be a timezone-aware time")
+        elif name == "citizen_presented":
+            if not is_presented(value):
+                raise BadInput(name, "must be the caller ID as presented, URI-escaped")
         elif name == "wait_ms":
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 86_400_000:
                 raise BadInput(name, "must be a whole number of milliseconds from 0 to 86400000")
@@ -160,6 +167,32 @@ def log_fields(order: Order) -> dict[str, str]:
     if order.channel:
         fields["channel"] = order.channel
     return fields
+def _olds(order: Order, names: Any) -> dict[str, Any]:
+    """The order's current values of `names` (before a change), for the audit event."""
+    return _jsonable({name: getattr(order, name) for name in names})
+
+
+# What an audit event keeps of a change: `fields` the new values, `old` the
+# values they replace — text included, so an edit never loses the original.
+# Columns a reopen clears are kept under `old` too.
+REOPEN_CLEARS: tuple[str, ...] = ("closed_at", "outcome_reason")
+
+
+def _check_category(entry: Any, category: str, jurisdiction: str) -> None:
+    """An order names an entry of the deployment's catalogue: `BadInput` for
+    a code it does not have, `Conflict` (409) for one an admin has disabled."""
+    if entry is None:
+        raise BadInput("category", f"{category!r} is not in the {jurisdiction} catalogue")
+    if not entry.enabled:
+        raise Conflict(f"{category!r} is disabled in the {jurisdiction} catalogue", "category")
+
+
+# Statuses in which the class's time limits run (see `core.sla`).
+CLOCK_RUNS = frozenset({"dispatched", "signed", "on_site"})
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
 
 
 class OrderService:
@@ -255,7 +288,8 @@ class OrderService:
         try:
             check_token("source_centre", source_centre)
             check_token("target_centre", target_centre)
-            check_number("citizen_number", citizen_number)
+            if citizen_number != "":  # "": withheld, or a caller ID that is not a number
+                check_number("citizen_number", citizen_number)
             check_line("actor", actor, max_len=64)
             if numbered_by is not None:
                 check_token("numbered_by", numbered_by)
@@ -278,8 +312,7 @@ class OrderService:
             catalogue_detail: dict[str, Any] | None = None
             if category is not None and self._jurisdiction is not None:
                 entry = await repository.find_catalogue_entry(session, self._jurisdiction, category)
-                if entry is None or not entry.enabled:
-                    raise BadInput("category", f"{category!r} is not in the {self._jurisdiction} catalogue")
+                _check_category(entry, category, self._jurisdiction)
                 destinations = list(entry.destinations.get("list", []))
                 catalogue_detail = {"code": entry.code, "destinations": destinations,
                                     "matches_target": (target or target_centre) in destinations}
@@ -401,6 +434,9 @@ class OrderService:
                          event or "transition", to_status, order.number, order.id, actor,
                          extra=log_fields(order))
                 raise
+            old = _olds(order, fields)
+            if target_centre is not None and target_centre != order.target_centre:
+                old["target_centre"] = order.target_centre
             for name, value in fields.items():
                 setattr(order, name, value)
             if target_centre is not None and target_centre != order.target_centre:
@@ -418,9 +454,12 @@ class OrderService:
             order.status = to_status
             order.updated_at = now
             event_detail = dict(detail or {})
-            changed = _jsonable({k: v for k, v in fields.items() if k not in ("content", "result", "note")})
+            changed = _jsonable(fields)
             if changed:
                 event_detail.setdefault("fields", changed)
+                replaced = {k: v for k, v in old.items() if v is not None and v != changed.get(k)}
+                if replaced:
+                    event_detail.setdefault("old", replaced)
             await repository.add_event(session, order.id, actor=actor, kind="transition",
                                        from_status=from_status, to_status=to_status,
                                        detail=event_detail, at=now)
@@ -432,9 +471,16 @@ class OrderService:
         return order
 
     async def update(self, order_id: str, *, actor: str, category: str | None = None, **fields: Any) -> Order:
-        """Set fields without changing the status (e.g. the peer's order number); audited.
+        """Set fields without changing the status (e.g. the peer's order number); audited
+        with the old and the new value of every changed field.
 
-        A new `category` is checked against the jurisdiction's catalogue.
+        A new `category` is checked against the jurisdiction's catalogue.  A
+        new `order_class` on an order whose clock runs (dispatched, signed, on
+        site) moves its deadlines to the new class's limits from the same
+        dispatch time (general → major gains the 30-minute sign-for and the
+        2-hour on-site limit); a breach flag of a moved deadline is cleared so
+        the overdue checker judges it again.  An order in a final status is
+        not edited: `FinalOrder` (409) — a supervisor reopens it first.
         """
         _check_fields(fields)
         now = self.now()
@@ -446,15 +492,73 @@ class OrderService:
             fields["category"] = category
         async with self._sessions.begin() as session:
             order = await repository.lock_order(session, order_id, now)
+            check_editable(order.status)
             if category is not None and self._jurisdiction is not None:
                 entry = await repository.find_catalogue_entry(session, self._jurisdiction, category)
-                if entry is None or not entry.enabled:
-                    raise BadInput("category", f"{category!r} is not in the {self._jurisdiction} catalogue")
-            for name, value in fields.items():
+                _check_category(entry, category, self._jurisdiction)
+            changes = {k: v for k, v in fields.items() if getattr(order, k) != v}
+            old = _olds(order, changes)
+            for name, value in changes.items():
                 setattr(order, name, value)
+            if "order_class" in changes and order.dispatched_at is not None and order.status in CLOCK_RUNS:
+                due = deadlines(order.order_class, order.dispatched_at, self._limits)
+                for column, value in (("sign_due_at", due.sign_due_at), ("on_site_due_at", due.on_site_due_at)):
+                    if getattr(order, column) != value:
+                        old[column] = _iso(getattr(order, column))
+                        changes[column] = value
+                        setattr(order, column, value)
+                        flag = column.replace("_due_at", "_overdue_at")
+                        if getattr(order, flag) is not None:
+                            old[flag] = _iso(getattr(order, flag))
+                            changes[flag] = None
+                            setattr(order, flag, None)
             order.updated_at = now
-            await repository.add_event(session, order.id, actor=actor, kind="updated",
-                                       detail={"fields": sorted(fields)}, at=now)
+            detail: dict[str, Any] = {"fields": _jsonable(changes), "old": old}
+            await repository.add_event(session, order.id, actor=actor, kind="updated", from_status=order.status,
+                                       to_status=order.status, detail=detail, at=now)
+        log.info("order %s updated by %s: %s", order.number, actor, ", ".join(sorted(changes)) or "nothing changed")
+        return order
+
+    async def reopen(self, order_id: str, *, actor: str, reason: str) -> Order:
+        """Bring a final order (closed, abandoned, voided) back to the status it
+        had before it was finalised (`core.orders.reopen_status`) — a
+        supervisor's decision, with `reason`.  The `reopened` audit event keeps
+        what the order said when it was final (status, closing time, outcome
+        reason, result); the closing time and outcome reason are cleared, the
+        rest stays until it is edited (audited again).  Raises
+        `IllegalTransition` (409) for an order that is not final, `NotFound`,
+        `BadInput`."""
+        try:
+            check_line("actor", actor, max_len=64)
+            check_line("reason", reason, max_len=256)
+        except UnsafeValue as exc:
+            raise BadInput(exc.field, exc.reason) from None
+        if not reason.strip():
+            raise BadInput("reason", "is required")
+        now = self.now()
+        async with self._sessions.begin() as session:
+            order = await repository.lock_order(session, order_id, now)
+            before = await repository.status_before(session, order.id, order.status)
+            try:
+                to_status = reopen_status(order.status, before)
+            except IllegalTransition:
+                log.info("Transition refused: %s -> reopen -> ? (order %s %s, by %s)", order.status,
+                         order.number, order.id, actor)
+                raise
+            from_status = order.status
+            old = _olds(order, ("status", *REOPEN_CLEARS, "result", "return_reason"))
+            for name in REOPEN_CLEARS:
+                setattr(order, name, None)
+            order.status = to_status
+            order.updated_at = now
+            detail = {"action": "reopen", "reason": reason, "old": old}
+            await repository.add_event(session, order.id, actor=actor, kind="reopened", from_status=from_status,
+                                       to_status=to_status, detail=detail, at=now)
+            change = OrderChange(from_status, to_status, actor, detail)
+            await self._changed(session, order, change)
+        self._committed(order, change)
+        log.info("Transition: %s -> reopen -> %s (order %s %s, by %s: %s)", from_status, to_status,
+                 order.number, order.id, actor, reason)
         return order
 
     async def note(self, order_id: str, *, actor: str, kind: str, detail: dict[str, Any] | None = None,

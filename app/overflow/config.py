@@ -28,6 +28,7 @@ from core.overflow import (
     OverflowGroup,
     SurgeChange,
     shared_members,
+    Clash,
     validate_group,
 )
 from core.safety import UnsafeValue
@@ -67,6 +68,8 @@ class OverflowConfig:
     def _validated(self, data: Mapping[str, object]) -> OverflowGroup:
         try:
             return validate_group(data, self.centres)
+        except Clash as exc:
+            raise Conflict(exc.reason, exc.field) from None
         except UnsafeValue as exc:
             raise BadInput(exc.field, exc.reason) from None
 
@@ -80,8 +83,8 @@ class OverflowConfig:
                 continue
         clash = shared_members(group, others)
         if clash is not None:
-            raise BadInput("members", f"{clash[0]!r} is already a member of group {clash[1]} of centre "
-                                      f"{group.centre}")
+            raise Conflict(f"{clash[0]!r} is already a member of group {clash[1]} of centre {group.centre}",
+                           "members")
 
     async def rows(self) -> list[RemoteSeatGroup]:
         async with self._sessions() as session:

@@ -316,7 +316,7 @@ class OverflowController:
         group, centre, member = found
         fields: dict[str, Any] = dict(
             mode="overflow", source_centre=centre, target_centre=centre, status="accepted",
-            citizen_number=citizen if is_number(citizen) else "0", actor="system:overflow",
+            citizen_number=citizen if is_number(citizen) else "", actor="system:overflow",
             target=group, target_seat=member[:32], wait_ms=wait_ms,
             linkedid=str(event.get("Linkedid", ""))[:64] or None, channel=str(event.get("Channel", ""))[:128] or None,
             note=f"远程话务座席支持: answered by {interface} of group {group}",

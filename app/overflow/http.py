@@ -20,13 +20,13 @@ from typing import Any
 
 from aiohttp import web
 
-from app.orders.services import CHINA_TZ
 from app.overflow.config import OverflowConfig, event_view, group_view
 from app.runtime.models import utcnow
 from app.web.auth import principal, requires
 from app.web.errors import BadInput
 from app.web.input import Field, json_body, line, parse_query, path_key, when
-from core.overflow import GROUP_FIELDS
+from app.web.keys import SETTINGS
+from core.overflow import GROUP_FIELDS, MEMBER_PATTERN
 
 OVERFLOW = web.AppKey("overflow", OverflowConfig)
 
@@ -44,17 +44,19 @@ GROUP_SCHEMA: dict[str, Any] = {
     "properties": {
         "name": {"type": "string", "pattern": r"^[A-Za-z0-9_.\-]{1,32}$", "description": "Unique group name"},
         "centre": {"type": "string", "maxLength": 16, "description": "The centre whose calls overflow (12345, 110)"},
-        "members": {"type": "array", "minItems": 1, "maxItems": 64, "description":
-                    "Dial strings: PJSIP/<endpoint>, PJSIP/<number>@<trunk>, Local/<exten>@<context>[/n]",
-                    "items": {"type": "string", "maxLength": 128}},
-        "priority": {"type": "integer", "minimum": 1, "maximum": 99,
+        "members": {"type": "array", "minItems": 1, "maxItems": 64, "uniqueItems": True, "description":
+                    "Dial strings: PJSIP/<endpoint>, PJSIP/<number>@<trunk>, Local/<exten>@<context>[/n]; a local "
+                    "seat, a context of the hotline's own call flow or a member of another group is 409",
+                    "items": {"type": "string", "maxLength": 128, "pattern": MEMBER_PATTERN}},
+        "priority": {"type": "integer", "minimum": 1, "maximum": 99, "nullable": True,
                      "description": "Queue penalty of the members (local seats are 0); lower groups first"},
         "min_waiting": {"type": "integer", "minimum": 1, "maximum": 1000, "nullable": True,
                         "description": "Open when this many callers wait"},
         "max_wait_s": {"type": "integer", "minimum": 1, "maximum": 3600, "nullable": True,
                        "description": "Open when the longest wait reaches this (s)"},
-        "when_no_local_free": {"type": "boolean", "description": "Open when callers wait and no local seat is free"},
-        "enabled": {"type": "boolean"},
+        "when_no_local_free": {"type": "boolean", "nullable": True,
+                               "description": "Open when callers wait and no local seat is free (null: false)"},
+        "enabled": {"type": "boolean", "nullable": True, "description": "null: true"},
     },
 }
 
@@ -101,6 +103,8 @@ async def get_group(request: web.Request) -> web.Response:
 async def update_group(request: web.Request) -> web.Response:
     name = path_key(request, "name", 32)
     body = await _group_body(request, required=())
+    if "name" in body:
+        raise BadInput("name", "a group cannot be renamed: create a new one and delete this one")
     row = await request.app[OVERFLOW].update(name, body, actor=principal(request).actor)
     return web.json_response(group_view(row))
 
@@ -115,7 +119,7 @@ async def delete_group(request: web.Request) -> web.Response:
 @routes.get("/api/overflow/surges")
 @requires("supervisor")
 async def surge_events(request: web.Request) -> web.Response:
-    query = parse_query(request.query, SURGE_QUERY, CHINA_TZ)
+    query = parse_query(request.query, SURGE_QUERY, request.app[SETTINGS].orders.tz)
     rows = await request.app[OVERFLOW].surge_events(centre=query.get("centre"), since=query.get("from"),
                                                     until=query.get("to"))
     return web.json_response({"events": [event_view(r) for r in rows], "generated_at": utcnow().isoformat()})

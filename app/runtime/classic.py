@@ -32,7 +32,8 @@ async def run(name: str, call: ClassicAgiCall, settings: Settings) -> str:
     engine = db.create_engine(settings.effective_database_url)
     try:
         sessions = db.session_factory(engine)
-        orders = OrderService(sessions, limits=settings.orders.time_limits, jurisdiction=settings.orders.jurisdiction)
+        orders = OrderService(sessions, limits=settings.orders.time_limits, jurisdiction=settings.orders.jurisdiction,
+                              number_tz=settings.orders.tz)
         routes = AgiRoutes()
         setup_features(Dependencies(settings, engine, sessions, orders, frozenset({"agi"}), agi=routes))
         return await run_route(name, call, routes)

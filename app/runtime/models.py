@@ -167,6 +167,10 @@ class Order(Base):
     # "actor|key" of POST /api/orders' Idempotency-Key: the same key gives the same order
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
 
+    # 0006: a caller ID that is not a number (citizen_number is then ""), as
+    # presented, URI-escaped: kept for the audit, never turned into a number.
+    citizen_presented: Mapped[str | None] = mapped_column(String(600))
+
     __table_args__ = (
         Index("uq_orders_peer_peer_order_id", "peer", "peer_order_id", unique=True),
         Index("uq_orders_idempotency_key", "idempotency_key", unique=True),

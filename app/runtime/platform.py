@@ -57,7 +57,8 @@ class Platform:
         await db.migrate(s.effective_database_url)
         engine = db.create_engine(s.effective_database_url)
         sessions = db.session_factory(engine)
-        orders = OrderService(sessions, limits=s.orders.time_limits, jurisdiction=s.orders.jurisdiction)
+        orders = OrderService(sessions, limits=s.orders.time_limits, jurisdiction=s.orders.jurisdiction,
+                              number_tz=s.orders.tz)
         if "bridge" in self.roles:
             self.bridge = AmiBridge(s, self.secrets.ami_secret)
             self.ami = self.bridge.ami

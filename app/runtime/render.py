@@ -27,6 +27,7 @@ from app.runtime.secrets import Secrets
 from core import channel_vars as cv
 from core.centres import centres_spec, extension_patterns
 from core.contexts import KNOWN_SEATS
+from core.safety import INVALID_NUMBER_LABEL, NUMBER_MAX, NUMBER_PATTERN, PRESENTED_MAX
 from core.fast_path import GUARD, WRITES, guard_expression, regex, writes_mset
 from core.centres import Centre
 from core.handoff import partner_centre, seat_interfaces
@@ -164,6 +165,10 @@ def _context(settings: Settings, secrets: Secrets, agi_mode: str, verbose: int, 
         "seats": seats,
         "handoff_fast": "yes" if settings.handoff.fast_path else "no",
         "test_rig": test_rig,
+        "number_max": NUMBER_MAX,
+        "number_ok": regex(NUMBER_PATTERN, "${digits}"),
+        "presented_max": PRESENTED_MAX,
+        "invalid_label": INVALID_NUMBER_LABEL,
         **_handoff_context(settings),
         **_trunk_context(settings),
         **_seats_context(settings),

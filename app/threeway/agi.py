@@ -32,12 +32,13 @@ async def threeway_start(call: AgiCall, service: ThreeWayService, routes: AgiRou
         log.error("three-way key on %s: no AMI link in this process; the call stays two-party", channel)
         await call.set_variable(cv.THREEWAY_PROMPT, Refusal("error").prompt)
         return
-    names = (cv.THREEWAY_PEER, cv.CITIZEN, cv.CENTRE, cv.FIRST_CENTRE, "CHANNEL(linkedid)")
+    names = (cv.THREEWAY_PEER, cv.CITIZEN, cv.CENTRE, cv.FIRST_CENTRE, "CHANNEL(linkedid)", cv.CITIZEN_PRESENTED)
     packed = await call.read_function("|".join(f"${{{n}}}" for n in names)) or ""
-    peer, citizen, centre, first, linkedid = (packed.split("|") + [""] * len(names))[:len(names)]
+    peer, citizen, centre, first, linkedid, presented = (packed.split("|") + [""] * len(names))[:len(names)]
     request = ThreeWayRequest(seat_channel=channel, citizen_channel=peer if is_channel_name(peer) else None,
                               citizen_number=citizen or None, centre=centre or None,
-                              first_centre=first or None, linkedid=linkedid or None, via="key")
+                              first_centre=first or None, linkedid=linkedid or None, via="key",
+                              citizen_presented=presented or None)
     started = await service.start(request)
     if not started.ok:
         assert started.refusal is not None

@@ -80,7 +80,8 @@ class ThreeWayService:
             order = await self.orders.create(
                 mode="three_way", source_centre=plan.source_centre, target_centre=plan.target_centre,
                 citizen_number=plan.citizen_number, actor=f"seat:{plan.initiator.extension}",
-                source_seat=plan.initiator.extension, linkedid=plan.linkedid, channel=plan.citizen_channel)
+                source_seat=plan.initiator.extension, linkedid=plan.linkedid, channel=plan.citizen_channel,
+                citizen_presented=plan.citizen_presented)
         except BaseException:
             self._citizens.discard(plan.citizen_channel)
             raise

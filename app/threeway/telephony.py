@@ -79,7 +79,7 @@ class AmiThreeWayTelephony(AmiTelephony):
                 "Action": "Originate", "Channel": f"Local/{ring_exten(threeway_id)}@{RING_CONTEXT}/n",
                 "Context": "hotline-threeway-join", "Exten": "s", "Priority": "1",
                 # the other centre sees the citizen's number: the Local channel's own caller ID
-                "CallerID": f'"" <{plan.citizen_number}>',
+                "CallerID": plan.caller_id,
                 "Timeout": str((plan.timeout_s + 10) * 1000), "Async": "true",
                 "Variable": [f"{k}={v}" for k, v in plan.ring_variables(threeway_id).items()],
             }

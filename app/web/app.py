@@ -28,7 +28,7 @@ from app.runtime import db
 from app.runtime.features import FEATURES, Dependencies, setup_features
 from app.runtime.models import utcnow
 from app.web import openapi, tokens, ui
-from app.web.auth import auth_middleware
+from app.web.auth import REVOCATIONS, Revocations, auth_middleware
 from app.web.errors import to_http
 from app.web.keys import ENGINE, REDIS, SESSIONS, SETTINGS
 from core.settings import Settings
@@ -60,6 +60,17 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         else:
             log.info("%s %s: %d %s", request.method, request.path, status, exc)
         return web.json_response(body, status=status)
+
+
+async def secure_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """`on_response_prepare`: every answer says nothing about the server's
+    software (aiohttp's `Server: Python/… aiohttp/…` banner is dropped) and is
+    not sniffed as another type; API answers — citizens' numbers, orders — are
+    never stored by a browser or a proxy."""
+    response.headers.popall("Server", None)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    if request.path.startswith("/api/"):
+        response.headers["Cache-Control"] = "no-store"
 
 
 async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -100,7 +111,7 @@ def features_ctx(deps: Dependencies | None,
             await db.migrate_engine(engine)
             sessions = db.session_factory(engine)
             orders = OrderService(sessions, clock=clock, limits=settings.orders.time_limits,
-                                  jurisdiction=settings.orders.jurisdiction)
+                                  jurisdiction=settings.orders.jurisdiction, number_tz=settings.orders.tz)
             wired = setup_features(Dependencies(settings, engine, sessions, orders, roles=frozenset({"web"})))
         started = []
         try:
@@ -129,6 +140,8 @@ def init_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
     (tests pass their own) when the app wires its own features (`deps` None)."""
     app = web.Application(middlewares=[error_middleware, auth_middleware])
     app[SETTINGS] = settings
+    app.on_response_prepare.append(secure_headers)
+    app[REVOCATIONS] = Revocations(lambda: app[SESSIONS])
     app.cleanup_ctx.append(redis_ctx)
     app.cleanup_ctx.append(features_ctx(deps, clock))
     for feature in deps.features if deps is not None else FEATURES:

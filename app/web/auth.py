@@ -12,17 +12,19 @@ unknown token: 401; role too low: 403 — both answered through
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, TypeVar
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.runtime.models import ApiToken
@@ -55,6 +57,7 @@ class Principal:
 
 
 PRINCIPAL = web.RequestKey("principal", Principal)
+TOKEN_HASH = web.RequestKey("token_hash", str)
 
 
 def hash_token(token: str) -> str:
@@ -109,6 +112,41 @@ async def authenticate(sessions: async_sessionmaker[AsyncSession], token: str) -
     return Principal(name=row.name, role=row.role)
 
 
+async def token_active(sessions: async_sessionmaker[AsyncSession], digest: str) -> bool:
+    """Whether the token with this SHA-256 is still active (not revoked, not deleted)."""
+    async with sessions() as session:
+        row = (await session.scalars(select(ApiToken).where(ApiToken.token_hash == digest))).first()
+    return row is not None and row.revoked_at is None
+
+
+class Revocations:
+    """Tells long answers (the live stream) that some token was revoked —
+    by any process: `hotline token revoke` or another web process — within
+    `interval_s`.  One small query per interval however many streams ask;
+    a stream whose token is among the revoked ends (`app.live.stream`)."""
+
+    def __init__(self, sessions: Callable[[], async_sessionmaker[AsyncSession]], interval_s: float = 0.25) -> None:
+        self._sessions = sessions
+        self.interval_s = interval_s
+        self._generation: tuple[int, Any] = (0, None)
+        self._read_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def generation(self) -> tuple[int, Any]:
+        """(number of revoked tokens, latest revocation time), at most `interval_s` old."""
+        async with self._lock:
+            if time.monotonic() - self._read_at >= self.interval_s:
+                async with self._sessions()() as session:
+                    row = (await session.execute(select(func.count(), func.max(ApiToken.revoked_at))
+                                                 .where(ApiToken.revoked_at.is_not(None)))).one()
+                self._generation = (int(row[0]), row[1])
+                self._read_at = time.monotonic()
+            return self._generation
+
+
+REVOCATIONS = web.AppKey("revocations", Revocations)
+
+
 def requires(role: str) -> Callable[[F], F]:
     """Mark a handler with the least role it needs."""
     assert role in ROLES, role
@@ -152,4 +190,5 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         log.info("%s %s refused for %s: needs %s", request.method, request.path, who.actor, needed)
         raise web.HTTPForbidden(reason=f"needs role {needed} (token has {who.role})")
     request[PRINCIPAL] = who
+    request[TOKEN_HASH] = hash_token(token.strip())
     return await handler(request)

@@ -7,7 +7,10 @@ middleware is the only place that turns them into responses, through
     HotlineError                      500  (a bug or an unexpected failure)
     ├── NotFound(kind, key)           404  {"error", "kind", "key"}
     ├── BadInput(field, reason)       400  {"error", "field"}
-    ├── Conflict(reason)              409  {"error"}
+    ├── Forbidden(field, reason)      403  {"error", "field"}
+    ├── UnsupportedMedia(field, reason)
+    │                                 415  {"error", "field"}
+    ├── Conflict(reason, field=None)  409  {"error", "field" when given}
     ├── Refused(action, reason, order)
     │                                 409  {"error", "reason", "order" when there is one}
     └── Unavailable(service, reason)  503  {"error", "service"}
@@ -45,10 +48,32 @@ class BadInput(HotlineError):
         self.reason = reason
 
 
+class UnsupportedMedia(HotlineError):
+    """A body sent as something other than the JSON the route reads (`field`: the header)."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class Forbidden(HotlineError):
+    """The caller's role may not use `field` (a masked role filtering on a citizen's number)."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
 class Conflict(HotlineError):
-    def __init__(self, reason: str) -> None:
+    """The request is well formed but clashes with the state it meets;
+    `field`, when given, names the part that clashes."""
+
+    def __init__(self, reason: str, field: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.field = field
 
 
 class Refused(HotlineError):
@@ -84,12 +109,16 @@ def to_http(exc: BaseException, show_order: Callable[[Any], dict[str, Any]] | No
         return 404, {"error": str(exc), "kind": exc.kind, "key": exc.key}
     if isinstance(exc, BadInput):
         return 400, {"error": exc.reason, "field": exc.field}
+    if isinstance(exc, Forbidden):
+        return 403, {"error": exc.reason, "field": exc.field}
+    if isinstance(exc, UnsupportedMedia):
+        return 415, {"error": exc.reason, "field": exc.field}
     if isinstance(exc, UnsafeValue):
         return 400, {"error": exc.reason, "field": exc.field}
     if isinstance(exc, IllegalTransition):
         return 409, {"error": str(exc), "current_status": exc.current, "wanted_status": exc.wanted}
     if isinstance(exc, Conflict):
-        return 409, {"error": exc.reason}
+        return 409, {"error": exc.reason, **({"field": exc.field} if exc.field else {})}
     if isinstance(exc, Refused):
         body: dict[str, Any] = {"error": str(exc), "reason": exc.reason}
         if exc.order is not None and show_order is not None:

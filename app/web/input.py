@@ -18,20 +18,27 @@ from typing import Any, Literal, Mapping
 
 from aiohttp import web
 
-from app.web.errors import BadInput
+from app.web.errors import BadInput, UnsupportedMedia
+from core.safety import NOT_BLANK
 
 Kind = Literal["line", "text", "integer", "boolean", "datetime"]
 
 _CONTROL_LINE = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
-PHONE = r"^\+?[0-9*#]{1,32}$"
+PHONE = r"^(\+[0-9*#]{1,31}|[0-9*#]{1,32})$"  # core.safety.check_number: 32 in all
 DIVISION_CODE = r"^[0-9]{6}([0-9]{3}([0-9]{3})?)?$"  # 行政区划代码: 6, 9 or 12 digits
 ORG_CODE = r"^([0-9A-HJ-NPQRTUWXY]{18}|[0-9A-Z]{8}-?[0-9X])$"  # 统一社会信用代码 or 组织机构代码
 TOKEN = r"^[A-Za-z0-9_.+\-]{1,64}$"
 # What the document promises about any other string (the checks below enforce it).
 LINE_PATTERN = r"^[^\x00-\x1f\x7f]*$"
 TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+# ...and about a required one, which must hold more than blanks.
+LINE_REQUIRED = rf"^[^\x00-\x1f\x7f]*[^{NOT_BLANK}\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+TEXT_REQUIRED = (rf"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*[^{NOT_BLANK}\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+                 r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$")
+# Path keys: an order's id (a UUID or a call's uniqueid) or number, a name, a code.
+KEY_PATTERN = r"^[0-9A-Za-z._\-]{1,64}$"
 
 
 @dataclass(frozen=True)
@@ -86,22 +93,37 @@ def _check_string(name: str, value: object, spec: Field) -> str:
     return value
 
 
+# Dates and times the API takes: years FIRST_YEAR to LAST_YEAR (a hotline
+# has no orders before 1970, and year 1 or 9999 overflows once a time zone
+# is applied).  The document states the same as the strings' pattern.
+FIRST_YEAR, LAST_YEAR = 1970, 2999
+_YEAR = r"(19[7-9][0-9]|2[0-9]{3})"
+# Every real calendar day of those years, and no other (the pattern is exact,
+# so what the document allows the API accepts): 31-, 30-day months, February
+# to the 28th, and the 29th in leap years.
+_LEAP = r"(19(7[26]|8[048]|9[26])|2[0-9]([02468][48]|[13579][26]|[2468]0)|2000|2400|2800)"
+_DATE = (rf"({_YEAR}-(0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|{_YEAR}-(0[469]|11)-(0[1-9]|[12][0-9]|30)"
+         rf"|{_YEAR}-02-(0[1-9]|1[0-9]|2[0-8])|{_LEAP}-02-29)")
+_DATE_TIME = _DATE + r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
+WHEN_PATTERN = f"^({_DATE}|{_DATE_TIME})$"
+
+
 def parse_datetime(name: str, value: str, tz: tzinfo) -> datetime:
-    """`YYYY-MM-DD` (the start of that day in `tz`) or ISO 8601 with an offset; UTC out."""
+    """`YYYY-MM-DD` (the start of that day in `tz`) or an RFC 3339 date-time
+    with an offset, years 1970 to 2999; UTC out."""
     if not isinstance(value, str) or len(value) > 40:
         raise BadInput(name, "must be a date (YYYY-MM-DD) or an ISO 8601 date-time with offset")
+    if not re.match(WHEN_PATTERN, value):
+        if re.match(r"^[0-9]{4}-", value) and not re.match(_YEAR, value):
+            raise BadInput(name, f"{value!r}: out of range (years {FIRST_YEAR} to {LAST_YEAR})")
+        raise BadInput(name, f"{value!r} is not a date (YYYY-MM-DD) or an ISO 8601 date-time with offset")
     try:
         if len(value) == 10:
             return datetime.combine(date.fromisoformat(value), time(), tz).astimezone(timezone.utc)
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise BadInput(name, f"{value!r} is not a date (YYYY-MM-DD) or an ISO 8601 date-time") from None
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        raise BadInput(name, "needs a time zone offset (e.g. +08:00 or Z)")
-    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         return parsed.astimezone(timezone.utc)
-    except OverflowError:
-        raise BadInput(name, "out of range") from None
+    except (ValueError, OverflowError):
+        raise BadInput(name, f"{value!r} is not a valid date (YYYY-MM-DD) or date-time") from None
 
 
 def check_value(name: str, value: object, spec: Field, tz: tzinfo = timezone.utc) -> Any:
@@ -167,34 +189,42 @@ def parse_query(query: Mapping[str, str], fields: Mapping[str, Field], tz: tzinf
     return result
 
 
+JSON_TYPES = frozenset({"application/json"})
+
+
 async def json_body(request: web.Request, *, optional: bool = False) -> object:
-    """The request's JSON body; an empty body is `{}` when `optional`."""
+    """The request's JSON body; an empty body is `{}` when `optional`.  A body
+    sent as anything but `application/json` (text/plain, a form) is refused
+    with `UnsupportedMedia` (415): a browser form or a `no-cors` request
+    cannot then pass for an API call."""
     raw = await request.read()
     if not raw.strip():
         if optional:
             return {}
         raise BadInput("body", "a JSON object is required")
+    if request.content_type not in JSON_TYPES:
+        raise UnsupportedMedia("Content-Type", f"{request.content_type or 'none'}: send the body as application/json")
     try:
         return json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise BadInput("body", "is not valid JSON (UTF-8)") from None
 
 
-def path_key(request: web.Request, name: str, max_len: int = 64) -> str:
-    """A path parameter, checked like a single-line string."""
-    return _check_string(name, request.match_info[name], Field("line", "", max_len=max_len))
+def path_key(request: web.Request, name: str, max_len: int = 64, pattern: str = KEY_PATTERN) -> str:
+    """A path parameter: letters, digits, `.`, `_`, `-` (`pattern`), as the document says."""
+    return _check_string(name, request.match_info[name], Field("line", "", max_len=max_len, pattern=pattern))
 
 
 def schema_of(fields: Mapping[str, Field], required: frozenset[str] = frozenset()) -> dict[str, Any]:
     """The OpenAPI (3.0) schema of a JSON object with these fields."""
-    properties = {name: field_schema(spec) for name, spec in fields.items()}
+    properties = {name: field_schema(spec, required=name in required) for name, spec in fields.items()}
     schema: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
     if required:
         schema["required"] = sorted(required)
     return schema
 
 
-def field_schema(spec: Field) -> dict[str, Any]:
+def field_schema(spec: Field, *, required: bool = False) -> dict[str, Any]:
     s: dict[str, Any] = {"description": spec.description}
     if spec.kind in ("line", "text"):
         s["type"] = "string"
@@ -204,6 +234,8 @@ def field_schema(spec: Field) -> dict[str, Any]:
             s["enum"] = list(spec.enum)
         if spec.pattern is not None:
             s["pattern"] = spec.pattern
+        elif spec.enum is None and required:
+            s["pattern"] = LINE_REQUIRED if spec.kind == "line" else TEXT_REQUIRED
         elif spec.enum is None:
             s["pattern"] = LINE_PATTERN if spec.kind == "line" else TEXT_PATTERN
     elif spec.kind == "integer":
@@ -211,12 +243,13 @@ def field_schema(spec: Field) -> dict[str, Any]:
     elif spec.kind == "boolean":
         s["type"] = "boolean"
     elif spec.kind == "datetime":
-        s.update(type="string", format="date-time")
+        s.update(type="string", maxLength=40, pattern=WHEN_PATTERN)
     if spec.nullable:
         s["nullable"] = True
     return s
 
 
 def query_parameters(fields: Mapping[str, Field], required: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
-    return [{"name": name, "in": "query", "required": name in required, "schema": field_schema(spec),
+    return [{"name": name, "in": "query", "required": name in required,
+             "schema": field_schema(spec, required=name in required),
              "description": spec.description} for name, spec in fields.items()]

@@ -6,9 +6,11 @@ Public: it describes the API, holds no data.
 """
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy import select
 
 from app.catalogue import http as catalogue_api
 from app.federation import http as federation_api
@@ -19,8 +21,10 @@ from app.overflow import http as overflow_api
 from app.seats import http as seats_api
 from app.threeway import http as threeway_api
 from app.web import tokens as tokens_api
-from app.web.input import query_parameters, schema_of
-from app.web.keys import SETTINGS
+from app.web.input import KEY_PATTERN, TOKEN, query_parameters, schema_of
+from app.runtime.models import CatalogueEntry
+from app.web.keys import SESSIONS, SETTINGS
+from core.handoff import CHANNEL_NAME_MAX, CHANNEL_NAME_PATTERN
 from core.orders import STATUSES
 from core.settings import Settings
 
@@ -35,16 +39,17 @@ def _responses(ok: int, description: str, *extra: int, content: str = "applicati
                                           "content": {content: {"schema": JSON_OBJECT if content ==
                                                                 "application/json" else {"type": "string"}}}}}
     for status, text in ((400, "Bad input: the field and the reason"), (401, "Missing or unknown token"),
-                         (403, "Role too low"), (404, "Not found"), (409, "Conflict / illegal transition"),
-                         (503, "A backing service is down")):
-        if status in extra or status in (400, 401, 403, 503):
+                         (403, "Role too low (or, with field, a parameter the role may not use)"),
+                         (404, "Not found"), (409, "Conflict / illegal transition / a final order"),
+                         (415, "The body was not sent as application/json"), (503, "A backing service is down")):
+        if status in extra or status in (400, 401, 403, 404, 409, 415, 503):
             responses[str(status)] = {"description": text, "content": {"application/json": {"schema": ERROR}}}
     return responses
 
 
-def _path_param(name: str, description: str, max_len: int = 64) -> dict[str, Any]:
+def _path_param(name: str, description: str, max_len: int = 64, pattern: str = KEY_PATTERN) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "description": description,
-            "schema": {"type": "string", "minLength": 1, "maxLength": max_len}}
+            "schema": {"type": "string", "minLength": 1, "maxLength": max_len, "pattern": pattern}}
 
 
 def _body(schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
@@ -57,7 +62,8 @@ def _action_operation(action: str) -> str:
 
 def _order_links() -> dict[str, Any]:
     """From a created order to every operation on it (lets fuzzers walk the lifecycle)."""
-    operations = ["getOrder", "updateOrder", "orderEvents", *(_action_operation(a) for a in orders_api.ACTIONS)]
+    operations = ["getOrder", "updateOrder", "orderEvents", "orderReopen",
+                  *(_action_operation(a) for a in orders_api.ACTIONS)]
     return {op[0].upper() + op[1:]: {"operationId": op, "parameters": {"order_id": "$response.body#/id"}}
             for op in operations}
 
@@ -72,9 +78,66 @@ def _with_schema(responses: dict[str, Any], status: str, schema: dict[str, Any])
     return responses
 
 
-def build(settings: Settings) -> dict[str, Any]:
+def _exact(paths: dict[str, Any], settings: Settings, codes: tuple[str, ...] | None) -> None:
+    """Tighten the document to what the handlers check against this
+    deployment's configuration, so a request the document allows is one the
+    API takes: a `seat` is a configured seat, a `channel` a channel name,
+    exactly one of them names a call, a `category` is a code of the
+    deployment's catalogue (`codes`, when known), an online order goes from
+    one centre to another, an overflow group belongs to a configured centre
+    and opens on at least one threshold."""
+    seats = [seat.extension for centre in settings.site.centres for seat in centre.seats]
+    local, every = list(settings.site.centre_ids), list(settings.site.centre_ids + settings.federation.peer_centres)
+
+    def tighten(schema: dict[str, Any], operation: str) -> None:
+        props = schema.get("properties", {})
+        if "seat" in props:
+            props["seat"] = {"type": "string", "enum": seats, "description": props["seat"].get("description", "")}
+        if "channel" in props:
+            props["channel"] = {**props["channel"], "pattern": CHANNEL_NAME_PATTERN, "maxLength": CHANNEL_NAME_MAX}
+        if "seat" in props and "channel" in props:
+            schema["oneOf"] = [{"required": ["seat"]}, {"required": ["channel"]}]
+        if "category" in props and codes is not None and operation in ("createOrder", "updateOrder",
+                                                                       "startHandoff"):
+            props["category"] = {"type": "string", "enum": list(codes),
+                                 "description": props["category"].get("description", "")}
+        if operation == "createOrder":
+            schema["allOf"] = [{"not": {"required": ["source_centre", "target_centre"],
+                                        "properties": {"source_centre": {"enum": [c]}, "target_centre": {"enum": [c]}}}}
+                               for c in local]
+            props["source_centre"]["enum"] = local
+            props["target_centre"]["enum"] = every
+        if operation in ("createGroup", "updateGroup"):
+            props["centre"] = {**props["centre"], "enum": local}
+        if operation == "createGroup":
+            schema["anyOf"] = [{"required": ["min_waiting"], "properties": {"min_waiting": {"type": "integer"}}},
+                               {"required": ["max_wait_s"], "properties": {"max_wait_s": {"type": "integer"}}},
+                               {"required": ["when_no_local_free"],
+                                "properties": {"when_no_local_free": {"enum": [True]}}}]
+        if operation == "updateGroup":
+            schema["properties"] = {k: v for k, v in props.items() if k != "name"}
+
+    for path, item in paths.items():
+        for method, op in item.items():
+            name = op.get("operationId") or f"{method} {path}"
+            if path == "/api/overflow/groups" and method == "post":
+                name = "createGroup"
+            if path == "/api/overflow/groups/{name}" and method == "patch":
+                name = "updateGroup"
+            for param in op.get("parameters", []):
+                if param["name"] == "seat":
+                    param["schema"] = {"type": "string", "enum": seats}
+            body = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+            if body is not None:
+                op["requestBody"]["content"]["application/json"]["schema"] = body = json.loads(json.dumps(body))
+                tighten(body, name)
+
+
+def build(settings: Settings, codes: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """The document; `codes`: the enabled catalogue codes of the deployment's
+    jurisdiction (the categories orders may name), when the caller read them."""
     order_id = _path_param("order_id", "Order id or number (12345-20261125-0001)")
-    code = _path_param("code", "Catalogue code (QZ-1-04, PL-3-12)", 32)
+    code = _path_param("code", "Catalogue code (QZ-1-04, PL-3-12)", 32, catalogue_api.CODE.pattern)
     paths: dict[str, Any] = {
         "/api/health": {"get": {"summary": "Database and Redis reachability", "security": [],
                                 "responses": {"200": {"description": "healthy"},
@@ -95,7 +158,7 @@ def build(settings: Settings) -> dict[str, Any]:
             "get": {"summary": "One order", "operationId": "getOrder", "parameters": [order_id],
                     "responses": _responses(200, "order", 404)},
             "patch": {"summary": "Edit an order's fields", "operationId": "updateOrder", "parameters": [order_id],
-                      "requestBody": _body(schema_of(orders_api.UPDATE_FIELDS)),
+                      "requestBody": _body({**schema_of(orders_api.UPDATE_FIELDS), "minProperties": 1}),
                       "responses": _responses(200, "order", 404)},
         },
         "/api/orders/{order_id}/events": {
@@ -119,7 +182,7 @@ def build(settings: Settings) -> dict[str, Any]:
                 catalogue_api.ONE_FIELDS)], "responses": _responses(200, "entry", 404)},
             "patch": {"summary": "Edit a catalogue entry (admin)",
                       "parameters": [code, *query_parameters(catalogue_api.ONE_FIELDS)],
-                      "requestBody": _body({**catalogue_api.ENTRY_SCHEMA, "minProperties": 1}),
+                      "requestBody": _body(catalogue_api.EDIT_SCHEMA),
                       "responses": _responses(200, "entry", 404)},
         },
         "/api/reports/summary": {
@@ -131,7 +194,7 @@ def build(settings: Settings) -> dict[str, Any]:
                     "parameters": query_parameters(reports.PERIOD_FIELDS, reports.PERIOD_REQUIRED),
                     "responses": _responses(200, "CSV", content="text/csv")}},
     }
-    group = _path_param("name", "Remote seat group name", 32)
+    group = _path_param("name", "Remote seat group name", 32, r"^[A-Za-z0-9_.\-]{1,32}$")
     paths["/api/overflow/groups"] = {
         "get": {"summary": "Remote seat groups (远程话务座席) of every centre (supervisor)",
                 "responses": _responses(200, "groups")},
@@ -152,7 +215,7 @@ def build(settings: Settings) -> dict[str, Any]:
         "get": {"summary": "Surge open/close events of the remote seat groups (supervisor)",
                 "parameters": query_parameters(overflow_api.SURGE_QUERY),
                 "responses": _responses(200, "events")}}
-    token_name = _path_param("name", "Token holder's name", 64)
+    token_name = _path_param("name", "Token holder's name", 64, TOKEN)
     paths["/api/whoami"] = {"get": {"summary": "The caller's token name and role",
                                     "responses": _responses(200, "name, role, sees_numbers")}}
     paths["/api/tokens"] = {
@@ -272,8 +335,7 @@ def build(settings: Settings) -> dict[str, Any]:
         "summary": "Every failed item gets fresh tries (admin)", "responses": _responses(200, "retried ids")}}
     paths["/api/federation/outbox/{item_id}/retry"] = {"post": {
         "summary": "A failed item gets fresh tries (admin)",
-        "parameters": [{**_path_param("item_id", "Outbox item id", 12),
-                        "schema": {"type": "string", "pattern": "^[0-9]{1,12}$"}}],
+        "parameters": [_path_param("item_id", "Outbox item id", 9, federation_api.ITEM_ID_PATTERN)],
         "responses": _responses(200, "retried id", 404)}}
     paths["/api/federation/status"] = {"get": {
         "summary": "Per peer: push queue depth, failed items, oldest unsent item, last error (supervisor)",
@@ -287,6 +349,13 @@ def build(settings: Settings) -> dict[str, Any]:
             "parameters": [order_id],
             "requestBody": _body(schema_of(fields, required), required=bool(required)),
             "responses": _responses(200, "the order", 404, 409)}}
+    paths["/api/orders/{order_id}/reopen"] = {"post": {
+        "summary": "Reopen a final order (closed, abandoned, voided): back to the status it had before; the audit "
+                   "event keeps the old values (supervisor)",
+        "operationId": "orderReopen", "parameters": [order_id],
+        "requestBody": _body(schema_of(orders_api.REOPEN_FIELDS, orders_api.REOPEN_REQUIRED)),
+        "responses": _responses(200, "the order", 404, 409)}}
+    _exact(paths, settings, codes)
     return {
         "openapi": "3.0.3",
         "info": {"title": "hotline-link", "version": "0.1.0",
@@ -312,4 +381,9 @@ def build(settings: Settings) -> dict[str, Any]:
 
 @routes.get("/api/openapi.json")
 async def openapi_document(request: web.Request) -> web.Response:
-    return web.json_response(build(request.app[SETTINGS]))
+    settings = request.app[SETTINGS]
+    async with request.app[SESSIONS]() as session:
+        codes = tuple(await session.scalars(
+            select(CatalogueEntry.code).where(CatalogueEntry.jurisdiction == settings.orders.jurisdiction,
+                                              CatalogueEntry.enabled.is_(True)).order_by(CatalogueEntry.code)))
+    return web.json_response(build(settings, codes))

@@ -66,7 +66,7 @@ async def add_token(request: web.Request) -> web.Response:
 @routes.delete("/api/tokens/{name}")
 @requires("admin")
 async def remove_token(request: web.Request) -> web.Response:
-    name = path_key(request, "name")
+    name = path_key(request, "name", 64, TOKEN)
     await revoke_token(request.app[SESSIONS], name=name, now=utcnow())
     log.info("api token %s revoked by %s", name, principal(request).actor)
     return web.json_response({"name": name, "revoked": True})

@@ -1,10 +1,14 @@
-"""A bounded schemathesis run over the served OpenAPI document: no request may get a 5xx.
+"""A bounded schemathesis run over the served OpenAPI document with every check:
+0 failures of any kind — no 5xx, every status and content type documented, a
+request the document allows is accepted and one it forbids is refused, answers
+match their schemas, no auth bypass, deleted things stay deleted.
 
 The real service runs as `hotline web` in its own process on a free port,
 over SQLite and over PostgreSQL (the stricter backend: NUL bytes, integer
 ranges), with an admin token so every operation is reachable.  The run is
-bounded by `--max-examples` and `--max-time`; the service's log must show
-no unhandled error afterwards.
+bounded by `--max-examples` and `--max-time` (CI); a 3-minute run by hand
+(`HOTLINE_FUZZ_SECONDS=180`) is how the document was made exact.  The
+service's log must show no unhandled error afterwards.
 
 One documented exception: `hotline web` alone has no AMI link, so the
 three-way and transfer buttons (/api/threeway…, /api/handoffs…, /api/seats/…) answer 503 "service: ami" once their input
@@ -29,7 +33,7 @@ import pytest
 from core.settings import PROJECT_ROOT
 
 ST = Path(sys.executable).parent / "st"
-MAX_TIME_S = 12
+MAX_TIME_S = int(os.environ.get("HOTLINE_FUZZ_SECONDS", "20"))
 MAX_EXAMPLES = 25
 # Per-operation schemathesis settings: where 503 is the documented answer without AMI.
 NEEDS_AMI = """
@@ -87,7 +91,7 @@ def served(tmp_path: Path, database_url: str) -> Iterator[tuple[str, str, Path]]
             process.wait()
 
 
-def test_when_the_api_is_fuzzed_from_its_openapi_document_then_nothing_answers_5xx(
+def test_when_the_api_is_fuzzed_from_its_openapi_document_then_every_check_passes(
     served: tuple[str, str, Path], tmp_path: Path
 ) -> None:
     assert ST.exists(), "schemathesis is a test dependency: pip install -e '.[test]'"
@@ -97,14 +101,14 @@ def test_when_the_api_is_fuzzed_from_its_openapi_document_then_nothing_answers_5
     started = time.monotonic()
     result = subprocess.run(
         [str(ST), "--config-file", str(config), "run", f"{base}/api/openapi.json", "--header", f"Authorization: Bearer {token}",
-         "--checks", "not_a_server_error", "--max-examples", str(MAX_EXAMPLES), "--max-time", str(MAX_TIME_S),
+         "--checks", "all", "--max-examples", str(MAX_EXAMPLES), "--max-time", str(MAX_TIME_S), "--workers", "1",
          "--seed", "20261125", "--no-color", "--generation-database", "none",
          "--report", "junit", "--report-dir", str(tmp_path / "report")],
         capture_output=True, text=True, timeout=MAX_TIME_S + 60, cwd=tmp_path)
     elapsed = time.monotonic() - started
     summary = result.stdout[-4000:]
     assert result.returncode == 0, summary + result.stderr[-2000:]
-    assert "passed" in summary
+    assert "passed" in summary and "Failures:" not in summary, summary
     log = log_path.read_text()
     assert "unhandled error" not in log, log[log.find("unhandled error") - 2000:][:6000]
     assert elapsed < MAX_TIME_S + 30

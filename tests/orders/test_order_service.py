@@ -10,7 +10,7 @@ import pytest
 from app.orders.calls import follow
 from app.orders.services import OrderService
 from app.web.errors import BadInput, NotFound
-from core.orders import IllegalTransition
+from core.orders import FinalOrder, IllegalTransition
 from tests.orders.conftest import Clock
 
 
@@ -161,3 +161,97 @@ async def test_when_a_call_reports_twice_then_the_first_outcome_stands_and_each_
     said = [r.getMessage() for r in caplog.records]
     assert any(m.startswith("Transition: pending -> ended -> abandoned (order 12345-") for m in said), said
     assert any(m.startswith("Transition refused: abandoned -> answered -> accepted") for m in said), said
+
+
+async def closed_order(service: OrderService, **overrides: object) -> object:
+    order = await new_transfer(service, status="accepted", content="楼道灯坏了三天", **overrides)
+    return await service.transition(order.id, "closed", actor="seat:1001",  # type: ignore[attr-defined]
+                                    detail={"action": "close"})
+
+
+@pytest.mark.parametrize("final", ["closed", "abandoned", "voided"])
+async def test_when_an_order_is_final_then_editing_it_is_refused_and_nothing_changes(
+    service: OrderService, final: str
+) -> None:
+    order = await new_transfer(service, content="原始诉求")
+    extra = {"outcome_reason": "x"} if final != "closed" else {}
+    if final == "closed":
+        await service.transition(order.id, "accepted", actor="t")  # type: ignore[attr-defined]
+    await service.transition(order.id, final, actor="t", **extra)  # type: ignore[attr-defined]
+    with pytest.raises(FinalOrder) as error:
+        await service.update(order.id, actor="seat:1001", content="改过的诉求")  # type: ignore[attr-defined]
+    assert error.value.current == final
+    read = await service.get(order.id)  # type: ignore[attr-defined]
+    assert (read.status, read.content) == (final, "原始诉求")
+    assert [e.kind for e in await service.events(order.id)][-1] == "transition"  # type: ignore[attr-defined]
+
+
+async def test_when_a_field_is_edited_then_the_audit_keeps_the_old_and_the_new_value(
+    service: OrderService,
+) -> None:
+    order = await new_transfer(service, status="accepted", content="原始诉求", address="钦南区")
+    await service.update(order.id, actor="seat:1001", content="改过的诉求", address="钦南区",  # type: ignore[attr-defined]
+                         citizen_name="张三")
+    event = (await service.events(order.id))[-1]  # type: ignore[attr-defined]
+    assert (event.kind, event.actor, event.from_status, event.to_status) == ("updated", "seat:1001", "accepted",
+                                                                            "accepted")
+    assert event.detail == {"fields": {"content": "改过的诉求", "citizen_name": "张三"},
+                            "old": {"content": "原始诉求", "citizen_name": None}}
+
+
+async def test_when_a_final_order_is_reopened_then_it_returns_to_its_last_status_and_the_audit_keeps_the_old(
+    service: OrderService, clock: Clock
+) -> None:
+    order = await new_transfer(service, status="accepted", content="原始诉求")
+    await service.transition(order.id, "dispatched", actor="t", handling_unit="钦南区住建局")  # type: ignore[attr-defined]
+    await service.transition(order.id, "signed", actor="t")  # type: ignore[attr-defined]
+    await service.transition(order.id, "feedback", actor="t", result="已修复")  # type: ignore[attr-defined]
+    closed = await service.transition(order.id, "closed", actor="t")  # type: ignore[attr-defined]
+    closed_at = closed.closed_at
+    clock.advance(hours=1)
+    with pytest.raises(BadInput) as error:
+        await service.reopen(order.id, actor="supervisor:li", reason=" ")  # type: ignore[attr-defined]
+    assert error.value.field == "reason"
+    reopened = await service.reopen(order.id, actor="supervisor:li", reason="市民来电称未修复")  # type: ignore[attr-defined]
+    assert (reopened.status, reopened.closed_at, reopened.result) == ("feedback", None, "已修复")
+    event = (await service.events(order.id))[-1]  # type: ignore[attr-defined]
+    assert (event.kind, event.actor, event.from_status, event.to_status) == ("reopened", "supervisor:li", "closed",
+                                                                            "feedback")
+    assert event.detail["reason"] == "市民来电称未修复"
+    assert event.detail["old"]["status"] == "closed"
+    assert event.detail["old"]["closed_at"] == closed_at.isoformat()
+    assert event.detail["old"]["result"] == "已修复"
+    edited = await service.update(order.id, actor="seat:1001", content="补充：仍漏水")  # type: ignore[attr-defined]
+    assert edited.content == "补充：仍漏水"
+    with pytest.raises(IllegalTransition):
+        await service.reopen(order.id, actor="supervisor:li", reason="again")  # type: ignore[attr-defined]
+
+
+async def test_when_an_abandoned_handoff_is_reopened_then_it_is_accepted_not_pending(service: OrderService) -> None:
+    order = await new_transfer(service)
+    await service.transition(order.id, "abandoned", actor="citizen",  # type: ignore[attr-defined]
+                             outcome_reason="citizen_hung_up")
+    reopened = await service.reopen(order.id, actor="admin:wang", reason="回拨市民，继续受理")  # type: ignore[attr-defined]
+    assert (reopened.status, reopened.outcome_reason) == ("accepted", None)
+    assert (await service.events(order.id))[-1].detail["old"]["outcome_reason"] == "citizen_hung_up"  # type: ignore[attr-defined]
+
+
+async def test_when_the_class_changes_after_dispatch_then_the_deadlines_follow_the_new_class(
+    service: OrderService, clock: Clock
+) -> None:
+    order = await new_transfer(service, status="accepted")
+    dispatched_at = clock.now
+    order = await service.transition(order.id, "dispatched", actor="t", handling_unit="钦南区")  # type: ignore[attr-defined]
+    assert (order.sign_due_at, order.on_site_due_at) == (None, None)
+    clock.advance(minutes=10)
+    major = await service.update(order.id, actor="supervisor:li", order_class="major")  # type: ignore[attr-defined]
+    assert major.sign_due_at == dispatched_at + timedelta(minutes=30)
+    assert major.on_site_due_at == dispatched_at + timedelta(hours=2)
+    event = (await service.events(order.id))[-1]  # type: ignore[attr-defined]
+    assert event.detail["old"] == {"order_class": "general", "sign_due_at": None, "on_site_due_at": None}
+    assert event.detail["fields"]["on_site_due_at"] == (dispatched_at + timedelta(hours=2)).isoformat()
+    clock.advance(minutes=25)  # 35 minutes after dispatch: the sign-for limit of a major order has passed
+    flagged = await service.flag_overdue()
+    assert [(o.id, b) for o, b in flagged] == [(order.id, "sign")]  # type: ignore[attr-defined]
+    general = await service.update(order.id, actor="supervisor:li", order_class="general")  # type: ignore[attr-defined]
+    assert (general.sign_due_at, general.on_site_due_at, general.sign_overdue_at) == (None, None, None)

@@ -177,16 +177,16 @@ async def test_when_a_period_is_reported_then_counts_by_direction_category_outco
     assert as_dict["by_outcome"] == {"accepted": 5, "voided": 1}
     assert as_dict["by_mode"] == {"three_way": 4, "online": 2}
     assert as_dict["disputed_categories"] == {"QZ-1-18": 2, "QZ-1-02": 1}
-    assert report["from"] == "2026-10-31T16:00:00+00:00"  # midnight in China
+    assert report["from"] == "2026-11-01T00:00:00+08:00"  # midnight in China, shown in its own offset
 
     status, text = await api.call("GET", "/api/reports/summary.csv?from=2026-11-01&to=2026-12-01",
                                   role="supervisor")
     assert status == 200
     rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
-    assert rows[0] == ["section", "key", "count"]
-    assert ["total", "", "6"] in rows
-    assert ["disputed_categories", "QZ-1-18", "2"] in rows
-    assert ["by_direction", "12345->110", "1"] in rows
+    assert rows[0] == ["统计项", "分类", "数量", "section", "key"]
+    assert ["合计", "", "6", "total", ""] in rows
+    assert ["争议事项（首接负责）", "QZ-1-18", "2", "disputed_categories", "QZ-1-18"] in rows
+    assert ["按转接方向", "12345转110", "1", "by_direction", "12345->110"] in rows
 
 
 async def test_when_seats_paused_in_a_period_then_the_report_counts_paused_time_per_seat_and_reason(
@@ -231,12 +231,55 @@ async def test_when_seats_paused_in_a_period_then_the_report_counts_paused_time_
 @pytest.mark.parametrize("query,field", [
     ("from=2026-11-01", "to"),
     ("to=2026-12-01", "from"),
-    ("from=2026-12-01&to=2026-11-01", "to"),
     ("from=2026-11-31&to=2026-12-01", "from"),
     ("from=2026-11-01T00:00:00&to=2026-12-01", "from"),
+    ("from=0001-01-01&to=2026-12-01", "from"),
+    ("from=2026-11-01&to=9999-12-31", "to"),
+    ("from=2026-11-01&to=2026-12-01T00:00:00%2B99:00", "to"),
 ])
 async def test_when_a_report_period_is_malformed_then_the_answer_is_400_naming_the_parameter(
     api: Api, query: str, field: str
 ) -> None:
     status, body = await api.call("GET", f"/api/reports/summary?{query}", role="supervisor")
     assert (status, body["field"]) == (400, field), body
+
+
+async def test_when_a_report_is_downloaded_then_statuses_modes_and_classes_are_in_chinese_and_the_file_named_in_local_days(
+    api: Api
+) -> None:
+    api.clock.advance(hours=15)  # 00:30 on 26 November in Beijing, still the 25th in UTC
+    order = await create(api, order_class="major")
+    await act(api, order["id"], "dispatch", handling_unit="钦南区应急联动队")
+    status, text = await api.call("GET", "/api/reports/summary.csv?from=2026-11-26&to=2026-11-27", role="supervisor")
+    assert status == 200, text
+    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    assert ["合计", "", "1", "total", ""] in rows
+    assert ["按办理状态", "已派单", "1", "by_outcome", "dispatched"] in rows
+    assert ["按来源方式", "在线转交", "1", "by_mode", "online"] in rows
+    assert ["按工单等级", "重大", "1", "by_class", "major"] in rows
+    async with api.client.get("/api/reports/summary.csv?from=2026-11-26&to=2026-11-27",
+                              headers={"Authorization": f"Bearer {api.tokens['supervisor']}"}) as response:
+        disposition = response.headers["Content-Disposition"]
+    assert 'filename="orders-20261126-20261126.csv"' in disposition  # the Beijing day, not the UTC one
+    assert "filename*=UTF-8''%E5%B7%A5%E5%8D%95%E7%BB%9F%E8%AE%A1-20261126-20261126.csv" in disposition
+    _, summary = await api.call("GET", "/api/reports/summary?from=2026-11-26&to=2026-11-27", role="supervisor")
+    assert (summary["from"], summary["to"], summary["total"]) == ("2026-11-26T00:00:00+08:00",
+                                                                  "2026-11-27T00:00:00+08:00", 1)
+    _, inverted = await api.call("GET", "/api/reports/summary?from=2026-11-27&to=2026-11-26", role="supervisor")
+    assert inverted["total"] == 0
+
+
+async def test_when_the_deployment_is_in_another_time_zone_then_days_follow_it(
+    tmp_path: Path, sqlite_url: str, redis_prefix: str, clock: Clock
+) -> None:
+    settings = api_settings(tmp_path, sqlite_url, redis_prefix, orders={"timezone": "UTC"})
+    client, tokens = await start_api(settings, clock)
+    api = Api(client, tokens, clock)
+    try:
+        clock.advance(hours=15)  # 16:30 UTC on the 25th (already the 26th in Beijing)
+        order = await create(api)
+        assert order["number"].split("-")[1] == "20261125"
+        _, summary = await api.call("GET", "/api/reports/summary?from=2026-11-25&to=2026-11-26", role="supervisor")
+        assert (summary["from"], summary["total"]) == ("2026-11-25T00:00:00+00:00", 1)
+    finally:
+        await client.close()

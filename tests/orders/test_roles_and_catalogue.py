@@ -112,7 +112,7 @@ async def test_when_an_admin_edits_an_entry_then_searches_and_order_checks_follo
     status, _ = await api.call("PATCH", "/api/catalogue/QZ-1-06", role="admin", json={"enabled": False})
     assert status == 200
     status, answer = await api.call("POST", "/api/orders", json={**ONLINE, "category": "QZ-1-06"})
-    assert (status, answer["field"]) == (400, "category")
+    assert (status, answer["field"]) == (409, "category")  # in the catalogue, but disabled now
     _, found = await api.call("GET", "/api/catalogue?q=路灯")
     assert found["count"] == 0
     _, found = await api.call("GET", "/api/catalogue?q=路灯&include_disabled=true")
@@ -134,6 +134,8 @@ async def test_when_an_admin_edits_an_entry_then_searches_and_order_checks_follo
     ({"code": "QZ-1-05"}, "code"),
     ({"name": ""}, "name"),
     ({"enabled": "no"}, "enabled"),
+    ({"linkage": {}}, "linkage"),
+    ({"linkage": []}, "linkage"),
     ({}, "body"),
     ([1], "body"),
 ])
@@ -229,3 +231,22 @@ async def test_when_the_shipped_files_are_loaded_again_then_unedited_entries_fol
         assert (await catalogue_store.get_entry(session, "qinzhou", "QZ-1-04")).aliases == {"list": ["本地说法"]}
     results = {r.jurisdiction: r for r in await catalogue_store.load_shipped(sessions, now=api.clock(), replace=True)}
     assert results["qinzhou"].replaced == 1
+
+
+@pytest.mark.parametrize("linkage", [{}, [], None, 1])
+async def test_when_an_admin_adds_an_entry_with_a_linkage_that_is_not_a_word_then_400_names_linkage(
+    api: Api, linkage: object
+) -> None:
+    entry = {"code": "QZ-9-90", "section": "测试", "group": "测试", "name": "测试事项", "destinations": ["12345"],
+             "linkage": linkage, "handling": "测试"}
+    status, answer = await api.call("POST", "/api/catalogue", role="admin", json=entry)
+    assert (status, answer["field"]) == (400, "linkage"), answer
+
+
+async def test_when_a_masked_role_filters_on_a_citizen_number_then_it_is_refused_and_learns_nothing(api: Api) -> None:
+    await create(api)
+    for number in ("13800138000", "13900139000"):  # the same answer whether the number is there or not
+        status, body = await api.call("GET", f"/api/orders?citizen_number={number}", role="admin")
+        assert (status, body["field"]) == (403, "citizen_number"), body
+    status, body = await api.call("GET", "/api/orders?citizen_number=13800138000", role="supervisor")
+    assert (status, body["total"]) == (200, 1)

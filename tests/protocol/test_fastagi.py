@@ -101,6 +101,10 @@ async def test_when_caller_hangs_up_mid_route_then_server_closes_quietly(server:
     b"agi_network: yes\nagi_channel: x",      # closed inside the header block
     b"hello there\n\n",                       # not AGI at all
     b"agi_channel: Local/x\n\n",              # no request/script header
+    HEADER.replace("agi_language: en\n", "agi_language: en\nagi_language: zh\n").encode(),  # twice
+    HEADER.replace("agi_type: Local\n", "agi_type: Local\nX-Forwarded: 1\n").encode(),     # not agi_*
+    HEADER.replace("agi_version: 22.10.1", "agi_version:22.10.1").encode(),                 # no blank
+    HEADER.replace("agi_threadid: 140129988523712\n", "").encode(),                          # cut short
 ])
 async def test_when_request_is_malformed_then_it_is_refused_and_server_keeps_serving(
         server: FastAgiServer, garbage: bytes, caplog: pytest.LogCaptureFixture) -> None:
@@ -137,3 +141,45 @@ async def test_when_a_route_stalls_then_it_is_cut_off_and_the_call_goes_on(
         fake_asterisk(server.port, header_for("stalled"), {"HOTLINE_CENTRE": "12345"}), 5)
     assert written == {}  # no status written: the dialplan's safe path decides
     assert "took over 0.3s" in caplog.text
+
+
+# What res_agi writes when the caller's name holds a line feed: the rest of
+# the name becomes a header line of its own (Asterisk does not escape it).
+INJECTED = {
+    "re-route": "unknown\nagi_network_script: stalled",
+    "end the block early": "unknown\n\nagi_network_script: stalled",
+    "add a header": "unknown\nagi_arg_1: 110",
+}
+
+
+@pytest.mark.parametrize("name", list(INJECTED.values()), ids=list(INJECTED))
+async def test_when_the_caller_name_holds_a_line_feed_then_no_route_runs_and_the_call_takes_the_safe_path(
+        server: FastAgiServer, name: str, caplog: pytest.LogCaptureFixture) -> None:
+    ran: list[str] = []
+
+    async def stalled(call) -> None:  # type: ignore[no-untyped-def]
+        ran.append("stalled")
+
+    async def probe(call) -> None:  # type: ignore[no-untyped-def]
+        ran.append("probe")
+
+    server.routes.register("stalled", stalled)
+    server.routes.register("probe", probe)
+    header = header_for("probe").replace("agi_calleridname: unknown", f"agi_calleridname: {name}")
+    written = await asyncio.wait_for(fake_asterisk(server.port, header, {"HOTLINE_CENTRE": "12345"}), 10)
+    assert (written, ran) == ({}, [])  # nothing decided: the dialplan's route status stays unset
+    assert "malformed FastAGI request" in caplog.text
+    await fake_asterisk(server.port, header_for("probe"), {"HOTLINE_CENTRE": "12345"})
+    assert ran == ["probe"]
+
+
+async def test_when_a_header_value_holds_a_colon_then_it_is_kept_whole(server: FastAgiServer) -> None:
+    seen: list[str] = []
+
+    async def route(call) -> None:  # type: ignore[no-untyped-def]
+        seen.append(call.headers["agi_calleridname"])
+
+    server.routes.register("probe", route)
+    header = header_for("probe").replace("agi_calleridname: unknown", "agi_calleridname: 张三: 钦州")
+    await fake_asterisk(server.port, header, {})
+    assert seen == ["张三: 钦州"]

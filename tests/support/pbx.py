@@ -13,6 +13,7 @@ import asyncio
 import logging
 import socket
 import uuid
+from urllib.parse import quote
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -268,6 +269,21 @@ class Pbx:
     async def citizen_dials(self, centre: str, number: str) -> CitizenCall:
         """A citizen with caller ID `number` dials `centre` (12345 or 110)."""
         return await simulation.originate_citizen(self.ami, centre, number)
+
+    async def citizen_presents(self, centre: str, number: str, name: str = "") -> CitizenCall:
+        """A citizen dials `centre` presenting caller ID `number` and `name` as
+        given — hostile ones included (`|`, `${...}`, a line feed, 200 digits):
+        they travel URI-encoded and the rig's `hotline-test-caller` decodes them."""
+        call = CitizenCall(number, centre, f"citizen-{uuid.uuid4().hex[:12]}", f"citizen-leg-{uuid.uuid4().hex[:12]}")
+        reply = await self.ami.send({
+            "Action": "Originate", "Channel": f"Local/{centre}@hotline-test-caller",
+            "Context": "hotline-citizen-phone", "Exten": "talk", "Priority": "1",
+            "Variable": [f"TEST_CID_NUM={quote(number, safe='')}", f"TEST_CID_NAME={quote(name, safe='')}"],
+            "ChannelId": call.handset_id, "OtherChannelId": call.pbx_leg_id, "Timeout": "120000", "Async": "true",
+        }, ack_only=True)
+        first = reply[0] if isinstance(reply, list) else reply
+        assert first.get("Response") == "Success", first
+        return call
 
     async def hang_up(self, uniqueid: str) -> None:
         await simulation.hang_up(self.ami, uniqueid)

@@ -106,6 +106,14 @@ def test_order_documents_are_checked_field_by_field() -> None:
         assert caught.value.field == field
 
 
+def test_an_order_without_a_number_crosses_as_an_empty_one_never_as_another() -> None:
+    assert check_order_document(_order_doc(citizen_number=""))["order"]["citizen_number"] == ""
+    for value in (None, "1380013|8000", "0" * 33):
+        with pytest.raises(DocumentError) as caught:
+            check_order_document(_order_doc(citizen_number=value))
+        assert caught.value.field == "order.citizen_number"
+
+
 def test_a_return_needs_a_reason_and_feedback_a_result() -> None:
     base = {"version": 1, "kind": "status", "seq": 1, "at": "2026-11-25T10:00:00+08:00",
             "sender": {"platform": "police-110"}, "order": {"id": "b1"}, "your_order": {"id": "a1"}, "by": {}}

@@ -106,7 +106,7 @@ def test_when_target_is_routed_destination_then_citizen_dials_its_route() -> Non
 
 def test_when_number_withheld_then_citizen_is_still_handed_over() -> None:
     p = plan(citizen_number="")
-    assert isinstance(p, HandoffPlan) and p.citizen_number == "0"
+    assert isinstance(p, HandoffPlan) and p.citizen_number == ""  # no number: stored and shown empty, never "0"
 
 
 def test_partner_centres() -> None:
@@ -286,7 +286,7 @@ def test_when_outbox_record_is_not_understood_then_it_is_not_recorded(handoff_id
 
 def test_when_outbox_number_is_withheld_then_order_says_0() -> None:
     record = parse_outbox(OUTBOX_ID, OUTBOX_VALUE.replace("|13800138000|", "|anonymous|"))
-    assert record is not None and record.citizen_number == "0"
+    assert record is not None and record.citizen_number == ""
 
 
 def test_when_dialplan_is_rendered_then_key_path_has_partner_globals_and_seat_table(tmp_path: Path) -> None:
@@ -329,3 +329,12 @@ def test_when_fast_path_flag_is_not_yes_or_no_then_settings_fail_loudly() -> Non
     with pytest.raises(SettingsError) as err:
         Settings.from_env({"HOTLINE_HANDOFF_FAST_PATH": "sometimes"})
     assert err.value.name == "HOTLINE_HANDOFF_FAST_PATH"
+
+
+@pytest.mark.parametrize("number", ["", "1380013|8000", "1+1138", "1" * 200, None])
+def test_when_the_caller_id_is_not_a_number_then_the_plan_carries_none_and_never_another(number: str | None) -> None:
+    p = plan(citizen_number=number, citizen_presented="1380013%7C8000")
+    assert isinstance(p, HandoffPlan)
+    assert (p.citizen_number, p.citizen_presented) == ("", "1380013%7C8000")
+    assert isinstance(plan(citizen_presented="1380013|8000"), HandoffPlan)
+    assert plan(citizen_presented="a|b").citizen_presented is None  # type: ignore[union-attr]  # not escaped: dropped

@@ -5,12 +5,15 @@ import pytest
 
 from core.orders import (
     FINAL,
+    FinalOrder,
     INITIAL,
     STAMPS,
     STATUSES,
     TRANSITIONS,
     IllegalTransition,
+    check_editable,
     check_transition,
+    reopen_status,
     sources_of,
 )
 
@@ -21,7 +24,7 @@ LEGAL = [
     ("signed", "on_site"), ("signed", "feedback"), ("signed", "returned"), ("signed", "voided"),
     ("on_site", "feedback"), ("on_site", "returned"), ("on_site", "voided"),
     ("feedback", "closed"), ("feedback", "dispatched"), ("feedback", "voided"),
-    ("returned", "dispatched"), ("returned", "accepted"), ("returned", "voided"), ("returned", "closed"),
+    ("returned", "dispatched"), ("returned", "voided"), ("returned", "closed"),
 ]
 
 
@@ -53,3 +56,36 @@ def test_when_an_order_is_final_then_nothing_follows_and_handoff_statuses_are_ke
 def test_when_a_status_is_unknown_then_every_move_from_it_is_illegal() -> None:
     with pytest.raises(IllegalTransition):
         check_transition("lost", "accepted")
+
+
+def test_when_a_handoff_was_returned_then_a_late_answer_cannot_make_it_accepted() -> None:
+    with pytest.raises(IllegalTransition):
+        check_transition("returned", "accepted")
+
+
+@pytest.mark.parametrize("final", sorted(FINAL))
+def test_when_an_order_is_final_then_editing_it_is_refused_with_its_status(final: str) -> None:
+    with pytest.raises(FinalOrder) as error:
+        check_editable(final)
+    assert (error.value.current, error.value.wanted) == (final, "edited")
+    assert isinstance(error.value, IllegalTransition)  # 409 with the current status
+
+
+@pytest.mark.parametrize("status", sorted(set(STATUSES) - FINAL))
+def test_when_an_order_is_open_then_it_may_be_edited(status: str) -> None:
+    check_editable(status)
+
+
+@pytest.mark.parametrize("current,before,reopened", [
+    ("closed", "feedback", "feedback"), ("closed", "accepted", "accepted"), ("closed", "returned", "returned"),
+    ("voided", "dispatched", "dispatched"), ("abandoned", "pending", "accepted"), ("voided", None, "accepted"),
+])
+def test_when_a_final_order_is_reopened_then_it_goes_back_to_where_it_was(
+    current: str, before: str | None, reopened: str
+) -> None:
+    assert reopen_status(current, before) == reopened
+
+
+def test_when_an_open_order_is_reopened_then_it_is_illegal() -> None:
+    with pytest.raises(IllegalTransition):
+        reopen_status("accepted", "pending")

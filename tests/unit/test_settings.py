@@ -104,8 +104,8 @@ GOOD = [
                                "emergency_mark": "*7"}}),
     (OrderSettings, {"HOTLINE_JURISDICTION": "pingliang", "HOTLINE_SIGN_LIMITS": "general=1440",
                      "HOTLINE_ON_SITE_LIMITS": "", "HOTLINE_OVERDUE_CHECK_INTERVAL": "5",
-                     "HOTLINE_UNMASKED_ROLES": ""},
-     {"jurisdiction": "pingliang", "overdue_check_s": 5, "unmasked_roles": frozenset()}),
+                     "HOTLINE_UNMASKED_ROLES": "", "HOTLINE_TIMEZONE": "Asia/Urumqi"},
+     {"jurisdiction": "pingliang", "overdue_check_s": 5, "unmasked_roles": frozenset(), "timezone": "Asia/Urumqi"}),
     (OverflowSettings, {"HOTLINE_OVERFLOW_CHECK_INTERVAL": "0.05", "HOTLINE_OVERFLOW_OPEN_AFTER": "0",
                         "HOTLINE_OVERFLOW_CLEAR_AFTER": "3600"},
      {"check_s": 0.05, "open_after_s": 0, "clear_after_s": 3600}),
@@ -166,6 +166,9 @@ BAD = [
     (OrderSettings, "HOTLINE_SIGN_LIMITS", "urgent=soon"),
     (OrderSettings, "HOTLINE_UNMASKED_ROLES", "seat,everyone"),
     (OrderSettings, "HOTLINE_OVERDUE_CHECK_INTERVAL", "3601"),
+    (OrderSettings, "HOTLINE_TIMEZONE", "Beijing"),
+    (OrderSettings, "HOTLINE_TIMEZONE", "Asia"),            # a directory of zones
+    (OrderSettings, "HOTLINE_TIMEZONE", "../../etc/passwd"),
     (OverflowSettings, "HOTLINE_OVERFLOW_CHECK_INTERVAL", "0.01"),
     (OverflowSettings, "HOTLINE_OVERFLOW_OPEN_AFTER", "nan"),
     (OverflowSettings, "HOTLINE_OVERFLOW_CLEAR_AFTER", "soon"),
@@ -436,3 +439,8 @@ def test_when_the_sqlite_file_is_relative_then_it_is_taken_from_the_project_root
     assert read({"HOTLINE_DATABASE_URL": "sqlite+aiosqlite:////srv/orders.db"}).url == \
         "sqlite+aiosqlite:////srv/orders.db"
     assert read({"HOTLINE_DATABASE_URL": "postgresql+asyncpg://u@h/db"}).url == "postgresql+asyncpg://u@h/db"
+def test_when_no_time_zone_is_set_then_days_are_china_standard_time() -> None:
+    from datetime import datetime, timezone
+
+    zone = Settings.from_env({}).orders.tz
+    assert datetime(2026, 11, 25, 16, 30, tzinfo=timezone.utc).astimezone(zone).date().isoformat() == "2026-11-26"

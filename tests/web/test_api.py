@@ -288,3 +288,42 @@ async def test_when_role_lacks_the_privilege_then_live_masks_citizen_numbers(
     await authorize(client, role="supervisor")
     body = await (await client.get("/api/live")).json()
     assert body["centres"][1]["queues"][0]["entries"][0]["caller_number"] == "13800138000"
+
+
+async def test_when_anything_answers_then_no_server_banner_nosniff_and_api_answers_are_not_stored(
+    client: TestClient
+) -> None:
+    for path, status in (("/api/health", 200), ("/api/live", 200), ("/api/orders/nope", 404), ("/api/nope", 404),
+                         ("/", 200)):
+        async with client.get(path) as response:
+            assert response.status == status, path
+            assert "Server" not in response.headers, (path, response.headers.get("Server"))
+            assert response.headers["X-Content-Type-Options"] == "nosniff", path
+            if path.startswith("/api/"):
+                assert response.headers["Cache-Control"] == "no-store", path
+    async with client.get("/api/live", headers={"Authorization": "Bearer hl_nope"}) as response:
+        assert (response.status, response.headers["Cache-Control"]) == (401, "no-store")
+        assert "Server" not in response.headers
+
+
+async def test_when_json_is_sent_as_another_type_then_the_answer_is_415_naming_the_header(client: TestClient) -> None:
+    await authorize(client, "admin")
+    body = '{"name": "zhang-1001", "role": "seat"}'
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"):
+        async with client.post("/api/tokens", data=body, headers={"Content-Type": content_type}) as response:
+            answer = await response.json()
+            assert (response.status, answer["field"]) == (415, "Content-Type"), (content_type, answer)
+    async with client.post("/api/tokens", data=body, headers={"Content-Type": "application/json"}) as response:
+        assert response.status == 201
+
+
+@pytest.mark.parametrize("path", ["/api/orders?from=0001-01-01", "/api/orders?to=0001-01-01",
+                                  "/api/reports/summary?from=0001-01-01&to=2026-12-01",
+                                  "/api/overflow/surges?from=0001-01-01",
+                                  "/api/overflow/surges?from=9999-12-31T23:59:59-23:59"])
+async def test_when_a_date_is_out_of_range_then_the_answer_is_400_naming_it(client: TestClient, path: str) -> None:
+    await authorize(client, "admin")
+    async with client.get(path) as response:
+        answer = await response.json()
+        name = "to" if "?to=" in path else "from"
+        assert (response.status, answer["field"]) == (400, name), answer

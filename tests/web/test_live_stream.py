@@ -112,3 +112,31 @@ async def test_when_the_service_stops_then_open_streams_end_promptly(settings: S
     started = time.monotonic()
     await client.close()
     assert time.monotonic() - started < 5.0
+
+
+async def test_when_the_token_is_revoked_then_its_open_stream_ends_within_a_second(
+        client: TestClient, redis: Redis, settings: Settings) -> None:
+    from app.runtime.models import utcnow
+    from app.web.auth import revoke_token
+    from app.web.keys import SESSIONS
+
+    name = "revoked-seat"
+    await authorize(client, "seat", name=name)
+    await put_waiting_call(redis, settings.redis.prefix, "13800138000")
+    async with client.get("/api/live/stream") as resp:
+        assert waiting(await next_event(resp, "live")) == ["13800138000"]
+        await revoke_token(client.app[SESSIONS], name=name, now=utcnow())  # as `hotline token revoke` does
+        revoked = time.monotonic()
+
+        async def until_the_end() -> bytes:
+            rest = b""
+            while chunk := await resp.content.read(4096):
+                rest += chunk
+            return rest
+
+        rest = await asyncio.wait_for(until_the_end(), 3.0)
+        assert time.monotonic() - revoked < 1.0
+        await put_waiting_call(redis, settings.redis.prefix, "13900139000")
+        assert b"13900139000" not in rest
+    async with client.get("/api/live/stream") as resp:
+        assert resp.status == 401

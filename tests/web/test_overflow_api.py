@@ -51,14 +51,12 @@ async def test_when_an_admin_creates_a_group_then_it_reads_back_normalised(clien
     ({"members": []}, "members"),
     ({"members": ["PJSIP/nn-7\r\nAction: Originate"]}, "members"),
     ({"members": ["DAHDI/1"]}, "members"),
-    ({"members": ["Local/1001@hotline-seat-phones"]}, "members"),
     ({"min_waiting": -2}, "min_waiting"),
     ({"min_waiting": 5_000_000}, "min_waiting"),
     ({"max_wait_s": 0}, "max_wait_s"),
     ({"priority": 500}, "priority"),
     ({"name": "gx\nremote"}, "name"),
     ({"centre": "12345\r\n"}, "centre"),
-    ({"min_waiting": None, "max_wait_s": None}, "min_waiting"),
     ({"surprise": 1}, "surprise"),
 ])
 async def test_when_a_configuration_is_invalid_then_400_names_the_field_and_nothing_is_stored(
@@ -67,6 +65,22 @@ async def test_when_a_configuration_is_invalid_then_400_names_the_field_and_noth
     await authorize(client, "admin")
     resp = await client.post("/api/overflow/groups", json={**GROUP, **change})
     assert resp.status == 400, await resp.text()
+    assert (await resp.json())["field"] == field
+    assert await _groups(client) == []
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"members": ["Local/1001@hotline-seat-phones"]}, "members"),      # a local seat
+    ({"members": ["Local/110@hotline-inbound"]}, "members"),           # the hotline's own call flow
+    ({"members": ["Local/9001@remote", "Local/9001@remote/n"]}, "members"),  # the same member twice
+    ({"min_waiting": None, "max_wait_s": None}, "min_waiting"),        # never opens
+])
+async def test_when_a_well_formed_group_clashes_with_the_configuration_then_409_names_the_field(
+    client: TestClient, change: dict[str, Any], field: str,
+) -> None:
+    await authorize(client, "admin")
+    resp = await client.post("/api/overflow/groups", json={**GROUP, **change})
+    assert resp.status == 409, await resp.text()
     assert (await resp.json())["field"] == field
     assert await _groups(client) == []
 
@@ -97,7 +111,7 @@ async def test_names_are_unique_and_a_member_belongs_to_one_group_per_centre(cli
     again = await client.post("/api/overflow/groups", json=GROUP)
     assert again.status == 409
     shared = await client.post("/api/overflow/groups", json={**GROUP, "name": "second", "members": ["PJSIP/nn-7"]})
-    assert shared.status == 400 and (await shared.json())["field"] == "members"
+    assert shared.status == 409 and (await shared.json())["field"] == "members"  # well formed, but taken
     other_centre = await client.post("/api/overflow/groups",
                                      json={**GROUP, "name": "for-110", "centre": "110", "members": ["PJSIP/nn-7"]})
     assert other_centre.status == 201

@@ -87,7 +87,7 @@ function handoffRow(o) {
     : (o.wait_ms < 1000 ? `${Math.round(o.wait_ms)} ms` : duration(o.wait_ms / 1000));
   return h('tr', { dataset: { handoff: o.id, status: o.status } },
     h('td', {}, clock(o.created_at)),
-    h('td', { class: 'number' }, o.citizen_number || '—'),
+    h('td', { class: 'number' }, o.citizen_number || o.citizen_number_label || '—'),
     h('td', { class: 'direction' }, (o.direction || '').replace('->', ' → ')),
     h('td', {}, bi(label(MODES, o.mode))),
     h('td', {}, `${o.source_seat || '—'} → ${o.target_seat || o.target || '—'}`),

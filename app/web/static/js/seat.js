@@ -210,7 +210,7 @@ function orderCard(order) {
   return h('dl', { class: 'order-card', id: 'seat-order', dataset: { order: order.id, status: order.status } },
     row('orderNumber', order.number),
     row('status', h('span', { class: `status status-${order.status}` }, bi(label(ORDER_STATUSES, order.status)))),
-    row('citizen', h('span', { class: 'number' }, order.citizen_number)),
+    row('citizen', h('span', { class: 'number' }, order.citizen_number || order.citizen_number_label || '—')),
     row('direction', (order.direction || '').replace('->', ' → ')),
     row('mode', bi(label(MODES, order.mode))),
     row('class', bi(label(CLASSES, order.order_class))),
