@@ -35,10 +35,10 @@ import re
 from collections import ChainMap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
+from datetime import tzinfo
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-from datetime import tzinfo
 
 from core.catalogue import JURISDICTIONS
 from core.centres import MAX_SEATS, SEAT_MAX_DIGITS, Centre, SeatMode, parse_centres

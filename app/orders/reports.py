@@ -23,8 +23,8 @@ from __future__ import annotations
 import csv
 import io
 from datetime import datetime, timedelta
-from urllib.parse import quote
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -33,7 +33,6 @@ from app.orders.repository import count_by
 from app.runtime.models import Order
 from app.seats.store import paused_time
 from app.web.auth import requires
-from app.web.errors import BadInput
 from app.web.input import Field, parse_query, when
 from app.web.keys import SESSIONS, SETTINGS
 from core.orders import DISPUTED_RULE, MODE_LABELS, STATUS_LABELS

@@ -25,14 +25,25 @@ import jinja2
 
 from app.runtime.secrets import Secrets
 from core import channel_vars as cv
-from core.centres import centres_spec, extension_patterns
+from core.centres import Centre, centres_spec, extension_patterns
 from core.contexts import KNOWN_SEATS
-from core.safety import INVALID_NUMBER_LABEL, NUMBER_MAX, NUMBER_PATTERN, PRESENTED_MAX
 from core.fast_path import GUARD, WRITES, guard_expression, regex, writes_mset
-from core.centres import Centre
 from core.handoff import partner_centre, seat_interfaces
-from core.seats import BOOT_CONTEXT, DEFAULT_PAUSE_REASON, SEAT_FAMILY, SIGNED_IN, SIGNED_OUT, state_interface
-from core.safety import check_line
+from core.safety import (
+    INVALID_NUMBER_LABEL,
+    NUMBER_MAX,
+    NUMBER_PATTERN,
+    PRESENTED_MAX,
+    check_line,
+)
+from core.seats import (
+    BOOT_CONTEXT,
+    DEFAULT_PAUSE_REASON,
+    SEAT_FAMILY,
+    SIGNED_IN,
+    SIGNED_OUT,
+    state_interface,
+)
 from core.settings import CENTRES_MAX_LEN, PROJECT_ROOT, Settings
 from core.trunks import HANDOFF_HEADER, HANDOFF_HEADER_MAX, HANDOFF_HEADER_PATTERN
 
