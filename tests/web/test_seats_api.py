@@ -22,8 +22,11 @@ async def test_when_pause_input_is_bad_then_400_names_the_field(client: TestClie
         resp = await client.post("/api/seats/1001/pause", json=body)
         assert resp.status == 400, (body, await resp.text())
         assert (await resp.json())["field"] == field
-    resp = await client.post("/api/seats/1001/pause", data=b"{not json")
+    resp = await client.post("/api/seats/1001/pause", data=b"{not json",
+                             headers={"Content-Type": "application/json"})
     assert resp.status == 400 and (await resp.json())["field"] == "body"
+    resp = await client.post("/api/seats/1001/pause", data=b'{"reason": "2"}')  # not sent as JSON
+    assert resp.status == 415
 
 
 async def test_when_the_seat_is_unknown_then_404_and_when_malformed_400(client: TestClient) -> None:
