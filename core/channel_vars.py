@@ -33,9 +33,14 @@ HANDOFF_REFUSAL = "HOTLINE_HANDOFF_REFUSAL"
 # carries out the common handoff itself (hotline-handoff-key, core/fast_path.py).
 HANDOFF_FAST = "HOTLINE_HANDOFF_FAST"
 # Globals rendered per centre (prefix + centre id) for that path: the partner
-# centre (core.handoff.partner_centre), its linkage queue, the release mode.
+# centre (core.handoff.partner_id: here or on another platform), its linkage
+# queue (empty for a remote partner), the release mode.
 HANDOFF_PARTNER_PREFIX = "HOTLINE_HANDOFF_PARTNER_"
 HANDOFF_PARTNER_QUEUE_PREFIX = "HOTLINE_HANDOFF_PARTNER_QUEUE_"
+# ...and what says the partner is ready, read through (`${${...}}`, core/fast_path.py):
+# a local partner's QUEUE_MEMBER(<linkage queue>,logged), a remote one's HOTLINE_HANDOFF_REMOTE_READY (1)
+HANDOFF_PARTNER_READY_PREFIX = "HOTLINE_HANDOFF_PARTNER_READY_"
+HANDOFF_REMOTE_READY = "HOTLINE_HANDOFF_REMOTE_READY"
 HANDOFF_RELEASE_PREFIX = "HOTLINE_HANDOFF_RELEASE_"
 # A global per configured seat (prefix + extension = its centre): the fast
 # path's "a seat of ours".

@@ -163,8 +163,17 @@ HANDOFF_HEADER_PATTERN = ("^[A-Za-z0-9][-A-Za-z0-9._]{0,63};src=[0-9]{2,8};seat=
 HANDOFF_HEADER_MAX = 160
 
 
+def header_value(handoff_id: str, source_centre: str, seat: str, order: str | None = None) -> str:
+    """The header's value from its parts, unchecked (the dialplan renders it
+    from variable references: core/fast_path.py REMOTE_HEADER)."""
+    return f"{handoff_id};src={source_centre};seat={seat}" + (f";order={order}" if order else "")
+
+
 def handoff_header(handoff_id: str, source_centre: str, seat: str, order: str | None = None) -> str:
-    value = f"{handoff_id};src={source_centre};seat={seat}" + (f";order={order}" if order else "")
+    """The X-Hotline-Handoff value; `order`: the sending platform's order
+    number (its 工单/警单 number, `12345-20261130-0001`) when the order exists
+    before the call moves.  Raises ValueError on an unsafe value."""
+    value = header_value(handoff_id, source_centre, seat, order)
     if not is_handoff_header(value):
         raise ValueError(f"not a safe {HANDOFF_HEADER} value: {value!r}")
     return value

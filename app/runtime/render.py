@@ -26,8 +26,18 @@ import jinja2
 from app.runtime.secrets import Secrets
 from core import channel_vars as cv
 from core.centres import centres_spec
-from core.fast_path import GUARD, WRITES, guard_expression, regex, writes_mset
-from core.handoff import partner_centre, seat_interfaces
+from core.centres import centre_by_id
+from core.fast_path import (
+    GUARD,
+    REMOTE_HEADER,
+    WRITES,
+    guard_expression,
+    partner_of,
+    partner_ready_source,
+    regex,
+    writes_mset,
+)
+from core.handoff import seat_interfaces
 from core.safety import check_line
 from core.settings import PROJECT_ROOT, Settings
 from core.trunks import HANDOFF_HEADER, HANDOFF_HEADER_MAX, HANDOFF_HEADER_PATTERN
@@ -49,16 +59,29 @@ def _handoff_seats(settings: Settings) -> list[dict[str, str]]:
 
 
 def _handoff_centres(settings: Settings) -> list[dict[str, str]]:
-    """The handoff key's globals per centre: partner, its linkage queue, release mode."""
+    """The handoff key's globals per centre: partner (here or remote), its
+    linkage queue (none for a remote partner), what says it is ready, release mode."""
+    centres, remote = settings.site.centres, settings.trunks.remote_centres
     rows = []
-    for centre in settings.site.centres:
-        partner = partner_centre(settings.site.centres, centre.id)
-        if partner is None:
+    for centre in centres:
+        partner = partner_of(centres, remote, centre.id)
+        ready = partner_ready_source(centres, remote, centre.id)
+        if partner is None or ready is None:
             continue
+        local = centre_by_id(centres, partner)
         mode = settings.handoff.release_modes.get(centre.id, "on_answer")
-        rows.append({"id": centre.id, "partner": partner.id, "partner_queue": partner.linkage_queue,
-                     "release": "immediate" if mode == "immediate" else "on_answer"})
+        rows.append({"id": centre.id, "partner": partner, "partner_queue": local.linkage_queue if local else "",
+                     "ready": ready, "release": "immediate" if mode == "immediate" else "on_answer"})
     return rows
+
+
+def _remote_partners(settings: Settings) -> list[dict[str, str]]:
+    """Remote centres some local centre hands over to on the fast path: the
+    citizen's channel dials them over their peer trunk (hotline-handoff, to-<centre>)."""
+    by_name = {t.name: t for t in settings.trunks.trunks}
+    wanted = {row["partner"] for row in _handoff_centres(settings) if row["partner_queue"] == ""}
+    return [{"id": centre, "dial": by_name[trunk].dial(centre)}
+            for centre, trunk in settings.trunks.remote_centres.items() if centre in wanted]
 
 
 def _handoff_context(settings: Settings) -> dict:
@@ -73,6 +96,10 @@ def _handoff_context(settings: Settings) -> dict:
         "return_device": return_device,
         "handoff_seats": _handoff_seats(settings),
         "handoff_centres": _handoff_centres(settings),
+        "handoff_remote_partners": _remote_partners(settings),
+        "handoff_remote_ready": cv.HANDOFF_REMOTE_READY,
+        # `;` starts a comment in a config file
+        "handoff_remote_header": REMOTE_HEADER.replace(";", "\\;"),
     }
 
 
