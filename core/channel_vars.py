@@ -58,6 +58,9 @@ HANDOFF_DIAL = "HOTLINE_HANDOFF_DIAL"        # a catalogue destination's route, 
 HANDOFF_HEADER = "HOTLINE_HANDOFF_HEADER"    # X-Hotline-Handoff's value over a peer trunk, or unset
 PEER_HANDOFF = "HOTLINE_PEER_HANDOFF"        # on the receiving platform: the peer's handoff id (checked)
 PEER_SEAT = "HOTLINE_PEER_SEAT"              # on the receiving platform: the seat that handed over (checked)
+# on the receiving platform, inherited: the sending platform's order number (X-Hotline-Handoff order=,
+# checked; empty when the header carried none) — the federation layer keys on it with PEER_HANDOFF
+PEER_ORDER = "HOTLINE_PEER_ORDER"
 HANDOFF_TIMEOUT = "HOTLINE_HANDOFF_TIMEOUT"  # no-answer limit (s); also a global, rendered
 RETURN_CENTRE = "HOTLINE_RETURN_CENTRE"      # where the citizen goes back to
 RETURN_SEAT = "HOTLINE_RETURN_SEAT"          # the seat that handed it over (both paths set it)

@@ -158,8 +158,10 @@ def parse_remote_centres(spec: str, trunks: tuple[Trunk, ...]) -> dict[str, str]
 # X-Hotline-Handoff: <id>;src=<centre>;seat=<seat>[;order=<number>] — what the
 # receiving dialplan accepts (POSIX ERE, read alike by Python's re).
 HANDOFF_HEADER = "X-Hotline-Handoff"
+# The order part: the sending platform's order number (12345-20261130-0001).
+ORDER_NUMBER_PATTERN = "[-A-Za-z0-9]{1,40}"
 HANDOFF_HEADER_PATTERN = ("^[A-Za-z0-9][-A-Za-z0-9._]{0,63};src=[0-9]{2,8};seat=[0-9]{1,32}"
-                          "(;order=[-A-Za-z0-9]{1,40})?$")
+                          f"(;order={ORDER_NUMBER_PATTERN})?$")
 HANDOFF_HEADER_MAX = 160
 
 
@@ -182,3 +184,8 @@ def handoff_header(handoff_id: str, source_centre: str, seat: str, order: str | 
 def is_handoff_header(value: str | None) -> bool:
     return bool(value) and len(value or "") <= HANDOFF_HEADER_MAX \
         and re.fullmatch(HANDOFF_HEADER_PATTERN, value or "") is not None
+
+
+def is_order_number(value: str | None) -> bool:
+    """An order number the header may carry (order=)."""
+    return bool(value) and re.fullmatch(ORDER_NUMBER_PATTERN, value or "") is not None

@@ -79,6 +79,7 @@ async def test_when_12345_seat_on_pbx_a_presses_transfer_then_110_seat_on_pbx_b_
     assert answered["ShownNum"] == CITIZEN
     assert answered["Centre"] == "110"
     assert answered["PeerHandoff"] == order.id and answered["FirstCentre"] == "12345"
+    assert answered["PeerOrder"] == ""  # the key's dialplan path: numbered after the move, keyed by its id
     accepted = await platforms.orders_a.one(call.handset_id, "accepted")
     assert accepted.target_centre == "110"
     await a.hang_up(call.handset_id)
@@ -114,9 +115,12 @@ async def test_when_12345_seat_on_pbx_a_clicks_transfer_button_then_110_seat_on_
         assert resp.status == 201, await resp.text()
         body = await resp.json()
     got = await received(b, "110")
-    assert got["Handoff"] == f"{body['handoff_id']};src=12345;seat={seat}"
+    order = await platforms.orders_a.one(call.handset_id)
+    # the order exists before the citizen moves: the header carries its number too
+    assert got["Handoff"] == f"{body['handoff_id']};src=12345;seat={seat};order={order.number}"
     answered = await b.seat_answered(CITIZEN)
     assert answered["ShownNum"] == CITIZEN and answered["PeerHandoff"] == body["handoff_id"]
+    assert answered["PeerOrder"] == order.number  # on B's channel, for the federation layer to key on
     await platforms.orders_a.one(call.handset_id, "accepted")
     await a.hang_up(call.handset_id)
 
@@ -128,10 +132,13 @@ async def test_threeway_across_trunk_then_leave_hands_citizen_to_pbx_b(platforms
     call, seat = await _answered_on(a, "12345")
     await a.press_key(seat, "*2")
     got = await received(b, "110")
-    assert got["Endpoint"] == "peer-12345" and got["Handoff"].endswith(f";src=12345;seat={seat}")
+    pending = await platforms.orders_a.one(call.handset_id)
+    assert got["Endpoint"] == "peer-12345"
+    assert got["Handoff"] == f"{pending.id};src=12345;seat={seat};order={pending.number}"
     assert f"<sip:{CITIZEN}@" in got["PAI"] and got["Diversion"].startswith("<sip:12345@")
     answered = await b.seat_answered(CITIZEN)
     assert answered["ShownNum"] == CITIZEN and answered["FirstCentre"] == "12345"
+    assert answered["PeerOrder"] == pending.number
 
     await a.press_key(seat, "*3")  # the 12345 seat leaves: the 110 seat on B keeps the citizen
     order = await platforms.orders_a.one(call.handset_id, "accepted")
@@ -263,6 +270,9 @@ exten => s,1,Set(PJSIP_HEADER(add,X-Hotline-Handoff)={header})
     "abc\\;src=12345\\;seat=1001\\;order=<sip:evil>",        # characters outside the pattern
     "abc\\;src=12345\\;seat=1001 OR 1\\;order=1",
     "abc\\;seat=1001\\;src=12345",                             # fields out of order
+    "abc\\;src=12345\\;seat=1001\\;order=" + "1" * 41,          # an order number too long
+    "abc\\;src=12345\\;seat=1001\\;order=",                    # an empty one
+    "abc\\;src=12345\\;seat=1001\\;order=1\\;order=2",          # twice
 ])
 async def test_when_trusted_peer_sends_a_bad_handoff_header_then_it_is_ignored(tmp_path: Path, header: str) -> None:
     site = tmp_path / "a" / "site"
@@ -275,6 +285,24 @@ async def test_when_trusted_peer_sends_a_bad_handoff_header_then_it_is_ignored(t
         assert got["Endpoint"] == "peer-12345" and got["Handoff"]  # it arrived from the trusted peer...
         answered = await p.b.seat_answered(CITIZEN)
         assert answered["PeerHandoff"] == "" and answered["FirstCentre"] == "110"  # ...and was not believed
+        assert answered["PeerOrder"] == ""
+        await p.a.hang_up(call.handset_id)
+        await asyncio.gather(*(pbx.assert_nothing_left() for pbx in p.all))
+    finally:
+        await p.stop()
+
+
+async def test_when_trusted_peer_sends_its_order_number_then_b_s_channel_carries_it(tmp_path: Path) -> None:
+    site = tmp_path / "a" / "site"
+    site.mkdir(parents=True)
+    (site / "extensions.conf").write_text(
+        FORGE.replace("{header}", "1796065443.2\\;src=12345\\;seat=1001\\;order=GD-20261130-0042"))
+    p = await start_two_platforms(tmp_path)
+    try:
+        call = await originate_citizen(p.a.ami, "110", CITIZEN, context="hotline-test-forge")
+        answered = await p.b.seat_answered(CITIZEN)
+        assert answered["PeerHandoff"] == "1796065443.2" and answered["FirstCentre"] == "12345"
+        assert answered["PeerOrder"] == "GD-20261130-0042"
         await p.a.hang_up(call.handset_id)
         await asyncio.gather(*(pbx.assert_nothing_left() for pbx in p.all))
     finally:

@@ -4,6 +4,7 @@ rendered from them (pjsip.conf, the receiving dialplan, manager.conf)."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -83,6 +84,26 @@ def test_the_key_on_a_12345_only_platform_hands_to_110_over_its_peer_trunk() -> 
     assert variables[cv.HANDOFF_HEADER] == "e935893e-63a8-47ed-81c3-6851f3ba7728;src=12345;seat=1001"
     assert variables[cv.HANDOFF_DIAL] == "PJSIP/110@peer-110"
     assert f"__{cv.CENTRE}" not in variables  # the centre is the far platform's
+
+
+def test_once_the_order_is_numbered_the_header_carries_its_number() -> None:
+    p = plan(remote={"110": "peer-110"})
+    assert isinstance(p, HandoffPlan)
+    numbered = replace(p, order_number="12345-20261130-0007")
+    assert numbered.citizen_variables("1796065443.2")[cv.HANDOFF_HEADER] == \
+        "1796065443.2;src=12345;seat=1001;order=12345-20261130-0007"
+    for bad in ("", "12345 20261130", "x" * 41, "12345;src=1", "工单-1"):  # never sent: the header goes without it
+        header = replace(p, order_number=bad).citizen_variables("1796065443.2")[cv.HANDOFF_HEADER]
+        assert header == "1796065443.2;src=12345;seat=1001"
+
+
+def test_a_three_way_call_over_the_trunk_carries_the_order_number_too() -> None:
+    p = plan_start(ThreeWayRequest(SEAT_1001, CITIZEN_LEG, "13800138000", "12345", "12345"),
+                   centres=A_CENTRES, timeout_s=30, remote={"110": "peer-110"})
+    assert isinstance(p, ThreeWayPlan)
+    ring = replace(p, order_number="12345-20261130-0008").ring_variables("e935893e-63a8-47ed-81c3-6851f3ba7728")
+    assert ring[f"__{cv.THREEWAY_HEADER}"] == \
+        "e935893e-63a8-47ed-81c3-6851f3ba7728;src=12345;seat=1001;order=12345-20261130-0008"
 
 
 def test_the_destination_key_reaches_a_remote_centre_too() -> None:
