@@ -152,6 +152,66 @@ async def _no_seat_call(pbx: Pbx, seat: str) -> bool:
     return await pbx.seat_channel(seat) is None
 
 
+async def _threeway_joined(platforms: Platforms, tmp_path: Path) -> tuple[object, str, str, str]:
+    """A 12345 seat on A brings 110 on B into a three-way call; returns (the
+    call, A's seat, B's seat, A's conference) once all three are in it."""
+    a, b = platforms.a, platforms.b
+    await a.wire(f"sqlite+aiosqlite:///{tmp_path / 'a' / 'orders.db'}",
+                 features=(inbound_feature, orders_feature, handoff_feature, threeway_feature))
+    call, seat = await _answered_on(a, "12345")
+    await a.press_key(seat, "*2")
+    answered = await b.seat_answered(CITIZEN)
+    order = await platforms.orders_a.one(call.handset_id)
+    conference = f"hotline-3w-{order.id}"
+
+    async def three_in_conference() -> bool:
+        reply = await a.ami.send({"Action": "ConfbridgeList", "Conference": conference})
+        members = [m for m in (reply if isinstance(reply, list) else [reply]) if m.get("Event") == "ConfbridgeList"]
+        assert len(members) == 3, f"{len(members)} in {conference}"
+        return True
+
+    await eventually(three_in_conference, what="citizen, A's seat and the trunk leg to B in A's conference")
+    return call, seat, answered["Seat"], conference
+
+
+async def test_threeway_across_trunk_then_initiator_cancels_and_b_seat_is_dropped(
+        platforms: Platforms, tmp_path: Path) -> None:
+    a, b = platforms.a, platforms.b
+    call, seat, seat_b, conference = await _threeway_joined(platforms, tmp_path)
+
+    await a.press_key(seat, "*0")  # in A's conference: the initiator cancels
+
+    await eventually(lambda: _no_seat_call(b, seat_b), what="the 110 seat on B is dropped")
+    order = await platforms.orders_a.one(call.handset_id, "returned")
+    assert order.outcome_reason == "cancelled" and order.target_centre == "110"
+    assert await a.seat_channel(seat) is not None  # the 12345 seat keeps the citizen
+    assert not await b.channels()  # nothing left over the trunk on B
+    await a.hang_up(call.handset_id)
+
+
+async def test_threeway_across_trunk_when_110_seat_on_b_marks_emergency_then_a_records_110_dispatching_first(
+        platforms: Platforms, tmp_path: Path) -> None:
+    a, b = platforms.a, platforms.b
+    call, seat, seat_b, conference = await _threeway_joined(platforms, tmp_path)
+
+    # the 110 seat on B presses *9: its digits cross the trunk (RFC 4733) into
+    # the conference menu on A, where the trunk leg is the invited party
+    await b.press_key(seat_b, "*9")
+
+    order = await platforms.orders_a.one(call.handset_id, "accepted")
+    assert order.handoff_rule == "emergency" and order.emergency is True
+    assert order.target_centre == "110"
+    marked = [e for e in await platforms.orders_a.events(order.id) if e.kind == "marked"]
+    assert len(marked) == 1 and (marked[0].detail or {}).get("role") == "invited"  # B's seat marked it
+    assert await b.seat_channel(seat_b) is not None and await a.seat_channel(seat) is not None  # all still talk
+    # the 12345 seat then leaves: the 110 seat keeps the citizen, the emergency rule stands
+    await a.press_key(seat, "*3")
+    await eventually(lambda: _no_seat_call(a, seat), what="the 12345 seat on A is free")
+    assert (await platforms.orders_a.one(call.handset_id, "accepted")).handoff_rule == "emergency"
+    assert await b.seat_channel(seat_b) is not None
+    await a.hang_up(call.handset_id)
+
+
 async def test_when_pbx_b_does_not_answer_then_citizen_returns_to_seat_on_pbx_a(platforms: Platforms) -> None:
     a, b = platforms.a, platforms.b
     for seat_b in ("2001", "2002"):
