@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from redis.asyncio import Redis
 
+from ami_bridge.service import AmiBridge
 from app.handoff import plugin as handoff_feature
 from app.inbound import plugin as inbound_feature
 from app.orders import plugin as orders_feature
@@ -28,6 +31,7 @@ from app.tools.simulation import originate_citizen
 from app.web.app import init_app
 from app.web.auth import create_token
 from app.web.keys import SESSIONS
+from tests.support.desk import seat_desk
 from tests.support.orders import OrderReader
 from tests.support.pbx import Pbx, free_port
 from tests.support.platforms import (
@@ -225,6 +229,64 @@ async def test_when_pbx_b_does_not_answer_then_citizen_returns_to_seat_on_pbx_a(
     order = await platforms.orders_a.one(call.handset_id, "returned")
     assert order.outcome_reason == "no_answer"
     await a.hang_up(call.handset_id)
+
+
+async def test_when_b_does_not_answer_a_peer_handoff_then_b_counts_no_abandoned_citizen_call(
+        platforms: Platforms, tmp_path: Path) -> None:
+    """The peer's unanswered handoff is not an abandoned citizen call on B.
+    app_queue counts every caller who leaves unanswered as abandoned (a
+    hang-up, a timeout, A cancelling alike); B's live view — what its
+    dashboard and supervisors see — counts a handoff from a trusted peer
+    (HOTLINE_PEER_HANDOFF on its channel) apart, as `peer_unanswered`.  And B
+    makes no order of it (its order comes from the federation push)."""
+    a, b = platforms.a, platforms.b
+    bridge = AmiBridge(b.settings, b.secrets.ami_secret, ami_host="127.0.0.1", resync_interval_s=0.5,
+                       backoff_initial_s=0.2, backoff_max_s=1.0)  # B's live mirror, as `hotline up` runs it
+    await bridge.start()
+    try:
+        for seat_b in ("2001", "2002"):
+            await b.set_phone(seat_b, "noanswer")
+        call, seat = await _answered_on(a, "12345")
+        await a.press_key(seat, "*1")
+        await received(b, "110")
+        back = await a.seat_answered(CITIZEN, timeout=20)
+        assert back["Seat"] == seat
+        order = await platforms.orders_a.one(call.handset_id, "returned")
+        assert order.outcome_reason == "no_answer"
+
+        reply = await b.ami.send({"Action": "QueueStatus", "Queue": "hotline-110-linkage"})
+        params = [m for m in (reply if isinstance(reply, list) else [reply]) if m.get("Event") == "QueueParams"]
+        assert params and params[0].get("Abandoned") == "1", params  # app_queue's own count: every unanswered
+
+        async with seat_desk(b.settings, None, f"sqlite+aiosqlite:///{tmp_path / 'b' / 'orders.db'}",
+                             tmp_path / "web-b") as desk:
+            async def left_b_s_queue() -> dict:
+                resp = await desk.get("/api/live")
+                assert resp.status == 200, await resp.text()
+                centre = next(c for c in (await resp.json())["centres"] if c["id"] == "110")
+                queues = {q["kind"]: q for q in centre["queues"]}
+                assert queues["linkage"]["waiting"] == 0 and queues["linkage"]["peer_unanswered"] == 1
+                return queues
+            queues = await eventually(left_b_s_queue, what="B's live view: the handoff left its linkage queue")
+            assert queues["linkage"]["abandoned"] == 0 and queues["public"]["abandoned"] == 0
+            # the periodic resync (every 0.5 s here) reads app_queue's counters: still kept apart
+            async def resynced_after(moment: float) -> bool:
+                resp = await desk.get("/api/live")
+                resynced_at = (await resp.json())["ami"]["resynced_at"]
+                assert isinstance(resynced_at, (int, float)) and resynced_at > moment, resynced_at
+                return True
+            await eventually(lambda: resynced_after(time.time()), what="B's live state resynced")
+            queues = await left_b_s_queue()
+            assert queues["linkage"]["abandoned"] == 0
+        assert await platforms.orders_b.of_call(call.handset_id) == []
+        await a.hang_up(call.handset_id)
+    finally:
+        await bridge.stop()
+        redis = Redis.from_url(b.settings.redis.url)
+        keys = [k async for k in redis.scan_iter(match=f"{b.settings.redis.prefix}*")]
+        if keys:
+            await redis.delete(*keys)
+        await redis.aclose()
 
 
 async def test_when_nobody_is_logged_in_on_pbx_b_then_citizen_returns_at_once_and_order_says_rejected(
