@@ -38,6 +38,7 @@ from core.fast_path import (
     writes_mset,
 )
 from core.handoff import seat_interfaces
+from core.overflow import TRUNK_CALL_GROUP, trunk_state_interface
 from core.safety import check_line
 from core.settings import PROJECT_ROOT, Settings
 from core.trunks import HANDOFF_HEADER, HANDOFF_HEADER_MAX, HANDOFF_HEADER_PATTERN
@@ -105,8 +106,15 @@ def _handoff_context(settings: Settings) -> dict:
 
 def _trunk_context(settings: Settings) -> dict:
     """Trunks (pjsip.conf) and the receiving side's check of X-Hotline-Handoff
-    (hotline-trunks.conf), rendered from core/trunks.py."""
+    (hotline-trunks.conf), rendered from core/trunks.py; the limit of
+    remote-overflow calls over trunks with max= (core/overflow.py)."""
+    limited = [t for t in settings.trunks.trunks if t.max_calls is not None]
+    names = "|".join(t.name for t in limited)  # [a-z][a-z0-9-]*: nothing a regex or the dialplan reads
     return {
+        "overflow_trunks": [{"name": t.name, "max": t.max_calls, "state": trunk_state_interface(t.name)}
+                            for t in limited],
+        "overflow_trunk_leg": regex(f"^PJSIP/({names})-[0-9a-f]+$", "${CHANNEL(name)}") if limited else "",
+        "trunk_call_group": TRUNK_CALL_GROUP,
         "trunks": settings.trunks.trunks,
         "site_dir": str(settings.paths.state_dir / "site"),
         "handoff_header": HANDOFF_HEADER,

@@ -174,7 +174,9 @@ async def _run(rig: Pbx, case: KeyCase, far: Pbx | None) -> None:
         if far is not None and not case.expect.startswith("refused:"):
             # whichever path decided, the citizen went over the trunk with the handoff's header
             got = await received(far, "110")
-            assert got["Endpoint"] == "peer-12345" and got["Handoff"].endswith(f";src=12345;seat={seat}")
+            assert got["Endpoint"] == "peer-12345" and f";src=12345;seat={seat}" in got["Handoff"]
+            # Python's path records the order before the move: the header names its number
+            assert (";order=12345-" in got["Handoff"]) == (case.expect == "python"), got["Handoff"]
             await far.events.wait_for(lambda e: e.get("UserEvent") == "HotlineSeatAnswered",
                                       what="a 110 seat on B answering")
         if case.expect.startswith("refused:") and leg is not None and not case.under_way:

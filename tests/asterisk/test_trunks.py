@@ -14,18 +14,25 @@ import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis
+from sqlalchemy import select
 
 from ami_bridge.service import AmiBridge
 from app.handoff import plugin as handoff_feature
 from app.inbound import plugin as inbound_feature
 from app.orders import plugin as orders_feature
+from app.orders.services import OrderService
+from app.overflow.config import OverflowConfig
+from app.overflow.controller import OverflowController
 from app.runtime import db
-from app.runtime.models import utcnow
+from app.runtime.models import Order, utcnow
 from app.threeway import plugin as threeway_feature
 from app.tools.simulation import originate_citizen
 from app.web.app import init_app
@@ -35,6 +42,7 @@ from tests.support.desk import seat_desk
 from tests.support.orders import OrderReader
 from tests.support.pbx import Pbx, free_port
 from tests.support.platforms import (
+    TRUNK_RECEIVED_EVENT,
     Platforms,
     received,
     start_platform,
@@ -429,3 +437,114 @@ async def test_when_trusted_peer_sends_its_order_number_then_b_s_channel_carries
         await asyncio.gather(*(pbx.assert_nothing_left() for pbx in p.all))
     finally:
         await p.stop()
+
+
+# ------------------------------------------------------------------ overflow to a remote-seat PBX
+
+@dataclass
+class RemoteOverflow:
+    platforms: Platforms
+    sessions: Any
+
+    async def overflow_orders(self, count: int) -> list[Order]:
+        async def recorded() -> list[Order]:
+            async with self.sessions() as session:
+                orders = list(await session.scalars(select(Order).where(Order.mode == "overflow")))
+            assert len(orders) == count, f"{len(orders)} overflow orders"
+            return orders
+        return await eventually(recorded, what=f"{count} overflow calls recorded on A")
+
+    def sent_to_b(self) -> list[dict[str, Any]]:
+        return self.platforms.b.events.find(lambda e: e.get("UserEvent") == TRUNK_RECEIVED_EVENT
+                                            and e.get("TrunkContext") == "hotline-peer-in")
+
+
+@asynccontextmanager
+async def _overflow_to_b(tmp_path: Path, max_calls: int) -> AsyncIterator[RemoteOverflow]:
+    """A's 12345 seats all paused; its remote group is B's 110 over the peer
+    trunk (`PJSIP/110@peer-110`, the trunk's max=`max_calls`), open from one
+    waiting citizen; A's live mirror and overflow controller run as in `hotline up`."""
+    p = await start_two_platforms(tmp_path, a_max_calls=max_calls,
+                                  a_env={"HOTLINE_OVERFLOW_CHECK_INTERVAL": "0.1",
+                                         "HOTLINE_OVERFLOW_OPEN_AFTER": "0", "HOTLINE_OVERFLOW_CLEAR_AFTER": "1"})
+    a = p.a
+    bridge = AmiBridge(a.settings, a.secrets.ami_secret, ami_host="127.0.0.1",
+                       backoff_initial_s=0.2, backoff_max_s=1.0)
+    await bridge.start()
+    sessions = db.session_factory(p.engines[0])
+    config = OverflowConfig(sessions, a.settings.site.centres)
+    controller = OverflowController(a.settings, config, bridge.ami, OrderService(sessions))
+    await controller.start()
+    try:
+        for seat in ("1001", "1002"):
+            reply = await a.action(Action="QueuePause", Queue="hotline-12345", Paused="true",
+                                   Interface=f"Local/{seat}@hotline-seat-phones/n")
+            assert reply.get("Response") == "Success", reply
+        await config.create({"centre": "12345", "name": "b-110", "members": ["PJSIP/110@peer-110"],
+                             "priority": 5, "min_waiting": 1}, actor="test")
+        yield RemoteOverflow(p, sessions)
+        await asyncio.gather(*(pbx.assert_nothing_left() for pbx in p.all))
+    finally:
+        await controller.stop()
+        await bridge.stop()
+        redis = Redis.from_url(a.settings.redis.url)
+        keys = [k async for k in redis.scan_iter(match=f"{a.settings.redis.prefix}*")]
+        if keys:
+            await redis.delete(*keys)
+        await redis.aclose()
+        await p.stop()
+
+
+async def _trunk_member(pbx: Pbx) -> dict[str, Any]:
+    status = await pbx.ami.send({"Action": "QueueStatus", "Queue": "hotline-12345"})
+    return next(m for m in status if m.get("Event") == "QueueMember"  # type: ignore[union-attr]
+                and m.get("Membership") == "dynamic")
+
+
+async def test_when_surge_then_overflow_rings_remote_seats_over_trunk_with_citizen_number(tmp_path: Path) -> None:
+    """Two citizens wait on A: both reach B's two free seats at once through
+    one member (not one busy member per trunk), each seat sees its citizen's
+    number (PAI and From as B received them), and A's orders name the remote
+    seat that answered (the PAI of B's 200 OK)."""
+    async with _overflow_to_b(tmp_path, max_calls=2) as ovf:
+        a, b = ovf.platforms.a, ovf.platforms.b
+        citizens = ("13900000001", "13900000002")
+        calls = [await a.citizen_dials("12345", number) for number in citizens]
+
+        answered = {n: await b.seat_answered(n, timeout=15) for n in citizens}
+        assert {e["Seat"] for e in answered.values()} == {"2001", "2002"}
+        assert all(e["ShownNum"] == n for n, e in answered.items())
+        got = ovf.sent_to_b()
+        assert len(got) == 2 and {e["Endpoint"] for e in got} == {"peer-12345"}
+        for number in citizens:  # the citizen's number, in what B really received; no handoff header
+            sent = next(e for e in got if f"<sip:{number}@" in e["From"])
+            assert f"<sip:{number}@" in sent["PAI"] and sent["Handoff"] == ""
+
+        member = await _trunk_member(a)  # the trunk's state interface, kept by the product: 2 of 2 in use
+        assert member["StateInterface"] == "Custom:hotline-trunk-peer-110" and member["Status"] == "3"  # BUSY
+        by_number = {o.citizen_number: o for o in await ovf.overflow_orders(2)}
+        for number, event in answered.items():
+            assert by_number[number].target_seat == f"{event['Seat']}@peer-110"  # the remote seat that answered
+        for call in calls:
+            await a.hang_up(call.handset_id)
+
+        async def free_again() -> bool:
+            assert (await _trunk_member(a))["Status"] == "1", "trunk member not free again"  # NOT_INUSE
+            return True
+        await eventually(free_again, what="the trunk's member free again")
+
+
+async def test_when_the_trunk_is_at_its_limit_then_the_next_citizen_waits_on_a_until_a_call_ends(
+        tmp_path: Path) -> None:
+    async with _overflow_to_b(tmp_path, max_calls=1) as ovf:
+        a, b = ovf.platforms.a, ovf.platforms.b
+        first = await a.citizen_dials("12345", "13900000001")
+        assert (await b.seat_answered(first.number, timeout=15))["ShownNum"] == first.number
+        second = await a.citizen_dials("12345", "13900000002")
+        with pytest.raises(AssertionError):  # B has a free seat, but the trunk carries one overflow call
+            await b.seat_answered(second.number, timeout=1.5)
+        assert len(ovf.sent_to_b()) == 1  # held on A: no INVITE over the limit
+
+        await a.hang_up(first.handset_id)
+        assert (await b.seat_answered(second.number, timeout=15))["ShownNum"] == second.number
+        await a.hang_up(second.handset_id)
