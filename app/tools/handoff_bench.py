@@ -402,19 +402,20 @@ async def _run_across_trunk(settings: Settings, count: int) -> dict[str, Any]:
     sa = _platform(settings, root / "a", "12345:1001-1002", port_a, peer_b, "110", (31000, 31499))
     sb = _platform(settings, root / "b", "110:2001-2002", port_b, peer_a, "12345", (31500, 31999))
     sides: list[dict[str, Any]] = []
-    for side in (sa, sb):
-        secrets = load_or_create(side)
-        render(side, secrets)
-        engine = db.create_engine(side.effective_database_url)
+    for platform in (sa, sb):
+        secrets = load_or_create(platform)
+        render(platform, secrets)
+        engine = db.create_engine(platform.effective_database_url)
         await db.migrate_engine(engine)
         sessions = db.session_factory(engine)
-        ami = AmiManager("127.0.0.1", side.ami.port, side.ami.user, secrets.ami_secret, filter_events=True)
+        ami = AmiManager("127.0.0.1", platform.ami.port, platform.ami.user, secrets.ami_secret,
+                         filter_events=True)
         routes = AgiRoutes()
-        deps = setup_features(Dependencies(side, engine, sessions, OrderService(sessions),
+        deps = setup_features(Dependencies(platform, engine, sessions, OrderService(sessions),
                                            frozenset({"agi", "bridge"}), agi=routes, ami=ami),
                               (inbound_plugin, handoff_plugin))
-        sides.append({"settings": side, "engine": engine, "ami": ami, "routes": routes, "deps": deps,
-                      "agi": FastAgiServer(side, routes), "asterisk": AsteriskProcess(side)})
+        sides.append({"settings": platform, "engine": engine, "ami": ami, "routes": routes, "deps": deps,
+                      "agi": FastAgiServer(platform, routes), "asterisk": AsteriskProcess(platform)})
     a, b = sides
     watch, far = _Watch(), _FarWatch()
     for name in WATCHED_EVENTS:
