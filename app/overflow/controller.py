@@ -375,6 +375,8 @@ class OverflowController:
             except AmiError:
                 pai = ""
             seat = answering_seat(pai)
+            if seat == citizen:  # the far side sent back the caller's own identity, not its seat's
+                seat = None
             log.info("overflow: %s answered over trunk %s by remote seat %s (%s)", interface, trunk, seat, pai)
             if seat is not None:
                 member = f"{seat}@{trunk}"
