@@ -344,8 +344,10 @@ async def test_when_untrusted_endpoint_sends_handoff_header_then_it_is_ignored(t
         start_platform(tmp_path / "b", "110:2001-2002", b_port,
                        HOTLINE_TRUNKS=trunk_spec("carrier-c", c_port, host="127.0.0.3", kind="carrier",
                                                  match="127.0.0.3")),
+        # the key through Python's route: the header carries the order's number too
         start_platform(tmp_path / "c", "12345:1001-1002", c_port, HOTLINE_BIND_HOST="127.0.0.3",
-                       HOTLINE_TRUNKS=trunk_spec("peer-110", b_port), HOTLINE_REMOTE_CENTRES="110=peer-110"))
+                       HOTLINE_TRUNKS=trunk_spec("peer-110", b_port), HOTLINE_REMOTE_CENTRES="110=peer-110",
+                       HOTLINE_HANDOFF_FAST_PATH="no"))
     try:
         await c.use_database(f"sqlite+aiosqlite:///{tmp_path / 'c' / 'orders.db'}")
         await trunk_reachable(c, "peer-110")
@@ -354,9 +356,9 @@ async def test_when_untrusted_endpoint_sends_handoff_header_then_it_is_ignored(t
 
         got = await received(b, "110")
         assert got["Endpoint"] == "carrier-c" and got["TrunkContext"] == "hotline-inbound"
-        assert got["Handoff"].endswith(f";src=12345;seat={seat}")  # it was sent...
+        assert f";src=12345;seat={seat};order=12345-" in got["Handoff"]  # it was sent...
         answered = await b.seat_answered(CITIZEN)
-        assert answered["PeerHandoff"] == ""                  # ...and ignored: a public call
+        assert answered["PeerHandoff"] == "" and answered["PeerOrder"] == ""  # ...and ignored: a public call
         assert answered["FirstCentre"] == "110"
         assert answered["Handoff"] == ""
         await c.hang_up(call.handset_id)
