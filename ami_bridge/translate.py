@@ -41,7 +41,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from core.centres import Centre, SeatMode, centre_by_queue, seat_by_extension
-from core.channel_vars import CENTRE
+from core.channel_vars import CENTRE, PEER_HANDOFF
 from core.live import (
     ChannelState,
     QueueEntry,
@@ -381,7 +381,7 @@ def model_from_status(
                 name = ev.required("Queue")
                 queue = _ensure_queue(model, directory, name)
                 queue.completed = ev.int("Completed")
-                queue.abandoned = ev.int("Abandoned")
+                queue.abandoned = ev.int("Abandoned")  # all unanswered: the peer's split off in _carry_over
                 queue.holdtime_s = ev.int("Holdtime")
             elif ev.name == "QueueMember":
                 _apply_member(model, directory, ev, now)
@@ -428,11 +428,23 @@ def _channels_from_list(events: Iterable[Mapping[str, Any]], now: float,
     return channels
 
 
+def _unanswered_counts(queue: QueueState, app_queue_abandoned: int, peer_unanswered: int) -> None:
+    """Split app_queue's `Abandoned` (every caller who left unanswered) into
+    this platform's abandoned calls and a peer platform's unanswered handoffs
+    (counted from QueueCallerAbandon events).  Fewer in app_queue than we
+    counted: its counters were reset (a restart, `queue reset stats`)."""
+    if app_queue_abandoned < peer_unanswered:
+        peer_unanswered = 0
+    queue.peer_unanswered = peer_unanswered
+    queue.abandoned = app_queue_abandoned - peer_unanswered
+
+
 def _carry_over(previous: LiveModel, model: LiveModel) -> None:
     for name, queue in model.queues.items():
         old = previous.queues.get(name)
         if old is None:
             continue
+        _unanswered_counts(queue, queue.abandoned, old.peer_unanswered)
         joined = {e.uniqueid: e.joined_at for e in old.entries if e.uniqueid}
         for entry in queue.entries:
             entry.joined_at = joined.get(entry.uniqueid, entry.joined_at)
@@ -475,7 +487,8 @@ def apply_event(model: LiveModel, event: Mapping[str, Any], directory: Directory
         queue_name = ev.required("Queue")
         completed, abandoned, holdtime = ev.int("Completed"), ev.int("Abandoned"), ev.int("Holdtime")
         queue = _ensure_queue(model, directory, queue_name)
-        queue.completed, queue.abandoned, queue.holdtime_s = completed, abandoned, holdtime
+        queue.completed, queue.holdtime_s = completed, holdtime
+        _unanswered_counts(queue, abandoned, queue.peer_unanswered)
         return Changes(queues=frozenset({queue_name}))
     return _agent_event(model, directory, ev, now)
 
@@ -570,7 +583,12 @@ def _caller_leave(model: LiveModel, directory: Directory, ev: _Event) -> Changes
         raise BadEvent(ev.name, "missing Channel/Uniqueid")
     queue = _ensure_queue(model, directory, name)
     if ev.name == "QueueCallerAbandon":
-        queue.abandoned += 1
+        # a peer platform's handoff (hotline-peer-in: checked header) is not
+        # an abandoned citizen call here
+        if _chan_vars(ev).get(PEER_HANDOFF):
+            queue.peer_unanswered += 1
+        else:
+            queue.abandoned += 1
     queue.entries = [e for e in queue.entries if not _same_caller(e, uniqueid, channel)]
     for pos, entry in enumerate(sorted(queue.entries, key=lambda e: e.position), start=1):
         entry.position = pos

@@ -36,9 +36,14 @@ HANDOFF_REFUSAL = "HOTLINE_HANDOFF_REFUSAL"
 # carries out the common handoff itself (hotline-handoff-key, core/fast_path.py).
 HANDOFF_FAST = "HOTLINE_HANDOFF_FAST"
 # Globals rendered per centre (prefix + centre id) for that path: the partner
-# centre (core.handoff.partner_centre), its linkage queue, the release mode.
+# centre (core.handoff.partner_id: here or on another platform), its linkage
+# queue (empty for a remote partner), the release mode.
 HANDOFF_PARTNER_PREFIX = "HOTLINE_HANDOFF_PARTNER_"
 HANDOFF_PARTNER_QUEUE_PREFIX = "HOTLINE_HANDOFF_PARTNER_QUEUE_"
+# ...and what says the partner is ready, read through (`${${...}}`, core/fast_path.py):
+# a local partner's QUEUE_MEMBER(<linkage queue>,logged), a remote one's HOTLINE_HANDOFF_REMOTE_READY (1)
+HANDOFF_PARTNER_READY_PREFIX = "HOTLINE_HANDOFF_PARTNER_READY_"
+HANDOFF_REMOTE_READY = "HOTLINE_HANDOFF_REMOTE_READY"
 HANDOFF_RELEASE_PREFIX = "HOTLINE_HANDOFF_RELEASE_"
 # The handoff's target on the seat's leg: the destination dialled after the
 # destination key (empty: the partner centre); on the fast path, the partner.
@@ -53,7 +58,9 @@ HANDOFF_DIAL = "HOTLINE_HANDOFF_DIAL"        # a catalogue destination's route, 
 HANDOFF_HEADER = "HOTLINE_HANDOFF_HEADER"    # X-Hotline-Handoff's value over a peer trunk, or unset
 PEER_HANDOFF = "HOTLINE_PEER_HANDOFF"        # on the receiving platform: the peer's handoff id (checked)
 PEER_SEAT = "HOTLINE_PEER_SEAT"              # on the receiving platform: the seat that handed over (checked)
-PEER_ORDER = "HOTLINE_PEER_ORDER"            # on the receiving platform: the peer's order number, if sent (checked)
+# on the receiving platform, inherited: the sending platform's order number (X-Hotline-Handoff order=,
+# checked; empty when the header carried none) — the federation layer keys on it with PEER_HANDOFF
+PEER_ORDER = "HOTLINE_PEER_ORDER"
 HANDOFF_TIMEOUT = "HOTLINE_HANDOFF_TIMEOUT"  # no-answer limit (s); also a global, rendered
 RETURN_CENTRE = "HOTLINE_RETURN_CENTRE"      # where the citizen goes back to
 RETURN_SEAT = "HOTLINE_RETURN_SEAT"          # the seat that handed it over (both paths set it)

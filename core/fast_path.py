@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Callable
 
 from core import channel_vars as cv
@@ -56,10 +57,11 @@ from core.handoff import (
     SEAT_CHANNEL_PATTERN,
     is_linkedid,
     is_outbox_id,
-    partner_centre,
+    partner_id,
     seat_extension_of_channel,
 )
 from core.safety import NUMBER_PATTERN
+from core.trunks import header_value
 
 # ------------------------------------------------------------------ dialplan expressions
 
@@ -112,9 +114,12 @@ class KeyPress:
     centre: str              # HOTLINE_CENTRE: the centre handling the call now
     linkedid: str            # CHANNEL(linkedid): the call
     uniqueid: str            # CHANNEL(uniqueid): the seat leg, the handoff's id on this path
-    partner_logged_in: int   # QUEUE_MEMBER(<the partner's linkage queue>,logged)
+    partner_logged_in: int   # QUEUE_MEMBER(<the partner's linkage queue>,logged) (a local partner's)
     call_guard: str = ""     # DB(hotline-handoff-call/<linkedid>): the leg that handed the call over
     fast: bool = True        # HOTLINE_HANDOFF_FAST = yes (settings.handoff.fast_path)
+
+
+Remote = Mapping[str, str]  # centres served on another platform -> their peer trunk (settings.trunks)
 
 
 @dataclass(frozen=True)
@@ -122,60 +127,98 @@ class GuardPart:
     label: str          # the dialplan priority label of its line
     says: str           # the condition, in words (the line's comment)
     expression: str     # an Asterisk `$[...]` expression, true when the part holds
-    holds: Callable[[KeyPress, tuple[Centre, ...]], bool]
+    holds: Callable[[KeyPress, tuple[Centre, ...], Remote], bool]
 
 
-def _partner(press: KeyPress, centres: tuple[Centre, ...]) -> bool:
-    # the global exists for each configured centre that has a partner (render.py)
-    return centre_by_id(centres, press.centre) is not None and partner_centre(centres, press.centre) is not None
+def partner_of(centres: tuple[Centre, ...], remote: Remote, centre: str) -> str | None:
+    """The partner the fast path hands `centre`'s calls to (the global
+    rendered per configured centre): core.handoff.partner_id, local or remote."""
+    if centre_by_id(centres, centre) is None:
+        return None
+    return partner_id(centres, dict(remote), centre)
+
+
+def partner_is_remote(centres: tuple[Centre, ...], remote: Remote, centre: str) -> bool:
+    partner = partner_of(centres, remote, centre)
+    return partner is not None and centre_by_id(centres, partner) is None and partner in remote
+
+
+def _partner_ready(press: KeyPress, centres: tuple[Centre, ...], remote: Remote) -> bool:
+    # a remote partner: the far platform decides (it refuses at once, busy,
+    # when nobody is logged in there; a trunk down fails at once): the same
+    # as Python's plan, which asks nothing of a remote centre before dialling
+    return partner_is_remote(centres, remote, press.centre) or press.partner_logged_in > 0
+
+
+# The global the partner_ready part reads through (`${${...}}`: Asterisk
+# expands the inner name first, then reads the variable or calls the
+# function it names).  Per centre, rendered: a local partner's
+# `QUEUE_MEMBER(<its linkage queue>,logged)`; a remote partner's
+# `REMOTE_READY` (a global holding 1).  So no queue that does not exist here
+# is ever asked, and the guard stays one expression for every centre.
+REMOTE_READY = cv.HANDOFF_REMOTE_READY
+
+
+def partner_ready_source(centres: tuple[Centre, ...], remote: Remote, centre: str) -> str | None:
+    """What `${HOTLINE_HANDOFF_PARTNER_READY_<centre>}` holds (None: no partner)."""
+    partner = partner_of(centres, remote, centre)
+    if partner is None:
+        return None
+    if partner_is_remote(centres, remote, centre):
+        return REMOTE_READY
+    local = centre_by_id(centres, partner)
+    assert local is not None
+    return f"QUEUE_MEMBER({local.linkage_queue},logged)"
 
 
 GUARD: tuple[GuardPart, ...] = (
     GuardPart("fast_on", "the fast path is on (settings.handoff.fast_path, rendered)",
               f'"{var(cv.HANDOFF_FAST)}" = "yes"',
-              lambda p, c: p.fast),
+              lambda p, c, r: p.fast),
     GuardPart("seat_leg", "this leg is a seat's (core.handoff SEAT_CHANNEL_PATTERN)",
               regex(SEAT_CHANNEL_PATTERN, SEAT_LEG_NAME),
-              lambda p, c: seat_extension_of_channel(p.seat_channel) is not None),
+              lambda p, c, r: seat_extension_of_channel(p.seat_channel) is not None),
     GuardPart("seat_known", "the seat it carries (HOTLINE_SEAT) is a configured one (patterns, rendered)",
               known_seat(var(cv.SEAT)),
-              lambda p, c: seat_by_extension(c, p.seat) is not None),
+              lambda p, c, r: seat_by_extension(c, p.seat) is not None),
     GuardPart("one_peer", "it has one peer (one channel name: a bigger bridge has several)",
               regex(CHANNEL_NAME_PATTERN, PEER),
-              lambda p, c: re.fullmatch(CHANNEL_NAME_PATTERN, p.peer) is not None),  # names: <= 80 chars
+              lambda p, c, r: re.fullmatch(CHANNEL_NAME_PATTERN, p.peer) is not None),  # names: <= 80 chars
     GuardPart("citizen_peer", "that peer is a citizen, not a seat",
               f"!{regex(SEAT_CHANNEL_PATTERN, PEER)}",
-              lambda p, c: seat_extension_of_channel(p.peer) is None),
+              lambda p, c, r: seat_extension_of_channel(p.peer) is None),
     GuardPart("citizen_number", "the citizen has a number (a withheld one asks Python)",
               regex(NUMBER_PATTERN, var(cv.CITIZEN)),
               # a number over NUMBER_MAX digits goes too: the order says 0 (parse_outbox), as on Python's path
-              lambda p, c: re.fullmatch(NUMBER_PATTERN, p.citizen_number) is not None),
+              lambda p, c, r: re.fullmatch(NUMBER_PATTERN, p.citizen_number) is not None),
     GuardPart("call_id", "the call's id (linkedid) is a safe AstDB key and fits the order",
               f"{regex(LINKEDID_PATTERN, LINKEDID)} & ${{LEN({LINKEDID})}} <= {LINKEDID_MAX}",
-              lambda p, c: is_linkedid(p.linkedid)),
+              lambda p, c, r: is_linkedid(p.linkedid)),
     GuardPart("leg_id", "this leg's id (uniqueid: the handoff's id) is a safe AstDB key and fits the order",
               f"{regex(OUTBOX_ID_PATTERN, UNIQUEID)} & ${{LEN({UNIQUEID})}} <= {OUTBOX_ID_MAX}",
-              lambda p, c: is_outbox_id(p.uniqueid)),
-    GuardPart("partner", "the centre has a partner centre (core.handoff.partner_centre, rendered)",
+              lambda p, c, r: is_outbox_id(p.uniqueid)),
+    GuardPart("partner", "the centre has a partner centre, here or remote (core.handoff.partner_id, rendered)",
               f'"{per_centre(cv.HANDOFF_PARTNER_PREFIX)}" != ""',
-              _partner),
-    GuardPart("partner_ready", "the partner centre has a seat logged in",
-              f"0${{QUEUE_MEMBER({per_centre(cv.HANDOFF_PARTNER_QUEUE_PREFIX)},logged)}} > 0",
-              lambda p, c: p.partner_logged_in > 0),
+              lambda p, c, r: partner_of(c, r, p.centre) is not None),
+    GuardPart("partner_ready", "a local partner has a seat logged in in its linkage queue (a remote one: "
+              "its platform decides)",
+              "0${" + per_centre(cv.HANDOFF_PARTNER_READY_PREFIX) + "} > 0",
+              _partner_ready),
     GuardPart("not_under_way", "this leg is not handing the call over already (the call guard)",
               f'"${{DB({CALL_GUARD_FAMILY}/{LINKEDID})}}" != "{UNIQUEID}"',
-              lambda p, c: p.call_guard != p.uniqueid),
+              lambda p, c, r: p.call_guard != p.uniqueid),
 )
 
 
-def failing_part(press: KeyPress, centres: tuple[Centre, ...]) -> GuardPart | None:
+def failing_part(press: KeyPress, centres: tuple[Centre, ...], remote: Remote | None = None) -> GuardPart | None:
     """The first part of the guard that does not hold (where the dialplan asks
-    Python); None: the dialplan carries the handoff out."""
-    return next((part for part in GUARD if not part.holds(press, centres)), None)
+    Python); None: the dialplan carries the handoff out.  `remote`: the
+    centres served on other platforms (settings.trunks.remote_centres)."""
+    return next((part for part in GUARD if not part.holds(press, centres, remote or {})), None)
 
 
-def takes_fast_path(press: KeyPress, centres: tuple[Centre, ...]) -> bool:
-    return failing_part(press, centres) is None
+def takes_fast_path(press: KeyPress, centres: tuple[Centre, ...], remote: Remote | None = None) -> bool:
+    return failing_part(press, centres, remote) is None
 
 
 # ------------------------------------------------------------------ what the fast path writes
@@ -240,3 +283,16 @@ def guard_expression() -> str:
 def writes_mset() -> str:
     """The arguments of the fast path's MSet."""
     return ",".join(f"{w.target}={w.value}" for w in WRITES)
+
+
+# ------------------------------------------------------------------ to a remote partner
+
+# The X-Hotline-Handoff value the citizen's channel sends when the fast path
+# hands it to a partner on another platform (hotline-handoff, to-<remote
+# centre>): built on the citizen's channel from what the fast path gave it —
+# the handoff id (the seat leg's uniqueid: the guard's leg_id part), the
+# centre (the guard's partner part: a configured centre) and the seat to
+# come back to (seat_known: a configured seat).  No order number: on this
+# path the order is numbered after the citizen has moved (the journal); the
+# far side keys on the handoff id.
+REMOTE_HEADER = header_value(var(cv.HANDOFF_ID), var(cv.CENTRE), var(cv.RETURN_SEAT))

@@ -34,7 +34,7 @@ from core.centres import (
 )
 from core.refusals import Refusal
 from core.safety import is_number, is_presented
-from core.trunks import handoff_header
+from core.trunks import handoff_header, is_order_number
 
 ReleaseMode = Literal["on_answer", "immediate"]
 RELEASE_MODES: tuple[str, ...] = ("on_answer", "immediate")
@@ -185,6 +185,7 @@ class HandoffPlan:
     seat_leg_id: str | None = None
     trunk: str | None = None    # a remote centre's trunk: `dial` goes over it, with the handoff's headers
     citizen_presented: str | None = None  # the caller ID as presented, escaped, when it is not a number
+    order_number: str | None = None  # the order's number once recorded: X-Hotline-Handoff's order=
 
     @property
     def is_centre(self) -> bool:
@@ -212,8 +213,9 @@ class HandoffPlan:
             variables[f"__{cv.CENTRE}"] = self.target_centre
         if self.trunk is not None:
             # X-Hotline-Handoff on the INVITE over the peer trunk (hotline-trunk-out)
-            variables[cv.HANDOFF_HEADER] = handoff_header(handoff_id, self.source_centre,
-                                                          self.source_seat.extension)
+            variables[cv.HANDOFF_HEADER] = handoff_header(
+                handoff_id, self.source_centre, self.source_seat.extension,
+                self.order_number if is_order_number(self.order_number) else None)
         return variables
 
 

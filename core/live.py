@@ -58,8 +58,15 @@ class QueueState:
     kind: Literal["public", "linkage", "other"]
     entries: list[QueueEntry] = field(default_factory=list)
     completed: int = 0
+    # Callers who left unanswered, as app_queue counts them (it counts every
+    # unanswered exit: hang-up, timeout, leave-empty), less `peer_unanswered`.
     abandoned: int = 0
     holdtime_s: int = 0
+    # Handoffs from a peer platform (HOTLINE_PEER_HANDOFF: a trusted trunk's
+    # X-Hotline-Handoff) that left unanswered: the sending platform took its
+    # citizen back (or its citizen hung up there): not this platform's
+    # abandoned citizen calls.
+    peer_unanswered: int = 0
 
     @property
     def waiting(self) -> int:

@@ -340,3 +340,57 @@ def desired_members(groups: Iterable[OverflowGroup], states: Mapping[str, SurgeS
         for member in group.members:
             wanted[centre.queue][member.interface] = (member, group.penalty)
     return wanted
+
+
+# ------------------------------------------------------------------ over a trunk
+
+# A remote seat behind a declared trunk (`PJSIP/<number>@<trunk>`, HOTLINE_TRUNKS)
+# is one queue member that may take several calls at once — the number is
+# often the far platform's own queue (`PJSIP/110@peer-110`: any free 110 seat
+# there).  Its device state is not its own (chan_pjsip knows no device
+# `PJSIP/110@peer-110`: INVALID, never rung) nor the trunk's endpoint's (in use
+# after one call: with ringinuse=no the whole trunk would be one busy
+# member).  So the member rings in use (app_queue ringinuse=yes) and its state
+# interface is a Custom device state per trunk that the product keeps
+# (`trunk_state`): unavailable while the trunk is down (qualify), busy at its
+# `max=` (HOTLINE_TRUNKS), else not in use.  The limit itself is held by the
+# dialplan, not by that state: each leg to such a member joins the trunk's
+# group (`TRUNK_CALL_GROUP`, GROUP()) in its pre-dial handler and a leg over
+# the limit is hung up before it is dialled (app_queue counts it busy and
+# tries again), whatever Python is doing.
+TRUNK_STATE_PREFIX = "Custom:hotline-trunk-"
+TRUNK_CALL_GROUP = "hotline-trunk-overflow"
+
+TrunkState = Literal["NOT_INUSE", "BUSY", "UNAVAILABLE"]
+
+
+def member_trunk(interface: str) -> str | None:
+    """The trunk of a `PJSIP/<number>@<trunk>` member (None for other members)."""
+    m = _PJSIP_TRUNK.match(interface)
+    return m.group(2) if m else None
+
+
+def trunk_state_interface(trunk: str) -> str:
+    return TRUNK_STATE_PREFIX + trunk
+
+
+def trunk_state(reachable: bool, calls: int, max_calls: int | None) -> TrunkState:
+    """The state the trunk's members show app_queue: UNAVAILABLE when the
+    trunk is down, BUSY when `calls` (its remote-overflow legs, ringing or
+    talking) reach `max_calls`, else NOT_INUSE."""
+    if not reachable:
+        return "UNAVAILABLE"
+    if max_calls is not None and calls >= max_calls:
+        return "BUSY"
+    return "NOT_INUSE"
+
+
+_PAI_SEAT = re.compile(r"<(?:sips?|tel):\+?([0-9]{1,32})(?:@[^>]*)?>")
+
+
+def answering_seat(pai: str | None) -> str | None:
+    """The remote seat that answered, from the P-Asserted-Identity of the far
+    platform's 200 OK (`"110 seat 2001" <sip:2001@10.0.0.2>`): its number, or
+    None when there is none usable."""
+    m = _PAI_SEAT.search(pai or "")
+    return m.group(1) if m else None

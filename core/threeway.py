@@ -41,7 +41,7 @@ from core.centres import Centre, Seat, centre_by_id
 from core.handoff import is_channel_name, partner_id, seat_of_channel
 from core.refusals import Refusal
 from core.safety import INVALID_NUMBER_LABEL, is_number, is_presented
-from core.trunks import handoff_header
+from core.trunks import handoff_header, is_order_number
 
 Role = Literal["initiator", "invited"]
 ROLES: tuple[str, ...] = ("initiator", "invited")
@@ -98,6 +98,7 @@ class ThreeWayPlan:
     via: str = "key"
     citizen_presented: str | None = None
     trunk: str | None = None    # a remote centre's peer trunk: rung over it with the handoff header
+    order_number: str | None = None  # the order's number once recorded: the header's order=
 
     def citizen_variables(self, threeway_id: str) -> dict[str, str]:
         """Set on the citizen's channel before it moves into the conference."""
@@ -131,8 +132,9 @@ class ThreeWayPlan:
                 f"__{cv.CENTRE}": self.target_centre,
                 f"__{cv.FIRST_CENTRE}": self.first_centre,
                 f"__{cv.THREEWAY_DIAL}": f"PJSIP/{self.target_centre}@{self.trunk}" if self.trunk else "",
-                f"__{cv.THREEWAY_HEADER}": handoff_header(threeway_id, self.source_centre,
-                                                          self.initiator.extension) if self.trunk else ""}
+                f"__{cv.THREEWAY_HEADER}": handoff_header(
+                    threeway_id, self.source_centre, self.initiator.extension,
+                    self.order_number if is_order_number(self.order_number) else None) if self.trunk else ""}
 
 
 def plan_start(request: ThreeWayRequest, *, centres: tuple[Centre, ...], timeout_s: int,

@@ -17,7 +17,10 @@ Several trunks are separated by `,`; a trunk's options by `;`:
 `match=ip[:port]` (required: where its calls come from), `transport=udp|tcp`
 (udp), `kind=peer|carrier` (peer), `qualify=<s>` (30; 0 is refused: every
 trunk is watched), `auth=<user>:<ENV_VAR>` (outbound digest auth, the
-password read from that variable; never written in the trunk's line).
+password read from that variable; never written in the trunk's line),
+`max=<n>` (1-1000: at most n remote-overflow calls at once over this trunk,
+ringing or talking — its overflow members share it; unset: no limit but the
+far side's).
 """
 from __future__ import annotations
 
@@ -58,6 +61,7 @@ class Trunk:
     qualify_s: int = 30
     username: str | None = None
     password: str | None = field(default=None, repr=False)
+    max_calls: int | None = None   # max=: concurrent remote-overflow calls over it (core/overflow.py)
 
     @property
     def contact(self) -> str:
@@ -103,9 +107,9 @@ def parse_trunks(spec: str, env: Mapping[str, str]) -> tuple[Trunk, ...]:
         opts: dict[str, str] = {}
         for option in options:
             key, eq, value = option.partition("=")
-            if not eq or key not in ("match", "transport", "kind", "qualify", "auth") or key in opts:
-                raise TrunkError(f"trunk {name}: {option!r}: options are match, transport, kind, qualify, auth "
-                                 "(each once)")
+            if not eq or key not in ("match", "transport", "kind", "qualify", "auth", "max") or key in opts:
+                raise TrunkError(f"trunk {name}: {option!r}: options are match, transport, kind, qualify, auth, "
+                                 "max (each once)")
             opts[key] = value
         if "match" not in opts:
             raise TrunkError(f"trunk {name}: match=IP[:PORT] is required (where its calls come from)")
@@ -118,6 +122,11 @@ def parse_trunks(spec: str, env: Mapping[str, str]) -> tuple[Trunk, ...]:
         qualify = opts.get("qualify", "30")
         if not qualify.isdigit() or not 1 <= int(qualify) <= 3600:
             raise TrunkError(f"trunk {name}: qualify={qualify!r}: seconds from 1 to 3600 (every trunk is watched)")
+        max_calls = None
+        if "max" in opts:
+            if not opts["max"].isdigit() or not 1 <= int(opts["max"]) <= 1000:
+                raise TrunkError(f"trunk {name}: max={opts['max']!r}: remote-overflow calls at once, 1 to 1000")
+            max_calls = int(opts["max"])
         username = password = None
         if "auth" in opts:
             username, colon, variable = opts["auth"].partition(":")
@@ -131,7 +140,7 @@ def parse_trunks(spec: str, env: Mapping[str, str]) -> tuple[Trunk, ...]:
         trunks.append(Trunk(name=name, host=m.group(1), port=_port(m.group(2), f"trunk {name}"),
                             match=_match(opts["match"], name), transport=transport,  # type: ignore[arg-type]
                             kind=kind, qualify_s=int(qualify), username=username,  # type: ignore[arg-type]
-                            password=password))
+                            password=password, max_calls=max_calls))
     return tuple(trunks)
 
 
@@ -158,13 +167,24 @@ def parse_remote_centres(spec: str, trunks: tuple[Trunk, ...]) -> dict[str, str]
 # X-Hotline-Handoff: <id>;src=<centre>;seat=<seat>[;order=<number>] — what the
 # receiving dialplan accepts (POSIX ERE, read alike by Python's re).
 HANDOFF_HEADER = "X-Hotline-Handoff"
+# The order part: the sending platform's order number (12345-20261130-0001).
+ORDER_NUMBER_PATTERN = "[-A-Za-z0-9]{1,40}"
 HANDOFF_HEADER_PATTERN = ("^[A-Za-z0-9][-A-Za-z0-9._]{0,63};src=[0-9]{2,8};seat=[0-9]{1,32}"
-                          "(;order=[-A-Za-z0-9]{1,40})?$")
+                          f"(;order={ORDER_NUMBER_PATTERN})?$")
 HANDOFF_HEADER_MAX = 160
 
 
+def header_value(handoff_id: str, source_centre: str, seat: str, order: str | None = None) -> str:
+    """The header's value from its parts, unchecked (the dialplan renders it
+    from variable references: core/fast_path.py REMOTE_HEADER)."""
+    return f"{handoff_id};src={source_centre};seat={seat}" + (f";order={order}" if order else "")
+
+
 def handoff_header(handoff_id: str, source_centre: str, seat: str, order: str | None = None) -> str:
-    value = f"{handoff_id};src={source_centre};seat={seat}" + (f";order={order}" if order else "")
+    """The X-Hotline-Handoff value; `order`: the sending platform's order
+    number (its 工单/警单 number, `12345-20261130-0001`) when the order exists
+    before the call moves.  Raises ValueError on an unsafe value."""
+    value = header_value(handoff_id, source_centre, seat, order)
     if not is_handoff_header(value):
         raise ValueError(f"not a safe {HANDOFF_HEADER} value: {value!r}")
     return value
@@ -173,3 +193,8 @@ def handoff_header(handoff_id: str, source_centre: str, seat: str, order: str | 
 def is_handoff_header(value: str | None) -> bool:
     return bool(value) and len(value or "") <= HANDOFF_HEADER_MAX \
         and re.fullmatch(HANDOFF_HEADER_PATTERN, value or "") is not None
+
+
+def is_order_number(value: str | None) -> bool:
+    """An order number the header may carry (order=)."""
+    return bool(value) and re.fullmatch(ORDER_NUMBER_PATTERN, value or "") is not None

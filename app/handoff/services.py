@@ -42,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
@@ -145,7 +146,8 @@ class HandoffService:
         log.info("handoff %s started via %s: %s seat %s -> %s (%s), citizen %s on %s, order %s",
                  order.id, plan.via, plan.source_centre, plan.source_seat.extension, plan.target,
                  plan.queue or plan.dial, plan.citizen_number, plan.citizen_channel, order.number)
-        return Started(plan, order=order)
+        # over a trunk, the header carries the order's number (order=)
+        return Started(replace(plan, order_number=order.number), order=order)
 
     async def transfer_from_desktop(self, telephony: "DesktopTelephony", *, seat: str | None,
                                     channel: str | None, target: str | None, category: str | None,

@@ -45,6 +45,7 @@ def queue_view(name: str, kind: str, state: QueueState | None, now: float) -> di
         "longest_wait_s": round(max(state.longest_wait_s(now), 0.0), 1) if state else 0.0,
         "completed": state.completed if state else 0,
         "abandoned": state.abandoned if state else 0,
+        "peer_unanswered": state.peer_unanswered if state else 0,
         "holdtime_s": state.holdtime_s if state else 0,
         "entries": [
             {

@@ -22,6 +22,15 @@ group as `target`, the member as `target_seat`, the wait) from the
 `AgentConnect` event; the wait is measured from the caller's
 `QueueCallerJoin`.
 
+Members behind a declared trunk (`PJSIP/<number>@<trunk>`, HOTLINE_TRUNKS;
+core/overflow.py): added with the trunk's Custom state as their state
+interface and ringing in use, so one such member takes up to the trunk's
+`max=` calls at once; every check writes that state from the trunk's
+reachability (DEVICE_STATE of its endpoint: qualify) and its overflow legs
+(GROUP_COUNT; the dialplan holds the limit itself).  The order of a call one
+answers names the far platform's seat that answered, read from the
+P-Asserted-Identity of its 200 OK (`<seat>@<trunk>`).
+
 If Redis or the AMI link is down, nothing changes: open groups stay open
 and closed ones closed until the state is live again.
 """
@@ -48,13 +57,18 @@ from core import channel_vars as cv
 from core.centres import centre_by_queue
 from core.live import SURGE_KEY, UPDATES_CHANNEL
 from core.overflow import (
+    TRUNK_CALL_GROUP,
     CentreLoad,
     OverflowGroup,
     SurgeChange,
     SurgeState,
+    answering_seat,
     centre_load,
     desired_members,
+    member_trunk,
     surge_step,
+    trunk_state,
+    trunk_state_interface,
 )
 from core.safety import is_number
 from core.settings import Settings
@@ -88,6 +102,7 @@ class OverflowController:
         self._task: asyncio.Task[None] | None = None
         self._tasks = BackgroundTasks("overflow orders")
         self._published: dict[str, dict[str, Any]] = {}  # surge view last announced, per centre
+        self._trunk_written: dict[str, str] = {}  # trunk -> the Custom state last written
         self.orders_recorded = 0
         ami.on_event("QueueCallerJoin", self._on_join)
         ami.on_event("QueueCallerAbandon", self._on_abandon)
@@ -156,6 +171,7 @@ class OverflowController:
             for centre in self.settings.site.centres:
                 self.loads[centre.id] = centre_load(centre, live.queues, live.seats, now)
             await self._step(now)
+        await self._trunk_states()
         await self._apply(now)
         await self._publish(now)
 
@@ -211,6 +227,38 @@ class OverflowController:
         self._applied = plan
         self._reconciled_at = now
 
+    async def _trunk_states(self) -> None:
+        """Write each trunk's Custom state its members show app_queue (see the
+        module docstring): its endpoint reachable, its overflow legs under max."""
+        if not self.ami.connected:
+            return
+        trunks = {member_trunk(m.interface) for g in self.groups for m in g.members} - {None}
+        for name in sorted(t for t in trunks if t is not None):
+            trunk = self.settings.trunks.trunk(name)
+            if trunk is None:
+                continue  # not declared here: a plain member, as before
+            try:
+                device = await self._getvar(f"DEVICE_STATE(PJSIP/{name})")
+                calls = await self._getvar(f"GROUP_COUNT({name}@{TRUNK_CALL_GROUP})")
+                state = trunk_state(device not in ("UNAVAILABLE", "INVALID", ""),
+                                    int(calls) if calls.isdigit() else 0, trunk.max_calls)
+                if self._trunk_written.get(name) != state:
+                    await self._action({"Action": "Setvar", "Variable": f"DEVICE_STATE({trunk_state_interface(name)})",
+                                        "Value": state})
+                    log.info("overflow: trunk %s is %s (%s overflow calls, max %s)", name, state, calls,
+                             trunk.max_calls)
+                    self._trunk_written[name] = state
+            except AmiError as exc:
+                log.warning("overflow: state of trunk %s not written (%s)", name, exc)
+
+    async def _getvar(self, variable: str, channel: str | None = None) -> str:
+        action = {"Action": "Getvar", "Variable": variable}
+        if channel:
+            action["Channel"] = channel
+        reply = await self.ami.send(action)
+        first = reply[0] if isinstance(reply, list) else reply
+        return str(first.get("Value") or "") if first.get("Response") == "Success" else ""
+
     async def _reconcile(self, queue: str, wanted: dict[str, int], names: dict[str, str]) -> None:
         reply = await self.ami.send({"Action": "QueueStatus", "Queue": queue})
         messages = reply if isinstance(reply, list) else [reply]
@@ -232,10 +280,17 @@ class OverflowController:
             if interface not in present:
                 # "Added interface to queue" looks to panoramisk like the start
                 # of a list: take the first message as the answer
-                await self._action({"Action": "QueueAdd", "Queue": queue, "Interface": interface,
-                                    "Penalty": str(penalty), "MemberName": names[interface],
-                                    "Paused": "false"}, ok="Already there", ack_only=True)
-                log.info("overflow: %s joins %s with penalty %d", interface, queue, penalty)
+                add = {"Action": "QueueAdd", "Queue": queue, "Interface": interface,
+                       "Penalty": str(penalty), "MemberName": names[interface], "Paused": "false"}
+                trunk = member_trunk(interface)
+                if trunk is not None and self.settings.trunks.trunk(trunk) is not None:
+                    add["StateInterface"] = trunk_state_interface(trunk)
+                await self._action(add, ok="Already there", ack_only=True)
+                if "StateInterface" in add:  # one member, up to the trunk's max calls at once
+                    await self._action({"Action": "QueueMemberRingInUse", "Queue": queue, "Interface": interface,
+                                        "RingInUse": "true"})
+                log.info("overflow: %s joins %s with penalty %d%s", interface, queue, penalty,
+                         f" (state {add['StateInterface']}, rings in use)" if "StateInterface" in add else "")
             elif present[interface] != penalty:
                 await self._action({"Action": "QueuePenalty", "Queue": queue, "Interface": interface,
                                     "Penalty": str(penalty)})
@@ -286,6 +341,7 @@ class OverflowController:
 
     def _on_link_up(self) -> None:
         self._applied = None  # Asterisk may have restarted: its dynamic members are gone
+        self._trunk_written = {}  # ...and its Custom states
 
     def _on_join(self, event: AmiMessage) -> None:
         uniqueid = str(event.get("Uniqueid", ""))
@@ -314,6 +370,20 @@ class OverflowController:
     async def _record_order(self, found: tuple[str, str, str], interface: str, citizen: str,
                             wait_ms: int | None, event: AmiMessage) -> None:
         group, centre, member = found
+        trunk = member_trunk(interface)
+        leg = str(event.get("DestChannel") or "")
+        if trunk is not None and leg.startswith(f"PJSIP/{trunk}-"):
+            # the far platform's seat that answered: its 200 OK's P-Asserted-Identity
+            try:
+                pai = await self._getvar("PJSIP_RESPONSE_HEADER(read,P-Asserted-Identity)", leg)
+            except AmiError:
+                pai = ""
+            seat = answering_seat(pai)
+            if seat == citizen:  # the far side sent back the caller's own identity, not its seat's
+                seat = None
+            log.info("overflow: %s answered over trunk %s by remote seat %s (%s)", interface, trunk, seat, pai)
+            if seat is not None:
+                member = f"{seat}@{trunk}"
         fields: dict[str, Any] = dict(
             mode="overflow", source_centre=centre, target_centre=centre, status="accepted",
             citizen_number=citizen if is_number(citizen) else "", actor="system:overflow",

@@ -15,6 +15,7 @@
     hotline bench handoff      the handoff key vs Asterisk's blind transfer, key press -> ringing/answered (JSON)
                                [--background-calls N: N calls in progress meanwhile]
     hotline bench load         call-rate ramp with *1 and three-way shares, the product vs a bare Asterisk (JSON)
+                               --across-trunk: over a loopback trunk between two Asterisks
     hotline bench catalogue    catalogue search latency, catalogue scaled to 1,000 entries (JSON)
     hotline bench federation   order pushes/s one platform accepts, 签收 -> peer shows it p50/p95 (JSON)
     hotline overflow list|add|set|delete|events   remote seat groups (远程话务座席支持)
@@ -168,7 +169,8 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
         from app.tools.handoff_bench import run_handoff_bench
 
         print(json.dumps(asyncio.run(run_handoff_bench(settings, count=args.calls,
-                                                       background_calls=args.background_calls)), indent=2))
+                                                       background_calls=args.background_calls,
+                                                       across_trunk=args.across_trunk)), indent=2))
         return 0
     if args.what == "load":
         from app.tools.load_bench import run_load_bench
@@ -235,6 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seats", type=int, default=40, help="load: simulated seats per centre")
     p.add_argument("--database-url", default="", help="load: orders database (default SQLite in the state dir)")
     p.add_argument("--no-baseline", action="store_true", help="load: skip the bare-Asterisk baseline")
+    p.add_argument("--across-trunk", action="store_true",
+                   help="handoff/transfer: two platforms (two Asterisks) linked by a loopback peer trunk; "
+                        "the key on A to 110 on B vs Asterisk's blind transfer to the same trunk")
     from app.catalogue.commands import add_bench_arguments
 
     add_bench_arguments(p)

@@ -25,10 +25,20 @@ import jinja2
 
 from app.runtime.secrets import Secrets
 from core import channel_vars as cv
-from core.centres import Centre, centres_spec, extension_patterns
+from core.centres import Centre, centre_by_id, centres_spec, extension_patterns
 from core.contexts import KNOWN_SEATS
-from core.fast_path import GUARD, WRITES, guard_expression, regex, writes_mset
-from core.handoff import partner_centre, seat_interfaces
+from core.fast_path import (
+    GUARD,
+    REMOTE_HEADER,
+    WRITES,
+    guard_expression,
+    partner_of,
+    partner_ready_source,
+    regex,
+    writes_mset,
+)
+from core.handoff import seat_interfaces
+from core.overflow import TRUNK_CALL_GROUP, trunk_state_interface
 from core.safety import (
     INVALID_NUMBER_LABEL,
     NUMBER_MAX,
@@ -72,16 +82,29 @@ def _known_seats(settings: Settings) -> list[dict[str, str]]:
 
 
 def _handoff_centres(settings: Settings) -> list[dict[str, str]]:
-    """The handoff key's globals per centre: partner, its linkage queue, release mode."""
+    """The handoff key's globals per centre: partner (here or remote), its
+    linkage queue (none for a remote partner), what says it is ready, release mode."""
+    centres, remote = settings.site.centres, settings.trunks.remote_centres
     rows = []
-    for centre in settings.site.centres:
-        partner = partner_centre(settings.site.centres, centre.id)
-        if partner is None:
+    for centre in centres:
+        partner = partner_of(centres, remote, centre.id)
+        ready = partner_ready_source(centres, remote, centre.id)
+        if partner is None or ready is None:
             continue
+        local = centre_by_id(centres, partner)
         mode = settings.handoff.release_modes.get(centre.id, "on_answer")
-        rows.append({"id": centre.id, "partner": partner.id, "partner_queue": partner.linkage_queue,
-                     "release": "immediate" if mode == "immediate" else "on_answer"})
+        rows.append({"id": centre.id, "partner": partner, "partner_queue": local.linkage_queue if local else "",
+                     "ready": ready, "release": "immediate" if mode == "immediate" else "on_answer"})
     return rows
+
+
+def _remote_partners(settings: Settings) -> list[dict[str, str]]:
+    """Remote centres some local centre hands over to on the fast path: the
+    citizen's channel dials them over their peer trunk (hotline-handoff, to-<centre>)."""
+    by_name = {t.name: t for t in settings.trunks.trunks}
+    wanted = {row["partner"] for row in _handoff_centres(settings) if row["partner_queue"] == ""}
+    return [{"id": centre, "dial": by_name[trunk].dial(centre)}
+            for centre, trunk in settings.trunks.remote_centres.items() if centre in wanted]
 
 
 def _handoff_context(settings: Settings) -> dict:
@@ -98,6 +121,10 @@ def _handoff_context(settings: Settings) -> dict:
         "known_seats_context": KNOWN_SEATS,
         "known_seats": _known_seats(settings),
         "handoff_centres": _handoff_centres(settings),
+        "handoff_remote_partners": _remote_partners(settings),
+        "handoff_remote_ready": cv.HANDOFF_REMOTE_READY,
+        # `;` starts a comment in a config file
+        "handoff_remote_header": REMOTE_HEADER.replace(";", "\\;"),
     }
 
 
@@ -126,8 +153,15 @@ def _seats_context(settings: Settings) -> dict:
 
 def _trunk_context(settings: Settings) -> dict:
     """Trunks (pjsip.conf) and the receiving side's check of X-Hotline-Handoff
-    (hotline-trunks.conf), rendered from core/trunks.py."""
+    (hotline-trunks.conf), rendered from core/trunks.py; the limit of
+    remote-overflow calls over trunks with max= (core/overflow.py)."""
+    limited = [t for t in settings.trunks.trunks if t.max_calls is not None]
+    names = "|".join(t.name for t in limited)  # [a-z][a-z0-9-]*: nothing a regex or the dialplan reads
     return {
+        "overflow_trunks": [{"name": t.name, "max": t.max_calls, "state": trunk_state_interface(t.name)}
+                            for t in limited],
+        "overflow_trunk_leg": regex(f"^PJSIP/({names})-[0-9a-f]+$", "${CHANNEL(name)}") if limited else "",
+        "trunk_call_group": TRUNK_CALL_GROUP,
         "trunks": settings.trunks.trunks,
         "site_dir": str(settings.paths.state_dir / "site"),
         "handoff_header": HANDOFF_HEADER,

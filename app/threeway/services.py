@@ -19,6 +19,7 @@ Live state is kept per process (one FastAGI server per PBX); an unknown id
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any, Protocol
 
 from app.orders.calls import CallFinder, Started, desk_call, follow, move_error
@@ -96,7 +97,8 @@ class ThreeWayService:
         log.info("three-way %s started via %s: %s seat %s brings in %s (%s), citizen %s on %s, order %s",
                  order.id, plan.via, plan.source_centre, plan.initiator.extension, plan.target_centre,
                  plan.queue, plan.citizen_number, plan.citizen_channel, order.number)
-        return Started(plan, order=order)
+        # over a trunk, the header carries the order's number (order=)
+        return Started(replace(plan, order_number=order.number), order=order)
 
     async def bring_in(self, started: Started[ThreeWayPlan], *, from_feature: bool) -> None:
         """Move the parties and ring the other centre (the telephony port); on

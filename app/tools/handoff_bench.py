@@ -38,15 +38,29 @@ emulated ~20 ms after the real `DTMFEnd` event.  In a bridge (our key) that
 delay lands inside the timed interval; the built-in's destination digits
 are read by ast_waitfordigit in END-only mode and are not delayed.  That
 artefact was most of the 18x ratio first reported.
+
+`--across-trunk` (`run_handoff_bench(..., across_trunk=True)`): two of the
+project's Asterisks on loopback, as two platforms (DESIGN §8) — A serves 12345
+(its partner 110 reached over the peer trunk `peer-110`), B serves 110 — each
+with its FastAGI routes, A with its handoff journal.  Ours: `*1` on A (the
+fast path to a remote partner: the citizen's channel dials the trunk with
+X-Hotline-Handoff, Diversion and its PAI; B puts it in its linkage queue).
+Built-in: `#1 110` on A (blind transfer into `hotline-blind-transfer`, which
+dials the same trunk as a plain call; B takes it as a citizen's call: its
+public queue, after its `inbound` route).  Timed from the DTMF end on A's
+seat leg (A's event clock) to the first AgentCalled / AgentConnect of that
+citizen on B (B's event clock: the same host, the same system clock).
 """
 from __future__ import annotations
 
 import asyncio
 import random
 import shutil
+import socket
 import statistics
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +83,8 @@ from app.tools.agi_bench import percentile
 from app.web.errors import NotFound
 from core.centres import parse_centres
 from core.feature_keys import BUILTIN_FEATURE_KEYS
-from core.settings import Settings
+from core.settings import Settings, TrunkSettings
+from core.trunks import Trunk
 
 TARGET_QUEUE = "hotline-110-linkage"
 WATCHED_EVENTS = ("DTMFEnd", "AgentCalled", "AgentConnect", "UserEvent")
@@ -129,6 +144,38 @@ async def _press(ami: AmiManager, channel: str, digits: str) -> None:
         await ami.send({"Action": "PlayDTMF", "Channel": channel, "Digit": digit, "Duration": str(DIGIT_MS)})
 
 
+class _FarWatch:
+    """The far platform's AMI events of the run (across a trunk), by the
+    citizen's number: its calls have their own linkedids there."""
+
+    def __init__(self) -> None:
+        self.by_number: dict[str, list[dict[str, Any]]] = {}
+        self.waiters: dict[tuple[str, str], asyncio.Future[dict[str, Any]]] = {}
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        name = str(event.get("Event", ""))
+        if name == "UserEvent":
+            name, number = str(event.get("UserEvent")), str(event.get("ShownNum") or "")
+        else:
+            number = str(event.get("CallerIDNum") or "")
+        if not number:
+            return
+        self.by_number.setdefault(number, []).append(event)
+        fut = self.waiters.get((number, name))
+        if fut is not None and not fut.done():
+            fut.set_result(event)
+
+    def wait(self, number: str, kind: str) -> asyncio.Future[dict[str, Any]]:
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        for event in self.by_number.get(number, []):
+            if event.get("Event") == kind or event.get("UserEvent") == kind:
+                fut.set_result(event)
+                return fut
+        self.waiters[(number, kind)] = fut
+        return fut
+
+
+
 class _Background:
     """`calls` citizen calls kept in progress while the handoffs are timed:
     each slot dials 12345 or 110 in turn, a seat answers, they talk 2-5 s,
@@ -169,7 +216,10 @@ class _Background:
         self.live.clear()
 
 
-async def run_handoff_bench(settings: Settings, count: int = 200, background_calls: int = 0) -> dict[str, Any]:
+async def run_handoff_bench(settings: Settings, count: int = 200, background_calls: int = 0, *,
+                            across_trunk: bool = False) -> dict[str, Any]:
+    if across_trunk:
+        return await _run_across_trunk(settings, count)
     state = Path(tempfile.mkdtemp(prefix="hotline-bench-transfer-"))
     settings = settings.with_(site={"seat_mode": "simulated"}, paths={"state_dir": state}, database={"url": None})
     if background_calls:
@@ -302,7 +352,7 @@ def _views(values: dict[str, list[float]]) -> dict[str, dict[str, dict[str, floa
 
 
 async def _one(ami: AmiManager, watch: _Watch, mode: str, number: str,
-               digits: str) -> tuple[dict[str, float], str | None]:
+               digits: str, far: tuple[AmiManager, _FarWatch] | None = None) -> tuple[dict[str, float], str | None]:
     call = await simulation.originate_citizen(ami, "12345", number)
     linkedid = call.handset_id
     first = await asyncio.wait_for(watch.wait(linkedid, "HotlineSeatAnswered"), 15)
@@ -315,14 +365,32 @@ async def _one(ami: AmiManager, watch: _Watch, mode: str, number: str,
     leg = phone[:-1] + "1"
     watch.by_call.setdefault(linkedid, [])
     await _press(ami, phone, digits)
-    ringing = await asyncio.wait_for(watch.wait(linkedid, "AgentCalled:target"), 15)
-    answered = await asyncio.wait_for(watch.wait(linkedid, "AgentConnect:target"), 15)
+    if far is not None:  # the first seat ringing / answering on the far platform
+        ringing = await asyncio.wait_for(far[1].wait(number, "AgentCalled"), 15)
+        answered = await asyncio.wait_for(far[1].wait(number, "AgentConnect"), 15)
+    else:
+        ringing = await asyncio.wait_for(watch.wait(linkedid, "AgentCalled:target"), 15)
+        answered = await asyncio.wait_for(watch.wait(linkedid, "AgentConnect:target"), 15)
     ends = [e for e in watch.by_call[linkedid]
             if e.get("Event") == "DTMFEnd" and e.get("Channel") == leg and e.get("Direction") == "Received"]
     assert [e.get("Digit") for e in ends] == list(digits), f"the seat's digits {digits} were not all seen on its leg"
     starts = {"from_input_complete": float(ends[-1]["Timestamp"]),
               "from_first_key_digit": float(ends[0]["Timestamp"])}
     handoff = None
+    if far is not None:
+        if mode == "hotline":  # B's answering seat carries A's handoff id (the header's)
+            seat_b = await asyncio.wait_for(far[1].wait(number, "HotlineSeatAnswered"), 5)
+            handoff = seat_b.get("PeerHandoff") or None
+            assert handoff, "no handoff id on the far platform's seat"
+        await simulation.hang_up(ami, call.handset_id)
+        for _ in range(500):  # the call gone on both platforms: the next finds free seats
+            if not any(c.get("Linkedid") == linkedid for c in await simulation.channels(ami)) \
+                    and not await simulation.channels(far[0]):
+                break
+            await asyncio.sleep(0.01)
+        return ({f"{view}:{phase}": (float(event["Timestamp"]) - t0) * 1000
+                 for view, t0 in starts.items()
+                 for phase, event in (("target_ringing", ringing), ("answered", answered))}, handoff)
     for event in watch.by_call[linkedid]:
         if event.get("Event") == "UserEvent" and event.get("UserEvent") == "HotlineSeatAnswered" \
                 and event.get("Handoff"):
@@ -345,3 +413,159 @@ async def _one(ami: AmiManager, watch: _Watch, mode: str, number: str,
     return ({f"{view}:{phase}": (float(event["Timestamp"]) - t0) * 1000
              for view, t0 in starts.items()
              for phase, event in (("target_ringing", ringing), ("answered", answered))}, handoff)
+
+
+# ------------------------------------------------------------------ across a trunk
+
+def _free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _platform(settings: Settings, state: Path, centres: str, sip_port: int, trunk: Trunk,
+              remote: str, rtp: tuple[int, int]) -> Settings:
+    return settings.with_(
+        site={"seat_mode": "simulated", "centres": parse_centres(centres)}, paths={"state_dir": state},
+        database={"url": None},
+        network={"sip_port": sip_port, "agi_port": _free_port(), "http_port": _free_port(),
+                 "rtp_start": rtp[0], "rtp_end": rtp[1]},
+        ami={"port": _free_port()},
+        redis={"prefix": f"hotline-bench-{uuid.uuid4().hex[:8]}:"},
+        handoff={"release_modes": {}},
+        trunks=TrunkSettings(trunks=(trunk,), remote_centres={remote: trunk.name}))
+
+
+async def _trunk_up(ami: AmiManager, trunk: str, timeout: float = 20.0) -> None:
+    """Wait until the trunk's contact qualifies (its endpoint's device state leaves UNAVAILABLE)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        reply = await ami.send({"Action": "Getvar", "Variable": f"DEVICE_STATE(PJSIP/{trunk})"})
+        first = reply[0] if isinstance(reply, list) else reply
+        if first.get("Value") in ("NOT_INUSE", "INUSE"):
+            return
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"trunk {trunk} not reachable after {timeout:g}s")
+
+
+async def _run_across_trunk(settings: Settings, count: int) -> dict[str, Any]:
+    """The handoff key on A to 110 on B over a loopback peer trunk, against
+    Asterisk's blind transfer to the same trunk (see the module docstring)."""
+    root = Path(tempfile.mkdtemp(prefix="hotline-bench-trunk-"))
+    port_a, port_b = _free_port(socket.SOCK_DGRAM), _free_port(socket.SOCK_DGRAM)
+    peer_b = Trunk(name="peer-110", host="127.0.0.1", port=port_b, match=f"127.0.0.1:{port_b}", qualify_s=1)
+    peer_a = Trunk(name="peer-12345", host="127.0.0.1", port=port_a, match=f"127.0.0.1:{port_a}", qualify_s=1)
+    sa = _platform(settings, root / "a", "12345:1001-1002", port_a, peer_b, "110", (31000, 31499))
+    sb = _platform(settings, root / "b", "110:2001-2002", port_b, peer_a, "12345", (31500, 31999))
+    sides: list[dict[str, Any]] = []
+    for platform in (sa, sb):
+        secrets = load_or_create(platform)
+        render(platform, secrets)
+        engine = db.create_engine(platform.effective_database_url)
+        await db.migrate_engine(engine)
+        sessions = db.session_factory(engine)
+        ami = AmiManager("127.0.0.1", platform.ami.port, platform.ami.user, secrets.ami_secret,
+                         filter_events=True)
+        routes = AgiRoutes()
+        deps = setup_features(Dependencies(platform, engine, sessions, OrderService(sessions),
+                                           frozenset({"agi", "bridge"}), agi=routes, ami=ami),
+                              (inbound_plugin, handoff_plugin))
+        sides.append({"settings": platform, "engine": engine, "ami": ami, "routes": routes, "deps": deps,
+                      "agi": FastAgiServer(platform, routes), "asterisk": AsteriskProcess(platform)})
+    a, b = sides
+    watch, far = _Watch(), _FarWatch()
+    for name in WATCHED_EVENTS:
+        a["ami"].on_event(name, watch.on_event)
+    for name in ("AgentCalled", "AgentConnect", "UserEvent"):
+        b["ami"].on_event(name, far.on_event)
+    handoffs = a["deps"].get(HANDOFFS)
+    digits = {"hotline": sa.handoff.key, "blind": BUILTIN_FEATURE_KEYS["blindxfer"] + BLIND_DESTINATION}
+    results: dict[str, dict[str, list[float]]] = {m: {} for m in ("hotline", "blind")}
+    failures: dict[str, int] = {"hotline": 0, "blind": 0}
+    handoff_ids: list[str] = []
+    started = time.monotonic()
+    try:
+        for side in sides:
+            side["asterisk"].check_installed()
+            await side["agi"].start()
+            await side["asterisk"].start()
+            await side["ami"].start()
+        for side in sides:
+            await side["ami"].wait_connected(timeout=20)
+            for worker in side["deps"].workers:
+                await worker.start()
+        await asyncio.gather(_trunk_up(a["ami"], "peer-110"), _trunk_up(b["ami"], "peer-12345"))
+        for i in range(count * 2):
+            mode = "hotline" if i % 2 == 0 else "blind"
+            try:
+                intervals, handoff = await _one(a["ami"], watch, mode, f"1390000{i:04d}", digits[mode],
+                                                far=(b["ami"], far))
+            except (asyncio.TimeoutError, AssertionError):
+                failures[mode] += 1
+                for side in sides:
+                    await side["ami"].send({"Action": "Hangup", "Channel": "/^(Local|PJSIP)//"})
+                await asyncio.sleep(0.5)
+                continue
+            for name, value in intervals.items():
+                results[mode].setdefault(name, []).append(value)
+            if handoff:
+                handoff_ids.append(handoff)
+        for side in sides:
+            await side["routes"].drain()
+            for worker in side["deps"].workers:
+                await worker.stop()
+        swept = await outbox_sweep(AmiAstDb(a["ami"]), handoffs)
+        lost = 0
+        for handoff_id in handoff_ids:
+            try:
+                order = await handoffs.orders.get(handoff_id)
+            except NotFound:
+                lost += 1
+                continue
+            if order.status != "accepted":
+                lost += 1
+        out: dict[str, Any] = {
+            "benchmark": "one-key-transfer-vs-blind-transfer-across-a-trunk",
+            "asterisk": str(settings.paths.asterisk_prefix.resolve().name),
+            "handoffs_per_mode": count,
+            "platforms": {"a": "12345 (seats 1001-1002), peer trunk peer-110 to B",
+                          "b": "110 (seats 2001-2002), peer trunk peer-12345 to A",
+                          "trunk": "PJSIP over UDP on loopback, qualify 1 s"},
+            "keys": {"hotline_key": digits["hotline"], "builtin_blindxfer": digits["blind"],
+                     "digit_ms": DIGIT_MS, "pause_between_digits_ms": PAUSE_MS},
+            "measured_from": {
+                "clock": "each Asterisk's event clock (AMI Timestamp), one host: one system clock",
+                "start_event": "AMI DTMFEnd, Direction Received, on A's seat leg in the bridge",
+                "end_events": "the citizen's first AgentCalled (far seat ringing) / AgentConnect "
+                              "(answered) on B, in any of its queues",
+                "paths": {"hotline_key": "A: the fast path's guard, MSet, BlindTransfer to to-110, Dial over "
+                                         "peer-110 with X-Hotline-Handoff/Diversion/PAI; B: hotline-peer-in, "
+                                         "the header checked, the 110 linkage queue",
+                          "builtin_blindxfer": "A: features.conf blindxfer into hotline-blind-transfer, Dial "
+                                               "over peer-110 (no header); B: hotline-peer-in, hotline-inbound, "
+                                               "its `inbound` FastAGI route, the 110 public queue"},
+            },
+            "hotline_key": _views(results["hotline"]),
+            "builtin_blindxfer": _views(results["blind"]),
+            "orders_recorded_on_a": len(handoff_ids),
+            "lost_orders": lost + failures["hotline"],
+            "failed_handoffs": failures,
+            "outbox_records_swept_at_end": swept,
+            "wall_s": round(time.monotonic() - started, 1),
+        }
+        for phase in ("to_target_ringing", "to_answered"):
+            for stat in ("p50_ms", "p95_ms"):
+                blind = out["builtin_blindxfer"]["from_input_complete"][phase][stat]
+                ours = out["hotline_key"]["from_input_complete"][phase][stat]
+                out.setdefault("ratio_hotline_over_blind", {})[f"{phase}_{stat[:3]}"] = (
+                    round(ours / blind, 2) if blind else None)
+        return out
+    finally:
+        for side in sides:
+            for worker in side["deps"].workers:
+                await worker.stop()
+            await side["ami"].close()
+            await side["asterisk"].stop()
+            await side["agi"].stop()
+            await side["engine"].dispose()
+        shutil.rmtree(root, ignore_errors=True)

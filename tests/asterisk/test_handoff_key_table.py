@@ -10,10 +10,13 @@ dialplan does is read from the AMI events:
 * the route asked, then the seat hears a refusal: `refused:` + the reason the
   route gave (HOTLINE_HANDOFF_REFUSAL on the seat's leg), with its prompt.
 
-One rig for the module (three centres, see handoff_cases), orders in SQLite.
+One rig for the module (three centres, see handoff_cases), orders in SQLite;
+the `remote` cases run on two platforms linked by a peer trunk (A serves
+12345, B its partner 110), also started once for the module.
 """
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -32,6 +35,7 @@ from tests.support.handoff_cases import (
     KeyCase,
 )
 from tests.support.pbx import Pbx
+from tests.support.platforms import Platforms, received, start_two_platforms
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +58,25 @@ async def rig(table_rig: Pbx) -> AsyncIterator[Pbx]:
     table_rig.events.clear()
     yield table_rig
     await table_rig.assert_nothing_left()
+
+
+@pytest.fixture(scope="module")
+async def two_platforms(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Platforms]:
+    platforms = await start_two_platforms(tmp_path_factory.mktemp("handoff-table-remote"))
+    try:
+        yield platforms
+    finally:
+        await platforms.stop()
+
+
+@pytest.fixture
+async def remote_rig(two_platforms: Platforms) -> AsyncIterator[Pbx]:
+    """Platform A of the two (its partner on B); B's seats answer."""
+    for pbx in two_platforms.all:
+        await pbx.reset_phones()
+        pbx.events.clear()
+    yield two_platforms.a
+    await asyncio.gather(*(pbx.assert_nothing_left() for pbx in two_platforms.all))
 
 
 async def _stage(pbx: Pbx, case: KeyCase) -> tuple[str, str]:
@@ -119,8 +142,22 @@ async def _outcome(pbx: Pbx) -> str:
     return f"refused:{reasons[0]}"
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+LOCAL = [c for c in CASES if not c.remote]
+REMOTE = [c for c in CASES if c.remote]
+
+
+@pytest.mark.parametrize("case", LOCAL, ids=[c.name for c in LOCAL])
 async def test_handoff_key_table_on_asterisk(rig: Pbx, case: KeyCase) -> None:
+    await _run(rig, case, None)
+
+
+@pytest.mark.parametrize("case", REMOTE, ids=[c.name for c in REMOTE])
+async def test_handoff_key_table_across_a_trunk_on_asterisk(remote_rig: Pbx, two_platforms: Platforms,
+                                                            case: KeyCase) -> None:
+    await _run(remote_rig, case, two_platforms.b)
+
+
+async def _run(rig: Pbx, case: KeyCase, far: Pbx | None) -> None:
     telephony = AmiTelephony(rig.ami, rig.settings.site.centres)
     if not case.fast:
         await rig.ami.send({"Action": "Setvar", "Variable": "HOTLINE_HANDOFF_FAST", "Value": "no"})
@@ -134,6 +171,14 @@ async def test_handoff_key_table_on_asterisk(rig: Pbx, case: KeyCase) -> None:
         await _press(rig, case, seat)
 
         assert await _outcome(rig) == case.expect
+        if far is not None and not case.expect.startswith("refused:"):
+            # whichever path decided, the citizen went over the trunk with the handoff's header
+            got = await received(far, "110")
+            assert got["Endpoint"] == "peer-12345" and f";src=12345;seat={seat}" in got["Handoff"]
+            # Python's path records the order before the move: the header names its number
+            assert (";order=12345-" in got["Handoff"]) == (case.expect == "python"), got["Handoff"]
+            await far.events.wait_for(lambda e: e.get("UserEvent") == "HotlineSeatAnswered",
+                                      what="a 110 seat on B answering")
         if case.expect.startswith("refused:") and leg is not None and not case.under_way:
             # a refusal after the route claimed the call leaves the leg free to try again
             assert await telephony.claim_call(leg["Linkedid"], leg["Uniqueid"])

@@ -16,16 +16,22 @@ The rig: three centres.  12315's partner is 12345 (two seats with phones);
 12345's partner is 110, whose one seat (9) has no phone — the simulated
 phones answer extensions of two digits or more — so nobody is logged in at
 12345's partner (`LOGGED_IN`; the asterisk tier checks this premise first).
+
+Cases marked `remote` run on two platforms instead (tests/support/platforms.py):
+A serves only 12345 (`REMOTE_RIG_CENTRES`), whose partner 110 is served by B
+behind the peer trunk `peer-110` (`REMOTE_CENTRES`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.centres import SIMULATED_SEAT_CONTEXT, Centre, centre_by_id
+from core.centres import SIMULATED_SEAT_CONTEXT, Centre, centre_by_id, parse_centres
 from core.fast_path import KeyPress
 from core.handoff import HandoffRequest, partner_centre
 
 RIG_CENTRES = "12345:1001-1002;110:9;12315:3001-3002"
+REMOTE_RIG_CENTRES = "12345:1001-1002"        # platform A of the remote cases
+REMOTE_CENTRES = {"110": "peer-110"}          # ...and what it reaches over its peer trunk
 LOGGED_IN = {"hotline-12345-linkage": 2, "hotline-110-linkage": 0, "hotline-12315-linkage": 2}
 CITIZEN = "13800138000"
 REMOTE_SEAT = "9001"  # a phone the rig answers that is no configured seat (as a remote overflow seat)
@@ -45,6 +51,7 @@ class KeyCase:
     fast: bool = True           # HOTLINE_HANDOFF_FAST (settings.handoff.fast_path)
     under_way: bool = False     # the call guard already names this seat leg (a press or a click before)
     target: str | None = None   # typed after the destination key; None: the handoff key alone
+    remote: bool = False        # on the two platforms: the partner is served on B, over the trunk
 
 
 CASES: tuple[KeyCase, ...] = (
@@ -59,7 +66,25 @@ CASES: tuple[KeyCase, ...] = (
     KeyCase("a leg that is no seat's: refused", "refused:not_a_seat", seat="120", phones=DESTINATION_PHONE),
     KeyCase("the destination key to the own centre: refused", "refused:own_centre", target="12315"),
     KeyCase("the destination key to the partner: Python hands over", "python", target="12345"),
+    # the partner on another platform (its linkage queue is not here: the far side decides)
+    KeyCase("remote partner: the dialplan hands over over the trunk", "dialplan", centre="12345", remote=True),
+    KeyCase("remote partner, fast path off: Python hands over", "python", centre="12345", fast=False,
+            remote=True),
+    KeyCase("remote partner, withheld number: Python hands over (as 0)", "python", centre="12345", number="",
+            remote=True),
+    KeyCase("remote partner, this leg is handing over already: refused", "refused:already_transferring",
+            centre="12345", under_way=True, remote=True),
+    KeyCase("remote partner by the destination key: Python hands over", "python", centre="12345", target="110",
+            remote=True),
 )
+
+
+def rig_centres(case: KeyCase) -> tuple[Centre, ...]:
+    return parse_centres(REMOTE_RIG_CENTRES if case.remote else RIG_CENTRES)
+
+
+def rig_remote(case: KeyCase) -> dict[str, str]:
+    return dict(REMOTE_CENTRES) if case.remote else {}
 
 # Channel names as the rig's calls have them (the hex counters aside).
 SEAT_LEG = "Local/{seat}@{phones}-0000000a;1"

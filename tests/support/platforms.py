@@ -25,10 +25,11 @@ TRUNK_RECEIVED_EVENT = "HotlineTrunkReceived"
 
 
 def trunk_spec(name: str, port: int, *, host: str = "127.0.0.1", kind: str = "peer",
-               match: str | None = None, qualify: int = 1) -> str:
+               match: str | None = None, qualify: int = 1, max_calls: int | None = None) -> str:
     """One HOTLINE_TRUNKS entry: the far PBX at host:port, its calls
     identified by that address and port."""
-    return f"{name}=sip:{host}:{port};match={match or f'{host}:{port}'};kind={kind};qualify={qualify}"
+    return (f"{name}=sip:{host}:{port};match={match or f'{host}:{port}'};kind={kind};qualify={qualify}"
+            + (f";max={max_calls}" if max_calls is not None else ""))
 
 
 @dataclass
@@ -54,10 +55,11 @@ async def start_platform(state_dir: Path, centres: str, sip_port: int, **env: st
 
 
 async def start_two_platforms(tmp: Path, *, a_env: dict[str, str] | None = None,
-                              b_env: dict[str, str] | None = None) -> Platforms:
+                              b_env: dict[str, str] | None = None, a_max_calls: int | None = None) -> Platforms:
+    """`a_max_calls`: the max= of A's trunk to B (remote-overflow calls at once)."""
     a_port, b_port = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_DGRAM)
-    a_settings = {"HOTLINE_TRUNKS": trunk_spec("peer-110", b_port), "HOTLINE_REMOTE_CENTRES": "110=peer-110",
-                  **(a_env or {})}
+    a_settings = {"HOTLINE_TRUNKS": trunk_spec("peer-110", b_port, max_calls=a_max_calls),
+                  "HOTLINE_REMOTE_CENTRES": "110=peer-110", **(a_env or {})}
     b_settings = {"HOTLINE_TRUNKS": trunk_spec("peer-12345", a_port),
                   "HOTLINE_REMOTE_CENTRES": "12345=peer-12345", **(b_env or {})}
     a, b = await asyncio.gather(start_platform(tmp / "a", "12345:1001-1002", a_port, **a_settings),

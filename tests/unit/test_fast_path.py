@@ -83,3 +83,55 @@ def test_the_rendered_record_is_the_field_list_in_order(handoff_conf: str) -> No
 def test_every_astdb_family_the_dialplan_uses_is_one_of_core_s(handoff_conf: str) -> None:
     used = set(re.findall(r"\bDB(?:_EXISTS|_DELETE)?\(([a-z-]+)/", handoff_conf))
     assert used == {ASTDB_FAMILY, OUTBOX_FAMILY, CALL_GUARD_FAMILY, ENDED_FAMILY}
+
+
+def _two_platform_dialplan(tmp_path: Path) -> dict[str, str]:
+    s = Settings.from_env({"HOTLINE_STATE_DIR": str(tmp_path), "HOTLINE_SEAT_MODE": "simulated",
+                           "HOTLINE_CENTRES": "12345:1001-1002",
+                           "HOTLINE_TRUNKS": "peer-110=sip:127.0.0.1:5070;match=127.0.0.1:5070",
+                           "HOTLINE_REMOTE_CENTRES": "110=peer-110"})
+    render(s, load_or_create(s))
+    return rendered_dialplan(s)
+
+
+def test_when_the_partner_is_remote_then_the_guard_reads_no_queue_of_it_and_the_key_dials_its_trunk(
+        tmp_path: Path) -> None:
+    conf = _two_platform_dialplan(tmp_path)
+    globals_ = conf["extensions.conf"]
+    assert "HOTLINE_HANDOFF_PARTNER_12345 = 110\n" in globals_
+    assert "HOTLINE_HANDOFF_PARTNER_READY_12345 = HOTLINE_HANDOFF_REMOTE_READY\n" in globals_
+    assert "HOTLINE_HANDOFF_REMOTE_READY = 1\n" in globals_
+    assert "QUEUE_MEMBER(hotline-110-linkage" not in globals_ + conf["hotline-handoff.conf"]
+    handoff = conf["hotline-handoff.conf"]
+    assert "exten => to-110,1,MSet(HOTLINE_RETURN_CENTRE=${HOTLINE_CENTRE},HOTLINE_HANDOFF_DIAL=PJSIP/110@peer-110," \
+        in handoff
+    assert "HOTLINE_HANDOFF_HEADER=${HOTLINE_HANDOFF_ID}\\;src=${HOTLINE_CENTRE}\\;seat=${HOTLINE_RETURN_SEAT}," \
+        in handoff
+    assert handoff.count("exten => to-110,") == 1
+
+
+def test_a_local_partner_s_readiness_is_its_linkage_queue_s_logged_in_seats(handoff_conf: str, tmp_path: Path) -> None:
+    s = Settings.from_env({"HOTLINE_STATE_DIR": str(tmp_path / "x"), "HOTLINE_SEAT_MODE": "simulated"})
+    render(s, load_or_create(s))
+    globals_ = rendered_dialplan(s)["extensions.conf"]
+    assert "HOTLINE_HANDOFF_PARTNER_READY_12345 = QUEUE_MEMBER(hotline-110-linkage,logged)\n" in globals_
+    assert "0${${HOTLINE_HANDOFF_PARTNER_READY_${HOTLINE_CENTRE}}} > 0" in guard_expression()
+
+
+def test_every_press_the_guard_lets_through_to_a_remote_partner_sends_a_header_the_far_side_believes() -> None:
+    from core.centres import parse_centres
+    from core.fast_path import REMOTE_HEADER, KeyPress, takes_fast_path
+    from core.trunks import is_handoff_header
+
+    centres, remote = parse_centres("12345:1001-1002;12315:99999999"), {"110": "peer-110"}
+    for uniqueid in ("1764077500.12", "pbx-a_1-1764077500.123456", "9" * 20 + "." + "9" * 15):
+        for seat in ("1001", "99999999"):
+            centre = "12345" if seat == "1001" else "12315"
+            press = KeyPress(seat_channel=f"Local/{seat}@hotline-seat-phones-0000000a;1", seat=seat,
+                             peer="PJSIP/carrier-0000000b", citizen_number="13800138000", centre=centre,
+                             linkedid="1764077500.10", uniqueid=uniqueid, partner_logged_in=0)
+            if not takes_fast_path(press, centres, remote):
+                continue
+            value = (REMOTE_HEADER.replace("${HOTLINE_HANDOFF_ID}", uniqueid)
+                     .replace("${HOTLINE_CENTRE}", centre).replace("${HOTLINE_RETURN_SEAT}", seat))
+            assert is_handoff_header(value), value

@@ -186,6 +186,48 @@ def test_when_caller_hangs_up_in_queue_then_entry_goes_and_abandoned_counts_once
     assert live.seats["1001"].state().state == "paused"  # paused in both its queues
 
 
+def _abandon_of_a_peer_handoff(live: Any) -> None:
+    """A peer platform's handoff leaves the linkage queue unanswered (app_queue's
+    QueueCallerAbandon, as it sends one for a timeout too), then app_queue's
+    counters arrive in a QueueParams with it among the Abandoned."""
+    base = {"Queue": "hotline-12345-linkage", "Channel": "PJSIP/peer-110-00000001", "Uniqueid": "1796069970.5",
+            "CallerIDNum": "13800138000", "Position": "1"}
+    peer = ["HOTLINE_CENTRE=12345", "HOTLINE_CITIZEN=13800138000", "HOTLINE_HANDOFF_ID=",
+            "HOTLINE_PEER_HANDOFF=1796069957.2"]
+    apply_event(live, {"Event": "QueueCallerJoin", **base, "Count": "1", "ChanVariable": peer}, DIRECTORY, NOW)
+    apply_event(live, {"Event": "QueueCallerAbandon", **base, "OriginalPosition": "1", "HoldTime": "30",
+                       "ChanVariable": peer}, DIRECTORY, NOW)
+    apply_event(live, {"Event": "QueueCallerLeave", **base, "Count": "0", "ChanVariable": peer}, DIRECTORY, NOW)
+
+
+def test_when_a_peer_platform_s_handoff_leaves_unanswered_then_it_is_no_abandoned_citizen_call() -> None:
+    live = model("queue_status_idle.ami")
+    before = live.queues["hotline-12345-linkage"].abandoned
+
+    _abandon_of_a_peer_handoff(live)
+
+    queue = live.queues["hotline-12345-linkage"]
+    assert (queue.abandoned, queue.peer_unanswered, queue.entries) == (before, 1, [])
+    apply_event(live, {"Event": "QueueParams", "Queue": "hotline-12345-linkage", "Completed": "0",
+                       "Abandoned": str(before + 1), "Holdtime": "0"}, DIRECTORY, NOW)
+    assert (queue.abandoned, queue.peer_unanswered) == (before, 1)  # app_queue counted it: split off again
+
+
+def test_a_resync_keeps_the_peer_s_unanswered_handoffs_apart_until_app_queue_s_counters_reset() -> None:
+    live = model("queue_status_idle.ami")
+    _abandon_of_a_peer_handoff(live)
+    status = [dict(m) for m in transcript("queue_status_idle.ami")]
+    for message in status:
+        if message.get("Event") == "QueueParams" and message.get("Queue") == "hotline-12345-linkage":
+            message["Abandoned"] = str(int(message.get("Abandoned", "0")) + 1)
+    resynced, _ = model_from_status(status, DIRECTORY, NOW, previous=live)
+    queue = resynced.queues["hotline-12345-linkage"]
+    assert (queue.abandoned, queue.peer_unanswered) == (live.queues["hotline-12345-linkage"].abandoned, 1)
+
+    restarted, _ = model_from_status(transcript("queue_status_idle.ami"), DIRECTORY, NOW, previous=resynced)
+    assert restarted.queues["hotline-12345-linkage"].peer_unanswered == 0  # Asterisk's counters were reset
+
+
 def test_remote_seat_appears_on_add_and_disappears_on_remove() -> None:
     live = model("queue_status_idle.ami")
     events = transcript("events_remote_seat.ami")

@@ -171,3 +171,42 @@ def test_only_open_enabled_groups_put_members_in_their_centres_public_queue() ->
         "hotline-110": [],
     }
     assert {p for _, p in wanted["hotline-12345"].values()} == {2}
+
+
+# ------------------------------------------------------------------ members over a trunk
+
+def test_a_member_over_a_trunk_is_known_by_its_trunk() -> None:
+    from core.overflow import member_trunk, trunk_state_interface
+
+    assert member_trunk("PJSIP/110@peer-110") == "peer-110"
+    assert member_trunk("PJSIP/remote-7") is None and member_trunk("Local/9001@remote-phones/n") is None
+    assert trunk_state_interface("peer-110") == "Custom:hotline-trunk-peer-110"
+
+
+@pytest.mark.parametrize(("reachable", "calls", "max_calls", "state"), [
+    (True, 0, 2, "NOT_INUSE"),
+    (True, 1, 2, "NOT_INUSE"),     # one call: the member still takes another (not one busy member per trunk)
+    (True, 2, 2, "BUSY"),
+    (True, 3, 2, "BUSY"),
+    (True, 50, None, "NOT_INUSE"),  # no max=: the far side's limit only
+    (False, 0, 2, "UNAVAILABLE"),   # qualify: the trunk is down
+])
+def test_a_trunk_s_members_show_its_reachability_and_limit(reachable: bool, calls: int, max_calls: int | None,
+                                                          state: str) -> None:
+    from core.overflow import trunk_state
+
+    assert trunk_state(reachable, calls, max_calls) == state
+
+
+@pytest.mark.parametrize(("pai", "seat"), [
+    ('"110 seat 2001" <sip:2001@10.0.0.2>', "2001"),
+    ("<sip:2002@10.0.0.2;user=phone>", "2002"),
+    ("<tel:+2003>", "2003"),
+    ("", None),
+    ("<sip:anonymous@anonymous.invalid>", None),
+    ("<sip:2001;evil@x>", None),
+])
+def test_the_remote_seat_that_answered_is_read_from_the_200_ok_s_identity(pai: str, seat: str | None) -> None:
+    from core.overflow import answering_seat
+
+    assert answering_seat(pai) == seat

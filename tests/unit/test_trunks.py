@@ -4,6 +4,7 @@ rendered from them (pjsip.conf, the receiving dialplan, manager.conf)."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ from core.refusals import Refusal
 from core.settings import Settings, SettingsError
 from core.threeway import ThreeWayPlan, ThreeWayRequest, plan_start
 from core.trunks import HANDOFF_HEADER_PATTERN, handoff_header, is_handoff_header
+from tests.support.dialplan import rendered_dialplan
 
 A_CENTRES = parse_centres("12345:1001-1002")
 SEAT_1001 = "Local/1001@hotline-seat-phones-0000000d;1"
@@ -55,6 +57,10 @@ def test_a_peer_trunk_and_a_remote_centre_are_read() -> None:
     ({"HOTLINE_TRUNKS": PEER + ";qualify=0"}, "HOTLINE_TRUNKS", "watched"),
     ({"HOTLINE_TRUNKS": "peer-110=sip:10.0.0.2:5060;match=host.example"}, "HOTLINE_TRUNKS", "IPv4"),
     ({"HOTLINE_TRUNKS": PEER + "," + PEER}, "HOTLINE_TRUNKS", "twice"),
+    ({"HOTLINE_TRUNKS": PEER + ";max=0"}, "HOTLINE_TRUNKS", "1 to 1000"),
+    ({"HOTLINE_TRUNKS": PEER + ";max=1001"}, "HOTLINE_TRUNKS", "1 to 1000"),
+    ({"HOTLINE_TRUNKS": PEER + ";max=two"}, "HOTLINE_TRUNKS", "max='two'"),
+    ({"HOTLINE_TRUNKS": PEER + ";max=2;max=3"}, "HOTLINE_TRUNKS", "each once"),
     ({"HOTLINE_TRUNKS": "Peer=sip:10.0.0.2:5060;match=10.0.0.2"}, "HOTLINE_TRUNKS", "NAME"),
     ({"HOTLINE_TRUNKS": PEER + ";auth=u:MISSING_SECRET"}, "MISSING_SECRET", "password"),
     ({"HOTLINE_TRUNKS": PEER, "HOTLINE_REMOTE_CENTRES": "110=nowhere"}, "HOTLINE_REMOTE_CENTRES", "not declared"),
@@ -83,6 +89,26 @@ def test_the_key_on_a_12345_only_platform_hands_to_110_over_its_peer_trunk() -> 
     assert variables[cv.HANDOFF_HEADER] == "e935893e-63a8-47ed-81c3-6851f3ba7728;src=12345;seat=1001"
     assert variables[cv.HANDOFF_DIAL] == "PJSIP/110@peer-110"
     assert f"__{cv.CENTRE}" not in variables  # the centre is the far platform's
+
+
+def test_once_the_order_is_numbered_the_header_carries_its_number() -> None:
+    p = plan(remote={"110": "peer-110"})
+    assert isinstance(p, HandoffPlan)
+    numbered = replace(p, order_number="12345-20261130-0007")
+    assert numbered.citizen_variables("1796065443.2")[cv.HANDOFF_HEADER] == \
+        "1796065443.2;src=12345;seat=1001;order=12345-20261130-0007"
+    for bad in ("", "12345 20261130", "x" * 41, "12345;src=1", "工单-1"):  # never sent: the header goes without it
+        header = replace(p, order_number=bad).citizen_variables("1796065443.2")[cv.HANDOFF_HEADER]
+        assert header == "1796065443.2;src=12345;seat=1001"
+
+
+def test_a_three_way_call_over_the_trunk_carries_the_order_number_too() -> None:
+    p = plan_start(ThreeWayRequest(SEAT_1001, CITIZEN_LEG, "13800138000", "12345", "12345"),
+                   centres=A_CENTRES, timeout_s=30, remote={"110": "peer-110"})
+    assert isinstance(p, ThreeWayPlan)
+    ring = replace(p, order_number="12345-20261130-0008").ring_variables("e935893e-63a8-47ed-81c3-6851f3ba7728")
+    assert ring[f"__{cv.THREEWAY_HEADER}"] == \
+        "e935893e-63a8-47ed-81c3-6851f3ba7728;src=12345;seat=1001;order=12345-20261130-0008"
 
 
 def test_the_destination_key_reaches_a_remote_centre_too() -> None:
@@ -148,3 +174,28 @@ def test_the_three_way_key_on_a_12345_only_platform_rings_110_over_its_peer_trun
     ring = p.ring_variables("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")
     assert ring[f"__{cv.THREEWAY_DIAL}"] == "PJSIP/110@peer-110"
     assert ring[f"__{cv.THREEWAY_HEADER}"] == "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0;src=12345;seat=1001"
+
+
+def test_a_trunk_s_overflow_limit_is_read_and_renders_its_hold_in_the_dialplan(tmp_path: Path) -> None:
+    s = Settings.from_env({"HOTLINE_STATE_DIR": str(tmp_path), "HOTLINE_SEAT_MODE": "simulated",
+                           "HOTLINE_CENTRES": "12345:1001-1002",
+                           "HOTLINE_TRUNKS": PEER + ";max=4,peer-b=sip:10.0.0.3:5060;match=10.0.0.3"})
+    limited, plain = s.trunks.trunks
+    assert (limited.max_calls, plain.max_calls) == (4, None)
+    render(s, load_or_create(s))
+    conf = rendered_dialplan(s)
+    legs = conf["hotline-seats.conf"]
+    assert 'GotoIf(${REGEX("^PJSIP/(peer-110)-[0-9a-f]+$" ${CHANNEL(name)})}?trunk)' in legs  # only limited trunks
+    trunks = conf["hotline-trunks.conf"]
+    assert "exten => peer-110,1,Set(GROUP(hotline-trunk-overflow)=peer-110)" in trunks
+    assert "${GROUP_COUNT(peer-110@hotline-trunk-overflow)} > 4]?full)" in trunks
+    assert "exten => peer-b," not in trunks
+
+
+def test_without_a_limited_trunk_a_seat_s_leg_takes_no_extra_step(tmp_path: Path) -> None:
+    s = Settings.from_env({"HOTLINE_STATE_DIR": str(tmp_path), "HOTLINE_SEAT_MODE": "simulated",
+                           "HOTLINE_TRUNKS": PEER})
+    render(s, load_or_create(s))
+    conf = rendered_dialplan(s)
+    assert "exten => s,1,Set(DYNAMIC_FEATURES=" in conf["hotline-seats.conf"]
+    assert "hotline-trunk-seat" not in conf["hotline-trunks.conf"]
