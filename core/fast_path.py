@@ -239,3 +239,91 @@ def guard_expression() -> str:
 def writes_mset() -> str:
     """The arguments of the fast path's MSet."""
     return ",".join(f"{w.target}={w.value}" for w in WRITES)
+
+
+# ------------------------------------------------------------------ the phone's own transfer
+
+# A seat's phone transfers the citizen blind — its Transfer button (SIP
+# REFER) or Asterisk's `#1` (features.conf blindxfer) — to the number of the
+# other centre: Asterisk moves the citizen's own channel to that number in
+# the seat leg's TRANSFER_CONTEXT (`hotline-phone-transfer`, set by the
+# pre-dial handler hotline-seat-leg), with BLINDTRANSFER naming the seat leg.
+# There, on the citizen's channel, the same outbox record as the key's is
+# written and the citizen goes into the same `hotline-handoff,to-<centre>`:
+# one mechanism (the journal records the order, the queue's answer accepts
+# it, `back` brings the citizen to the seat, `h` ends it).  The differences
+# come from where it runs:
+#
+# * the seat leg is gone or going (the phone let go: that is what a blind
+#   transfer is), so nothing of it is read but its name, BLINDTRANSFER, and
+#   the seat's extension in that name (`PHONE_SEAT_STEPS`: a seat leg's name
+#   is `PJSIP/<ext>-<n>` or `Local/<ext>@<ctx>-<n>;1`, both 6 characters
+#   before the extension);
+# * the handoff's id cannot be the seat leg's uniqueid (reading it from a
+#   leg being hung up races with its hangup): it is `p<n>-<time>`, n the
+#   citizen channel's uniqueid counter and the time in microseconds — unique
+#   per citizen channel and moment, and of OUTBOX_ID_PATTERN's form;
+# * the seat does not stay on the line, whatever HOTLINE_RELEASE_MODES says:
+#   the record says 释放转 `immediate`, because that is what happened (the
+#   return path still brings the citizen back to that seat if nobody answers).
+TRANSFERER = "${BLINDTRANSFER}"
+PHONE_SEAT = "${xfer_seat}"
+PHONE_HANDOFF_ID = "${xfer_id}"
+CITIZEN_CHANNEL = "${CHANNEL(name)}"
+DIALLED = "${EXTEN}"
+PHONE_RELEASE_MODE = "immediate"
+
+# Dialplan steps that set PHONE_SEAT and PHONE_HANDOFF_ID (each an MSet or Set
+# argument list; every value of one step is expanded before it sets any).
+PHONE_SEAT_STEPS: tuple[str, ...] = (
+    "xfer_leg=${BLINDTRANSFER:6},xfer_uid=${CHANNEL(uniqueid)}",
+    "xfer_seat=${CUT(xfer_leg,-,1)},xfer_id=p${CUT(xfer_uid,.,2)}-" + KEY_PRESS_TIME,
+    "xfer_seat=${CUT(xfer_seat,@,1)}",
+)
+
+PHONE_GUARD: tuple[tuple[str, str], ...] = (
+    ("the transferer is a seat's leg (core.handoff SEAT_CHANNEL_PATTERN)",
+     regex(SEAT_CHANNEL_PATTERN, TRANSFERER)),
+    ("of a configured seat (a global per seat, rendered)",
+     f'"{seat_global(PHONE_SEAT)}" != ""'),
+    ("the number dialled is the partner of the citizen's centre (core.handoff.partner_centre, rendered)",
+     f'"{per_centre(cv.HANDOFF_PARTNER_PREFIX)}" = "{DIALLED}"'),
+    ("the citizen's channel name is safe in the record (CHANNEL_NAME_PATTERN)",
+     regex(CHANNEL_NAME_PATTERN, CITIZEN_CHANNEL)),
+    ("the call's id (linkedid) is a safe AstDB key and fits the order",
+     f"{regex(LINKEDID_PATTERN, LINKEDID)} & ${{LEN({LINKEDID})}} <= {LINKEDID_MAX}"),
+    ("the handoff's id is a safe AstDB key and fits the order",
+     f"{regex(OUTBOX_ID_PATTERN, PHONE_HANDOFF_ID)} & ${{LEN({PHONE_HANDOFF_ID})}} <= {OUTBOX_ID_MAX}"),
+)
+
+PHONE_OUTBOX_SOURCES: dict[str, str] = {
+    "pressed_at": KEY_PRESS_TIME,
+    "seat_channel": TRANSFERER,
+    "citizen_channel": CITIZEN_CHANNEL,
+    "citizen_number": var(cv.CITIZEN),
+    "source_centre": var(cv.CENTRE),
+    "source_seat": PHONE_SEAT,
+    "target_centre": DIALLED,
+    "linkedid": LINKEDID,
+    "release_mode": PHONE_RELEASE_MODE,
+}
+if tuple(PHONE_OUTBOX_SOURCES) != OUTBOX_FIELDS:
+    raise RuntimeError(f"PHONE_OUTBOX_SOURCES {tuple(PHONE_OUTBOX_SOURCES)} != OUTBOX_FIELDS {OUTBOX_FIELDS}")
+
+PHONE_WRITES: tuple[Write, ...] = (
+    Write(f"DB({CALL_GUARD_FAMILY}/{LINKEDID})", PHONE_HANDOFF_ID, "the call guard: a handoff of this call is under way"),
+    Write(f"DB({ASTDB_FAMILY}/{PHONE_HANDOFF_ID})", "pending", "the handoff's state (hangup handler, return path)"),
+    Write(f"DB({OUTBOX_FAMILY}/{PHONE_HANDOFF_ID})",
+          "|".join([OUTBOX_VERSION] + [PHONE_OUTBOX_SOURCES[name] for name in OUTBOX_FIELDS]),
+          "the order's outbox record, as the key's (core.handoff.OUTBOX_FIELDS)"),
+    Write(f"__{cv.HANDOFF_ID}", PHONE_HANDOFF_ID, "the citizen carries the id: the legs it rings inherit it"),
+    Write(cv.RETURN_SEAT, PHONE_SEAT, "the seat it comes back to if nobody answers"),
+)
+
+
+def phone_guard_expression() -> str:
+    return " & ".join(expression for _, expression in PHONE_GUARD)
+
+
+def phone_writes_mset() -> str:
+    return ",".join(f"{w.target}={w.value}" for w in PHONE_WRITES)

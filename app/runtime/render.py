@@ -26,7 +26,18 @@ import jinja2
 from app.runtime.secrets import Secrets
 from core import channel_vars as cv
 from core.centres import centres_spec
-from core.fast_path import GUARD, WRITES, guard_expression, regex, writes_mset
+from core.fast_path import (
+    GUARD,
+    PHONE_GUARD,
+    PHONE_SEAT_STEPS,
+    PHONE_WRITES,
+    WRITES,
+    guard_expression,
+    phone_guard_expression,
+    phone_writes_mset,
+    regex,
+    writes_mset,
+)
 from core.handoff import partner_centre, seat_interfaces
 from core.safety import check_line
 from core.settings import PROJECT_ROOT, Settings
@@ -73,6 +84,11 @@ def _handoff_context(settings: Settings) -> dict:
         "return_device": return_device,
         "handoff_seats": _handoff_seats(settings),
         "handoff_centres": _handoff_centres(settings),
+        "phone_seat_steps": PHONE_SEAT_STEPS,
+        "phone_guard": PHONE_GUARD,
+        "phone_guard_expression": phone_guard_expression(),
+        "phone_writes": PHONE_WRITES,
+        "phone_writes_mset": phone_writes_mset(),
     }
 
 

@@ -7,8 +7,8 @@ per named part of core/fast_path.py, a few MSet/Set steps writing the call
 guard and the order's AstDB outbox record, BlindTransfer of the citizen's own
 channel into the 110 linkage queue; with HOTLINE_HANDOFF_FAST_PATH=no the
 `handoff_key` AGI route first) or Asterisk's built-in blind transfer (`#1`
-then `110`: features.conf blindxfer into `hotline-blind-transfer`, the same
-linkage queue).  The handoff journal runs as in `hotline up` and records
+then `110`: features.conf blindxfer into the test rig's
+`hotline-bench-blind-transfer`, the same linkage queue, no order).  The handoff journal runs as in `hotline up` and records
 the orders over AMI.  Lost orders: handoffs whose order is not `accepted`
 at the end (must be 0).  Results are figures for notes, never timed
 assertions.
@@ -72,6 +72,7 @@ from core.settings import Settings
 TARGET_QUEUE = "hotline-110-linkage"
 WATCHED_EVENTS = ("DTMFEnd", "AgentCalled", "AgentConnect", "UserEvent")
 BLIND_DESTINATION = "110"
+BLIND_CONTEXT = "hotline-bench-blind-transfer"  # dialplan/hotline-test-rig.conf.j2
 DIGIT_MS = 100   # a key held for 100 ms (ast_senddigit_external's minimum too)
 PAUSE_MS = 150   # between releasing a key and pressing the next: a fast typist
 
@@ -259,6 +260,11 @@ async def _one(ami: AmiManager, watch: _Watch, mode: str, number: str,
                  and c["Channel"].endswith(";2") and c.get("Linkedid") == linkedid)
     leg = phone[:-1] + "1"
     watch.by_call.setdefault(linkedid, [])
+    if mode == "blind":
+        # the baseline is Asterisk's own blind transfer into the queue, not the
+        # seats' TRANSFER_CONTEXT (hotline-phone-transfer makes #1 a handoff)
+        await ami.send({"Action": "Setvar", "Channel": leg, "Variable": "TRANSFER_CONTEXT",
+                        "Value": BLIND_CONTEXT})
     await _press(ami, phone, digits)
     ringing = await asyncio.wait_for(watch.wait(linkedid, "AgentCalled:target"), 15)
     answered = await asyncio.wait_for(watch.wait(linkedid, "AgentConnect:target"), 15)

@@ -2,6 +2,17 @@
 a seat of the PBX under test with the seat's generated credentials, answers
 when it rings, and reports (AMI UserEvent `PhoneRang`) the caller ID and the
 P-Asserted-Identity it received — what a desk phone would show.
+
+It also has a desk phone's own buttons, as SIP puts them on the wire:
+
+* `blind_transfer(number)`: the Transfer button — a REFER on the call, its
+  Refer-To `sip:<number>@<pbx>` (chan_pjsip sends a REFER when an answered
+  channel runs the `Transfer` application);
+* `consult(number)` then `attended_transfer(...)`: a second call from the seat
+  (INVITE as the seat, authenticated), then a REFER on the first call whose
+  Refer-To carries `?Replaces=<the second call's dialog>` (RFC 3891), as a
+  phone's "complete transfer" does;
+* `set_answering(False)`: the phone rings without answering.
 """
 from __future__ import annotations
 
@@ -18,7 +29,7 @@ res_timing_timerfd res_sorcery_config res_sorcery_memory res_sorcery_astdb res_p
 res_pjsip_session res_pjsip_outbound_authenticator_digest res_pjsip_authenticator_digest
 res_pjsip_endpoint_identifier_ip res_pjsip_outbound_registration res_pjsip_sdp_rtp res_pjsip_caller_id
 res_pjsip_header_funcs res_pjsip_pubsub res_rtp_asterisk chan_pjsip codec_ulaw codec_alaw pbx_config app_userevent
-func_callerid func_channel bridge_simple res_musiconhold app_dial
+func_callerid func_channel bridge_simple res_musiconhold app_dial res_pjsip_refer app_transfer func_db
 """.split()
 
 
@@ -27,6 +38,8 @@ class SipPhone:
     asterisk: AsteriskProcess
     ami: AmiManager
     events: EventLog
+    seat: str = ""
+    pbx_port: int = 0
 
     @classmethod
     async def start(cls, directory: Path, pbx: Settings, seat: str, password: str) -> "SipPhone":
@@ -62,6 +75,10 @@ allow = ulaw,alaw
 outbound_auth = pbx-auth
 aors = pbx
 direct_media = no
+; calls this phone places are the seat's (the PBX identifies them by From user)
+from_user = {seat}
+; a desk phone shows what its PBX says is on the line (PAI, connected-line updates)
+trust_id_inbound = yes
 
 [pbx-auth]
 type = auth
@@ -89,9 +106,22 @@ expiration = 120
 """)
         (etc / "extensions.conf").write_text(f"""
 [phone]
-exten => {seat},1,Answer()
- same => n,UserEvent(PhoneRang,Seat: {seat},ShownNum: ${{CALLERID(num)}},PAI: ${{PJSIP_HEADER(read,P-Asserted-Identity)}})
+exten => {seat},1,GotoIf($["${{DB(phone/answer)}}" = "no"]?ring)
+ same => n,Answer()
+ same => n,UserEvent(PhoneRang,Seat: {seat},ShownNum: ${{CALLERID(num)}},PAI: ${{PJSIP_HEADER(read,P-Asserted-Identity)}},Line: ${{CHANNEL(name)}})
  same => n,Wait(600)
+ same => n,Hangup()
+ same => n(ring),Ringing()
+ same => n,UserEvent(PhoneRinging,Seat: {seat},ShownNum: ${{CALLERID(num)}})
+ same => n,Wait(600)
+ same => n,Hangup()
+; the far end of a consultation call this phone placed answered
+exten => consult,1,UserEvent(PhoneConsultAnswered,Seat: {seat},Line: ${{CHANNEL(name)}})
+ same => n,Wait(600)
+ same => n,Hangup()
+; the Transfer button on an answered call: chan_pjsip sends REFER, Refer-To: XFER_TO
+exten => transfer,1,Transfer(PJSIP/${{XFER_TO}})
+ same => n,UserEvent(PhoneTransferred,Seat: {seat},Status: ${{TRANSFERSTATUS}},Protocol: ${{TRANSFERSTATUSPROTOCOL}})
  same => n,Hangup()
 """)
         asterisk = AsteriskProcess(settings)
@@ -101,13 +131,71 @@ exten => {seat},1,Answer()
         ami.on_event("*", events.record)
         await ami.start()
         await ami.wait_connected(timeout=20)
-        return cls(asterisk, ami, events)
+        return cls(asterisk, ami, events, seat, pbx.network.sip_port)
 
     async def channels(self) -> list[str]:
         reply = await self.ami.send({"Action": "CoreShowChannels"})
         return [m["Channel"] for m in (reply if isinstance(reply, list) else [reply])
                 if m.get("Event") == "CoreShowChannel"]
 
+    async def set_answering(self, answering: bool) -> None:
+        """Answer calls (the default) or let them ring."""
+        reply = await self.ami.send({"Action": "DBPut", "Family": "phone", "Key": "answer",
+                                     "Val": "yes" if answering else "no"})
+        assert reply.get("Response") == "Success", reply  # type: ignore[union-attr]
+
+    async def answered_call(self, timeout: float = 15.0) -> str:
+        """The channel of the call this phone answered (its PhoneRang)."""
+        rang = await self.events.wait_for(lambda e: e.get("UserEvent") == "PhoneRang", timeout=timeout,
+                                          what=f"phone {self.seat} answering")
+        return str(rang["Line"])
+
+    async def blind_transfer(self, channel: str, number: str) -> None:
+        """The Transfer button on call `channel`: REFER to `number` at the PBX."""
+        await self._transfer(channel, f"sip:{number}@127.0.0.1:{self.pbx_port}")
+
+    async def consult(self, number: str, timeout: float = 15.0) -> str:
+        """A second call from this seat to `number`; returns its channel once answered."""
+        reply = await self.ami.send({"Action": "Originate", "Channel": f"PJSIP/{number}@pbx",
+                                     "Context": "phone", "Exten": "consult", "Priority": "1",
+                                     "Timeout": "20000", "Async": "true"}, ack_only=True)
+        first = reply[0] if isinstance(reply, list) else reply
+        assert first.get("Response") == "Success", first
+        answered = await self.events.wait_for(lambda e: e.get("UserEvent") == "PhoneConsultAnswered",
+                                              timeout=timeout, what=f"phone {self.seat}'s consultation answered")
+        return str(answered["Line"])
+
+    async def attended_transfer(self, channel: str, consultation: str, number: str) -> None:
+        """Complete the transfer: REFER on call `channel` with Refer-To `number`
+        and Replaces naming the consultation call's dialog (as the PBX sees it:
+        its to-tag is the PBX's tag, its from-tag this phone's)."""
+        call_id = await self._get(consultation, "CHANNEL(pjsip,call-id)")
+        local_tag = await self._get(consultation, "CHANNEL(pjsip,local_tag)")
+        remote_tag = await self._get(consultation, "CHANNEL(pjsip,remote_tag)")
+        replaces = f"{call_id}%3Bto-tag%3D{remote_tag}%3Bfrom-tag%3D{local_tag}"
+        await self._transfer(channel, f"<sip:{number}@127.0.0.1:{self.pbx_port}?Replaces={replaces}>")
+
+    async def _get(self, channel: str, expression: str) -> str:
+        reply = await self.ami.send({"Action": "Getvar", "Channel": channel, "Variable": expression})
+        value = str(reply.get("Value") or "")  # type: ignore[union-attr]
+        assert value, f"{expression} of {channel}: {reply}"
+        return value
+
+    async def _transfer(self, channel: str, refer_to: str) -> None:
+        for action in ({"Action": "Setvar", "Channel": channel, "Variable": "XFER_TO", "Value": refer_to},
+                       {"Action": "Redirect", "Channel": channel, "Context": "phone", "Exten": "transfer",
+                        "Priority": "1"}):
+            reply = await self.ami.send(action)
+            assert reply.get("Response") == "Success", (action, reply)  # type: ignore[union-attr]
+
     async def stop(self) -> None:
         await self.ami.close()
         await self.asterisk.stop()
+
+
+async def registered(pbx_ami: AmiManager, aor: str) -> bool:
+    """Seat `aor` has a reachable contact on the PBX (its phone registered)."""
+    reply = await pbx_ami.send({"Action": "PJSIPShowContacts"})
+    msgs = reply if isinstance(reply, list) else [reply]
+    return any(m.get("Event") == "ContactList" and m.get("Endpoint") == aor and m.get("Status") != "Unreachable"
+               for m in msgs)

@@ -51,7 +51,9 @@ def test_the_seat_channel_pattern_is_core_s_in_the_dialplan_too(handoff_conf: st
     from core.handoff import SEAT_CHANNEL_PATTERN
 
     escaped = SEAT_CHANNEL_PATTERN.replace(";", "\\;")  # `;` starts a comment in a config file
-    assert handoff_conf.count(f'REGEX("{escaped}"') == 2  # this leg is a seat's; its peer is not
+    # the key: this leg is a seat's, its peer is not; the phone's own transfer,
+    # once per centre number: the transferer is a seat's leg
+    assert handoff_conf.count(f'REGEX("{escaped}"') == 2 + 2
     assert "hotline-seat-phones-" not in handoff_conf.replace(escaped, "")  # no hand copy of it
 
 

@@ -1,0 +1,121 @@
+"""The phone's own transfer buttons are handoffs — real SIP phones on the real Asterisk.
+
+Each seat is a real SIP phone (a second Asterisk registered with the seat's
+generated password, tests/support/sip_phone.py) that presses its own
+buttons as SIP carries them: Transfer (a blind REFER), consult then
+complete (a second call, then a REFER with Replaces).  The order is read
+from the database the rig's handoff journal writes; after each test no
+channel is left on any PBX and no handoff state is left in AstDB.
+"""
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import pytest
+
+from app.runtime import db
+from core.handoff import ASTDB_FAMILY, CALL_GUARD_FAMILY, OUTBOX_FAMILY
+from tests.support.orders import OrderReader
+from tests.support.pbx import Pbx
+from tests.support.sip_phone import SipPhone, registered
+from tests.support.waiting import eventually
+
+CITIZEN = "13800138000"
+
+
+@pytest.fixture(scope="module")
+async def sip_pbx(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Pbx]:
+    pbx = await Pbx.start(tmp_path_factory.mktemp("phone-transfer-pbx"), HOTLINE_SEAT_MODE="sip",
+                          HOTLINE_CENTRES="12345:1001;110:2001", HOTLINE_RTP_PORTS="33000-33999")
+    try:
+        yield pbx
+    finally:
+        await pbx.stop()
+
+
+@pytest.fixture
+async def orders(sip_pbx: Pbx, sqlite_url: str) -> AsyncIterator[OrderReader]:
+    await sip_pbx.wire(sqlite_url)
+    engine = db.create_engine(sqlite_url)
+    try:
+        yield OrderReader(sessions=db.session_factory(engine))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def phones(sip_pbx: Pbx, orders: OrderReader, tmp_path: Path) -> AsyncIterator[tuple[SipPhone, SipPhone]]:
+    """Seat 1001 (12345) and seat 2001 (110), each a registered SIP phone."""
+    started = await asyncio.gather(
+        *(SipPhone.start(tmp_path / f"phone-{seat}", sip_pbx.settings, seat, sip_pbx.secrets.seat_passwords[seat])
+          for seat in ("1001", "2001")), return_exceptions=True)
+    ok = [p for p in started if isinstance(p, SipPhone)]
+    try:
+        assert len(ok) == 2, started
+        for seat in ("1001", "2001"):
+            await eventually(lambda: registered(sip_pbx.ami, seat), timeout=15, what=f"seat {seat} registered")
+        yield ok[0], ok[1]
+        await sip_pbx.assert_nothing_left()
+        for phone in ok:
+            await eventually(lambda: _idle(phone), timeout=10, what=f"phone {phone.seat} idle")
+        await eventually(lambda: _no_handoff_state(sip_pbx), timeout=10, what="no handoff state left in AstDB")
+    finally:
+        await asyncio.gather(*(p.stop() for p in ok))
+        await sip_pbx.unwire()
+
+
+async def _idle(phone: SipPhone) -> bool:
+    return not await phone.channels()
+
+
+async def _no_handoff_state(pbx: Pbx) -> bool:
+    for family in (ASTDB_FAMILY, OUTBOX_FAMILY, CALL_GUARD_FAMILY):
+        reply = await pbx.ami.send({"Action": "DBGetTree", "Family": family})
+        msgs = reply if isinstance(reply, list) else [reply]
+        left = [m.get("Key") for m in msgs if m.get("Event") == "DBGetTreeResponse"]
+        assert not left, f"left in AstDB {family}: {left}"
+    return True
+
+
+async def _pbx_leg(pbx: Pbx, seat: str) -> dict[str, Any]:
+    async def leg() -> dict[str, Any] | None:
+        return next((c for c in await pbx.channels() if c["Channel"].startswith(f"PJSIP/{seat}-")), None)
+    return await eventually(leg, timeout=10, what=f"seat {seat}'s leg on the PBX")
+
+
+async def _var(pbx: Pbx, channel: str, name: str) -> str:
+    reply = await pbx.ami.send({"Action": "Getvar", "Channel": channel, "Variable": name})
+    return str(reply.get("Value") or "")  # type: ignore[union-attr]
+
+
+async def _hang_up(pbx: Pbx, uniqueid: str) -> None:
+    await pbx.hang_up(uniqueid)
+
+
+# ------------------------------------------------------------------ blind: the Transfer button
+
+async def test_when_seat_phone_blind_transfers_to_110_then_order_is_recorded_and_110_seat_sees_citizen_number(
+        sip_pbx: Pbx, orders: OrderReader, phones: tuple[SipPhone, SipPhone]) -> None:
+    seat_12345, seat_110 = phones
+    call = await sip_pbx.citizen_dials("12345", CITIZEN)
+    channel = await seat_12345.answered_call()
+
+    await seat_12345.blind_transfer(channel, "110")
+
+    transferred = await seat_12345.events.wait_for(lambda e: e.get("UserEvent") == "PhoneTransferred",
+                                                   timeout=10, what="the REFER's outcome on the phone")
+    assert transferred["Status"] == "SUCCESS", transferred
+    rang = await seat_110.events.wait_for(lambda e: e.get("UserEvent") == "PhoneRang", timeout=15,
+                                          what="the 110 seat's phone answering")
+    assert rang["ShownNum"] == CITIZEN  # the citizen's own channel rang it
+    assert CITIZEN in rang["PAI"]
+    order = await orders.one(call.handset_id, status="accepted")
+    assert (order.mode, order.source_centre, order.target_centre, order.source_seat, order.target_seat,
+            order.citizen_number) == ("transfer", "12345", "110", "1001", "2001", CITIZEN)
+    assert order.release_mode == "immediate"  # the phone let go of the call: 释放转
+    # the 110 seat's leg carries the handoff id: its desk (/api/seats/2001/current) shows the order
+    leg = await _pbx_leg(sip_pbx, "2001")
+    assert await _var(sip_pbx, leg["Channel"], "HOTLINE_HANDOFF_ID") == order.id
+    await _hang_up(sip_pbx, call.handset_id)
