@@ -15,6 +15,14 @@ Who records, whichever comes first (one order results):
   takes whatever is left;
 * any later report of the handoff through its AGI routes (`app.handoff.agi`:
   answered, returned, ended, lost), the citizen's hangup among them.
+
+The phone's own transfers: a blind one (REFER, `#1`) goes through the same
+outbox (the dialplan's `hotline-phone-transfer`); an attended one (consult,
+then REFER with Replaces) never runs our dialplan — Asterisk links the
+citizen to the consulted seat itself — so its order comes from the
+`AttendedTransfer` event here (`core.handoff.phone_attended_handoff`),
+accepted at once, and the id is put on the citizen's and the target's
+channels (HOTLINE_HANDOFF_ID: what the target's desk shows).
 The AstDB is reached through the small `AstDb` port; no SQL here.
 """
 from __future__ import annotations
@@ -25,14 +33,17 @@ import re
 from typing import Any, Protocol
 
 from agi.background import BackgroundTasks
-from ami_bridge.translate import dest_channel_variables
+from ami_bridge.translate import attended_transfer, dest_channel_variables
 from core.channel_vars import HANDOFF_ID
+from core.centres import Centre
 from core.handoff import (
     ENDED_FAMILY,
     OUTBOX_FAMILY,
     OutboxRecord,
+    PhoneHandoff,
     is_outbox_id,
     parse_outbox,
+    phone_attended_handoff,
 )
 
 log = logging.getLogger(__name__)
@@ -58,6 +69,8 @@ class Recorder(Protocol):
                        outbox: OutboxRecord | None = None) -> Any: ...
 
     async def ended_while_away(self, handoff_id: str, state: str) -> Any: ...
+
+    async def phone_transferred(self, handoff: PhoneHandoff) -> Any: ...
 
 
 async def read(astdb: AstDb, handoff_id: str) -> OutboxRecord | None:
@@ -151,9 +164,12 @@ class HandoffJournal:
     RECORD_AFTER_S = 0.25
 
     def __init__(self, ami: Any, handoffs: Recorder, interval_s: float = 5.0,
-                 astdb: AstDb | None = None) -> None:
+                 astdb: AstDb | None = None, centres: tuple[Centre, ...] = ()) -> None:
         self.astdb: AstDb = astdb if astdb is not None else AmiAstDb(ami)
         self.handoffs = handoffs
+        # the configured centres and seats: a phone's attended transfer between
+        # two of them is a handoff (none given: not recognised)
+        self.centres = centres
         self.interval_s = interval_s
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -161,6 +177,7 @@ class HandoffJournal:
         self._tasks = BackgroundTasks("handoff journal")
         ami.on_event("UserEvent", self._on_user_event)
         ami.on_event("AgentConnect", self._on_agent_connect)
+        ami.on_event("AttendedTransfer", self._on_attended_transfer)
         ami.on_connect(self.kick)
 
     def kick(self) -> None:
@@ -179,6 +196,7 @@ class HandoffJournal:
         stopped journal is not started again)."""
         self._ami.off_event("UserEvent", self._on_user_event)
         self._ami.off_event("AgentConnect", self._on_agent_connect)
+        self._ami.off_event("AttendedTransfer", self._on_attended_transfer)
         self._ami.off_connect(self.kick)
         await self.drain()
         if self._task is not None:
@@ -193,6 +211,23 @@ class HandoffJournal:
     def _on_agent_connect(self, event: dict[str, Any]) -> None:
         if str(event.get("Queue", "")).endswith("-linkage"):
             self._tasks.spawn(self._accepted(event), "handoff accepted")
+
+    def _on_attended_transfer(self, event: dict[str, Any]) -> None:
+        handoff = phone_attended_handoff(self.centres, attended_transfer(event))
+        if handoff is not None:
+            self._tasks.spawn(self._phone_transferred(handoff), "phone's attended transfer")
+
+    async def _phone_transferred(self, handoff: PhoneHandoff) -> None:
+        """A seat's phone completed an attended transfer to another centre: the
+        order (accepted), then its id on both channels of the call now."""
+        try:
+            order = await self.handoffs.phone_transferred(handoff)
+            for channel in (handoff.citizen_channel, handoff.target_channel):
+                await self._ami.send({"Action": "Setvar", "Channel": channel, "Variable": HANDOFF_ID,
+                                      "Value": order.id})
+        except Exception:  # nothing else reports this handoff: say so loudly
+            log.exception("handoff %s (attended transfer by seat %s's phone, citizen channel %s): not recorded",
+                          handoff.handoff_id, handoff.source_seat, handoff.citizen_channel)
 
     async def _created(self, handoff_id: str) -> None:
         """The key moved a citizen: record that handoff's order (unless the

@@ -8,8 +8,8 @@ guard and the order's AstDB outbox record, BlindTransfer of the citizen's own
 channel into the 110 linkage queue; with HOTLINE_HANDOFF_FAST_PATH=no the
 `handoff_key` AGI route first) or Asterisk's built-in blind transfer (`#1`
 then `110`: features.conf blindxfer into the test rig's
-`hotline-bench-blind-transfer`, the same linkage queue, no order).  The handoff journal runs as in `hotline up` and records
-the orders over AMI.  Lost orders: handoffs whose order is not `accepted`
+`hotline-bench-blind-transfer`, the same linkage queue, no order).  The
+handoff journal runs as in `hotline up` and records the orders over AMI.  Lost orders: handoffs whose order is not `accepted`
 at the end (must be 0).  Results are figures for notes, never timed
 assertions.
 

@@ -90,6 +90,12 @@ async def _var(pbx: Pbx, channel: str, name: str) -> str:
     return str(reply.get("Value") or "")  # type: ignore[union-attr]
 
 
+async def _connected_to(pbx: Pbx, channel: str, number: str) -> bool:
+    shown = await _var(pbx, channel, "CONNECTEDLINE(num)")
+    assert shown == number, f"{channel} connected to {shown!r}"
+    return True
+
+
 async def _hang_up(pbx: Pbx, uniqueid: str) -> None:
     await pbx.hang_up(uniqueid)
 
@@ -118,4 +124,59 @@ async def test_when_seat_phone_blind_transfers_to_110_then_order_is_recorded_and
     # the 110 seat's leg carries the handoff id: its desk (/api/seats/2001/current) shows the order
     leg = await _pbx_leg(sip_pbx, "2001")
     assert await _var(sip_pbx, leg["Channel"], "HOTLINE_HANDOFF_ID") == order.id
+    await _hang_up(sip_pbx, call.handset_id)
+
+
+async def test_when_refer_target_does_not_answer_then_citizen_returns_to_seat_and_order_says_returned(
+        sip_pbx: Pbx, orders: OrderReader, phones: tuple[SipPhone, SipPhone]) -> None:
+    seat_12345, seat_110 = phones
+    await seat_110.set_answering(False)
+    call = await sip_pbx.citizen_dials("12345", CITIZEN)
+    channel = await seat_12345.answered_call()
+    seat_12345.events.clear()
+
+    await seat_12345.blind_transfer(channel, "110")
+
+    await seat_110.events.wait_for(lambda e: e.get("UserEvent") == "PhoneRinging", timeout=15,
+                                   what="the 110 seat's phone ringing")
+    # HOTLINE_HANDOFF_TIMEOUT (3 s in the rig) later the citizen rings the seat that handed it over
+    back = await seat_12345.events.wait_for(lambda e: e.get("UserEvent") == "PhoneRang", timeout=20,
+                                            what="the citizen back on seat 1001's phone")
+    assert back["ShownNum"] == CITIZEN
+    order = await orders.one(call.handset_id, status="returned")
+    assert (order.source_seat, order.target_centre, order.outcome_reason) == ("1001", "110", "no_answer")
+    assert [e.to_status for e in await orders.events(order.id)] == ["pending", "returned"]
+    await _hang_up(sip_pbx, call.handset_id)
+
+
+# ------------------------------------------------------------------ attended: consult, then complete
+
+async def test_when_seat_attended_transfers_to_110_then_order_is_accepted(
+        sip_pbx: Pbx, orders: OrderReader, phones: tuple[SipPhone, SipPhone]) -> None:
+    seat_12345, seat_110 = phones
+    call = await sip_pbx.citizen_dials("12345", CITIZEN)
+    channel = await seat_12345.answered_call()
+    seat_110.events.clear()
+    sip_pbx.events.clear()
+
+    consultation = await seat_12345.consult("110")   # the seat calls 110 on its phone's second line
+    consulted = await seat_110.events.wait_for(lambda e: e.get("UserEvent") == "PhoneRang", timeout=15,
+                                               what="the 110 seat answering the consultation")
+    assert consulted["ShownNum"] == "1001"  # a consultation: the 110 seat sees who calls, the 12345 seat
+    await seat_12345.attended_transfer(channel, consultation, "110")
+
+    transferred = await seat_12345.events.wait_for(lambda e: e.get("UserEvent") == "PhoneTransferred",
+                                                   timeout=10, what="the REFER's outcome on the phone")
+    event = await sip_pbx.events.wait_for(lambda e: e.get("Event") == "AttendedTransfer", timeout=10,
+                                          what="Asterisk's AttendedTransfer")
+    assert transferred["Status"] == "SUCCESS", transferred
+    order = await orders.one(call.handset_id, status="accepted")
+    assert (order.mode, order.source_centre, order.target_centre, order.source_seat, order.target_seat,
+            order.citizen_number) == ("transfer", "12345", "110", "1001", "2001", CITIZEN)
+    assert order.release_mode == "on_answer"  # the seat stayed until the 110 seat had answered: 成功转
+    leg = await _pbx_leg(sip_pbx, "2001")
+    assert await _var(sip_pbx, leg["Channel"], "HOTLINE_HANDOFF_ID") == order.id
+    # the 110 seat's display now names the citizen (a connected-line update from the PBX)
+    await eventually(lambda: _connected_to(sip_pbx, leg["Channel"], CITIZEN), timeout=10,
+                     what="the 110 seat's leg connected to the citizen's number")
     await _hang_up(sip_pbx, call.handset_id)

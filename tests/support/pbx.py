@@ -191,8 +191,9 @@ class Pbx:
         """The FastAGI server and the workers are back (a new journal sweeps at once)."""
         await self.agi.start()
         if self.deps is not None:
-            self.deps.workers = [HandoffJournal(self.ami, self.deps.get(HANDOFFS)) if isinstance(w, HandoffJournal)
-                                 else w for w in self.deps.workers]
+            centres = self.deps.settings.site.centres
+            self.deps.workers = [HandoffJournal(self.ami, self.deps.get(HANDOFFS), centres=centres)
+                                 if isinstance(w, HandoffJournal) else w for w in self.deps.workers]
             for worker in self.deps.workers:
                 await worker.start()
 
