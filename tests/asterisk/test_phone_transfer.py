@@ -54,8 +54,9 @@ async def phones(sip_pbx: Pbx, orders: OrderReader, tmp_path: Path) -> AsyncIter
     ok = [p for p in started if isinstance(p, SipPhone)]
     try:
         assert len(ok) == 2, started
-        for seat in ("1001", "2001"):
-            await eventually(lambda: registered(sip_pbx.ami, seat), timeout=15, what=f"seat {seat} registered")
+        for phone in ok:
+            await eventually(lambda: registered(sip_pbx.ami, phone.seat, phone.sip_port), timeout=15,
+                             what=f"seat {phone.seat}'s phone registered")
         yield ok[0], ok[1]
         await sip_pbx.assert_nothing_left()
         for phone in ok:

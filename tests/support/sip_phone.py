@@ -40,6 +40,7 @@ class SipPhone:
     events: EventLog
     seat: str = ""
     pbx_port: int = 0
+    sip_port: int = 0   # this phone's own (its contact on the PBX)
 
     @classmethod
     async def start(cls, directory: Path, pbx: Settings, seat: str, password: str) -> "SipPhone":
@@ -131,7 +132,7 @@ exten => transfer,1,Transfer(PJSIP/${{XFER_TO}})
         ami.on_event("*", events.record)
         await ami.start()
         await ami.wait_connected(timeout=20)
-        return cls(asterisk, ami, events, seat, pbx.network.sip_port)
+        return cls(asterisk, ami, events, seat, pbx.network.sip_port, sip_port)
 
     async def channels(self) -> list[str]:
         reply = await self.ami.send({"Action": "CoreShowChannels"})
@@ -193,9 +194,10 @@ exten => transfer,1,Transfer(PJSIP/${{XFER_TO}})
         await self.asterisk.stop()
 
 
-async def registered(pbx_ami: AmiManager, aor: str) -> bool:
-    """Seat `aor` has a reachable contact on the PBX (its phone registered)."""
+async def registered(pbx_ami: AmiManager, aor: str, port: int | None = None) -> bool:
+    """Seat `aor` has a reachable contact on the PBX (its phone registered);
+    `port`: that contact is the phone listening there (not an earlier phone's)."""
     reply = await pbx_ami.send({"Action": "PJSIPShowContacts"})
     msgs = reply if isinstance(reply, list) else [reply]
     return any(m.get("Event") == "ContactList" and m.get("Endpoint") == aor and m.get("Status") != "Unreachable"
-               for m in msgs)
+               and (port is None or f":{port}" in str(m.get("Uri", ""))) for m in msgs)
