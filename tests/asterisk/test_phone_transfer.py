@@ -181,3 +181,32 @@ async def test_when_seat_attended_transfers_to_110_then_order_is_accepted(
     await eventually(lambda: _connected_to(sip_pbx, leg["Channel"], CITIZEN), timeout=10,
                      what="the 110 seat's leg connected to the citizen's number")
     await _hang_up(sip_pbx, call.handset_id)
+
+
+# ------------------------------------------------------------------ #1: Asterisk's own blind transfer key
+
+async def test_when_seat_presses_hash_1_and_110_then_it_is_the_same_handoff_as_the_phone_s_transfer_button(
+        pbx: Pbx, sqlite_url: str) -> None:
+    """Simulated seats (their legs are Local channels): `#1` then `110` is
+    features.conf blindxfer into the same TRANSFER_CONTEXT as a REFER."""
+    await pbx.use_database(sqlite_url)
+    engine = db.create_engine(sqlite_url)
+    orders = OrderReader(sessions=db.session_factory(engine))
+    try:
+        call = await pbx.citizen_dials("12345", CITIZEN)
+        first = await pbx.seat_answered(CITIZEN)
+        pbx.events.clear()
+        await pbx.press_key(first["Seat"], "#1")
+        await pbx.press_key(first["Seat"], "110")
+        target = await pbx.seat_answered(CITIZEN)
+        assert target["Seat"] in {"2001", "2002"} and target["ShownNum"] == CITIZEN
+        order = await orders.one(call.handset_id, status="accepted")
+        assert target["Handoff"] == order.id  # the answering seat carries the order's id
+        assert (order.source_seat, order.target_centre, order.target_seat, order.citizen_number,
+                order.release_mode) == (first["Seat"], "110", target["Seat"], CITIZEN, "immediate")
+        await pbx.hang_up(call.handset_id)
+        await pbx.assert_nothing_left()
+        await eventually(lambda: _no_handoff_state(pbx), timeout=10, what="no handoff state left in AstDB")
+    finally:
+        await engine.dispose()
+        await pbx.use_database(None)
