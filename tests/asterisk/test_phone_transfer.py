@@ -183,6 +183,50 @@ async def test_when_seat_attended_transfers_to_110_then_order_is_accepted(
     await _hang_up(sip_pbx, call.handset_id)
 
 
+# ------------------------------------------------------------------ the Conference/Merge button
+
+async def test_when_seat_phone_merges_its_two_calls_itself_then_pbx_sees_two_calls_and_records_no_handoff(
+        sip_pbx: Pbx, orders: OrderReader, phones: tuple[SipPhone, SipPhone]) -> None:
+    """What is NOT recognised, and why (README, "the phone's own buttons"): a
+    phone's Conference/Merge button mixes the three parties on the phone.  The
+    PBX sees only the seat's two calls — the citizen's, and the seat's own
+    call to 110, which shows the seat's number — exactly as during a
+    consultation; nothing on the wire says "conference".  No order is
+    recorded: the seat uses `*2` for a three-way call the platform knows
+    about, or completes the transfer (recognised, see above)."""
+    seat_12345, seat_110 = phones
+    call = await sip_pbx.citizen_dials("12345", CITIZEN)
+    channel = await seat_12345.answered_call()
+    seat_110.events.clear()
+    consultation = await seat_12345.consult("110")
+    consulted = await seat_110.events.wait_for(lambda e: e.get("UserEvent") == "PhoneRang", timeout=15,
+                                               what="the 110 seat answering")
+
+    await seat_12345.conference(channel, consultation)
+
+    # two calls on the PBX, each with the seat: citizen <-> 1001, 1001 <-> 2001
+    async def two_calls() -> bool:
+        bridged = [c for c in await sip_pbx.channels() if c.get("BridgeId")]
+        bridges = {c["BridgeId"] for c in bridged}
+        assert len(bridges) == 2, bridged
+        return True
+    await eventually(two_calls, timeout=10, what="the PBX bridging the seat's two calls")
+    assert consulted["ShownNum"] == "1001"  # the 110 seat sees the 12345 seat, not the citizen
+    leg = await _pbx_leg(sip_pbx, "2001")
+    assert await _var(sip_pbx, leg["Channel"], "HOTLINE_HANDOFF_ID") == ""
+    assert await orders.of_call(call.handset_id) == []
+    # the citizen hangs up, then the seat leaves the call it still has with 110
+    await _hang_up(sip_pbx, call.handset_id)
+    await eventually(lambda: _only_line(seat_12345), timeout=10, what="the seat's phone left with one call")
+    for line in await seat_12345.channels():
+        await seat_12345.ami.send({"Action": "Hangup", "Channel": line})
+    assert await orders.of_call(call.handset_id) == []
+
+
+async def _only_line(phone: SipPhone) -> bool:
+    return len(await phone.channels()) <= 1
+
+
 # ------------------------------------------------------------------ #1: Asterisk's own blind transfer key
 
 async def test_when_seat_presses_hash_1_and_110_then_it_is_the_same_handoff_as_the_phone_s_transfer_button(

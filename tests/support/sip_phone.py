@@ -12,6 +12,9 @@ It also has a desk phone's own buttons, as SIP puts them on the wire:
   (INVITE as the seat, authenticated), then a REFER on the first call whose
   Refer-To carries `?Replaces=<the second call's dialog>` (RFC 3891), as a
   phone's "complete transfer" does;
+* `conference(...)`: the Conference/Merge button of a phone that mixes the
+  three parties itself (most desk phones and softphones): the two calls
+  joined on the phone, nothing new on the wire;
 * `set_answering(False)`: the phone rings without answering.
 """
 from __future__ import annotations
@@ -175,6 +178,14 @@ exten => transfer,1,Transfer(PJSIP/${{XFER_TO}})
         remote_tag = await self._get(consultation, "CHANNEL(pjsip,remote_tag)")
         replaces = f"{call_id}%3Bto-tag%3D{remote_tag}%3Bfrom-tag%3D{local_tag}"
         await self._transfer(channel, f"<sip:{number}@127.0.0.1:{self.pbx_port}?Replaces={replaces}>")
+
+    async def conference(self, channel: str, consultation: str) -> None:
+        """The Conference/Merge button of a phone that mixes locally: its two
+        calls joined on the phone itself (here a bridge in the phone's own
+        Asterisk); nothing is sent to the PBX."""
+        reply = await self.ami.send({"Action": "Bridge", "Channel1": channel, "Channel2": consultation,
+                                     "Tone": "no"})
+        assert reply.get("Response") == "Success", reply  # type: ignore[union-attr]
 
     async def _get(self, channel: str, expression: str) -> str:
         reply = await self.ami.send({"Action": "Getvar", "Channel": channel, "Variable": expression})
