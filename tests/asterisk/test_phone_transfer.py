@@ -150,6 +150,24 @@ async def test_when_refer_target_does_not_answer_then_citizen_returns_to_seat_an
     await _hang_up(sip_pbx, call.handset_id)
 
 
+async def test_when_seat_phone_transfers_to_a_number_that_is_not_a_centre_then_it_keeps_the_citizen(
+        sip_pbx: Pbx, orders: OrderReader, phones: tuple[SipPhone, SipPhone]) -> None:
+    seat_12345, seat_110 = phones
+    call = await sip_pbx.citizen_dials("12345", CITIZEN)
+    channel = await seat_12345.answered_call()
+
+    await seat_12345.blind_transfer(channel, "2001")   # a seat's extension: not in hotline-phone-transfer
+
+    transferred = await seat_12345.events.wait_for(lambda e: e.get("UserEvent") == "PhoneTransferred",
+                                                   timeout=10, what="the REFER's outcome on the phone")
+    assert (transferred["Status"], transferred["Protocol"]) == ("FAILURE", "404"), transferred  # REFER refused
+    leg = await _pbx_leg(sip_pbx, "1001")
+    assert leg.get("BridgeId")  # still in the call with the citizen
+    assert not seat_110.events.find(lambda e: e.get("UserEvent") in ("PhoneRang", "PhoneRinging"))
+    assert await orders.of_call(call.handset_id) == []
+    await _hang_up(sip_pbx, call.handset_id)
+
+
 # ------------------------------------------------------------------ attended: consult, then complete
 
 async def test_when_seat_attended_transfers_to_110_then_order_is_accepted(

@@ -126,7 +126,10 @@ exten => consult,1,UserEvent(PhoneConsultAnswered,Seat: {seat},Line: ${{CHANNEL(
 ; the Transfer button on an answered call: chan_pjsip sends REFER, Refer-To: XFER_TO
 exten => transfer,1,Transfer(PJSIP/${{XFER_TO}})
  same => n,UserEvent(PhoneTransferred,Seat: {seat},Status: ${{TRANSFERSTATUS}},Protocol: ${{TRANSFERSTATUSPROTOCOL}})
- same => n,Hangup()
+ same => n,GotoIf($["${{TRANSFERSTATUS}}" = "SUCCESS"]?done)
+ ; refused: the call goes on, as on a phone
+ same => n,Wait(600)
+ same => n(done),Hangup()
 """)
         asterisk = AsteriskProcess(settings)
         await asterisk.start()
