@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from dataclasses import replace
 from typing import Any, Protocol
 
 from agi.background import BackgroundTasks
@@ -39,11 +40,14 @@ from core.centres import Centre
 from core.handoff import (
     ENDED_FAMILY,
     OUTBOX_FAMILY,
+    AttendedTransfer,
     OutboxRecord,
     PhoneHandoff,
+    is_atxfer_consultation,
     is_outbox_id,
     parse_outbox,
     phone_attended_handoff,
+    seat_of_channel,
 )
 
 log = logging.getLogger(__name__)
@@ -213,9 +217,46 @@ class HandoffJournal:
             self._tasks.spawn(self._accepted(event), "handoff accepted")
 
     def _on_attended_transfer(self, event: dict[str, Any]) -> None:
-        handoff = phone_attended_handoff(self.centres, attended_transfer(event))
+        transfer = attended_transfer(event)
+        if is_atxfer_consultation(transfer.target_channel):
+            self._tasks.spawn(self._atxfer(transfer), "#2 attended transfer")
+            return
+        handoff = phone_attended_handoff(self.centres, transfer)
         if handoff is not None:
             self._tasks.spawn(self._phone_transferred(handoff), "phone's attended transfer")
+
+    async def _atxfer(self, transfer: AttendedTransfer) -> None:
+        """`#2`: the consultation reached the seat through a Local channel; the
+        seat it reached is the one bridged with that channel's other half (or,
+        once Asterisk has optimised the Local pair away, with the citizen)."""
+        try:
+            seat_leg = await self._seat_reached(transfer.target_channel, transfer.transferee_channel,
+                                                transfer.transferer_channel)
+        except Exception:
+            log.exception("#2 transfer by %s: the seat it reached is not known; no order", transfer.transferer_channel)
+            return
+        handoff = phone_attended_handoff(self.centres, replace(transfer, target_channel=seat_leg or ""))
+        if handoff is not None:
+            await self._phone_transferred(handoff)
+
+    async def _seat_reached(self, local: str, citizen: str, transferer: str) -> str | None:
+        other_half = local[:-1] + ("2" if local.endswith("1") else "1")
+        for _ in range(20):  # the Local pair may be optimising away right now: look again
+            channels = await self._ami.send({"Action": "CoreShowChannels"})
+            rows = [c for c in (channels if isinstance(channels, list) else [channels])
+                    if c.get("Event") == "CoreShowChannel"]
+            bridges: dict[str, list[str]] = {}
+            for row in rows:
+                if row.get("BridgeId"):
+                    bridges.setdefault(str(row["BridgeId"]), []).append(str(row.get("Channel", "")))
+            for near in (other_half, citizen):
+                bridge = next((b for b, names in bridges.items() if near in names), None)
+                seats = [n for n in bridges.get(bridge or "", [])
+                         if n not in (near, transferer) and seat_of_channel(self.centres, n)]
+                if len(seats) == 1:
+                    return seats[0]
+            await asyncio.sleep(0.05)
+        return None
 
     async def _phone_transferred(self, handoff: PhoneHandoff) -> None:
         """A seat's phone completed an attended transfer to another centre: the

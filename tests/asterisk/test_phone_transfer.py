@@ -272,3 +272,35 @@ async def test_when_seat_presses_hash_1_and_110_then_it_is_the_same_handoff_as_t
     finally:
         await engine.dispose()
         await pbx.use_database(None)
+
+
+async def test_when_seat_presses_hash_2_110_and_hangs_up_after_the_110_seat_answers_then_order_is_accepted(
+        pbx: Pbx, sqlite_url: str) -> None:
+    """Asterisk's own attended transfer (`#2`, features.conf atxfer): the
+    consultation is dialled on a Local channel into hotline-phone-transfer;
+    the seat hanging up completes the transfer, and the journal finds the
+    seat it reached behind that Local channel."""
+    await pbx.use_database(sqlite_url)
+    engine = db.create_engine(sqlite_url)
+    orders = OrderReader(sessions=db.session_factory(engine))
+    try:
+        call = await pbx.citizen_dials("12345", CITIZEN)
+        first = await pbx.seat_answered(CITIZEN)
+        pbx.events.clear()
+        await pbx.press_key(first["Seat"], "#2")
+        await pbx.press_key(first["Seat"], "110")
+        consulted = await pbx.events.wait_for(
+            lambda e: e.get("UserEvent") == "HotlineSeatAnswered" and e.get("Seat") in {"2001", "2002"},
+            timeout=15, what="a 110 seat answering the consultation")
+        assert consulted["ShownNum"] == CITIZEN  # the consultation presents the caller of the seat's leg
+        seat_phone = await pbx.seat_channel(first["Seat"])
+        assert seat_phone is not None
+        await pbx.action(Action="Hangup", Channel=seat_phone["Channel"])  # the seat leaves: transfer done
+        order = await orders.one(call.handset_id, status="accepted")
+        assert (order.source_seat, order.target_centre, order.target_seat, order.citizen_number,
+                order.release_mode) == (first["Seat"], "110", consulted["Seat"], CITIZEN, "on_answer")
+        await pbx.hang_up(call.handset_id)
+        await pbx.assert_nothing_left()
+    finally:
+        await engine.dispose()
+        await pbx.use_database(None)

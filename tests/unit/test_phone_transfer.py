@@ -12,7 +12,7 @@ import pytest
 from ami_bridge.translate import attended_transfer
 from app.handoff.journal import HandoffJournal
 from core.centres import parse_centres
-from core.handoff import AttendedTransfer, PhoneHandoff, phone_attended_handoff
+from core.handoff import AttendedTransfer, PhoneHandoff, is_atxfer_consultation, phone_attended_handoff
 from tests.unit.test_handoff_journal import Ami, AstDb
 
 CENTRES = parse_centres("12345:1001-1002;110:2001")
@@ -55,7 +55,7 @@ def test_when_a_12345_seat_completes_a_transfer_to_a_110_seat_then_it_is_a_hando
     ({"result": "Fail"}, "the transfer failed"),
     ({"target_channel": "PJSIP/1002-00000002"}, "a colleague of the same centre: a transfer within 12345"),
     ({"target_channel": "Local/110@hotline-phone-transfer-00000003;1"},
-     "the target is not a seat's leg (#2, atxfer: the consultation went through a Local channel)"),
+     "the target is not a seat's leg (#2: the journal first finds the seat behind the Local channel)"),
     ({"transferer_channel": "PJSIP/peer-12345-00000001"}, "not a seat's transfer"),
     ({"consult_channel": "PJSIP/1002-00000001"}, "the consultation was another seat's call"),
     ({"transferee_channel": "PJSIP/1002-00000009"}, "no citizen: a seat was on the first call"),
@@ -102,3 +102,11 @@ async def test_when_the_event_comes_then_the_order_is_recorded_and_its_id_put_on
     assert ami.sent == [{"Action": "Setvar", "Channel": channel, "Variable": "HOTLINE_HANDOFF_ID",
                          "Value": "1796069734.2"}
                         for channel in ("Local/12345@hotline-inbound-00000000;2", "PJSIP/2001-00000002")]
+
+
+def test_the_local_channel_of_a_hash_2_consultation_is_told_from_seats_and_citizens() -> None:
+    assert is_atxfer_consultation("Local/110@hotline-phone-transfer-00000002;1")
+    assert is_atxfer_consultation("Local/12345@hotline-phone-transfer-0000000a;2")
+    for other in ("Local/1001@hotline-seat-phones-00000001;1", "Local/12345@hotline-inbound-00000000;2",
+                  "PJSIP/2001-00000002", "Local/110@hotline-phone-transfer-00000002;1\r\nAction: Hangup", ""):
+        assert not is_atxfer_consultation(other), other
