@@ -97,6 +97,13 @@ async def _connected_to(pbx: Pbx, channel: str, number: str) -> bool:
     return True
 
 
+def _told_citizen(phone: SipPhone) -> bool:
+    told = [m for method in ("UPDATE", "INVITE") for m in phone.received(method)
+            if any(line.startswith("P-Asserted-Identity:") and CITIZEN in line for line in m.splitlines())]
+    assert told, f"requests received: {[m.splitlines()[0] for x in ('UPDATE', 'INVITE') for m in phone.received(x)]}"
+    return True
+
+
 async def _hang_up(pbx: Pbx, uniqueid: str) -> None:
     await pbx.hang_up(uniqueid)
 
@@ -198,6 +205,8 @@ async def test_when_seat_attended_transfers_to_110_then_order_is_accepted(
     # the 110 seat's display now names the citizen (a connected-line update from the PBX)
     await eventually(lambda: _connected_to(sip_pbx, leg["Channel"], CITIZEN), timeout=10,
                      what="the 110 seat's leg connected to the citizen's number")
+    # ... and the 110 seat's phone is told so: a request in the call carrying the citizen's number in PAI
+    await eventually(lambda: _told_citizen(seat_110), timeout=10, what="the 110 phone told the citizen's number")
     await _hang_up(sip_pbx, call.handset_id)
 
 

@@ -32,7 +32,7 @@ res_timing_timerfd res_sorcery_config res_sorcery_memory res_sorcery_astdb res_p
 res_pjsip_session res_pjsip_outbound_authenticator_digest res_pjsip_authenticator_digest
 res_pjsip_endpoint_identifier_ip res_pjsip_outbound_registration res_pjsip_sdp_rtp res_pjsip_caller_id
 res_pjsip_header_funcs res_pjsip_pubsub res_rtp_asterisk chan_pjsip codec_ulaw codec_alaw pbx_config app_userevent
-func_callerid func_channel bridge_simple res_musiconhold app_dial res_pjsip_refer app_transfer func_db
+func_callerid func_channel bridge_simple res_musiconhold app_dial res_pjsip_refer app_transfer func_db res_pjsip_logger
 """.split()
 
 
@@ -44,6 +44,7 @@ class SipPhone:
     seat: str = ""
     pbx_port: int = 0
     sip_port: int = 0   # this phone's own (its contact on the PBX)
+    sip_log: Path | None = None
 
     @classmethod
     async def start(cls, directory: Path, pbx: Settings, seat: str, password: str) -> "SipPhone":
@@ -138,12 +139,21 @@ exten => transfer,1,Transfer(PJSIP/${{XFER_TO}})
         ami.on_event("*", events.record)
         await ami.start()
         await ami.wait_connected(timeout=20)
-        return cls(asterisk, ami, events, seat, pbx.network.sip_port, sip_port)
+        # every SIP message in and out goes to messages.log: what the phone was told (`received`)
+        await ami.send({"Action": "Command", "Command": "pjsip set logger on"})
+        return cls(asterisk, ami, events, seat, pbx.network.sip_port, sip_port, run / "log" / "messages.log")
 
     async def channels(self) -> list[str]:
         reply = await self.ami.send({"Action": "CoreShowChannels"})
         return [m["Channel"] for m in (reply if isinstance(reply, list) else [reply])
                 if m.get("Event") == "CoreShowChannel"]
+
+    def received(self, method: str) -> list[str]:
+        """The SIP requests `method` this phone received, as logged (start line and headers)."""
+        text = self.sip_log.read_text(errors="replace") if self.sip_log and self.sip_log.exists() else ""
+        messages = text.split("<--- Received SIP request")[1:]
+        return [m.split("--->", 1)[-1].split("\n\n", 1)[0].strip() for m in messages
+                if m.split("--->", 1)[-1].lstrip().startswith(method + " ")]
 
     async def set_answering(self, answering: bool) -> None:
         """Answer calls (the default) or let them ring."""
