@@ -157,6 +157,27 @@ async def test_when_refer_target_does_not_answer_then_citizen_returns_to_seat_an
     await _hang_up(sip_pbx, call.handset_id)
 
 
+async def test_when_seat_phone_transfers_to_its_own_centre_then_no_order_and_the_citizen_waits_in_its_queue(
+        sip_pbx: Pbx, orders: OrderReader, phones: tuple[SipPhone, SipPhone]) -> None:
+    seat_12345, _ = phones
+    call = await sip_pbx.citizen_dials("12345", CITIZEN)
+    channel = await seat_12345.answered_call()
+    seat_12345.events.clear()
+    sip_pbx.events.clear()
+
+    await seat_12345.blind_transfer(channel, "12345")
+
+    queued = await sip_pbx.events.wait_for(
+        lambda e: e.get("Event") == "QueueCallerJoin" and e.get("Queue") == "hotline-12345-linkage",
+        timeout=10, what="the citizen in 12345's linkage queue")
+    assert queued["CallerIDNum"] == CITIZEN
+    again = await seat_12345.events.wait_for(lambda e: e.get("UserEvent") == "PhoneRang", timeout=15,
+                                             what="12345's only seat rung again")
+    assert again["ShownNum"] == CITIZEN
+    assert await orders.of_call(call.handset_id) == []
+    await _hang_up(sip_pbx, call.handset_id)
+
+
 async def test_when_seat_phone_transfers_to_a_number_that_is_not_a_centre_then_it_keeps_the_citizen(
         sip_pbx: Pbx, orders: OrderReader, phones: tuple[SipPhone, SipPhone]) -> None:
     seat_12345, seat_110 = phones
