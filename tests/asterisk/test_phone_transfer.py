@@ -157,6 +157,28 @@ async def test_when_refer_target_does_not_answer_then_citizen_returns_to_seat_an
     await _hang_up(sip_pbx, call.handset_id)
 
 
+async def test_when_python_is_down_then_the_phone_s_transfer_goes_ahead_and_its_order_is_recorded_when_back(
+        sip_pbx: Pbx, orders: OrderReader, phones: tuple[SipPhone, SipPhone]) -> None:
+    """The phone's transfer needs no Python, as the key's fast path: the
+    order waits in the AstDB outbox until the journal sweeps it."""
+    seat_12345, seat_110 = phones
+    await sip_pbx.python_down()
+    try:
+        call = await sip_pbx.citizen_dials("12345", CITIZEN)
+        channel = await seat_12345.answered_call()
+        await seat_12345.blind_transfer(channel, "110")
+        rang = await seat_110.events.wait_for(lambda e: e.get("UserEvent") == "PhoneRang", timeout=15,
+                                              what="the 110 seat's phone answering")
+        assert rang["ShownNum"] == CITIZEN
+        assert await orders.of_call(call.handset_id) == []
+    finally:
+        await sip_pbx.python_up()
+    await orders.one(call.handset_id)                      # swept from the outbox at once
+    await _hang_up(sip_pbx, call.handset_id)
+    order = await orders.one(call.handset_id, status="accepted")  # the citizen's hangup step says how it ended
+    assert (order.source_seat, order.target_centre, order.citizen_number) == ("1001", "110", CITIZEN)
+
+
 async def test_when_seat_phone_transfers_to_its_own_centre_then_no_order_and_the_citizen_waits_in_its_queue(
         sip_pbx: Pbx, orders: OrderReader, phones: tuple[SipPhone, SipPhone]) -> None:
     seat_12345, _ = phones
