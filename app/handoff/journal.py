@@ -166,6 +166,8 @@ class HandoffJournal:
     # citizen being connected to the target.  The order's created_at is the
     # key press either way; no person answers a phone this fast.
     RECORD_AFTER_S = 0.25
+    # `#2`: how long to look for the seat behind the consultation's Local channel
+    SEAT_LOOKUP_S = 5.0
 
     def __init__(self, ami: Any, handoffs: Recorder, interval_s: float = 5.0,
                  astdb: AstDb | None = None, centres: tuple[Centre, ...] = ()) -> None:
@@ -241,7 +243,8 @@ class HandoffJournal:
 
     async def _seat_reached(self, local: str, citizen: str, transferer: str) -> str | None:
         other_half = local[:-1] + ("2" if local.endswith("1") else "1")
-        for _ in range(20):  # the Local pair may be optimising away right now: look again
+        deadline = asyncio.get_running_loop().time() + self.SEAT_LOOKUP_S
+        while asyncio.get_running_loop().time() < deadline:  # the Local pair may be optimising away: look again
             channels = await self._ami.send({"Action": "CoreShowChannels"})
             rows = [c for c in (channels if isinstance(channels, list) else [channels])
                     if c.get("Event") == "CoreShowChannel"]
@@ -256,6 +259,7 @@ class HandoffJournal:
                 if len(seats) == 1:
                     return seats[0]
             await asyncio.sleep(0.05)
+        log.info("#2 transfer: no seat found behind %s or with %s within %.0f s", local, citizen, self.SEAT_LOOKUP_S)
         return None
 
     async def _phone_transferred(self, handoff: PhoneHandoff) -> None:
