@@ -361,20 +361,6 @@ def parse_outbox(handoff_id: str, value: str | None) -> OutboxRecord | None:
 
 # ----------------------------------------------------------------- the phone's attended transfer
 
-# Every seat leg's TRANSFER_CONTEXT (dialplan/hotline-handoff.conf.j2): where
-# the phone's blind transfer and `#1` send the citizen, and where Asterisk's
-# `#2` (features.conf atxfer) dials the consultation, on a Local channel
-# `Local/<number>@hotline-phone-transfer-<n>;1|2`.
-PHONE_TRANSFER_CONTEXT = "hotline-phone-transfer"
-_CONSULTATION = re.compile(f"^Local/[0-9]+@{PHONE_TRANSFER_CONTEXT}-[0-9a-f]+;[12]$")
-
-
-def is_atxfer_consultation(channel: str | None) -> bool:
-    """A half of the Local channel `#2` dialled the consultation on: an
-    AttendedTransfer naming it as target reached a seat through it."""
-    return _CONSULTATION.fullmatch(channel or "") is not None
-
-
 @dataclass(frozen=True)
 class AttendedTransfer:
     """What Asterisk's AttendedTransfer event says about a transfer a phone

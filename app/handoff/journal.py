@@ -43,7 +43,6 @@ from core.handoff import (
     AttendedTransfer,
     OutboxRecord,
     PhoneHandoff,
-    is_atxfer_consultation,
     is_outbox_id,
     parse_outbox,
     phone_attended_handoff,
@@ -166,7 +165,7 @@ class HandoffJournal:
     # citizen being connected to the target.  The order's created_at is the
     # key press either way; no person answers a phone this fast.
     RECORD_AFTER_S = 0.25
-    # `#2`: how long to look for the seat behind the consultation's Local channel
+    # `#2`: how long to look for the seat the citizen reached through a Local channel
     SEAT_LOOKUP_S = 5.0
 
     def __init__(self, ami: Any, handoffs: Recorder, interval_s: float = 5.0,
@@ -220,46 +219,53 @@ class HandoffJournal:
 
     def _on_attended_transfer(self, event: dict[str, Any]) -> None:
         transfer = attended_transfer(event)
-        if is_atxfer_consultation(transfer.target_channel):
-            self._tasks.spawn(self._atxfer(transfer), "#2 attended transfer")
+        if seat_of_channel(self.centres, transfer.target_channel) is None:
+            # `#2`: the consultation ran on a Local channel (the target is that, or
+            # Asterisk's event leaves it out); the seat is found behind it
+            if transfer.result == "Success" and seat_of_channel(self.centres, transfer.transferer_channel):
+                self._tasks.spawn(self._through_local(transfer), "attended transfer through a Local channel")
             return
         handoff = phone_attended_handoff(self.centres, transfer)
         if handoff is not None:
             self._tasks.spawn(self._phone_transferred(handoff), "phone's attended transfer")
 
-    async def _atxfer(self, transfer: AttendedTransfer) -> None:
-        """`#2`: the consultation reached the seat through a Local channel; the
-        seat it reached is the one bridged with that channel's other half (or,
-        once Asterisk has optimised the Local pair away, with the citizen)."""
+    async def _through_local(self, transfer: AttendedTransfer) -> None:
+        """The seat the citizen now talks to: in the citizen's bridge, or behind
+        the Local channel there (the other half's bridge) until Asterisk
+        optimises the Local pair away."""
         try:
-            seat_leg = await self._seat_reached(transfer.target_channel, transfer.transferee_channel,
-                                                transfer.transferer_channel)
+            seat_leg = await self._seat_reached(transfer.transferee_channel, transfer.transferer_channel)
         except Exception:
-            log.exception("#2 transfer by %s: the seat it reached is not known; no order", transfer.transferer_channel)
+            log.exception("attended transfer by %s: the seat it reached is not known; no order",
+                          transfer.transferer_channel)
             return
         handoff = phone_attended_handoff(self.centres, replace(transfer, target_channel=seat_leg or ""))
         if handoff is not None:
             await self._phone_transferred(handoff)
 
-    async def _seat_reached(self, local: str, citizen: str, transferer: str) -> str | None:
-        other_half = local[:-1] + ("2" if local.endswith("1") else "1")
-        deadline = asyncio.get_running_loop().time() + self.SEAT_LOOKUP_S
-        while asyncio.get_running_loop().time() < deadline:  # the Local pair may be optimising away: look again
-            channels = await self._ami.send({"Action": "CoreShowChannels"})
-            rows = [c for c in (channels if isinstance(channels, list) else [channels])
-                    if c.get("Event") == "CoreShowChannel"]
+    async def _seat_reached(self, citizen: str, transferer: str) -> str | None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.SEAT_LOOKUP_S
+        while loop.time() < deadline:  # the Local pair may be optimising away: look again
+            reply = await self._ami.send({"Action": "CoreShowChannels"})
             bridges: dict[str, list[str]] = {}
-            for row in rows:
-                if row.get("BridgeId"):
+            for row in reply if isinstance(reply, list) else [reply]:
+                if row.get("Event") == "CoreShowChannel" and row.get("BridgeId"):
                     bridges.setdefault(str(row["BridgeId"]), []).append(str(row.get("Channel", "")))
-            for near in (other_half, citizen):
-                bridge = next((b for b, names in bridges.items() if near in names), None)
-                seats = [n for n in bridges.get(bridge or "", [])
-                         if n not in (near, transferer) and seat_of_channel(self.centres, n)]
-                if len(seats) == 1:
-                    return seats[0]
+            of = {name: bridge for bridge, names in bridges.items() for name in names}
+
+            def peers(channel: str) -> list[str]:
+                return [n for n in bridges.get(of.get(channel, ""), []) if n not in (channel, transferer)]
+            for peer in peers(citizen):
+                if seat_of_channel(self.centres, peer):
+                    return peer
+                if peer.startswith("Local/") and peer[-2:] in (";1", ";2"):
+                    other_half = peer[:-1] + ("2" if peer.endswith("1") else "1")
+                    seats = [n for n in peers(other_half) if seat_of_channel(self.centres, n)]
+                    if len(seats) == 1:
+                        return seats[0]
             await asyncio.sleep(0.05)
-        log.info("#2 transfer: no seat found behind %s or with %s within %.0f s", local, citizen, self.SEAT_LOOKUP_S)
+        log.info("attended transfer: no seat found with %s within %.0f s", citizen, self.SEAT_LOOKUP_S)
         return None
 
     async def _phone_transferred(self, handoff: PhoneHandoff) -> None:

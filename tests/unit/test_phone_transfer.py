@@ -12,7 +12,7 @@ import pytest
 from ami_bridge.translate import attended_transfer
 from app.handoff.journal import HandoffJournal
 from core.centres import parse_centres
-from core.handoff import AttendedTransfer, PhoneHandoff, is_atxfer_consultation, phone_attended_handoff
+from core.handoff import AttendedTransfer, PhoneHandoff, phone_attended_handoff
 from tests.unit.test_handoff_journal import Ami, AstDb
 
 CENTRES = parse_centres("12345:1001-1002;110:2001")
@@ -104,9 +104,33 @@ async def test_when_the_event_comes_then_the_order_is_recorded_and_its_id_put_on
                         for channel in ("Local/12345@hotline-inbound-00000000;2", "PJSIP/2001-00000002")]
 
 
-def test_the_local_channel_of_a_hash_2_consultation_is_told_from_seats_and_citizens() -> None:
-    assert is_atxfer_consultation("Local/110@hotline-phone-transfer-00000002;1")
-    assert is_atxfer_consultation("Local/12345@hotline-phone-transfer-0000000a;2")
-    for other in ("Local/1001@hotline-seat-phones-00000001;1", "Local/12345@hotline-inbound-00000000;2",
-                  "PJSIP/2001-00000002", "Local/110@hotline-phone-transfer-00000002;1\r\nAction: Hangup", ""):
-        assert not is_atxfer_consultation(other), other
+
+class ChannelsAmi(SendingAmi):
+    """CoreShowChannels answers with the calls after a `#2` transfer: the citizen
+    bridged with the consultation's Local channel, whose other half is
+    bridged with the 110 seat's leg."""
+
+    ROWS = [("Local/12345@hotline-inbound-00000003;2", "b1"), ("Local/110@hotline-phone-transfer-00000005;1", "b1"),
+            ("Local/110@hotline-phone-transfer-00000005;2", "b2"), ("Local/2001@hotline-seat-phones-00000006;1", "b2"),
+            ("Local/2001@hotline-seat-phones-00000006;2", "")]
+
+    async def send(self, action: dict[str, str]) -> Any:
+        if action["Action"] == "CoreShowChannels":
+            return [{"Event": "CoreShowChannel", "Channel": c, "BridgeId": b} for c, b in self.ROWS]
+        return await super().send(action)
+
+
+async def test_when_hash_2_completes_then_the_seat_behind_the_local_channel_accepts_even_if_the_event_names_none(
+        ) -> None:
+    """Asterisk's AttendedTransfer for `#2` names the consultation's Local
+    channel as target, or (seen on a loaded machine) no target at all."""
+    ami, service = ChannelsAmi(), Service()
+    journal = HandoffJournal(ami, service, astdb=AstDb(), centres=CENTRES)  # type: ignore[arg-type]
+    hash_2 = {**RECORDED, "OrigTransfererChannel": "Local/1001@hotline-seat-phones-00000004;1",
+              "SecondTransfererChannel": "Local/1001@hotline-seat-phones-00000004;1",
+              "TransfereeChannel": "Local/12345@hotline-inbound-00000003;2"}
+    hash_2.pop("TransferTargetChannel")
+    ami.fire(hash_2)
+    await journal.drain()
+    assert [h.target_channel for h in service.transferred] == ["Local/2001@hotline-seat-phones-00000006;1"]
+    assert service.transferred[0].source_seat == "1001" and service.transferred[0].target_seat == "2001"
