@@ -234,7 +234,8 @@ class HandoffJournal:
         the Local channel there (the other half's bridge) until Asterisk
         optimises the Local pair away."""
         try:
-            seat_leg = await self._seat_reached(transfer.transferee_channel, transfer.transferer_channel)
+            seat_leg = await self._seat_reached(transfer.transferee_channel,
+                                                {transfer.transferer_channel, transfer.consult_channel})
         except Exception:
             log.exception("attended transfer by %s: the seat it reached is not known; no order",
                           transfer.transferer_channel)
@@ -243,7 +244,8 @@ class HandoffJournal:
         if handoff is not None:
             await self._phone_transferred(handoff)
 
-    async def _seat_reached(self, citizen: str, transferer: str) -> str | None:
+    async def _seat_reached(self, citizen: str, transferer: set[str]) -> str | None:
+        """`transferer`: the seat's own legs (on their way out), never the answer."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.SEAT_LOOKUP_S
         while loop.time() < deadline:  # the Local pair may be optimising away: look again
@@ -255,7 +257,7 @@ class HandoffJournal:
             of = {name: bridge for bridge, names in bridges.items() for name in names}
 
             def peers(channel: str) -> list[str]:
-                return [n for n in bridges.get(of.get(channel, ""), []) if n not in (channel, transferer)]
+                return [n for n in bridges.get(of.get(channel, ""), []) if n != channel and n not in transferer]
             for peer in peers(citizen):
                 if seat_of_channel(self.centres, peer):
                     return peer
