@@ -281,11 +281,20 @@ PHONE_SEAT_STEPS: tuple[str, ...] = (
     "xfer_seat=${CUT(xfer_seat,@,1)}",
 )
 
+def _on_phone_seat(part: GuardPart) -> str:
+    """`part`'s expression about the seat leg's HOTLINE_SEAT, made about the
+    seat the phone's transfer found in BLINDTRANSFER: one test of "a seat
+    of ours", however the key's guard spells it."""
+    if var(cv.SEAT) not in part.expression:
+        raise RuntimeError(f"guard part {part.label} does not read {var(cv.SEAT)}: {part.expression}")
+    return part.expression.replace(var(cv.SEAT), PHONE_SEAT)
+
+
 PHONE_GUARD: tuple[tuple[str, str], ...] = (
     ("the transferer is a seat's leg (core.handoff SEAT_CHANNEL_PATTERN)",
      regex(SEAT_CHANNEL_PATTERN, TRANSFERER)),
-    ("of a configured seat (a global per seat, rendered)",
-     f'"{seat_global(PHONE_SEAT)}" != ""'),
+    ("of a configured seat (the key's own seat_known part, on the seat named by the transferer)",
+     _on_phone_seat(next(part for part in GUARD if part.label == "seat_known"))),
     ("the number dialled is the partner of the citizen's centre (core.handoff.partner_centre, rendered)",
      f'"{per_centre(cv.HANDOFF_PARTNER_PREFIX)}" = "{DIALLED}"'),
     ("the citizen's channel name is safe in the record (CHANNEL_NAME_PATTERN)",
