@@ -24,6 +24,10 @@ target (about 0.25 ms each on the 2-core test machine; one step per part
 made the transfer benchmark's ratio 1.7 instead of 1.5), so the key takes as
 few steps as before — the price is those two generated lines' length.
 
+The phone's own blind transfer (its Transfer button, `#1`) writes the same
+outbox record from the citizen's side: `PHONE_GUARD`, `PHONE_WRITES` (the
+section at the end).
+
 `takes_fast_path(press, centres)` answers what the rendered guard answers on
 Asterisk for a key press given as data (`KeyPress`).  Whenever it says yes,
 `plan_handoff` goes ahead to the same partner centre: the dialplan never
@@ -265,7 +269,10 @@ def writes_mset() -> str:
 #   per citizen channel and moment, and of OUTBOX_ID_PATTERN's form;
 # * the seat does not stay on the line, whatever HOTLINE_RELEASE_MODES says:
 #   the record says 释放转 `immediate`, because that is what happened (the
-#   return path still brings the citizen back to that seat if nobody answers).
+#   return path still brings the citizen back to that seat if nobody answers);
+# * there is no Python path to fall back on (HOTLINE_HANDOFF_FAST_PATH=no does
+#   not apply): the citizen has left the seat already, so a failing guard part
+#   sends it on without an order (the linkage queue, then the safe path).
 TRANSFERER = "${BLINDTRANSFER}"
 PHONE_SEAT = "${xfer_seat}"
 PHONE_HANDOFF_ID = "${xfer_id}"
@@ -280,6 +287,7 @@ PHONE_SEAT_STEPS: tuple[str, ...] = (
     "xfer_seat=${CUT(xfer_leg,-,1)},xfer_id=p${CUT(xfer_uid,.,2)}-" + KEY_PRESS_TIME,
     "xfer_seat=${CUT(xfer_seat,@,1)}",
 )
+
 
 def _on_phone_seat(part: GuardPart) -> str:
     """`part`'s expression about the seat leg's HOTLINE_SEAT, made about the
