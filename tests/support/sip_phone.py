@@ -41,10 +41,10 @@ class SipPhone:
     asterisk: AsteriskProcess
     ami: AmiManager
     events: EventLog
+    sip_port: int = 0  # where it listens: its contact on the PBX says so
     seat: str = ""
-    pbx_port: int = 0
-    sip_port: int = 0   # this phone's own (its contact on the PBX)
-    sip_log: Path | None = None
+    pbx_port: int = 0  # the PBX's SIP port: where its transfers point
+    sip_log: Path | None = None  # every SIP message it sent and received
 
     @classmethod
     async def start(cls, directory: Path, pbx: Settings, seat: str, password: str) -> "SipPhone":
@@ -77,13 +77,13 @@ type = endpoint
 context = phone
 disallow = all
 allow = ulaw,alaw
+; a desk phone shows what its PBX says is on the line (PAI, connected-line updates)
+trust_id_inbound = yes
 outbound_auth = pbx-auth
 aors = pbx
 direct_media = no
-; calls this phone places are the seat's (the PBX identifies them by From user)
+; calls the phone places (the seat keys) come from the seat
 from_user = {seat}
-; a desk phone shows what its PBX says is on the line (PAI, connected-line updates)
-trust_id_inbound = yes
 
 [pbx-auth]
 type = auth
@@ -141,7 +141,7 @@ exten => transfer,1,Transfer(PJSIP/${{XFER_TO}})
         await ami.wait_connected(timeout=20)
         # every SIP message in and out goes to messages.log: what the phone was told (`received`)
         await ami.send({"Action": "Command", "Command": "pjsip set logger on"})
-        return cls(asterisk, ami, events, seat, pbx.network.sip_port, sip_port, run / "log" / "messages.log")
+        return cls(asterisk, ami, events, sip_port, seat, pbx.network.sip_port, run / "log" / "messages.log")
 
     async def channels(self) -> list[str]:
         reply = await self.ami.send({"Action": "CoreShowChannels"})
