@@ -41,7 +41,8 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from core.centres import Centre, SeatMode, centre_by_queue, seat_by_extension
-from core.channel_vars import CENTRE, PEER_HANDOFF
+from core.channel_vars import CENTRE, CITIZEN, PEER_HANDOFF
+from core.handoff import AttendedTransfer
 from core.live import (
     ChannelState,
     QueueEntry,
@@ -270,6 +271,20 @@ def dest_channel_variables(event: Mapping[str, Any]) -> dict[str, str]:
     """The `DestChanVariable: NAME=value` headers (the other channel of a
     two-channel event: a queue member's leg in AgentConnect), as a dict."""
     return _chan_vars(_Event(event), "DestChanVariable")
+
+
+def attended_transfer(event: Mapping[str, Any]) -> AttendedTransfer:
+    """An `AttendedTransfer` event (a phone completed a consult-then-transfer:
+    SIP REFER with Replaces) as core reads it.  Missing headers are empty:
+    `core.handoff.phone_attended_handoff` refuses what it cannot use."""
+    ev = _Event(event)
+    transferee = _chan_vars(ev, "TransfereeChanVariable")
+    return AttendedTransfer(
+        result=ev.str("Result"), transferer_channel=ev.str("OrigTransfererChannel"),
+        transferer_uniqueid=ev.str("OrigTransfererUniqueid"), consult_channel=ev.str("SecondTransfererChannel"),
+        transferee_channel=ev.str("TransfereeChannel"), citizen_number=transferee.get(CITIZEN, ""),
+        centre=transferee.get(CENTRE, ""), linkedid=ev.str("TransfereeLinkedid"),
+        target_channel=ev.str("TransferTargetChannel"))
 
 
 def _chan_vars(ev: _Event, header: str = "ChanVariable") -> dict[str, str]:

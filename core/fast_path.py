@@ -24,6 +24,10 @@ target (about 0.25 ms each on the 2-core test machine; one step per part
 made the transfer benchmark's ratio 1.7 instead of 1.5), so the key takes as
 few steps as before — the price is those two generated lines' length.
 
+The phone's own blind transfer (its Transfer button, `#1`) writes the same
+outbox record from the citizen's side: `PHONE_GUARD`, `PHONE_WRITES` (the
+section at the end).
+
 `takes_fast_path(press, centres)` answers what the rendered guard answers on
 Asterisk for a key press given as data (`KeyPress`).  Whenever it says yes,
 `plan_handoff` goes ahead to the same partner centre: the dialplan never
@@ -36,8 +40,8 @@ No I/O here; nothing imports the web, AMI or AGI layers.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Callable
 
 from core import channel_vars as cv
@@ -296,3 +300,104 @@ def writes_mset() -> str:
 # path the order is numbered after the citizen has moved (the journal); the
 # far side keys on the handoff id.
 REMOTE_HEADER = header_value(var(cv.HANDOFF_ID), var(cv.CENTRE), var(cv.RETURN_SEAT))
+
+
+# ------------------------------------------------------------------ the phone's own transfer
+
+# A seat's phone transfers the citizen blind — its Transfer button (SIP
+# REFER) or Asterisk's `#1` (features.conf blindxfer) — to the number of the
+# other centre: Asterisk moves the citizen's own channel to that number in
+# the seat leg's TRANSFER_CONTEXT (`hotline-phone-transfer`, set by the
+# pre-dial handler hotline-seat-leg), with BLINDTRANSFER naming the seat leg.
+# There, on the citizen's channel, the same outbox record as the key's is
+# written and the citizen goes into the same `hotline-handoff,to-<centre>`:
+# one mechanism (the journal records the order, the queue's answer accepts
+# it, `back` brings the citizen to the seat, `h` ends it).  The differences
+# come from where it runs:
+#
+# * the seat leg is gone or going (the phone let go: that is what a blind
+#   transfer is), so nothing of it is read but its name, BLINDTRANSFER, and
+#   the seat's extension in that name (`PHONE_SEAT_STEPS`: a seat leg's name
+#   is `PJSIP/<ext>-<n>` or `Local/<ext>@<ctx>-<n>;1`, both 6 characters
+#   before the extension);
+# * the handoff's id cannot be the seat leg's uniqueid (reading it from a
+#   leg being hung up races with its hangup): it is `p<n>-<time>`, n the
+#   citizen channel's uniqueid counter and the time in microseconds — unique
+#   per citizen channel and moment, and of OUTBOX_ID_PATTERN's form;
+# * the seat does not stay on the line, whatever HOTLINE_RELEASE_MODES says:
+#   the record says 释放转 `immediate`, because that is what happened (the
+#   return path still brings the citizen back to that seat if nobody answers);
+# * there is no Python path to fall back on (HOTLINE_HANDOFF_FAST_PATH=no does
+#   not apply): the citizen has left the seat already, so a failing guard part
+#   sends it on without an order (the linkage queue, then the safe path).
+TRANSFERER = "${BLINDTRANSFER}"
+PHONE_SEAT = "${xfer_seat}"
+PHONE_HANDOFF_ID = "${xfer_id}"
+CITIZEN_CHANNEL = "${CHANNEL(name)}"
+DIALLED = "${EXTEN}"
+PHONE_RELEASE_MODE = "immediate"
+
+# Dialplan steps that set PHONE_SEAT and PHONE_HANDOFF_ID (each an MSet or Set
+# argument list; every value of one step is expanded before it sets any).
+PHONE_SEAT_STEPS: tuple[str, ...] = (
+    "xfer_leg=${BLINDTRANSFER:6},xfer_uid=${CHANNEL(uniqueid)}",
+    "xfer_seat=${CUT(xfer_leg,-,1)},xfer_id=p${CUT(xfer_uid,.,2)}-" + KEY_PRESS_TIME,
+    "xfer_seat=${CUT(xfer_seat,@,1)}",
+)
+
+
+def _on_phone_seat(part: GuardPart) -> str:
+    """`part`'s expression about the seat leg's HOTLINE_SEAT, made about the
+    seat the phone's transfer found in BLINDTRANSFER: one test of "a seat
+    of ours", however the key's guard spells it."""
+    if var(cv.SEAT) not in part.expression:
+        raise RuntimeError(f"guard part {part.label} does not read {var(cv.SEAT)}: {part.expression}")
+    return part.expression.replace(var(cv.SEAT), PHONE_SEAT)
+
+
+PHONE_GUARD: tuple[tuple[str, str], ...] = (
+    ("the transferer is a seat's leg (core.handoff SEAT_CHANNEL_PATTERN)",
+     regex(SEAT_CHANNEL_PATTERN, TRANSFERER)),
+    ("of a configured seat (the key's own seat_known part, on the seat named by the transferer)",
+     _on_phone_seat(next(part for part in GUARD if part.label == "seat_known"))),
+    ("the number dialled is the partner of the citizen's centre (core.handoff.partner_centre, rendered)",
+     f'"{per_centre(cv.HANDOFF_PARTNER_PREFIX)}" = "{DIALLED}"'),
+    ("the citizen's channel name is safe in the record (CHANNEL_NAME_PATTERN)",
+     regex(CHANNEL_NAME_PATTERN, CITIZEN_CHANNEL)),
+    ("the call's id (linkedid) is a safe AstDB key and fits the order",
+     f"{regex(LINKEDID_PATTERN, LINKEDID)} & ${{LEN({LINKEDID})}} <= {LINKEDID_MAX}"),
+    ("the handoff's id is a safe AstDB key and fits the order",
+     f"{regex(OUTBOX_ID_PATTERN, PHONE_HANDOFF_ID)} & ${{LEN({PHONE_HANDOFF_ID})}} <= {OUTBOX_ID_MAX}"),
+)
+
+PHONE_OUTBOX_SOURCES: dict[str, str] = {
+    "pressed_at": KEY_PRESS_TIME,
+    "seat_channel": TRANSFERER,
+    "citizen_channel": CITIZEN_CHANNEL,
+    "citizen_number": var(cv.CITIZEN),
+    "source_centre": var(cv.CENTRE),
+    "source_seat": PHONE_SEAT,
+    "target_centre": DIALLED,
+    "linkedid": LINKEDID,
+    "release_mode": PHONE_RELEASE_MODE,
+}
+if tuple(PHONE_OUTBOX_SOURCES) != OUTBOX_FIELDS:
+    raise RuntimeError(f"PHONE_OUTBOX_SOURCES {tuple(PHONE_OUTBOX_SOURCES)} != OUTBOX_FIELDS {OUTBOX_FIELDS}")
+
+PHONE_WRITES: tuple[Write, ...] = (
+    Write(f"DB({CALL_GUARD_FAMILY}/{LINKEDID})", PHONE_HANDOFF_ID, "the call guard: a handoff of this call is under way"),
+    Write(f"DB({ASTDB_FAMILY}/{PHONE_HANDOFF_ID})", "pending", "the handoff's state (hangup handler, return path)"),
+    Write(f"DB({OUTBOX_FAMILY}/{PHONE_HANDOFF_ID})",
+          "|".join([OUTBOX_VERSION] + [PHONE_OUTBOX_SOURCES[name] for name in OUTBOX_FIELDS]),
+          "the order's outbox record, as the key's (core.handoff.OUTBOX_FIELDS)"),
+    Write(f"__{cv.HANDOFF_ID}", PHONE_HANDOFF_ID, "the citizen carries the id: the legs it rings inherit it"),
+    Write(cv.RETURN_SEAT, PHONE_SEAT, "the seat it comes back to if nobody answers"),
+)
+
+
+def phone_guard_expression() -> str:
+    return " & ".join(expression for _, expression in PHONE_GUARD)
+
+
+def phone_writes_mset() -> str:
+    return ",".join(f"{w.target}={w.value}" for w in PHONE_WRITES)

@@ -364,6 +364,71 @@ def parse_outbox(handoff_id: str, value: str | None) -> OutboxRecord | None:
         linkedid=raw["linkedid"], release_mode="immediate" if raw["release_mode"] == "immediate" else "on_answer")
 
 
+# ----------------------------------------------------------------- the phone's attended transfer
+
+@dataclass(frozen=True)
+class AttendedTransfer:
+    """What Asterisk's AttendedTransfer event says about a transfer a phone
+    completed (consult, then "transfer": SIP REFER with Replaces; the
+    ami_bridge reads it, core decides)."""
+
+    result: str                 # Result: Success, Fail, Invalid, Not Permitted
+    transferer_channel: str     # OrigTransfererChannel: the seat's leg in the call with the citizen
+    transferer_uniqueid: str    # OrigTransfererUniqueid
+    consult_channel: str        # SecondTransfererChannel: the same seat's leg of the consultation
+    transferee_channel: str     # TransfereeChannel: who was on the first call (the citizen)
+    citizen_number: str         # TransfereeChanVariable HOTLINE_CITIZEN
+    centre: str                 # TransfereeChanVariable HOTLINE_CENTRE: the centre handling the call
+    linkedid: str               # TransfereeLinkedid: the citizen's call
+    target_channel: str         # TransferTargetChannel: who was on the consultation
+
+
+@dataclass(frozen=True)
+class PhoneHandoff:
+    """A handoff the seat's phone carried out itself and the target has
+    answered already (an attended transfer): the order to record, accepted."""
+
+    handoff_id: str             # the seat leg's uniqueid, as the key's fast path names a handoff
+    source_centre: str
+    source_seat: str
+    target_centre: str
+    target_seat: str
+    seat_channel: str
+    citizen_channel: str
+    citizen_number: str         # "0" when withheld
+    linkedid: str
+    target_channel: str
+
+
+def phone_attended_handoff(centres: tuple[Centre, ...], transfer: AttendedTransfer) -> PhoneHandoff | None:
+    """A seat consulted a seat of another centre on its phone and completed the
+    transfer: the citizen now talks to that seat (its display shows the
+    citizen's number: Asterisk updates its connected line).  That is a
+    handoff, accepted by that seat at once.  None for anything else — a
+    failed transfer, a consultation with a colleague of the same centre, a
+    transfer of a call with no citizen, names or ids not safe to record."""
+    if transfer.result != "Success":
+        return None
+    seat = seat_of_channel(centres, transfer.transferer_channel)
+    if seat is None or seat_extension_of_channel(transfer.consult_channel) != seat.extension:
+        return None
+    target = seat_of_channel(centres, transfer.target_channel)
+    if target is None or target.centre == seat.centre:
+        return None
+    if not is_channel_name(transfer.transferee_channel) or seat_of_channel(centres, transfer.transferee_channel):
+        return None
+    if not (is_outbox_id(transfer.transferer_uniqueid) and is_linkedid(transfer.linkedid)
+            and is_channel_name(transfer.transferer_channel) and is_channel_name(transfer.target_channel)):
+        return None
+    source = centre_by_id(centres, transfer.centre)
+    return PhoneHandoff(
+        handoff_id=transfer.transferer_uniqueid, source_centre=source.id if source else seat.centre,
+        source_seat=seat.extension, target_centre=target.centre, target_seat=target.extension,
+        seat_channel=transfer.transferer_channel, citizen_channel=transfer.transferee_channel,
+        citizen_number=transfer.citizen_number if is_number(transfer.citizen_number) else "0",
+        linkedid=transfer.linkedid, target_channel=transfer.target_channel)
+
+
 # ----------------------------------------------------------------- outcomes
 
 Outcome = Literal["accepted", "returned", "abandoned", "none"]

@@ -36,7 +36,14 @@ from app.web.input import (
     path_key,
 )
 from app.web.keys import SESSIONS, SETTINGS
-from core.catalogue import CODE, JURISDICTIONS, LIMITS, LINKAGES, MAX_ALIASES, TEXT_PATTERN
+from core.catalogue import (
+    CODE,
+    JURISDICTIONS,
+    LIMITS,
+    LINKAGES,
+    MAX_ALIASES,
+    TEXT_PATTERN,
+)
 
 CATALOGUE = web.AppKey("catalogue", CatalogueSearch)
 

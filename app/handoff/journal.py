@@ -15,6 +15,14 @@ Who records, whichever comes first (one order results):
   takes whatever is left;
 * any later report of the handoff through its AGI routes (`app.handoff.agi`:
   answered, returned, ended, lost), the citizen's hangup among them.
+
+The phone's own transfers: a blind one (REFER, `#1`) goes through the same
+outbox (the dialplan's `hotline-phone-transfer`); an attended one (consult,
+then REFER with Replaces) never runs our dialplan — Asterisk links the
+citizen to the consulted seat itself — so its order comes from the
+`AttendedTransfer` event here (`core.handoff.phone_attended_handoff`),
+accepted at once, and the id is put on the citizen's and the target's
+channels (HOTLINE_HANDOFF_ID: what the target's desk shows).
 The AstDB is reached through the small `AstDb` port; no SQL here.
 """
 from __future__ import annotations
@@ -22,18 +30,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from dataclasses import replace
 from typing import Any, Protocol
 
 from agi.background import BackgroundTasks
-from ami_bridge.translate import dest_channel_variables
+from ami_bridge.translate import attended_transfer, dest_channel_variables
 from core import log_context
+from core.centres import Centre
 from core.channel_vars import HANDOFF_ID
 from core.handoff import (
     ENDED_FAMILY,
     OUTBOX_FAMILY,
+    AttendedTransfer,
     OutboxRecord,
+    PhoneHandoff,
     is_outbox_id,
     parse_outbox,
+    phone_attended_handoff,
+    seat_of_channel,
 )
 
 log = logging.getLogger(__name__)
@@ -59,6 +73,8 @@ class Recorder(Protocol):
                        outbox: OutboxRecord | None = None) -> Any: ...
 
     async def ended_while_away(self, handoff_id: str, state: str) -> Any: ...
+
+    async def phone_transferred(self, handoff: PhoneHandoff) -> Any: ...
 
 
 async def read(astdb: AstDb, handoff_id: str) -> OutboxRecord | None:
@@ -150,11 +166,16 @@ class HandoffJournal:
     # citizen being connected to the target.  The order's created_at is the
     # key press either way; no person answers a phone this fast.
     RECORD_AFTER_S = 0.25
+    # `#2`: how long to look for the seat the citizen reached through a Local channel
+    SEAT_LOOKUP_S = 5.0
 
     def __init__(self, ami: Any, handoffs: Recorder, interval_s: float = 5.0,
-                 astdb: AstDb | None = None) -> None:
+                 astdb: AstDb | None = None, centres: tuple[Centre, ...] = ()) -> None:
         self.astdb: AstDb = astdb if astdb is not None else AmiAstDb(ami)
         self.handoffs = handoffs
+        # the configured centres and seats: a phone's attended transfer between
+        # two of them is a handoff (none given: not recognised)
+        self.centres = centres
         self.interval_s = interval_s
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -162,6 +183,7 @@ class HandoffJournal:
         self._tasks = BackgroundTasks("handoff journal")
         ami.on_event("UserEvent", self._on_user_event)
         ami.on_event("AgentConnect", self._on_agent_connect)
+        ami.on_event("AttendedTransfer", self._on_attended_transfer)
         ami.on_connect(self.kick)
 
     def kick(self) -> None:
@@ -180,6 +202,7 @@ class HandoffJournal:
         stopped journal is not started again)."""
         self._ami.off_event("UserEvent", self._on_user_event)
         self._ami.off_event("AgentConnect", self._on_agent_connect)
+        self._ami.off_event("AttendedTransfer", self._on_attended_transfer)
         self._ami.off_connect(self.kick)
         await self.drain()
         if self._task is not None:
@@ -194,6 +217,71 @@ class HandoffJournal:
     def _on_agent_connect(self, event: dict[str, Any]) -> None:
         if str(event.get("Queue", "")).endswith("-linkage"):
             self._tasks.spawn(self._accepted(event), "handoff accepted")
+
+    def _on_attended_transfer(self, event: dict[str, Any]) -> None:
+        transfer = attended_transfer(event)
+        if seat_of_channel(self.centres, transfer.target_channel) is None:
+            # `#2`: the consultation ran on a Local channel (the target is that, or
+            # Asterisk's event leaves it out); the seat is found behind it
+            if transfer.result == "Success" and seat_of_channel(self.centres, transfer.transferer_channel):
+                self._tasks.spawn(self._through_local(transfer), "attended transfer through a Local channel")
+            return
+        handoff = phone_attended_handoff(self.centres, transfer)
+        if handoff is not None:
+            self._tasks.spawn(self._phone_transferred(handoff), "phone's attended transfer")
+
+    async def _through_local(self, transfer: AttendedTransfer) -> None:
+        """The seat the citizen now talks to: in the citizen's bridge, or behind
+        the Local channel there (the other half's bridge) until Asterisk
+        optimises the Local pair away."""
+        try:
+            seat_leg = await self._seat_reached(transfer.transferee_channel,
+                                                {transfer.transferer_channel, transfer.consult_channel})
+        except Exception:
+            log.exception("attended transfer by %s: the seat it reached is not known; no order",
+                          transfer.transferer_channel)
+            return
+        handoff = phone_attended_handoff(self.centres, replace(transfer, target_channel=seat_leg or ""))
+        if handoff is not None:
+            await self._phone_transferred(handoff)
+
+    async def _seat_reached(self, citizen: str, transferer: set[str]) -> str | None:
+        """`transferer`: the seat's own legs (on their way out), never the answer."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.SEAT_LOOKUP_S
+        while loop.time() < deadline:  # the Local pair may be optimising away: look again
+            reply = await self._ami.send({"Action": "CoreShowChannels"})
+            bridges: dict[str, list[str]] = {}
+            for row in reply if isinstance(reply, list) else [reply]:
+                if row.get("Event") == "CoreShowChannel" and row.get("BridgeId"):
+                    bridges.setdefault(str(row["BridgeId"]), []).append(str(row.get("Channel", "")))
+            of = {name: bridge for bridge, names in bridges.items() for name in names}
+
+            def peers(channel: str) -> list[str]:
+                return [n for n in bridges.get(of.get(channel, ""), []) if n != channel and n not in transferer]
+            for peer in peers(citizen):
+                if seat_of_channel(self.centres, peer):
+                    return peer
+                if peer.startswith("Local/") and peer[-2:] in (";1", ";2"):
+                    other_half = peer[:-1] + ("2" if peer.endswith("1") else "1")
+                    seats = [n for n in peers(other_half) if seat_of_channel(self.centres, n)]
+                    if len(seats) == 1:
+                        return seats[0]
+            await asyncio.sleep(0.05)
+        log.info("attended transfer: no seat found with %s within %.0f s", citizen, self.SEAT_LOOKUP_S)
+        return None
+
+    async def _phone_transferred(self, handoff: PhoneHandoff) -> None:
+        """A seat's phone completed an attended transfer to another centre: the
+        order (accepted), then its id on both channels of the call now."""
+        try:
+            order = await self.handoffs.phone_transferred(handoff)
+            for channel in (handoff.citizen_channel, handoff.target_channel):
+                await self._ami.send({"Action": "Setvar", "Channel": channel, "Variable": HANDOFF_ID,
+                                      "Value": order.id})
+        except Exception:  # nothing else reports this handoff: say so loudly
+            log.exception("handoff %s (attended transfer by seat %s's phone, citizen channel %s): not recorded",
+                          handoff.handoff_id, handoff.source_seat, handoff.citizen_channel)
 
     async def _created(self, handoff_id: str) -> None:
         """The key moved a citizen: record that handoff's order (unless the

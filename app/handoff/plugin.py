@@ -29,4 +29,4 @@ def setup(deps: "Dependencies") -> None:
     if deps.agi is not None:
         agi.register(deps.agi, service)
     if deps.ami is not None and "bridge" in deps.roles:
-        deps.workers.append(HandoffJournal(deps.ami, service))
+        deps.workers.append(HandoffJournal(deps.ami, service, centres=deps.settings.site.centres))

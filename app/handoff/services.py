@@ -56,6 +56,7 @@ from core.handoff import (
     HandoffPlan,
     HandoffRequest,
     OutboxRecord,
+    PhoneHandoff,
     acceptance,
     is_linkedid,
     outcome_of_end,
@@ -226,6 +227,31 @@ class HandoffService:
                  order.id, outbox.source_centre, outbox.source_seat, outbox.target_centre,
                  outbox.citizen_number, outbox.citizen_channel, order.number)
         return order
+
+    async def phone_transferred(self, handoff: PhoneHandoff) -> Any:
+        """A seat's phone completed an attended transfer to a seat of another
+        centre (`core.handoff.phone_attended_handoff`): the order, created and
+        accepted by that seat at once — the seat stayed on the line until the
+        target had answered (成功转).  Idempotent (the handoff id is the seat
+        leg's uniqueid): a repeated event finds the order and leaves it."""
+        try:
+            return await self.orders.get(handoff.handoff_id)
+        except NotFound:
+            pass
+        try:
+            order = await self.orders.create(
+                mode="transfer", source_centre=handoff.source_centre, target_centre=handoff.target_centre,
+                citizen_number=handoff.citizen_number, actor=f"seat:{handoff.source_seat}",
+                target=handoff.target_centre, source_seat=handoff.source_seat, linkedid=handoff.linkedid,
+                channel=handoff.citizen_channel, release_mode="on_answer", order_id=handoff.handoff_id)
+        except IntegrityError:
+            return await self.orders.get(handoff.handoff_id)
+        log.info("handoff %s by seat %s's phone (attended transfer): %s -> %s seat %s, citizen %s on %s, order %s",
+                 order.id, handoff.source_seat, handoff.source_centre, handoff.target_centre, handoff.target_seat,
+                 handoff.citizen_number, handoff.citizen_channel, order.number)
+        return await follow(self.orders, order.id, "accepted", event="answered",
+                            actor=f"seat:{handoff.target_seat}", target_seat=handoff.target_seat, wait_ms=0,
+                            detail={"channel": handoff.target_channel, "via": "attended_transfer"})
 
     async def ended_while_away(self, handoff_id: str, state: str) -> Any | None:
         """A fast-path handoff ended while nobody could record it (the dialplan

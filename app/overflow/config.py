@@ -25,10 +25,10 @@ from app.web.errors import BadInput, Conflict, NotFound
 from core.centres import Centre
 from core.overflow import (
     CentreLoad,
+    Clash,
     OverflowGroup,
     SurgeChange,
     shared_members,
-    Clash,
     validate_group,
 )
 from core.safety import UnsafeValue

@@ -29,11 +29,16 @@ from core.centres import Centre, centre_by_id, centres_spec, extension_patterns
 from core.contexts import KNOWN_SEATS
 from core.fast_path import (
     GUARD,
+    PHONE_GUARD,
+    PHONE_SEAT_STEPS,
+    PHONE_WRITES,
     REMOTE_HEADER,
     WRITES,
     guard_expression,
     partner_of,
     partner_ready_source,
+    phone_guard_expression,
+    phone_writes_mset,
     regex,
     writes_mset,
 )
@@ -125,6 +130,11 @@ def _handoff_context(settings: Settings) -> dict:
         "handoff_remote_ready": cv.HANDOFF_REMOTE_READY,
         # `;` starts a comment in a config file
         "handoff_remote_header": REMOTE_HEADER.replace(";", "\\;"),
+        "phone_seat_steps": PHONE_SEAT_STEPS,
+        "phone_guard": PHONE_GUARD,
+        "phone_guard_expression": phone_guard_expression(),
+        "phone_writes": PHONE_WRITES,
+        "phone_writes_mset": phone_writes_mset(),
     }
 
 

@@ -7,9 +7,9 @@ per named part of core/fast_path.py, a few MSet/Set steps writing the call
 guard and the order's AstDB outbox record, BlindTransfer of the citizen's own
 channel into the 110 linkage queue; with HOTLINE_HANDOFF_FAST_PATH=no the
 `handoff_key` AGI route first) or Asterisk's built-in blind transfer (`#1`
-then `110`: features.conf blindxfer into `hotline-blind-transfer`, the same
-linkage queue).  The handoff journal runs as in `hotline up` and records
-the orders over AMI.  Lost orders: handoffs whose order is not `accepted`
+then `110`: features.conf blindxfer into the test rig's
+`hotline-bench-blind-transfer`, the same linkage queue, no order).  The
+handoff journal runs as in `hotline up` and records the orders over AMI.  Lost orders: handoffs whose order is not `accepted`
 at the end (must be 0).  Results are figures for notes, never timed
 assertions.
 
@@ -45,7 +45,7 @@ project's Asterisks on loopback, as two platforms (DESIGN §8) — A serves 1234
 with its FastAGI routes, A with its handoff journal.  Ours: `*1` on A (the
 fast path to a remote partner: the citizen's channel dials the trunk with
 X-Hotline-Handoff, Diversion and its PAI; B puts it in its linkage queue).
-Built-in: `#1 110` on A (blind transfer into `hotline-blind-transfer`, which
+Built-in: `#1 110` on A (blind transfer into `hotline-bench-blind-transfer`, which
 dials the same trunk as a plain call; B takes it as a citizen's call: its
 public queue, after its `inbound` route).  Timed from the DTMF end on A's
 seat leg (A's event clock) to the first AgentCalled / AgentConnect of that
@@ -89,6 +89,7 @@ from core.trunks import Trunk
 TARGET_QUEUE = "hotline-110-linkage"
 WATCHED_EVENTS = ("DTMFEnd", "AgentCalled", "AgentConnect", "UserEvent")
 BLIND_DESTINATION = "110"
+BLIND_CONTEXT = "hotline-bench-blind-transfer"  # dialplan/hotline-test-rig.conf.j2
 DIGIT_MS = 100   # a key held for 100 ms (ast_senddigit_external's minimum too)
 PAUSE_MS = 150   # between releasing a key and pressing the next: a fast typist
 
@@ -364,6 +365,11 @@ async def _one(ami: AmiManager, watch: _Watch, mode: str, number: str,
                  and c["Channel"].endswith(";2") and c.get("Linkedid") == linkedid)
     leg = phone[:-1] + "1"
     watch.by_call.setdefault(linkedid, [])
+    if mode == "blind":
+        # the baseline is Asterisk's own blind transfer into the queue, not the
+        # seats' TRANSFER_CONTEXT (hotline-phone-transfer makes #1 a handoff)
+        await ami.send({"Action": "Setvar", "Channel": leg, "Variable": "TRANSFER_CONTEXT",
+                        "Value": BLIND_CONTEXT})
     await _press(ami, phone, digits)
     if far is not None:  # the first seat ringing / answering on the far platform
         ringing = await asyncio.wait_for(far[1].wait(number, "AgentCalled"), 15)
@@ -541,7 +547,7 @@ async def _run_across_trunk(settings: Settings, count: int) -> dict[str, Any]:
                 "paths": {"hotline_key": "A: the fast path's guard, MSet, BlindTransfer to to-110, Dial over "
                                          "peer-110 with X-Hotline-Handoff/Diversion/PAI; B: hotline-peer-in, "
                                          "the header checked, the 110 linkage queue",
-                          "builtin_blindxfer": "A: features.conf blindxfer into hotline-blind-transfer, Dial "
+                          "builtin_blindxfer": "A: features.conf blindxfer into hotline-bench-blind-transfer, Dial "
                                                "over peer-110 (no header); B: hotline-peer-in, hotline-inbound, "
                                                "its `inbound` FastAGI route, the 110 public queue"},
             },

@@ -18,11 +18,11 @@ from app.handoff import http as handoffs_api
 from app.orders import http as orders_api
 from app.orders import reports
 from app.overflow import http as overflow_api
+from app.runtime.models import CatalogueEntry
 from app.seats import http as seats_api
 from app.threeway import http as threeway_api
 from app.web import tokens as tokens_api
 from app.web.input import KEY_PATTERN, TOKEN, query_parameters, schema_of
-from app.runtime.models import CatalogueEntry
 from app.web.keys import SESSIONS, SETTINGS
 from core.handoff import CHANNEL_NAME_MAX, CHANNEL_NAME_PATTERN
 from core.orders import STATUSES

@@ -91,8 +91,8 @@ async def test_when_the_caller_name_holds_a_line_feed_then_the_inbound_route_sti
 
 async def test_when_a_caller_id_that_is_not_a_number_comes_into_a_three_way_call_then_the_order_agrees_too(
         pbx: Pbx, sqlite_url: str) -> None:
-    from app.orders import plugin as orders_feature
     from app.inbound import plugin as inbound_feature
+    from app.orders import plugin as orders_feature
     from app.threeway import plugin as threeway_feature
 
     deps = await pbx.wire(sqlite_url, features=(inbound_feature, orders_feature, threeway_feature))

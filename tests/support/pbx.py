@@ -13,11 +13,11 @@ import asyncio
 import logging
 import socket
 import uuid
-from urllib.parse import quote
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable
+from urllib.parse import quote
 
 from agi.registry import AgiRoutes
 from agi.server import FastAgiServer
@@ -194,8 +194,9 @@ class Pbx:
         """The FastAGI server and the workers are back (a new journal sweeps at once)."""
         await self.agi.start()
         if self.deps is not None:
-            self.deps.workers = [HandoffJournal(self.ami, self.deps.get(HANDOFFS)) if isinstance(w, HandoffJournal)
-                                 else w for w in self.deps.workers]
+            centres = self.deps.settings.site.centres
+            self.deps.workers = [HandoffJournal(self.ami, self.deps.get(HANDOFFS), centres=centres)
+                                 if isinstance(w, HandoffJournal) else w for w in self.deps.workers]
             for worker in self.deps.workers:
                 await worker.start()
 

@@ -12,7 +12,13 @@ import pytest
 
 from app.runtime.render import render
 from app.runtime.secrets import load_or_create
-from core.fast_path import GUARD, OUTBOX_SOURCES, guard_expression, outbox_record_items, writes_mset
+from core.fast_path import (
+    GUARD,
+    OUTBOX_SOURCES,
+    guard_expression,
+    outbox_record_items,
+    writes_mset,
+)
 from core.handoff import (
     ASTDB_FAMILY,
     CALL_GUARD_FAMILY,
@@ -51,7 +57,9 @@ def test_the_seat_channel_pattern_is_core_s_in_the_dialplan_too(handoff_conf: st
     from core.handoff import SEAT_CHANNEL_PATTERN
 
     escaped = SEAT_CHANNEL_PATTERN.replace(";", "\\;")  # `;` starts a comment in a config file
-    assert handoff_conf.count(f'REGEX("{escaped}"') == 2  # this leg is a seat's; its peer is not
+    # the key: this leg is a seat's, its peer is not; the phone's own transfer,
+    # once per centre number: the transferer is a seat's leg
+    assert handoff_conf.count(f'REGEX("{escaped}"') == 2 + 2
     assert "hotline-seat-phones-" not in handoff_conf.replace(escaped, "")  # no hand copy of it
 
 
@@ -135,3 +143,36 @@ def test_every_press_the_guard_lets_through_to_a_remote_partner_sends_a_header_t
             value = (REMOTE_HEADER.replace("${HOTLINE_HANDOFF_ID}", uniqueid)
                      .replace("${HOTLINE_CENTRE}", centre).replace("${HOTLINE_RETURN_SEAT}", seat))
             assert is_handoff_header(value), value
+
+
+# ------------------------------------------------------------------ the phone's own transfer
+
+def test_the_phone_s_transfer_renders_its_guard_and_writes_once_per_centre_number(handoff_conf: str) -> None:
+    from core.fast_path import (
+        PHONE_SEAT_STEPS,
+        phone_guard_expression,
+        phone_writes_mset,
+    )
+
+    context = handoff_conf.split("[hotline-phone-transfer]\n", 1)[1].split("\n[", 1)[0]
+    for centre in ("12345", "110"):
+        assert f"exten => {centre},1,MSet({PHONE_SEAT_STEPS[0]})" in context
+        assert f" same => n,Goto(hotline-handoff,to-{centre},1)" in context  # the key's own path from there
+    lines = context.splitlines()
+    assert lines.count(f" same => n(guard),GotoIf($[{phone_guard_expression()}]?:plain)") == 2
+    assert lines.count(f" same => n(fast),MSet({phone_writes_mset()})") == 2
+
+
+def test_when_the_phone_s_transfer_writes_the_outbox_record_then_python_reads_the_handoff() -> None:
+    """The same record as the key's, its values taken from the citizen's
+    channel: the seat leg is only a name (BLINDTRANSFER), the seat comes from it."""
+    from core.fast_path import PHONE_OUTBOX_SOURCES, PHONE_WRITES
+
+    record = OutboxRecord(handoff_id="p45-1764077501.123456", pressed_at=1764077501.123456,
+                          seat_channel="PJSIP/1001-0000000a", citizen_channel="PJSIP/carrier-00000009",
+                          citizen_number="13800138000", source_centre="12345", source_seat="1001",
+                          target_centre="110", linkedid="1764077500.40", release_mode="immediate")
+    outbox = next(w for w in PHONE_WRITES if w.target.startswith(f"DB({OUTBOX_FAMILY}/"))
+    values = {PHONE_OUTBOX_SOURCES[name]: str(getattr(record, name)) for name in OUTBOX_FIELDS}
+    value = "|".join(values.get(item, item) for item in outbox.value.split("|"))
+    assert parse_outbox(record.handoff_id, value) == record

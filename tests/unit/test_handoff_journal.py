@@ -99,4 +99,4 @@ async def test_when_the_key_moved_a_citizen_then_its_order_is_recorded_after_a_m
     await journal.drain()
     assert service.recorded == [ID] and (OUTBOX_FAMILY, ID) not in astdb.data
     await journal.stop()
-    assert ami.handlers == {"UserEvent": [], "AgentConnect": []}
+    assert ami.handlers == {"UserEvent": [], "AgentConnect": [], "AttendedTransfer": []}

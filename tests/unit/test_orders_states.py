@@ -5,11 +5,11 @@ import pytest
 
 from core.orders import (
     FINAL,
-    FinalOrder,
     INITIAL,
     STAMPS,
     STATUSES,
     TRANSITIONS,
+    FinalOrder,
     IllegalTransition,
     check_editable,
     check_transition,
