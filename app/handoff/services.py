@@ -61,6 +61,7 @@ from core.handoff import (
     plan_handoff,
     return_reason,
 )
+from core.reconcile import OpenHandoff
 from core.refusals import Refusal
 from core.settings import Settings
 
@@ -233,6 +234,27 @@ class HandoffService:
         if state == "returned":
             return await self.returned(handoff_id, None)
         return await self.ended(handoff_id, state)
+
+    async def pending_handoffs(self) -> list[OpenHandoff]:
+        """The handoff orders still `pending` (the reconciler's view of SQL)."""
+        return [OpenHandoff(o.id, o.linkedid, o.channel, o.created_at.timestamp())
+                for o in await self.orders.in_status("transfer", "pending")]
+
+    async def settle(self, handoff_id: str, state: str, outcome: str, reason: str | None) -> Any | None:
+        """The reconciler found this handoff's call gone and nobody reported its
+        end (Asterisk restarted, a hangup report was cut off): its order ends
+        as AstDB last said (`state`), else abandoned with `reason`
+        (`core.reconcile.outcome_of`).  An order past pending keeps its outcome."""
+        self._started.pop(handoff_id, None)
+        log.info("handoff %s: call gone, settled by the reconciler as %s (AstDB state %r)",
+                 handoff_id, outcome, state)
+        if outcome == "accepted":
+            return await self.answered(handoff_id, None)
+        if outcome == "returned":
+            return await self.returned(handoff_id, None)
+        return await follow(self.orders, handoff_id, "abandoned", event="settled", actor="system",
+                            outcome_reason=reason or "settled_after_restart",
+                            detail={"state": state, "by": "reconciler"})
 
     async def _recorded(self, outbox: OutboxRecord | None) -> None:
         if outbox is not None:
