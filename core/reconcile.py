@@ -16,7 +16,11 @@ handoff (`accepted`, `returned`, `abandoned`) and leaves no stale key:
 * a handoff is *live* while a channel of its call (its linkedid) exists.  Its
   call is known from its order, its outbox record or its call guard; failing
   those, its id (a seat leg's uniqueid, `<epoch>.<seq>`) says when it was
-  made, and one made before this Asterisk started cannot be live;
+  made, and one made before this Asterisk started cannot be live (nor one
+  older than any handoff waits);
+* its call is known from its order whatever the order's status: a key kept
+  next to an order already final (a hangup report that came late) goes as
+  soon as the call is gone;
 * a handoff not live: its outbox record (if any) is recorded first, then its
   order settled from what AstDB kept (`ENDED_FAMILY`, else the state):
   `accepted` → accepted, `returned` → returned, `lost` → abandoned (the citizen
@@ -87,6 +91,8 @@ class Snapshot:
     channels: tuple[LiveChannel, ...]
     asterisk_started_at: float | None  # epoch seconds; None when unknown
     now: float
+    calls: dict[str, str] = field(default_factory=dict)
+    """The call (linkedid) of handoffs in AstDB whose order is past pending."""
 
 
 @dataclass(frozen=True)
@@ -140,7 +146,7 @@ def plan_reconcile(snap: Snapshot, *, unknown_after_s: float = 120.0) -> Reconci
         else:
             records[key] = record
     orders = {o.order_id: o for o in snap.pending}
-    call_of: dict[str, str] = {}
+    call_of: dict[str, str] = dict(snap.calls)
     for linkedid, leg in snap.guards.items():
         call_of.setdefault(leg, linkedid)
     for key, record in records.items():

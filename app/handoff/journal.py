@@ -89,6 +89,8 @@ class Recorder(Protocol):
 class Settler(Recorder, Protocol):
     async def pending_handoffs(self) -> list[OpenHandoff]: ...
 
+    async def calls_of(self, handoff_ids: list[str]) -> dict[str, str]: ...
+
     async def settle(self, handoff_id: str, state: str, outcome: str, reason: str | None) -> Any: ...
 
 
@@ -147,12 +149,15 @@ async def reconcile(pbx: Pbx, handoffs: Settler, *, unknown_after_s: float = 120
     for family in (ASTDB_FAMILY, OUTBOX_FAMILY, ENDED_FAMILY, CALL_GUARD_FAMILY):
         families[family] = await pbx.tree(family)
     pending = await handoffs.pending_handoffs()
+    open_ids = {o.order_id for o in pending} | set(families[OUTBOX_FAMILY])
+    others = (set(families[ASTDB_FAMILY]) | set(families[ENDED_FAMILY])) - open_ids
+    calls = await handoffs.calls_of(sorted(others)) if others else {}
     started = await pbx.started_at()
     channels = await pbx.channels()
     plan = plan_reconcile(Snapshot(
         states=families[ASTDB_FAMILY], outbox=families[OUTBOX_FAMILY], ended=families[ENDED_FAMILY],
         guards=families[CALL_GUARD_FAMILY], pending=tuple(pending), channels=tuple(channels),
-        asterisk_started_at=started, now=time.time()), unknown_after_s=unknown_after_s)
+        asterisk_started_at=started, now=time.time(), calls=calls), unknown_after_s=unknown_after_s)
     for key in plan.bad_records:
         log.error("handoff %s: outbox record not understood, left in AstDB", key)
     failed: set[str] = set()
@@ -344,8 +349,11 @@ class HandoffJournal:
                     self._reconcile_due = False
                     next_reconcile = loop.time() + self.reconcile_s
                     await self.reconcile()
-                else:
-                    await sweep(self.astdb, self.handoffs)
+                elif await sweep(self.astdb, self.handoffs):
+                    # records were waiting (Python or its database was away): what
+                    # ended meanwhile may have left keys only the reconciler clears
+                    next_reconcile = loop.time() + self.reconcile_s
+                    await self.reconcile()
             except Exception as exc:  # AMI down: the next round (or the reconnect) tries again
                 self._reconcile_due = True
                 log.warning("outbox sweep / reconciler failed (%s); retrying in %.1f s",

@@ -240,6 +240,18 @@ class HandoffService:
         return [OpenHandoff(o.id, o.linkedid, o.channel, o.created_at.timestamp())
                 for o in await self.orders.in_status("transfer", "pending")]
 
+    async def calls_of(self, handoff_ids: list[str]) -> dict[str, str]:
+        """The call (linkedid) of each of these handoffs that has an order with one."""
+        calls = {}
+        for handoff_id in handoff_ids[:1000]:
+            try:
+                order = await self.orders.get(handoff_id)
+            except NotFound:
+                continue
+            if order.linkedid:
+                calls[handoff_id] = order.linkedid
+        return calls
+
     async def settle(self, handoff_id: str, state: str, outcome: str, reason: str | None) -> Any | None:
         """The reconciler found this handoff's call gone and nobody reported its
         end (Asterisk restarted, a hangup report was cut off): its order ends

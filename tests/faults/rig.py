@@ -51,6 +51,7 @@ class Figures:
     leaked: str = "0/0/0"          # channels / conferences / AstDB entries left
     reconnect_s: float | None = None   # Asterisk accepting AMI logins -> link back
     outage_s: float | None = None      # how long the fault lasted
+    settle_s: float | None = None      # from the fault's end (or the last hangup) to every handoff settled
     seconds: float = 0.0           # the test's wall time
     note: str = ""
     filled: bool = False
@@ -63,7 +64,7 @@ class Figures:
         self.filled = True
 
     COLUMNS = ("fault", "calls", "handoffs", "dropped", "lost", "pending", "settled", "leaked",
-               "reconnect_s", "outage_s", "seconds", "note")
+               "reconnect_s", "outage_s", "settle_s", "seconds", "note")
 
     @classmethod
     def table(cls, rows: list["Figures"]) -> str:
@@ -233,6 +234,7 @@ class FaultRig:
         is left (the reconciler's periodic run or the hangup reports); the last
         outcome either way, recorded in the figures."""
         last: dict[str, Any] = {}
+        began = time.monotonic()
 
         async def settled() -> bool:
             nonlocal last
@@ -244,6 +246,8 @@ class FaultRig:
             await eventually(settled, timeout=timeout, interval=0.2, what="every handoff settled, nothing left")
         except AssertionError:
             pass
+        else:
+            self.figures.settle_s = round(time.monotonic() - began, 2)
         n_astdb = sum(len(v) for v in last["astdb"].values())
         self.figures.lost = len(last["lost"])
         self.figures.pending = len(last["pending"])

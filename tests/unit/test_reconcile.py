@@ -103,3 +103,10 @@ def test_epoch_of_reads_asterisk_uniqueids_only() -> None:
     assert epoch_of("1764077500.123") == 1764077500.0
     assert epoch_of("pbx1-1764077500.123") == 1764077500.0
     assert epoch_of("3f2a9c") is None and epoch_of(None) is None
+
+
+def test_when_a_key_was_kept_next_to_an_order_already_final_then_it_goes_once_the_call_is_gone() -> None:
+    gone = plan_reconcile(snap(ended={NEW_ID: "accepted"}, calls={NEW_ID: NEW_CALL}))
+    assert gone.delete == ((ENDED_FAMILY, NEW_ID),) and gone.settle == ()
+    up = plan_reconcile(snap(ended={NEW_ID: "accepted"}, calls={NEW_ID: NEW_CALL}, channels=(chan(NEW_CALL),)))
+    assert up.empty
