@@ -222,3 +222,25 @@ async def _has_order(orders: OrderService, handoff: str) -> bool:
 
 async def _final(orders: OrderService, handoff: str) -> bool:
     return (await orders.get(handoff)).status in {"accepted", "returned", "abandoned"}
+
+
+async def test_when_an_old_asterisk_holds_the_run_dir_then_a_new_start_is_not_fooled_by_its_fully_booted(
+        tmp_path: Path, figures: Figures) -> None:
+    from app.runtime.asterisk import AsteriskProcess
+    from app.runtime.render import render
+    from app.runtime.secrets import load_or_create
+    from tests.support.pbx import rig_settings
+
+    settings = rig_settings(tmp_path / "state")
+    render(settings, load_or_create(settings))
+    old, new = AsteriskProcess(settings), AsteriskProcess(settings)
+    await old.start()
+    try:
+        assert new.running_instance() == old.pid
+        with pytest.raises(RuntimeError, match="exited"):   # "already running": it exits, and says so
+            await new.start(timeout=30)
+        assert old.running
+    finally:
+        await old.stop()
+    assert new.running_instance() is None
+    figures.done(note="a second Asterisk on the same run dir: start fails, the old one's boot not taken")
