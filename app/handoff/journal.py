@@ -49,7 +49,13 @@ from core.handoff import (
     is_outbox_id,
     parse_outbox,
 )
-from core.reconcile import LiveChannel, OpenHandoff, ReconcilePlan, Snapshot, plan_reconcile
+from core.reconcile import (
+    LiveChannel,
+    OpenHandoff,
+    ReconcilePlan,
+    Snapshot,
+    plan_reconcile,
+)
 
 log = logging.getLogger(__name__)
 

@@ -72,7 +72,8 @@ class Platform:
                                                 agi=routes, ami=self.ami))
         if routes is not None:
             self.agi = FastAgiServer(s, routes)
-        self.deps.provide(HEALTH_CHECKS, {"ami": self._ami_up, "agi": self._agi_up})
+        checks: dict[str, Callable[[], Awaitable[bool]]] = {"ami": self._ami_up, "agi": self._agi_up}
+        self.deps.provide(HEALTH_CHECKS, checks)
         return self.deps
 
     async def _ami_up(self) -> bool:

@@ -31,6 +31,7 @@ import fcntl
 import logging
 import os
 import time
+from pathlib import Path
 from typing import IO
 
 from app.runtime.asterisk import AsteriskProcess
@@ -60,7 +61,7 @@ class Stack:
         self._stopping = False
 
     @property
-    def lock_path(self):  # noqa: ANN201 - a Path
+    def lock_path(self) -> Path:
         return self.settings.paths.state_dir / "hotline-up.lock"
 
     def claim_state_dir(self) -> None:
