@@ -118,8 +118,17 @@ class ReconcilePlan:
         return not (self.record or self.settle or self.delete)
 
 
+def split_end(state: str) -> tuple[str, str | None]:
+    """What the dialplan kept about an ended handoff (`ENDED_FAMILY`): the state,
+    and for `returned` the Queue/Dial status that brought the citizen back
+    (`returned:TIMEOUT`), None when not kept."""
+    name, _, status = state.partition(":")
+    return name, (status or None) if name == "returned" else None
+
+
 def outcome_of(state: str) -> tuple[str, str | None]:
     """(order status, outcome_reason or None) for what AstDB kept about an ended handoff."""
+    state, _ = split_end(state)
     if state == "accepted":
         return "accepted", None
     if state == "returned":

@@ -269,6 +269,7 @@ class HandoffJournal:
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._reconcile_due = True
+        self._stopping = False
         self._ami = ami
         self._tasks = BackgroundTasks("handoff journal")
         ami.on_event("UserEvent", self._on_user_event)
@@ -294,10 +295,15 @@ class HandoffJournal:
         self._ami.off_event("AgentConnect", self._on_agent_connect)
         self._ami.off_connect(self.kick)
         await self.drain()
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        self._stopping = True
+        task, self._task = self._task, None
+        # A cancel that lands inside a database or AMI call can be swallowed
+        # there (the loop would then go on for ever): cancel until it has ended.
+        while task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=0.5)
+        if task is not None:
+            await asyncio.gather(task, return_exceptions=True)
 
     def _on_user_event(self, event: dict[str, Any]) -> None:
         if event.get("UserEvent") == self.CREATED_EVENT:
@@ -349,7 +355,7 @@ class HandoffJournal:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         next_reconcile = loop.time()
-        while True:
+        while not self._stopping:
             try:
                 if self._reconcile_due or loop.time() >= next_reconcile:
                     self._reconcile_due = False

@@ -61,7 +61,7 @@ from core.handoff import (
     plan_handoff,
     return_reason,
 )
-from core.reconcile import OpenHandoff
+from core.reconcile import OpenHandoff, split_end
 from core.refusals import Refusal
 from core.settings import Settings
 
@@ -229,11 +229,12 @@ class HandoffService:
     async def ended_while_away(self, handoff_id: str, state: str) -> Any | None:
         """A fast-path handoff ended while nobody could record it (the dialplan
         kept its end next to the outbox record): the order is made to say so."""
-        if state == "lost":
+        name, status = split_end(state)
+        if name == "lost":
             return await self.lost(handoff_id)
-        if state == "returned":
-            return await self.returned(handoff_id, None)
-        return await self.ended(handoff_id, state)
+        if name == "returned":
+            return await self.returned(handoff_id, status)
+        return await self.ended(handoff_id, name)
 
     async def pending_handoffs(self) -> list[OpenHandoff]:
         """The handoff orders still `pending` (the reconciler's view of SQL)."""
@@ -263,7 +264,7 @@ class HandoffService:
         if outcome == "accepted":
             return await self.answered(handoff_id, None)
         if outcome == "returned":
-            return await self.returned(handoff_id, None)
+            return await self.returned(handoff_id, split_end(state)[1])
         return await follow(self.orders, handoff_id, "abandoned", event="settled", actor="system",
                             outcome_reason=reason or "settled_after_restart",
                             detail={"state": state, "by": "reconciler"})

@@ -153,6 +153,43 @@ class FaultRig:
         self.figures.handoffs += len(ids)
         return ids
 
+    async def press_keys_only(self, calls: list[Call]) -> None:
+        """Every call's seat presses the handoff key at once; returns when the
+        presses ended, without waiting for anything Asterisk does about them."""
+        key = self.pbx.settings.handoff.key
+        await asyncio.gather(*(self.pbx.press_key(call.seat, key) for call in calls))
+
+    def collect_created(self) -> list[str]:
+        """The handoff ids the `HotlineHandoffCreated` events named so far (not yet counted)."""
+        ids = [str(e["Handoff"]) for e in self._created() if str(e["Handoff"]) not in self.handoff_ids]
+        self.handoff_ids.extend(ids)
+        self.figures.handoffs += len(ids)
+        return ids
+
+    async def all_transfer_orders(self) -> list[Any]:
+        """Every transfer order in SQL, whatever its status."""
+        orders = []
+        for status in ("pending", "accepted", "returned", "abandoned", "voided", "closed"):
+            orders.extend(await self.handoffs.orders.in_status("transfer", status))
+        return orders
+
+    async def press_handoff_keys_agi(self, calls: list[Call]) -> list[str]:
+        """As `press_handoff_keys` with the fast path off: the `handoff_key` route
+        records each order before the move; the ids as the answering seats see them."""
+        seen = len(self._answered_with_handoff())
+        key = self.pbx.settings.handoff.key
+        await asyncio.gather(*(self.pbx.press_key(call.seat, key) for call in calls))
+        await eventually(lambda: len(self._answered_with_handoff()) >= seen + len(calls), timeout=15,
+                         what=f"{len(calls)} handed-over citizens answered")
+        ids = [str(e["Handoff"]) for e in self._answered_with_handoff()[seen:]]
+        self.handoff_ids.extend(ids)
+        self.figures.handoffs += len(ids)
+        return ids
+
+    def _answered_with_handoff(self) -> list[dict[str, Any]]:
+        return self.pbx.events.find(lambda e: e.get("Event") == "UserEvent"
+                                    and e.get("UserEvent") == "HotlineSeatAnswered" and e.get("Handoff"))
+
     def _created(self) -> list[dict[str, Any]]:
         return self.pbx.events.find(lambda e: e.get("Event") == "UserEvent" and e.get("UserEvent") == CREATED)
 

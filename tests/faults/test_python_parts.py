@@ -92,3 +92,44 @@ async def test_when_the_sqlite_database_is_locked_then_orders_wait_and_are_all_r
     figures.done(dropped=dropped, outage_s=outage_s, note="BEGIN EXCLUSIVE held on the orders file")
     assert dropped == 0 and len(ids) == CALLS
     assert out["lost"] == [] and out["pending"] == [] and out["not_final"] == []
+    # every citizen was answered by a 110 seat: the orders say so, not "settled"
+    assert [(await rig.handoffs.orders.get(i)).status for i in ids] == ["accepted"] * CALLS
+
+
+async def test_when_the_answer_and_the_hangup_report_are_both_lost_then_the_order_still_says_accepted(
+        tmp_path, figures: Figures) -> None:  # type: ignore[no-untyped-def]
+    """The overload case: the order is in SQL (pending), the AMI side misses the
+    answer and the hangup's FastAGI report is lost too.  What the dialplan kept
+    (`hotline-handoff-ended`) lets the reconciler settle it as it ended."""
+    rig = await FaultRig.start(tmp_path, figures, HOTLINE_HANDOFF_FAST_PATH="no")
+    try:
+        assert rig.pbx.deps is not None
+        journal = rig.journal
+        calls = await rig.answered_calls(3)
+        await journal.stop()                               # the answers go unseen ...
+        ids = await rig.press_handoff_keys_agi(calls)      # ... of orders the key route recorded
+        await eventually(lambda: len(rig.pbx.events.find(
+            lambda e: e.get("Event") == "AgentConnect" and e.get("Queue") == "hotline-110-linkage")) >= 3,
+            timeout=15, what="three 110 seats answered")
+        assert [(await rig.handoffs.orders.get(i)).status for i in ids] == ["pending"] * 3
+        await rig.pbx.agi.stop()                           # ... and so do the hangup reports
+        down = time.monotonic()
+        await rig.hang_up_all()
+        await eventually(lambda: _no_channels(rig), timeout=10, what="calls ended")
+        await rig.pbx.agi.start()
+        back = HandoffJournal(rig.pbx.ami, rig.handoffs)
+        rig.pbx.deps.workers = [back if w is journal else w for w in rig.pbx.deps.workers]
+        await back.start()
+        outage_s = round(time.monotonic() - down, 2)
+        await rig.wait_reconciled(0)
+        out = await rig.settled_outcome()
+        figures.done(outage_s=outage_s, note="AGI path; journal and FastAGI away at answer and hangup")
+        assert out["lost"] == [] and out["pending"] == [] and out["not_final"] == []
+        assert [(await rig.handoffs.orders.get(i)).status for i in ids] == ["accepted"] * 3
+        await rig.assert_clean()
+    finally:
+        await rig.stop()
+
+
+async def _no_channels(rig: FaultRig) -> bool:
+    return not await rig.pbx.channels()

@@ -13,6 +13,7 @@ from core.reconcile import (
     epoch_of,
     outcome_of,
     plan_reconcile,
+    split_end,
 )
 
 NOW = 1764077600.0
@@ -110,3 +111,10 @@ def test_when_a_key_was_kept_next_to_an_order_already_final_then_it_goes_once_th
     assert gone.delete == ((ENDED_FAMILY, NEW_ID),) and gone.settle == ()
     up = plan_reconcile(snap(ended={NEW_ID: "accepted"}, calls={NEW_ID: NEW_CALL}, channels=(chan(NEW_CALL),)))
     assert up.empty
+
+
+def test_when_the_dialplan_kept_why_the_citizen_came_back_then_the_order_gets_that_reason() -> None:
+    assert split_end("returned:JOINUNAVAIL") == ("returned", "JOINUNAVAIL")
+    assert split_end("returned") == ("returned", None)
+    assert split_end("accepted") == ("accepted", None)
+    assert outcome_of("returned:TIMEOUT") == ("returned", None)
