@@ -23,7 +23,7 @@ apart, so a record only in AstDB dies with a `kill -9` of Asterisk in that
 second; the event is on the AMI socket microseconds after the key press.
 
 The reconciler (`reconcile`, `core.reconcile`) runs at start, after every
-AMI (re)connect and every `reconcile_s`: it settles every handoff whose call
+AMI (re)connect and every `reconcile_s` (10 s): it settles every handoff whose call
 is gone (Asterisk restarted, a hangup report cut off) to one order in a
 final state and deletes the AstDB keys nobody else will.
 The AstDB is reached through the small `AstDb` port; no SQL here.
@@ -260,7 +260,7 @@ class HandoffJournal:
     CREATED_EVENT = "HotlineHandoffCreated"
 
     def __init__(self, ami: Any, handoffs: Recorder, interval_s: float = 5.0,
-                 astdb: AstDb | None = None, reconcile_s: float = 30.0) -> None:
+                 astdb: AstDb | None = None, reconcile_s: float = 10.0) -> None:
         self.astdb: AstDb = astdb if astdb is not None else AmiAstDb(ami)
         self.handoffs = handoffs
         self.interval_s = interval_s

@@ -14,6 +14,7 @@ import pytest
 from tests.faults.rig import FaultRig, Figures
 
 PRESSES = 8
+WHEN = {"created_events": "HotlineHandoffCreated event", "key_presses": "key press (PlayDTMF ended)"}
 
 
 @pytest.mark.parametrize("kill_at", ["created_events", "key_presses"])
@@ -40,7 +41,7 @@ async def test_when_asterisk_is_killed_right_after_key_presses_then_after_the_re
     out = await rig.settled_outcome()
     transfers = await rig.all_transfer_orders()
     figures.done(dropped=0, reconnect_s=reconnect_s, outage_s=outage_s,
-                 note=f"kill -9 at the last {kill_at.replace('_', ' ')[:-1]}; {len(transfers)} orders in SQL")
+                 note=f"kill -9 at the last {WHEN[kill_at]}; {len(transfers)} orders in SQL")
     if kill_at == "created_events":
         assert len(rig.handoff_ids) == PRESSES
         assert out["settled"] == PRESSES            # nobody could report them: settled_after_restart
