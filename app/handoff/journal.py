@@ -357,7 +357,11 @@ class HandoffJournal:
         next_reconcile = loop.time()
         while not self._stopping:
             try:
-                if self._reconcile_due or loop.time() >= next_reconcile:
+                if not getattr(self._ami, "connected", True):
+                    # not up yet (or reconnecting, which the link logs): its connect kicks a run
+                    log.debug("outbox sweep and reconciler wait for the AMI link")
+                    self._reconcile_due = True
+                elif self._reconcile_due or loop.time() >= next_reconcile:
                     self._reconcile_due = False
                     next_reconcile = loop.time() + self.reconcile_s
                     await self.reconcile()
