@@ -2,7 +2,9 @@
 
 `AmiManager` owns the socket: it logs in, keeps the link alive with `Ping`,
 reconnects forever with exponential backoff when Asterisk goes away (restart,
-crash, network), and tells its owner through `on_connect` / `on_disconnect`
+crash, network) — capped at one second, so the link is back within about a
+second of Asterisk accepting logins again (a refused connect costs nothing;
+`reconnect_now` skips the wait when the owner knows Asterisk is back) — and tells its owner through `on_connect` / `on_disconnect`
 callbacks so the owner can resynchronise.  It knows nothing about queues,
 seats or Redis; `ami_bridge.service` wires it to the live state.
 
@@ -242,7 +244,7 @@ class AmiManager:
         action_timeout_s: float = 10.0,
         ping_interval_s: float = 10.0,
         backoff_initial_s: float = 0.5,
-        backoff_max_s: float = 30.0,
+        backoff_max_s: float = 1.0,
         filter_events: bool = False,
     ) -> None:
         check_line("ami_user", username)
@@ -268,6 +270,7 @@ class AmiManager:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._inflight: set[asyncio.Future[Any]] = set()
         self._connected_event = asyncio.Event()
+        self._retry_now = asyncio.Event()
         # Ask Asterisk only for the events some handler wants (AMI `Filter`, per
         # session, sent at each login and when a handler is added): the dialplan's
         # Newexten/VarSet flood is never sent, parsed or dropped here.  Off when a
@@ -310,6 +313,10 @@ class AmiManager:
     def off_connect(self, callback: LinkCallback) -> None:
         """Stop calling `callback` on login (registered with `on_connect`)."""
         self._on_connect = [c for c in self._on_connect if c != callback]
+
+    def reconnect_now(self) -> None:
+        """Try to connect at once instead of after the backoff (Asterisk is back)."""
+        self._retry_now.set()
 
     async def start(self) -> None:
         """Start connecting in the background; returns at once (see `wait_connected`)."""
@@ -413,8 +420,13 @@ class AmiManager:
                     return
                 log.warning("AMI %s:%s: connect/login failed (%s); retrying in %.1fs",
                             self.host, self.port, exc or type(exc).__name__, delay)
-                await asyncio.sleep(delay * random.uniform(0.8, 1.2))
-                delay = min(delay * 2, self.backoff_max_s)
+                try:
+                    await asyncio.wait_for(self._retry_now.wait(), delay * random.uniform(0.8, 1.2))
+                except asyncio.TimeoutError:
+                    pass
+                self._retry_now.clear()
+                # a refused login is a configuration matter: no need to ask every second
+                delay = min(delay * 2, 30.0 if isinstance(exc, AmiLoginFailed) else self.backoff_max_s)
                 continue
             delay = self.backoff_initial_s
             self.connections += 1

@@ -57,7 +57,7 @@ class AmiBridge:
         resync_interval_s: float = 15.0,
         redis_retry_s: float = 2.0,
         backoff_initial_s: float = 0.5,
-        backoff_max_s: float = 30.0,
+        backoff_max_s: float = 1.0,
         ping_interval_s: float = 10.0,
         action_timeout_s: float = 10.0,
     ) -> None:

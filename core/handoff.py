@@ -63,9 +63,11 @@ OUTBOX_FAMILY = "hotline-handoff-outbox"
 # leg may — the seat that accepted the citizen hands it back — and the
 # citizen's hangup, its return or a failed move deletes it.
 CALL_GUARD_FAMILY = "hotline-handoff-call"
-# How a fast-path handoff ended while its order was still in the outbox: the
-# AstDB state then (pending / accepted / returned), or `lost` (the citizen
-# hung up before the move).  The sweep applies it after recording the order.
+# How a handoff ended, kept until its order says so: the AstDB state then
+# (pending / accepted / returned), or `lost` (the citizen hung up before the
+# move).  The dialplan writes it before the route that reports the end (which
+# deletes it), and next to an outbox record Python could not take; the sweep
+# applies it after recording the order, the reconciler once the call is gone.
 ENDED_FAMILY = "hotline-handoff-ended"
 
 # Patterns the dialplan checks too (core/fast_path.py renders them into

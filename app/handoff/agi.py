@@ -19,6 +19,7 @@ from app.handoff.services import HandoffService
 from core import channel_vars as cv
 from core.handoff import (
     CALL_GUARD_FAMILY,
+    ENDED_FAMILY,
     OUTBOX_FAMILY,
     HandoffRequest,
     OutboxRecord,
@@ -129,6 +130,12 @@ async def _recorded(call: AgiCall, outbox: OutboxRecord | None) -> None:
         await AgiAstDb(call).delete(OUTBOX_FAMILY, outbox.handoff_id)
 
 
+async def _end_recorded(call: AgiCall, handoff_id: str) -> None:
+    """The order says how the handoff ended: the dialplan's copy of that end
+    (`ENDED_FAMILY`, kept for the reconciler in case this route failed) can go."""
+    await AgiAstDb(call).delete(ENDED_FAMILY, handoff_id)
+
+
 async def _handoff_id(call: AgiCall) -> str | None:
     value = await call.get_variable(cv.HANDOFF_ID)
     if not value:
@@ -161,6 +168,7 @@ async def handoff_returned(call: AgiCall, handoffs: HandoffService, routes: AgiR
     outbox = await _outbox(call, handoff_id)
     await handoffs.returned(handoff_id, await call.get_variable(cv.HANDOFF_OUTCOME), outbox)
     await _recorded(call, outbox)
+    await _end_recorded(call, handoff_id)
 
 
 async def handoff_ended(call: AgiCall, handoffs: HandoffService, routes: AgiRoutes) -> None:
@@ -172,6 +180,7 @@ async def handoff_ended(call: AgiCall, handoffs: HandoffService, routes: AgiRout
     await handoffs.ended(handoff_id, await call.get_variable(cv.HANDOFF_STATE),
                              call.headers.get("agi_channel"), outbox)
     await _recorded(call, outbox)
+    await _end_recorded(call, handoff_id)
 
 
 async def handoff_lost(call: AgiCall, handoffs: HandoffService, routes: AgiRoutes) -> None:

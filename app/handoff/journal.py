@@ -23,6 +23,17 @@ citizen to the consulted seat itself — so its order comes from the
 `AttendedTransfer` event here (`core.handoff.phone_attended_handoff`),
 accepted at once, and the id is put on the citizen's and the target's
 channels (HOTLINE_HANDOFF_ID: what the target's desk shows).
+
+The `HotlineHandoffCreated` event carries the outbox record itself (the
+dialplan reads it back from AstDB after the move) and the order is recorded
+at once: Asterisk commits AstDB writes to disk in batches about a second
+apart, so a record only in AstDB dies with a `kill -9` of Asterisk in that
+second; the event is on the AMI socket microseconds after the key press.
+
+The reconciler (`reconcile`, `core.reconcile`) runs at start, after every
+AMI (re)connect and every `reconcile_s` (10 s): it settles every handoff whose call
+is gone (Asterisk restarted, a hangup report cut off) to one order in a
+final state and deletes the AstDB keys nobody else will.
 The AstDB is reached through the small `AstDb` port; no SQL here.
 """
 from __future__ import annotations
@@ -30,7 +41,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from dataclasses import replace
+from datetime import datetime
 from typing import Any, Protocol
 
 from agi.background import BackgroundTasks
@@ -39,6 +52,8 @@ from core import log_context
 from core.centres import Centre
 from core.channel_vars import HANDOFF_ID
 from core.handoff import (
+    ASTDB_FAMILY,
+    CALL_GUARD_FAMILY,
     ENDED_FAMILY,
     OUTBOX_FAMILY,
     AttendedTransfer,
@@ -48,6 +63,13 @@ from core.handoff import (
     parse_outbox,
     phone_attended_handoff,
     seat_of_channel,
+)
+from core.reconcile import (
+    LiveChannel,
+    OpenHandoff,
+    ReconcilePlan,
+    Snapshot,
+    plan_reconcile,
 )
 
 log = logging.getLogger(__name__)
@@ -66,6 +88,16 @@ class AstDb(Protocol):
     async def delete(self, family: str, key: str) -> None: ...
 
 
+class Pbx(AstDb, Protocol):
+    """What the reconciler reads of Asterisk besides single keys."""
+
+    async def tree(self, family: str) -> dict[str, str]: ...
+
+    async def channels(self) -> list[LiveChannel]: ...
+
+    async def started_at(self) -> float | None: ...
+
+
 class Recorder(Protocol):
     async def record(self, outbox: OutboxRecord) -> Any: ...
 
@@ -75,6 +107,14 @@ class Recorder(Protocol):
     async def ended_while_away(self, handoff_id: str, state: str) -> Any: ...
 
     async def phone_transferred(self, handoff: PhoneHandoff) -> Any: ...
+
+
+class Settler(Recorder, Protocol):
+    async def pending_handoffs(self) -> list[OpenHandoff]: ...
+
+    async def calls_of(self, handoff_ids: list[str]) -> dict[str, str]: ...
+
+    async def settle(self, handoff_id: str, state: str, outcome: str, reason: str | None) -> Any: ...
 
 
 async def read(astdb: AstDb, handoff_id: str) -> OutboxRecord | None:
@@ -120,8 +160,61 @@ async def sweep(astdb: AstDb, handoffs: Recorder) -> int:
     return delivered
 
 
+async def reconcile(pbx: Pbx, handoffs: Settler, *, unknown_after_s: float = 120.0) -> ReconcilePlan:
+    """Record every outbox record, then settle every handoff whose call is gone
+    and delete its AstDB keys (`core.reconcile`).  A handoff whose order
+    could not be settled (database down) keeps its keys for the next run."""
+    await sweep(pbx, handoffs)
+    # AstDB and the orders first, the live channels last: a handoff that ends
+    # meanwhile is seen ended (settled, or reported by its own hangup first),
+    # never a live one taken for ended
+    families = {}
+    for family in (ASTDB_FAMILY, OUTBOX_FAMILY, ENDED_FAMILY, CALL_GUARD_FAMILY):
+        families[family] = await pbx.tree(family)
+    pending = await handoffs.pending_handoffs()
+    open_ids = {o.order_id for o in pending} | set(families[OUTBOX_FAMILY])
+    others = (set(families[ASTDB_FAMILY]) | set(families[ENDED_FAMILY])) - open_ids
+    calls = await handoffs.calls_of(sorted(others)) if others else {}
+    started = await pbx.started_at()
+    channels = await pbx.channels()
+    plan = plan_reconcile(Snapshot(
+        states=families[ASTDB_FAMILY], outbox=families[OUTBOX_FAMILY], ended=families[ENDED_FAMILY],
+        guards=families[CALL_GUARD_FAMILY], pending=tuple(pending), channels=tuple(channels),
+        asterisk_started_at=started, now=time.time(), calls=calls), unknown_after_s=unknown_after_s)
+    for key in plan.bad_records:
+        log.error("handoff %s: outbox record not understood, left in AstDB", key)
+    failed: set[str] = set()
+    for record in plan.record:
+        try:
+            await handoffs.record(record)
+        except Exception:
+            log.exception("handoff %s: order not recorded by the reconciler; kept for the next run",
+                          record.handoff_id)
+            failed.add(record.handoff_id)
+    for item in plan.settle:
+        if item.handoff_id in failed:
+            continue
+        try:
+            await handoffs.settle(item.handoff_id, item.state, item.outcome, item.reason)
+        except Exception:
+            log.exception("handoff %s: not settled; kept for the next run", item.handoff_id)
+            failed.add(item.handoff_id)
+    kept = {key for handoff_id in failed for key in plan.by_handoff.get(handoff_id, ())}
+    deleted = 0
+    for family, key in plan.delete:
+        if (family, key) in kept:
+            continue
+        await pbx.delete(family, key)
+        deleted += 1
+    if plan.settle or deleted:
+        log.info("reconciler: %d handoff(s) settled, %d stale AstDB key(s) deleted, %d under way",
+                 len(plan.settle) - len(failed & {s.handoff_id for s in plan.settle}), deleted, plan.live)
+    return plan
+
+
 class AmiAstDb:
-    """`AstDb` over AMI: DBGetTree lists a family (Asterisk 20+), DBDel deletes."""
+    """`AstDb` over AMI: DBGetTree lists a family (Asterisk 20+), DBDel deletes;
+    with CoreShowChannels and CoreStatus, the reconciler's `Pbx`."""
 
     def __init__(self, ami: Any) -> None:
         self.ami = ami
@@ -140,6 +233,26 @@ class AmiAstDb:
     async def delete(self, family: str, key: str) -> None:
         await self.ami.send({"Action": "DBDel", "Family": family, "Key": key})
 
+    async def tree(self, family: str) -> dict[str, str]:
+        return await self._tree(family)
+
+    async def channels(self) -> list[LiveChannel]:
+        response = await self.ami.send({"Action": "CoreShowChannels"})
+        messages = response if isinstance(response, list) else [response]
+        return [LiveChannel(str(m.get("Channel", "")), str(m.get("Uniqueid", "")), str(m.get("Linkedid", "")))
+                for m in messages if m.get("Event") == "CoreShowChannel"]
+
+    async def started_at(self) -> float | None:
+        """When this Asterisk started (CoreStatus: its local date and time)."""
+        response = await self.ami.send({"Action": "CoreStatus"})
+        message = response[0] if isinstance(response, list) else response
+        try:
+            when = datetime.strptime(f"{message.get('CoreStartupDate')} {message.get('CoreStartupTime')}",
+                                     "%Y-%m-%d %H:%M:%S")
+        except ValueError:
+            return None
+        return time.mktime(when.timetuple())
+
     async def _tree(self, family: str) -> dict[str, str]:
         response = await self.ami.send({"Action": "DBGetTree", "Family": family})
         messages = response if isinstance(response, list) else [response]
@@ -154,31 +267,32 @@ class AmiAstDb:
 
 
 class HandoffJournal:
-    """Records the dialplan's handoffs over the AMI link as they happen, and
-    sweeps the outbox every `interval_s` and whenever the link (re)connects.
-    `start` / `stop` own the sweeping task; the event handlers are attached
-    to `ami` at construction."""
+    """Records the dialplan's handoffs over the AMI link as they happen, sweeps
+    the outbox every `interval_s`, and reconciles (`reconcile`) at start,
+    whenever the link (re)connects and every `reconcile_s`.  `start` / `stop`
+    own the sweeping task; the event handlers are attached to `ami` at
+    construction.  The reconciler needs a `Pbx` (the AMI one by default): with
+    a bare `AstDb` only the sweep runs."""
 
     CREATED_EVENT = "HotlineHandoffCreated"
-    # A created handoff is recorded this long after its event, or at the
-    # answer if that comes first (AgentConnect records and accepts at once):
-    # the order's database write then does not share the machine with the
-    # citizen being connected to the target.  The order's created_at is the
-    # key press either way; no person answers a phone this fast.
-    RECORD_AFTER_S = 0.25
     # `#2`: how long to look for the seat the citizen reached through a Local channel
     SEAT_LOOKUP_S = 5.0
 
     def __init__(self, ami: Any, handoffs: Recorder, interval_s: float = 5.0,
-                 astdb: AstDb | None = None, centres: tuple[Centre, ...] = ()) -> None:
+                 astdb: AstDb | None = None, centres: tuple[Centre, ...] = (),
+                 reconcile_s: float = 10.0) -> None:
         self.astdb: AstDb = astdb if astdb is not None else AmiAstDb(ami)
         self.handoffs = handoffs
         # the configured centres and seats: a phone's attended transfer between
         # two of them is a handoff (none given: not recognised)
         self.centres = centres
         self.interval_s = interval_s
+        self.reconcile_s = reconcile_s
+        self.reconciled = 0  # reconciler runs completed (tests, metrics)
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._reconcile_due = True
+        self._stopping = False
         self._ami = ami
         self._tasks = BackgroundTasks("handoff journal")
         ami.on_event("UserEvent", self._on_user_event)
@@ -187,7 +301,8 @@ class HandoffJournal:
         ami.on_connect(self.kick)
 
     def kick(self) -> None:
-        """Sweep now (the AMI link came back)."""
+        """Sweep and reconcile now (the AMI link came back)."""
+        self._reconcile_due = True
         self._wake.set()
 
     async def start(self) -> None:
@@ -205,14 +320,20 @@ class HandoffJournal:
         self._ami.off_event("AttendedTransfer", self._on_attended_transfer)
         self._ami.off_connect(self.kick)
         await self.drain()
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        self._stopping = True
+        task, self._task = self._task, None
+        # A cancel that lands inside a database or AMI call can be swallowed
+        # there (the loop would then go on for ever): cancel until it has ended.
+        while task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=0.5)
+        if task is not None:
+            await asyncio.gather(task, return_exceptions=True)
 
     def _on_user_event(self, event: dict[str, Any]) -> None:
         if event.get("UserEvent") == self.CREATED_EVENT:
-            self._tasks.spawn(self._created(str(event.get("Handoff", ""))), "handoff created")
+            self._tasks.spawn(self._created(str(event.get("Handoff", "")), event.get("Record")),
+                              "handoff created")
 
     def _on_agent_connect(self, event: dict[str, Any]) -> None:
         if str(event.get("Queue", "")).endswith("-linkage"):
@@ -283,18 +404,20 @@ class HandoffJournal:
             log.exception("handoff %s (attended transfer by seat %s's phone, citizen channel %s): not recorded",
                           handoff.handoff_id, handoff.source_seat, handoff.citizen_channel)
 
-    async def _created(self, handoff_id: str) -> None:
-        """The key moved a citizen: record that handoff's order (unless the
-        answer or a sweep did meanwhile)."""
+    async def _created(self, handoff_id: str, value: Any = None) -> None:
+        """The key moved a citizen: record that handoff's order now, from the
+        record the event carries (read from AstDB if it carries none), unless
+        the answer or a sweep did already."""
         if not is_outbox_id(handoff_id):
             return
-        await asyncio.sleep(self.RECORD_AFTER_S)
         with log_context.bind(handoff_id=handoff_id):
-            await self._record(handoff_id)
+            await self._record(handoff_id, value)
 
-    async def _record(self, handoff_id: str) -> None:
+    async def _record(self, handoff_id: str, value: Any = None) -> None:
         try:
-            record = await read(self.astdb, handoff_id)
+            record = parse_outbox(handoff_id, value) if isinstance(value, str) and value else None
+            if record is None:
+                record = await read(self.astdb, handoff_id)
             if record is not None:
                 await deliver(self.astdb, self.handoffs, record)
         except Exception:  # the sweep or a later report records it
@@ -318,16 +441,37 @@ class HandoffJournal:
         except Exception:  # the citizen's hangup handler makes the order right
             log.exception("handoff %s: acceptance not recorded from AgentConnect", handoff_id)
 
+    async def reconcile(self) -> ReconcilePlan | None:
+        """One reconciler run (None without a `Pbx` or a `Settler`)."""
+        if not (hasattr(self.astdb, "channels") and hasattr(self.handoffs, "settle")):
+            await sweep(self.astdb, self.handoffs)
+            return None
+        plan = await reconcile(self.astdb, self.handoffs)  # type: ignore[arg-type]
+        self.reconciled += 1
+        return plan
+
     async def _run(self) -> None:
-        while True:
+        loop = asyncio.get_running_loop()
+        next_reconcile = loop.time()
+        while not self._stopping:
             try:
-                if getattr(self._ami, "connected", True):
-                    await sweep(self.astdb, self.handoffs)
-                else:  # not up yet (or reconnecting, which the link logs): its connect kicks a sweep
-                    log.debug("outbox sweep waits for the AMI link")
-            except Exception as exc:  # AMI down: the next round tries again
-                log.warning("outbox sweep failed (%s); retrying in %.1f s", exc or type(exc).__name__,
-                            self.interval_s)
+                if not getattr(self._ami, "connected", True):
+                    # not up yet (or reconnecting, which the link logs): its connect kicks a run
+                    log.debug("outbox sweep and reconciler wait for the AMI link")
+                    self._reconcile_due = True
+                elif self._reconcile_due or loop.time() >= next_reconcile:
+                    self._reconcile_due = False
+                    next_reconcile = loop.time() + self.reconcile_s
+                    await self.reconcile()
+                elif await sweep(self.astdb, self.handoffs):
+                    # records were waiting (Python or its database was away): what
+                    # ended meanwhile may have left keys only the reconciler clears
+                    next_reconcile = loop.time() + self.reconcile_s
+                    await self.reconcile()
+            except Exception as exc:  # AMI down: the next round (or the reconnect) tries again
+                self._reconcile_due = True
+                log.warning("outbox sweep / reconciler failed (%s); retrying in %.1f s",
+                            exc or type(exc).__name__, self.interval_s)
             try:
                 await asyncio.wait_for(self._wake.wait(), self.interval_s)
             except asyncio.TimeoutError:

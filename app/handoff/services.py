@@ -63,6 +63,7 @@ from core.handoff import (
     plan_handoff,
     return_reason,
 )
+from core.reconcile import OpenHandoff, split_end
 from core.refusals import Refusal
 from core.settings import Settings
 
@@ -256,11 +257,45 @@ class HandoffService:
     async def ended_while_away(self, handoff_id: str, state: str) -> Any | None:
         """A fast-path handoff ended while nobody could record it (the dialplan
         kept its end next to the outbox record): the order is made to say so."""
-        if state == "lost":
+        name, status = split_end(state)
+        if name == "lost":
             return await self.lost(handoff_id)
-        if state == "returned":
-            return await self.returned(handoff_id, None)
-        return await self.ended(handoff_id, state)
+        if name == "returned":
+            return await self.returned(handoff_id, status)
+        return await self.ended(handoff_id, name)
+
+    async def pending_handoffs(self) -> list[OpenHandoff]:
+        """The handoff orders still `pending` (the reconciler's view of SQL)."""
+        return [OpenHandoff(o.id, o.linkedid, o.channel, o.created_at.timestamp())
+                for o in await self.orders.in_status("transfer", "pending")]
+
+    async def calls_of(self, handoff_ids: list[str]) -> dict[str, str]:
+        """The call (linkedid) of each of these handoffs that has an order with one."""
+        calls = {}
+        for handoff_id in handoff_ids[:1000]:
+            try:
+                order = await self.orders.get(handoff_id)
+            except NotFound:
+                continue
+            if order.linkedid:
+                calls[handoff_id] = order.linkedid
+        return calls
+
+    async def settle(self, handoff_id: str, state: str, outcome: str, reason: str | None) -> Any | None:
+        """The reconciler found this handoff's call gone and nobody reported its
+        end (Asterisk restarted, a hangup report was cut off): its order ends
+        as AstDB last said (`state`), else abandoned with `reason`
+        (`core.reconcile.outcome_of`).  An order past pending keeps its outcome."""
+        self._started.pop(handoff_id, None)
+        log.info("handoff %s: call gone, settled by the reconciler as %s (AstDB state %r)",
+                 handoff_id, outcome, state)
+        if outcome == "accepted":
+            return await self.answered(handoff_id, None)
+        if outcome == "returned":
+            return await self.returned(handoff_id, split_end(state)[1])
+        return await follow(self.orders, handoff_id, "abandoned", event="settled", actor="system",
+                            outcome_reason=reason or "settled_after_restart",
+                            detail={"state": state, "by": "reconciler"})
 
     async def _recorded(self, outbox: OutboxRecord | None) -> None:
         if outbox is not None:

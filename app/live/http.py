@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -19,7 +20,7 @@ from app.live import store as live_store
 from app.live.view import live_snapshot, masked
 from app.runtime import db
 from app.web.auth import principal
-from app.web.keys import ENGINE, REDIS, SETTINGS
+from app.web.keys import ENGINE, HEALTH_CHECKS, REDIS, SETTINGS
 from core.privacy import mask_number
 from core.roles import allows
 
@@ -30,20 +31,41 @@ routes = web.RouteTableDef()
 
 @routes.get("/api/health")
 async def health(request: web.Request) -> web.Response:
-    """200 when the database and Redis answer a real ping, 503 otherwise.
+    """200 when every part the service needs answers, else 503 naming those
+    that do not (`down`).
 
-    `ami` is informative (the bridge's view of the AMI link): calls keep
-    flowing through Asterisk's dialplan without it, so it does not make the
-    service unhealthy.
+    Always the database and Redis (a real ping each).  In a process of the
+    product (`hotline up`, `hotline web`, ...: `Platform` provides
+    `HEALTH_CHECKS`) also the AMI link (this process's own) and the FastAGI
+    server (this process's, else its port): calls still reach a queue through
+    the dialplan's safe path without them, but handoffs, buttons and the live
+    view do not work.  A bare web app (tests) reports `ami` from the bridge's
+    view in Redis, informatively.
     """
     app = request.app
     prefix = app[SETTINGS].redis.prefix
-    database_ok, redis_ok = await asyncio.gather(db.ping(app[ENGINE]), live_store.ping(app[REDIS]))
-    ami_ok = redis_ok and await live_store.ami_connected(app[REDIS], prefix)
-    healthy = database_ok and redis_ok
-    body = {"status": "ok" if healthy else "degraded", "database": database_ok,
-            "redis": redis_ok, "ami": ami_ok}
-    return web.json_response(body, status=200 if healthy else 503)
+    checks = app.get(HEALTH_CHECKS) or {}
+    names = list(checks)
+    results = await asyncio.gather(db.ping(app[ENGINE]), live_store.ping(app[REDIS]),
+                                   *(_check(name, checks[name]) for name in names))
+    body: dict[str, object] = {"database": results[0], "redis": results[1]}
+    body.update(zip(names, results[2:]))
+    if "ami" not in body:
+        body["ami"] = body["redis"] and await live_store.ami_connected(app[REDIS], prefix)
+    required = ["database", "redis", *names]
+    down = [name for name in required if not body[name]]
+    body = {"status": "degraded" if down else "ok", **body}
+    if down:
+        body["down"] = down
+    return web.json_response(body, status=503 if down else 200)
+
+
+async def _check(name: str, check: Callable[[], Awaitable[bool]]) -> bool:
+    try:
+        return bool(await asyncio.wait_for(check(), 3.0))
+    except Exception as exc:  # noqa: BLE001 - a failing check is a part down
+        log.warning("health: %s check failed: %s", name, exc or type(exc).__name__)
+        return False
 
 
 @routes.get("/api/live")

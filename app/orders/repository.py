@@ -186,6 +186,13 @@ async def latest_orders(session: AsyncSession, modes: tuple[str, ...], *, limit:
     return list(rows)
 
 
+async def orders_in_status(session: AsyncSession, mode: str, status: str, *, limit: int = 5000) -> list[Order]:
+    """Orders of `mode` in `status`, oldest first (the handoff reconciler's pending ones)."""
+    rows = await session.scalars(select(Order).where(Order.mode == mode, Order.status == status)
+                                 .order_by(Order.created_at).limit(limit))
+    return list(rows)
+
+
 async def unflagged_overdue_ids(session: AsyncSession, now: datetime) -> list[str]:
     """Ids of orders with a breach the checker has not flagged yet."""
     rows = await session.scalars(select(Order.id).where(or_(

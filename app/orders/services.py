@@ -637,6 +637,11 @@ class OrderService:
         async with self._sessions() as session:
             return await repository.get_order_by_id_or_number(session, order_id)
 
+    async def in_status(self, mode: str, status: str) -> list[Order]:
+        """Orders of `mode` in `status`, oldest first (at most 5,000)."""
+        async with self._sessions() as session:
+            return await repository.orders_in_status(session, mode, status)
+
     async def events(self, order_id: str) -> list[OrderEvent]:
         """The order's audit trail, oldest first; raises `NotFound` for an unknown order."""
         async with self._sessions() as session:

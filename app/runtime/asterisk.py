@@ -2,7 +2,14 @@
 
 `asterisk -C <run>/etc/asterisk.conf -f` keeps Asterisk in the foreground as
 our child, so Ctrl-C on `hotline up` and the end of a test session stop it.
-Readiness is `core waitfullybooted` over the remote console socket.
+Readiness is `core waitfullybooted` over the remote console socket, counted
+only once Asterisk's pid file names our child: the control socket of an older
+instance on the same run directory must not pass for ours.
+
+An Asterisk left running on the run directory (its `hotline up` was killed:
+Asterisk runs in its own session, so it survives) is found by its pid file
+(`running_instance`); the owner then adopts it (`adopt`: its calls go on) or
+stops it — never silently.
 """
 from __future__ import annotations
 
@@ -27,6 +34,53 @@ class AsteriskProcess:
         self.binary = settings.paths.asterisk_prefix / "sbin" / "asterisk"
         self.conf = settings.paths.run_dir / "etc" / "asterisk.conf"
         self.proc: asyncio.subprocess.Process | None = None
+        self.adopted_pid: int | None = None  # an instance we did not start (see `adopt`)
+        self.starts = 0  # instances started by this object (restarts included)
+
+    @property
+    def pid_file(self) -> Path:
+        return self.settings.paths.run_dir / "run" / "asterisk.pid"
+
+    @property
+    def pid(self) -> int | None:
+        if self.proc is not None:
+            return self.proc.pid
+        return self.adopted_pid
+
+    def running_instance(self) -> int | None:
+        """The pid of an Asterisk running on this run directory (its pid file names
+        a live `asterisk` process whose command line holds our configuration), or None."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if _is_asterisk_of(pid, str(self.conf)) else None
+
+    def adopt(self, pid: int) -> None:
+        """Supervise an instance this object did not start (left by a killed
+        `hotline up`): `running`, `wait_exit` and `stop` then act on it."""
+        self.proc = None
+        self.adopted_pid = pid
+        log.warning("adopted asterisk pid=%s already running on %s (its calls go on)", pid, self.conf)
+
+    async def stop_instance(self, pid: int, timeout: float = 15.0) -> None:
+        """Stop an instance by pid (not our child): `core stop now`, then SIGKILL."""
+        log.warning("stopping asterisk pid=%s left running on %s", pid, self.conf)
+        await self.rx("core stop now", timeout=5)
+        if not await _gone(pid, timeout):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            await _gone(pid, 5.0)
+
+    async def wait_exit(self) -> int | None:
+        """Wait until the supervised Asterisk exits; its exit code (None when adopted)."""
+        if self.proc is not None:
+            return await self.proc.wait()
+        while self.adopted_pid is not None and _alive(self.adopted_pid):
+            await asyncio.sleep(0.2)
+        return None
 
     def check_installed(self) -> None:
         if not os.access(self.binary, os.X_OK):
@@ -46,6 +100,8 @@ class AsteriskProcess:
                 start_new_session=True)
         finally:
             out.close()
+        self.adopted_pid = None
+        self.starts += 1
         log.info("asterisk started pid=%s conf=%s", self.proc.pid, self.conf)
         try:
             await asyncio.wait_for(self._wait_booted(), timeout)
@@ -60,8 +116,12 @@ class AsteriskProcess:
                 raise RuntimeError(
                     f"Asterisk exited with {self.proc.returncode}; see "
                     f"{self.settings.paths.run_dir / 'log' / 'console.log'}")
+            if self._pid_in_file() != self.proc.pid:  # not ours yet (or another instance's)
+                await asyncio.sleep(0.05)
+                continue
             rc, out = await self.rx("core waitfullybooted", timeout=10)
-            if rc == 0 and "Asterisk has fully booted" in out:
+            if rc == 0 and "Asterisk has fully booted" in out and self._pid_in_file() == self.proc.pid \
+                    and self.proc.returncode is None:
                 return
             await asyncio.sleep(0.2)  # the control socket is not there yet: retry
 
@@ -79,11 +139,24 @@ class AsteriskProcess:
             return 124, ""
         return p.returncode or 0, out.decode(errors="replace")
 
+    def _pid_in_file(self) -> int | None:
+        try:
+            return int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
     @property
     def running(self) -> bool:
+        if self.adopted_pid is not None:
+            return _alive(self.adopted_pid)
         return self.proc is not None and self.proc.returncode is None
 
     async def stop(self, timeout: float = 15.0) -> None:
+        if self.adopted_pid is not None:
+            pid, self.adopted_pid = self.adopted_pid, None
+            if _alive(pid):
+                await self.stop_instance(pid, timeout)
+            return
         if self.proc is None or self.proc.returncode is not None:
             return
         log.info("stopping asterisk pid=%s", self.proc.pid)
@@ -97,6 +170,35 @@ class AsteriskProcess:
     async def restart(self, timeout: float = 60.0) -> None:
         await self.stop()
         await self.start(timeout)
+
+
+def _alive(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _is_asterisk_of(pid: int, conf: str) -> bool:
+    if not _alive(pid):
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return bool(cmdline) and os.path.basename(cmdline[0]).startswith(b"asterisk") and conf.encode() in cmdline
+
+
+async def _gone(pid: int, timeout: float) -> bool:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while _alive(pid):
+        if loop.time() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
 
 
 def asterisk_version_dir(prefix: Path) -> str:

@@ -79,10 +79,14 @@ async def _until_interrupted(start: Callable[[], Awaitable[None]], stop: Callabl
 
 
 def cmd_up(settings: Settings, _args: argparse.Namespace) -> int:
-    from app.runtime.stack import Stack
+    from app.runtime.stack import Stack, StateDirBusy
 
     stack = Stack(settings)
-    asyncio.run(_until_interrupted(stack.start, stack.stop))
+    try:
+        asyncio.run(_until_interrupted(stack.start, stack.stop))
+    except StateDirBusy as exc:
+        print(f"hotline: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -17,6 +17,8 @@ bridge's own link; otherwise a link that asks Asterisk for no events.
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 
@@ -30,6 +32,7 @@ from app.orders.services import OrderService
 from app.runtime import db
 from app.runtime.features import Dependencies, Role, setup_features
 from app.runtime.secrets import Secrets, load_or_create
+from app.web.keys import HEALTH_CHECKS
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -70,7 +73,26 @@ class Platform:
                                                 agi=routes, ami=self.ami))
         if routes is not None:
             self.agi = FastAgiServer(s, routes)
+        checks: dict[str, Callable[[], Awaitable[bool]]] = {"ami": self._ami_up, "agi": self._agi_up}
+        self.deps.provide(HEALTH_CHECKS, checks)
         return self.deps
+
+    async def _ami_up(self) -> bool:
+        return self.ami is not None and self.ami.connected
+
+    async def _agi_up(self) -> bool:
+        """This process's FastAGI server serving; without one, the configured port answering."""
+        if self.agi is not None:
+            return self.agi.server is not None and self.agi.server.is_serving()
+        network = self.settings.network
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(network.agi_host, network.agi_port), 2.0)
+        except (OSError, asyncio.TimeoutError):
+            return False
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return True
 
     async def start_agi(self) -> None:
         """The FastAGI server (before Asterisk, so its first call finds it)."""

@@ -5,7 +5,6 @@ and test_handoff_paths.py; here: which events it acts on, and that nothing
 it reads from an event reaches AstDB unchecked."""
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from app.handoff.journal import HandoffJournal
@@ -89,13 +88,22 @@ async def test_when_an_event_carries_a_bad_handoff_id_then_nothing_is_asked_of_a
     assert astdb.asked == [] and service.answered_by == [] and service.recorded == []
 
 
-async def test_when_the_key_moved_a_citizen_then_its_order_is_recorded_after_a_moment() -> None:
+async def test_when_the_key_moved_a_citizen_then_its_order_is_recorded_at_once_from_the_event() -> None:
+    ami, astdb, service = Ami(), AstDb(), Service()
+    astdb.data.clear()                 # Asterisk died before AstDB reached the disk
+    journal = HandoffJournal(ami, service, astdb=astdb)  # type: ignore[arg-type]
+    ami.fire({"Event": "UserEvent", "UserEvent": "HotlineHandoffCreated", "Handoff": ID, "Record": RECORD})
+    await journal.drain()
+    assert service.recorded == [ID]
+    assert (OUTBOX_FAMILY, ID) not in astdb.asked          # the event's record was enough
+    await journal.stop()
+    assert ami.handlers == {"UserEvent": [], "AgentConnect": []}
+
+
+async def test_when_the_event_carries_no_record_then_the_outbox_record_is_read() -> None:
     ami, astdb, service = Ami(), AstDb(), Service()
     journal = HandoffJournal(ami, service, astdb=astdb)  # type: ignore[arg-type]
-    journal.RECORD_AFTER_S = 0.05
-    ami.fire({"Event": "UserEvent", "UserEvent": "HotlineHandoffCreated", "Handoff": ID})
-    await asyncio.sleep(0)
-    assert service.recorded == []                          # not on the call's heels
+    ami.fire({"Event": "UserEvent", "UserEvent": "HotlineHandoffCreated", "Handoff": ID, "Record": "v1|junk"})
     await journal.drain()
     assert service.recorded == [ID] and (OUTBOX_FAMILY, ID) not in astdb.data
     await journal.stop()

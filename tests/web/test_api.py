@@ -48,7 +48,8 @@ async def test_when_redis_is_unreachable_then_health_is_503_degraded(settings: S
     async with TestClient(TestServer(app_web.init_app(settings))) as client:
         response = await client.get("/api/health")
         assert response.status == 503
-        assert await response.json() == {"status": "degraded", "database": True, "redis": False, "ami": False}
+        assert await response.json() == {"status": "degraded", "database": True, "redis": False, "ami": False,
+                                         "down": ["redis"]}
 
 
 async def test_when_redis_is_unreachable_then_live_is_503_with_a_clear_error(
@@ -259,8 +260,9 @@ async def test_when_web_runs_as_its_own_process_then_it_answers_until_stopped(
         await platform.start()
         assert platform.agi is None and platform.bridge is None and platform.ami is not None
         async with aiohttp.ClientSession() as http:
-            async with http.get(url) as response:
-                assert response.status == 200
+            async with http.get(url) as response:  # it answers, and says what it lacks
+                assert response.status == 503
+                assert (await response.json())["down"] == ["ami", "agi"]
             await platform.stop()
             with pytest.raises(aiohttp.ClientConnectionError):
                 await http.get(url)
