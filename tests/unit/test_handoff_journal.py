@@ -97,7 +97,7 @@ async def test_when_the_key_moved_a_citizen_then_its_order_is_recorded_at_once_f
     assert service.recorded == [ID]
     assert (OUTBOX_FAMILY, ID) not in astdb.asked          # the event's record was enough
     await journal.stop()
-    assert ami.handlers == {"UserEvent": [], "AgentConnect": []}
+    assert ami.handlers == {"UserEvent": [], "AgentConnect": [], "AttendedTransfer": []}
 
 
 async def test_when_the_event_carries_no_record_then_the_outbox_record_is_read() -> None:
