@@ -26,6 +26,7 @@ from app.web.input import KEY_PATTERN, TOKEN, query_parameters, schema_of
 from app.web.keys import SESSIONS, SETTINGS
 from core.handoff import CHANNEL_NAME_MAX, CHANNEL_NAME_PATTERN
 from core.orders import STATUSES
+from core.seats import DEFAULT_PAUSE_REASON
 from core.settings import Settings
 
 routes = web.RouteTableDef()
@@ -139,7 +140,7 @@ def build(settings: Settings, codes: tuple[str, ...] | None = None) -> dict[str,
     order_id = _path_param("order_id", "Order id or number (12345-20261125-0001)")
     code = _path_param("code", "Catalogue code (QZ-1-04, PL-3-12)", 32, catalogue_api.CODE.pattern)
     paths: dict[str, Any] = {
-        "/api/health": {"get": {"summary": "Database and Redis reachability", "security": [],
+        "/api/health": {"get": {"summary": "Whether the database, Redis, the AMI link and FastAGI are up (503 names what is down)", "security": [],
                                 "responses": {"200": {"description": "healthy"},
                                               "503": {"description": "degraded"}}}},
         "/api/live": {"get": {"summary": "Live queues and seats of every centre",
@@ -295,7 +296,11 @@ def build(settings: Settings, codes: tuple[str, ...] | None = None) -> dict[str,
             "summary": summary, "operationId": f"seat{action.title()}", "parameters": [seat],
             "responses": _with_schema(_responses(200, "the seat's state afterwards", 404, 409), "200", seat_state)}
         if action == "pause":
-            operation["requestBody"] = _body(schema_of(seats_api.PAUSE_FIELDS), required=False)
+            body = schema_of(seats_api.PAUSE_FIELDS)
+            # exactly what core.seats.pause_reason takes: nothing, a code, a name
+            reasons = settings.seats.pause_reasons
+            body["properties"]["reason"]["enum"] = ["", *reasons, *reasons.values(), DEFAULT_PAUSE_REASON]
+            operation["requestBody"] = _body(body, required=False)
         paths[f"/api/seats/{{seat}}/{action}"] = {"post": operation}
     # 工单⇄警单 between platforms (app.federation): the peers' routes are signed
     # per peer (HMAC, headers below), not bearer tokens.

@@ -283,7 +283,8 @@ async def test_when_b_does_not_answer_a_peer_handoff_then_b_counts_no_abandoned_
                 resynced_at = (await resp.json())["ami"]["resynced_at"]
                 assert isinstance(resynced_at, (int, float)) and resynced_at > moment, resynced_at
                 return True
-            await eventually(lambda: resynced_after(time.time()), what="B's live state resynced")
+            since = time.time()  # once: a resync after this moment
+            await eventually(lambda: resynced_after(since), what="B's live state resynced")
             queues = await left_b_s_queue()
             assert queues["linkage"]["abandoned"] == 0
         assert await platforms.orders_b.of_call(call.handset_id) == []

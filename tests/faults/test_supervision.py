@@ -88,6 +88,8 @@ async def test_when_asterisk_dies_under_hotline_up_then_it_is_restarted_and_heal
     back_s = round(time.monotonic() - killed, 2)
     [second] = asterisk_pids(state)
     assert second != first
+    # the AMI link (health) can be back a moment before the watchdog's start() returns and logs
+    await eventually(lambda: "asterisk restarted" in log.read_text(), timeout=15, what="the restart logged")
     assert await _stop(proc) == 0
     assert asterisk_pids(state) == []
     text = log.read_text()
