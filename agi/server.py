@@ -62,7 +62,7 @@ class MalformedRequest(Exception):
     pass
 
 
-async def read_headers(reader: asyncio.StreamReader) -> "OrderedDict[str, str]":
+async def read_headers(reader: asyncio.StreamReader) -> OrderedDict[str, str]:
     """Read the `agi_*: value` block up to its blank line; raise
     `MalformedRequest` for a repeated or malformed header or a missing one
     (see the module's docstring)."""
@@ -108,7 +108,7 @@ class FastAgiServer:
         try:
             try:
                 headers = await asyncio.wait_for(read_headers(reader), HEADER_TIMEOUT_S)
-            except (MalformedRequest, asyncio.TimeoutError, ConnectionError) as exc:
+            except (TimeoutError, MalformedRequest, ConnectionError) as exc:
                 log.error("malformed FastAGI request from %s: %s", peer, exc or "timeout")
                 return
             self.requests += 1

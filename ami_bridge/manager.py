@@ -151,7 +151,7 @@ class _Link(Manager):
     login and keep-alive belong to `AmiManager`.
     """
 
-    def __init__(self, owner: "AmiManager", **config: Any) -> None:
+    def __init__(self, owner: AmiManager, **config: Any) -> None:
         super().__init__(**config)
         self._owner = owner
 
@@ -328,7 +328,7 @@ class AmiManager:
         """Wait until logged in; raises `AmiTimeout` after `timeout` seconds."""
         try:
             await asyncio.wait_for(self._connected_event.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise AmiTimeout(f"AMI {self.host}:{self.port} not connected after {timeout}s") from None
 
     async def send(self, action: Mapping[str, object], *, timeout: float | None = None,
@@ -375,7 +375,7 @@ class AmiManager:
         self._inflight.add(future)
         try:
             result = await asyncio.wait_for(future, timeout or self.action_timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             protocol.responses.pop(act.id, None)
             protocol.responses.pop(act.action_id, None)
             raise AmiTimeout(f"no complete response to {name!r}") from None
@@ -414,7 +414,7 @@ class AmiManager:
                 await self._open()
             except asyncio.CancelledError:
                 raise
-            except (OSError, asyncio.TimeoutError, AmiError) as exc:
+            except (TimeoutError, OSError, AmiError) as exc:
                 self._drop("connect failed")
                 if self._closing:
                     return
@@ -422,7 +422,7 @@ class AmiManager:
                             self.host, self.port, exc or type(exc).__name__, delay)
                 try:
                     await asyncio.wait_for(self._retry_now.wait(), delay * random.uniform(0.8, 1.2))
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
                 self._retry_now.clear()
                 # a refused login is a configuration matter: no need to ask every second

@@ -183,7 +183,7 @@ class Changes:
     def __bool__(self) -> bool:
         return bool(self.queues or self.seats or self.channels)
 
-    def __or__(self, other: "Changes") -> "Changes":
+    def __or__(self, other: Changes) -> Changes:
         return Changes(self.queues | other.queues, self.seats | other.seats, self.channels | other.channels)
 
 

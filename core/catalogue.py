@@ -19,8 +19,9 @@ seed's own wording.  No I/O here: loading files and the database is
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from core.safety import BLANKS, NOT_BLANK
 

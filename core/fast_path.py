@@ -40,9 +40,8 @@ No I/O here; nothing imports the web, AMI or AGI layers.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable
 
 from core import channel_vars as cv
 from core.centres import Centre, centre_by_id, seat_by_extension

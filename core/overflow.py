@@ -28,8 +28,9 @@ Bad configuration raises `core.safety.UnsafeValue(field, reason)`.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Iterable, Literal, Mapping
+from typing import Any, Literal
 
 from core.centres import Centre, centre_by_id
 from core.contexts import is_call_flow

@@ -35,8 +35,9 @@ import threading
 import unicodedata
 import warnings
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import bm25s
 import numpy as np

@@ -468,12 +468,12 @@ class HandoffJournal:
                     # ended meanwhile may have left keys only the reconciler clears
                     next_reconcile = loop.time() + self.reconcile_s
                     await self.reconcile()
-            except Exception as exc:  # AMI down: the next round (or the reconnect) tries again
+            except Exception as exc:  # noqa: BLE001 - AMI down: the next round (or the reconnect) tries again
                 self._reconcile_due = True
                 log.warning("outbox sweep / reconciler failed (%s); retrying in %.1f s",
                             exc or type(exc).__name__, self.interval_s)
             try:
                 await asyncio.wait_for(self._wake.wait(), self.interval_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             self._wake.clear()

@@ -16,9 +16,10 @@ one upsert on `order_counters`, never from counting rows.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone, tzinfo
-from typing import Any, Callable, Protocol
+from datetime import UTC, datetime, tzinfo
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -41,7 +42,7 @@ from core.orders import (
 from core.safety import UnsafeValue, check_line, check_number, check_token, is_presented
 from core.sla import ORDER_CLASSES, TimeLimits, breaches, deadlines
 
-__all__ = ["OrderService", "IllegalTransition", "CHINA_TZ", "OrderChange", "OrderObserver"]
+__all__ = ["CHINA_TZ", "IllegalTransition", "OrderChange", "OrderObserver", "OrderService"]
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +234,7 @@ class OrderService:
         for observer in self._observers:
             try:
                 observer.committed(order, change)
-            except Exception:  # noqa: BLE001 - the change is committed; a nudge failing must not undo the answer
+            except Exception:  # the change is committed; a nudge failing must not undo the answer
                 log.exception("observer %r failed after order %s was committed", observer, order.number)
 
     @property
@@ -244,7 +245,7 @@ class OrderService:
         now = self._clock()
         if now.tzinfo is None:
             raise ValueError("the order clock must return timezone-aware datetimes")
-        return now.astimezone(timezone.utc)
+        return now.astimezone(UTC)
 
     async def create(
         self,
@@ -305,7 +306,7 @@ class OrderService:
         if created_at is not None:
             if created_at.tzinfo is None:
                 raise BadInput("created_at", "must be timezone-aware")
-            now = min(now, created_at.astimezone(timezone.utc))
+            now = min(now, created_at.astimezone(UTC))
         if fields.get("order_class") is None:
             fields.pop("order_class", None)
         async with self._sessions.begin() as session:

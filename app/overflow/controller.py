@@ -40,8 +40,9 @@ import asyncio
 import json
 import logging
 import time
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -156,7 +157,7 @@ class OverflowController:
         """One look at the live state: transitions, membership, dashboard view."""
         try:
             self.groups = await self.config.load()
-        except Exception as exc:  # keep the last known groups while the database is away
+        except Exception as exc:  # noqa: BLE001 - keep the last known groups while the database is away
             log.warning("overflow groups not readable (%s); keeping %d known groups", exc, len(self.groups))
         for group in self.groups:
             for member in group.members:
@@ -201,7 +202,7 @@ class OverflowController:
                  load.waiting, load.longest_wait_s, load.local_free, load.local_seats)
         try:
             await self.config.record_surge(group, change, load,
-                                           datetime.fromtimestamp(change.at, timezone.utc))
+                                           datetime.fromtimestamp(change.at, UTC))
         except Exception:
             log.exception("surge event of group %s not stored", group.name)
 
@@ -398,7 +399,7 @@ class OverflowController:
             except HotlineError as exc:  # bad data: retrying will not help
                 log.error("overflow order not recorded (%s): %s", exc, fields)
                 return
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - database away or busy: the next attempt
                 log.warning("overflow order write failed (attempt %d: %s)", attempt + 1, exc)
                 continue
             self.orders_recorded += 1

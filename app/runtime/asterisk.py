@@ -105,7 +105,7 @@ class AsteriskProcess:
         log.info("asterisk started pid=%s conf=%s", self.proc.pid, self.conf)
         try:
             await asyncio.wait_for(self._wait_booted(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             await self.stop()
             raise RuntimeError(f"Asterisk did not boot within {timeout:.0f}s; see {log_path}") from None
 
@@ -133,7 +133,7 @@ class AsteriskProcess:
             stderr=asyncio.subprocess.STDOUT)
         try:
             out, _ = await asyncio.wait_for(p.communicate(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             p.kill()
             await p.wait()
             return 124, ""
@@ -163,7 +163,7 @@ class AsteriskProcess:
         await self.rx("core stop now", timeout=5)
         try:
             await asyncio.wait_for(self.proc.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             os.killpg(self.proc.pid, signal.SIGKILL)
             await self.proc.wait()
 

@@ -37,7 +37,8 @@ import signal
 import subprocess
 import sys
 import time
-from typing import TYPE_CHECKING, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from core.settings import PROJECT_ROOT, Settings, SettingsError, deprecated_variables
 

@@ -270,7 +270,7 @@ async def run_handoff_bench(settings: Settings, count: int = 200, background_cal
             mode = "hotline" if i % 2 == 0 else "blind"
             try:
                 intervals, handoff = await _one(ami, watch, mode, f"1390000{i:04d}", digits[mode])
-            except (asyncio.TimeoutError, AssertionError, StopIteration):
+            except (TimeoutError, AssertionError, StopIteration):
                 failures[mode] += 1
                 if not background_calls:
                     await ami.send({"Action": "Hangup", "Channel": "/^Local/"})
@@ -506,7 +506,7 @@ async def _run_across_trunk(settings: Settings, count: int) -> dict[str, Any]:
             try:
                 intervals, handoff = await _one(a["ami"], watch, mode, f"1390000{i:04d}", digits[mode],
                                                 far=(b["ami"], far))
-            except (asyncio.TimeoutError, AssertionError):
+            except (TimeoutError, AssertionError):
                 failures[mode] += 1
                 for side in sides:
                     await side["ami"].send({"Action": "Hangup", "Channel": "/^(Local|PJSIP)//"})

@@ -200,7 +200,7 @@ async def _one_call(ami: AmiManager, answers: _Answers, call: Call, *, mode: str
             if mode == "baseline" and call.kind == "threeway":
                 # Asterisk's attended transfer completes when the transferring seat hangs up
                 await ami.send({"Action": "Hangup", "Channel": phone})
-    except (asyncio.TimeoutError, LookupError, RuntimeError) as exc:
+    except (TimeoutError, LookupError, RuntimeError) as exc:
         call.failed = type(exc).__name__
     finally:
         answers.forget(source_queue, linkedid=call.handset_id)
@@ -398,7 +398,7 @@ async def run_load_bench(settings: Settings, *, rates: list[float], step_s: floa
                 child.send_signal(signal.SIGTERM)
                 try:
                     await asyncio.wait_for(child.wait(), 60)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     os.killpg(child.pid, signal.SIGKILL)
                     await child.wait()
             log_file.close()

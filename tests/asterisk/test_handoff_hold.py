@@ -7,7 +7,8 @@ coming back, and the citizen hanging up each send it there.
 """
 from __future__ import annotations
 
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 

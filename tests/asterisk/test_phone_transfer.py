@@ -10,8 +10,9 @@ channel is left on any PBX and no handoff state is left in AstDB.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 

@@ -10,8 +10,9 @@ leaves every seat signed in and unpaused, and no channel behind.
 """
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 from sqlalchemy import select

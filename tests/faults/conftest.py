@@ -12,8 +12,8 @@ end of the run and written to var/faults-figures.md for the notes.
 """
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 import pytest
 

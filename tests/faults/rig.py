@@ -67,7 +67,7 @@ class Figures:
                "reconnect_s", "outage_s", "settle_s", "seconds", "note")
 
     @classmethod
-    def table(cls, rows: list["Figures"]) -> str:
+    def table(cls, rows: list[Figures]) -> str:
         names = {f.name for f in fields(cls)}
         assert set(cls.COLUMNS) <= names
         head = "| " + " | ".join(cls.COLUMNS) + " |"
@@ -98,7 +98,7 @@ class FaultRig:
         self.hung_up: set[str] = set()   # handsets the test hung up itself
 
     @classmethod
-    async def start(cls, tmp_path: Path, figures: Figures, url: str | None = None, **env: str) -> "FaultRig":
+    async def start(cls, tmp_path: Path, figures: Figures, url: str | None = None, **env: str) -> FaultRig:
         pbx = await Pbx.start(tmp_path / "pbx", HOTLINE_CENTRES=CENTRES, **env)
         url = url or f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}"
         rig = cls(pbx, figures, url)
@@ -376,5 +376,5 @@ async def health(env: dict[str, str]) -> tuple[int, dict[str, Any]] | None:
     try:
         async with aiohttp.ClientSession() as http, http.get(url, timeout=aiohttp.ClientTimeout(total=5)) as r:
             return r.status, await r.json()
-    except (aiohttp.ClientError, asyncio.TimeoutError):
+    except (TimeoutError, aiohttp.ClientError):
         return None

@@ -7,10 +7,10 @@ is the real one under a per-test key prefix, cleaned afterwards.
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import AsyncIterator
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -52,7 +52,7 @@ class Clock:
 @pytest.fixture
 def clock() -> Clock:
     # 09:30 in Beijing on 25 November 2026.
-    return Clock(datetime(2026, 11, 25, 1, 30, tzinfo=timezone.utc))
+    return Clock(datetime(2026, 11, 25, 1, 30, tzinfo=UTC))
 
 
 @pytest.fixture

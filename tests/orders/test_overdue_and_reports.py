@@ -6,8 +6,9 @@ import csv
 import io
 import json
 import time
+from collections.abc import AsyncIterator
+from datetime import UTC
 from pathlib import Path
-from typing import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
@@ -192,13 +193,13 @@ async def test_when_a_period_is_reported_then_counts_by_direction_category_outco
 async def test_when_seats_paused_in_a_period_then_the_report_counts_paused_time_per_seat_and_reason(
     api: Api,
 ) -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from app.runtime.models import SeatEventRow
     from app.web.keys import SESSIONS
 
     def at(day: int, hh: int, mm: int) -> datetime:
-        return datetime(2026, 11, day, hh, mm, tzinfo=timezone.utc)
+        return datetime(2026, 11, day, hh, mm, tzinfo=UTC)
 
     rows = [  # (when, seat, signed in, paused, reason)
         (at(9, 10, 0), "2001", True, True, "就餐"),      # before the period, still paused at its start

@@ -47,7 +47,7 @@ class SipPhone:
     sip_log: Path | None = None  # every SIP message it sent and received
 
     @classmethod
-    async def start(cls, directory: Path, pbx: Settings, seat: str, password: str) -> "SipPhone":
+    async def start(cls, directory: Path, pbx: Settings, seat: str, password: str) -> SipPhone:
         settings = Settings(site=SiteSettings(centres=pbx.site.centres),
                             paths=PathSettings(state_dir=directory, asterisk_prefix=pbx.paths.asterisk_prefix))
         run, etc = settings.paths.run_dir, settings.paths.run_dir / "etc"

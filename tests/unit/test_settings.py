@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from collections.abc import Mapping
+from datetime import UTC, timedelta
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import pytest
 
@@ -440,7 +441,7 @@ def test_when_the_sqlite_file_is_relative_then_it_is_taken_from_the_project_root
         "sqlite+aiosqlite:////srv/orders.db"
     assert read({"HOTLINE_DATABASE_URL": "postgresql+asyncpg://u@h/db"}).url == "postgresql+asyncpg://u@h/db"
 def test_when_no_time_zone_is_set_then_days_are_china_standard_time() -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     zone = Settings.from_env({}).orders.tz
-    assert datetime(2026, 11, 25, 16, 30, tzinfo=timezone.utc).astimezone(zone).date().isoformat() == "2026-11-26"
+    assert datetime(2026, 11, 25, 16, 30, tzinfo=UTC).astimezone(zone).date().isoformat() == "2026-11-26"
