@@ -40,7 +40,8 @@ class AgiCall(Protocol):
 # No `$`, `{`, quotes or spaces: nothing in it can be expanded or split.
 _FUNCTION = re.compile(r"^[A-Z][A-Z_]{0,31}\([A-Za-z0-9_.@/;:+\-,]{1,256}\)$")
 # ...or several variables read at once: ${A}|${B}|${CHANNEL(linkedid)}
-_VARIABLES = re.compile(r"^\$\{[A-Z][A-Z_]{0,63}(\([a-z]{1,32}\))?\}(\|\$\{[A-Z][A-Z_]{0,63}(\([a-z]{1,32}\))?\}){0,15}$")
+_VARIABLES = re.compile(r"^\$\{[A-Z][A-Z_]{0,63}(\([a-z]{1,32}\))?\}"
+                        r"(\|\$\{[A-Z][A-Z_]{0,63}(\([a-z]{1,32}\))?\}){0,15}$")
 
 
 def check_function(expression: str) -> str:

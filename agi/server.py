@@ -53,7 +53,7 @@ def check_order(names: list[str]) -> None:
     expected = [n for n in NETWORK_HEADERS if n in network] + list(CHANNEL_HEADERS)
     expected += [f"agi_arg_{i}" for i in range(1, len(names) - len(expected) + 1)]
     if names != expected:
-        wrong = next((f"{got} where {want} belongs" for got, want in zip(names, expected) if got != want),
+        wrong = next((f"{got} where {want} belongs" for got, want in zip(names, expected, strict=False) if got != want),
                      f"{len(names)} headers, expected {len(expected)}")
         raise MalformedRequest(f"headers out of res_agi's order: {wrong}")
 

@@ -4,8 +4,9 @@
 reconnects forever with exponential backoff when Asterisk goes away (restart,
 crash, network) — capped at one second, so the link is back within about a
 second of Asterisk accepting logins again (a refused connect costs nothing;
-`reconnect_now` skips the wait when the owner knows Asterisk is back) — and tells its owner through `on_connect` / `on_disconnect`
-callbacks so the owner can resynchronise.  It knows nothing about queues,
+`reconnect_now` skips the wait when the owner knows Asterisk is back) — and
+tells its owner through `on_connect` / `on_disconnect` callbacks so the owner
+can resynchronise.  It knows nothing about queues,
 seats or Redis; `ami_bridge.service` wires it to the live state.
 
 panoramisk supplies the wire protocol (`AMIProtocol`: framing, ActionID
@@ -447,7 +448,7 @@ class AmiManager:
         loop = asyncio.get_running_loop()
         self._lost = loop.create_future()
         link = _Link(self, host=self.host, port=self.port, loop=loop, log=log)
-        transport, protocol = await asyncio.wait_for(
+        _transport, protocol = await asyncio.wait_for(
             loop.create_connection(_Utf8Protocol, self.host, self.port), self.connect_timeout_s)
         # What panoramisk's Manager.connection_made would set up.
         protocol.factory = link

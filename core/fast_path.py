@@ -384,7 +384,8 @@ if tuple(PHONE_OUTBOX_SOURCES) != OUTBOX_FIELDS:
     raise RuntimeError(f"PHONE_OUTBOX_SOURCES {tuple(PHONE_OUTBOX_SOURCES)} != OUTBOX_FIELDS {OUTBOX_FIELDS}")
 
 PHONE_WRITES: tuple[Write, ...] = (
-    Write(f"DB({CALL_GUARD_FAMILY}/{LINKEDID})", PHONE_HANDOFF_ID, "the call guard: a handoff of this call is under way"),
+    Write(f"DB({CALL_GUARD_FAMILY}/{LINKEDID})", PHONE_HANDOFF_ID,
+          "the call guard: a handoff of this call is under way"),
     Write(f"DB({ASTDB_FAMILY}/{PHONE_HANDOFF_ID})", "pending", "the handoff's state (hangup handler, return path)"),
     Write(f"DB({OUTBOX_FAMILY}/{PHONE_HANDOFF_ID})",
           "|".join([OUTBOX_VERSION] + [PHONE_OUTBOX_SOURCES[name] for name in OUTBOX_FIELDS]),

@@ -302,7 +302,8 @@ class SurgeChange:
 
 
 def surge_step(state: SurgeState, thresholds: Thresholds, load: CentreLoad, now: float, *,
-               open_after_s: float, clear_after_s: float, enabled: bool = True) -> tuple[SurgeState, SurgeChange | None]:
+               open_after_s: float, clear_after_s: float,
+               enabled: bool = True) -> tuple[SurgeState, SurgeChange | None]:
     """The group's next surge state from the load now, and the change if any.
 
     Opens once a trigger has held for `open_after_s`; closes once no trigger

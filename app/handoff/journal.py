@@ -378,7 +378,7 @@ class HandoffJournal:
                     bridges.setdefault(str(row["BridgeId"]), []).append(str(row.get("Channel", "")))
             of = {name: bridge for bridge, names in bridges.items() for name in names}
 
-            def peers(channel: str) -> list[str]:
+            def peers(channel: str, bridges: dict[str, list[str]] = bridges, of: dict[str, str] = of) -> list[str]:
                 return [n for n in bridges.get(of.get(channel, ""), []) if n != channel and n not in transferer]
             for peer in peers(citizen):
                 if seat_of_channel(self.centres, peer):

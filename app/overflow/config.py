@@ -114,7 +114,8 @@ class OverflowConfig:
         group = self._validated(data)
         now = self._clock()
         async with self._sessions.begin() as session:
-            taken = (await session.scalars(select(RemoteSeatGroup.id).where(RemoteSeatGroup.name == group.name))).first()
+            taken = (await session.scalars(
+                select(RemoteSeatGroup.id).where(RemoteSeatGroup.name == group.name))).first()
             if taken is not None:
                 raise Conflict(f"an overflow group named {group.name!r} exists")
             await self._check_shared(session, group)

@@ -18,6 +18,7 @@ import logging
 import os
 import signal
 from pathlib import Path
+from typing import BinaryIO
 
 from core.settings import Settings
 
@@ -78,7 +79,7 @@ class AsteriskProcess:
         """Wait until the supervised Asterisk exits; its exit code (None when adopted)."""
         if self.proc is not None:
             return await self.proc.wait()
-        while self.adopted_pid is not None and _alive(self.adopted_pid):
+        while self.adopted_pid is not None and _alive(self.adopted_pid):  # noqa: ASYNC110 - not our child: polled
             await asyncio.sleep(0.2)
         return None
 
@@ -91,8 +92,7 @@ class AsteriskProcess:
     async def start(self, timeout: float = 60.0) -> None:
         self.check_installed()
         log_path = self.settings.paths.run_dir / "log" / "console.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        out = open(log_path, "ab")
+        out = await asyncio.to_thread(open_log, log_path)
         try:
             self.proc = await asyncio.create_subprocess_exec(
                 str(self.binary), "-C", str(self.conf), "-f", "-n", "-q",
@@ -170,6 +170,12 @@ class AsteriskProcess:
     async def restart(self, timeout: float = 60.0) -> None:
         await self.stop()
         await self.start(timeout)
+
+
+def open_log(path: Path) -> BinaryIO:
+    """`path` opened for appending, its directory made: a child's stdout and stderr."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return open(path, "ab")
 
 
 def _alive(pid: int) -> bool:

@@ -69,7 +69,7 @@ def _queries() -> list[str]:
         for case in cases:
             if case.phrasing not in seen:
                 seen.append(case.phrasing)
-    return seen + ["电梯", "95598", "PL-3-01", "停电 变压器", "自来水公司", "今天天气怎么样"]
+    return [*seen, "电梯", "95598", "PL-3-01", "停电 变压器", "自来水公司", "今天天气怎么样"]
 
 
 async def run_catalogue_bench(entries: int = 1000, rounds: int = 3) -> dict[str, Any]:

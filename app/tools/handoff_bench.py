@@ -9,8 +9,8 @@ channel into the 110 linkage queue; with HOTLINE_HANDOFF_FAST_PATH=no the
 `handoff_key` AGI route first) or Asterisk's built-in blind transfer (`#1`
 then `110`: features.conf blindxfer into the test rig's
 `hotline-bench-blind-transfer`, the same linkage queue, no order).  The
-handoff journal runs as in `hotline up` and records the orders over AMI.  Lost orders: handoffs whose order is not `accepted`
-at the end (must be 0).  Results are figures for notes, never timed
+handoff journal runs as in `hotline up` and records the orders over AMI.
+Lost orders: handoffs whose order is not `accepted` at the end (must be 0).  Results are figures for notes, never timed
 assertions.
 
 What is timed (both modes the same way, on Asterisk's own event clock, the

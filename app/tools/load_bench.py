@@ -53,7 +53,7 @@ from sqlalchemy import select
 
 from ami_bridge.manager import AmiManager
 from app.runtime import db
-from app.runtime.asterisk import AsteriskProcess
+from app.runtime.asterisk import AsteriskProcess, open_log
 from app.runtime.models import Order
 from app.runtime.secrets import load_or_create
 from app.tools import simulation
@@ -232,7 +232,8 @@ async def _ramp(ami: AmiManager, *, mode: str, rates: list[float], step_s: float
     ami.on_event("AgentConnect", answers.on_event)
     ami.on_event("DTMFEnd", answers.on_event)
     keys = ({"handoff": "*1", "threeway": "*2"} if mode == "ours" else
-            {"handoff": BUILTIN_FEATURE_KEYS["blindxfer"] + TARGET, "threeway": BUILTIN_FEATURE_KEYS["atxfer"] + TARGET})
+            {"handoff": BUILTIN_FEATURE_KEYS["blindxfer"] + TARGET,
+             "threeway": BUILTIN_FEATURE_KEYS["atxfer"] + TARGET})
     pick = random.Random(seed)
     steps: list[dict[str, Any]] = []
     every: list[Call] = []
@@ -377,7 +378,7 @@ async def run_load_bench(settings: Settings, *, rates: list[float], step_s: floa
     }
     try:
         # ---- ours: `hotline up` in a child process
-        log_file = open(state / "hotline-up.log", "ab")
+        log_file = await asyncio.to_thread(open_log, state / "hotline-up.log")
         child = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "app.runtime.cli", "up", cwd=str(PROJECT_ROOT),
             env=_child_env(settings, database_url), stdin=asyncio.subprocess.DEVNULL,
@@ -421,7 +422,7 @@ async def run_load_bench(settings: Settings, *, rates: list[float], step_s: floa
                 await ami.close()
                 await asterisk.stop()
             out["baseline"] = {"steps": steps}
-            out["ratios_ours_over_baseline"] = [_ratios(o, b) for o, b in zip(out["ours"]["steps"], steps)]
+            out["ratios_ours_over_baseline"] = [_ratios(o, b) for o, b in zip(out["ours"]["steps"], steps, strict=True)]
         out["machine"]["loadavg_at_end"] = os.getloadavg()
         return out
     finally:
@@ -437,7 +438,8 @@ def _ratios(ours: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
     return {
         "offered_calls_per_s": ours["offered_calls_per_s"],
         "cpu_per_call_total": ratio(cpu_ours, base["cpu_ms_per_call"].get("asterisk")),
-        "cpu_per_call_asterisk": ratio(ours["cpu_ms_per_call"].get("asterisk"), base["cpu_ms_per_call"].get("asterisk")),
+        "cpu_per_call_asterisk": ratio(ours["cpu_ms_per_call"].get("asterisk"),
+                                       base["cpu_ms_per_call"].get("asterisk")),
         "setup_p50": ratio(ours["setup"]["p50_ms"], base["setup"]["p50_ms"]),
         "setup_p95": ratio(ours["setup"]["p95_ms"], base["setup"]["p95_ms"]),
         # *1 against Asterisk's #1 blind transfer; the three-way call (a conference) against its

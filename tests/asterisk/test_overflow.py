@@ -211,7 +211,7 @@ async def test_when_local_seats_are_busy_and_10_citizens_call_then_the_remote_gr
     done: set[str] = set()
 
     async def all_answered() -> bool:
-        for number, event in surge.answers().items():
+        for number in surge.answers():
             if number in calls and number not in done:
                 done.add(number)
                 await surge.pbx.hang_up(calls[number].handset_id)

@@ -189,7 +189,7 @@ async def _threeway_joined(platforms: Platforms, tmp_path: Path) -> tuple[object
 async def test_threeway_across_trunk_then_initiator_cancels_and_b_seat_is_dropped(
         platforms: Platforms, tmp_path: Path) -> None:
     a, b = platforms.a, platforms.b
-    call, seat, seat_b, conference = await _threeway_joined(platforms, tmp_path)
+    call, seat, seat_b, _conference = await _threeway_joined(platforms, tmp_path)
 
     await a.press_key(seat, "*0")  # in A's conference: the initiator cancels
 
@@ -204,7 +204,7 @@ async def test_threeway_across_trunk_then_initiator_cancels_and_b_seat_is_droppe
 async def test_threeway_across_trunk_when_110_seat_on_b_marks_emergency_then_a_records_110_dispatching_first(
         platforms: Platforms, tmp_path: Path) -> None:
     a, b = platforms.a, platforms.b
-    call, seat, seat_b, conference = await _threeway_joined(platforms, tmp_path)
+    call, seat, seat_b, _conference = await _threeway_joined(platforms, tmp_path)
 
     # the 110 seat on B presses *9: its digits cross the trunk (RFC 4733) into
     # the conference menu on A, where the trunk leg is the invited party

@@ -23,6 +23,7 @@ from typing import Any
 from app.handoff.http import HANDOFFS
 from app.handoff.journal import AmiAstDb, HandoffJournal
 from app.handoff.services import HandoffService
+from app.runtime.asterisk import open_log
 from app.tools.simulation import CitizenCall
 from app.web.errors import NotFound
 from core.handoff import ASTDB_FAMILY, CALL_GUARD_FAMILY, ENDED_FAMILY, OUTBOX_FAMILY
@@ -324,7 +325,7 @@ def up_env(state_dir: Path, **extra: str) -> dict[str, str]:
 
 
 async def hotline(args: list[str], env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
-    out = open(log, "ab")
+    out = await asyncio.to_thread(open_log, log)
     try:
         return await asyncio.create_subprocess_exec(
             sys.executable, "-m", "app.runtime.cli", *args, cwd=PROJECT_ROOT, env=env,

@@ -103,7 +103,7 @@ async def test_when_input_is_bad_then_create_and_transition_name_the_field(servi
              dict(wait_ms=-1), dict(emergency="yes"), dict(address="a\r\nb")]
     fields = ["mode", "citizen_number", "status", "order_class", "colour", "content", "wait_ms", "emergency",
               "address"]
-    for case, field in zip(cases, fields):
+    for case, field in zip(cases, fields, strict=True):
         with pytest.raises(BadInput) as error:
             await new_transfer(service, **case)
         assert error.value.field == field, case

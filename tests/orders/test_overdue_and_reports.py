@@ -226,7 +226,8 @@ async def test_when_seats_paused_in_a_period_then_the_report_counts_paused_time_
     ]
     status, text = await api.call("GET", "/api/reports/summary.csv?from=2026-11-10T00:00:00%2B00:00"
                                          "&to=2026-12-01", role="supervisor")
-    assert ["示忙时长（秒）", "1001/培训", "3600.0", "paused_seconds", "1001/培训"] in list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    assert ["示忙时长（秒）", "1001/培训", "3600.0", "paused_seconds", "1001/培训"] in rows
 
 
 @pytest.mark.parametrize("query,field", [
@@ -245,7 +246,7 @@ async def test_when_a_report_period_is_malformed_then_the_answer_is_400_naming_t
     assert (status, body["field"]) == (400, field), body
 
 
-async def test_when_a_report_is_downloaded_then_statuses_modes_and_classes_are_in_chinese_and_the_file_named_in_local_days(
+async def test_when_a_report_is_downloaded_then_statuses_modes_and_classes_are_in_chinese_and_the_file_named_in_local_days(  # noqa: E501 - a test's name says what it checks
     api: Api
 ) -> None:
     api.clock.advance(hours=15)  # 00:30 on 26 November in Beijing, still the 25th in UTC

@@ -109,11 +109,13 @@ contact_user = {seat}
 retry_interval = 2
 expiration = 120
 """)
+        rang = (f"PhoneRang,Seat: {seat},ShownNum: ${{CALLERID(num)}},"
+                "PAI: ${PJSIP_HEADER(read,P-Asserted-Identity)},Line: ${CHANNEL(name)}")
         (etc / "extensions.conf").write_text(f"""
 [phone]
 exten => {seat},1,GotoIf($["${{DB(phone/answer)}}" = "no"]?ring)
  same => n,Answer()
- same => n,UserEvent(PhoneRang,Seat: {seat},ShownNum: ${{CALLERID(num)}},PAI: ${{PJSIP_HEADER(read,P-Asserted-Identity)}},Line: ${{CHANNEL(name)}})
+ same => n,UserEvent({rang})
  same => n,Wait(600)
  same => n,Hangup()
  same => n(ring),Ringing()

@@ -209,7 +209,7 @@ def test_a_peer_handoff_call_is_believed_only_from_the_trunk_of_its_source_centr
                         trunks=TrunkSettings(trunks=trunks, remote_centres=parse_remote_centres("12345=peer-12345",
                                                                                                   trunks)))
     good = dict(zip(NAMES, ("a1b2-c3", "12345", "1001", "12345-20261130-0001", "110", "13800138000", "peer-12345",
-                            "1764500000.12")))
+                            "1764500000.12"), strict=True))
     call = peer_call(good, "PJSIP/peer-12345-00000001", settings)
     assert not isinstance(call, str)
     assert (call.handoff_id, call.source_centre, call.seat, call.order_number, call.trunk) == (

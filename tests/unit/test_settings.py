@@ -220,7 +220,7 @@ def test_when_only_old_names_are_set_then_they_still_work_with_one_notice_each()
 
 
 def test_when_new_names_are_set_then_there_is_no_notice() -> None:
-    env = {new: value for new, value in zip(RENAMED_VARIABLES.values(), ("*5", "*6", "3", "no"))}
+    env = {new: value for new, value in zip(RENAMED_VARIABLES.values(), ("*5", "*6", "3", "no"), strict=True)}
     assert Settings.from_env(env).handoff == HandoffSettings(key="*5", to_key="*6", timeout_s=3, fast_path=False)
     assert deprecated_variables(env) == []
     assert deprecated_variables({"HOTLINE_TRANSFER_KEY": ""}) == []  # empty is unset
