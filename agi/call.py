@@ -70,9 +70,9 @@ class FastAgiCall:
         self.request = request
         self.headers: Mapping[str, str] = request.headers
 
-    async def _command(self, command: str) -> dict:
+    async def _command(self, command: str) -> dict[str, Any]:
         try:
-            result = await self.request.send_command(command)
+            result: dict[str, Any] = await self.request.send_command(command)
         except (ValueError, ConnectionError, asyncio.IncompleteReadError) as exc:
             # panoramisk parses the empty line of a closed socket as int(''):
             # Asterisk has ended the AGI (the caller hung up).

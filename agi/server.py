@@ -109,7 +109,7 @@ class FastAgiServer:
             try:
                 headers = await asyncio.wait_for(read_headers(reader), HEADER_TIMEOUT_S)
             except (TimeoutError, MalformedRequest, ConnectionError) as exc:
-                log.error("malformed FastAGI request from %s: %s", peer, exc or "timeout")
+                log.error("malformed FastAGI request from %s: %s", peer, str(exc) or type(exc).__name__)
                 return
             self.requests += 1
             request = Request(app=None, headers=headers, reader=reader, writer=writer)
@@ -136,4 +136,5 @@ class FastAgiServer:
     @property
     def port(self) -> int:
         assert self.server is not None
-        return self.server.sockets[0].getsockname()[1]
+        port: int = self.server.sockets[0].getsockname()[1]
+        return port

@@ -268,7 +268,7 @@ class AmiManager:
         self._logged_in = False
         self._closing = False
         self._runner: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Future[Any]] = set()
         self._inflight: set[asyncio.Future[Any]] = set()
         self._connected_event = asyncio.Event()
         self._retry_now = asyncio.Event()
@@ -420,7 +420,7 @@ class AmiManager:
                 if self._closing:
                     return
                 log.warning("AMI %s:%s: connect/login failed (%s); retrying in %.1fs",
-                            self.host, self.port, exc or type(exc).__name__, delay)
+                            self.host, self.port, str(exc) or type(exc).__name__, delay)
                 try:
                     await asyncio.wait_for(self._retry_now.wait(), delay * random.uniform(0.8, 1.2))
                 except TimeoutError:

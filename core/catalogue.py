@@ -181,7 +181,7 @@ def item_from_mapping(data: Mapping[str, Any]) -> CatalogueItem:
     )
 
 
-def check_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
+def check_changes(changes: object) -> dict[str, Any]:
     """Validate an admin's partial edit; returns the cleaned changes."""
     if not isinstance(changes, Mapping) or not changes:
         raise CatalogueError("body", "must be an object with at least one field to change")

@@ -157,7 +157,7 @@ class Analyzer:
 
     def pinyin_pairs(self, text: str) -> list[tuple[str, str]]:
         """(pinyin pair, the characters) for adjacent characters of each Chinese run."""
-        out = []
+        out: list[tuple[str, str]] = []
         for run in _CJK.findall(normalise(text)):
             syl = self.syllables(run)
             out.extend((f"{syl[i]}_{syl[i + 1]}", run[i:i + 2]) for i in range(len(run) - 1))
@@ -367,7 +367,7 @@ class CatalogueIndex:
         """The entries for `q`, best first, safety first; at most `limit` (emergencies included)."""
         query = normalise(q).strip()
         if not query:
-            hits = [Hit(i, 0.0, ()) for i in self.items if include_disabled or i.enabled]
+            hits: list[Hit] = [Hit(i, 0.0, ()) for i in self.items if include_disabled or i.enabled]
             return Found("", tuple(hits))
         found_alarms = alarms(query)
         scores, reasons = self._rank(query)
@@ -377,7 +377,7 @@ class CatalogueIndex:
         floor = max(MIN_SCORE, RELATIVE_CUT * best)
         order = [int(n) for n in np.argsort(-scores, kind="stable") if scores[n] >= floor]
         pinned, rest = pin(found_alarms, order, lambda n: self.items[n].destination)
-        hits: list[Hit] = []
+        hits = []
         for p in pinned:
             cue = tuple(Why(c, c, "emergency", "emergency") for c in p.alarm.cues)
             if p.entry is None:
@@ -491,9 +491,9 @@ class CatalogueIndex:
                 out.append(Why(chars, matched, where, "pinyin"))
                 covered += chars
         unique: list[Why] = []
-        for w in out:
-            if w not in unique:
-                unique.append(w)
+        for why in out:
+            if why not in unique:
+                unique.append(why)
         return tuple(unique[:most])
 
     def _closest_groups(self, query: str, include_disabled: bool, most: int = 5) -> tuple[GroupHint, ...]:

@@ -471,7 +471,7 @@ class HandoffJournal:
             except Exception as exc:  # noqa: BLE001 - AMI down: the next round (or the reconnect) tries again
                 self._reconcile_due = True
                 log.warning("outbox sweep / reconciler failed (%s); retrying in %.1f s",
-                            exc or type(exc).__name__, self.interval_s)
+                            str(exc) or type(exc).__name__, self.interval_s)
             try:
                 await asyncio.wait_for(self._wake.wait(), self.interval_s)
             except TimeoutError:

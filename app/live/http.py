@@ -64,7 +64,7 @@ async def _check(name: str, check: Callable[[], Awaitable[bool]]) -> bool:
     try:
         return bool(await asyncio.wait_for(check(), 3.0))
     except Exception as exc:  # noqa: BLE001 - a failing check is a part down
-        log.warning("health: %s check failed: %s", name, exc or type(exc).__name__)
+        log.warning("health: %s check failed: %s", name, str(exc) or type(exc).__name__)
         return False
 
 

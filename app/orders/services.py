@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.orders import repository
-from app.runtime.models import ORDER_MODES, Order, OrderEvent, utcnow
+from app.runtime.models import ORDER_MODES, CatalogueEntry, Order, OrderEvent, utcnow
 from app.web.errors import BadInput, Conflict
 from core.orders import (
     INITIAL,
@@ -179,13 +179,15 @@ def _olds(order: Order, names: Any) -> dict[str, Any]:
 REOPEN_CLEARS: tuple[str, ...] = ("closed_at", "outcome_reason")
 
 
-def _check_category(entry: Any, category: str, jurisdiction: str) -> None:
+def _check_category(entry: CatalogueEntry | None, category: str, jurisdiction: str) -> CatalogueEntry:
     """An order names an entry of the deployment's catalogue: `BadInput` for
-    a code it does not have, `Conflict` (409) for one an admin has disabled."""
+    a code it does not have, `Conflict` (409) for one an admin has disabled;
+    the entry when it is usable."""
     if entry is None:
         raise BadInput("category", f"{category!r} is not in the {jurisdiction} catalogue")
     if not entry.enabled:
         raise Conflict(f"{category!r} is disabled in the {jurisdiction} catalogue", "category")
+    return entry
 
 
 # Statuses in which the class's time limits run (see `core.sla`).
@@ -312,8 +314,8 @@ class OrderService:
         async with self._sessions.begin() as session:
             catalogue_detail: dict[str, Any] | None = None
             if category is not None and self._jurisdiction is not None:
-                entry = await repository.find_catalogue_entry(session, self._jurisdiction, category)
-                _check_category(entry, category, self._jurisdiction)
+                entry = _check_category(await repository.find_catalogue_entry(session, self._jurisdiction, category),
+                                        category, self._jurisdiction)
                 destinations = list(entry.destinations.get("list", []))
                 catalogue_detail = {"code": entry.code, "destinations": destinations,
                                     "matches_target": (target or target_centre) in destinations}

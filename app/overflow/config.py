@@ -148,7 +148,7 @@ class OverflowConfig:
     async def delete(self, name: str, *, actor: str) -> None:
         async with self._sessions.begin() as session:
             result = await session.execute(delete(RemoteSeatGroup).where(RemoteSeatGroup.name == name))
-            if not result.rowcount:
+            if not result.rowcount:  # type: ignore[attr-defined]  # DML gives a CursorResult; typed as Result
                 raise NotFound("overflow group", name)
         log.info("overflow group %s deleted by %s", name, actor)
 

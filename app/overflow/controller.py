@@ -271,8 +271,8 @@ class OverflowController:
                 interface = str(msg.get("Interface") or msg.get("Location") or "")
                 if interface in local:
                     continue  # a local seat, signed in (app/seats): not the controller's
-                penalty = str(msg.get("Penalty", "0"))
-                present[interface] = int(penalty) if penalty.isdigit() else 0
+                given = str(msg.get("Penalty", "0"))
+                present[interface] = int(given) if given.isdigit() else 0
         for interface in sorted(set(present) - set(wanted)):
             await self._action({"Action": "QueueRemove", "Queue": queue, "Interface": interface},
                                ok="Not there")
@@ -329,7 +329,8 @@ class OverflowController:
         try:
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.delete(key)
-                pipe.hset(key, mapping=mapping)
+                # redis-py types hset's mapping with an invariant key: no dict[str, str] fits
+                pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]
                 for cid in changed:  # the dashboard's live stream wakes on these
                     pipe.publish(self.settings.redis.prefix + UPDATES_CHANNEL,
                                  json.dumps({"kind": "surge", "id": cid}))

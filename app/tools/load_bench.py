@@ -262,7 +262,8 @@ async def _ramp(ami: AmiManager, *, mode: str, rates: list[float], step_s: float
             cpu1 = {name: cpu_seconds(pid) for name, pid in pids.items() if pid}
             done = [c for c in calls if c.setup_ms is not None]
             handed = [c for c in calls if c.key_to_answer_ms is not None]
-            setup_last = max((c.started + c.setup_ms / 1000 for c in done), default=t0) - t0
+            setup_last = max((c.started + c.setup_ms / 1000 for c in calls if c.setup_ms is not None),
+                             default=t0) - t0
             steps.append({
                 "offered_calls_per_s": rate,
                 "calls": len(calls),

@@ -34,7 +34,7 @@ from app.overflow.controller import OverflowController
 from app.runtime import db
 from app.runtime.models import Order, utcnow
 from app.threeway import plugin as threeway_feature
-from app.tools.simulation import originate_citizen
+from app.tools.simulation import CitizenCall, originate_citizen
 from app.web.app import init_app
 from app.web.auth import create_token
 from app.web.keys import SESSIONS
@@ -65,7 +65,7 @@ async def platforms(tmp_path: Path) -> AsyncIterator[Platforms]:
         await p.stop()
 
 
-async def _answered_on(pbx: Pbx, centre: str) -> tuple[object, str]:
+async def _answered_on(pbx: Pbx, centre: str) -> tuple[CitizenCall, str]:
     call = await pbx.citizen_dials(centre, CITIZEN)
     first = await pbx.seat_answered(CITIZEN)
     pbx.events.clear()
@@ -164,7 +164,7 @@ async def _no_seat_call(pbx: Pbx, seat: str) -> bool:
     return await pbx.seat_channel(seat) is None
 
 
-async def _threeway_joined(platforms: Platforms, tmp_path: Path) -> tuple[object, str, str, str]:
+async def _threeway_joined(platforms: Platforms, tmp_path: Path) -> tuple[CitizenCall, str, str, str]:
     """A 12345 seat on A brings 110 on B into a three-way call; returns (the
     call, A's seat, B's seat, A's conference) once all three are in it."""
     a, b = platforms.a, platforms.b

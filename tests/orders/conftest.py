@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -85,7 +86,7 @@ class Api:
     tokens: dict[str, str]
     clock: Clock
 
-    async def call(self, method: str, path: str, *, role: str | None = "seat", **kwargs: object) -> tuple[int, object]:
+    async def call(self, method: str, path: str, *, role: str | None = "seat", **kwargs: object) -> tuple[int, Any]:
         headers = {"Authorization": f"Bearer {self.tokens[role]}"} if role else {}
         headers.update(kwargs.pop("headers", None) or {})  # type: ignore[call-overload]
         async with self.client.request(method, path, headers=headers, **kwargs) as response:  # type: ignore[arg-type]
