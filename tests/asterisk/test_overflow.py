@@ -81,7 +81,7 @@ class Surge:
     async def dynamic_members(self) -> set[str]:
         """The remote members in the queue (the local seats are dynamic too: they sign in)."""
         reply = await self.pbx.ami.send({"Action": "QueueStatus", "Queue": "hotline-12345"})
-        return {m.get("Name", "") for m in reply if isinstance(m, dict)  # type: ignore[union-attr]
+        return {m.get("Name", "") for m in reply if isinstance(m, dict)
                 and m.get("Event") == "QueueMember" and m.get("Membership") == "dynamic"
                 and m.get("Name") not in LOCAL_SEATS}
 

@@ -56,12 +56,13 @@ async def phones(sip_pbx: Pbx, orders: OrderReader, tmp_path: Path) -> AsyncIter
     try:
         assert len(ok) == 2, started
         for phone in ok:
-            await eventually(lambda phone=phone: registered(sip_pbx.ami, phone.seat, phone.sip_port), timeout=15,
-                             what=f"seat {phone.seat}'s phone registered")
+            await eventually(lambda: registered(sip_pbx.ami, phone.seat, phone.sip_port),  # noqa: B023 - awaited here
+                             timeout=15, what=f"seat {phone.seat}'s phone registered")
         yield ok[0], ok[1]
         await sip_pbx.assert_nothing_left()
         for phone in ok:
-            await eventually(lambda phone=phone: _idle(phone), timeout=10, what=f"phone {phone.seat} idle")
+            await eventually(lambda: _idle(phone), timeout=10,  # noqa: B023 - awaited here
+                             what=f"phone {phone.seat} idle")
         await eventually(lambda: _no_handoff_state(sip_pbx), timeout=10, what="no handoff state left in AstDB")
     finally:
         await asyncio.gather(*(p.stop() for p in ok))

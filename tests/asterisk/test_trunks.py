@@ -500,7 +500,7 @@ async def _overflow_to_b(tmp_path: Path, max_calls: int) -> AsyncIterator[Remote
 async def _trunk_member(pbx: Pbx) -> dict[str, Any]:
     """The remote group's member in A's public queue (the local seats may be dynamic members too)."""
     status = await pbx.ami.send({"Action": "QueueStatus", "Queue": "hotline-12345"})
-    return next(m for m in status if m.get("Event") == "QueueMember"  # type: ignore[union-attr]
+    return next(m for m in (status if isinstance(status, list) else [status]) if m.get("Event") == "QueueMember"
                 and "PJSIP/110@peer-110" in (m.get("Location"), m.get("Interface")))
 
 

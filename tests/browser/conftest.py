@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from aiohttp import ClientSession, web
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, ViewportSize, async_playwright
 from redis.asyncio import Redis
 
 from ami_bridge.service import AmiBridge
@@ -41,7 +41,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
                  "--disable-default-apps", "--disable-extensions"]
 ARTIFACTS = PROJECT_ROOT / "artifacts"
-VIEWPORT = {"width": 1920, "height": 1080}  # a wall screen
+VIEWPORT: ViewportSize = {"width": 1920, "height": 1080}  # a wall screen
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -51,7 +51,7 @@ async def fault_rig(tmp_path: Path, figures: Figures) -> AsyncIterator[FaultRig]
         await rig.stop()
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # type: ignore[no-untyped-def]
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     rows = [r for r in ROWS if r.filled]
     if not rows:
         return

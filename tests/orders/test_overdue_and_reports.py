@@ -226,8 +226,8 @@ async def test_when_seats_paused_in_a_period_then_the_report_counts_paused_time_
     ]
     status, text = await api.call("GET", "/api/reports/summary.csv?from=2026-11-10T00:00:00%2B00:00"
                                          "&to=2026-12-01", role="supervisor")
-    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
-    assert ["示忙时长（秒）", "1001/培训", "3600.0", "paused_seconds", "1001/培训"] in rows
+    summary = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    assert ["示忙时长（秒）", "1001/培训", "3600.0", "paused_seconds", "1001/培训"] in summary
 
 
 @pytest.mark.parametrize("query,field", [

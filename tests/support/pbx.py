@@ -89,7 +89,7 @@ class EventLog:
     def clear(self) -> None:
         self.events.clear()
 
-    def find(self, pred: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+    def find(self, pred: Callable[[dict[str, Any]], object]) -> list[dict[str, Any]]:
         return [e for e in self.events if pred(e)]
 
     async def wait_for(self, pred: Callable[[dict[str, Any]], bool], timeout: float = 10.0,
