@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any, Mapping, Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from core.safety import check_line, check_token
 
@@ -39,7 +40,8 @@ class AgiCall(Protocol):
 # No `$`, `{`, quotes or spaces: nothing in it can be expanded or split.
 _FUNCTION = re.compile(r"^[A-Z][A-Z_]{0,31}\([A-Za-z0-9_.@/;:+\-,]{1,256}\)$")
 # ...or several variables read at once: ${A}|${B}|${CHANNEL(linkedid)}
-_VARIABLES = re.compile(r"^\$\{[A-Z][A-Z_]{0,63}(\([a-z]{1,32}\))?\}(\|\$\{[A-Z][A-Z_]{0,63}(\([a-z]{1,32}\))?\}){0,15}$")
+_VARIABLES = re.compile(r"^\$\{[A-Z][A-Z_]{0,63}(\([a-z]{1,32}\))?\}"
+                        r"(\|\$\{[A-Z][A-Z_]{0,63}(\([a-z]{1,32}\))?\}){0,15}$")
 
 
 def check_function(expression: str) -> str:
@@ -68,9 +70,9 @@ class FastAgiCall:
         self.request = request
         self.headers: Mapping[str, str] = request.headers
 
-    async def _command(self, command: str) -> dict:
+    async def _command(self, command: str) -> dict[str, Any]:
         try:
-            result = await self.request.send_command(command)
+            result: dict[str, Any] = await self.request.send_command(command)
         except (ValueError, ConnectionError, asyncio.IncompleteReadError) as exc:
             # panoramisk parses the empty line of a closed socket as int(''):
             # Asterisk has ended the AGI (the caller hung up).

@@ -56,7 +56,7 @@ async def _dispatch(name: str, call: AgiCall, routes: AgiRoutes) -> str:
     try:
         await asyncio.wait_for(route(call), ROUTE_TIMEOUT_S)
         return "ok"
-    except asyncio.TimeoutError:
+    except TimeoutError:
         # The AGI socket may hold a half-read reply: send nothing more; closing
         # it ends AGI() and the route status left unset takes the safe path.
         log.error("route %s took over %.1fs channel=%s: cut off, safe path", name, ROUTE_TIMEOUT_S, channel)
@@ -73,5 +73,5 @@ async def _dispatch(name: str, call: AgiCall, routes: AgiRoutes) -> str:
 async def _mark_error(call: AgiCall, channel: str) -> None:
     try:
         await call.set_variable(cv.ROUTE_STATUS, "ERROR")
-    except Exception:  # the channel may be gone; the dialplan's default stands
+    except Exception:  # noqa: BLE001 - the channel may be gone; the dialplan's default stands
         log.debug("could not mark route error on %s", channel)

@@ -53,7 +53,7 @@ def check_order(names: list[str]) -> None:
     expected = [n for n in NETWORK_HEADERS if n in network] + list(CHANNEL_HEADERS)
     expected += [f"agi_arg_{i}" for i in range(1, len(names) - len(expected) + 1)]
     if names != expected:
-        wrong = next((f"{got} where {want} belongs" for got, want in zip(names, expected) if got != want),
+        wrong = next((f"{got} where {want} belongs" for got, want in zip(names, expected, strict=False) if got != want),
                      f"{len(names)} headers, expected {len(expected)}")
         raise MalformedRequest(f"headers out of res_agi's order: {wrong}")
 
@@ -62,7 +62,7 @@ class MalformedRequest(Exception):
     pass
 
 
-async def read_headers(reader: asyncio.StreamReader) -> "OrderedDict[str, str]":
+async def read_headers(reader: asyncio.StreamReader) -> OrderedDict[str, str]:
     """Read the `agi_*: value` block up to its blank line; raise
     `MalformedRequest` for a repeated or malformed header or a missing one
     (see the module's docstring)."""
@@ -108,8 +108,8 @@ class FastAgiServer:
         try:
             try:
                 headers = await asyncio.wait_for(read_headers(reader), HEADER_TIMEOUT_S)
-            except (MalformedRequest, asyncio.TimeoutError, ConnectionError) as exc:
-                log.error("malformed FastAGI request from %s: %s", peer, exc or "timeout")
+            except (TimeoutError, MalformedRequest, ConnectionError) as exc:
+                log.error("malformed FastAGI request from %s: %s", peer, str(exc) or type(exc).__name__)
                 return
             self.requests += 1
             request = Request(app=None, headers=headers, reader=reader, writer=writer)
@@ -136,4 +136,5 @@ class FastAgiServer:
     @property
     def port(self) -> int:
         assert self.server is not None
-        return self.server.sockets[0].getsockname()[1]
+        port: int = self.server.sockets[0].getsockname()[1]
+        return port

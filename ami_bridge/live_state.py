@@ -132,6 +132,8 @@ class RedisLiveState:
                                      if self.ami.get("connected") == "1" else "disconnected")
 
     # ------------------------------------------------------------ writing
+    # `type: ignore[arg-type]` on hset: redis-py types its mapping as
+    # Mapping[FieldT, EncodableT], invariant in the key, so no dict[str, str] fits.
 
     async def _write_all(self, publish: Changes, *, ami_id: str) -> bool:
         try:
@@ -142,13 +144,13 @@ class RedisLiveState:
                     channels = {u: c.to_json() for u, c in self.model.channels.items()}
                     pipe.delete(self.key(QUEUES_KEY), self.key(SEATS_KEY), self.key(CHANNELS_KEY))
                     if queues:
-                        pipe.hset(self.key(QUEUES_KEY), mapping=queues)
+                        pipe.hset(self.key(QUEUES_KEY), mapping=queues)  # type: ignore[arg-type]
                     if seats:
-                        pipe.hset(self.key(SEATS_KEY), mapping=seats)
+                        pipe.hset(self.key(SEATS_KEY), mapping=seats)  # type: ignore[arg-type]
                     if channels:
-                        pipe.hset(self.key(CHANNELS_KEY), mapping=channels)
+                        pipe.hset(self.key(CHANNELS_KEY), mapping=channels)  # type: ignore[arg-type]
                 pipe.delete(self.key(AMI_KEY))
-                pipe.hset(self.key(AMI_KEY), mapping=self.ami)
+                pipe.hset(self.key(AMI_KEY), mapping=self.ami)  # type: ignore[arg-type]
                 self._stage_publish(pipe, publish)
                 pipe.publish(self.key(UPDATES_CHANNEL), _update("ami", ami_id))
                 await pipe.execute()
@@ -165,7 +167,7 @@ class RedisLiveState:
             return
         try:
             async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.hset(self.key(AMI_KEY), mapping=self.ami)
+                pipe.hset(self.key(AMI_KEY), mapping=self.ami)  # type: ignore[arg-type]
                 pipe.publish(self.key(UPDATES_CHANNEL), _update("ami", ami_id))
                 await pipe.execute()
             self._redis_ok()

@@ -4,8 +4,9 @@
 reconnects forever with exponential backoff when Asterisk goes away (restart,
 crash, network) — capped at one second, so the link is back within about a
 second of Asterisk accepting logins again (a refused connect costs nothing;
-`reconnect_now` skips the wait when the owner knows Asterisk is back) — and tells its owner through `on_connect` / `on_disconnect`
-callbacks so the owner can resynchronise.  It knows nothing about queues,
+`reconnect_now` skips the wait when the owner knows Asterisk is back) — and
+tells its owner through `on_connect` / `on_disconnect` callbacks so the owner
+can resynchronise.  It knows nothing about queues,
 seats or Redis; `ami_bridge.service` wires it to the live state.
 
 panoramisk supplies the wire protocol (`AMIProtocol`: framing, ActionID
@@ -151,7 +152,7 @@ class _Link(Manager):
     login and keep-alive belong to `AmiManager`.
     """
 
-    def __init__(self, owner: "AmiManager", **config: Any) -> None:
+    def __init__(self, owner: AmiManager, **config: Any) -> None:
         super().__init__(**config)
         self._owner = owner
 
@@ -267,7 +268,7 @@ class AmiManager:
         self._logged_in = False
         self._closing = False
         self._runner: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Future[Any]] = set()
         self._inflight: set[asyncio.Future[Any]] = set()
         self._connected_event = asyncio.Event()
         self._retry_now = asyncio.Event()
@@ -328,7 +329,7 @@ class AmiManager:
         """Wait until logged in; raises `AmiTimeout` after `timeout` seconds."""
         try:
             await asyncio.wait_for(self._connected_event.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise AmiTimeout(f"AMI {self.host}:{self.port} not connected after {timeout}s") from None
 
     async def send(self, action: Mapping[str, object], *, timeout: float | None = None,
@@ -375,7 +376,7 @@ class AmiManager:
         self._inflight.add(future)
         try:
             result = await asyncio.wait_for(future, timeout or self.action_timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             protocol.responses.pop(act.id, None)
             protocol.responses.pop(act.action_id, None)
             raise AmiTimeout(f"no complete response to {name!r}") from None
@@ -414,15 +415,15 @@ class AmiManager:
                 await self._open()
             except asyncio.CancelledError:
                 raise
-            except (OSError, asyncio.TimeoutError, AmiError) as exc:
+            except (TimeoutError, OSError, AmiError) as exc:
                 self._drop("connect failed")
                 if self._closing:
                     return
                 log.warning("AMI %s:%s: connect/login failed (%s); retrying in %.1fs",
-                            self.host, self.port, exc or type(exc).__name__, delay)
+                            self.host, self.port, str(exc) or type(exc).__name__, delay)
                 try:
                     await asyncio.wait_for(self._retry_now.wait(), delay * random.uniform(0.8, 1.2))
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
                 self._retry_now.clear()
                 # a refused login is a configuration matter: no need to ask every second
@@ -447,7 +448,7 @@ class AmiManager:
         loop = asyncio.get_running_loop()
         self._lost = loop.create_future()
         link = _Link(self, host=self.host, port=self.port, loop=loop, log=log)
-        transport, protocol = await asyncio.wait_for(
+        _transport, protocol = await asyncio.wait_for(
             loop.create_connection(_Utf8Protocol, self.host, self.port), self.connect_timeout_s)
         # What panoramisk's Manager.connection_made would set up.
         protocol.factory = link

@@ -34,6 +34,7 @@ event that leaves a channel exactly as it was reports no change either.
 """
 from __future__ import annotations
 
+import builtins
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -183,7 +184,7 @@ class Changes:
     def __bool__(self) -> bool:
         return bool(self.queues or self.seats or self.channels)
 
-    def __or__(self, other: "Changes") -> "Changes":
+    def __or__(self, other: Changes) -> Changes:
         return Changes(self.queues | other.queues, self.seats | other.seats, self.channels | other.channels)
 
 
@@ -206,19 +207,20 @@ class _Event:
             value = "" if value is None else str(value)
         return value.strip()
 
-    def values(self, key: str) -> list[str]:
+    # `str` and `int` below are the methods above; annotations name the builtins
+    def values(self, key: builtins.str) -> list[builtins.str]:
         """Every value of a header that may repeat (the manager hands a list)."""
         value = self._h.get(key.lower())
         items = value if isinstance(value, (list, tuple)) else [] if value is None else [value]
         return [str(v).strip() for v in items if v is not None]
 
-    def required(self, key: str) -> str:
+    def required(self, key: builtins.str) -> builtins.str:
         value = self.str(key)
         if not value:
             raise BadEvent(self.name, f"missing {key}")
         return value
 
-    def int(self, key: str, default: int = 0) -> int:
+    def int(self, key: builtins.str, default: builtins.int = 0) -> builtins.int:
         value = self.str(key)
         if value == "":
             return default
@@ -227,7 +229,7 @@ class _Event:
         except ValueError:
             raise BadEvent(self.name, f"{key} is not a number: {value[:20]!r}") from None
 
-    def flag(self, key: str) -> bool:
+    def flag(self, key: builtins.str) -> bool:
         value = self.str(key).lower()
         if value in ("", "0", "false", "no"):
             return False

@@ -19,8 +19,9 @@ seed's own wording.  No I/O here: loading files and the database is
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from core.safety import BLANKS, NOT_BLANK
 
@@ -180,7 +181,7 @@ def item_from_mapping(data: Mapping[str, Any]) -> CatalogueItem:
     )
 
 
-def check_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
+def check_changes(changes: object) -> dict[str, Any]:
     """Validate an admin's partial edit; returns the cleaned changes."""
     if not isinstance(changes, Mapping) or not changes:
         raise CatalogueError("body", "must be an object with at least one field to change")

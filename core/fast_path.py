@@ -40,9 +40,8 @@ No I/O here; nothing imports the web, AMI or AGI layers.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable
 
 from core import channel_vars as cv
 from core.centres import Centre, centre_by_id, seat_by_extension
@@ -385,7 +384,8 @@ if tuple(PHONE_OUTBOX_SOURCES) != OUTBOX_FIELDS:
     raise RuntimeError(f"PHONE_OUTBOX_SOURCES {tuple(PHONE_OUTBOX_SOURCES)} != OUTBOX_FIELDS {OUTBOX_FIELDS}")
 
 PHONE_WRITES: tuple[Write, ...] = (
-    Write(f"DB({CALL_GUARD_FAMILY}/{LINKEDID})", PHONE_HANDOFF_ID, "the call guard: a handoff of this call is under way"),
+    Write(f"DB({CALL_GUARD_FAMILY}/{LINKEDID})", PHONE_HANDOFF_ID,
+          "the call guard: a handoff of this call is under way"),
     Write(f"DB({ASTDB_FAMILY}/{PHONE_HANDOFF_ID})", "pending", "the handoff's state (hangup handler, return path)"),
     Write(f"DB({OUTBOX_FAMILY}/{PHONE_HANDOFF_ID})",
           "|".join([OUTBOX_VERSION] + [PHONE_OUTBOX_SOURCES[name] for name in OUTBOX_FIELDS]),

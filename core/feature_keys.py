@@ -18,8 +18,8 @@ settings call it.  Nothing here does I/O.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from itertools import combinations
-from typing import Mapping
 
 # Asterisk's built-in features that features.conf.j2's [featuremap] enables.
 # Kept for the transfer benchmark's comparison (blind transfer) and the seats'

@@ -91,7 +91,7 @@ def is_division_code(value: str) -> bool:
 
 def uscc_check_char(first17: str) -> str:
     """The 18th character of a 统一社会信用代码 (GB 32100-2015: weights 3^i mod 31)."""
-    total = sum(_USCC_CHARS.index(c) * w for c, w in zip(first17, _USCC_WEIGHTS))
+    total = sum(_USCC_CHARS.index(c) * w for c, w in zip(first17, _USCC_WEIGHTS, strict=True))
     return _USCC_CHARS[(31 - total % 31) % 31]
 
 

@@ -348,7 +348,7 @@ def parse_outbox(handoff_id: str, value: str | None) -> OutboxRecord | None:
     parts = (value or "").split("|")
     if len(parts) != 1 + len(OUTBOX_FIELDS) or parts[0] != OUTBOX_VERSION or not is_outbox_id(handoff_id):
         return None
-    raw = dict(zip(OUTBOX_FIELDS, parts[1:]))
+    raw = dict(zip(OUTBOX_FIELDS, parts[1:], strict=True))
     try:
         pressed_at = float(raw["pressed_at"])
     except ValueError:

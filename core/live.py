@@ -79,7 +79,7 @@ class QueueState:
         return json.dumps(asdict(self), ensure_ascii=False)
 
     @classmethod
-    def from_json(cls, raw: str | bytes) -> "QueueState":
+    def from_json(cls, raw: str | bytes) -> QueueState:
         data = json.loads(raw)
         data["entries"] = [QueueEntry(**e) for e in data.get("entries", [])]
         return cls(**data)
@@ -102,7 +102,7 @@ class SeatState:
         return json.dumps(asdict(self), ensure_ascii=False)
 
     @classmethod
-    def from_json(cls, raw: str | bytes) -> "SeatState":
+    def from_json(cls, raw: str | bytes) -> SeatState:
         data = json.loads(raw)
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
@@ -136,7 +136,7 @@ class ChannelState:
         return json.dumps(asdict(self), ensure_ascii=False)
 
     @classmethod
-    def from_json(cls, raw: str | bytes) -> "ChannelState":
+    def from_json(cls, raw: str | bytes) -> ChannelState:
         return cls(**json.loads(raw))
 
 

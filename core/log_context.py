@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
+from types import MappingProxyType
 
 FIELDS = ("handoff_id", "channel", "seat", "order", "route")
 
-_current: ContextVar[Mapping[str, str]] = ContextVar("hotline_log_fields", default={})
+_current: ContextVar[Mapping[str, str]] = ContextVar("hotline_log_fields", default=MappingProxyType({}))
 
 
 def current() -> Mapping[str, str]:

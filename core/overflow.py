@@ -28,8 +28,9 @@ Bad configuration raises `core.safety.UnsafeValue(field, reason)`.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Iterable, Literal, Mapping
+from typing import Any, Literal
 
 from core.centres import Centre, centre_by_id
 from core.contexts import is_call_flow
@@ -301,7 +302,8 @@ class SurgeChange:
 
 
 def surge_step(state: SurgeState, thresholds: Thresholds, load: CentreLoad, now: float, *,
-               open_after_s: float, clear_after_s: float, enabled: bool = True) -> tuple[SurgeState, SurgeChange | None]:
+               open_after_s: float, clear_after_s: float,
+               enabled: bool = True) -> tuple[SurgeState, SurgeChange | None]:
     """The group's next surge state from the load now, and the change if any.
 
     Opens once a trigger has held for `open_after_s`; closes once no trigger

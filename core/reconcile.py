@@ -190,7 +190,7 @@ def plan_reconcile(snap: Snapshot, *, unknown_after_s: float = 120.0) -> Reconci
         return snap.now - made < unknown_after_s
 
     ids = (set(snap.states) | set(records) | set(snap.ended) | set(orders)) - set(bad)
-    record: list[OutboxRecord] = []
+    to_record: list[OutboxRecord] = []
     settle: list[Settle] = []
     delete: list[tuple[str, str]] = []
     by_handoff: dict[str, tuple[tuple[str, str], ...]] = {}
@@ -200,7 +200,7 @@ def plan_reconcile(snap: Snapshot, *, unknown_after_s: float = 120.0) -> Reconci
             n_live += 1
             continue
         if handoff_id in records:
-            record.append(records[handoff_id])
+            to_record.append(records[handoff_id])
         state = snap.ended.get(handoff_id) or snap.states.get(handoff_id) or ""
         if handoff_id in orders or handoff_id in records:
             outcome, reason = outcome_of(state)
@@ -214,4 +214,4 @@ def plan_reconcile(snap: Snapshot, *, unknown_after_s: float = 120.0) -> Reconci
     for linkedid in sorted(snap.guards):
         if linkedid not in live_linkedids:
             delete.append((CALL_GUARD_FAMILY, linkedid))
-    return ReconcilePlan(tuple(record), tuple(settle), tuple(delete), tuple(sorted(bad)), n_live, by_handoff)
+    return ReconcilePlan(tuple(to_record), tuple(settle), tuple(delete), tuple(sorted(bad)), n_live, by_handoff)

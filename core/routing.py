@@ -21,7 +21,7 @@ class RoutePlan:
     reason: str = ""
 
     @classmethod
-    def safe_path(cls, reason: str) -> "RoutePlan":
+    def safe_path(cls, reason: str) -> RoutePlan:
         return cls(status="FALLBACK", variables={cv.ROUTE_STATUS: "FALLBACK"}, reason=reason)
 
 

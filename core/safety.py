@@ -8,6 +8,7 @@ user-supplied value therefore passes through one of these checks first.
 from __future__ import annotations
 
 import re
+from typing import TypeGuard
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # A dialable number: digits, `*`, `#`, an optional leading `+`, at most
@@ -68,14 +69,14 @@ def check_token(field: str, value: str) -> str:
     return value
 
 
-def is_number(value: str | None) -> bool:
+def is_number(value: str | None) -> TypeGuard[str]:
     return bool(value) and len(value or "") <= NUMBER_MAX and _NUMBER.fullmatch(value or "") is not None
 
 
 _PRESENTED = re.compile(r"^[A-Za-z0-9%._~\-]*$")
 
 
-def is_presented(value: str | None) -> bool:
+def is_presented(value: str | None) -> TypeGuard[str]:
     """A caller ID as the dialplan keeps it escaped (URIENCODE: unreserved
     characters and %XX only), so it can reach a log or the database as is."""
     return value is not None and len(value) <= 3 * PRESENTED_MAX and _PRESENTED.fullmatch(value) is not None

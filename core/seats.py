@@ -120,7 +120,7 @@ class MissedRings:
     counts: dict[str, int]
 
     @classmethod
-    def every(cls, after: int) -> "MissedRings":
+    def every(cls, after: int) -> MissedRings:
         return cls(after, {})
 
     def missed(self, seat: str) -> bool:

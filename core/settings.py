@@ -859,7 +859,8 @@ class Settings:
         return cls(site=site, paths=PathSettings.from_env(env), network=NetworkSettings.from_env(env),
                    ami=AmiSettings.from_env(env), redis=RedisSettings.from_env(env),
                    database=DatabaseSettings.from_env(env), handoff=handoff, threeway=threeway,
-                   seats=SeatSettings.from_env(env), orders=OrderSettings.from_env(env), overflow=OverflowSettings.from_env(env),
+                   seats=SeatSettings.from_env(env), orders=OrderSettings.from_env(env),
+                   overflow=OverflowSettings.from_env(env),
                    federation=federation, trunks=trunks, logging=LogSettings.from_env(env))
 
 

@@ -14,9 +14,10 @@ clock is stopped.  No I/O, no wall clock: callers pass `now`.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal, Mapping
+from typing import Literal
 
 OrderClass = Literal["general", "urgent", "major"]
 ORDER_CLASSES: tuple[str, ...] = ("general", "urgent", "major")

@@ -266,7 +266,7 @@ class ThreeWay:
     def citizen_gone(self) -> tuple[ThreeWay, Outcome | None]:
         """The citizen hung up: the conference ends for all.  Before an answer:
         abandoned; with both seats there and nothing decided: first contact."""
-        present = frozenset()
+        present: frozenset[str] = frozenset()
         if self.phase == "ringing":
             return self._decide(Outcome("abandoned", reason="citizen_hung_up"), phase="ended", present=present)
         if {"initiator", "invited"} <= self.present:

@@ -71,7 +71,7 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rounds", type=int, default=3, help="passes over the phrasings for `bench catalogue`")
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("catalogue", help="diversion catalogues: load the shipped files, evaluate the search")
     p.add_argument("action", choices=("load", "eval"))
     p.add_argument("--replace", action="store_true", help="load: reset admin-edited entries to the shipped files")

@@ -29,6 +29,6 @@ WEB_CONTEXTS = (shipped_ctx,)
 ON_SHUTDOWN: tuple = ()
 
 
-def setup(deps: "Dependencies") -> None:
+def setup(deps: Dependencies) -> None:
     """The search service, whose indexes are built on first use (jieba loads then)."""
     deps.provide(http.CATALOGUE, CatalogueSearch(deps.sessions))

@@ -35,8 +35,9 @@ import threading
 import unicodedata
 import warnings
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import bm25s
 import numpy as np
@@ -79,17 +80,21 @@ MAX_SYNONYM_GROUP = 16       # Cilin groups larger than this are too loose to tr
 
 # Function words and fillers a citizen says around the matter.
 STOPWORDS = frozenset("""
-的 了 是 我 你 您 他 她 它 们 我们 你们 他们 在 有 和 与 及 或 或者 就 都 也 还 又 很 太 真 挺 特别 非常 吗 呢 吧 啊 呀 哦
+的 了 是 我 你 您 他 她 它 们 我们 你们 他们 在 有 和 与 及 或 或者 就 都 也 还 又 很 太 真 挺 特别 非常
+吗 呢 吧 啊 呀 哦
 嗯 么 这 那 这个 那个 这里 那里 这边 那边 一个 个 被 把 给 让 叫 说 要 想 能 会 可以 可 怎么 怎么办 怎样 什么 为什么
 谁 哪 哪里 哪儿 里 上 下 去 来 到 从 对 向 跟 请 请问 帮 帮忙 帮我 一下 一些 有点 有些 好 好多 多 没 没有 不 人 家 现在
-今天 昨天 明天 已经 一直 老是 总是 等 等等 其他 问题 情况 事情 事 反映 反应 投诉 举报 咨询 求助 报警 打电话 电话里 喂 你好
+今天 昨天 明天 已经 一直 老是 总是 等 等等 其他 问题 情况 事情 事 反映 反应 投诉 举报 咨询 求助
+报警 打电话 电话里 喂 你好
 就是 然后 但是 可是 因为 所以 如果 而且 一样 这样 那样 时候 天天 每天 半夜 晚上 白天 早上 一点 几 次 两 三 号 地方
-事项 事儿 没人管 没人修 没人理 没人处理 不管 不处理 没人 不给 好几天 好久 几天 很久 处理 解决 怎么回事 能不能 有没有 是不是
+事项 事儿 没人管 没人修 没人理 没人处理 不管 不处理 没人 不给 好几天 好久 几天 很久
+处理 解决 怎么回事 能不能 有没有 是不是
 有人 得 着 过 啦 嘛 哎 唉 呃 快 快点 赶紧 马上 刚才 刚刚 突然 一直 还是 到底 总 最近 经常
 """.split())
 
 # A pair of two of these says nothing about the matter ("不上", "也不", "没人").
-FUNCTION_CHARS = frozenset("不没了的是有在上下里一个人我你他她也都就还很太把被给让说要会能去来到这那些么吗呢吧啊呀着过得又才只再")
+FUNCTION_CHARS = frozenset("不没了的是有在上下里一个人我你他她也都就还很太把被给让说要会能去来到这那些"
+                           "么吗呢吧啊呀着过得又才只再")
 
 _RUN = re.compile(r"[\u3400-\u9fff]+|[a-z0-9]+(?:-[a-z0-9]+)*")
 _CJK = re.compile(r"[\u3400-\u9fff]+")
@@ -152,7 +157,7 @@ class Analyzer:
 
     def pinyin_pairs(self, text: str) -> list[tuple[str, str]]:
         """(pinyin pair, the characters) for adjacent characters of each Chinese run."""
-        out = []
+        out: list[tuple[str, str]] = []
         for run in _CJK.findall(normalise(text)):
             syl = self.syllables(run)
             out.extend((f"{syl[i]}_{syl[i + 1]}", run[i:i + 2]) for i in range(len(run) - 1))
@@ -362,7 +367,7 @@ class CatalogueIndex:
         """The entries for `q`, best first, safety first; at most `limit` (emergencies included)."""
         query = normalise(q).strip()
         if not query:
-            hits = [Hit(i, 0.0, ()) for i in self.items if include_disabled or i.enabled]
+            hits: list[Hit] = [Hit(i, 0.0, ()) for i in self.items if include_disabled or i.enabled]
             return Found("", tuple(hits))
         found_alarms = alarms(query)
         scores, reasons = self._rank(query)
@@ -372,7 +377,7 @@ class CatalogueIndex:
         floor = max(MIN_SCORE, RELATIVE_CUT * best)
         order = [int(n) for n in np.argsort(-scores, kind="stable") if scores[n] >= floor]
         pinned, rest = pin(found_alarms, order, lambda n: self.items[n].destination)
-        hits: list[Hit] = []
+        hits = []
         for p in pinned:
             cue = tuple(Why(c, c, "emergency", "emergency") for c in p.alarm.cues)
             if p.entry is None:
@@ -486,9 +491,9 @@ class CatalogueIndex:
                 out.append(Why(chars, matched, where, "pinyin"))
                 covered += chars
         unique: list[Why] = []
-        for w in out:
-            if w not in unique:
-                unique.append(w)
+        for why in out:
+            if why not in unique:
+                unique.append(why)
         return tuple(unique[:most])
 
     def _closest_groups(self, query: str, include_disabled: bool, most: int = 5) -> tuple[GroupHint, ...]:

@@ -62,7 +62,7 @@ def peer_call(values: dict[str, str], channel: str, settings: Settings) -> PeerC
 async def peer_handoff(call: AgiCall, service: FederationService, routes: AgiRoutes) -> None:
     """A peer's handoff came in over its trunk: record (or merge) its order, off the call's path."""
     packed = await call.read_function("|".join(f"${{{n}}}" for n in NAMES)) or ""
-    values = dict(zip(NAMES, (packed.split("|") + [""] * len(NAMES))[:len(NAMES)]))
+    values = dict(zip(NAMES, (packed.split("|") + [""] * len(NAMES))[:len(NAMES)], strict=True))
     channel = call.headers.get("agi_channel", "")
     checked = peer_call(values, channel, service.settings)
     if isinstance(checked, str):

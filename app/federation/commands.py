@@ -70,7 +70,7 @@ def cmd_federation(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_run(settings, args))
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("federation", help="orders pushed to peer platforms: status, failed, retry")
     p.add_argument("action", choices=("status", "failed", "retry"))
     p.add_argument("ids", nargs="*", type=int, help="outbox item ids (retry)")

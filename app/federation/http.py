@@ -136,7 +136,7 @@ def peer_signed(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                 await store.record_request(session, peer=peer.name, nonce=nonce, at=service.wall_now(),
                                            method=request.method, path=request.path, body_sha256=body_digest(body))
         except IntegrityError:
-            raise await refuse("nonce already used (replayed request)")
+            raise await refuse("nonce already used (replayed request)") from None
         request[PEER] = peer
         request[BODY] = body
         status, note = 500, None

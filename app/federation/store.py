@@ -68,7 +68,7 @@ async def claim(session: AsyncSession, item: FederationOutbox, lease_until: date
         FederationOutbox.id == item.id, FederationOutbox.state == "pending",
         FederationOutbox.next_attempt_at == item.next_attempt_at).values(next_attempt_at=lease_until)
         .execution_options(synchronize_session=False))
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(result.rowcount)  # type: ignore[attr-defined]  # DML gives a CursorResult; typed as Result
 
 
 async def mark_sent(session: AsyncSession, item_id: int, now: datetime) -> None:
@@ -171,7 +171,7 @@ async def prune(session: AsyncSession, *, nonces_before: datetime, exchanges_bef
     retention; (nonces, exchanges) deleted."""
     nonces = await session.execute(delete(FederationInbox).where(FederationInbox.at < nonces_before))
     exchanges = await session.execute(delete(FederationExchange).where(FederationExchange.at < exchanges_before))
-    return int(nonces.rowcount or 0), int(exchanges.rowcount or 0)  # type: ignore[attr-defined]
+    return int(nonces.rowcount or 0), int(exchanges.rowcount or 0)  # type: ignore[attr-defined]  # DML: CursorResults, typed Result
 
 
 def lease(now: datetime, timeout_s: float) -> datetime:

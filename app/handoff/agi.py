@@ -87,7 +87,7 @@ async def handoff_key(call: AgiCall, handoffs: HandoffService, routes: AgiRoutes
         await call.set_variable(cv.HANDOFF_PROMPT, started.refusal.prompt)
         return
     plan, order = started.plan, started.order
-    assert plan is not None
+    assert plan is not None and order is not None
     try:
         for name, value in plan.citizen_variables(order.id).items():
             await call.write_function(f"EXPORT({plan.citizen_channel},{name})", value)

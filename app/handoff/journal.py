@@ -378,7 +378,7 @@ class HandoffJournal:
                     bridges.setdefault(str(row["BridgeId"]), []).append(str(row.get("Channel", "")))
             of = {name: bridge for bridge, names in bridges.items() for name in names}
 
-            def peers(channel: str) -> list[str]:
+            def peers(channel: str, bridges: dict[str, list[str]] = bridges, of: dict[str, str] = of) -> list[str]:
                 return [n for n in bridges.get(of.get(channel, ""), []) if n != channel and n not in transferer]
             for peer in peers(citizen):
                 if seat_of_channel(self.centres, peer):
@@ -468,12 +468,12 @@ class HandoffJournal:
                     # ended meanwhile may have left keys only the reconciler clears
                     next_reconcile = loop.time() + self.reconcile_s
                     await self.reconcile()
-            except Exception as exc:  # AMI down: the next round (or the reconnect) tries again
+            except Exception as exc:  # noqa: BLE001 - AMI down: the next round (or the reconnect) tries again
                 self._reconcile_due = True
                 log.warning("outbox sweep / reconciler failed (%s); retrying in %.1f s",
-                            exc or type(exc).__name__, self.interval_s)
+                            str(exc) or type(exc).__name__, self.interval_s)
             try:
                 await asyncio.wait_for(self._wake.wait(), self.interval_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             self._wake.clear()

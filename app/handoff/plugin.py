@@ -22,7 +22,7 @@ WEB_CONTEXTS: tuple = ()
 ON_SHUTDOWN: tuple = ()
 
 
-def setup(deps: "Dependencies") -> None:
+def setup(deps: Dependencies) -> None:
     service = HandoffService(deps.settings, deps.orders)
     deps.provide(http.HANDOFFS, service)
     deps.provide(http.TELEPHONY, AmiTelephony(deps.ami, deps.settings.site.centres) if deps.ami is not None else None)

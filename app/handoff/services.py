@@ -43,7 +43,7 @@ import asyncio
 import logging
 import time
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from sqlalchemy.exc import IntegrityError
@@ -151,7 +151,7 @@ class HandoffService:
         # over a trunk, the header carries the order's number (order=)
         return Started(replace(plan, order_number=order.number), order=order)
 
-    async def transfer_from_desktop(self, telephony: "DesktopTelephony", *, seat: str | None,
+    async def transfer_from_desktop(self, telephony: DesktopTelephony, *, seat: str | None,
                                     channel: str | None, target: str | None, category: str | None,
                                     note: str | None) -> Started[HandoffPlan]:
         """The desktop button: the same `start` as the key, the move done by AMI.
@@ -218,7 +218,7 @@ class HandoffService:
                         source_seat=outbox.source_seat, linkedid=outbox.linkedid,
                         channel=outbox.citizen_channel, release_mode=outbox.release_mode,
                         order_id=outbox.handoff_id,
-                        created_at=datetime.fromtimestamp(outbox.pressed_at, timezone.utc))
+                        created_at=datetime.fromtimestamp(outbox.pressed_at, UTC))
                 except IntegrityError:
                     return await self.orders.get(outbox.handoff_id)
         finally:

@@ -13,6 +13,6 @@ WEB_CONTEXTS: tuple = ()
 ON_SHUTDOWN: tuple = ()
 
 
-def setup(deps: "Dependencies") -> None:
+def setup(deps: Dependencies) -> None:
     if deps.agi is not None:
         agi.register(deps.agi, deps.settings)

@@ -22,10 +22,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -82,7 +83,7 @@ class LiveFeed:
     # ------------------------------------------------------------ streams
 
     @contextmanager
-    def watching(self) -> Iterator["LiveFeed"]:
+    def watching(self) -> Iterator[LiveFeed]:
         """A stream's interest: starts the loops with the first watcher."""
         self.watchers += 1
         self._watched.set()
@@ -105,7 +106,7 @@ class LiveFeed:
                                              or self.orders_version != orders_seen)
         try:
             await asyncio.wait_for(moved(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     async def close(self) -> None:
@@ -189,7 +190,7 @@ class LiveFeed:
             self._orders_due.clear()
             try:
                 await asyncio.wait_for(self._orders_due.wait(), self.orders_poll_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def _read_orders(self) -> OrdersSnapshot:

@@ -49,7 +49,7 @@ async def health(request: web.Request) -> web.Response:
     results = await asyncio.gather(db.ping(app[ENGINE]), live_store.ping(app[REDIS]),
                                    *(_check(name, checks[name]) for name in names))
     body: dict[str, object] = {"database": results[0], "redis": results[1]}
-    body.update(zip(names, results[2:]))
+    body.update(zip(names, results[2:], strict=True))
     if "ami" not in body:
         body["ami"] = body["redis"] and await live_store.ami_connected(app[REDIS], prefix)
     required = ["database", "redis", *names]
@@ -64,7 +64,7 @@ async def _check(name: str, check: Callable[[], Awaitable[bool]]) -> bool:
     try:
         return bool(await asyncio.wait_for(check(), 3.0))
     except Exception as exc:  # noqa: BLE001 - a failing check is a part down
-        log.warning("health: %s check failed: %s", name, exc or type(exc).__name__)
+        log.warning("health: %s check failed: %s", name, str(exc) or type(exc).__name__)
         return False
 
 

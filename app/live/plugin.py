@@ -13,5 +13,5 @@ WEB_CONTEXTS = (stream.feed_ctx,)
 ON_SHUTDOWN = (stream.end_streams,)
 
 
-def setup(deps: "Dependencies") -> None:
+def setup(deps: Dependencies) -> None:
     """Nothing beyond the web contexts: the live state is the AMI bridge's mirror in Redis."""

@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -68,7 +69,7 @@ async def read_live(redis: Redis, prefix: str, timeout_s: float = 3.0) -> LiveDa
             pipe.hgetall(prefix + CHANNELS_KEY)
             pipe.hgetall(prefix + SURGE_KEY)
             queues, seats, ami, channels, surge = await asyncio.wait_for(pipe.execute(), timeout_s)
-    except (RedisError, OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, RedisError, OSError) as exc:
         raise Unavailable("redis", str(exc) or type(exc).__name__) from exc
     return LiveData(
         queues=_parse_all(queues, QueueState.from_json, "queue"),
@@ -90,7 +91,7 @@ async def ami_connected(redis: Redis, prefix: str, timeout_s: float = 3.0) -> bo
     """True when the bridge reports the AMI link up (`connected == "1"`)."""
     try:
         value = await asyncio.wait_for(redis.hget(prefix + AMI_KEY, "connected"), timeout_s)
-    except (RedisError, OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, RedisError, OSError) as exc:
         log.warning("cannot read AMI status from redis: %s", exc)
         return False
     return value is not None and _text(value) == "1"
@@ -100,6 +101,6 @@ async def ping(redis: Redis, timeout_s: float = 3.0) -> bool:
     """True when Redis answers PING within `timeout_s`."""
     try:
         return bool(await asyncio.wait_for(redis.ping(), timeout_s))
-    except (RedisError, OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, RedisError, OSError) as exc:
         log.warning("redis ping failed: %s", exc)
         return False

@@ -9,7 +9,8 @@ or reads a clock: the caller passes `now` (epoch seconds).
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from core.centres import Centre, SeatMode
 from core.live import ChannelState, QueueState, SeatState

@@ -232,7 +232,7 @@ class Snapshot:
     @staticmethod
     def _failed(source: str, exc: BaseException) -> None:
         SOURCE_ERRORS.labels(source).inc()
-        log.warning("metrics: %s did not answer (%s)", source, exc or type(exc).__name__)
+        log.warning("metrics: %s did not answer (%s)", source, str(exc) or type(exc).__name__)
 
 
 def exposition(registry: CollectorRegistry = REGISTRY) -> tuple[bytes, str]:

@@ -19,7 +19,7 @@ WEB_CONTEXTS = (http.snapshot_ctx,)
 ON_SHUTDOWN: tuple = ()
 
 
-def setup(deps: "Dependencies") -> None:
+def setup(deps: Dependencies) -> None:
     if not getattr(deps.orders, "_hotline_metrics", False):  # one observer per order service
         deps.orders.observe(OrderMetrics())
         deps.orders._hotline_metrics = True  # type: ignore[attr-defined]

@@ -56,7 +56,8 @@ class CallFinder(Protocol):
     async def find_call(self, *, seat: str | None = None, channel: str | None = None) -> Any | None: ...
 
 
-def seat_or_channel(centres: tuple[Centre, ...], seat: str | None, channel: str | None) -> tuple[str | None, str | None]:
+def seat_or_channel(centres: tuple[Centre, ...], seat: str | None,
+                    channel: str | None) -> tuple[str | None, str | None]:
     """The call a desktop button acts on, as its body names it: exactly one of
     a configured seat's extension or a channel name.  Raises `BadInput`
     naming the field."""

@@ -13,5 +13,5 @@ WEB_CONTEXTS = (overdue.overdue_ctx,)
 ON_SHUTDOWN: tuple = ()
 
 
-def setup(deps: "Dependencies") -> None:
+def setup(deps: Dependencies) -> None:
     deps.provide(http.ORDERS, deps.orders)

@@ -90,8 +90,8 @@ async def next_order_serial(session: AsyncSession, centre: str, day: str) -> int
     """
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(OrderCounter).values(centre=centre, day=day, last=1)
-    stmt = stmt.on_conflict_do_update(
+    first = insert(OrderCounter).values(centre=centre, day=day, last=1)
+    stmt = first.on_conflict_do_update(
         index_elements=[OrderCounter.centre, OrderCounter.day],
         set_={"last": OrderCounter.last + 1},
     ).returning(OrderCounter.last)
@@ -105,7 +105,7 @@ async def lock_order(session: AsyncSession, order_id: str, now: datetime) -> Ord
     """
     result = await session.execute(update(Order).where(Order.id == order_id).values(updated_at=now)
                                    .execution_options(synchronize_session=False))
-    if result.rowcount == 0:  # type: ignore[attr-defined]
+    if result.rowcount == 0:  # type: ignore[attr-defined]  # DML gives a CursorResult; typed as Result
         raise NotFound("order", order_id)
     order = (await session.execute(
         select(Order).where(Order.id == order_id).execution_options(populate_existing=True)

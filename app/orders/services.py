@@ -16,9 +16,10 @@ one upsert on `order_counters`, never from counting rows.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone, tzinfo
-from typing import Any, Callable, Protocol
+from datetime import UTC, datetime, tzinfo
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -26,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.orders import repository
-from app.runtime.models import ORDER_MODES, Order, OrderEvent, utcnow
+from app.runtime.models import ORDER_MODES, CatalogueEntry, Order, OrderEvent, utcnow
 from app.web.errors import BadInput, Conflict
 from core.orders import (
     INITIAL,
@@ -41,7 +42,7 @@ from core.orders import (
 from core.safety import UnsafeValue, check_line, check_number, check_token, is_presented
 from core.sla import ORDER_CLASSES, TimeLimits, breaches, deadlines
 
-__all__ = ["OrderService", "IllegalTransition", "CHINA_TZ", "OrderChange", "OrderObserver"]
+__all__ = ["CHINA_TZ", "IllegalTransition", "OrderChange", "OrderObserver", "OrderService"]
 
 log = logging.getLogger(__name__)
 
@@ -178,13 +179,15 @@ def _olds(order: Order, names: Any) -> dict[str, Any]:
 REOPEN_CLEARS: tuple[str, ...] = ("closed_at", "outcome_reason")
 
 
-def _check_category(entry: Any, category: str, jurisdiction: str) -> None:
+def _check_category(entry: CatalogueEntry | None, category: str, jurisdiction: str) -> CatalogueEntry:
     """An order names an entry of the deployment's catalogue: `BadInput` for
-    a code it does not have, `Conflict` (409) for one an admin has disabled."""
+    a code it does not have, `Conflict` (409) for one an admin has disabled;
+    the entry when it is usable."""
     if entry is None:
         raise BadInput("category", f"{category!r} is not in the {jurisdiction} catalogue")
     if not entry.enabled:
         raise Conflict(f"{category!r} is disabled in the {jurisdiction} catalogue", "category")
+    return entry
 
 
 # Statuses in which the class's time limits run (see `core.sla`).
@@ -233,7 +236,7 @@ class OrderService:
         for observer in self._observers:
             try:
                 observer.committed(order, change)
-            except Exception:  # noqa: BLE001 - the change is committed; a nudge failing must not undo the answer
+            except Exception:  # the change is committed; a nudge failing must not undo the answer
                 log.exception("observer %r failed after order %s was committed", observer, order.number)
 
     @property
@@ -244,7 +247,7 @@ class OrderService:
         now = self._clock()
         if now.tzinfo is None:
             raise ValueError("the order clock must return timezone-aware datetimes")
-        return now.astimezone(timezone.utc)
+        return now.astimezone(UTC)
 
     async def create(
         self,
@@ -305,14 +308,14 @@ class OrderService:
         if created_at is not None:
             if created_at.tzinfo is None:
                 raise BadInput("created_at", "must be timezone-aware")
-            now = min(now, created_at.astimezone(timezone.utc))
+            now = min(now, created_at.astimezone(UTC))
         if fields.get("order_class") is None:
             fields.pop("order_class", None)
         async with self._sessions.begin() as session:
             catalogue_detail: dict[str, Any] | None = None
             if category is not None and self._jurisdiction is not None:
-                entry = await repository.find_catalogue_entry(session, self._jurisdiction, category)
-                _check_category(entry, category, self._jurisdiction)
+                entry = _check_category(await repository.find_catalogue_entry(session, self._jurisdiction, category),
+                                        category, self._jurisdiction)
                 destinations = list(entry.destinations.get("list", []))
                 catalogue_detail = {"code": entry.code, "destinations": destinations,
                                     "matches_target": (target or target_centre) in destinations}

@@ -75,8 +75,8 @@ async def _overflow(settings: Settings, args: argparse.Namespace) -> int:
             await config.delete(args.name, actor=actor)
             print(f"deleted {args.name}")
         else:
-            for row in await config.surge_events(centre=args.centre):
-                print(json.dumps(event_view(row), ensure_ascii=False))
+            for event in await config.surge_events(centre=args.centre):
+                print(json.dumps(event_view(event), ensure_ascii=False))
     return 0
 
 
@@ -113,7 +113,7 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("overflow", help="remote seat groups (远程话务座席): list, add, set, delete, events")
     p.add_argument("action", choices=("list", "add", "set", "delete", "events"))
     p.add_argument("name", nargs="?", help="group name (set, delete)")

@@ -14,8 +14,9 @@ Errors: `BadInput(field, reason)` (400), `NotFound("overflow group", name)`
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -113,7 +114,8 @@ class OverflowConfig:
         group = self._validated(data)
         now = self._clock()
         async with self._sessions.begin() as session:
-            taken = (await session.scalars(select(RemoteSeatGroup.id).where(RemoteSeatGroup.name == group.name))).first()
+            taken = (await session.scalars(
+                select(RemoteSeatGroup.id).where(RemoteSeatGroup.name == group.name))).first()
             if taken is not None:
                 raise Conflict(f"an overflow group named {group.name!r} exists")
             await self._check_shared(session, group)
@@ -146,7 +148,7 @@ class OverflowConfig:
     async def delete(self, name: str, *, actor: str) -> None:
         async with self._sessions.begin() as session:
             result = await session.execute(delete(RemoteSeatGroup).where(RemoteSeatGroup.name == name))
-            if not result.rowcount:
+            if not result.rowcount:  # type: ignore[attr-defined]  # DML gives a CursorResult; typed as Result
                 raise NotFound("overflow group", name)
         log.info("overflow group %s deleted by %s", name, actor)
 

@@ -40,8 +40,9 @@ import asyncio
 import json
 import logging
 import time
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -156,7 +157,7 @@ class OverflowController:
         """One look at the live state: transitions, membership, dashboard view."""
         try:
             self.groups = await self.config.load()
-        except Exception as exc:  # keep the last known groups while the database is away
+        except Exception as exc:  # noqa: BLE001 - keep the last known groups while the database is away
             log.warning("overflow groups not readable (%s); keeping %d known groups", exc, len(self.groups))
         for group in self.groups:
             for member in group.members:
@@ -201,7 +202,7 @@ class OverflowController:
                  load.waiting, load.longest_wait_s, load.local_free, load.local_seats)
         try:
             await self.config.record_surge(group, change, load,
-                                           datetime.fromtimestamp(change.at, timezone.utc))
+                                           datetime.fromtimestamp(change.at, UTC))
         except Exception:
             log.exception("surge event of group %s not stored", group.name)
 
@@ -270,8 +271,8 @@ class OverflowController:
                 interface = str(msg.get("Interface") or msg.get("Location") or "")
                 if interface in local:
                     continue  # a local seat, signed in (app/seats): not the controller's
-                penalty = str(msg.get("Penalty", "0"))
-                present[interface] = int(penalty) if penalty.isdigit() else 0
+                given = str(msg.get("Penalty", "0"))
+                present[interface] = int(given) if given.isdigit() else 0
         for interface in sorted(set(present) - set(wanted)):
             await self._action({"Action": "QueueRemove", "Queue": queue, "Interface": interface},
                                ok="Not there")
@@ -328,7 +329,8 @@ class OverflowController:
         try:
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.delete(key)
-                pipe.hset(key, mapping=mapping)
+                # redis-py types hset's mapping with an invariant key: no dict[str, str] fits
+                pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]
                 for cid in changed:  # the dashboard's live stream wakes on these
                     pipe.publish(self.settings.redis.prefix + UPDATES_CHANNEL,
                                  json.dumps({"kind": "surge", "id": cid}))
@@ -398,7 +400,7 @@ class OverflowController:
             except HotlineError as exc:  # bad data: retrying will not help
                 log.error("overflow order not recorded (%s): %s", exc, fields)
                 return
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - database away or busy: the next attempt
                 log.warning("overflow order write failed (attempt %d: %s)", attempt + 1, exc)
                 continue
             self.orders_recorded += 1

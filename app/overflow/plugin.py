@@ -20,7 +20,7 @@ WEB_CONTEXTS: tuple = ()
 ON_SHUTDOWN: tuple = ()
 
 
-def setup(deps: "Dependencies") -> None:
+def setup(deps: Dependencies) -> None:
     config = OverflowConfig(deps.sessions, deps.settings.site.centres)
     deps.provide(http.OVERFLOW, config)
     if deps.ami is not None and "bridge" in deps.roles:

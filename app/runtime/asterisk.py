@@ -18,6 +18,7 @@ import logging
 import os
 import signal
 from pathlib import Path
+from typing import BinaryIO
 
 from core.settings import Settings
 
@@ -78,7 +79,7 @@ class AsteriskProcess:
         """Wait until the supervised Asterisk exits; its exit code (None when adopted)."""
         if self.proc is not None:
             return await self.proc.wait()
-        while self.adopted_pid is not None and _alive(self.adopted_pid):
+        while self.adopted_pid is not None and _alive(self.adopted_pid):  # noqa: ASYNC110 - not our child: polled
             await asyncio.sleep(0.2)
         return None
 
@@ -91,8 +92,7 @@ class AsteriskProcess:
     async def start(self, timeout: float = 60.0) -> None:
         self.check_installed()
         log_path = self.settings.paths.run_dir / "log" / "console.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        out = open(log_path, "ab")
+        out = await asyncio.to_thread(open_log, log_path)
         try:
             self.proc = await asyncio.create_subprocess_exec(
                 str(self.binary), "-C", str(self.conf), "-f", "-n", "-q",
@@ -105,7 +105,7 @@ class AsteriskProcess:
         log.info("asterisk started pid=%s conf=%s", self.proc.pid, self.conf)
         try:
             await asyncio.wait_for(self._wait_booted(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             await self.stop()
             raise RuntimeError(f"Asterisk did not boot within {timeout:.0f}s; see {log_path}") from None
 
@@ -133,7 +133,7 @@ class AsteriskProcess:
             stderr=asyncio.subprocess.STDOUT)
         try:
             out, _ = await asyncio.wait_for(p.communicate(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             p.kill()
             await p.wait()
             return 124, ""
@@ -163,13 +163,19 @@ class AsteriskProcess:
         await self.rx("core stop now", timeout=5)
         try:
             await asyncio.wait_for(self.proc.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             os.killpg(self.proc.pid, signal.SIGKILL)
             await self.proc.wait()
 
     async def restart(self, timeout: float = 60.0) -> None:
         await self.stop()
         await self.start(timeout)
+
+
+def open_log(path: Path) -> BinaryIO:
+    """`path` opened for appending, its directory made: a child's stdout and stderr."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return open(path, "ab")
 
 
 def _alive(pid: int) -> bool:

@@ -37,7 +37,8 @@ import signal
 import subprocess
 import sys
 import time
-from typing import TYPE_CHECKING, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from core.settings import PROJECT_ROOT, Settings, SettingsError, deprecated_variables
 
@@ -267,7 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = None if getattr(args, "no_settings", False) else _settings()
     if settings is not None:
-        if args.command in ("demo", "bench", "simulate", "overflow", "federation") and "HOTLINE_LOG_LEVEL" not in os.environ:
+        quiet = args.command in ("demo", "bench", "simulate", "overflow", "federation")
+        if quiet and "HOTLINE_LOG_LEVEL" not in os.environ:
             settings = settings.with_(logging={"level": "WARNING"})  # the output is the story, not the logs
         _logging(settings)
     return int(args.fn(settings, args) or 0)

@@ -52,7 +52,7 @@ def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
         return 1
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("token", help="API tokens: create (shown once), revoke, list")
     p.add_argument("action", choices=("create", "revoke", "list"))
     p.add_argument("--role", choices=ROLES)

@@ -71,7 +71,7 @@ class Dependencies:
         self.services[key] = value
 
     def get(self, key: web.AppKey[T]) -> T:
-        return self.services[key]  # type: ignore[no-any-return]
+        return self.services[key]
 
 
 FEATURES: tuple[ModuleType, ...] = (inbound, orders, catalogue, handoff, threeway, overflow, seats, live, federation,

@@ -87,7 +87,7 @@ class Platform:
         network = self.settings.network
         try:
             _, writer = await asyncio.wait_for(asyncio.open_connection(network.agi_host, network.agi_port), 2.0)
-        except (OSError, asyncio.TimeoutError):
+        except (TimeoutError, OSError):
             return False
         writer.close()
         with contextlib.suppress(OSError):

@@ -118,7 +118,7 @@ def cmd_install_service(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("install-service", help="write systemd units for agi, ami-bridge, web and Asterisk")
     p.add_argument("--root", default="/", help="write under this directory instead of / (packaging, tests)")
     p.add_argument("--dry-run", action="store_true", help="print the units, write nothing")

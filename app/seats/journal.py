@@ -21,9 +21,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Callable
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -129,7 +129,7 @@ class SeatJournal:
                 self.autopaused += 1
                 log.info("seat %s missed %d rings in a row: paused (%s)", extension,
                          self.settings.seats.autopause_after, AUTO_PAUSE_REASON)
-        except Exception as exc:  # the AMI link dropped: the next misses try again
+        except Exception as exc:  # noqa: BLE001 - the AMI link dropped: the next misses try again
             log.warning("auto-pause of seat %s failed: %s", extension, exc)
 
     # ------------------------------------------------------------ resync
@@ -160,18 +160,18 @@ class SeatJournal:
             if extension not in self.known:
                 try:
                     self.known[extension] = await self._last(extension) or SeatFacts(False, False, None)
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - database away: the event is dropped, logged
                     log.warning("seat journal: last state of %s unreadable (%s)", extension, exc)
                     return
             before = self.known[extension]
             if before == facts:
                 return
-            at = datetime.fromtimestamp(self.clock(), timezone.utc)
+            at = datetime.fromtimestamp(self.clock(), UTC)
             try:
                 async with self.sessions() as session, session.begin():
                     session.add(SeatEventRow(at=at, seat=extension, centre=centre, signed_in=facts.signed_in,
                                              paused=facts.paused, reason=facts.reason, source=source))
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - database away: forget the state, re-read next time
                 log.error("seat journal: %s %s -> %s not stored (%s)", extension, before.describe(),
                           facts.describe(), exc)
                 self.known.pop(extension, None)

@@ -19,7 +19,7 @@ WEB_CONTEXTS: tuple = ()
 ON_SHUTDOWN: tuple = ()
 
 
-def setup(deps: "Dependencies") -> None:
+def setup(deps: Dependencies) -> None:
     service = SeatService(deps.settings, deps.ami) if deps.ami is not None else None
     deps.provide(http.SEATS, service)
     if service is not None and deps.ami is not None and "bridge" in deps.roles:

@@ -16,7 +16,7 @@ call's order id.
 from __future__ import annotations
 
 import logging
-from datetime import timezone
+from datetime import UTC
 from typing import Any
 
 from aiohttp import web
@@ -115,7 +115,7 @@ async def start_threeway(request: web.Request) -> web.Response:
 async def active_threeway(request: web.Request) -> web.Response:
     """The three-way call the seat is in now: how the desk finds its Leave /
     Cancel / Emergency buttons again after a reload."""
-    query = parse_query(request.query, SEAT_FIELDS, timezone.utc, frozenset({"seat"}))
+    query = parse_query(request.query, SEAT_FIELDS, UTC, frozenset({"seat"}))
     seat = _seat(request, query["seat"])
     assert seat is not None
     threeway_id = _service(request).active_for_seat(seat)

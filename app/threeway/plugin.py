@@ -20,7 +20,7 @@ WEB_CONTEXTS: tuple = ()
 ON_SHUTDOWN: tuple = ()
 
 
-def setup(deps: "Dependencies") -> None:
+def setup(deps: Dependencies) -> None:
     telephony = AmiThreeWayTelephony(deps.ami, deps.settings.site.centres) if deps.ami is not None else None
     service = ThreeWayService(deps.settings, deps.orders, telephony)
     deps.provide(http.THREEWAY, service)

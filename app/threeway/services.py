@@ -88,9 +88,9 @@ class ThreeWayService:
             raise
         if logged_in == 0:
             self._citizens.discard(plan.citizen_channel)
-            order = await follow(self.orders, order.id, "returned", event="no_seat_logged_in", actor="system",
-                                 outcome_reason="no_seat_logged_in", detail={"moved": False})
-            return Started(plan, order=order, refusal=Refusal("no_seat_logged_in"))
+            returned = await follow(self.orders, order.id, "returned", event="no_seat_logged_in", actor="system",
+                                    outcome_reason="no_seat_logged_in", detail={"moved": False})
+            return Started(plan, order=returned, refusal=Refusal("no_seat_logged_in"))
         self.calls[order.id] = ThreeWay(order.id, plan.source_centre, plan.target_centre, plan.first_centre,
                                         plan.initiator.extension)
         self.channels[order.id] = {"citizen": plan.citizen_channel, "initiator": plan.seat_channel}

@@ -138,7 +138,8 @@ async def run_federation_bench(settings: Settings, *, pushes: int = 200, concurr
                                 url=f"sqlite+aiosqlite:///{root / 'a.db'}", redis_url=settings.redis.url,
                                 peer=Peer("police-110", f"http://127.0.0.1:{port_b}", ("110",), secret)))
         b = _Instance(_settings(root / "b", name="police-110", centres="110:2001-2002", port=port_b,
-                                url=database_url or f"sqlite+aiosqlite:///{root / 'b.db'}", redis_url=settings.redis.url,
+                                url=database_url or f"sqlite+aiosqlite:///{root / 'b.db'}",
+                                redis_url=settings.redis.url,
                                 peer=Peer("gov-12345", f"http://127.0.0.1:{port_a}", ("12345",), secret)))
         await a.start()
         await b.start()

@@ -9,8 +9,8 @@ channel into the 110 linkage queue; with HOTLINE_HANDOFF_FAST_PATH=no the
 `handoff_key` AGI route first) or Asterisk's built-in blind transfer (`#1`
 then `110`: features.conf blindxfer into the test rig's
 `hotline-bench-blind-transfer`, the same linkage queue, no order).  The
-handoff journal runs as in `hotline up` and records the orders over AMI.  Lost orders: handoffs whose order is not `accepted`
-at the end (must be 0).  Results are figures for notes, never timed
+handoff journal runs as in `hotline up` and records the orders over AMI.
+Lost orders: handoffs whose order is not `accepted` at the end (must be 0).  Results are figures for notes, never timed
 assertions.
 
 What is timed (both modes the same way, on Asterisk's own event clock, the
@@ -270,7 +270,7 @@ async def run_handoff_bench(settings: Settings, count: int = 200, background_cal
             mode = "hotline" if i % 2 == 0 else "blind"
             try:
                 intervals, handoff = await _one(ami, watch, mode, f"1390000{i:04d}", digits[mode])
-            except (asyncio.TimeoutError, AssertionError, StopIteration):
+            except (TimeoutError, AssertionError, StopIteration):
                 failures[mode] += 1
                 if not background_calls:
                     await ami.send({"Action": "Hangup", "Channel": "/^Local/"})
@@ -506,7 +506,7 @@ async def _run_across_trunk(settings: Settings, count: int) -> dict[str, Any]:
             try:
                 intervals, handoff = await _one(a["ami"], watch, mode, f"1390000{i:04d}", digits[mode],
                                                 far=(b["ami"], far))
-            except (asyncio.TimeoutError, AssertionError):
+            except (TimeoutError, AssertionError):
                 failures[mode] += 1
                 for side in sides:
                     await side["ami"].send({"Action": "Hangup", "Channel": "/^(Local|PJSIP)//"})

@@ -53,7 +53,7 @@ from sqlalchemy import select
 
 from ami_bridge.manager import AmiManager
 from app.runtime import db
-from app.runtime.asterisk import AsteriskProcess
+from app.runtime.asterisk import AsteriskProcess, open_log
 from app.runtime.models import Order
 from app.runtime.secrets import load_or_create
 from app.tools import simulation
@@ -200,7 +200,7 @@ async def _one_call(ami: AmiManager, answers: _Answers, call: Call, *, mode: str
             if mode == "baseline" and call.kind == "threeway":
                 # Asterisk's attended transfer completes when the transferring seat hangs up
                 await ami.send({"Action": "Hangup", "Channel": phone})
-    except (asyncio.TimeoutError, LookupError, RuntimeError) as exc:
+    except (TimeoutError, LookupError, RuntimeError) as exc:
         call.failed = type(exc).__name__
     finally:
         answers.forget(source_queue, linkedid=call.handset_id)
@@ -232,7 +232,8 @@ async def _ramp(ami: AmiManager, *, mode: str, rates: list[float], step_s: float
     ami.on_event("AgentConnect", answers.on_event)
     ami.on_event("DTMFEnd", answers.on_event)
     keys = ({"handoff": "*1", "threeway": "*2"} if mode == "ours" else
-            {"handoff": BUILTIN_FEATURE_KEYS["blindxfer"] + TARGET, "threeway": BUILTIN_FEATURE_KEYS["atxfer"] + TARGET})
+            {"handoff": BUILTIN_FEATURE_KEYS["blindxfer"] + TARGET,
+             "threeway": BUILTIN_FEATURE_KEYS["atxfer"] + TARGET})
     pick = random.Random(seed)
     steps: list[dict[str, Any]] = []
     every: list[Call] = []
@@ -261,7 +262,8 @@ async def _ramp(ami: AmiManager, *, mode: str, rates: list[float], step_s: float
             cpu1 = {name: cpu_seconds(pid) for name, pid in pids.items() if pid}
             done = [c for c in calls if c.setup_ms is not None]
             handed = [c for c in calls if c.key_to_answer_ms is not None]
-            setup_last = max((c.started + c.setup_ms / 1000 for c in done), default=t0) - t0
+            setup_last = max((c.started + c.setup_ms / 1000 for c in calls if c.setup_ms is not None),
+                             default=t0) - t0
             steps.append({
                 "offered_calls_per_s": rate,
                 "calls": len(calls),
@@ -377,7 +379,7 @@ async def run_load_bench(settings: Settings, *, rates: list[float], step_s: floa
     }
     try:
         # ---- ours: `hotline up` in a child process
-        log_file = open(state / "hotline-up.log", "ab")
+        log_file = await asyncio.to_thread(open_log, state / "hotline-up.log")
         child = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "app.runtime.cli", "up", cwd=str(PROJECT_ROOT),
             env=_child_env(settings, database_url), stdin=asyncio.subprocess.DEVNULL,
@@ -398,7 +400,7 @@ async def run_load_bench(settings: Settings, *, rates: list[float], step_s: floa
                 child.send_signal(signal.SIGTERM)
                 try:
                     await asyncio.wait_for(child.wait(), 60)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     os.killpg(child.pid, signal.SIGKILL)
                     await child.wait()
             log_file.close()
@@ -421,7 +423,7 @@ async def run_load_bench(settings: Settings, *, rates: list[float], step_s: floa
                 await ami.close()
                 await asterisk.stop()
             out["baseline"] = {"steps": steps}
-            out["ratios_ours_over_baseline"] = [_ratios(o, b) for o, b in zip(out["ours"]["steps"], steps)]
+            out["ratios_ours_over_baseline"] = [_ratios(o, b) for o, b in zip(out["ours"]["steps"], steps, strict=True)]
         out["machine"]["loadavg_at_end"] = os.getloadavg()
         return out
     finally:
@@ -437,7 +439,8 @@ def _ratios(ours: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
     return {
         "offered_calls_per_s": ours["offered_calls_per_s"],
         "cpu_per_call_total": ratio(cpu_ours, base["cpu_ms_per_call"].get("asterisk")),
-        "cpu_per_call_asterisk": ratio(ours["cpu_ms_per_call"].get("asterisk"), base["cpu_ms_per_call"].get("asterisk")),
+        "cpu_per_call_asterisk": ratio(ours["cpu_ms_per_call"].get("asterisk"),
+                                       base["cpu_ms_per_call"].get("asterisk")),
         "setup_p50": ratio(ours["setup"]["p50_ms"], base["setup"]["p50_ms"]),
         "setup_p95": ratio(ours["setup"]["p95_ms"], base["setup"]["p95_ms"]),
         # *1 against Asterisk's #1 blind transfer; the three-way call (a conference) against its

@@ -104,7 +104,7 @@ async def _citizen(ami: AmiManager, watch: _Watch, centre: str, number: str, tal
     call = await simulation.originate_citizen(ami, centre, number)
     try:
         at, event = await asyncio.wait_for(answered, patience_s)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         await _hang_up(ami, watch, call.handset_id)
         progress.step("abandoned")
         return {"outcome": "abandoned"}

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timezone, tzinfo
-from typing import Any, Literal, Mapping
+from datetime import UTC, date, datetime, time, tzinfo
+from typing import Any, Literal
 
 from aiohttp import web
 
@@ -119,14 +120,14 @@ def parse_datetime(name: str, value: str, tz: tzinfo) -> datetime:
         raise BadInput(name, f"{value!r} is not a date (YYYY-MM-DD) or an ISO 8601 date-time with offset")
     try:
         if len(value) == 10:
-            return datetime.combine(date.fromisoformat(value), time(), tz).astimezone(timezone.utc)
+            return datetime.combine(date.fromisoformat(value), time(), tz).astimezone(UTC)
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return parsed.astimezone(timezone.utc)
+        return parsed.astimezone(UTC)
     except (ValueError, OverflowError):
         raise BadInput(name, f"{value!r} is not a valid date (YYYY-MM-DD) or date-time") from None
 
 
-def check_value(name: str, value: object, spec: Field, tz: tzinfo = timezone.utc) -> Any:
+def check_value(name: str, value: object, spec: Field, tz: tzinfo = UTC) -> Any:
     if value is None:
         if spec.nullable:
             return None

@@ -304,7 +304,7 @@ def build(settings: Settings, codes: tuple[str, ...] | None = None) -> dict[str,
         paths[f"/api/seats/{{seat}}/{action}"] = {"post": operation}
     # 工单⇄警单 between platforms (app.federation): the peers' routes are signed
     # per peer (HMAC, headers below), not bearer tokens.
-    signed = [{"peerSignature": []}]
+    signed: list[dict[str, list[str]]] = [{"peerSignature": []}]
     peer_order = _path_param("order_id", "The sending peer's own order id", 64)
     peer_responses = {**_responses(200, "our order: id, number, status"),
                       "401": {"description": "Unsigned, unknown peer, bad signature, stale time or replayed nonce",

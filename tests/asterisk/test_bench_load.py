@@ -37,6 +37,6 @@ async def test_when_a_tiny_ramp_runs_then_both_phases_report_every_call_and_no_o
     assert child_pid(os.getpid(), "asterisk") is None  # the baseline's Asterisk is gone
 
 
-def test_when_rates_are_bad_then_the_command_says_so(capsys) -> None:  # type: ignore[no-untyped-def]
+def test_when_rates_are_bad_then_the_command_says_so(capsys) -> None:
     assert main(["bench", "load", "--rates", "0,abc"]) == 2
     assert "--rates" in capsys.readouterr().err

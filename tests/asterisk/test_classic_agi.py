@@ -7,7 +7,7 @@ from tests.support.pbx import Pbx
 
 
 @pytest.fixture
-async def classic_mode(pbx: Pbx):  # type: ignore[no-untyped-def]
+async def classic_mode(pbx: Pbx):
     """Switch the dialplan's AGI mode (a global) to classic for this test."""
     await pbx.ami.send({"Action": "Setvar", "Variable": "HOTLINE_AGI_MODE", "Value": "classic"})
     try:
@@ -42,6 +42,7 @@ async def test_when_bench_context_runs_classic_route_then_it_decides_like_fastag
                             "Async": "true"},
                            ack_only=True)
         event = await pbx.events.wait_for(lambda e: e.get("UserEvent") == "HotlineAgiBench"
-                                          and e.get("Uniqueid") == leg, what=f"bench event ({mode})")
+                                          and e.get("Uniqueid") == leg,  # noqa: B023 - awaited here
+                                          what=f"bench event ({mode})")
         assert event["Status"] == "OK" and event["Queue"] == "hotline-12345", event
         assert float(event["T1"]) > float(event["T0"])

@@ -7,7 +7,8 @@ coming back, and the citizen hanging up each send it there.
 """
 from __future__ import annotations
 
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -56,7 +57,8 @@ async def _seat_gone(pbx: Pbx, seat: str) -> bool:
     return True
 
 
-async def test_when_the_target_answers_then_the_seat_on_hold_is_woken_and_freed(pbx: Pbx, wired: HandoffService) -> None:
+async def test_when_the_target_answers_then_the_seat_on_hold_is_woken_and_freed(
+        pbx: Pbx, wired: HandoffService) -> None:
     call, seat = await _handed_over(pbx)
     answered = await pbx.seat_answered(CITIZEN)
     assert answered["Centre"] == "110"

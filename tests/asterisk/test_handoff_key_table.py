@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -116,10 +117,10 @@ async def _press(pbx: Pbx, case: KeyCase, seat: str) -> None:
 
 def _decided(event: dict[str, Any]) -> bool:
     return (event.get("UserEvent") == "HotlineHandoffCreated"
-            or event.get("Event") == "Newexten" and event.get("Context") == "hotline-handoff"
-            and event.get("Exten") == "s"
-            or event.get("Event") == "Newexten" and event.get("Context") == "hotline-handoff-key"
-            and event.get("Exten") == "refuse" and event.get("Application") == "Playback")
+            or (event.get("Event") == "Newexten" and event.get("Context") == "hotline-handoff"
+            and event.get("Exten") == "s")
+            or (event.get("Event") == "Newexten" and event.get("Context") == "hotline-handoff-key"
+            and event.get("Exten") == "refuse" and event.get("Application") == "Playback"))
 
 
 def _asked_python(pbx: Pbx) -> bool:

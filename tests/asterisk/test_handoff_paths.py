@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime, timezone
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import pytest
 
@@ -132,7 +132,7 @@ async def test_when_python_is_down_at_key_press_then_order_appears_after_it_come
     call, first = await _answered_call(pbx, "12345")
     await pbx.python_down()
     try:
-        pressed = datetime.now(timezone.utc)
+        pressed = datetime.now(UTC)
         await pbx.press_key(first["Seat"], "*1")
         answered = await pbx.seat_answered(CITIZEN)   # the citizen was moved without Python
         assert answered["Seat"] in SEATS_110 and answered["ShownNum"] == CITIZEN
@@ -142,7 +142,7 @@ async def test_when_python_is_down_at_key_press_then_order_appears_after_it_come
         assert await _outbox_keys(pbx) == [handoff_id]  # the order waits in AstDB
     finally:
         await pbx.python_up()
-    came_back = datetime.now(timezone.utc)
+    came_back = datetime.now(UTC)
 
     # the journal sweeps the outbox as it starts (and every few seconds, and on AMI reconnect)
     order = await orders.one(call.handset_id, "pending")

@@ -10,7 +10,8 @@ text; the order tests run both databases).
 """
 from __future__ import annotations
 
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 from urllib.parse import unquote
 
 import pytest

@@ -3,8 +3,9 @@ also after Asterisk restarts."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -42,7 +43,7 @@ async def api(pbx: Pbx, bridge: AmiBridge) -> AsyncIterator[TestClient]:
     client = TestClient(TestServer(init_app(settings)))
     await client.start_server()
     token = await create_token(client.app[SESSIONS], role="supervisor", name=f"live-{uuid.uuid4().hex[:8]}",
-                               now=datetime.now(timezone.utc))
+                               now=datetime.now(UTC))
     client.auth_headers = {"Authorization": f"Bearer {token}"}  # type: ignore[attr-defined]
     try:
         yield client

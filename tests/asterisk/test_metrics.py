@@ -8,7 +8,7 @@ real AMI bridge's mirror in Redis.
 from __future__ import annotations
 
 import uuid
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest

@@ -15,8 +15,9 @@ import asyncio
 import json
 import logging
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -80,7 +81,7 @@ class Surge:
     async def dynamic_members(self) -> set[str]:
         """The remote members in the queue (the local seats are dynamic too: they sign in)."""
         reply = await self.pbx.ami.send({"Action": "QueueStatus", "Queue": "hotline-12345"})
-        return {m.get("Name", "") for m in reply if isinstance(m, dict)  # type: ignore[union-attr]
+        return {m.get("Name", "") for m in reply if isinstance(m, dict)
                 and m.get("Event") == "QueueMember" and m.get("Membership") == "dynamic"
                 and m.get("Name") not in LOCAL_SEATS}
 
@@ -210,7 +211,7 @@ async def test_when_local_seats_are_busy_and_10_citizens_call_then_the_remote_gr
     done: set[str] = set()
 
     async def all_answered() -> bool:
-        for number, event in surge.answers().items():
+        for number in surge.answers():
             if number in calls and number not in done:
                 done.add(number)
                 await surge.pbx.hang_up(calls[number].handset_id)

@@ -10,8 +10,9 @@ channel is left on any PBX and no handoff state is left in AstDB.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -55,12 +56,13 @@ async def phones(sip_pbx: Pbx, orders: OrderReader, tmp_path: Path) -> AsyncIter
     try:
         assert len(ok) == 2, started
         for phone in ok:
-            await eventually(lambda: registered(sip_pbx.ami, phone.seat, phone.sip_port), timeout=15,
-                             what=f"seat {phone.seat}'s phone registered")
+            await eventually(lambda: registered(sip_pbx.ami, phone.seat, phone.sip_port),  # noqa: B023 - awaited here
+                             timeout=15, what=f"seat {phone.seat}'s phone registered")
         yield ok[0], ok[1]
         await sip_pbx.assert_nothing_left()
         for phone in ok:
-            await eventually(lambda: _idle(phone), timeout=10, what=f"phone {phone.seat} idle")
+            await eventually(lambda: _idle(phone), timeout=10,  # noqa: B023 - awaited here
+                             what=f"phone {phone.seat} idle")
         await eventually(lambda: _no_handoff_state(sip_pbx), timeout=10, what="no handoff state left in AstDB")
     finally:
         await asyncio.gather(*(p.stop() for p in ok))
@@ -236,8 +238,8 @@ async def test_when_seat_attended_transfers_to_110_then_order_is_accepted(
 
     transferred = await seat_12345.events.wait_for(lambda e: e.get("UserEvent") == "PhoneTransferred",
                                                    timeout=10, what="the REFER's outcome on the phone")
-    event = await sip_pbx.events.wait_for(lambda e: e.get("Event") == "AttendedTransfer", timeout=10,
-                                          what="Asterisk's AttendedTransfer")
+    await sip_pbx.events.wait_for(lambda e: e.get("Event") == "AttendedTransfer", timeout=10,
+                                  what="Asterisk's AttendedTransfer")
     assert transferred["Status"] == "SUCCESS", transferred
     order = await orders.one(call.handset_id, status="accepted")
     assert (order.mode, order.source_centre, order.target_centre, order.source_seat, order.target_seat,

@@ -10,8 +10,9 @@ leaves every seat signed in and unpaused, and no channel behind.
 """
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -142,8 +143,9 @@ async def test_when_a_key_comes_from_no_seat_then_nothing_changes(desk: Pbx) -> 
     await pbx.dial_key("9999", "*5")   # not a configured seat
     await pbx.dial_key("1001", "*69")  # no reason 9
     for digits in ("*5", "*69"):
-        await pbx.events.wait_for(lambda e, d=digits: e.get("Event") == "Hangup"
-                                  and f"{d}@hotline-seats" in str(e.get("Channel")), what=f"{digits} ended")
+        await pbx.events.wait_for(lambda e: e.get("Event") == "Hangup"
+                                  and f"{digits}@hotline-seats" in str(e.get("Channel")),  # noqa: B023 - awaited here
+                                  what=f"{digits} ended")
     member = await _member(pbx, "hotline-12345", "1001")
     assert member is not None and member["Paused"] == "0"
     assert await AmiAstDb(pbx.ami).get(SEAT_FAMILY, "9999") is None

@@ -2,8 +2,8 @@
 plays the phone, registering with the seat's generated password over SIP."""
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 import pytest
 

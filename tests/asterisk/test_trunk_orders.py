@@ -189,7 +189,7 @@ async def test_when_the_push_comes_before_the_call_then_110_merges_the_call_into
     call, seat, order_a = await _hand_over(linked)
     await eventually(lambda: held, timeout=15, what="the call let through after the push")
     order = await _b_order(linked, order_a, peer_seq=1, source_seat=seat, channel=held[0])
-    assert order.channel.startswith("PJSIP/peer-12345-") and order.linkedid
+    assert (order.channel or "").startswith("PJSIP/peer-12345-") and order.linkedid
     assert (order.status, order.peer_number, order.division_code) == ("dispatched", order_a.number, "450700")
     events = await OrderReader(linked.deps_b.sessions).events(order.id)
     assert [e.kind for e in events] == ["created", "peer_call_merged"]

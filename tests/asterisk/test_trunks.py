@@ -34,7 +34,7 @@ from app.overflow.controller import OverflowController
 from app.runtime import db
 from app.runtime.models import Order, utcnow
 from app.threeway import plugin as threeway_feature
-from app.tools.simulation import originate_citizen
+from app.tools.simulation import CitizenCall, originate_citizen
 from app.web.app import init_app
 from app.web.auth import create_token
 from app.web.keys import SESSIONS
@@ -65,7 +65,7 @@ async def platforms(tmp_path: Path) -> AsyncIterator[Platforms]:
         await p.stop()
 
 
-async def _answered_on(pbx: Pbx, centre: str) -> tuple[object, str]:
+async def _answered_on(pbx: Pbx, centre: str) -> tuple[CitizenCall, str]:
     call = await pbx.citizen_dials(centre, CITIZEN)
     first = await pbx.seat_answered(CITIZEN)
     pbx.events.clear()
@@ -164,7 +164,7 @@ async def _no_seat_call(pbx: Pbx, seat: str) -> bool:
     return await pbx.seat_channel(seat) is None
 
 
-async def _threeway_joined(platforms: Platforms, tmp_path: Path) -> tuple[object, str, str, str]:
+async def _threeway_joined(platforms: Platforms, tmp_path: Path) -> tuple[CitizenCall, str, str, str]:
     """A 12345 seat on A brings 110 on B into a three-way call; returns (the
     call, A's seat, B's seat, A's conference) once all three are in it."""
     a, b = platforms.a, platforms.b
@@ -189,7 +189,7 @@ async def _threeway_joined(platforms: Platforms, tmp_path: Path) -> tuple[object
 async def test_threeway_across_trunk_then_initiator_cancels_and_b_seat_is_dropped(
         platforms: Platforms, tmp_path: Path) -> None:
     a, b = platforms.a, platforms.b
-    call, seat, seat_b, conference = await _threeway_joined(platforms, tmp_path)
+    call, seat, seat_b, _conference = await _threeway_joined(platforms, tmp_path)
 
     await a.press_key(seat, "*0")  # in A's conference: the initiator cancels
 
@@ -204,7 +204,7 @@ async def test_threeway_across_trunk_then_initiator_cancels_and_b_seat_is_droppe
 async def test_threeway_across_trunk_when_110_seat_on_b_marks_emergency_then_a_records_110_dispatching_first(
         platforms: Platforms, tmp_path: Path) -> None:
     a, b = platforms.a, platforms.b
-    call, seat, seat_b, conference = await _threeway_joined(platforms, tmp_path)
+    call, seat, seat_b, _conference = await _threeway_joined(platforms, tmp_path)
 
     # the 110 seat on B presses *9: its digits cross the trunk (RFC 4733) into
     # the conference menu on A, where the trunk leg is the invited party
@@ -501,7 +501,7 @@ async def _overflow_to_b(tmp_path: Path, max_calls: int) -> AsyncIterator[Remote
 async def _trunk_member(pbx: Pbx) -> dict[str, Any]:
     """The remote group's member in A's public queue (the local seats may be dynamic members too)."""
     status = await pbx.ami.send({"Action": "QueueStatus", "Queue": "hotline-12345"})
-    return next(m for m in status if m.get("Event") == "QueueMember"  # type: ignore[union-attr]
+    return next(m for m in (status if isinstance(status, list) else [status]) if m.get("Event") == "QueueMember"
                 and "PJSIP/110@peer-110" in (m.get("Location"), m.get("Interface")))
 
 

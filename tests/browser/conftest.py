@@ -15,13 +15,14 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 from aiohttp import ClientSession, web
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, ViewportSize, async_playwright
 from redis.asyncio import Redis
 
 from ami_bridge.service import AmiBridge
@@ -40,7 +41,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
                  "--disable-default-apps", "--disable-extensions"]
 ARTIFACTS = PROJECT_ROOT / "artifacts"
-VIEWPORT = {"width": 1920, "height": 1080}  # a wall screen
+VIEWPORT: ViewportSize = {"width": 1920, "height": 1080}  # a wall screen
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -52,7 +53,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 async def browser() -> AsyncIterator[Browser]:
-    if not CHROMIUM.exists():
+    if not CHROMIUM.exists():  # noqa: ASYNC240 - one stat() when the session starts
         pytest.fail(f"Chromium not found at {CHROMIUM}: run `./hotline test` (it installs Debian's chromium) "
                     "or `apt-get install chromium`", pytrace=False)
     async with async_playwright() as playwright:
@@ -131,7 +132,7 @@ async def _calls_over(pbx: Pbx, timeout_s: float = 10.0) -> None:
     """Wait for the test's calls to end; never fails nor hangs anything up —
     the `pbx` fixture's leak check that follows is the judge."""
     deadline = asyncio.get_running_loop().time() + timeout_s
-    while any(await pbx.leaks()) and asyncio.get_running_loop().time() < deadline:
+    while any(await pbx.leaks()) and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110 - polls Asterisk
         await asyncio.sleep(0.1)
 
 

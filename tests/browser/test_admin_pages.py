@@ -30,7 +30,8 @@ async def test_when_an_admin_adds_a_remote_group_in_the_page_then_the_api_shows_
     assert status == 200, group
     assert (group["centre"], group["members"], group["priority"], group["min_waiting"], group["max_wait_s"],
             group["when_no_local_free"], group["enabled"]) == (
-        "12345", ["PJSIP/13800138000@gx-trunk", "Local/9001@remote-phones/n"], 2, 3, 30, False, True)  # /n added by the API
+        # /n added by the API
+        "12345", ["PJSIP/13800138000@gx-trunk", "Local/9001@remote-phones/n"], 2, 3, 30, False, True)
 
     # a change of threshold through the page reaches the API too
     await row.locator("[data-edit]").click()

@@ -28,7 +28,7 @@ async def pause(pbx: Pbx, seats: tuple[str, ...], paused: bool) -> None:
         assert reply.get("Response") == "Success", reply
 
 
-async def within(deadline_s: float, check) -> float:  # type: ignore[no-untyped-def]
+async def within(deadline_s: float, check) -> float:
     """Run a Playwright expectation with `deadline_s` as its timeout; returns the time it took."""
     started = time.monotonic()
     await check(int(deadline_s * 1000))

@@ -64,7 +64,7 @@ async def test_when_pushes_to_a_peer_fail_then_the_supervisors_dashboard_shows_t
     assert status == 201
 
     async def failed_once() -> bool:
-        status, body = await alone.api("GET", "/api/federation/status", role="supervisor")
+        _status, body = await alone.api("GET", "/api/federation/status", role="supervisor")
         assert body["peers"][0]["last_error"], "no failed try yet"
         return True
     await eventually(failed_once, timeout=10, what="a failed push")

@@ -1,4 +1,5 @@
-"""The seat desk's 分流查询: what the citizen said -> the catalogue entry -> the transfer form, from the keyboard alone."""
+"""The seat desk's 分流查询: what the citizen said -> the catalogue entry -> the
+transfer form, from the keyboard alone."""
 from __future__ import annotations
 
 from playwright.async_api import Page, expect

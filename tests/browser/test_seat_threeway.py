@@ -112,7 +112,7 @@ async def test_when_the_seat_starts_an_emergency_three_way_then_110_accepts_and_
     threeway_id = await panel.get_attribute("data-threeway")
     assert threeway_id
     await _members(pbx, threeway_id, _citizen("12345"), _seat(seat), RING)
-    status, state = await product.api("GET", f"/api/threeway/{threeway_id}", role="seat")
+    _status, state = await product.api("GET", f"/api/threeway/{threeway_id}", role="seat")
     order = state["order"]
     assert order["status"] == "accepted" and order["handoff_rule"] == "emergency" and order["emergency"] is True
     assert order["target_centre"] == "110"
@@ -124,5 +124,5 @@ async def test_when_the_seat_starts_an_emergency_three_way_then_110_accepts_and_
 
     await pbx.hang_up(call.handset_id)
     await pbx.assert_nothing_left()
-    status, state = await product.api("GET", f"/api/threeway/{threeway_id}", role="seat")
+    _status, state = await product.api("GET", f"/api/threeway/{threeway_id}", role="seat")
     assert state["order"]["handoff_rule"] == "emergency" and state["order"]["target_centre"] == "110"

@@ -1,8 +1,8 @@
 """Schema migrations and the order repository, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -43,9 +43,9 @@ def make_order(**overrides: object) -> Order:
         linkedid="1764043200.17",
         channel="PJSIP/1001-00000011",
         created_at=datetime(2026, 11, 25, 9, 30, 1, 123456, tzinfo=BEIJING),
-        accepted_at=datetime(2026, 11, 25, 1, 30, 5, 654321, tzinfo=timezone.utc),
+        accepted_at=datetime(2026, 11, 25, 1, 30, 5, 654321, tzinfo=UTC),
         closed_at=datetime(2026, 11, 25, 11, 0, 0, tzinfo=BEIJING),
-        updated_at=datetime(2026, 11, 25, 3, 0, 0, 1, tzinfo=timezone.utc),
+        updated_at=datetime(2026, 11, 25, 3, 0, 0, 1, tzinfo=UTC),
     )
     fields.update(overrides)
     return Order(**fields)
@@ -102,13 +102,13 @@ async def test_when_order_and_events_are_written_then_they_read_back_with_every_
     assert {c: getattr(read, c) for c in ORDER_COLUMNS} == expected
     for column in ("created_at", "accepted_at", "closed_at", "updated_at"):
         assert getattr(read, column).utcoffset() == timedelta(0), column
-    assert read.created_at == datetime(2026, 11, 25, 1, 30, 1, 123456, tzinfo=timezone.utc)
+    assert read.created_at == datetime(2026, 11, 25, 1, 30, 1, 123456, tzinfo=UTC)
 
     assert [(e.actor, e.kind, e.from_status, e.to_status, e.detail) for e in events] == [
         ("seat:1001", "created", None, "accepted", {"reason": "一键转接", "key": "*1"}),
         ("seat:2001", "transition", "accepted", "signed", {}),
     ]
-    assert events[0].at == datetime(2026, 11, 25, 1, 30, 1, tzinfo=timezone.utc)
+    assert events[0].at == datetime(2026, 11, 25, 1, 30, 1, tzinfo=UTC)
     assert events[0].at.utcoffset() == timedelta(0)
     assert events[1].at.tzinfo is not None
     assert events[0].id < events[1].id

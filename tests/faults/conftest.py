@@ -12,8 +12,8 @@ end of the run and written to var/faults-figures.md for the notes.
 """
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 import pytest
 
@@ -51,7 +51,7 @@ async def fault_rig(tmp_path: Path, figures: Figures) -> AsyncIterator[FaultRig]
         await rig.stop()
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # type: ignore[no-untyped-def]
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     rows = [r for r in ROWS if r.filled]
     if not rows:
         return

@@ -23,6 +23,7 @@ from typing import Any
 from app.handoff.http import HANDOFFS
 from app.handoff.journal import AmiAstDb, HandoffJournal
 from app.handoff.services import HandoffService
+from app.runtime.asterisk import open_log
 from app.tools.simulation import CitizenCall
 from app.web.errors import NotFound
 from core.handoff import ASTDB_FAMILY, CALL_GUARD_FAMILY, ENDED_FAMILY, OUTBOX_FAMILY
@@ -67,7 +68,7 @@ class Figures:
                "reconnect_s", "outage_s", "settle_s", "seconds", "note")
 
     @classmethod
-    def table(cls, rows: list["Figures"]) -> str:
+    def table(cls, rows: list[Figures]) -> str:
         names = {f.name for f in fields(cls)}
         assert set(cls.COLUMNS) <= names
         head = "| " + " | ".join(cls.COLUMNS) + " |"
@@ -98,7 +99,7 @@ class FaultRig:
         self.hung_up: set[str] = set()   # handsets the test hung up itself
 
     @classmethod
-    async def start(cls, tmp_path: Path, figures: Figures, url: str | None = None, **env: str) -> "FaultRig":
+    async def start(cls, tmp_path: Path, figures: Figures, url: str | None = None, **env: str) -> FaultRig:
         pbx = await Pbx.start(tmp_path / "pbx", HOTLINE_CENTRES=CENTRES, **env)
         url = url or f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}"
         rig = cls(pbx, figures, url)
@@ -324,7 +325,7 @@ def up_env(state_dir: Path, **extra: str) -> dict[str, str]:
 
 
 async def hotline(args: list[str], env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
-    out = open(log, "ab")
+    out = await asyncio.to_thread(open_log, log)
     try:
         return await asyncio.create_subprocess_exec(
             sys.executable, "-m", "app.runtime.cli", *args, cwd=PROJECT_ROOT, env=env,
@@ -376,5 +377,5 @@ async def health(env: dict[str, str]) -> tuple[int, dict[str, Any]] | None:
     try:
         async with aiohttp.ClientSession() as http, http.get(url, timeout=aiohttp.ClientTimeout(total=5)) as r:
             return r.status, await r.json()
-    except (aiohttp.ClientError, asyncio.TimeoutError):
+    except (TimeoutError, aiohttp.ClientError):
         return None

@@ -97,7 +97,7 @@ async def test_when_the_sqlite_database_is_locked_then_orders_wait_and_are_all_r
 
 
 async def test_when_the_answer_and_the_hangup_report_are_both_lost_then_the_order_still_says_accepted(
-        tmp_path, figures: Figures) -> None:  # type: ignore[no-untyped-def]
+        tmp_path, figures: Figures) -> None:
     """The overload case: the order is in SQL (pending), the AMI side misses the
     answer and the hangup's FastAGI report is lost too.  What the dialplan kept
     (`hotline-handoff-ended`) lets the reconciler settle it as it ended."""

@@ -28,7 +28,8 @@ async def test_when_the_same_call_is_reported_again_then_110_has_one_order_and_o
     assert other_leg is not None and other_leg[0].id == order.id
     [merged] = [e for e in await pair.b.events(order.id) if e.kind == "peer_call_merged"]
     assert merged.detail["channel"] == "PJSIP/peer-12345-00000009" and merged.detail["filled"] == {}
-    assert (await service.receive_call(PeerCall(**{**call.__dict__, "source_centre": "120"}))) is None  # no peer runs 120
+    # no peer runs 120
+    assert (await service.receive_call(PeerCall(**{**call.__dict__, "source_centre": "120"}))) is None
 
 
 async def test_when_12345_keeps_a_three_way_call_after_all_then_110s_order_is_withdrawn(pair: Pair) -> None:

@@ -2,6 +2,7 @@
 `hotline federation failed`, delivered after an admin retries it."""
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -42,10 +43,11 @@ async def test_when_tries_are_spent_then_item_is_failed_listed_and_delivered_aft
     assert (link["peer"], link["failed"], link["pending"]) == ("police-110", 1, 0) and link["last_error"]
     status, listing = await pair.a.call("GET", "/api/federation/outbox?state=failed", role="supervisor")
     assert [i["order_id"] for i in listing["items"]] == [a_order["id"]]
-    cli = subprocess.run([sys.executable, "-m", "app.runtime.cli", "federation", "failed"], cwd=PROJECT_ROOT,
-                         env={**os.environ, "HOTLINE_DATABASE_URL": pair.a.settings.effective_database_url,
-                              "HOTLINE_STATE_DIR": str(pair.a.settings.paths.state_dir)},
-                         capture_output=True, text=True, timeout=60)
+    cli = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "app.runtime.cli", "federation", "failed"], cwd=PROJECT_ROOT,
+        env={**os.environ, "HOTLINE_DATABASE_URL": pair.a.settings.effective_database_url,
+             "HOTLINE_STATE_DIR": str(pair.a.settings.paths.state_dir)},
+        capture_output=True, text=True, timeout=60)
     assert cli.returncode == 1 and a_order["id"] in cli.stdout and "police-110" in cli.stdout
 
     assert (await pair.a.call("POST", f"/api/federation/outbox/{item.id}/retry", role="supervisor"))[0] == 403

@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from core.settings import Peer, load_mapping
+from core.settings import PROJECT_ROOT, Peer, load_mapping
 from tests.federation.conftest import ORG_12345, Instance, free_port, platform_settings
 from tests.support.waiting import eventually
 
@@ -64,7 +64,7 @@ async def platform(tmp_path: Path, sqlite_url: str, redis_prefix: str) -> AsyncI
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tests.support.jjd_standin", "--port", str(standin_port),
         "--db", str(tmp_path / "standin.db"), "--secret-env", "STANDIN_SECRET", "--hotline", a.url,
-        "--path-name", "qz-110", env=env, cwd=str(Path(__file__).resolve().parents[2]))
+        "--path-name", "qz-110", env=env, cwd=str(PROJECT_ROOT))
     http = aiohttp.ClientSession()
     try:
         async def up() -> bool:
@@ -146,7 +146,7 @@ async def test_when_a_mapping_is_broken_then_settings_refuse_it_naming_the_key(t
 
     from core.settings import SettingsError
 
-    good = json.loads((Path(__file__).resolve().parents[2] / "data/federation/ga-110.json").read_text("utf-8"))
+    good = json.loads((PROJECT_ROOT / "data/federation/ga-110.json").read_text("utf-8"))
     for broken, key in ((dict(good, name="other"), "name"),
                         ({**good, "order_in": {**good["order_in"], "fields": {"JJDBH": "id", "BJDH": "nope"}}},
                          "order_in.fields.BJDH"),

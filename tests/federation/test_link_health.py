@@ -5,6 +5,7 @@ reads that from a real Asterisk) — in GET /api/federation/status, in /api/live
 and from `hotline federation status`."""
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -49,14 +50,15 @@ async def test_when_peer_is_down_then_supervisors_see_queue_depth_oldest_unsent_
            "HOTLINE_FEDERATION_NAME": "gov-12345", "HOTLINE_PEER_110_SECRET": SECRET,
            "HOTLINE_PEERS": f"police-110={pair.b.url} centres=110 secret_env=HOTLINE_PEER_110_SECRET",
            "HOTLINE_REDIS_PREFIX": pair.a.settings.redis.prefix}
-    cli = subprocess.run([sys.executable, "-m", "app.runtime.cli", "federation", "status", "--json"],
-                         cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60)
+    cli = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "app.runtime.cli", "federation", "status",
+                                                   "--json"],
+                                  cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert cli.returncode == 0, cli.stderr
     [row] = json.loads(cli.stdout)
     assert (row["peer"], row["pending"], row["failed"], row["ok"]) == ("police-110", 2, 0, False)
     assert "ClientConnectorError" in row["last_error"]
-    cli = subprocess.run([sys.executable, "-m", "app.runtime.cli", "federation", "status"],
-                         cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60)
+    cli = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "app.runtime.cli", "federation", "status"],
+                                  cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert cli.returncode == 0 and "police-110" in cli.stdout and "BAD" in cli.stdout
     assert "pending     2" in cli.stdout and "last error: ClientConnectorError" in cli.stdout
 
@@ -64,7 +66,7 @@ async def test_when_peer_is_down_then_supervisors_see_queue_depth_oldest_unsent_
     pair.a.clock.advance(seconds=600)
 
     async def drained() -> bool:
-        status, body = await pair.a.call("GET", "/api/federation/status", role="supervisor")
+        _status, body = await pair.a.call("GET", "/api/federation/status", role="supervisor")
         link = body["peers"][0]
         assert (link["pending"], link["ok"], link["oldest_unsent_at"]) == (0, True, None), link
         return True

@@ -136,7 +136,8 @@ async def test_when_peer_is_down_for_ten_minutes_then_every_update_arrives_in_or
     await a_order_when(pair, a_order["id"], peer_order_id=b_order.id)
     await pair.a.stop()  # 12345 goes down
 
-    for action, body in (("sign", {}), ("on-site", {}), ("feedback", {"result": "已劝离，双方和解", "note": "民警到场调解"})):
+    for action, body in (("sign", {}), ("on-site", {}),
+                         ("feedback", {"result": "已劝离，双方和解", "note": "民警到场调解"})):
         status, answer = await pair.b.call("POST", f"/api/orders/{b_order.id}/{action}", json=body)
         assert status == 200, answer
 
@@ -151,9 +152,9 @@ async def test_when_peer_is_down_for_ten_minutes_then_every_update_arrives_in_or
         pair.b.clock.advance(seconds=30)
         item = await first_item()
         if item.next_attempt_at <= pair.b.clock():
-            async def tried() -> bool:
+            async def tried(before: int = item.attempts) -> bool:
                 again = await first_item()
-                assert again.attempts > item.attempts, "waiting for a try"
+                assert again.attempts > before, "waiting for a try"
                 return True
             await eventually(tried, timeout=10, what="a retry of the first update")
             tries += 1
@@ -249,7 +250,7 @@ async def test_when_unsigned_request_or_other_peer_then_rejected(pair: Pair) -> 
     # another declared peer, correctly signed, on an order it is not party to
     other = "secret-of-fire-119-only-xx"
     assert await answer(signed_headers("fire-119", other, path, body)) == 403
-    order_doc = [i for i in await pair.a.outbox() if i.kind == "order"][0].document
+    order_doc = next(i for i in await pair.a.outbox() if i.kind == "order").document
     forged = json.dumps({**order_doc, "order": {**order_doc["order"], "id": "fire-made-up-1"}}).encode()
     async with http.post(pair.b.url + "/api/federation/orders", data=forged,
                          headers=signed_headers("fire-119", other, "/api/federation/orders", forged)) as response:

@@ -7,10 +7,11 @@ is the real one under a per-test key prefix, cleaned afterwards.
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import AsyncIterator
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -52,7 +53,7 @@ class Clock:
 @pytest.fixture
 def clock() -> Clock:
     # 09:30 in Beijing on 25 November 2026.
-    return Clock(datetime(2026, 11, 25, 1, 30, tzinfo=timezone.utc))
+    return Clock(datetime(2026, 11, 25, 1, 30, tzinfo=UTC))
 
 
 @pytest.fixture
@@ -85,7 +86,7 @@ class Api:
     tokens: dict[str, str]
     clock: Clock
 
-    async def call(self, method: str, path: str, *, role: str | None = "seat", **kwargs: object) -> tuple[int, object]:
+    async def call(self, method: str, path: str, *, role: str | None = "seat", **kwargs: object) -> tuple[int, Any]:
         headers = {"Authorization": f"Bearer {self.tokens[role]}"} if role else {}
         headers.update(kwargs.pop("headers", None) or {})  # type: ignore[call-overload]
         async with self.client.request(method, path, headers=headers, **kwargs) as response:  # type: ignore[arg-type]

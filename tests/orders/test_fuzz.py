@@ -26,8 +26,8 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -105,7 +105,8 @@ def test_when_the_api_is_fuzzed_from_its_openapi_document_then_every_check_passe
     config.write_text(NEEDS_AMI)
     started = time.monotonic()
     result = subprocess.run(
-        [str(ST), "--config-file", str(config), "run", f"{base}/api/openapi.json", "--header", f"Authorization: Bearer {token}",
+        [str(ST), "--config-file", str(config), "run", f"{base}/api/openapi.json",
+         "--header", f"Authorization: Bearer {token}",
          "--checks", "all", "--max-examples", str(MAX_EXAMPLES), "--max-time", str(MAX_TIME_S), "--workers", "1",
          "--seed", "20261125", "--no-color", "--generation-database", "none",
          "--report", "junit", "--report-dir", str(tmp_path / "report")],

@@ -6,8 +6,9 @@ import csv
 import io
 import json
 import time
+from collections.abc import AsyncIterator
+from datetime import UTC
 from pathlib import Path
-from typing import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
@@ -192,13 +193,13 @@ async def test_when_a_period_is_reported_then_counts_by_direction_category_outco
 async def test_when_seats_paused_in_a_period_then_the_report_counts_paused_time_per_seat_and_reason(
     api: Api,
 ) -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from app.runtime.models import SeatEventRow
     from app.web.keys import SESSIONS
 
     def at(day: int, hh: int, mm: int) -> datetime:
-        return datetime(2026, 11, day, hh, mm, tzinfo=timezone.utc)
+        return datetime(2026, 11, day, hh, mm, tzinfo=UTC)
 
     rows = [  # (when, seat, signed in, paused, reason)
         (at(9, 10, 0), "2001", True, True, "就餐"),      # before the period, still paused at its start
@@ -225,7 +226,8 @@ async def test_when_seats_paused_in_a_period_then_the_report_counts_paused_time_
     ]
     status, text = await api.call("GET", "/api/reports/summary.csv?from=2026-11-10T00:00:00%2B00:00"
                                          "&to=2026-12-01", role="supervisor")
-    assert ["示忙时长（秒）", "1001/培训", "3600.0", "paused_seconds", "1001/培训"] in list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    summary = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    assert ["示忙时长（秒）", "1001/培训", "3600.0", "paused_seconds", "1001/培训"] in summary
 
 
 @pytest.mark.parametrize("query,field", [
@@ -244,7 +246,7 @@ async def test_when_a_report_period_is_malformed_then_the_answer_is_400_naming_t
     assert (status, body["field"]) == (400, field), body
 
 
-async def test_when_a_report_is_downloaded_then_statuses_modes_and_classes_are_in_chinese_and_the_file_named_in_local_days(
+async def test_when_a_report_is_downloaded_then_statuses_modes_and_classes_are_in_chinese_and_the_file_named_in_local_days(  # noqa: E501 - a test's name says what it checks
     api: Api
 ) -> None:
     api.clock.advance(hours=15)  # 00:30 on 26 November in Beijing, still the 25th in UTC

@@ -19,7 +19,7 @@ async def test_when_no_token_or_an_unknown_one_is_sent_then_the_answer_is_401_ex
     api: Api,
 ) -> None:
     for path in ("/api/orders", "/api/catalogue", "/api/live", "/api/reports/summary"):
-        status, body = await api.call("GET", path, role=None)
+        status, _body = await api.call("GET", path, role=None)
         assert status == 401, path
     async with api.client.get("/api/orders", headers={"Authorization": "Bearer hl_guessed"}) as response:
         assert response.status == 401

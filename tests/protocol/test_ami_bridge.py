@@ -9,23 +9,27 @@ from redis.asyncio import Redis
 from core.live import ChannelState, QueueState, SeatState
 
 
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 async def queues(redis: Redis, prefix: str) -> dict[str, QueueState]:
     raw = await redis.hgetall(f"{prefix}live:queues")
-    return {k: QueueState.from_json(v) for k, v in raw.items()}
+    return {_text(k): QueueState.from_json(v) for k, v in raw.items()}
 
 
 async def seats(redis: Redis, prefix: str) -> dict[str, SeatState]:
     raw = await redis.hgetall(f"{prefix}live:seats")
-    return {k: SeatState.from_json(v) for k, v in raw.items()}
+    return {_text(k): SeatState.from_json(v) for k, v in raw.items()}
 
 
 async def channels(redis: Redis, prefix: str) -> dict[str, ChannelState]:
     raw = await redis.hgetall(f"{prefix}live:channels")
-    return {k: ChannelState.from_json(v) for k, v in raw.items()}
+    return {_text(k): ChannelState.from_json(v) for k, v in raw.items()}
 
 
 async def ami(redis: Redis, prefix: str) -> dict[str, str]:
-    return await redis.hgetall(f"{prefix}live:ami")
+    return {_text(k): _text(v) for k, v in (await redis.hgetall(f"{prefix}live:ami")).items()}
 
 
 async def test_when_bridge_connects_then_resync_writes_queues_seats_and_link_state(

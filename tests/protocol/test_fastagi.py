@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 import pytest
 
@@ -131,7 +131,7 @@ async def test_when_a_route_stalls_then_it_is_cut_off_and_the_call_goes_on(
         server: FastAgiServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     import agi.dispatch
 
-    async def stalled(call) -> None:  # type: ignore[no-untyped-def]
+    async def stalled(call) -> None:
         await call.get_variable("HOTLINE_CENTRE")
         await asyncio.Event().wait()  # a wedged database, say
 
@@ -157,10 +157,10 @@ async def test_when_the_caller_name_holds_a_line_feed_then_no_route_runs_and_the
         server: FastAgiServer, name: str, caplog: pytest.LogCaptureFixture) -> None:
     ran: list[str] = []
 
-    async def stalled(call) -> None:  # type: ignore[no-untyped-def]
+    async def stalled(call) -> None:
         ran.append("stalled")
 
-    async def probe(call) -> None:  # type: ignore[no-untyped-def]
+    async def probe(call) -> None:
         ran.append("probe")
 
     server.routes.register("stalled", stalled)
@@ -176,7 +176,7 @@ async def test_when_the_caller_name_holds_a_line_feed_then_no_route_runs_and_the
 async def test_when_a_header_value_holds_a_colon_then_it_is_kept_whole(server: FastAgiServer) -> None:
     seen: list[str] = []
 
-    async def route(call) -> None:  # type: ignore[no-untyped-def]
+    async def route(call) -> None:
         seen.append(call.headers["agi_calleridname"])
 
     server.routes.register("probe", route)

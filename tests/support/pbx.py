@@ -13,10 +13,11 @@ import asyncio
 import logging
 import socket
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import quote
 
 from agi.registry import AgiRoutes
@@ -88,7 +89,7 @@ class EventLog:
     def clear(self) -> None:
         self.events.clear()
 
-    def find(self, pred: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+    def find(self, pred: Callable[[dict[str, Any]], object]) -> list[dict[str, Any]]:
         return [e for e in self.events if pred(e)]
 
     async def wait_for(self, pred: Callable[[dict[str, Any]], bool], timeout: float = 10.0,
@@ -102,7 +103,7 @@ class EventLog:
                     await self._changed.wait()
         try:
             return await asyncio.wait_for(_wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise AssertionError(f"{what} not seen within {timeout}s") from None
 
 
@@ -117,7 +118,7 @@ class Pbx:
     deps: Dependencies | None = None
 
     @classmethod
-    async def start(cls, state_dir: Path, **env: str) -> "Pbx":
+    async def start(cls, state_dir: Path, **env: str) -> Pbx:
         settings = rig_settings(state_dir, **env)
         secrets = load_or_create(settings)
         render(settings, secrets, verbose=3, test_rig=True)  # the rig's phones, even with SIP seats

@@ -68,7 +68,8 @@ async def start_two_platforms(tmp: Path, *, a_env: dict[str, str] | None = None,
     for pbx, url in zip((a, b), urls, strict=True):  # one at a time: migrations share process state
         await pbx.use_database(url)
     engines = tuple(db.create_engine(url) for url in urls)
-    platforms = Platforms(a, b, *(OrderReader(db.session_factory(e)) for e in engines), engines=engines)
+    orders_a, orders_b = (OrderReader(db.session_factory(e)) for e in engines)
+    platforms = Platforms(a, b, orders_a, orders_b, engines=engines)
     await asyncio.gather(trunk_reachable(a, "peer-110"), trunk_reachable(b, "peer-12345"))
     return platforms
 

@@ -47,7 +47,7 @@ class SipPhone:
     sip_log: Path | None = None  # every SIP message it sent and received
 
     @classmethod
-    async def start(cls, directory: Path, pbx: Settings, seat: str, password: str) -> "SipPhone":
+    async def start(cls, directory: Path, pbx: Settings, seat: str, password: str) -> SipPhone:
         settings = Settings(site=SiteSettings(centres=pbx.site.centres),
                             paths=PathSettings(state_dir=directory, asterisk_prefix=pbx.paths.asterisk_prefix))
         run, etc = settings.paths.run_dir, settings.paths.run_dir / "etc"
@@ -109,11 +109,13 @@ contact_user = {seat}
 retry_interval = 2
 expiration = 120
 """)
+        rang = (f"PhoneRang,Seat: {seat},ShownNum: ${{CALLERID(num)}},"
+                "PAI: ${PJSIP_HEADER(read,P-Asserted-Identity)},Line: ${CHANNEL(name)}")
         (etc / "extensions.conf").write_text(f"""
 [phone]
 exten => {seat},1,GotoIf($["${{DB(phone/answer)}}" = "no"]?ring)
  same => n,Answer()
- same => n,UserEvent(PhoneRang,Seat: {seat},ShownNum: ${{CALLERID(num)}},PAI: ${{PJSIP_HEADER(read,P-Asserted-Identity)}},Line: ${{CHANNEL(name)}})
+ same => n,UserEvent({rang})
  same => n,Wait(600)
  same => n,Hangup()
  same => n(ring),Ringing()

@@ -3,13 +3,24 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Awaitable, Callable, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import TypeVar, overload
 
 T = TypeVar("T")
 
 
 class Timeout(AssertionError):
     pass
+
+
+@overload
+async def eventually(check: Callable[[], Awaitable[T]], *, timeout: float = 10.0,
+                     interval: float = 0.05, what: str = "condition") -> T: ...
+
+
+@overload
+async def eventually(check: Callable[[], T], *, timeout: float = 10.0,
+                     interval: float = 0.05, what: str = "condition") -> T: ...
 
 
 async def eventually(check: Callable[[], Awaitable[T] | T], *, timeout: float = 10.0,

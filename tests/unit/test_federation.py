@@ -1,6 +1,8 @@
 """Rules of orders across platforms (core/federation.py) and their settings."""
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from core.federation import (
@@ -77,7 +79,7 @@ def test_signature_covers_method_path_timestamp_nonce_and_body() -> None:
     signature = sign("secret-0123456789", *args)
     assert signature_matches("secret-0123456789", signature, *args)
     for i, other in enumerate(("PUT", "/api/federation/orders/x/status", "1764043201", "m" * 20, b'{"a":2}')):
-        changed = list(args)
+        changed: list[Any] = list(args)
         changed[i] = other
         assert not signature_matches("secret-0123456789", signature, *changed)
     assert not signature_matches("another-secret-xx", signature, *args)
@@ -184,7 +186,9 @@ def test_status_documents_go_out_in_the_peers_names_codes_and_time_format():
     mapping = _ga110()
     doc = {"status": "returned", "at": "2026-11-30T01:02:03+00:00", "order": {"id": "o1", "number": "12345-1"},
            "your_order": {"id": "J1"}, "by": {"name": "seat:a", "unit": "U"}, "reason": "不属于本单位"}
-    path, body = status_to_foreign(doc, mapping)
+    sent = status_to_foreign(doc, mapping)
+    assert sent is not None
+    path, body = sent
     assert path == "/api/jjd/return"
     assert body["JJDBH"] == "J1" and body["ZTDM"] == "02" and body["HANDLEOPINION"] == "不属于本单位"
     assert body["HANDLETIME"] == "2026-11-30 09:02:03" and body["HANDLEBMDM"] == ""
@@ -209,7 +213,7 @@ def test_a_peer_handoff_call_is_believed_only_from_the_trunk_of_its_source_centr
                         trunks=TrunkSettings(trunks=trunks, remote_centres=parse_remote_centres("12345=peer-12345",
                                                                                                   trunks)))
     good = dict(zip(NAMES, ("a1b2-c3", "12345", "1001", "12345-20261130-0001", "110", "13800138000", "peer-12345",
-                            "1764500000.12")))
+                            "1764500000.12"), strict=True))
     call = peer_call(good, "PJSIP/peer-12345-00000001", settings)
     assert not isinstance(call, str)
     assert (call.handoff_id, call.source_centre, call.seat, call.order_number, call.trunk) == (

@@ -13,7 +13,8 @@ import pytest
 
 from core.centres import centre_by_id, parse_centres
 from core.fast_path import GUARD, failing_part, partner_of, takes_fast_path
-from core.handoff import HandoffPlan, Refusal, plan_handoff
+from core.handoff import HandoffPlan, plan_handoff
+from core.refusals import Refusal
 from tests.support.handoff_cases import (
     CASES,
     LOGGED_IN,

@@ -300,7 +300,8 @@ def test_when_dialplan_is_rendered_then_key_path_has_partner_globals_and_seat_ta
     assert "HOTLINE_HANDOFF_FAST = yes" in lines
     for line in ("HOTLINE_HANDOFF_PARTNER_12345 = 110", "HOTLINE_HANDOFF_PARTNER_QUEUE_12345 = hotline-110-linkage",
                  "HOTLINE_HANDOFF_RELEASE_12345 = on_answer", "HOTLINE_HANDOFF_PARTNER_110 = 12345",
-                 "HOTLINE_HANDOFF_PARTNER_QUEUE_110 = hotline-12345-linkage", "HOTLINE_HANDOFF_RELEASE_110 = immediate"):
+                 "HOTLINE_HANDOFF_PARTNER_QUEUE_110 = hotline-12345-linkage",
+                 "HOTLINE_HANDOFF_RELEASE_110 = immediate"):
         assert line in lines, line
     # the configured seats as patterns, for the guard's "a seat of ours" (no global per seat)
     known = dialplan.split("[hotline-known-seats]", 1)[1].split("\n[", 1)[0]
@@ -309,8 +310,9 @@ def test_when_dialplan_is_rendered_then_key_path_has_partner_globals_and_seat_ta
     assert "HOTLINE_HANDOFF_SEAT_" not in dialplan
     # the citizen's side: straight into the partner's linkage queue
     assert "exten => to-110,1,MSet(" in dialplan
-    assert " same => n,Queue(hotline-110-linkage,trb(hotline-seat-leg^s^1),,,${HOTLINE_HANDOFF_TIMEOUT},,hotline-handoff-wake)" \
-        in lines  # the answer wakes the seat on hold (成功转)
+    # the answer wakes the seat on hold (成功转)
+    assert (" same => n,Queue(hotline-110-linkage,trb(hotline-seat-leg^s^1),,,${HOTLINE_HANDOFF_TIMEOUT},,"
+            "hotline-handoff-wake)") in lines
     # coming back: the seat named on the citizen, rung as core.handoff.seat_interfaces says; no parse of a channel
     assert (" same => n,MSet(HOTLINE_RETURN_DIAL=Local/${HOTLINE_RETURN_SEAT}@hotline-seat-phones/n,"
             "HOTLINE_RETURN_DEVICE=Local/${HOTLINE_RETURN_SEAT}@hotline-seat-phones)") in lines

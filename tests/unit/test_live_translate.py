@@ -303,7 +303,7 @@ def test_light_resync_keeps_call_tracking_and_publishes_nothing_when_nothing_cha
 
 
 def test_malformed_status_items_are_reported_and_skipped() -> None:
-    messages = transcript("queue_status_idle.ami") + [{"Event": "QueueEntry", "Queue": "hotline-110"}]
+    messages = [*transcript("queue_status_idle.ami"), {"Event": "QueueEntry", "Queue": "hotline-110"}]
 
     live, problems = model_from_status(messages, DIRECTORY, NOW)
 
@@ -473,7 +473,7 @@ def test_malformed_channel_event_is_rejected_and_leaves_channels_untouched(event
 
 
 def test_malformed_channel_in_a_listing_is_reported_and_skipped() -> None:
-    listing = transcript("core_show_channels_in_call.ami") + [{"Event": "CoreShowChannel", "Channel": "PJSIP/x"}]
+    listing = [*transcript("core_show_channels_in_call.ami"), {"Event": "CoreShowChannel", "Channel": "PJSIP/x"}]
 
     live, problems = model_from_status(transcript("queue_status_idle.ami"), DIRECTORY, NOW, channels=listing)
 

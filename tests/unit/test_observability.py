@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+from datetime import UTC
 
 import pytest
 
@@ -75,7 +76,7 @@ def test_when_a_line_has_chinese_text_or_an_exception_then_json_keeps_it() -> No
 
 def test_when_an_unknown_field_is_bound_then_refused() -> None:
     with pytest.raises(ValueError):
-        with log_context.bind(citizen="13800138000"):  # type: ignore[arg-type]
+        with log_context.bind(citizen="13800138000"):
             pass
 
 
@@ -96,7 +97,7 @@ def test_when_configured_for_json_then_root_handler_writes_json() -> None:
 # ------------------------------------------------------------------ counting handoffs
 
 def test_when_a_handoff_order_ends_then_it_is_counted_once_by_direction_and_outcome() -> None:
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from prometheus_client import REGISTRY
 
@@ -111,7 +112,7 @@ def test_when_a_handoff_order_ends_then_it_is_counted_once_by_direction_and_outc
     before = (value("hotline_handoffs_total", outcome="accepted", **labels),
               value("hotline_handoff_key_to_answer_seconds_count", **labels),
               value("hotline_handoffs_started_total", **labels))
-    created = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
+    created = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
     order = Order(mode="transfer", direction="110->12345", created_at=created,
                   accepted_at=created + timedelta(seconds=2), wait_ms=1800)
     metrics = OrderMetrics()

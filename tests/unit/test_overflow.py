@@ -135,7 +135,7 @@ def test_when_the_queue_empties_for_a_moment_then_the_group_does_not_flap() -> N
     (Thresholds(when_no_local_free=True), _load(1, 0.0, free=0), "no local seat free"),
 ])
 def test_each_trigger_opens_on_its_own(th: Thresholds, load: CentreLoad, reason: str) -> None:
-    state, change = surge_step(SurgeState(), th, load, 1.0, open_after_s=0, clear_after_s=30)
+    _state, change = surge_step(SurgeState(), th, load, 1.0, open_after_s=0, clear_after_s=30)
     assert change is not None and change.reason == reason
 
 
@@ -146,7 +146,7 @@ def test_when_no_local_seat_is_free_but_nobody_waits_then_nothing_opens() -> Non
 
 
 def test_when_a_group_is_disabled_then_an_open_surge_closes_at_once() -> None:
-    state, change = surge_step(SurgeState(open=True, since=0), Thresholds(min_waiting=1), _load(5), 1.0,
+    _state, change = surge_step(SurgeState(open=True, since=0), Thresholds(min_waiting=1), _load(5), 1.0,
                                open_after_s=0, clear_after_s=30, enabled=False)
     assert change is not None and (change.kind, change.reason) == ("close", "group disabled")
 

@@ -110,9 +110,9 @@ class ChannelsAmi(SendingAmi):
     bridged with the consultation's Local channel, whose other half is
     bridged with the 110 seat's leg."""
 
-    ROWS = [("Local/12345@hotline-inbound-00000003;2", "b1"), ("Local/110@hotline-phone-transfer-00000005;1", "b1"),
+    ROWS = (("Local/12345@hotline-inbound-00000003;2", "b1"), ("Local/110@hotline-phone-transfer-00000005;1", "b1"),
             ("Local/110@hotline-phone-transfer-00000005;2", "b2"), ("Local/2001@hotline-seat-phones-00000006;1", "b2"),
-            ("Local/2001@hotline-seat-phones-00000006;2", "")]
+            ("Local/2001@hotline-seat-phones-00000006;2", ""))
 
     async def send(self, action: dict[str, str]) -> Any:
         if action["Action"] == "CoreShowChannels":

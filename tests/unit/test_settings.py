@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from collections.abc import Mapping
+from datetime import UTC, timedelta
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import pytest
 
@@ -219,7 +220,7 @@ def test_when_only_old_names_are_set_then_they_still_work_with_one_notice_each()
 
 
 def test_when_new_names_are_set_then_there_is_no_notice() -> None:
-    env = {new: value for new, value in zip(RENAMED_VARIABLES.values(), ("*5", "*6", "3", "no"))}
+    env = {new: value for new, value in zip(RENAMED_VARIABLES.values(), ("*5", "*6", "3", "no"), strict=True)}
     assert Settings.from_env(env).handoff == HandoffSettings(key="*5", to_key="*6", timeout_s=3, fast_path=False)
     assert deprecated_variables(env) == []
     assert deprecated_variables({"HOTLINE_TRANSFER_KEY": ""}) == []  # empty is unset
@@ -320,7 +321,7 @@ class RecordingEnv(dict[str, str]):
         super().__init__()
         self.asked: set[str] = set()
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: str, default: Any = None) -> Any:
         self.asked.add(key)
         return super().get(key, default)
 
@@ -440,7 +441,7 @@ def test_when_the_sqlite_file_is_relative_then_it_is_taken_from_the_project_root
         "sqlite+aiosqlite:////srv/orders.db"
     assert read({"HOTLINE_DATABASE_URL": "postgresql+asyncpg://u@h/db"}).url == "postgresql+asyncpg://u@h/db"
 def test_when_no_time_zone_is_set_then_days_are_china_standard_time() -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     zone = Settings.from_env({}).orders.tz
-    assert datetime(2026, 11, 25, 16, 30, tzinfo=timezone.utc).astimezone(zone).date().isoformat() == "2026-11-26"
+    assert datetime(2026, 11, 25, 16, 30, tzinfo=UTC).astimezone(zone).date().isoformat() == "2026-11-26"

@@ -1,13 +1,13 @@
 """`core.sla`: deadlines per class and overdue computation, with explicit `now`."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from core.sla import TimeLimits, breaches, deadlines, parse_limits
 
-T0 = datetime(2026, 11, 25, 1, 30, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 25, 1, 30, tzinfo=UTC)
 SEEDS = TimeLimits()
 
 

@@ -1,6 +1,8 @@
 """The three-way call's plan and outcome rules (core/threeway.py), table-tested."""
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from core.centres import parse_centres
@@ -22,10 +24,10 @@ ID = "9c1483e6-98a4-4c3a-a090-1612ef78956f"
 
 
 def _request(**changes: object) -> ThreeWayRequest:
-    base = dict(seat_channel=SEAT_1001, citizen_channel=CITIZEN_LEG, citizen_number="13800138000",
+    base: dict[str, Any] = dict(seat_channel=SEAT_1001, citizen_channel=CITIZEN_LEG, citizen_number="13800138000",
                 centre="12345", first_centre="12345", linkedid="citizen-1")
     base.update(changes)
-    return ThreeWayRequest(**base)  # type: ignore[arg-type]
+    return ThreeWayRequest(**base)
 
 
 def test_when_12345_seat_starts_then_110_linkage_queue_rings_with_citizen_number() -> None:

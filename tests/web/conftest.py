@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import socket
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer

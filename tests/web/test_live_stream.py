@@ -21,7 +21,8 @@ from tests.web.conftest import authorize
 async def next_event(resp: ClientResponse, name: str, timeout: float = 3.0) -> dict[str, Any]:
     """The data of the next `name` event on the stream (others are skipped)."""
     async def read() -> dict[str, Any]:
-        event, data = None, []
+        event: str | None = None
+        data: list[str] = []
         while True:
             raw = await resp.content.readline()
             assert raw, "the stream ended"

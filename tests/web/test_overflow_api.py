@@ -3,7 +3,7 @@ surge block of /api/live and the surge events for reports."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -145,7 +145,7 @@ async def test_surge_events_are_kept_for_reports(client: TestClient, settings: S
     group = validate_group(GROUP, settings.site.centres)
     load = CentreLoad(waiting=4, longest_wait_s=12.5, local_free=0, local_seats=2)
     for kind, minute in (("open", 1), ("close", 9)):
-        at = datetime(2026, 11, 25, 2, minute, tzinfo=timezone.utc)
+        at = datetime(2026, 11, 25, 2, minute, tzinfo=UTC)
         await config.record_surge(group, SurgeChange(kind, at.timestamp(), f"{kind} reason"), load, at)  # type: ignore[arg-type]
     await authorize(client, "supervisor")
     resp = await client.get("/api/overflow/surges", params={"centre": "12345", "from": "2026-11-25"})

@@ -62,7 +62,7 @@ async def test_the_openapi_document_lists_the_seat_actions(client: TestClient) -
 
 
 async def test_when_the_bridge_mirrored_a_paused_and_a_signed_out_seat_then_live_shows_reason_and_since(
-        client: TestClient, redis, redis_prefix: str) -> None:  # type: ignore[no-untyped-def]
+        client: TestClient, redis, redis_prefix: str) -> None:
     from core.live import SEATS_KEY, SeatState
 
     paused = SeatState(extension="1001", centre="12345", interface="Local/1001@hotline-seat-phones/n",

@@ -2,7 +2,7 @@
 again after a reload — the service's live state, no Asterisk needed."""
 from __future__ import annotations
 
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer

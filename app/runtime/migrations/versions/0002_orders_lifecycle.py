@@ -6,6 +6,8 @@ Create Date: 2026-11-26
 """
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -16,7 +18,7 @@ depends_on = None
 
 _TS = sa.DateTime(timezone=True)
 
-NEW_ORDER_COLUMNS = [
+NEW_ORDER_COLUMNS: list[sa.Column[Any]] = [
     sa.Column("order_class", sa.String(10), server_default="general", nullable=False),
     sa.Column("emergency", sa.Boolean(), server_default=sa.false(), nullable=False),
     sa.Column("target", sa.String(32), nullable=True),
