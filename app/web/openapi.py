@@ -140,7 +140,8 @@ def build(settings: Settings, codes: tuple[str, ...] | None = None) -> dict[str,
     order_id = _path_param("order_id", "Order id or number (12345-20261125-0001)")
     code = _path_param("code", "Catalogue code (QZ-1-04, PL-3-12)", 32, catalogue_api.CODE.pattern)
     paths: dict[str, Any] = {
-        "/api/health": {"get": {"summary": "Whether the database, Redis, the AMI link and FastAGI are up (503 names what is down)", "security": [],
+        "/api/health": {"get": {"summary": "Whether the database, Redis, the AMI link and FastAGI are up "
+                                           "(503 names what is down)", "security": [],
                                 "responses": {"200": {"description": "healthy"},
                                               "503": {"description": "degraded"}}}},
         "/api/live": {"get": {"summary": "Live queues and seats of every centre",
