@@ -143,3 +143,37 @@ async def _final(rig: FaultRig, order_id: str) -> Any:
     order = await rig.handoffs.orders.get(order_id)
     assert order.status != "pending", "still pending"
     return order
+
+
+async def test_when_python_is_away_as_a_three_way_call_ends_then_the_next_start_settles_it_as_it_ended(
+        rig: FaultRig, figures: Figures) -> None:
+    """The FastAGI server and the journal are down when the citizen hangs up in
+    a joined three-way call: the dialplan keeps `gone` in AstDB, its report
+    never runs.  The new process (its three-way state empty) reconciles at
+    start: both seats were there, so first contact accepts, as the report
+    would have decided."""
+    call, order = await start_threeway(rig, answered=True)
+    await rig.pbx.python_down()
+    down = time.monotonic()
+    rig.hung_up.add(call.citizen.handset_id)
+    await rig.pbx.hang_up(call.citizen.handset_id)
+    await eventually(lambda: _no_call(rig), timeout=15, what="the three-way call ended")
+    assert (await rig.handoffs.orders.get(order.id)).status == "pending"
+    assert await rig.astdb_left() == {THREEWAY_FAMILY: {order.id: "gone"}}
+    service(rig).calls.clear()                                   # a new process knows nothing of it
+    await rig.pbx.python_up()
+    outage_s = round(time.monotonic() - down, 2)
+    await rig.wait_reconciled(0)
+    out = await rig.settled_outcome()
+    ended = await rig.handoffs.orders.get(order.id)
+    figures.done(outage_s=outage_s, note=f"FastAGI + journal down at the citizen's hangup in a joined three-way "
+                                         f"call: {ended.status} {ended.handoff_rule} {ended.outcome_reason}")
+    assert (ended.status, ended.handoff_rule, ended.outcome_reason, ended.target_centre) == \
+        ("accepted", "first_contact", "undecided", "12345")
+    assert out["pending"] == [] and out["not_final"] == [] and out["astdb"] == {}
+
+
+async def _no_call(rig: FaultRig) -> bool:
+    left = await rig.pbx.channels()
+    assert left == [], [c["Channel"] for c in left]
+    return True
