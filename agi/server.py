@@ -17,6 +17,12 @@ is closed, and the dialplan continues on its safe path (its route status was
 never set to OK).  The dialplan strips control characters from the caller's
 name before it asks Python anything (`hotline-route`), so a real caller is
 not refused for them.
+
+A connection that closes (or is reset) before sending a single byte is no
+request at all: a health check or a port probe (`hotline up` checks a FastAGI
+server in another process by connecting to its port).  It is logged at
+debug level only; anything that sent bytes and is not a request is refused
+and logged as an error.
 """
 from __future__ import annotations
 
@@ -62,6 +68,10 @@ class MalformedRequest(Exception):
     pass
 
 
+class NothingSent(MalformedRequest):
+    """The connection closed before sending any byte (a health check, a port probe)."""
+
+
 async def read_headers(reader: asyncio.StreamReader) -> OrderedDict[str, str]:
     """Read the `agi_*: value` block up to its blank line; raise
     `MalformedRequest` for a repeated or malformed header or a missing one
@@ -69,8 +79,15 @@ async def read_headers(reader: asyncio.StreamReader) -> OrderedDict[str, str]:
     headers: OrderedDict[str, str] = OrderedDict()
     total = 0
     while True:
-        line = await reader.readline()
+        try:
+            line = await reader.readline()
+        except ConnectionError as exc:
+            if total == 0:
+                raise NothingSent(str(exc) or type(exc).__name__) from exc
+            raise
         if not line:
+            if total == 0:
+                raise NothingSent("closed before sending anything")
             raise MalformedRequest("connection closed inside the header block")
         total += len(line)
         if total > MAX_HEADER_BYTES:
@@ -108,6 +125,9 @@ class FastAgiServer:
         try:
             try:
                 headers = await asyncio.wait_for(read_headers(reader), HEADER_TIMEOUT_S)
+            except NothingSent as exc:
+                log.debug("FastAGI connection from %s closed without a request (a probe): %s", peer, exc)
+                return
             except (TimeoutError, MalformedRequest, ConnectionError) as exc:
                 log.error("malformed FastAGI request from %s: %s", peer, str(exc) or type(exc).__name__)
                 return

@@ -29,6 +29,26 @@ handoff (`accepted`, `returned`, `abandoned`) and leaves no stale key:
 * a call guard whose call is gone goes.
 
 An order already past `pending` is left as it is (one order, one outcome).
+
+Three-way calls (`*2`, `core.threeway`) are settled by the same plan.  Their
+traces: the AstDB phase `hotline-threeway/<id>` (ringing, joined, no_answer,
+gone), the conference `hotline-3w-<id>`, the Local channel ringing the other
+centre (`Local/t<id>@hotline-threeway-ring`), and the order (mode
+`three_way`).  A three-way call is *live* while its conference exists, its
+ringing channel exists, or a channel of its call (the order's linkedid; the
+citizen's channel) does; failing all those, an order made after this
+Asterisk started is left for `unknown_after_s` (it may be starting now).
+One not live and still `pending` ends as its phase says (`threeway_outcome`):
+no_answer → returned (no_answer); gone (the citizen hung up, nobody reported
+it) → as the citizen's hangup would have decided; joined → accepted by the
+first-contact rule (首接负责: the two seats were both there and nothing was
+agreed) with the reason `settled_after_restart`; ringing or nothing known →
+abandoned, `settled_after_restart`.  Its phase key goes after the order is
+settled, or at once when the order is past pending (or unknown).
+
+Overflow orders (`app.overflow`) are recorded `accepted` when a remote seat
+answers: they have no state tied to a live call and nothing to settle.
+
 Nothing here reads AMI or SQL: `app.handoff.journal.HandoffJournal` gathers
 the `Snapshot` (AstDB and orders first, channels last, so a handoff that
 ended in between is seen as ended, never the reverse) and applies the plan.
@@ -46,6 +66,8 @@ from core.handoff import (
     OutboxRecord,
     parse_outbox,
 )
+from core.threeway import ASTDB_FAMILY as THREEWAY_FAMILY
+from core.threeway import conference_name, is_ring_channel
 
 SETTLED_REASON = "settled_after_restart"
 """The order's outcome_reason when nothing says how its handoff ended."""
@@ -79,6 +101,20 @@ class OpenHandoff:
 
 
 @dataclass(frozen=True)
+class OpenThreeWay:
+    """A three-way call's order: every one still `pending`, and those (any
+    status) whose AstDB phase key is still there."""
+
+    order_id: str
+    status: str
+    linkedid: str | None
+    channel: str | None          # the citizen's channel
+    created_at: float            # epoch seconds
+    joined: bool = False         # a seat of the other centre answered (the order names it)
+    first_centre: str = ""       # the centre that first received the call (first-contact rule)
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """What the reconciler saw: AstDB's handoff families, the pending orders,
     Asterisk's live channels, when Asterisk started, and the time."""
@@ -93,6 +129,9 @@ class Snapshot:
     now: float
     calls: dict[str, str] = field(default_factory=dict)
     """The call (linkedid) of handoffs in AstDB whose order is past pending."""
+    threeway_phases: dict[str, str] = field(default_factory=dict)  # hotline-threeway/<id> -> phase
+    threeways: tuple[OpenThreeWay, ...] = ()
+    conferences: tuple[str, ...] = ()   # ConfBridge conferences live now
 
 
 @dataclass(frozen=True)
@@ -104,6 +143,16 @@ class Settle:
 
 
 @dataclass(frozen=True)
+class SettleThreeWay:
+    threeway_id: str
+    phase: str           # what AstDB kept (ringing / joined / no_answer / gone; "" nothing)
+    status: str          # accepted / returned / abandoned
+    reason: str
+    rule: str | None = None      # accepted: by which rule (first_contact)
+    centre: str | None = None    # accepted: the accepting centre
+
+
+@dataclass(frozen=True)
 class ReconcilePlan:
     record: tuple[OutboxRecord, ...] = ()         # outbox records to insert first
     settle: tuple[Settle, ...] = ()               # orders to end (when still pending)
@@ -112,10 +161,12 @@ class ReconcilePlan:
     live: int = 0                                 # handoffs still under way (left alone)
     by_handoff: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
     """The keys of `delete` per handoff id: deleted only once its order is settled."""
+    settle_threeway: tuple[SettleThreeWay, ...] = ()  # three-way orders to end (when still pending)
+    live_threeways: int = 0                           # three-way calls still under way (left alone)
 
     @property
     def empty(self) -> bool:
-        return not (self.record or self.settle or self.delete)
+        return not (self.record or self.settle or self.delete or self.settle_threeway)
 
 
 def split_end(state: str) -> tuple[str, str | None]:
@@ -136,6 +187,61 @@ def outcome_of(state: str) -> tuple[str, str | None]:
     if state == "lost":
         return "abandoned", "citizen_hung_up"
     return "abandoned", SETTLED_REASON
+
+
+def threeway_outcome(phase: str, call: OpenThreeWay) -> SettleThreeWay:
+    """How a pending three-way order ends when its call is gone and nobody
+    reported its end (see the module): what its AstDB phase last said."""
+    if phase == "no_answer":
+        return SettleThreeWay(call.order_id, phase, "returned", "no_answer")
+    joined = call.joined or phase == "joined"
+    if phase == "gone":  # the citizen hung up; its report never arrived
+        if joined:
+            return SettleThreeWay(call.order_id, phase, "accepted", "undecided", "first_contact", call.first_centre)
+        return SettleThreeWay(call.order_id, phase, "abandoned", "citizen_hung_up")
+    if joined:
+        return SettleThreeWay(call.order_id, phase, "accepted", SETTLED_REASON, "first_contact", call.first_centre)
+    return SettleThreeWay(call.order_id, phase, "abandoned", SETTLED_REASON)
+
+
+def plan_threeways(snap: Snapshot, *, unknown_after_s: float = 120.0) -> tuple[
+        tuple[SettleThreeWay, ...], tuple[tuple[str, str], ...], int]:
+    """(orders to settle, AstDB keys to delete, calls still live) for the
+    three-way calls in `snap` (see the module)."""
+    live_linkedids = {c.linkedid for c in snap.channels}
+    live_names = {c.name for c in snap.channels}
+    conferences = set(snap.conferences)
+    orders = {o.order_id: o for o in snap.threeways}
+
+    def live(threeway_id: str) -> bool:
+        if conference_name(threeway_id) in conferences:
+            return True
+        if any(is_ring_channel(threeway_id, name) for name in live_names):
+            return True
+        order = orders.get(threeway_id)
+        if order is None:
+            return False  # a phase key of no order: nothing else can end it
+        if order.linkedid:
+            return order.linkedid in live_linkedids
+        if order.channel and order.channel in live_names:
+            return True
+        if snap.asterisk_started_at is not None and order.created_at < snap.asterisk_started_at:
+            return False
+        return snap.now - order.created_at < unknown_after_s
+
+    settle: list[SettleThreeWay] = []
+    delete: list[tuple[str, str]] = []
+    n_live = 0
+    for threeway_id in sorted(set(snap.threeway_phases) | set(orders)):
+        if live(threeway_id):
+            n_live += 1
+            continue
+        order = orders.get(threeway_id)
+        if order is not None and order.status == "pending":
+            settle.append(threeway_outcome(snap.threeway_phases.get(threeway_id, ""), order))
+        if threeway_id in snap.threeway_phases:
+            delete.append((THREEWAY_FAMILY, threeway_id))
+    return tuple(settle), tuple(delete), n_live
 
 
 def plan_reconcile(snap: Snapshot, *, unknown_after_s: float = 120.0) -> ReconcilePlan:
@@ -214,4 +320,9 @@ def plan_reconcile(snap: Snapshot, *, unknown_after_s: float = 120.0) -> Reconci
     for linkedid in sorted(snap.guards):
         if linkedid not in live_linkedids:
             delete.append((CALL_GUARD_FAMILY, linkedid))
-    return ReconcilePlan(tuple(to_record), tuple(settle), tuple(delete), tuple(sorted(bad)), n_live, by_handoff)
+    settle_threeway, threeway_keys, live_threeways = plan_threeways(snap, unknown_after_s=unknown_after_s)
+    for family, key in threeway_keys:
+        by_handoff[key] = ((family, key),)
+    delete.extend(threeway_keys)
+    return ReconcilePlan(tuple(to_record), tuple(settle), tuple(delete), tuple(sorted(bad)), n_live, by_handoff,
+                         settle_threeway, live_threeways)

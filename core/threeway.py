@@ -54,6 +54,8 @@ EMERGENCY_CENTRE = "110"  # 如涉及人身财产安全，由110先行处警
 # hold loop (dialplan hotline-threeway-seat): ringing, joined, no_answer, gone.
 ASTDB_FAMILY = "hotline-threeway"
 CONFERENCE_PREFIX = "hotline-3w-"
+# the Local channel that rings the other centre: Local/t<id without dashes>@hotline-threeway-ring
+RING_CONTEXT = "hotline-threeway-ring"
 
 _ID = re.compile(r"^[0-9a-f\-]{8,36}$")
 
@@ -65,6 +67,16 @@ def is_threeway_id(value: str | None) -> bool:
 def conference_name(threeway_id: str) -> str:
     """The ConfBridge conference of a three-way call."""
     return f"{CONFERENCE_PREFIX}{threeway_id}"
+
+
+def ring_exten(threeway_id: str) -> str:
+    """The extension of the Local channel that rings the other centre."""
+    return "t" + threeway_id.replace("-", "")
+
+
+def is_ring_channel(threeway_id: str, channel: str) -> bool:
+    """`channel` is a half of the Local channel ringing the other centre for this call."""
+    return channel.startswith(f"Local/{ring_exten(threeway_id)}@{RING_CONTEXT}-")
 
 
 @dataclass(frozen=True)

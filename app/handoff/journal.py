@@ -33,7 +33,9 @@ second; the event is on the AMI socket microseconds after the key press.
 The reconciler (`reconcile`, `core.reconcile`) runs at start, after every
 AMI (re)connect and every `reconcile_s` (10 s): it settles every handoff whose call
 is gone (Asterisk restarted, a hangup report cut off) to one order in a
-final state and deletes the AstDB keys nobody else will.
+final state and deletes the AstDB keys nobody else will.  Three-way calls
+are settled by the same run when the three-way feature gives the journal
+its service (`threeways`, a `ThreeWaySettler`).
 The AstDB is reached through the small `AstDb` port; no SQL here.
 """
 from __future__ import annotations
@@ -67,10 +69,13 @@ from core.handoff import (
 from core.reconcile import (
     LiveChannel,
     OpenHandoff,
+    OpenThreeWay,
     ReconcilePlan,
+    SettleThreeWay,
     Snapshot,
     plan_reconcile,
 )
+from core.threeway import ASTDB_FAMILY as THREEWAY_FAMILY
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +102,8 @@ class Pbx(AstDb, Protocol):
 
     async def started_at(self) -> float | None: ...
 
+    async def conferences(self) -> list[str]: ...
+
 
 class Recorder(Protocol):
     async def record(self, outbox: OutboxRecord) -> Any: ...
@@ -115,6 +122,14 @@ class Settler(Recorder, Protocol):
     async def calls_of(self, handoff_ids: list[str]) -> dict[str, str]: ...
 
     async def settle(self, handoff_id: str, state: str, outcome: str, reason: str | None) -> Any: ...
+
+
+class ThreeWaySettler(Protocol):
+    """The three-way feature's side of the reconciler (`app.threeway.services`)."""
+
+    async def open_threeways(self, threeway_ids: list[str]) -> list[OpenThreeWay]: ...
+
+    async def settle_threeway(self, item: SettleThreeWay) -> Any: ...
 
 
 async def read(astdb: AstDb, handoff_id: str) -> OutboxRecord | None:
@@ -160,10 +175,12 @@ async def sweep(astdb: AstDb, handoffs: Recorder) -> int:
     return delivered
 
 
-async def reconcile(pbx: Pbx, handoffs: Settler, *, unknown_after_s: float = 120.0) -> ReconcilePlan:
-    """Record every outbox record, then settle every handoff whose call is gone
-    and delete its AstDB keys (`core.reconcile`).  A handoff whose order
-    could not be settled (database down) keeps its keys for the next run."""
+async def reconcile(pbx: Pbx, handoffs: Settler, *, threeways: ThreeWaySettler | None = None,
+                    unknown_after_s: float = 120.0) -> ReconcilePlan:
+    """Record every outbox record, then settle every handoff (and, given
+    `threeways`, every three-way call) whose call is gone and delete its
+    AstDB keys (`core.reconcile`).  A handoff whose order could not be
+    settled (database down) keeps its keys for the next run."""
     await sweep(pbx, handoffs)
     # AstDB and the orders first, the live channels last: a handoff that ends
     # meanwhile is seen ended (settled, or reported by its own hangup first),
@@ -175,12 +192,19 @@ async def reconcile(pbx: Pbx, handoffs: Settler, *, unknown_after_s: float = 120
     open_ids = {o.order_id for o in pending} | set(families[OUTBOX_FAMILY])
     others = (set(families[ASTDB_FAMILY]) | set(families[ENDED_FAMILY])) - open_ids
     calls = await handoffs.calls_of(sorted(others)) if others else {}
+    phases: dict[str, str] = {}
+    open_threeways: list[OpenThreeWay] = []
+    if threeways is not None:
+        phases = await pbx.tree(THREEWAY_FAMILY)
+        open_threeways = await threeways.open_threeways(sorted(phases))
     started = await pbx.started_at()
+    conferences = await pbx.conferences() if threeways is not None else []
     channels = await pbx.channels()
     plan = plan_reconcile(Snapshot(
         states=families[ASTDB_FAMILY], outbox=families[OUTBOX_FAMILY], ended=families[ENDED_FAMILY],
         guards=families[CALL_GUARD_FAMILY], pending=tuple(pending), channels=tuple(channels),
-        asterisk_started_at=started, now=time.time(), calls=calls), unknown_after_s=unknown_after_s)
+        asterisk_started_at=started, now=time.time(), calls=calls, threeway_phases=phases,
+        threeways=tuple(open_threeways), conferences=tuple(conferences)), unknown_after_s=unknown_after_s)
     for key in plan.bad_records:
         log.error("handoff %s: outbox record not understood, left in AstDB", key)
     failed: set[str] = set()
@@ -199,6 +223,13 @@ async def reconcile(pbx: Pbx, handoffs: Settler, *, unknown_after_s: float = 120
         except Exception:
             log.exception("handoff %s: not settled; kept for the next run", item.handoff_id)
             failed.add(item.handoff_id)
+    for tw_item in plan.settle_threeway:
+        assert threeways is not None
+        try:
+            await threeways.settle_threeway(tw_item)
+        except Exception:
+            log.exception("three-way %s: not settled; kept for the next run", tw_item.threeway_id)
+            failed.add(tw_item.threeway_id)
     kept = {key for handoff_id in failed for key in plan.by_handoff.get(handoff_id, ())}
     deleted = 0
     for family, key in plan.delete:
@@ -206,9 +237,12 @@ async def reconcile(pbx: Pbx, handoffs: Settler, *, unknown_after_s: float = 120
             continue
         await pbx.delete(family, key)
         deleted += 1
-    if plan.settle or deleted:
-        log.info("reconciler: %d handoff(s) settled, %d stale AstDB key(s) deleted, %d under way",
-                 len(plan.settle) - len(failed & {s.handoff_id for s in plan.settle}), deleted, plan.live)
+    if plan.settle or plan.settle_threeway or deleted:
+        log.info("reconciler: %d handoff(s) and %d three-way call(s) settled, %d stale AstDB key(s) deleted, "
+                 "%d handoff(s) and %d three-way call(s) under way",
+                 len(plan.settle) - len(failed & {s.handoff_id for s in plan.settle}),
+                 len(plan.settle_threeway) - len(failed & {s.threeway_id for s in plan.settle_threeway}),
+                 deleted, plan.live, plan.live_threeways)
     return plan
 
 
@@ -253,6 +287,12 @@ class AmiAstDb:
             return None
         return time.mktime(when.timetuple())
 
+    async def conferences(self) -> list[str]:
+        """The ConfBridge conferences live now (none: Asterisk answers an error)."""
+        response = await self.ami.send({"Action": "ConfbridgeListRooms"})
+        messages = response if isinstance(response, list) else [response]
+        return [str(m.get("Conference", "")) for m in messages if m.get("Event") == "ConfbridgeListRooms"]
+
     async def _tree(self, family: str) -> dict[str, str]:
         response = await self.ami.send({"Action": "DBGetTree", "Family": family})
         messages = response if isinstance(response, list) else [response]
@@ -272,7 +312,8 @@ class HandoffJournal:
     whenever the link (re)connects and every `reconcile_s`.  `start` / `stop`
     own the sweeping task; the event handlers are attached to `ami` at
     construction.  The reconciler needs a `Pbx` (the AMI one by default): with
-    a bare `AstDb` only the sweep runs."""
+    a bare `AstDb` only the sweep runs.  `threeways`: the three-way feature's
+    service, settled by the same runs (set by that feature's setup)."""
 
     CREATED_EVENT = "HotlineHandoffCreated"
     # `#2`: how long to look for the seat the citizen reached through a Local channel
@@ -280,9 +321,10 @@ class HandoffJournal:
 
     def __init__(self, ami: Any, handoffs: Recorder, interval_s: float = 5.0,
                  astdb: AstDb | None = None, centres: tuple[Centre, ...] = (),
-                 reconcile_s: float = 10.0) -> None:
+                 reconcile_s: float = 10.0, threeways: ThreeWaySettler | None = None) -> None:
         self.astdb: AstDb = astdb if astdb is not None else AmiAstDb(ami)
         self.handoffs = handoffs
+        self.threeways = threeways
         # the configured centres and seats: a phone's attended transfer between
         # two of them is a handoff (none given: not recognised)
         self.centres = centres
@@ -446,7 +488,7 @@ class HandoffJournal:
         if not (hasattr(self.astdb, "channels") and hasattr(self.handoffs, "settle")):
             await sweep(self.astdb, self.handoffs)
             return None
-        plan = await reconcile(self.astdb, self.handoffs)  # type: ignore[arg-type]
+        plan = await reconcile(self.astdb, self.handoffs, threeways=self.threeways)  # type: ignore[arg-type]
         self.reconciled += 1
         return plan
 

@@ -13,7 +13,11 @@ moved (accepted with its rule / returned / abandoned); every join, leave
 and mark is an audit event (`OrderService.note`).
 
 Live state is kept per process (one FastAGI server per PBX); an unknown id
-(after a restart) is rebuilt from the order.  No HTTP and no AMI here: the
+(after a restart) is rebuilt from the order.  A call whose end nobody
+reported (Asterisk killed, the FastAGI server away at the citizen's hangup)
+is settled by the handoff journal's reconciler (`core.reconcile`): this
+service gives it the open orders (`open_threeways`) and ends them
+(`settle_threeway`).  No HTTP and no AMI here: the
 `ThreeWayTelephony` port does the moves.
 """
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any, Protocol
 from app.orders.calls import CallFinder, Started, desk_call, follow, move_error
 from app.orders.services import OrderService
 from app.web.errors import NotFound, Refused, Unavailable
+from core.reconcile import OpenThreeWay, SettleThreeWay
 from core.refusals import Refusal
 from core.settings import Settings
 from core.threeway import (
@@ -232,6 +237,44 @@ class ThreeWayService:
         call, outcome = call.left(role)
         await self._note(threeway_id, f"seat:{seat}", "left", {"role": role, "seat": seat, "how": "hung_up"})
         await self._settle(threeway_id, call, outcome, actor=f"seat:{seat}")
+
+    # ------------------------------------------------ the reconciler's side
+
+    async def open_threeways(self, threeway_ids: list[str]) -> list[OpenThreeWay]:
+        """Every three-way order still `pending`, and the orders (any status) of
+        `threeway_ids` (those with an AstDB phase key left)."""
+        found = {o.id: o for o in await self.orders.in_status("three_way", "pending")}
+        for threeway_id in threeway_ids[:1000]:
+            if threeway_id in found:
+                continue
+            try:
+                order = await self.orders.get(threeway_id)
+            except NotFound:
+                continue
+            if order.mode == "three_way":
+                found[order.id] = order
+        out = []
+        for order in found.values():
+            known = self.calls.get(order.id)  # this process saw it start: the real first centre
+            out.append(OpenThreeWay(order.id, order.status, order.linkedid, order.channel,
+                                    order.created_at.timestamp(), joined=bool(order.target_seat),
+                                    first_centre=known.first_centre if known else order.source_centre))
+        return out
+
+    async def settle_threeway(self, item: SettleThreeWay) -> Any | None:
+        """The reconciler found this three-way call gone and nobody reported its
+        end: its order ends as `core.reconcile.threeway_outcome` said (an order
+        past pending keeps its outcome)."""
+        self.calls.pop(item.threeway_id, None)
+        self.channels.pop(item.threeway_id, None)
+        log.info("three-way %s: call gone, settled by the reconciler as %s %s (AstDB phase %r)",
+                 item.threeway_id, item.status, item.rule or item.reason, item.phase)
+        fields: dict[str, Any] = {"outcome_reason": item.reason}
+        if item.status == "accepted":
+            fields.update(handoff_rule=item.rule, target_centre=item.centre)
+        return await follow(self.orders, item.threeway_id, item.status, event="settled", actor="system",
+                            detail={"phase": item.phase, "by": "reconciler", "rule": item.rule,
+                                    "centre": item.centre}, **fields)
 
     def state(self, threeway_id: str) -> ThreeWay | None:
         return self.calls.get(threeway_id)

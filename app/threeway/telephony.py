@@ -33,18 +33,11 @@ from app.handoff.telephony import AmiTelephony, MoveFailed
 from core import channel_vars as cv
 from core.centres import Centre
 from core.handoff import is_channel_name
-from core.threeway import ASTDB_FAMILY, ThreeWayPlan, is_threeway_id
+from core.threeway import ASTDB_FAMILY, RING_CONTEXT, ThreeWayPlan, is_threeway_id, ring_exten
 
 log = logging.getLogger(__name__)
 
 FEATURE_CONTEXT = "hotline-threeway-key"
-RING_CONTEXT = "hotline-threeway-ring"
-
-
-def ring_exten(threeway_id: str) -> str:
-    return "t" + threeway_id.replace("-", "")
-
-
 def ring_channel_pattern(threeway_id: str) -> str:
     """An AMI Hangup regex for both halves of the ringing Local channel."""
     return f"/^Local\\/{ring_exten(threeway_id)}@{RING_CONTEXT}-/"

@@ -18,6 +18,7 @@ import time
 import uuid
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from app.handoff.http import HANDOFFS
@@ -28,12 +29,14 @@ from app.tools.simulation import CitizenCall
 from app.web.errors import NotFound
 from core.handoff import ASTDB_FAMILY, CALL_GUARD_FAMILY, ENDED_FAMILY, OUTBOX_FAMILY
 from core.settings import PROJECT_ROOT
+from core.threeway import ASTDB_FAMILY as THREEWAY_FAMILY
 from tests.support.pbx import Pbx, free_port
 from tests.support.waiting import eventually
 
 CENTRES = "12345:1001-1008;110:2001-2008"
 SEATS_110 = [f"20{n:02d}" for n in range(1, 9)]
-HANDOFF_FAMILIES = (ASTDB_FAMILY, OUTBOX_FAMILY, ENDED_FAMILY, CALL_GUARD_FAMILY)
+HANDOFF_FAMILIES = (ASTDB_FAMILY, OUTBOX_FAMILY, ENDED_FAMILY, CALL_GUARD_FAMILY, THREEWAY_FAMILY)
+CALL_MODES = ("transfer", "three_way")  # the orders a key press makes, pending while the call lasts
 FINAL_FOR_A_HANDOFF = {"accepted", "returned", "abandoned"}
 CREATED = "HotlineHandoffCreated"
 
@@ -99,11 +102,16 @@ class FaultRig:
         self.hung_up: set[str] = set()   # handsets the test hung up itself
 
     @classmethod
-    async def start(cls, tmp_path: Path, figures: Figures, url: str | None = None, **env: str) -> FaultRig:
+    async def start(cls, tmp_path: Path, figures: Figures, url: str | None = None,
+                    features: tuple[ModuleType, ...] | None = None, **env: str) -> FaultRig:
+        """`features`: those wired (the rig's default: inbound, orders, handoff)."""
         pbx = await Pbx.start(tmp_path / "pbx", HOTLINE_CENTRES=CENTRES, **env)
         url = url or f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}"
         rig = cls(pbx, figures, url)
-        await pbx.wire(url)
+        if features is None:
+            await pbx.wire(url)
+        else:
+            await pbx.wire(url, features=features)
         await pbx.reset_phones()
         return rig
 
@@ -261,7 +269,7 @@ class FaultRig:
                 not_final.append((handoff_id, order.status))
             if order.outcome_reason == "settled_after_restart":
                 settled += 1
-        pending = await self.handoffs.orders.in_status("transfer", "pending")
+        pending = [o for mode in CALL_MODES for o in await self.handoffs.orders.in_status(mode, "pending")]
         channels, conferences = await self.pbx.leaks()
         astdb = await self.astdb_left()
         return {"lost": lost, "not_final": not_final, "pending": [o.id for o in pending], "settled": settled,

@@ -17,6 +17,7 @@ from agi.server import FastAgiServer
 from app.inbound import agi as inbound
 from core.centres import parse_centres
 from core.settings import NetworkSettings, Settings, SiteSettings
+from tests.support.waiting import eventually
 
 HEADER = "".join(line + "\n" for line in
                  (Path(__file__).parent / "transcripts" / "fastagi_inbound_request.agi")
@@ -96,8 +97,47 @@ async def test_when_caller_hangs_up_mid_route_then_server_closes_quietly(server:
     assert written["HOTLINE_QUEUE"] == "hotline-110"
 
 
+async def test_when_a_probe_connects_and_closes_without_a_byte_then_it_is_logged_at_debug_only(
+        server: FastAgiServer, caplog: pytest.LogCaptureFixture) -> None:
+    """A health check of a FastAGI server in another process connects and closes:
+    no request, nothing to warn about (it was logged as a malformed request on
+    every probe); one that sends a byte is still refused as malformed."""
+    import logging
+
+    caplog.set_level(logging.DEBUG, logger="agi.server")
+    for _ in range(3):
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.close()
+        await writer.wait_closed()
+    await eventually_logged(caplog, "closed without a request", 3)
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert "malformed FastAGI request" not in caplog.text
+    assert server.requests == 0
+
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(b"x")
+    await writer.drain()
+    writer.write_eof()
+    assert await asyncio.wait_for(reader.read(), 10) == b""
+    writer.close()
+    await eventually_logged(caplog, "malformed FastAGI request", 1)
+    assert [r.levelno for r in caplog.records if "malformed" in r.getMessage()] == [logging.ERROR]
+    written = await fake_asterisk(server.port, HEADER, {"HOTLINE_CENTRE": "12345", "HOTLINE_CITIZEN": "1"})
+    assert written["HOTLINE_ROUTE_STATUS"] == "OK"
+
+
+async def eventually_logged(caplog: pytest.LogCaptureFixture, text: str, count: int) -> None:
+    """Poll (with a deadline) until `text` was logged `count` times: the server
+    handles each connection in its own task."""
+    async def seen() -> bool:
+        n = sum(text in r.getMessage() for r in caplog.records)
+        assert n >= count, f"{text!r} logged {n} times, expected {count}"
+        return True
+    await eventually(seen, timeout=5, what=f"{text!r} logged")
+
+
 @pytest.mark.parametrize("garbage", [
-    b"",                                      # connect and close at once
+    b"\n",                                    # one byte, no header
     b"agi_network: yes\nagi_channel: x",      # closed inside the header block
     b"hello there\n\n",                       # not AGI at all
     b"agi_channel: Local/x\n\n",              # no request/script header

@@ -196,7 +196,8 @@ class Pbx:
         await self.agi.start()
         if self.deps is not None:
             centres = self.deps.settings.site.centres
-            self.deps.workers = [HandoffJournal(self.ami, self.deps.get(HANDOFFS), centres=centres)
+            self.deps.workers = [HandoffJournal(self.ami, self.deps.get(HANDOFFS), centres=centres,
+                                                threeways=w.threeways)
                                  if isinstance(w, HandoffJournal) else w for w in self.deps.workers]
             for worker in self.deps.workers:
                 await worker.start()
