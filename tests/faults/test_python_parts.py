@@ -51,6 +51,7 @@ async def test_when_the_ami_side_dies_then_the_link_is_back_within_two_seconds_a
     await eventually(lambda: rig.pbx.ami.connections > connections and rig.pbx.ami.connected,
                      timeout=5, interval=0.01, what="AMI link back")
     reconnect_s = round(time.monotonic() - dropped_at, 2)
+    await rig.pbx.ami.send({"Action": "Ping"})          # the new link carries actions (and their events)
     ids = await rig.press_handoff_keys(calls)          # nobody records them: they wait in AstDB
     await rig.hang_up_all()                            # ... or are reported by the hangup routes
     journal = HandoffJournal(rig.pbx.ami, rig.handoffs)
