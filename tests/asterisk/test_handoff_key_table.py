@@ -130,6 +130,13 @@ def _asked_python(pbx: Pbx) -> bool:
 
 async def _outcome(pbx: Pbx) -> str:
     event = await pbx.events.wait_for(_decided, what="the handoff key's outcome")
+    if event.get("Context") == "hotline-handoff" and not _asked_python(pbx):
+        # the fast path's citizen can reach hotline-handoff before the seat's
+        # leg sends HotlineHandoffCreated (to a remote partner: at once)
+        created = await pbx.events.wait_for(lambda e: e.get("UserEvent") == "HotlineHandoffCreated"
+                                            or _asked_python(pbx), what="the handoff key's outcome")
+        if created.get("UserEvent") == "HotlineHandoffCreated":
+            event = created
     if event.get("UserEvent") == "HotlineHandoffCreated":
         assert not _asked_python(pbx), "the fast path asked Python"
         return "dialplan"
