@@ -7,6 +7,7 @@ test) waits for — but not forever.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Coroutine
 from typing import Any
@@ -49,3 +50,32 @@ class BackgroundTasks:
                 await asyncio.gather(*list(self._pending), return_exceptions=True)
                 return
             await asyncio.wait(list(self._pending), timeout=left)
+
+
+async def pause(stop: asyncio.Event, seconds: float) -> None:
+    """Wait `seconds`, or less if `stop` is set meanwhile."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
+async def end_loop(task: asyncio.Task[Any] | None, stop: asyncio.Event | None = None, *,
+                   grace_s: float = 10.0) -> None:
+    """End a worker's loop: set `stop` and let the round under way finish (at
+    most `grace_s`), then cancel it until it has ended.
+
+    A round is let finish because a database transaction cancelled half-way
+    hands its connection to a clean-up task of SQLAlchemy's that can outlive
+    the loop (the connection is then never closed).  Cancelling is repeated
+    because a cancel landing inside a client library (redis-py, an AMI call)
+    can be swallowed there."""
+    if task is None:
+        return
+    if stop is not None:
+        stop.set()
+        await asyncio.wait({task}, timeout=grace_s)
+        if not task.done():
+            log.warning("%s: still running %.0f s after it was asked to stop; cancelled", task.get_name(), grace_s)
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.5)
+    await asyncio.gather(task, return_exceptions=True)

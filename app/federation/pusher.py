@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 
 import aiohttp
 
+from agi.background import end_loop
 from app.federation import store
 from app.federation.services import FederationService
 from app.runtime.models import FederationOutbox
@@ -54,6 +55,7 @@ class FederationPusher:
         self._wall = wall_clock  # signature timestamps: real time, whatever the orders' clock says
         self._event = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._http: aiohttp.ClientSession | None = None
         self.pushed = 0
         self._pruned_at: datetime | None = None
@@ -67,17 +69,14 @@ class FederationPusher:
         fed = self.settings.federation
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=fed.timeout_s))
         self.service.wake = self.wake
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name="federation-pusher")
         log.info("federation pusher started: peers %s", ", ".join(p.name for p in fed.peers) or "none")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        task, self._task = self._task, None
+        self._stopping = True
+        await end_loop(task, self._event)  # the wake-up ends the round's wait
         if self._http is not None:
             await self._http.close()
             self._http = None
@@ -85,7 +84,7 @@ class FederationPusher:
 
     async def _run(self) -> None:
         poll = self.settings.federation.poll_s
-        while True:
+        while not self._stopping:
             try:
                 busy = await self.push_due()
             except asyncio.CancelledError:
@@ -93,7 +92,7 @@ class FederationPusher:
             except Exception:
                 log.exception("federation pusher round failed; next round in %.1f s", poll)
                 busy = 0
-            if busy:
+            if busy and not self._stopping:
                 continue
             try:
                 await asyncio.wait_for(self._event.wait(), poll)

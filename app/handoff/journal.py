@@ -48,7 +48,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from agi.background import BackgroundTasks
+from agi.background import BackgroundTasks, end_loop
 from ami_bridge.translate import attended_transfer, dest_channel_variables
 from core import log_context
 from core.centres import Centre
@@ -364,13 +364,7 @@ class HandoffJournal:
         await self.drain()
         self._stopping = True
         task, self._task = self._task, None
-        # A cancel that lands inside a database or AMI call can be swallowed
-        # there (the loop would then go on for ever): cancel until it has ended.
-        while task is not None and not task.done():
-            task.cancel()
-            await asyncio.wait({task}, timeout=0.5)
-        if task is not None:
-            await asyncio.gather(task, return_exceptions=True)
+        await end_loop(task, self._wake)  # the wake-up ends the round's wait
 
     def _on_user_event(self, event: dict[str, Any]) -> None:
         if event.get("UserEvent") == self.CREATED_EVENT:

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from redis.asyncio import Redis
 
+from agi.background import end_loop, pause
 from app.orders.http import ORDERS
 from app.orders.services import OrderService
 from app.web.keys import REDIS, SETTINGS
@@ -42,25 +43,22 @@ async def check_once(service: OrderService, redis: Redis | None, prefix: str) ->
     return len(flagged)
 
 
-async def run_checker(app: web.Application) -> None:
+async def run_checker(app: web.Application, stop: asyncio.Event) -> None:
     settings = app[SETTINGS]
-    while True:
+    while not stop.is_set():
         try:
             await check_once(app[ORDERS], app.get(REDIS), settings.redis.prefix)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("overdue check failed; retrying in %.1f s", settings.orders.overdue_check_s)
-        await asyncio.sleep(settings.orders.overdue_check_s)
+        await pause(stop, settings.orders.overdue_check_s)
 
 
 async def overdue_ctx(app: web.Application) -> AsyncIterator[None]:
-    task = asyncio.create_task(run_checker(app), name="overdue-checker")
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_checker(app, stop), name="overdue-checker")
     try:
         yield
     finally:
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            pass
+        await end_loop(task, stop)

@@ -47,7 +47,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from agi.background import BackgroundTasks
+from agi.background import BackgroundTasks, end_loop, pause
 from ami_bridge.manager import AmiError, AmiManager, AmiMessage
 from ami_bridge.translate import channel_variables
 from app.live.store import read_live
@@ -101,6 +101,7 @@ class OverflowController:
         self._applied: dict[str, dict[str, int]] | None = None  # None: reconcile now
         self._reconciled_at = 0.0
         self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
         self._tasks = BackgroundTasks("overflow orders")
         self._published: dict[str, dict[str, Any]] = {}  # surge view last announced, per centre
         self._trunk_written: dict[str, str] = {}  # trunk -> the Custom state last written
@@ -114,6 +115,7 @@ class OverflowController:
 
     async def start(self) -> None:
         if self._task is None:
+            self._stop = asyncio.Event()
             self._task = asyncio.create_task(self._run(), name="overflow-controller")
             log.info("overflow controller started: check every %gs, open after %gs, clear after %gs",
                      self.settings.overflow.check_s, self.settings.overflow.open_after_s,
@@ -121,13 +123,7 @@ class OverflowController:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            # A cancellation landing inside a Redis or AMI call can be swallowed
-            # by the client library; cancel again until the task has ended.
-            while not task.done():
-                task.cancel()
-                await asyncio.wait({task}, timeout=1.0)
-            await asyncio.gather(task, return_exceptions=True)
+        await end_loop(task, self._stop)
         # the AMI link may outlive this controller (a process re-wiring its features)
         self.ami.off_event("QueueCallerJoin", self._on_join)
         self.ami.off_event("QueueCallerAbandon", self._on_abandon)
@@ -142,14 +138,14 @@ class OverflowController:
         await self._tasks.drain()
 
     async def _run(self) -> None:
-        while True:
+        while not self._stop.is_set():
             try:
                 await self.check()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("overflow check failed; retrying")
-            await asyncio.sleep(self.settings.overflow.check_s)
+            await pause(self._stop, self.settings.overflow.check_s)
 
     # --------------------------------------------------------------- check
 

@@ -1,0 +1,52 @@
+"""Ending a worker's loop (`agi.background.end_loop`): the round under way is
+let finish, so no database transaction is cut half-way; a loop that does not
+stop is cancelled, even when it swallows a cancel."""
+from __future__ import annotations
+
+import asyncio
+
+from agi.background import end_loop, pause
+
+
+async def test_when_a_loop_is_asked_to_stop_then_its_round_under_way_finishes_and_it_ends_uncancelled() -> None:
+    stop = asyncio.Event()
+    rounds: list[str] = []
+    begun = asyncio.Event()
+
+    async def loop() -> None:
+        while not stop.is_set():
+            rounds.append("begun")
+            begun.set()
+            await asyncio.sleep(0.05)  # a transaction under way
+            rounds.append("committed")
+            await pause(stop, 60)
+
+    task = asyncio.create_task(loop())
+    await begun.wait()
+    await end_loop(task, stop, grace_s=5)
+    assert task.done() and not task.cancelled()
+    assert rounds == ["begun", "committed"]
+
+
+async def test_when_a_loop_outlives_its_grace_then_it_is_cancelled_even_if_it_swallows_a_cancel() -> None:
+    swallowed = 0
+
+    async def stubborn() -> None:
+        nonlocal swallowed
+        while True:
+            try:
+                await asyncio.sleep(60)
+            except asyncio.CancelledError:
+                swallowed += 1
+                if swallowed > 1:
+                    raise
+
+    task = asyncio.create_task(stubborn())
+    await asyncio.sleep(0)
+    await end_loop(task, asyncio.Event(), grace_s=0.05)
+    assert task.cancelled()
+    assert swallowed == 2
+
+
+async def test_when_there_is_no_loop_then_ending_it_does_nothing() -> None:
+    await end_loop(None)
