@@ -330,12 +330,7 @@ async def run_handoff_bench(settings: Settings, count: int = 200, background_cal
             "ami_events": "filtered to " + ", ".join(WATCHED_EVENTS) + " (and the journal's)",
             "wall_s": round(time.monotonic() - started, 1),
         }
-        for phase in ("to_target_ringing", "to_answered"):
-            for stat in ("p50_ms", "p95_ms"):
-                b = out["builtin_blindxfer"]["from_input_complete"][phase][stat]
-                h = out["hotline_key"]["from_input_complete"][phase][stat]
-                out.setdefault("ratio_hotline_over_blind", {})[f"{phase}_{stat[:3]}"] = (
-                    round(h / b, 2) if b else None)
+        out["ratio_hotline_over_blind"] = _ratios(out)
         return out
     finally:
         await journal.stop()
@@ -344,6 +339,17 @@ async def run_handoff_bench(settings: Settings, count: int = 200, background_cal
         await agi.stop()
         await engine.dispose()
         shutil.rmtree(state, ignore_errors=True)
+
+
+def _ratios(out: dict[str, Any]) -> dict[str, float | None]:
+    """Our key over the built-in blind transfer, from the input complete: p50 and p95 of each phase."""
+    ratios: dict[str, float | None] = {}
+    for phase in ("to_target_ringing", "to_answered"):
+        for stat in ("p50_ms", "p95_ms"):
+            blind = out["builtin_blindxfer"]["from_input_complete"][phase][stat]
+            ours = out["hotline_key"]["from_input_complete"][phase][stat]
+            ratios[f"{phase}_{stat[:3]}"] = round(ours / blind, 2) if blind else None
+    return ratios
 
 
 def _views(values: dict[str, list[float]]) -> dict[str, dict[str, dict[str, float]]]:
@@ -559,12 +565,7 @@ async def _run_across_trunk(settings: Settings, count: int) -> dict[str, Any]:
             "outbox_records_swept_at_end": swept,
             "wall_s": round(time.monotonic() - started, 1),
         }
-        for phase in ("to_target_ringing", "to_answered"):
-            for stat in ("p50_ms", "p95_ms"):
-                blind = out["builtin_blindxfer"]["from_input_complete"][phase][stat]
-                ours = out["hotline_key"]["from_input_complete"][phase][stat]
-                out.setdefault("ratio_hotline_over_blind", {})[f"{phase}_{stat[:3]}"] = (
-                    round(ours / blind, 2) if blind else None)
+        out["ratio_hotline_over_blind"] = _ratios(out)
         return out
     finally:
         for side in sides:
