@@ -71,6 +71,7 @@ from app.handoff import plugin as handoff_plugin
 from app.handoff.http import HANDOFFS
 from app.handoff.journal import AmiAstDb
 from app.handoff.journal import sweep as outbox_sweep
+from app.handoff.services import HandoffService
 from app.inbound import plugin as inbound_plugin
 from app.orders.services import OrderService
 from app.runtime import db
@@ -285,15 +286,7 @@ async def run_handoff_bench(settings: Settings, count: int = 200, background_cal
         await journal.stop()
         # what neither the seat legs' routes nor the journal recorded (none expected)
         swept = await outbox_sweep(AmiAstDb(ami), handoffs)
-        lost = 0
-        for handoff_id in handoff_ids:
-            try:
-                order = await handoffs.orders.get(handoff_id)
-            except NotFound:
-                lost += 1
-                continue
-            if order.status != "accepted":
-                lost += 1
+        lost = await _lost(handoffs, handoff_ids)
         ours, blind = results["hotline"], results["blind"]
         out: dict[str, Any] = {
             "benchmark": "one-key-transfer-vs-blind-transfer",
@@ -339,6 +332,20 @@ async def run_handoff_bench(settings: Settings, count: int = 200, background_cal
         await agi.stop()
         await engine.dispose()
         shutil.rmtree(state, ignore_errors=True)
+
+
+async def _lost(handoffs: HandoffService, handoff_ids: list[str]) -> int:
+    """The handoffs whose order is missing or not `accepted` (must be none)."""
+    lost = 0
+    for handoff_id in handoff_ids:
+        try:
+            order = await handoffs.orders.get(handoff_id)
+        except NotFound:
+            lost += 1
+            continue
+        if order.status != "accepted":
+            lost += 1
+    return lost
 
 
 def _ratios(out: dict[str, Any]) -> dict[str, float | None]:
@@ -527,15 +534,7 @@ async def _run_across_trunk(settings: Settings, count: int) -> dict[str, Any]:
             for worker in side["deps"].workers:
                 await worker.stop()
         swept = await outbox_sweep(AmiAstDb(a["ami"]), handoffs)
-        lost = 0
-        for handoff_id in handoff_ids:
-            try:
-                order = await handoffs.orders.get(handoff_id)
-            except NotFound:
-                lost += 1
-                continue
-            if order.status != "accepted":
-                lost += 1
+        lost = await _lost(handoffs, handoff_ids)
         out: dict[str, Any] = {
             "benchmark": "one-key-transfer-vs-blind-transfer-across-a-trunk",
             "asterisk": str(settings.paths.asterisk_prefix.resolve().name),
