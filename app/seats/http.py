@@ -15,6 +15,8 @@ signed out; 503 when this process has no AMI link.
 """
 from __future__ import annotations
 
+from typing import Any, get_args
+
 from aiohttp import web
 
 from app.seats.services import SeatService
@@ -92,25 +94,16 @@ async def seat_status(request: web.Request) -> web.Response:
     return web.json_response((await _service(request).state(seat)).as_dict())
 
 
-@routes.post("/api/seats/{seat}/signin")
-@requires("seat")
-async def signin(request: web.Request) -> web.Response:
-    return await _act(request, "signin")
+def _action_handler(action: SeatAction) -> Any:
+    """POST /api/seats/{seat}/<action>: one handler body for the four (as the order actions)."""
+
+    @requires("seat")
+    async def handler(request: web.Request) -> web.Response:
+        return await _act(request, action)
+
+    handler.__name__ = action
+    return handler
 
 
-@routes.post("/api/seats/{seat}/signout")
-@requires("seat")
-async def signout(request: web.Request) -> web.Response:
-    return await _act(request, "signout")
-
-
-@routes.post("/api/seats/{seat}/pause")
-@requires("seat")
-async def pause(request: web.Request) -> web.Response:
-    return await _act(request, "pause")
-
-
-@routes.post("/api/seats/{seat}/unpause")
-@requires("seat")
-async def unpause(request: web.Request) -> web.Response:
-    return await _act(request, "unpause")
+for _action in get_args(SeatAction):  # signin, signout, pause, unpause
+    routes.post(f"/api/seats/{{seat}}/{_action}")(_action_handler(_action))
