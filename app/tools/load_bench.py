@@ -35,6 +35,7 @@ transfer benchmark's (`app.tools.handoff_bench`: 100 ms keys, 150 ms apart).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import random
@@ -427,7 +428,8 @@ async def run_load_bench(settings: Settings, *, rates: list[float], step_s: floa
         out["machine"]["loadavg_at_end"] = os.getloadavg()
         return out
     finally:
-        await _clean_redis(settings)
+        with contextlib.suppress(Exception):  # Redis away: nothing to clean
+            await simulation.clean_redis(settings)
         shutil.rmtree(state, ignore_errors=True)
 
 
@@ -452,17 +454,3 @@ def _ratios(ours: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
         "key_to_answer_threeway_p50": ratio(ours["key_to_answer_threeway"]["p50_ms"],
                                             base["key_to_answer_threeway"]["p50_ms"]),
     }
-
-
-async def _clean_redis(settings: Settings) -> None:
-    from redis.asyncio import Redis
-
-    redis = Redis.from_url(settings.redis.url)
-    try:
-        keys = [k async for k in redis.scan_iter(match=f"{settings.redis.prefix}*")]
-        if keys:
-            await redis.delete(*keys)
-    except Exception:  # noqa: BLE001 - Redis away: nothing to clean
-        pass
-    finally:
-        await redis.aclose()

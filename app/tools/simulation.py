@@ -15,6 +15,7 @@ from typing import Any
 from ami_bridge.manager import AmiManager
 from core.centres import SIMULATED_SEAT_CONTEXT
 from core.safety import check_number, check_token
+from core.settings import Settings
 
 SEAT_ANSWERED_EVENT = "HotlineSeatAnswered"
 
@@ -99,3 +100,16 @@ async def hang_up(ami: AmiManager, uniqueid: str) -> bool:
         return False
     await ami.send({"Action": "Hangup", "Channel": chan["Channel"]})
     return True
+
+
+async def clean_redis(settings: Settings) -> None:
+    """Delete every key under `settings.redis.prefix` (a run's own prefix)."""
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(settings.redis.url)
+    try:
+        keys = [k async for k in redis.scan_iter(match=f"{settings.redis.prefix}*")]
+        if keys:
+            await redis.delete(*keys)
+    finally:
+        await redis.aclose()

@@ -222,17 +222,5 @@ async def run_surge_bench(settings: Settings, *, calls: int = 200, rate: float =
         await asterisk.stop()
         await agi.stop()
         await engine.dispose()
-        await _clean_redis(settings)
+        await simulation.clean_redis(settings)
         shutil.rmtree(state, ignore_errors=True)
-
-
-async def _clean_redis(settings: Settings) -> None:
-    from redis.asyncio import Redis
-
-    redis = Redis.from_url(settings.redis.url)
-    try:
-        keys = [k async for k in redis.scan_iter(match=f"{settings.redis.prefix}*")]
-        if keys:
-            await redis.delete(*keys)
-    finally:
-        await redis.aclose()
