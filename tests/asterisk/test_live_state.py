@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from redis.asyncio import Redis
 
 from ami_bridge.manager import ALWAYS_WANTED
 from ami_bridge.service import AmiBridge
 from ami_bridge.translate import HANDLED_EVENTS
+from app.tools.simulation import clean_redis
 from app.web.app import init_app
 from app.web.auth import create_token
 from app.web.keys import SESSIONS
@@ -30,11 +30,7 @@ async def bridge(pbx: Pbx) -> AsyncIterator[AmiBridge]:
         yield b
     finally:
         await b.stop()
-        redis = Redis.from_url(pbx.settings.redis.url)
-        keys = [k async for k in redis.scan_iter(match=f"{pbx.settings.redis.prefix}*")]
-        if keys:
-            await redis.delete(*keys)
-        await redis.aclose()
+        await clean_redis(pbx.settings)
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from redis.asyncio import Redis
 
 from ami_bridge.service import AmiBridge
 from app.handoff import plugin as handoff
@@ -22,6 +21,7 @@ from app.metrics import plugin as metrics
 from app.orders import plugin as orders
 from app.runtime.features import Dependencies
 from app.runtime.models import utcnow
+from app.tools.simulation import clean_redis
 from app.web.app import init_app
 from app.web.auth import create_token
 from app.web.keys import SESSIONS
@@ -45,11 +45,7 @@ async def wired(pbx: Pbx, sqlite_url: str) -> AsyncIterator[Dependencies]:
     finally:
         await bridge.stop()
         await pbx.use_database(None)
-        redis = Redis.from_url(pbx.settings.redis.url)
-        keys = [k async for k in redis.scan_iter(match=f"{pbx.settings.redis.prefix}*")]
-        if keys:
-            await redis.delete(*keys)
-        await redis.aclose()
+        await clean_redis(pbx.settings)
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ from app.overflow.config import OverflowConfig
 from app.overflow.controller import OverflowController
 from app.runtime import db
 from app.runtime.models import Order, SurgeEvent, utcnow
-from app.tools.simulation import SEAT_ANSWERED_EVENT, CitizenCall
+from app.tools.simulation import SEAT_ANSWERED_EVENT, CitizenCall, clean_redis
 from app.web.app import init_app
 from app.web.auth import create_token
 from app.web.keys import SESSIONS
@@ -146,11 +146,7 @@ async def stack(surge_pbx: Pbx) -> AsyncIterator[Surge]:
         await bridge.stop()
         await engine.dispose()
         log.info("module teardown: redis")
-        redis = Redis.from_url(settings.redis.url)
-        keys = [k async for k in redis.scan_iter(match=f"{settings.redis.prefix}*")]
-        if keys:
-            await redis.delete(*keys)
-        await redis.aclose()
+        await clean_redis(settings)
 
 
 @pytest.fixture

@@ -21,7 +21,6 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from redis.asyncio import Redis
 from sqlalchemy import select
 
 from ami_bridge.service import AmiBridge
@@ -34,7 +33,7 @@ from app.overflow.controller import OverflowController
 from app.runtime import db
 from app.runtime.models import Order, utcnow
 from app.threeway import plugin as threeway_feature
-from app.tools.simulation import CitizenCall, originate_citizen
+from app.tools.simulation import CitizenCall, clean_redis, originate_citizen
 from app.web.app import init_app
 from app.web.auth import create_token
 from app.web.keys import SESSIONS
@@ -291,11 +290,7 @@ async def test_when_b_does_not_answer_a_peer_handoff_then_b_counts_no_abandoned_
         await a.hang_up(call.handset_id)
     finally:
         await bridge.stop()
-        redis = Redis.from_url(b.settings.redis.url)
-        keys = [k async for k in redis.scan_iter(match=f"{b.settings.redis.prefix}*")]
-        if keys:
-            await redis.delete(*keys)
-        await redis.aclose()
+        await clean_redis(b.settings)
 
 
 async def test_when_nobody_is_logged_in_on_pbx_b_then_citizen_returns_at_once_and_order_says_rejected(
@@ -490,11 +485,7 @@ async def _overflow_to_b(tmp_path: Path, max_calls: int) -> AsyncIterator[Remote
     finally:
         await controller.stop()
         await bridge.stop()
-        redis = Redis.from_url(a.settings.redis.url)
-        keys = [k async for k in redis.scan_iter(match=f"{a.settings.redis.prefix}*")]
-        if keys:
-            await redis.delete(*keys)
-        await redis.aclose()
+        await clean_redis(a.settings)
         await p.stop()
 
 

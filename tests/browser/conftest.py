@@ -23,11 +23,11 @@ from typing import Any
 import pytest
 from aiohttp import ClientSession, web
 from playwright.async_api import Browser, Page, ViewportSize, async_playwright
-from redis.asyncio import Redis
 
 from ami_bridge.service import AmiBridge
 from app.runtime.features import FEATURES
 from app.runtime.models import utcnow
+from app.tools.simulation import clean_redis
 from app.web.app import init_app
 from app.web.auth import create_token
 from app.web.keys import SESSIONS
@@ -121,11 +121,7 @@ async def product(pbx: Pbx, tmp_path: Path) -> AsyncIterator[Product]:
         await _calls_over(pbx)  # a conference's last AGI reports reach the service before it goes
         await pbx.wire(None)
         await bridge.stop()
-        redis = Redis.from_url(pbx.settings.redis.url)
-        keys = [k async for k in redis.scan_iter(match=f"{pbx.settings.redis.prefix}*")]
-        if keys:
-            await redis.delete(*keys)
-        await redis.aclose()
+        await clean_redis(pbx.settings)
 
 
 async def _calls_over(pbx: Pbx, timeout_s: float = 10.0) -> None:
