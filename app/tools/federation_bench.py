@@ -23,6 +23,7 @@ import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from aiohttp import web
 from app.orders.services import OrderChange, OrderService
 from app.runtime import db
 from app.runtime.features import Dependencies, setup_features
+from app.runtime.models import utcnow
 from app.web.app import init_app
 from app.web.auth import create_token
 from core.centres import parse_centres
@@ -66,9 +68,17 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-class _Instance:
-    def __init__(self, settings: Settings) -> None:
+class WebInstance:
+    """One platform's web service as `hotline web` wires it, without an AMI link
+    (this bench's instances, and the federation tests'): its database migrated,
+    its features set up and their workers started, the app served on a fixed
+    port of 127.0.0.1 (so a peer can be told its address before it is up).
+    Stopped, it can start again on the same database and port.  `clock` is
+    "now" for its orders."""
+
+    def __init__(self, settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.settings = settings
+        self.clock = clock
         self.deps: Dependencies | None = None
         self.runner: web.AppRunner | None = None
 
@@ -81,7 +91,7 @@ class _Instance:
         await db.migrate(s.effective_database_url)
         engine = db.create_engine(s.effective_database_url)
         sessions = db.session_factory(engine)
-        orders = OrderService(sessions, limits=s.orders.time_limits)
+        orders = OrderService(sessions, clock=self.clock, limits=s.orders.time_limits)
         self.deps = setup_features(Dependencies(s, engine, sessions, orders, frozenset({"web"})))
         for worker in self.deps.workers:
             await worker.start()
@@ -89,18 +99,23 @@ class _Instance:
         await self.runner.setup()
         await web.TCPSite(self.runner, "127.0.0.1", s.network.http_port).start()
 
-    async def token(self, role: str) -> str:
-        assert self.deps is not None
-        return await create_token(self.deps.sessions, role=role, name=f"bench-{role}-{uuid.uuid4().hex[:6]}",
-                                  now=datetime.now(UTC))
-
     async def stop(self) -> None:
+        """The platform goes down: web service, workers, database connections."""
         if self.runner is not None:
             await self.runner.cleanup()
+            self.runner = None
         if self.deps is not None:
             for worker in reversed(self.deps.workers):
                 await worker.stop()
             await self.deps.engine.dispose()
+            self.deps = None
+
+
+class _Instance(WebInstance):
+    async def token(self, role: str) -> str:
+        assert self.deps is not None
+        return await create_token(self.deps.sessions, role=role, name=f"bench-{role}-{uuid.uuid4().hex[:6]}",
+                                  now=datetime.now(UTC))
 
 
 def _settings(state: Path, *, name: str, centres: str, port: int, url: str, peer: Peer, redis_url: str) -> Settings:

@@ -17,21 +17,17 @@ import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from sqlalchemy import select
 
 from app.federation.http import FEDERATION
 from app.federation.services import FederationService
-from app.orders.services import OrderService
-from app.runtime import db
-from app.runtime.features import Dependencies, setup_features
 from app.runtime.models import (
     FederationExchange,
     FederationInbox,
@@ -39,7 +35,7 @@ from app.runtime.models import (
     Order,
     OrderEvent,
 )
-from app.web.app import init_app
+from app.tools.federation_bench import WebInstance
 from app.web.auth import create_token
 from core.centres import parse_centres
 from core.federation import (
@@ -96,51 +92,26 @@ class Clock:
         return self.now
 
 
-@dataclass
-class Instance:
+class Instance(WebInstance):
     """One platform: its settings, database, clock and (while up) its web service and pusher."""
 
-    name: str
-    settings: Settings
-    clock: Clock = field(default_factory=Clock)
-    deps: Dependencies | None = None
-    runner: web.AppRunner | None = None
-    tokens: dict[str, str] = field(default_factory=dict)
-    http: aiohttp.ClientSession | None = None
+    clock: Clock
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.settings.network.http_port}"
+    def __init__(self, name: str, settings: Settings) -> None:
+        super().__init__(settings, clock=Clock())
+        self.name = name
+        self.tokens: dict[str, str] = {}
+        self.http: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
-        s = self.settings
-        await db.migrate(s.effective_database_url)
-        engine = db.create_engine(s.effective_database_url)
-        sessions = db.session_factory(engine)
-        orders = OrderService(sessions, clock=self.clock, limits=s.orders.time_limits)
-        self.deps = setup_features(Dependencies(s, engine, sessions, orders, frozenset({"web"})))
-        for worker in self.deps.workers:
-            await worker.start()
-        self.runner = web.AppRunner(init_app(s, deps=self.deps))
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", s.network.http_port).start()
+        await super().start()
+        assert self.deps is not None
         if not self.tokens:
             for role in ("seat", "supervisor", "admin"):
-                self.tokens[role] = await create_token(sessions, role=role, name=f"{role}-{self.name}",
+                self.tokens[role] = await create_token(self.deps.sessions, role=role, name=f"{role}-{self.name}",
                                                        now=self.clock())
         if self.http is None:
             self.http = aiohttp.ClientSession()
-
-    async def stop(self) -> None:
-        """The platform goes down: web service, pusher, database connections."""
-        if self.runner is not None:
-            await self.runner.cleanup()
-            self.runner = None
-        if self.deps is not None:
-            for worker in reversed(self.deps.workers):
-                await worker.stop()
-            await self.deps.engine.dispose()
-            self.deps = None
 
     async def close(self) -> None:
         await self.stop()
