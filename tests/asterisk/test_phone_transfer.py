@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from app.runtime import db
+from app.tools.simulation import CitizenCall
 from core.handoff import ASTDB_FAMILY, CALL_GUARD_FAMILY, OUTBOX_FAMILY
 from tests.support.orders import OrderReader
 from tests.support.pbx import Pbx
@@ -110,6 +112,24 @@ async def _hang_up(pbx: Pbx, uniqueid: str) -> None:
     await pbx.hang_up(uniqueid)
 
 
+async def _refer_outcome(phone: SipPhone) -> dict[str, Any]:
+    return await phone.events.wait_for(lambda e: e.get("UserEvent") == "PhoneTransferred",
+                                       timeout=10, what="the REFER's outcome on the phone")
+
+
+async def _accepted_by_2001(pbx: Pbx, orders: OrderReader, call: CitizenCall, release_mode: str) -> dict[str, Any]:
+    """The call's order, accepted: seat 1001 (12345) handed the citizen to seat
+    2001 (110), whose leg carries the handoff id: its desk
+    (/api/seats/2001/current) shows the order.  Returns that leg."""
+    order = await orders.one(call.handset_id, status="accepted")
+    assert (order.mode, order.source_centre, order.target_centre, order.source_seat, order.target_seat,
+            order.citizen_number) == ("transfer", "12345", "110", "1001", "2001", CITIZEN)
+    assert order.release_mode == release_mode
+    leg = await _pbx_leg(pbx, "2001")
+    assert await _var(pbx, leg["Channel"], "HOTLINE_HANDOFF_ID") == order.id
+    return leg
+
+
 # ------------------------------------------------------------------ blind: the Transfer button
 
 async def test_when_seat_phone_blind_transfers_to_110_then_order_is_recorded_and_110_seat_sees_citizen_number(
@@ -120,20 +140,13 @@ async def test_when_seat_phone_blind_transfers_to_110_then_order_is_recorded_and
 
     await seat_12345.blind_transfer(channel, "110")
 
-    transferred = await seat_12345.events.wait_for(lambda e: e.get("UserEvent") == "PhoneTransferred",
-                                                   timeout=10, what="the REFER's outcome on the phone")
+    transferred = await _refer_outcome(seat_12345)
     assert transferred["Status"] == "SUCCESS", transferred
     rang = await seat_110.events.wait_for(lambda e: e.get("UserEvent") == "PhoneRang", timeout=15,
                                           what="the 110 seat's phone answering")
     assert rang["ShownNum"] == CITIZEN  # the citizen's own channel rang it
     assert CITIZEN in rang["PAI"]
-    order = await orders.one(call.handset_id, status="accepted")
-    assert (order.mode, order.source_centre, order.target_centre, order.source_seat, order.target_seat,
-            order.citizen_number) == ("transfer", "12345", "110", "1001", "2001", CITIZEN)
-    assert order.release_mode == "immediate"  # the phone let go of the call: 释放转
-    # the 110 seat's leg carries the handoff id: its desk (/api/seats/2001/current) shows the order
-    leg = await _pbx_leg(sip_pbx, "2001")
-    assert await _var(sip_pbx, leg["Channel"], "HOTLINE_HANDOFF_ID") == order.id
+    await _accepted_by_2001(sip_pbx, orders, call, "immediate")  # the phone let go of the call: 释放转
     await _hang_up(sip_pbx, call.handset_id)
 
 
@@ -210,8 +223,7 @@ async def test_when_seat_phone_transfers_to_a_number_that_is_not_a_centre_then_i
 
     await seat_12345.blind_transfer(channel, "2001")   # a seat's extension: not in hotline-phone-transfer
 
-    transferred = await seat_12345.events.wait_for(lambda e: e.get("UserEvent") == "PhoneTransferred",
-                                                   timeout=10, what="the REFER's outcome on the phone")
+    transferred = await _refer_outcome(seat_12345)
     assert (transferred["Status"], transferred["Protocol"]) == ("FAILURE", "404"), transferred  # REFER refused
     leg = await _pbx_leg(sip_pbx, "1001")
     assert leg.get("BridgeId")  # still in the call with the citizen
@@ -236,17 +248,12 @@ async def test_when_seat_attended_transfers_to_110_then_order_is_accepted(
     assert consulted["ShownNum"] == "1001"  # a consultation: the 110 seat sees who calls, the 12345 seat
     await seat_12345.attended_transfer(channel, consultation, "110")
 
-    transferred = await seat_12345.events.wait_for(lambda e: e.get("UserEvent") == "PhoneTransferred",
-                                                   timeout=10, what="the REFER's outcome on the phone")
+    transferred = await _refer_outcome(seat_12345)
     await sip_pbx.events.wait_for(lambda e: e.get("Event") == "AttendedTransfer", timeout=10,
                                   what="Asterisk's AttendedTransfer")
     assert transferred["Status"] == "SUCCESS", transferred
-    order = await orders.one(call.handset_id, status="accepted")
-    assert (order.mode, order.source_centre, order.target_centre, order.source_seat, order.target_seat,
-            order.citizen_number) == ("transfer", "12345", "110", "1001", "2001", CITIZEN)
-    assert order.release_mode == "on_answer"  # the seat stayed until the 110 seat had answered: 成功转
-    leg = await _pbx_leg(sip_pbx, "2001")
-    assert await _var(sip_pbx, leg["Channel"], "HOTLINE_HANDOFF_ID") == order.id
+    # the seat stayed until the 110 seat had answered: 成功转
+    leg = await _accepted_by_2001(sip_pbx, orders, call, "on_answer")
     # the 110 seat's display now names the citizen (a connected-line update from the PBX)
     await eventually(lambda: _connected_to(sip_pbx, leg["Channel"], CITIZEN), timeout=10,
                      what="the 110 seat's leg connected to the citizen's number")
@@ -301,14 +308,23 @@ async def _only_line(phone: SipPhone) -> bool:
 
 # ------------------------------------------------------------------ #1: Asterisk's own blind transfer key
 
+@asynccontextmanager
+async def _orders_recorded(pbx: Pbx, sqlite_url: str) -> AsyncIterator[OrderReader]:
+    """The rig's handoff journal records orders in `sqlite_url` while in the block."""
+    await pbx.use_database(sqlite_url)
+    engine = db.create_engine(sqlite_url)
+    try:
+        yield OrderReader(sessions=db.session_factory(engine))
+    finally:
+        await engine.dispose()
+        await pbx.use_database(None)
+
+
 async def test_when_seat_presses_hash_1_and_110_then_it_is_the_same_handoff_as_the_phone_s_transfer_button(
         pbx: Pbx, sqlite_url: str) -> None:
     """Simulated seats (their legs are Local channels): `#1` then `110` is
     features.conf blindxfer into the same TRANSFER_CONTEXT as a REFER."""
-    await pbx.use_database(sqlite_url)
-    engine = db.create_engine(sqlite_url)
-    orders = OrderReader(sessions=db.session_factory(engine))
-    try:
+    async with _orders_recorded(pbx, sqlite_url) as orders:
         call = await pbx.citizen_dials("12345", CITIZEN)
         first = await pbx.seat_answered(CITIZEN)
         pbx.events.clear()
@@ -323,9 +339,6 @@ async def test_when_seat_presses_hash_1_and_110_then_it_is_the_same_handoff_as_t
         await pbx.hang_up(call.handset_id)
         await pbx.assert_nothing_left()
         await eventually(lambda: _no_handoff_state(pbx), timeout=10, what="no handoff state left in AstDB")
-    finally:
-        await engine.dispose()
-        await pbx.use_database(None)
 
 
 async def test_when_seat_presses_hash_2_110_and_hangs_up_after_the_110_seat_answers_then_order_is_accepted(
@@ -334,10 +347,7 @@ async def test_when_seat_presses_hash_2_110_and_hangs_up_after_the_110_seat_answ
     consultation is dialled on a Local channel into hotline-phone-transfer;
     the seat hanging up completes the transfer, and the journal finds the
     seat it reached behind that Local channel."""
-    await pbx.use_database(sqlite_url)
-    engine = db.create_engine(sqlite_url)
-    orders = OrderReader(sessions=db.session_factory(engine))
-    try:
+    async with _orders_recorded(pbx, sqlite_url) as orders:
         call = await pbx.citizen_dials("12345", CITIZEN)
         first = await pbx.seat_answered(CITIZEN)
         pbx.events.clear()
@@ -355,6 +365,3 @@ async def test_when_seat_presses_hash_2_110_and_hangs_up_after_the_110_seat_answ
                 order.release_mode) == (first["Seat"], "110", consulted["Seat"], CITIZEN, "on_answer")
         await pbx.hang_up(call.handset_id)
         await pbx.assert_nothing_left()
-    finally:
-        await engine.dispose()
-        await pbx.use_database(None)
