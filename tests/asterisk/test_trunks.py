@@ -138,10 +138,7 @@ async def test_when_12345_seat_on_pbx_a_clicks_transfer_button_then_110_seat_on_
 
 async def test_threeway_across_trunk_then_leave_hands_citizen_to_pbx_b(platforms: Platforms, tmp_path: Path) -> None:
     a, b = platforms.a, platforms.b
-    await a.wire(f"sqlite+aiosqlite:///{tmp_path / 'a' / 'orders.db'}",
-                 features=(inbound_feature, orders_feature, handoff_feature, threeway_feature))
-    call, seat = await _answered_on(a, "12345")
-    await a.press_key(seat, "*2")
+    call, seat = await _threeway_pressed(platforms, tmp_path)
     got = await received(b, "110")
     pending = await platforms.orders_a.one(call.handset_id)
     assert got["Endpoint"] == "peer-12345"
@@ -159,6 +156,16 @@ async def test_threeway_across_trunk_then_leave_hands_citizen_to_pbx_b(platforms
     await a.hang_up(call.handset_id)
 
 
+async def _threeway_pressed(platforms: Platforms, tmp_path: Path) -> tuple[CitizenCall, str]:
+    """A's three-way key wired; a 12345 seat on A answers a citizen and presses *2 (110, on B)."""
+    a = platforms.a
+    await a.wire(f"sqlite+aiosqlite:///{tmp_path / 'a' / 'orders.db'}",
+                 features=(inbound_feature, orders_feature, handoff_feature, threeway_feature))
+    call, seat = await _answered_on(a, "12345")
+    await a.press_key(seat, "*2")
+    return call, seat
+
+
 async def _no_seat_call(pbx: Pbx, seat: str) -> bool:
     return await pbx.seat_channel(seat) is None
 
@@ -167,10 +174,7 @@ async def _threeway_joined(platforms: Platforms, tmp_path: Path) -> tuple[Citize
     """A 12345 seat on A brings 110 on B into a three-way call; returns (the
     call, A's seat, B's seat, A's conference) once all three are in it."""
     a, b = platforms.a, platforms.b
-    await a.wire(f"sqlite+aiosqlite:///{tmp_path / 'a' / 'orders.db'}",
-                 features=(inbound_feature, orders_feature, handoff_feature, threeway_feature))
-    call, seat = await _answered_on(a, "12345")
-    await a.press_key(seat, "*2")
+    call, seat = await _threeway_pressed(platforms, tmp_path)
     answered = await b.seat_answered(CITIZEN)
     order = await platforms.orders_a.one(call.handset_id)
     conference = f"hotline-3w-{order.id}"
@@ -223,13 +227,20 @@ async def test_threeway_across_trunk_when_110_seat_on_b_marks_emergency_then_a_r
     await a.hang_up(call.handset_id)
 
 
-async def test_when_pbx_b_does_not_answer_then_citizen_returns_to_seat_on_pbx_a(platforms: Platforms) -> None:
+async def _handed_to_b_not_answering(platforms: Platforms) -> tuple[CitizenCall, str]:
+    """B's 110 seats do not answer; a 12345 seat on A presses *1 and the citizen reaches B."""
     a, b = platforms.a, platforms.b
     for seat_b in ("2001", "2002"):
         await b.set_phone(seat_b, "noanswer")
     call, seat = await _answered_on(a, "12345")
     await a.press_key(seat, "*1")
     await received(b, "110")
+    return call, seat
+
+
+async def test_when_pbx_b_does_not_answer_then_citizen_returns_to_seat_on_pbx_a(platforms: Platforms) -> None:
+    a = platforms.a
+    call, seat = await _handed_to_b_not_answering(platforms)
 
     back = await a.seat_answered(CITIZEN, timeout=20)
     assert back["Seat"] == seat and back["ShownNum"] == CITIZEN
@@ -251,11 +262,7 @@ async def test_when_b_does_not_answer_a_peer_handoff_then_b_counts_no_abandoned_
                        backoff_initial_s=0.2, backoff_max_s=1.0)  # B's live mirror, as `hotline up` runs it
     await bridge.start()
     try:
-        for seat_b in ("2001", "2002"):
-            await b.set_phone(seat_b, "noanswer")
-        call, seat = await _answered_on(a, "12345")
-        await a.press_key(seat, "*1")
-        await received(b, "110")
+        call, seat = await _handed_to_b_not_answering(platforms)
         back = await a.seat_answered(CITIZEN, timeout=20)
         assert back["Seat"] == seat
         order = await platforms.orders_a.one(call.handset_id, "returned")
