@@ -23,8 +23,7 @@ from tests.support.waiting import eventually
 
 @pytest.fixture
 async def bridge(pbx: Pbx) -> AsyncIterator[AmiBridge]:
-    b = AmiBridge(pbx.settings, pbx.secrets.ami_secret, ami_host="127.0.0.1",
-                  backoff_initial_s=0.2, backoff_max_s=1.0)
+    b = pbx.live_mirror()
     await b.start()
     try:
         yield b

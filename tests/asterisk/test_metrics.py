@@ -14,7 +14,6 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from ami_bridge.service import AmiBridge
 from app.handoff import plugin as handoff
 from app.inbound import plugin as inbound
 from app.metrics import plugin as metrics
@@ -37,8 +36,7 @@ async def wired(pbx: Pbx, sqlite_url: str) -> AsyncIterator[Dependencies]:
     settings = pbx.settings.with_(network={"metrics_port": free_port()})
     deps = await pbx.wire(sqlite_url, settings=settings, features=(inbound, orders, handoff, metrics))
     assert deps is not None
-    bridge = AmiBridge(pbx.settings, pbx.secrets.ami_secret, ami_host="127.0.0.1",
-                       backoff_initial_s=0.2, backoff_max_s=1.0)
+    bridge = pbx.live_mirror()
     await bridge.start()
     try:
         yield deps

@@ -24,7 +24,6 @@ from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis
 from sqlalchemy import select
 
-from ami_bridge.service import AmiBridge
 from app.orders.services import OrderService
 from app.overflow.config import OverflowConfig
 from app.overflow.controller import OverflowController
@@ -123,8 +122,7 @@ async def surge_pbx(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[P
 async def stack(surge_pbx: Pbx) -> AsyncIterator[Surge]:
     """Bridge + overflow controller + web API over one SQLite file."""
     settings = surge_pbx.settings
-    bridge = AmiBridge(settings, surge_pbx.secrets.ami_secret, ami_host="127.0.0.1",
-                       backoff_initial_s=0.2, backoff_max_s=1.0)
+    bridge = surge_pbx.live_mirror()
     await bridge.start()
     await db.migrate(settings.effective_database_url)
     engine = db.create_engine(settings.effective_database_url)

@@ -23,7 +23,6 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
-from ami_bridge.service import AmiBridge
 from app.handoff import plugin as handoff_feature
 from app.inbound import plugin as inbound_feature
 from app.orders import plugin as orders_feature
@@ -258,8 +257,7 @@ async def test_when_b_does_not_answer_a_peer_handoff_then_b_counts_no_abandoned_
     (HOTLINE_PEER_HANDOFF on its channel) apart, as `peer_unanswered`.  And B
     makes no order of it (its order comes from the federation push)."""
     a, b = platforms.a, platforms.b
-    bridge = AmiBridge(b.settings, b.secrets.ami_secret, ami_host="127.0.0.1", resync_interval_s=0.5,
-                       backoff_initial_s=0.2, backoff_max_s=1.0)  # B's live mirror, as `hotline up` runs it
+    bridge = b.live_mirror(resync_interval_s=0.5)  # B's live mirror, as `hotline up` runs it
     await bridge.start()
     try:
         call, seat = await _handed_to_b_not_answering(platforms)
@@ -473,8 +471,7 @@ async def _overflow_to_b(tmp_path: Path, max_calls: int) -> AsyncIterator[Remote
                                   a_env={"HOTLINE_OVERFLOW_CHECK_INTERVAL": "0.1",
                                          "HOTLINE_OVERFLOW_OPEN_AFTER": "0", "HOTLINE_OVERFLOW_CLEAR_AFTER": "1"})
     a = p.a
-    bridge = AmiBridge(a.settings, a.secrets.ami_secret, ami_host="127.0.0.1",
-                       backoff_initial_s=0.2, backoff_max_s=1.0)
+    bridge = a.live_mirror()
     await bridge.start()
     sessions = db.session_factory(p.engines[0])
     config = OverflowConfig(sessions, a.settings.site.centres)

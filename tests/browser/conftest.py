@@ -24,7 +24,6 @@ import pytest
 from aiohttp import ClientSession, web
 from playwright.async_api import Browser, Page, ViewportSize, async_playwright
 
-from ami_bridge.service import AmiBridge
 from app.runtime.features import FEATURES
 from app.runtime.models import utcnow
 from app.tools.simulation import clean_redis
@@ -95,8 +94,7 @@ class Product:
 async def product(pbx: Pbx, tmp_path: Path) -> AsyncIterator[Product]:
     url = f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}"
     # the live mirror, as `hotline up` runs it
-    bridge = AmiBridge(pbx.settings, pbx.secrets.ami_secret, ami_host="127.0.0.1",
-                       backoff_initial_s=0.2, backoff_max_s=1.0)
+    bridge = pbx.live_mirror()
     await bridge.start()
     # every feature wired as in `hotline up`: one service per feature for the keys
     # (the rig's FastAGI), the buttons (web) and the AMI-side workers

@@ -23,6 +23,7 @@ from urllib.parse import quote
 from agi.registry import AgiRoutes
 from agi.server import FastAgiServer
 from ami_bridge.manager import AmiManager
+from ami_bridge.service import AmiBridge
 from app.handoff import plugin as handoff
 from app.handoff.http import HANDOFFS
 from app.handoff.journal import HandoffJournal
@@ -182,6 +183,12 @@ class Pbx:
         """Record handoffs in the database at `url` (migrated here); None: none."""
         deps = await self.wire(url)
         return deps.get(HANDOFFS) if deps is not None else None
+
+    def live_mirror(self, **options: Any) -> AmiBridge:
+        """The AMI bridge mirroring this PBX into Redis, as `hotline up` runs it,
+        reconnecting fast; the caller starts and stops it."""
+        return AmiBridge(self.settings, self.secrets.ami_secret, ami_host="127.0.0.1",
+                         backoff_initial_s=0.2, backoff_max_s=1.0, **options)
 
     async def python_down(self) -> None:
         """Everything Python does for calls stops: the FastAGI server and the
