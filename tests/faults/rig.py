@@ -205,6 +205,12 @@ class FaultRig:
         self.figures.handoffs += len(ids)
         return ids
 
+    async def answered_in_110(self, n: int, *, timeout: float, what: str) -> None:
+        """Returns once 110's linkage queue connected `n` citizens to its seats (AgentConnect)."""
+        await eventually(lambda: len(self.pbx.events.find(
+            lambda e: e.get("Event") == "AgentConnect" and e.get("Queue") == "hotline-110-linkage")) >= n,
+            timeout=timeout, what=what)
+
     def _answered_with_handoff(self) -> list[dict[str, Any]]:
         return self.pbx.events.find(lambda e: e.get("Event") == "UserEvent"
                                     and e.get("UserEvent") == "HotlineSeatAnswered" and e.get("Handoff"))

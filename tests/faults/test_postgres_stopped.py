@@ -17,7 +17,6 @@ import pytest
 
 from tests.faults.rig import FaultRig, Figures
 from tests.support.pbx import free_port
-from tests.support.waiting import eventually
 
 CALLS = 6
 DOWN_S = 6.0
@@ -79,9 +78,7 @@ async def test_when_postgresql_is_stopped_then_orders_wait_and_all_end_final_onc
         await asyncio.to_thread(cluster.stop)
         down = time.monotonic()
         ids = await rig.press_handoff_keys(calls)          # the dialplan path needs no database
-        await eventually(lambda: len(rig.pbx.events.find(
-            lambda e: e.get("Event") == "AgentConnect" and e.get("Queue") == "hotline-110-linkage")) >= CALLS,
-            timeout=20, what="every handoff answered by a 110 seat")
+        await rig.answered_in_110(CALLS, timeout=20, what="every handoff answered by a 110 seat")
         dropped = await rig.count_dropped()
         await rig.hang_up_all()
         # the fault's length, not a wait for something

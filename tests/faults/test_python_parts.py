@@ -25,9 +25,7 @@ async def test_when_fastagi_is_down_then_callers_still_reach_seats_and_handoffs_
     down = time.monotonic()
     calls = await rig.answered_calls(CALLS)             # the inbound route is away: the safe path
     ids = await rig.press_handoff_keys(calls[:3])       # the key's dialplan path needs no Python
-    await eventually(lambda: len(rig.pbx.events.find(
-        lambda e: e.get("Event") == "AgentConnect" and e.get("Queue") == "hotline-110-linkage")) >= 3,
-        timeout=15, what="three 110 seats answered")
+    await rig.answered_in_110(3, timeout=15, what="three 110 seats answered")
     dropped = await rig.count_dropped()
     await rig.hang_up_all()                            # the hangup reports fail: FastAGI is down
     await rig.pbx.agi.start()
@@ -77,9 +75,7 @@ async def test_when_the_sqlite_database_is_locked_then_orders_wait_and_are_all_r
     locked_at = time.monotonic()
     try:
         ids = await rig.press_handoff_keys(calls)
-        await eventually(lambda: len(rig.pbx.events.find(
-            lambda e: e.get("Event") == "AgentConnect" and e.get("Queue") == "hotline-110-linkage")) >= CALLS,
-            timeout=20, what="every handoff answered by a 110 seat")
+        await rig.answered_in_110(CALLS, timeout=20, what="every handoff answered by a 110 seat")
         dropped = await rig.count_dropped()
         await rig.hang_up_all()
         # the fault's length, not a wait for something: longer than SQLite's 5 s
@@ -109,9 +105,7 @@ async def test_when_the_answer_and_the_hangup_report_are_both_lost_then_the_orde
         calls = await rig.answered_calls(3)
         await journal.stop()                               # the answers go unseen ...
         ids = await rig.press_handoff_keys_agi(calls)      # ... of orders the key route recorded
-        await eventually(lambda: len(rig.pbx.events.find(
-            lambda e: e.get("Event") == "AgentConnect" and e.get("Queue") == "hotline-110-linkage")) >= 3,
-            timeout=15, what="three 110 seats answered")
+        await rig.answered_in_110(3, timeout=15, what="three 110 seats answered")
         assert [(await rig.handoffs.orders.get(i)).status for i in ids] == ["pending"] * 3
         await rig.pbx.agi.stop()                           # ... and so do the hangup reports
         down = time.monotonic()
