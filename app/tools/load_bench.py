@@ -46,6 +46,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,7 @@ from core.settings import PROJECT_ROOT, Settings
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 BARE_CONTEXT = "hotline-bench-bare"
+KEYPADS = 24
 SOURCE, TARGET = "12345", "110"
 
 
@@ -109,6 +111,16 @@ class Call:
     failed: str | None = None
 
 
+@dataclass(frozen=True)
+class Answer:
+    """A seat answered (AgentConnect): when, on this process's clock and on
+    Asterisk's, and the seat's leg (the queue member's channel)."""
+
+    at: float
+    asterisk_ts: float
+    seat_leg: str
+
+
 @dataclass
 class _Answers:
     """Seats answering (the queues' `AgentConnect`), by queue and by the
@@ -121,8 +133,8 @@ class _Answers:
     for a first voice frame (main/channel.c __ast_answer) — an artefact of
     the rig, not time a caller waits."""
 
-    waiters: dict[tuple[str, str, str], asyncio.Future[tuple[float, float]]] = field(default_factory=dict)
-    seen: dict[tuple[str, str, str], tuple[float, float]] = field(default_factory=dict)
+    waiters: dict[tuple[str, str, str], asyncio.Future[Answer]] = field(default_factory=dict)
+    seen: dict[tuple[str, str, str], Answer] = field(default_factory=dict)
     digits: dict[str, list[tuple[str, float]]] = field(default_factory=dict)  # leg -> (digit, timestamp)
 
     def on_event(self, event: dict[str, Any]) -> None:
@@ -132,7 +144,7 @@ class _Answers:
                     (str(event.get("Digit")), float(event.get("Timestamp") or 0)))
             return
         queue = str(event.get("Queue", ""))
-        seen = (time.monotonic(), float(event.get("Timestamp") or 0))
+        seen = Answer(time.monotonic(), float(event.get("Timestamp") or 0), str(event.get("DestChannel", "")))
         for key in ((queue, "lid", str(event.get("Linkedid", ""))), (queue, "cid", str(event.get("CallerIDNum", "")))):
             fut = self.waiters.pop(key, None)
             if fut is not None and not fut.done():
@@ -140,9 +152,9 @@ class _Answers:
             elif fut is None:
                 self.seen.setdefault(key, seen)
 
-    def wait(self, queue: str, *, linkedid: str = "", number: str = "") -> asyncio.Future[tuple[float, float]]:
+    def wait(self, queue: str, *, linkedid: str = "", number: str = "") -> asyncio.Future[Answer]:
         """The first AgentConnect of `queue` for this caller (by linkedid or number)."""
-        fut: asyncio.Future[tuple[float, float]] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         keys = [k for k in ((queue, "lid", linkedid), (queue, "cid", number)) if k[2]]
         for key in keys:
             if key in self.seen:
@@ -163,37 +175,28 @@ class _Answers:
         return times[-1] if times else None
 
 
-async def _seat_phone(ami: AmiManager, number: str) -> str | None:
-    """The answering 12345 seat phone's own channel (;2) on this citizen's call."""
-    for chan in await simulation.channels(ami):
-        name = chan.get("Channel", "")
-        if name.startswith("Local/1") and "@hotline-seat-phones-" in name and name.endswith(";2") \
-                and chan.get("CallerIDNum") == number:
-            return str(name)
-    return None
-
-
-async def _one_call(ami: AmiManager, answers: _Answers, call: Call, *, mode: str, keys: dict[str, str],
-                    talk_s: float, timeout_s: float) -> None:
+async def _one_call(ami: AmiManager, keypad: AmiManager, answers: _Answers, call: Call, *, mode: str,
+                    keys: dict[str, str], talk_s: float, timeout_s: float) -> None:
     context = "hotline-inbound" if mode == "ours" else BARE_CONTEXT
     source_queue, target_queue = f"hotline-{SOURCE}", f"hotline-{TARGET}-linkage"
     call.started = time.monotonic()
     try:
         placed = await simulation.originate_citizen(ami, SOURCE, call.number, context=context)
         call.handset_id = placed.handset_id
-        at, _ = await asyncio.wait_for(answers.wait(source_queue, linkedid=call.handset_id), timeout_s)
-        call.setup_ms = (at - call.started) * 1000
+        answer = await asyncio.wait_for(answers.wait(source_queue, linkedid=call.handset_id), timeout_s)
+        call.setup_ms = (answer.at - call.started) * 1000
         await asyncio.sleep(talk_s)
         if call.kind != "plain":
-            phone = await _seat_phone(ami, call.number)
-            if phone is None:
-                raise LookupError("the seat's phone channel is gone")
+            # the seat's phone: the other half of its leg (a Local channel pair)
+            if not answer.seat_leg.startswith("Local/") or not answer.seat_leg.endswith(";1"):
+                raise LookupError(f"the seat's leg {answer.seat_leg!r} is not a simulated phone's")
+            phone = answer.seat_leg[:-1] + "2"
             # handoff: the citizen's own channel; three-way: a new leg presenting the citizen's number
             target = answers.wait(target_queue, linkedid=call.handset_id, number=call.number)
-            await _press(ami, phone, keys[call.kind])
-            _, answered_ts = await asyncio.wait_for(target, timeout_s)
+            await _press(keypad, phone, keys[call.kind])
+            answered_ts = (await asyncio.wait_for(target, timeout_s)).asterisk_ts
             # on Asterisk's clock: the end of the last key digit on the seat's leg -> the 110 seat answered
-            pressed_ts = answers.last_key(phone[:-1] + "1", keys[call.kind][-1])
+            pressed_ts = answers.last_key(answer.seat_leg, keys[call.kind][-1])
             if pressed_ts is None:
                 raise LookupError("the seat's key press was not seen on its leg")
             call.key_to_answer_ms = (answered_ts - pressed_ts) * 1000
@@ -226,9 +229,27 @@ async def _drained(ami: AmiManager, timeout_s: float = 30.0) -> None:
     await ami.send({"Action": "Hangup", "Channel": "/^Local/"})
 
 
-async def _ramp(ami: AmiManager, *, mode: str, rates: list[float], step_s: float, handoff_share: float,
-                threeway_share: float, talk_s: float, numbers: itertools.count, pids: dict[str, int | None],
-                seed: int) -> tuple[list[dict[str, Any]], list[Call]]:
+@contextlib.asynccontextmanager
+async def _keypads(ami: AmiManager, secret: str, count: int = KEYPADS) -> AsyncIterator[list[AmiManager]]:
+    """AMI sessions that press the seats' keys, beside `ami` (the same user).
+    Asterisk runs one session's actions one after another and `PlayDTMF`
+    holds its session for the digit's length: one session would queue the
+    keys of concurrent handoffs behind each other until the gap between two
+    digits passes the feature digit timeout (the key is then heard as a
+    digit, not taken), which no real phone does."""
+    links = [AmiManager(ami.host, ami.port, ami.username, secret, events=False) for _ in range(count)]
+    try:
+        for link in links:
+            await link.start()
+        await asyncio.gather(*(link.wait_connected(timeout=30) for link in links))
+        yield links
+    finally:
+        await asyncio.gather(*(link.close() for link in links), return_exceptions=True)
+
+
+async def _ramp(ami: AmiManager, keypads: list[AmiManager], *, mode: str, rates: list[float], step_s: float,
+                handoff_share: float, threeway_share: float, talk_s: float, numbers: itertools.count,
+                pids: dict[str, int | None], seed: int) -> tuple[list[dict[str, Any]], list[Call]]:
     answers = _Answers()
     ami.on_event("AgentConnect", answers.on_event)
     ami.on_event("DTMFEnd", answers.on_event)
@@ -254,7 +275,8 @@ async def _ramp(ami: AmiManager, *, mode: str, rates: list[float], step_s: float
                 delay = t0 + i / rate - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                tasks.append(asyncio.create_task(_one_call(ami, answers, call, mode=mode, keys=keys,
+                keypad = keypads[(len(every) + i) % len(keypads)]
+                tasks.append(asyncio.create_task(_one_call(ami, keypad, answers, call, mode=mode, keys=keys,
                                                            talk_s=talk_s, timeout_s=max(15.0, step_s))))
             offered_s = time.monotonic() - t0
             await asyncio.gather(*tasks)
@@ -392,8 +414,9 @@ async def run_load_bench(settings: Settings, *, rates: list[float], step_s: floa
             await ami.start()
             await ami.wait_connected(timeout=30)
             pids = {"asterisk": child_pid(child.pid, "asterisk"), "python": child.pid}
-            steps, calls = await _ramp(ami, mode="ours", rates=rates, step_s=step_s, talk_s=talk_s,
-                                       numbers=numbers, pids=pids, seed=seed, **shares)
+            async with _keypads(ami, secrets.ami_secret) as keypads:
+                steps, calls = await _ramp(ami, keypads, mode="ours", rates=rates, step_s=step_s,
+                                           talk_s=talk_s, numbers=numbers, pids=pids, seed=seed, **shares)
             await asyncio.sleep(1.0)  # the journal's last acceptances
         finally:
             await ami.close()
@@ -418,8 +441,9 @@ async def run_load_bench(settings: Settings, *, rates: list[float], step_s: floa
                 await ami.wait_connected(timeout=30)
                 assert asterisk.proc is not None
                 pids = {"asterisk": asterisk.proc.pid}
-                steps, _ = await _ramp(ami, mode="baseline", rates=rates, step_s=step_s, talk_s=talk_s,
-                                       numbers=numbers, pids=pids, seed=seed, **shares)
+                async with _keypads(ami, secrets.ami_secret) as keypads:
+                    steps, _ = await _ramp(ami, keypads, mode="baseline", rates=rates, step_s=step_s,
+                                           talk_s=talk_s, numbers=numbers, pids=pids, seed=seed, **shares)
             finally:
                 await ami.close()
                 await asterisk.stop()
