@@ -247,7 +247,6 @@ class AmiManager:
         backoff_initial_s: float = 0.5,
         backoff_max_s: float = 1.0,
         filter_events: bool = False,
-        events: bool = True,
     ) -> None:
         check_line("ami_user", username)
         check_line("ami_secret", secret)
@@ -279,9 +278,6 @@ class AmiManager:
         # handler wants everything ("*").
         self.filter_events = filter_events
         self._filtered: set[str] = set()
-        # False: a session for actions alone (Login `Events: off`): Asterisk
-        # sends it no event, and has none to match against its filters
-        self.events = events
         self.connections = 0  # successful logins so far (tests, metrics)
         self.events_received: Counter[str] = Counter()  # by event name (tests, metrics)
         self.asterisk_protocol_version: str | None = None
@@ -299,8 +295,6 @@ class AmiManager:
         A coroutine handler runs as a task; its errors are logged."""
         if self.filter_events and pattern == "*":
             raise ValueError("a link that filters events cannot also hand out every event ('*')")
-        if not self.events:
-            raise ValueError("a link for actions alone (events=False) hands out no event")
         self._handlers.append((pattern, handler))
         if self.filter_events and self.connected and pattern not in self._filtered:
             self._track(asyncio.ensure_future(self._add_filters([pattern])))
@@ -466,14 +460,14 @@ class AmiManager:
         link.protocol = protocol
         self._link, self._protocol = link, protocol
         login = checked_action({"Action": "Login", "Username": self.username,
-                                "Secret": self._secret, "Events": "on" if self.events else "off"})
+                                "Secret": self._secret, "Events": "on"})
         response = await self._send_on(protocol, login, self.connect_timeout_s)
         assert isinstance(response, dict)
         if response.get("Response") != "Success":
             raise AmiLoginFailed(f"user {self.username!r}: {response.get('Message', 'refused')}")
         self.asterisk_protocol_version = protocol.version
         self._logged_in = True
-        if self.filter_events and self.events:
+        if self.filter_events:
             self._filtered = set()
             await self._add_filters([p for p, _ in self._handlers] + list(ALWAYS_WANTED))
 

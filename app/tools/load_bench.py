@@ -46,7 +46,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,13 +59,12 @@ from app.runtime.models import Order
 from app.runtime.secrets import load_or_create
 from app.tools import simulation
 from app.tools.agi_bench import percentile
-from app.tools.handoff_bench import _press
 from core.feature_keys import BUILTIN_FEATURE_KEYS
 from core.settings import PROJECT_ROOT, Settings
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 BARE_CONTEXT = "hotline-bench-bare"
-KEYPADS = 24
+KEYS_CONTEXT = "hotline-bench-keys"
 SOURCE, TARGET = "12345", "110"
 
 
@@ -175,8 +173,8 @@ class _Answers:
         return times[-1] if times else None
 
 
-async def _one_call(ami: AmiManager, keypad: AmiManager, answers: _Answers, call: Call, *, mode: str,
-                    keys: dict[str, str], talk_s: float, timeout_s: float) -> None:
+async def _one_call(ami: AmiManager, answers: _Answers, call: Call, *, mode: str, keys: dict[str, str],
+                    talk_s: float, timeout_s: float) -> None:
     context = "hotline-inbound" if mode == "ours" else BARE_CONTEXT
     source_queue, target_queue = f"hotline-{SOURCE}", f"hotline-{TARGET}-linkage"
     call.started = time.monotonic()
@@ -193,7 +191,7 @@ async def _one_call(ami: AmiManager, keypad: AmiManager, answers: _Answers, call
             phone = answer.seat_leg[:-1] + "2"
             # handoff: the citizen's own channel; three-way: a new leg presenting the citizen's number
             target = answers.wait(target_queue, linkedid=call.handset_id, number=call.number)
-            await _press(keypad, phone, keys[call.kind])
+            await _type(ami, phone, keys[call.kind])
             answered_ts = (await asyncio.wait_for(target, timeout_s)).asterisk_ts
             # on Asterisk's clock: the end of the last key digit on the seat's leg -> the 110 seat answered
             pressed_ts = answers.last_key(answer.seat_leg, keys[call.kind][-1])
@@ -216,6 +214,21 @@ async def _one_call(ami: AmiManager, keypad: AmiManager, answers: _Answers, call
                 pass
 
 
+async def _type(ami: AmiManager, phone: str, keys: str) -> None:
+    """The simulated seat phone `phone` types `keys`: it is sent to the rig's
+    `hotline-bench-keys`, where its own channel plays them (100 ms each,
+    150 ms apart, as the transfer benchmark's keys).  Not AMI `PlayDTMF`:
+    Asterisk runs one session's actions one after another and PlayDTMF holds
+    the session for the digit's length, so concurrent handoffs' keys would
+    queue behind each other until the gap between two digits passed the
+    feature digit timeout (the key then heard as digits) — which no phone does."""
+    reply = await ami.send({"Action": "Redirect", "Channel": phone, "Context": KEYS_CONTEXT,
+                            "Exten": keys, "Priority": "1"})
+    first = reply[0] if isinstance(reply, list) else reply
+    if first.get("Response") != "Success":
+        raise RuntimeError(f"the phone {phone} could not type {keys}: {first.get('Message')}")
+
+
 def _summary(values: list[float]) -> dict[str, float | int]:
     return {"n": len(values), "p50_ms": round(percentile(values, 50), 1), "p95_ms": round(percentile(values, 95), 1)}
 
@@ -229,25 +242,7 @@ async def _drained(ami: AmiManager, timeout_s: float = 30.0) -> None:
     await ami.send({"Action": "Hangup", "Channel": "/^Local/"})
 
 
-@contextlib.asynccontextmanager
-async def _keypads(ami: AmiManager, secret: str, count: int = KEYPADS) -> AsyncIterator[list[AmiManager]]:
-    """AMI sessions that press the seats' keys, beside `ami` (the same user).
-    Asterisk runs one session's actions one after another and `PlayDTMF`
-    holds its session for the digit's length: one session would queue the
-    keys of concurrent handoffs behind each other until the gap between two
-    digits passes the feature digit timeout (the key is then heard as a
-    digit, not taken), which no real phone does."""
-    links = [AmiManager(ami.host, ami.port, ami.username, secret, events=False) for _ in range(count)]
-    try:
-        for link in links:
-            await link.start()
-        await asyncio.gather(*(link.wait_connected(timeout=30) for link in links))
-        yield links
-    finally:
-        await asyncio.gather(*(link.close() for link in links), return_exceptions=True)
-
-
-async def _ramp(ami: AmiManager, keypads: list[AmiManager], *, mode: str, rates: list[float], step_s: float,
+async def _ramp(ami: AmiManager, *, mode: str, rates: list[float], step_s: float,
                 handoff_share: float, threeway_share: float, talk_s: float, numbers: itertools.count,
                 pids: dict[str, int | None], seed: int) -> tuple[list[dict[str, Any]], list[Call]]:
     answers = _Answers()
@@ -275,8 +270,7 @@ async def _ramp(ami: AmiManager, keypads: list[AmiManager], *, mode: str, rates:
                 delay = t0 + i / rate - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                keypad = keypads[(len(every) + i) % len(keypads)]
-                tasks.append(asyncio.create_task(_one_call(ami, keypad, answers, call, mode=mode, keys=keys,
+                tasks.append(asyncio.create_task(_one_call(ami, answers, call, mode=mode, keys=keys,
                                                            talk_s=talk_s, timeout_s=max(15.0, step_s))))
             offered_s = time.monotonic() - t0
             await asyncio.gather(*tasks)
@@ -414,9 +408,8 @@ async def run_load_bench(settings: Settings, *, rates: list[float], step_s: floa
             await ami.start()
             await ami.wait_connected(timeout=30)
             pids = {"asterisk": child_pid(child.pid, "asterisk"), "python": child.pid}
-            async with _keypads(ami, secrets.ami_secret) as keypads:
-                steps, calls = await _ramp(ami, keypads, mode="ours", rates=rates, step_s=step_s,
-                                           talk_s=talk_s, numbers=numbers, pids=pids, seed=seed, **shares)
+            steps, calls = await _ramp(ami, mode="ours", rates=rates, step_s=step_s, talk_s=talk_s,
+                                       numbers=numbers, pids=pids, seed=seed, **shares)
             await asyncio.sleep(1.0)  # the journal's last acceptances
         finally:
             await ami.close()
@@ -441,9 +434,8 @@ async def run_load_bench(settings: Settings, *, rates: list[float], step_s: floa
                 await ami.wait_connected(timeout=30)
                 assert asterisk.proc is not None
                 pids = {"asterisk": asterisk.proc.pid}
-                async with _keypads(ami, secrets.ami_secret) as keypads:
-                    steps, _ = await _ramp(ami, keypads, mode="baseline", rates=rates, step_s=step_s,
-                                           talk_s=talk_s, numbers=numbers, pids=pids, seed=seed, **shares)
+                steps, _ = await _ramp(ami, mode="baseline", rates=rates, step_s=step_s, talk_s=talk_s,
+                                       numbers=numbers, pids=pids, seed=seed, **shares)
             finally:
                 await ami.close()
                 await asterisk.stop()

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from ami_bridge.manager import ALWAYS_WANTED, AmiManager
+from ami_bridge.manager import ALWAYS_WANTED
 from ami_bridge.service import AmiBridge
 from ami_bridge.translate import HANDLED_EVENTS
 from app.tools.simulation import clean_redis
@@ -114,28 +114,6 @@ async def test_when_a_call_runs_then_asterisk_sends_the_bridge_only_the_events_i
     assert pbx.ami.events_received["Newexten"] > 0 and pbx.ami.events_received["VarSet"] > 0  # the rig's link
     assert bridge.ami.events_received["Newexten"] == 0 and bridge.ami.events_received["VarSet"] == 0
     assert set(bridge.ami.events_received) <= set(HANDLED_EVENTS) | set(ALWAYS_WANTED) | {"FullyBooted", ""}
-
-
-async def test_when_a_link_is_for_actions_alone_then_asterisk_sends_it_no_event_and_answers_its_actions(
-        pbx: Pbx) -> None:
-    """`AmiManager(events=False)` (the load benchmark's keypads): Login `Events: off`."""
-    quiet = AmiManager("127.0.0.1", pbx.settings.ami.port, pbx.settings.ami.user, pbx.secrets.ami_secret,
-                       events=False)
-    await quiet.start()
-    try:
-        await quiet.wait_connected(timeout=10)
-        seen_before = pbx.ami.events_received["Hangup"]
-        call = await pbx.citizen_dials("12345", "13800138001")
-        await pbx.seat_answered("13800138001")
-        await pbx.hang_up(call.handset_id)
-        await eventually(lambda: pbx.ami.events_received["Hangup"] >= seen_before + 2, what="the rig saw the hangups")
-        pong = await quiet.send({"Action": "Ping"})
-        assert isinstance(pong, dict) and pong.get("Ping") == "Pong"
-        assert sum(quiet.events_received.values()) == 0, quiet.events_received
-        with pytest.raises(ValueError, match="actions alone"):
-            quiet.on_event("Hangup", lambda event: None)
-    finally:
-        await quiet.close()
 
 
 async def test_when_asterisk_restarts_then_bridge_reconnects_and_live_is_right_again(
