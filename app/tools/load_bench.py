@@ -52,7 +52,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ami_bridge.manager import AmiManager
+from ami_bridge.manager import AmiError, AmiManager
 from app.runtime import db
 from app.runtime.asterisk import AsteriskProcess, open_log
 from app.runtime.models import Order
@@ -202,7 +202,7 @@ async def _one_call(ami: AmiManager, answers: _Answers, call: Call, *, mode: str
             if mode == "baseline" and call.kind == "threeway":
                 # Asterisk's attended transfer completes when the transferring seat hangs up
                 await ami.send({"Action": "Hangup", "Channel": phone})
-    except (TimeoutError, LookupError, RuntimeError) as exc:
+    except (TimeoutError, LookupError, RuntimeError, AmiError) as exc:
         call.failed = type(exc).__name__
     finally:
         answers.forget(source_queue, linkedid=call.handset_id)
