@@ -95,6 +95,29 @@ async def test_when_12345_seat_on_pbx_a_presses_transfer_then_110_seat_on_pbx_b_
     await a.hang_up(call.handset_id)
 
 
+async def test_when_a_peer_sends_refer_on_a_trunk_call_then_it_is_declined_and_the_citizen_stays(
+        platforms: Platforms) -> None:
+    """A trunk is no phone: a REFER arriving on it (a peer or carrier asking
+    this platform to move its caller elsewhere) is declined (pjsip.conf
+    allow_transfer = no on both trunk kinds)."""
+    a, b = platforms.a, platforms.b
+    call, seat = await _answered_on(a, "12345")
+    await a.press_key(seat, "*1")
+    await b.seat_answered(CITIZEN)
+    b_leg = next(c["Channel"] for c in await b.channels() if c["Channel"].startswith("PJSIP/peer-12345-"))
+    a_port = a.settings.network.sip_port
+    await b.ami.send({"Action": "Setvar", "Channel": b_leg, "Variable": "RIG_REFER_TO",
+                      "Value": f"sip:12345@127.0.0.1:{a_port}"})
+    await b.ami.send({"Action": "Redirect", "Channel": b_leg, "Context": "hotline-rig-refer", "Exten": "s",
+                      "Priority": "1"})
+    referred = await b.events.wait_for(lambda e: e.get("UserEvent") == "HotlineRigReferred", timeout=10)
+    assert referred["Status"] == "FAILURE", referred
+    assert referred["Protocol"] == "603"  # Decline
+    # the citizen was not moved on A: still in its handoff to B, no new call to 12345
+    assert not [c for c in await a.channels() if c.get("Context") == "hotline-peer-in"]
+    await a.hang_up(call.handset_id)
+
+
 async def test_when_110_seat_on_pbx_b_presses_transfer_then_12345_seat_on_pbx_a_sees_citizen_number(
         platforms: Platforms) -> None:
     a, b = platforms.a, platforms.b

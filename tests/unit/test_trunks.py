@@ -154,6 +154,8 @@ def test_trunks_are_rendered_per_kind_and_ami_binds_where_clients_connect(tmp_pa
     carrier_template = pjsip.split("[trunk-carrier-endpoint](!)")[1].split("\n\n")[0]
     for line in ("send_pai = no", "trust_id_outbound = no", "trust_id_inbound = no", "send_connected_line = no"):
         assert line in carrier_template
+    peer_template = pjsip.split("[trunk-peer-endpoint](!)")[1].split("\n\n")[0]
+    assert "allow_transfer = no" in carrier_template and "allow_transfer = no" in peer_template  # REFER declined
     aor = pjsip.split("[peer-110](trunk-aor)")[1]
     assert aor.index("qualify_frequency = 30") < aor.index("contact = sip:10.0.0.2:5060")
     assert f"#tryinclude {tmp_path}/site/pjsip.conf" in pjsip
