@@ -26,9 +26,11 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from agi.registry import AgiRoutes
 from agi.server import FastAgiServer
 from ami_bridge.manager import AmiManager
 from ami_bridge.service import AmiBridge
+from app.inbound import agi as inbound_agi
 from app.orders.services import OrderService
 from app.overflow.config import OverflowConfig, event_view
 from app.overflow.controller import OverflowController
@@ -168,7 +170,9 @@ async def run_surge_bench(settings: Settings, *, calls: int = 200, rate: float =
     await db.migrate_engine(engine)
     sessions = db.session_factory(engine)
     config = OverflowConfig(sessions, settings.site.centres)
-    agi = FastAgiServer(settings)
+    routes = AgiRoutes()
+    inbound_agi.register(routes, settings)  # the citizens' inbound route, as `hotline up` serves it
+    agi = FastAgiServer(settings, routes)
     asterisk = AsteriskProcess(settings)
     asterisk.check_installed()
     await agi.start()

@@ -64,3 +64,11 @@ async def test_when_seats_do_not_answer_then_citizen_waits_in_queue_until_hangin
                               what="a 110 seat rings")
     await pbx.hang_up(call.handset_id)
     await pbx.events.wait_for(lambda e: e.get("Event") == "QueueCallerAbandon", what="abandon recorded")
+
+
+async def test_the_asterisk_the_project_builds_is_a_production_build_without_the_test_framework(pbx: Pbx) -> None:
+    """scripts/install-asterisk turns TEST_FRAMEWORK off (it raises TestEvent AMI events on every call)."""
+    reply = await pbx.ami.send({"Action": "Command", "Command": "core show settings"})
+    text = "\n".join(str(v) for m in (reply if isinstance(reply, list) else [reply]) for v in m.values())
+    options = next(line for line in text.splitlines() if "Build Options" in line)
+    assert "TEST_FRAMEWORK" not in options, options
