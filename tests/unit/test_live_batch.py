@@ -8,8 +8,10 @@ that a command queued between events keeps its place.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import asdict
 from typing import Any
 
 import pytest
@@ -20,7 +22,7 @@ from ami_bridge import service
 from ami_bridge.live_state import RedisLiveState
 from ami_bridge.service import AmiBridge
 from core.centres import parse_centres
-from core.live import AMI_KEY, CHANNELS_KEY, QUEUES_KEY, SEATS_KEY
+from core.live import AMI_KEY, CHANNELS_KEY, QUEUES_KEY, SEATS_KEY, ChannelState, QueueEntry, QueueState, SeatState
 from core.settings import AmiSettings, NetworkSettings, RedisSettings, Settings, SiteSettings
 from tests.unit.test_live_translate import DIRECTORY, NOW, transcript
 
@@ -161,6 +163,20 @@ async def test_when_no_resync_came_yet_then_a_batch_is_applied_but_not_written(
 
     assert changes and live.events_applied == len(events("events_caller_joins.ami"))
     assert recorded.transactions == []
+
+
+def test_what_is_stored_is_the_json_of_every_field_as_before() -> None:
+    """`to_json` skips `dataclasses.asdict` (its deep copy was a cost of every write): same text."""
+    queue = QueueState("hotline-12345", "12345", "public", [
+        QueueEntry("PJSIP/a-1", "1.1", 1, "13800138000", NOW), QueueEntry("PJSIP/b-2", "1.2", 2, "", NOW + 1.5),
+    ], completed=3, abandoned=1, holdtime_s=12, peer_unanswered=2)
+    seat = SeatState("1001", "12345", "PJSIP/1001", "paused", True, ["hotline-12345", "q2"], "张三 13800138000",
+                     NOW, "午休", NOW - 60)
+    channel = ChannelState("1.1", "1.0", "PJSIP/a-1", "Up", "13800138000", "", "hotline-inbound", "12345",
+                           "bridge-1", "12345", NOW)
+    for state in (queue, QueueState("q", "", "other"), seat, SeatState("1002", "12345", "PJSIP/1002"), channel):
+        assert state.to_json() == json.dumps(asdict(state), ensure_ascii=False)
+        assert type(state).from_json(state.to_json()) == state
 
 
 # ------------------------------------------------------------ the consumer
