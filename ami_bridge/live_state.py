@@ -4,6 +4,8 @@ The in-memory `LiveModel` (see `ami_bridge.translate`) is the truth; Redis
 holds its projection in the `core.live` layout.  Every write is one MULTI
 transaction that also PUBLISHes the `{"kind", "id"}` updates, so a reader
 never sees a half-written resync and never misses a change it is told about.
+Events come in batches (`handle_events`: those the bridge found queued
+together): applied one by one, written and published once for the lot.
 
 If Redis is down the model keeps being updated, the failure is logged once,
 and `flush()` (called periodically by the service) rewrites everything when
@@ -94,34 +96,54 @@ class RedisLiveState:
 
     async def handle_event(self, event: Mapping[str, Any]) -> Changes:
         """Apply one AMI event; log and ignore it when malformed."""
+        return await self.handle_events((event,))
+
+    async def handle_events(self, events: Iterable[Mapping[str, Any]]) -> Changes:
+        """Apply AMI events in order (a malformed one is logged and skipped),
+        then write what they changed together: one transaction for the lot
+        (each changed queue, seat and channel written and published once,
+        `last_event_at` once).  Returns the union of their changes."""
         now = self.clock()
-        try:
-            changes = apply_event(self.model, event, self.directory, now)
-        except BadEvent as exc:
-            self.events_rejected += 1
-            log.warning("ignored malformed AMI event %s", exc)
+        queues: set[str] = set()
+        seats: set[str] = set()
+        channels: set[str] = set()
+        applied = 0
+        for event in events:
+            try:
+                changes = apply_event(self.model, event, self.directory, now)
+            except BadEvent as exc:
+                self.events_rejected += 1
+                log.warning("ignored malformed AMI event %s", exc)
+                continue
+            except Exception:  # a bug here must not stop the bridge
+                self.events_rejected += 1
+                log.exception("failed to apply AMI event %r",
+                              event.get("Event") if isinstance(event, Mapping) else event)
+                continue
+            applied += 1
+            queues |= changes.queues
+            seats |= changes.seats
+            channels |= changes.channels
+        if not applied:
             return Changes()
-        except Exception:  # a bug here must not stop the bridge
-            self.events_rejected += 1
-            log.exception("failed to apply AMI event %r", event.get("Event") if isinstance(event, Mapping) else event)
-            return Changes()
-        self.events_applied += 1
+        self.events_applied += applied
         self.ami["last_event_at"] = _ts(now)
-        if not changes or not self._resynced:
-            return changes
+        changed = Changes(frozenset(queues), frozenset(seats), frozenset(channels))
+        if not changed or not self._resynced:
+            return changed
         if self.dirty:
             await self.flush()
-            return changes
+            return changed
         try:
             async with self.redis.pipeline(transaction=True) as pipe:
-                self._stage_changes(pipe, changes)
+                self._stage_changes(pipe, changed)
                 pipe.hset(self.key(AMI_KEY), "last_event_at", self.ami["last_event_at"])
-                self._stage_publish(pipe, changes)
+                self._stage_publish(pipe, changed)
                 await pipe.execute()
             self._redis_ok()
         except (RedisError, OSError) as exc:
             self._redis_failed(exc)
-        return changes
+        return changed
 
     async def flush(self) -> bool:
         """Rewrite everything if a Redis write was missed; True when Redis holds the model."""

@@ -7,7 +7,8 @@ resyncs and Redis recovery flushes.
 Serialising them keeps the model consistent without locks; events that arrive
 while a resync waits for Asterisk are applied after the snapshot (they are
 idempotent: joins/leaves by uniqueid, member and channel events carry the
-full state).
+full state).  Events already queued one behind another are applied as a
+batch (in order) and written in one Redis transaction.
 
 `run_bridge(settings, ami_secret)` is the entry the CLI awaits.  Tests and the
 real-Asterisk tier build `AmiBridge` directly with a host/port/user/secret.
@@ -36,6 +37,9 @@ log = logging.getLogger(__name__)
 # every other channel event and each resync carry too.  The link filters
 # (AmiManager filter_events): Asterisk sends nothing else.
 LIVE_EVENTS = tuple(sorted(HANDLED_EVENTS - {"QueueParams", "QueueEntry", "QueueMember", "Newexten"}))
+
+# At most this many queued events are applied and written together.
+EVENT_BATCH = 500
 
 _Command = tuple[Literal["connected", "disconnected", "event", "resync", "flush"], Any]
 
@@ -139,11 +143,24 @@ class AmiBridge:
     # ------------------------------------------------------------- workers
 
     async def _consume(self) -> None:
+        after: _Command | None = None  # met while taking a batch of events: handled next
         while True:
-            kind, arg = await self._commands.get()
+            if after is None:
+                kind, arg = await self._commands.get()
+            else:
+                (kind, arg), after = after, None
             try:
                 if kind == "event":
-                    await self.live.handle_event(arg)
+                    # The events already waiting (a call brings dozens) are
+                    # applied together and written in one Redis transaction.
+                    events = [arg]
+                    while len(events) < EVENT_BATCH and not self._commands.empty():
+                        command = self._commands.get_nowait()
+                        if command[0] != "event":
+                            after = command
+                            break
+                        events.append(command[1])
+                    await self.live.handle_events(events)
                 elif kind == "connected":
                     self._asterisk_version = None
                     await self.live.connected(arg)

@@ -22,8 +22,8 @@ leaves stale entries behind.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
-from typing import Literal
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
 
 # signed_out: a configured seat in none of its queues (签出, core/seats.py);
 # unavailable: signed in, but its phone is not reachable (not registered).
@@ -38,6 +38,19 @@ SURGE_KEY = "overflow:surge"
 # Qualify state of each declared SIP trunk (app.federation.health.TrunkWatch):
 # trunk name -> {"status": Reachable|Unreachable|..., "rtt_ms", "at"}
 TRUNKS_KEY = "live:trunks"
+
+
+def _fields(obj: Any) -> dict[str, Any]:
+    """A dataclass's fields by name, in order: for these flat classes the JSON
+    of `dataclasses.asdict`, without its recursive deep copy (it showed in the
+    AMI bridge's profile: every write encodes the queues/seats/channels changed)."""
+    names = _FIELD_NAMES.get(type(obj))
+    if names is None:
+        names = _FIELD_NAMES[type(obj)] = tuple(f.name for f in fields(obj))
+    return {name: getattr(obj, name) for name in names}
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
 @dataclass
@@ -76,7 +89,9 @@ class QueueState:
         return max((now - e.joined_at for e in self.entries), default=0.0)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False)
+        data = _fields(self)
+        data["entries"] = [_fields(entry) for entry in self.entries]
+        return json.dumps(data, ensure_ascii=False)
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> QueueState:
@@ -99,7 +114,7 @@ class SeatState:
     since: float | None = None       # epoch seconds: paused (app_queue LastPause) or signed out since
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False)
+        return json.dumps(_fields(self), ensure_ascii=False)
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> SeatState:
@@ -133,7 +148,7 @@ class ChannelState:
     created_at: float = 0.0  # epoch seconds; from Duration after a resync
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False)
+        return json.dumps(_fields(self), ensure_ascii=False)
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> ChannelState:
