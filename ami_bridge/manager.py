@@ -260,6 +260,7 @@ class AmiManager:
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
         self._handlers: list[tuple[str, EventHandler]] = []
+        self._by_name: dict[str, list[EventHandler]] = {}  # event name -> its handlers (cleared on change)
         self._on_connect: list[LinkCallback] = []
         self._on_disconnect: list[LinkCallback] = []
         self._protocol: AMIProtocol | None = None
@@ -296,12 +297,14 @@ class AmiManager:
         if self.filter_events and pattern == "*":
             raise ValueError("a link that filters events cannot also hand out every event ('*')")
         self._handlers.append((pattern, handler))
+        self._by_name.clear()
         if self.filter_events and self.connected and pattern not in self._filtered:
             self._track(asyncio.ensure_future(self._add_filters([pattern])))
 
     def off_event(self, pattern: str, handler: EventHandler) -> None:
         """Stop calling `handler` for `pattern` (registered with `on_event`)."""
         self._handlers = [(p, h) for p, h in self._handlers if not (p == pattern and h == handler)]
+        self._by_name.clear()
 
     def on_connect(self, callback: LinkCallback) -> None:
         """Called after every successful login (first connection and each reconnect)."""
@@ -510,10 +513,11 @@ class AmiManager:
     def _dispatch(self, message: Message) -> None:
         name = str(message.get("Event", ""))
         self.events_received[name] += 1
+        handlers = self._by_name.get(name)
+        if handlers is None:
+            handlers = self._by_name[name] = [h for p, h in self._handlers if fnmatch.fnmatchcase(name, p)]
         event: AmiMessage | None = None
-        for pattern, handler in self._handlers:
-            if not fnmatch.fnmatchcase(name, pattern):
-                continue
+        for handler in list(handlers):  # a handler may add or remove handlers
             if event is None:
                 event = _as_dict(message)
             try:

@@ -64,8 +64,13 @@ class AmiBridge:
         backoff_max_s: float = 1.0,
         ping_interval_s: float = 10.0,
         action_timeout_s: float = 10.0,
+        batch_window_s: float = 0.02,
     ) -> None:
         self.settings = settings
+        # after an event, the ones arriving within this window are written with
+        # it (the live view lags by as much; under load a Redis transaction
+        # carries dozens of events instead of one or two)
+        self.batch_window_s = batch_window_s
         self.ami = AmiManager(
             ami_host or settings.ami.host, ami_port or settings.ami.port,
             settings.ami.user, ami_secret,
@@ -153,6 +158,8 @@ class AmiBridge:
                 if kind == "event":
                     # The events already waiting (a call brings dozens) are
                     # applied together and written in one Redis transaction.
+                    if self.batch_window_s > 0:
+                        await asyncio.sleep(self.batch_window_s)
                     events = [arg]
                     while len(events) < EVENT_BATCH and not self._commands.empty():
                         command = self._commands.get_nowait()

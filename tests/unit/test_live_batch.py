@@ -247,3 +247,32 @@ async def test_when_more_events_wait_than_a_batch_holds_then_they_go_in_several_
                                     ("event", {"n": "last"})])
 
     assert calls == [("events", [1, 2]), ("events", [3, "last"])]
+
+
+async def test_when_events_trickle_in_within_the_window_then_they_are_handed_over_together(
+        bridge: AmiBridge) -> None:
+    """One event at a time (as Asterisk often writes them): the ones arriving
+    within `batch_window_s` of the first go with it; a later one starts a new batch."""
+    live = LiveCalls()
+    bridge.live = live  # type: ignore[assignment]
+    bridge.batch_window_s = 0.2
+    consumer = asyncio.create_task(bridge._consume())
+    try:
+        for n in (1, 2, 3):
+            bridge._commands.put_nowait(("event", {"n": n}))
+            await asyncio.sleep(0.01)  # each after the consumer took the one before
+        await eventually_called(live, 1)
+        bridge._commands.put_nowait(("event", {"n": "last"}))
+        await asyncio.wait_for(live.done.wait(), 5)
+    finally:
+        consumer.cancel()
+        await asyncio.gather(consumer, return_exceptions=True)
+    assert live.calls == [("events", [1, 2, 3]), ("events", ["last"])]
+
+
+async def eventually_called(live: LiveCalls, count: int, timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while len(live.calls) < count:
+        assert loop.time() < deadline, live.calls
+        await asyncio.sleep(0.01)
