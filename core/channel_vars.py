@@ -91,6 +91,12 @@ THREEWAY_QUEUE = "HOTLINE_THREEWAY_QUEUE"
 THREEWAY_DIAL = "HOTLINE_THREEWAY_DIAL"      # a remote centre over its peer trunk, or empty
 THREEWAY_HEADER = "HOTLINE_THREEWAY_HEADER"  # X-Hotline-Handoff's value over that trunk, or empty
 THREEWAY_TIMEOUT = "HOTLINE_THREEWAY_TIMEOUT"
+# The initiator's leg while the other centre rings, on the citizen's channel
+# and (inherited) on the Local channel ringing the other centre, so the
+# answering seat's leg carries it too: whoever changes the call's phase (an
+# answer, no answer, the citizen's hangup) wakes that leg with ChannelRedirect
+# (dialplan/hotline-threeway.conf.j2 hotline-threeway-seat).
+THREEWAY_INITIATOR = "HOTLINE_THREEWAY_INITIATOR"
 # Written by the three-way routes: OK, or the refusal's prompt.
 THREEWAY_STATUS = "HOTLINE_THREEWAY_STATUS"
 THREEWAY_PROMPT = "HOTLINE_THREEWAY_PROMPT"

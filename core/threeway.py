@@ -50,8 +50,9 @@ Rule = Literal["agreed", "first_contact", "emergency"]
 RULES: tuple[str, ...] = ("agreed", "first_contact", "emergency")
 EMERGENCY_CENTRE = "110"  # 如涉及人身财产安全，由110先行处警
 
-# AstDB family holding each three-way call's phase, read by the initiator's
-# hold loop (dialplan hotline-threeway-seat): ringing, joined, no_answer, gone.
+# AstDB family holding each three-way call's phase: ringing, joined, no_answer,
+# gone.  Whoever writes it first wakes the initiator's leg waiting in
+# hotline-threeway-seat (the dialplan); that leg's safety loop reads it.
 ASTDB_FAMILY = "hotline-threeway"
 CONFERENCE_PREFIX = "hotline-3w-"
 # the Local channel that rings the other centre: Local/t<id without dashes>@hotline-threeway-ring
@@ -113,9 +114,11 @@ class ThreeWayPlan:
     order_number: str | None = None  # the order's number once recorded: the header's order=
 
     def citizen_variables(self, threeway_id: str) -> dict[str, str]:
-        """Set on the citizen's channel before it moves into the conference."""
+        """Set on the citizen's channel before it moves into the conference
+        (its hangup while the other centre rings wakes the initiator's leg)."""
         return {cv.THREEWAY_ID: threeway_id, cv.THREEWAY_ROLE: "citizen",
-                cv.THREEWAY_CONF: conference_name(threeway_id)}
+                cv.THREEWAY_CONF: conference_name(threeway_id),
+                cv.THREEWAY_INITIATOR: self.seat_channel}
 
     def seat_variables(self, threeway_id: str) -> dict[str, str]:
         """Set on the initiator's leg before it moves to wait for the answer."""
@@ -135,9 +138,10 @@ class ThreeWayPlan:
     def ring_variables(self, threeway_id: str) -> dict[str, str]:
         """Set on the Local channel that rings the other centre (inherited by
         its far half, which queues; `__` so the answering seat's leg carries
-        the id too)."""
+        the id and the initiator's leg, which its answer wakes, too)."""
         return {f"__{cv.THREEWAY_ID}": threeway_id, cv.THREEWAY_ROLE: "invited",
                 cv.THREEWAY_CONF: conference_name(threeway_id),
+                f"__{cv.THREEWAY_INITIATOR}": self.seat_channel,
                 f"__{cv.THREEWAY_QUEUE}": self.queue,
                 f"__{cv.THREEWAY_TIMEOUT}": str(self.timeout_s),
                 f"__{cv.CITIZEN}": self.citizen_number,

@@ -9,7 +9,10 @@ and for the desktop buttons alike:
   and the initiator (ExtraChannel) into `hotline-threeway-seat` (ringback),
   then an async `Originate` of `Local/t<id>@hotline-threeway-ring/n` with the
   **citizen's** number as CallerID: its ;2 half queues at the other centre,
-  its ;1 half joins the conference when a seat answers.
+  its ;1 half joins the conference when a seat answers.  The citizen's
+  channel and the ring channel (inherited) carry the initiator leg's name
+  (HOTLINE_THREEWAY_INITIATOR): the dialplan that answers, gives up or sees
+  the citizen hang up wakes that leg with it.
   For the key, the initiator's leg is still running the feature's Gosub
   when the route returns; a Redirect arriving then is dropped by Asterisk
   (a goto cannot affect a Gosub) together with the leg, so `bring_in` first

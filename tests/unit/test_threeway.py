@@ -42,6 +42,15 @@ def test_when_12345_seat_starts_then_110_linkage_queue_rings_with_citizen_number
     assert plan.seat_variables(ID)["HOTLINE_THREEWAY_PEER"] == CITIZEN_LEG
 
 
+def test_the_initiators_leg_is_named_to_every_channel_that_wakes_it() -> None:
+    # the citizen's hangup and the answering seat's leg (inherited from the
+    # ring channel) wake the initiator's leg waiting while the other centre rings
+    plan = plan_start(_request(), centres=CENTRES, timeout_s=30)
+    assert not isinstance(plan, Refusal)
+    assert plan.citizen_variables(ID)["HOTLINE_THREEWAY_INITIATOR"] == SEAT_1001
+    assert plan.ring_variables(ID)["__HOTLINE_THREEWAY_INITIATOR"] == SEAT_1001
+
+
 @pytest.mark.parametrize("changes, reason", [
     ({"seat_channel": "Local/9999@elsewhere-1;1"}, "not_a_seat"),
     ({"citizen_channel": None}, "no_citizen"),
