@@ -10,6 +10,8 @@ channel and no conference is left.
 """
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -339,6 +341,102 @@ async def test_when_one_seat_hangs_up_then_the_other_two_keep_talking(threeway: 
     assert left and left[0].detail["how"] == "hung_up"
 
     await tw.pbx.hang_up(j.call.handset_id)
+
+
+# ------------------------------------------------------------------ the initiator's wait: woken, not polling
+
+SEAT_WAIT = "hotline-threeway-seat"  # the context the initiator's leg waits in (ringback)
+
+
+def _waiting_steps(pbx: Pbx, channel: str) -> list[dict[str, Any]]:
+    """The dialplan steps (Newexten) `channel` ran while it waited."""
+    return pbx.events.find(lambda e: e.get("Event") == "Newexten" and e.get("Channel") == channel
+                           and e.get("Context") == SEAT_WAIT)
+
+
+def _exten(event: dict[str, Any]) -> str:
+    return str(event.get("Exten") or event.get("Extension"))
+
+
+async def _initiator_waits(tw: ThreeWayRig) -> tuple[Any, str, dict[str, Any]]:
+    """Both 110 phones ring without answering; the 12345 seat presses the key.
+    Returns the citizen's call, the initiator's leg and the AgentCalled of the
+    110 seat ringing, once that leg waits (ringback)."""
+    for seat in SEATS_110:
+        await tw.pbx.set_phone(seat, "noanswer")
+    call, first = await _answered_call(tw.pbx, "12345")
+    leg = await tw.pbx.seat_member_leg(first["Seat"])
+    assert leg is not None
+    initiator = leg["Channel"]
+    await tw.pbx.press_key(first["Seat"], "*2")
+    ringing = await tw.pbx.events.wait_for(
+        lambda e: e.get("Event") == "AgentCalled" and e.get("Queue") == "hotline-110-linkage",
+        what="a 110 seat rings")
+    await tw.pbx.events.wait_for(
+        lambda e: e.get("Event") == "Newexten" and e.get("Channel") == initiator and e.get("Context") == SEAT_WAIT
+        and e.get("Application") == "Wait", what="the initiator waiting")
+    return call, initiator, ringing
+
+
+async def test_when_110_seat_answers_then_initiator_is_woken_into_the_conference_at_once(
+        threeway: ThreeWayRig) -> None:
+    tw = threeway
+    call, initiator, ringing = await _initiator_waits(tw)
+    # the 110 seat lets its phone ring a while (a loop polling every 50 ms would
+    # run a dozen rounds meanwhile), then picks up
+    await asyncio.sleep(0.5)
+    seat = ringing["DestChannel"].split("/", 1)[1].split("@", 1)[0]
+    phone = await tw.pbx.seat_channel(seat)
+    assert phone is not None
+    await tw.pbx.set_phone(seat, "answer")
+    await tw.pbx.action(Action="Redirect", Channel=phone["Channel"], Context="hotline-seat-phones",
+                        Exten=seat, Priority="1")
+    answered = time.monotonic()
+    order = await tw.order(call.handset_id)
+    conference = conference_name(order.id)
+
+    async def initiator_in_conference() -> bool:
+        assert initiator in await tw.members(conference), f"{initiator} not in {conference}"
+        return True
+    # woken by the answer: well within the safety loop's second
+    await eventually(initiator_in_conference, timeout=0.5, interval=0.02, what="the initiator in the conference")
+    assert time.monotonic() - answered < 0.6
+    await tw.wait_members(conference, _citizen_prefix("12345"), initiator, RING)
+    # ... and it waited without polling: ringback, a Wait interrupted by the
+    # wake-up, then `join` — a handful of steps (at most one round of the
+    # safety loop on a slow machine), not the dozens of a 50 ms loop
+    steps = _waiting_steps(tw.pbx, initiator)
+    assert len(steps) <= 10, [(_exten(e), e.get("Application")) for e in steps]
+    joined = [i for i, e in enumerate(steps) if _exten(e) == "join"]
+    assert joined and steps[joined[0] - 1].get("Application") == "Wait", \
+        [(_exten(e), e.get("Application")) for e in steps]
+    assert not [e for e in steps if e.get("Application") == "Wait" and e.get("AppData") != "1"]
+
+    await tw.pbx.hang_up(call.handset_id)
+    await tw.order(call.handset_id, "accepted")
+
+
+async def test_when_citizen_hangs_up_while_110_rings_then_initiator_is_freed_at_once(
+        threeway: ThreeWayRig) -> None:
+    tw = threeway
+    call, initiator, _ = await _initiator_waits(tw)
+
+    await tw.pbx.hang_up(call.handset_id)
+    gone = time.monotonic()
+
+    async def initiator_gone() -> bool:
+        chans = [c["Channel"] for c in await tw.pbx.channels()]
+        assert initiator not in chans and initiator[:-1] + "2" not in chans, f"initiator still up: {chans}"
+        return True
+    # woken by the citizen's hangup: no waiting for the safety loop
+    await eventually(initiator_gone, timeout=0.5, interval=0.02, what="the initiator's leg gone")
+    assert time.monotonic() - gone < 0.6
+    steps = _waiting_steps(tw.pbx, initiator)
+    assert [_exten(e) for e in steps if _exten(e) != "s"] == ["gone", "gone"], \
+        [(_exten(e), e.get("Application")) for e in steps]
+    order = await tw.order(call.handset_id, "abandoned")
+    assert order.outcome_reason == "citizen_hung_up"
+    await tw.pbx.assert_nothing_left()
 
 
 # ------------------------------------------------------------------ emergency
