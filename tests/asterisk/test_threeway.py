@@ -283,10 +283,16 @@ async def test_when_110_does_not_answer_within_limit_then_citizen_is_back_with_i
     # while it rings the citizen waits alone (music on hold); the seat hears ringback
     await tw.wait_members(conference, _citizen_prefix("12345"))
 
-    await tw.wait_members(conference, _citizen_prefix("12345"), _seat_prefix(first["Seat"]),
-                          timeout=TIMEOUT_S + 10)
+    members = await tw.wait_members(conference, _citizen_prefix("12345"), _seat_prefix(first["Seat"]),
+                                    timeout=TIMEOUT_S + 10)
     order = await tw.order(call.handset_id, "returned")
     assert order.outcome_reason == "no_answer" and order.target_seat is None
+    # the seat was woken by the no-answer (its wait ended inside a Wait, not in
+    # a round of the safety loop reading the phase)
+    initiator = next(m for m in members if m.startswith(_seat_prefix(first["Seat"])))
+    steps = [(_exten(e), e.get("Application")) for e in _waiting_steps(tw.pbx, initiator)]
+    assert ("join", "StopPlayTones") in steps and steps[steps.index(("join", "StopPlayTones")) - 1] == ("s", "Wait"), \
+        steps
     assert order.returned_at is not None
 
     await tw.pbx.hang_up(call.handset_id)
