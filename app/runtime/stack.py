@@ -103,9 +103,10 @@ class Stack:
             self.release_state_dir()
             raise
         self._watchdog = asyncio.get_running_loop().create_task(self._watch(), name="asterisk watchdog")
-        log.info("hotline-link up: SIP %s, AMI 127.0.0.1:%s, FastAGI %s, web http://%s:%s/",
+        log.info("hotline-link up: SIP %s, AMI 127.0.0.1:%s, FastAGI %s, web http://%s:%s/ (event loop %s)",
                  sip_server(self.settings), self.settings.ami.port,
-                 self.settings.network.agi_url, self.settings.network.http_host, self.settings.network.http_port)
+                 self.settings.network.agi_url, self.settings.network.http_host, self.settings.network.http_port,
+                 type(asyncio.get_running_loop()).__module__.split(".")[0])
 
     async def _start_or_adopt_asterisk(self) -> None:
         left = self.asterisk.running_instance()

@@ -181,6 +181,7 @@ async def _healthy_then_stopped(proc: asyncio.subprocess.Process, url: str, stat
     assert proc.returncode == 0, text
     assert _asterisk_pids(state) == []
     assert "hotline-link up" in text
+    assert "(event loop uvloop)" in text  # the service runs on libuv's loop
     start = text.split("hotline-link up", 1)[0]
     assert " WARNING " not in start and " ERROR " not in start, start
 
