@@ -60,6 +60,11 @@ _MAX_VALUE_LEN = 4096
 _AST_TRUE = frozenset({"yes", "true", "y", "t", "1", "on"})
 
 
+# how long the first Login after a drop may take (doubling on each failure, up
+# to connect_timeout_s)
+LOGIN_TIMEOUT_FIRST_S = 0.5
+
+
 class AmiError(Exception):
     """Base of the errors raised by the AMI connection."""
 
@@ -413,12 +418,18 @@ class AmiManager:
 
     async def _run(self) -> None:
         delay = self.backoff_initial_s
+        failed = 0  # attempts in a row
         while not self._closing:
             try:
-                await self._open()
+                # A live manager answers a Login in milliseconds.  One that does not
+                # may be an Asterisk on its way out (`core restart`: the old process
+                # still accepts, never answers): the first attempt after a drop
+                # gives up soon, later ones wait longer (a loaded Asterisk).
+                await self._open(min(self.connect_timeout_s, LOGIN_TIMEOUT_FIRST_S * 2 ** failed))
             except asyncio.CancelledError:
                 raise
             except (TimeoutError, OSError, AmiError) as exc:
+                failed += 1
                 self._drop("connect failed")
                 if self._closing:
                     return
@@ -433,6 +444,7 @@ class AmiManager:
                 delay = min(delay * 2, 30.0 if isinstance(exc, AmiLoginFailed) else self.backoff_max_s)
                 continue
             delay = self.backoff_initial_s
+            failed = 0
             self.connections += 1
             log.info("AMI %s:%s: logged in as %s (connection %d)",
                      self.host, self.port, self.username, self.connections)
@@ -447,7 +459,7 @@ class AmiManager:
             log.warning("AMI %s:%s: link lost; reconnecting", self.host, self.port)
             self._fire(self._on_disconnect)
 
-    async def _open(self) -> None:
+    async def _open(self, login_timeout_s: float) -> None:
         loop = asyncio.get_running_loop()
         self._lost = loop.create_future()
         link = _Link(self, host=self.host, port=self.port, loop=loop, log=log)
@@ -464,7 +476,7 @@ class AmiManager:
         self._link, self._protocol = link, protocol
         login = checked_action({"Action": "Login", "Username": self.username,
                                 "Secret": self._secret, "Events": "on"})
-        response = await self._send_on(protocol, login, self.connect_timeout_s)
+        response = await self._send_on(protocol, login, login_timeout_s)
         assert isinstance(response, dict)
         if response.get("Response") != "Success":
             raise AmiLoginFailed(f"user {self.username!r}: {response.get('Message', 'refused')}")

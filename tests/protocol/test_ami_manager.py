@@ -197,3 +197,24 @@ async def test_when_link_filters_events_then_it_asks_asterisk_for_its_handlers_e
             ami.on_event("*", lambda event: None)
     finally:
         await ami.close()
+
+
+async def test_when_a_login_goes_unanswered_then_the_link_gives_up_soon_and_connects_on_the_next_try(
+        fake_ami: FakeAmi, eventually: Any) -> None:
+    """An Asterisk on its way out (`core restart now`) may accept the connection
+    and never answer: the first Login after a drop waits 0.5 s, not the whole
+    connect timeout (5 s), so the link is back within about a second."""
+    fake_ami.silent.add("Login")
+    ami = AmiManager("127.0.0.1", fake_ami.port, fake_ami.username, fake_ami.secret,
+                     backoff_initial_s=0.2, backoff_max_s=0.2, connect_timeout_s=5.0)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await ami.start()
+    try:
+        await eventually(lambda: fake_ami.actions().count("Login") >= 1, timeout=5)
+        fake_ami.silent.discard("Login")  # the next Asterisk answers
+        await ami.wait_connected(5)
+        assert loop.time() - started < 2.5
+        assert fake_ami.logins == 1  # the unanswered one was never counted as a login
+    finally:
+        await ami.close()
