@@ -49,10 +49,10 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from agi.background import BackgroundTasks, end_loop
-from ami_bridge.translate import attended_transfer, dest_channel_variables
+from ami_bridge.translate import attended_transfer, channel_variables, dest_channel_variables
 from core import log_context
 from core.centres import Centre
-from core.channel_vars import HANDOFF_ID
+from core.channel_vars import HANDOFF_ID, HOLD_CHANNEL
 from core.handoff import (
     ASTDB_FAMILY,
     CALL_GUARD_FAMILY,
@@ -61,6 +61,7 @@ from core.handoff import (
     AttendedTransfer,
     OutboxRecord,
     PhoneHandoff,
+    is_channel_name,
     is_outbox_id,
     parse_outbox,
     phone_attended_handoff,
@@ -81,6 +82,10 @@ log = logging.getLogger(__name__)
 
 # a handoff id as a channel variable may carry it (the key's or the AGI path's)
 _ANY_HANDOFF_ID = re.compile(r"^[A-Za-z0-9._\-]{1,36}$")
+
+
+# where a seat on hold (成功转) waits (dialplan/hotline-handoff.conf.j2)
+HOLD_CONTEXT = "hotline-handoff-hold"
 
 
 class AstDb(Protocol):
@@ -373,7 +378,20 @@ class HandoffJournal:
 
     def _on_agent_connect(self, event: dict[str, Any]) -> None:
         if str(event.get("Queue", "")).endswith("-linkage"):
+            self._wake_held_seat(event)
             self._tasks.spawn(self._accepted(event), "handoff accepted")
+
+    def _wake_held_seat(self, event: dict[str, Any]) -> None:
+        """成功转: the seat waiting on hold for this answer (the citizen's
+        HOTLINE_HOLD_CHANNEL) is sent on to `released` (it hangs up: free) at
+        once, by AMI.  Not by a pre-bridge gosub on the answering leg: the
+        citizen would wait in autoservice for it.  With Python away the hold's
+        own safety loop frees the seat within a second."""
+        held = channel_variables(event).get(HOLD_CHANNEL, "")
+        if is_channel_name(held):
+            self._tasks.spawn(self._ami.send({"Action": "Redirect", "Channel": held, "Context": HOLD_CONTEXT,
+                                              "Exten": "released", "Priority": "1"}),
+                              "seat on hold woken")
 
     def _on_attended_transfer(self, event: dict[str, Any]) -> None:
         transfer = attended_transfer(event)

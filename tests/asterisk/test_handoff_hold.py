@@ -2,8 +2,10 @@
 not by polling (dialplan/hotline-handoff.conf.j2, hotline-handoff-hold).
 
 The wake-up is seen as the seat leg entering `hotline-handoff-hold,released`
-(AMI Newexten): the answer of the target seat (Queue's gosub), the citizen
-coming back, and the citizen hanging up each send it there.
+(AMI Newexten): the answer of the target seat (the handoff journal's AMI
+Redirect on AgentConnect: nothing runs on the answer's path), the citizen
+coming back, and the citizen hanging up (the dialplan's ChannelRedirect) each
+send it there.  With Python away, the hold's safety loop frees the seat.
 """
 from __future__ import annotations
 
@@ -64,6 +66,26 @@ async def test_when_the_target_answers_then_the_seat_on_hold_is_woken_and_freed(
     assert answered["Centre"] == "110"
     await pbx.events.wait_for(_released(seat), what=f"seat {seat} woken by the answer")
     await eventually(lambda: _seat_gone(pbx, seat), what="transferring seat freed")
+    await pbx.hang_up(call.handset_id)
+
+
+async def test_when_python_is_away_at_the_answer_then_the_seat_on_hold_is_freed_by_its_safety_loop(
+        pbx: Pbx, wired: HandoffService) -> None:
+    call = await pbx.citizen_dials("12345", CITIZEN)
+    first = await pbx.seat_answered(CITIZEN)
+    seat = first["Seat"]
+    await pbx.events.wait_for(lambda e: e.get("Event") == "AgentConnect" and e.get("Queue") == "hotline-12345"
+                              and e.get("Linkedid") == call.handset_id, what="citizen and seat bridged")
+    await pbx.python_down()  # no journal: nobody redirects the seat on hold (the key needs no Python)
+    try:
+        pbx.events.clear()
+        await pbx.press_key(seat, "*1")
+        answered = await pbx.seat_answered(CITIZEN)
+        assert answered["Centre"] == "110"
+        await eventually(lambda: _seat_gone(pbx, seat), timeout=5, what="transferring seat freed by its own loop")
+        assert not pbx.events.find(_released(seat))  # not woken: its loop saw the citizen bridged
+    finally:
+        await pbx.python_up()
     await pbx.hang_up(call.handset_id)
 
 

@@ -310,9 +310,8 @@ def test_when_dialplan_is_rendered_then_key_path_has_partner_globals_and_seat_ta
     assert "HOTLINE_HANDOFF_SEAT_" not in dialplan
     # the citizen's side: straight into the partner's linkage queue
     assert "exten => to-110,1,MSet(" in dialplan
-    # the answer wakes the seat on hold (成功转)
-    assert (" same => n,Queue(hotline-110-linkage,trb(hotline-seat-leg^s^1),,,${HOTLINE_HANDOFF_TIMEOUT},,"
-            "hotline-handoff-wake)") in lines
+    # nothing runs on the answering leg before the bridge (the journal wakes the seat on hold, 成功转)
+    assert " same => n,Queue(hotline-110-linkage,trb(hotline-seat-leg^s^1),,,${HOTLINE_HANDOFF_TIMEOUT})" in lines
     # coming back: the seat named on the citizen, rung as core.handoff.seat_interfaces says; no parse of a channel
     assert (" same => n,MSet(HOTLINE_RETURN_DIAL=Local/${HOTLINE_RETURN_SEAT}@hotline-seat-phones/n,"
             "HOTLINE_RETURN_DEVICE=Local/${HOTLINE_RETURN_SEAT}@hotline-seat-phones)") in lines
