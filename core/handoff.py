@@ -51,6 +51,9 @@ CATALOGUE_HOTLINES: tuple[str, ...] = ("119", "120", "122", "12315", "12348", "1
 # Each live handoff's state (pending / accepted / returned): the dialplan's
 # hold loop and hangup handler read it.
 ASTDB_FAMILY = "hotline-handoff"
+# where the transferring seat waits on hold (成功转); woken to its `released` exten
+# (dialplan/hotline-handoff.conf.j2)
+HOLD_CONTEXT = "hotline-handoff-hold"
 # The handoff key's outbox (hotline-handoff-key, key): one record per order
 # decided in dialplan, written before the citizen moves, deleted once the
 # order is in SQL (`OutboxRecord`).

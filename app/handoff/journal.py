@@ -57,6 +57,7 @@ from core.handoff import (
     ASTDB_FAMILY,
     CALL_GUARD_FAMILY,
     ENDED_FAMILY,
+    HOLD_CONTEXT,
     OUTBOX_FAMILY,
     AttendedTransfer,
     OutboxRecord,
@@ -82,10 +83,6 @@ log = logging.getLogger(__name__)
 
 # a handoff id as a channel variable may carry it (the key's or the AGI path's)
 _ANY_HANDOFF_ID = re.compile(r"^[A-Za-z0-9._\-]{1,36}$")
-
-
-# where a seat on hold (成功转) waits (dialplan/hotline-handoff.conf.j2)
-HOLD_CONTEXT = "hotline-handoff-hold"
 
 
 class AstDb(Protocol):

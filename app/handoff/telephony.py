@@ -27,6 +27,7 @@ from core.centres import Centre
 from core.handoff import (
     ASTDB_FAMILY,
     CALL_GUARD_FAMILY,
+    HOLD_CONTEXT,
     HandoffPlan,
     is_channel_name,
     seat_of_channel,
@@ -168,7 +169,7 @@ class AmiTelephony:
                 # the citizen's channel names the leg on hold, so its answer wakes it
                 await self._ok({"Action": "Setvar", "Channel": citizen, "Variable": f"__{cv.HOLD_CHANNEL}",
                                 "Value": seat_leg}, "citizen_gone")
-                redirect.update({"ExtraChannel": seat_leg, "ExtraContext": "hotline-handoff-hold",
+                redirect.update({"ExtraChannel": seat_leg, "ExtraContext": HOLD_CONTEXT,
                                  "ExtraExten": "hold", "ExtraPriority": "1"})
             await self._ok(redirect, "citizen_gone")
         except MoveFailed:

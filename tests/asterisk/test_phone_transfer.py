@@ -38,14 +38,22 @@ async def sip_pbx(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Pbx
         await pbx.stop()
 
 
-@pytest.fixture
-async def orders(sip_pbx: Pbx, sqlite_url: str) -> AsyncIterator[OrderReader]:
-    await sip_pbx.wire(sqlite_url)
+@asynccontextmanager
+async def _orders_recorded(pbx: Pbx, sqlite_url: str) -> AsyncIterator[OrderReader]:
+    """The rig's handoff journal records orders in `sqlite_url` while in the block."""
+    await pbx.use_database(sqlite_url)
     engine = db.create_engine(sqlite_url)
     try:
         yield OrderReader(sessions=db.session_factory(engine))
     finally:
         await engine.dispose()
+        await pbx.use_database(None)
+
+
+@pytest.fixture
+async def orders(sip_pbx: Pbx, sqlite_url: str) -> AsyncIterator[OrderReader]:
+    async with _orders_recorded(sip_pbx, sqlite_url) as reader:
+        yield reader
 
 
 @pytest.fixture
@@ -307,18 +315,6 @@ async def _only_line(phone: SipPhone) -> bool:
 
 
 # ------------------------------------------------------------------ #1: Asterisk's own blind transfer key
-
-@asynccontextmanager
-async def _orders_recorded(pbx: Pbx, sqlite_url: str) -> AsyncIterator[OrderReader]:
-    """The rig's handoff journal records orders in `sqlite_url` while in the block."""
-    await pbx.use_database(sqlite_url)
-    engine = db.create_engine(sqlite_url)
-    try:
-        yield OrderReader(sessions=db.session_factory(engine))
-    finally:
-        await engine.dispose()
-        await pbx.use_database(None)
-
 
 async def test_when_seat_presses_hash_1_and_110_then_it_is_the_same_handoff_as_the_phone_s_transfer_button(
         pbx: Pbx, sqlite_url: str) -> None:

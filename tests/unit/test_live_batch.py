@@ -86,6 +86,17 @@ async def stored(redis: Redis, prefix: str) -> dict[str, dict[Any, Any]]:
     return {key: await redis.hgetall(prefix + key) for key in (QUEUES_KEY, SEATS_KEY, CHANNELS_KEY, AMI_KEY)}
 
 
+async def one_by_one_and_batched(redis: Redis, two_prefixes: tuple[str, str], handled: list[dict[str, Any]]
+                                  ) -> tuple[RedisLiveState, RedisLiveState, Recorded]:
+    """`handled` applied one by one under the first prefix; a second live state
+    (and its recorder) under the other, for the same events as one batch."""
+    one_by_one, _ = await resynced(redis, two_prefixes[0])
+    for event in handled:
+        await one_by_one.handle_event(event)
+    batched, recorded = await resynced(redis, two_prefixes[1])
+    return one_by_one, batched, recorded
+
+
 async def test_when_queued_events_are_handled_together_then_one_transaction_stores_what_one_by_one_stored(
         redis: Redis, two_prefixes: tuple[str, str]) -> None:
     call = events(*CALL)
@@ -112,10 +123,7 @@ async def test_when_queued_events_are_handled_together_then_one_transaction_stor
 async def test_when_a_batch_holds_malformed_events_then_they_are_counted_and_skipped(
         redis: Redis, two_prefixes: tuple[str, str]) -> None:
     mixed = events("events_caller_joins.ami", "malformed_events.ami", "events_seat_answers.ami")
-    one_by_one, _ = await resynced(redis, two_prefixes[0])
-    for event in mixed:
-        await one_by_one.handle_event(event)
-    batched, recorded = await resynced(redis, two_prefixes[1])
+    one_by_one, batched, recorded = await one_by_one_and_batched(redis, two_prefixes, mixed)
 
     await batched.handle_events(mixed)
 
@@ -136,10 +144,7 @@ async def test_when_a_batch_holds_malformed_events_then_they_are_counted_and_ski
 async def test_when_a_batch_cannot_be_written_then_the_state_is_dirty_and_the_next_flush_writes_it(
         redis: Redis, two_prefixes: tuple[str, str]) -> None:
     call = events(*CALL)
-    one_by_one, _ = await resynced(redis, two_prefixes[0])
-    for event in call:
-        await one_by_one.handle_event(event)
-    batched, recorded = await resynced(redis, two_prefixes[1])
+    _, batched, recorded = await one_by_one_and_batched(redis, two_prefixes, call)
     recorded.fail = True
 
     await batched.handle_events(call[:40])
