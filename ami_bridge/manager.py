@@ -38,6 +38,7 @@ import re
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
+from urllib.parse import unquote
 
 from panoramisk import actions
 from panoramisk.ami_protocol import AMIProtocol
@@ -127,27 +128,75 @@ class SafeCommand(_SafeMulti, actions.Command):
 
 
 class _Utf8Protocol(AMIProtocol):
-    """AMIProtocol that decodes UTF-8 across TCP reads.
+    """AMIProtocol that decodes UTF-8 across TCP reads and reads events itself.
 
     panoramisk decodes every chunk on its own with errors='ignore', so a
-    Chinese caller name split between two reads loses characters.  Feed it only
-    complete characters.
+    Chinese caller name split between two reads loses characters: the bytes
+    are decoded here, incrementally.
+
+    An event that answers no action (no `ActionID`) — the stream a busy
+    Asterisk sends, dozens a call — becomes a plain dict here, with the
+    same headers panoramisk's `Message` would give (a repeated header such as
+    `ChanVariable` as a list), and goes to the owner's handlers directly:
+    panoramisk's case-insensitive message, built and then copied for every
+    event, cost the bridge more than everything else it does with one.
+    Responses, the events of a list answer, and `Shutdown` take panoramisk's
+    path as before.
     """
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._pending = ""
 
     def data_received(self, data: bytes) -> None:
-        text = self._decoder.decode(data)
-        if text:
-            super().data_received(text.encode("utf-8"))
+        text = self._pending + self._decoder.decode(data)
+        if self.version is None and text.startswith(_BANNER) and "\r\n" in text:
+            self.version = text[len(_BANNER):text.index("\r\n")].strip()
+            self.log.info("protocol version: '%s'", self.version)
+        blocks = text.split("\r\n\r\n")
+        self._pending = blocks.pop()
+        for block in blocks:
+            block = block.strip()
+            if block.startswith("Event: ") and "\r\nActionID: " not in block \
+                    and not block.startswith("Event: Shutdown\r\n"):
+                self.factory.dispatch_headers(parse_event(block))
+                continue
+            message = Message.from_line(block)
+            if message is not None:
+                self.handle_message(message)
 
     def close(self) -> None:
         # panoramisk would move unanswered actions to a replay list (and log
         # them, a Login with its secret included).  `AmiManager` fails them.
         self.responses.clear()
         super().close()
+
+
+_BANNER = "Asterisk Call Manager/"
+
+
+def parse_event(block: str) -> AmiMessage:
+    """One AMI message's text (CRLF lines, no blank line) as headers, read as
+    panoramisk's `Message.from_line` reads them: `Name: value` lines, a name
+    seen again collects its values in a list, `Result` URL-decoded, a line
+    without ": " ignored."""
+    headers: AmiMessage = {}
+    for line in block.split("\r\n"):
+        name, sep, value = line.partition(": ")
+        if not sep:
+            continue
+        seen = headers.get(name)
+        if seen is None:
+            headers[name] = value
+        elif isinstance(seen, list):
+            seen.append(value)
+        else:
+            headers[name] = [seen, value]
+    result = headers.get("Result")
+    if isinstance(result, str):
+        headers["Result"] = unquote(result).strip()
+    return headers
 
 
 class _Link(Manager):
@@ -162,8 +211,11 @@ class _Link(Manager):
         self._owner = owner
 
     def dispatch(self, event: Message) -> list[str]:
-        self._owner._dispatch(event)
+        self._owner._dispatch(_as_dict(event))
         return []
+
+    def dispatch_headers(self, event: AmiMessage) -> None:
+        self._owner._dispatch(event)
 
     def connection_lost(self, exc: object) -> None:
         self._connected = False
@@ -522,16 +574,13 @@ class AmiManager:
                 future.set_exception(AmiNotConnected(why))
         self._inflight.clear()
 
-    def _dispatch(self, message: Message) -> None:
-        name = str(message.get("Event", ""))
+    def _dispatch(self, event: AmiMessage) -> None:
+        name = str(event.get("Event", ""))
         self.events_received[name] += 1
         handlers = self._by_name.get(name)
         if handlers is None:
             handlers = self._by_name[name] = [h for p, h in self._handlers if fnmatch.fnmatchcase(name, p)]
-        event: AmiMessage | None = None
         for handler in list(handlers):  # a handler may add or remove handlers
-            if event is None:
-                event = _as_dict(message)
             try:
                 result = handler(event)
             except Exception:

@@ -101,6 +101,11 @@ class FakeAmi:
         for writer in list(self._writers):
             await self._write(writer, wire(name))
 
+    async def push_text(self, text: str) -> None:
+        """Send AMI text (CRLF lines, a blank line after each message) to every logged-in client."""
+        for writer in list(self._writers):
+            await self._write(writer, text)
+
     async def _write(self, writer: asyncio.StreamWriter, text: str) -> None:
         data = text.encode("utf-8")
         if self.chunk_size:

@@ -11,6 +11,7 @@ from panoramisk.message import Message
 
 from ami_bridge.manager import AmiManager, AmiNotConnected, SafeAction
 from core.safety import UnsafeValue
+from tests.protocol.conftest import TRANSCRIPTS, wire
 
 FakeAmi = Any  # tests/protocol/conftest.py; fixtures, not imports
 
@@ -116,6 +117,48 @@ async def test_events_reach_subscribers_by_pattern(manager: AmiManager, fake_ami
 
     await eventually(lambda: seen == ["QueueCallerJoin", "QueueCallerAbandon", "QueueCallerLeave"],
                      what="queue caller events")
+
+
+@pytest.mark.parametrize("chunk_size", [None, 1, 7, 500])
+async def test_events_read_as_panoramisk_reads_them_whatever_the_reads(
+        manager: AmiManager, fake_ami: FakeAmi, eventually: Any, chunk_size: int | None) -> None:
+    streams = sorted(p.name for p in TRANSCRIPTS.glob("events_*.ami"))
+    expected = []
+    for name in streams:
+        for block in wire(name).split("\r\n\r\n")[:-1]:
+            message = Message.from_line(block.strip())
+            assert message is not None
+            expected.append({k: v for k, v in message.items() if k != "content"})
+    seen: list[dict[str, Any]] = []
+    manager.on_event("*", seen.append)
+    fake_ami.chunk_size = chunk_size
+
+    for name in streams:
+        await fake_ami.push(name)
+
+    await eventually(lambda: len(seen) >= len(expected), what="every event of the recorded streams")
+    assert seen == expected
+    assert manager.asterisk_protocol_version == "11.0.0"
+
+
+async def test_a_repeated_header_comes_as_a_list_and_a_result_url_decoded(
+        manager: AmiManager, fake_ami: FakeAmi, eventually: Any) -> None:
+    seen: list[dict[str, Any]] = []
+    manager.on_event("Newchannel", seen.append)
+    manager.on_event("AsyncAGIExec", seen.append)
+    manager.on_event("Hangup", seen.append)
+
+    await fake_ami.push_text("Event: Newchannel\r\nChannel: Local/1001@x-0001;1\r\n"
+                             "ChanVariable: HOTLINE_CENTRE=12345\r\nChanVariable: HOTLINE_CITIZEN=\r\n"
+                             "ChanVariable: HOTLINE_HANDOFF_ID=h1\r\nExten: \r\nno header here\r\nContext: x\r\n\r\n"
+                             "Event: AsyncAGIExec\r\nResult: 200%20result%3D1%0A\r\n\r\n"
+                             "Event: Hangup\r\nChannel: Local/1001@x-0001;1\r\nCause-txt: Normal Clearing\r\n\r\n")
+
+    await eventually(lambda: len(seen) == 3, what="the three events")
+    assert seen[0] == {"Event": "Newchannel", "Channel": "Local/1001@x-0001;1", "Exten": "", "Context": "x",
+                       "ChanVariable": ["HOTLINE_CENTRE=12345", "HOTLINE_CITIZEN=", "HOTLINE_HANDOFF_ID=h1"]}
+    assert seen[1] == {"Event": "AsyncAGIExec", "Result": "200 result=1"}
+    assert seen[2]["Cause-txt"] == "Normal Clearing"
 
 
 async def test_failing_event_handler_does_not_break_the_link(manager: AmiManager, fake_ami: FakeAmi,
