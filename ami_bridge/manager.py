@@ -148,6 +148,7 @@ class _Utf8Protocol(AMIProtocol):
         super().connection_made(transport)
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._pending = ""
+        self.version: str | None = None
 
     def data_received(self, data: bytes) -> None:
         text = self._pending + self._decoder.decode(data)
