@@ -20,8 +20,9 @@ The adapters (AGI route for the key, AMI for the button) apply the plan;
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from dataclasses import dataclass, field, fields
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
 from core import channel_vars as cv
 from core.centres import (
@@ -542,3 +543,28 @@ def parse_release_modes(spec: str, centre_ids: tuple[str, ...]) -> dict[str, str
             raise ValueError(f"{cid!r} is not a configured centre")
         modes[cid] = mode
     return modes
+
+
+# how many ids a process remembers of what it wrote lately (`Recent`)
+RECENT_KEPT = 10_000
+V = TypeVar("V")
+
+
+class Recent(Generic[V]):
+    """The last `size` ids put, with a value each (oldest forgotten first)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[str, V] = OrderedDict()
+
+    def put(self, key: str, value: V) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+    def get(self, key: str) -> V | None:
+        return self._items.get(key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items

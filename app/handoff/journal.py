@@ -59,9 +59,11 @@ from core.handoff import (
     ENDED_FAMILY,
     HOLD_CONTEXT,
     OUTBOX_FAMILY,
+    RECENT_KEPT,
     AttendedTransfer,
     OutboxRecord,
     PhoneHandoff,
+    Recent,
     is_channel_name,
     is_outbox_id,
     parse_outbox,
@@ -339,6 +341,9 @@ class HandoffJournal:
         self._stopping = False
         self._ami = ami
         self._tasks = BackgroundTasks("handoff journal")
+        # outbox records this journal delivered (their AstDB key deleted): an
+        # answer of one of them needs no read of AstDB
+        self._delivered: Recent[bool] = Recent(RECENT_KEPT)
         ami.on_event("UserEvent", self._on_user_event)
         ami.on_event("AgentConnect", self._on_agent_connect)
         ami.on_event("AttendedTransfer", self._on_attended_transfer)
@@ -471,6 +476,7 @@ class HandoffJournal:
                 record = await read(self.astdb, handoff_id)
             if record is not None:
                 await deliver(self.astdb, self.handoffs, record)
+                self._delivered.put(handoff_id, True)
         except Exception:  # the sweep or a later report records it
             log.exception("handoff %s: not recorded from its event; left for the sweep", handoff_id)
 
@@ -485,7 +491,8 @@ class HandoffJournal:
 
     async def _accept(self, handoff_id: str, event: dict[str, Any]) -> None:
         try:
-            record = await read(self.astdb, handoff_id) if is_outbox_id(handoff_id) else None
+            record = await read(self.astdb, handoff_id) \
+                if is_outbox_id(handoff_id) and handoff_id not in self._delivered else None
             await self.handoffs.answered(handoff_id, str(event.get("DestChannel") or "") or None, record)
             if record is not None:
                 await self.astdb.delete(OUTBOX_FAMILY, handoff_id)

@@ -52,11 +52,13 @@ from app.orders.calls import CallFinder, Started, desk_call, follow, move_error
 from app.orders.services import OrderService
 from app.web.errors import NotFound, Refused
 from core.handoff import (
+    RECENT_KEPT,
     ActiveHandoffs,
     HandoffPlan,
     HandoffRequest,
     OutboxRecord,
     PhoneHandoff,
+    Recent,
     acceptance,
     is_linkedid,
     outcome_of_end,
@@ -98,6 +100,11 @@ class HandoffService:
         self.active = ActiveHandoffs()
         self._started: dict[str, float] = {}  # handoff id -> monotonic time of the key press
         self._recording: dict[str, asyncio.Lock] = {}  # outbox records being inserted, by id
+        # What this process wrote lately, so that what follows needs no read
+        # back: outbox records it inserted (id -> key press, epoch seconds) and
+        # handoffs it accepted.  Bounded; a forgotten id is read from SQL.
+        self._inserted: Recent[float] = Recent(RECENT_KEPT)
+        self._accepted: Recent[bool] = Recent(RECENT_KEPT)
 
     # ----------------------------------------------------------- the start
 
@@ -206,10 +213,11 @@ class HandoffService:
         lock = self._recording.setdefault(outbox.handoff_id, asyncio.Lock())
         try:
             async with lock:
-                try:
+                if outbox.handoff_id in self._inserted:
                     return await self.orders.get(outbox.handoff_id)
-                except NotFound:
-                    pass
+                # no read first: the order is almost always new, and one that
+                # exists (another process, a sweep after a restart) fails the
+                # insert on its primary key
                 try:
                     order = await self.orders.create(
                         mode="transfer", source_centre=outbox.source_centre,
@@ -221,6 +229,7 @@ class HandoffService:
                         created_at=datetime.fromtimestamp(outbox.pressed_at, UTC))
                 except IntegrityError:
                     return await self.orders.get(outbox.handoff_id)
+                self._inserted.put(outbox.handoff_id, outbox.pressed_at)
         finally:
             if not lock.locked():
                 self._recording.pop(outbox.handoff_id, None)
@@ -313,8 +322,11 @@ class HandoffService:
         waited_ms = await self._waited_ms(handoff_id)
         acc = acceptance(self.settings.site.centres, answering_channel, waited_ms)
         actor = f"seat:{acc.target_seat}" if acc.target_seat else "destination"
-        return await follow(self.orders, handoff_id, "accepted", event="answered", actor=actor,
-                            target_seat=acc.target_seat, wait_ms=acc.wait_ms, detail={"channel": answering_channel})
+        order = await follow(self.orders, handoff_id, "accepted", event="answered", actor=actor,
+                             target_seat=acc.target_seat, wait_ms=acc.wait_ms, detail={"channel": answering_channel})
+        if order is not None:
+            self._accepted.put(handoff_id, True)
+        return order
 
     async def returned(self, handoff_id: str, status: str | None,
                        outbox: OutboxRecord | None = None) -> Any | None:
@@ -334,7 +346,7 @@ class HandoffService:
             self._started.pop(handoff_id, None)
             return await follow(self.orders, handoff_id, "abandoned", event="ended", actor="citizen",
                                 outcome_reason="citizen_hung_up", detail={"state": state})
-        if outcome == "accepted":
+        if outcome == "accepted" and handoff_id not in self._accepted:
             order = await self.orders.get(handoff_id)
             if order.status == "pending":  # the answer hook failed: make the order right
                 return await self.answered(handoff_id, None)
@@ -380,5 +392,9 @@ class HandoffService:
         t0 = self._started.pop(handoff_id, None)
         if t0 is not None:
             return (time.monotonic() - t0) * 1000
+        pressed_at = self._inserted.get(handoff_id)
+        if pressed_at is not None:  # the order's created_at: the key press
+            return max(0.0, self.orders.now().timestamp() - pressed_at) * 1000
         order = await self.orders.get(handoff_id)  # another process started it
         return (self.orders.now() - order.created_at).total_seconds() * 1000
+
