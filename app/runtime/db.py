@@ -33,17 +33,22 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
 def create_engine(database_url: str) -> AsyncEngine:
-    """An async engine; SQLite gets WAL, foreign keys and a busy timeout.
+    """An async engine; SQLite gets WAL, foreign keys and a busy timeout;
+    PostgreSQL connections are pinged when taken from the pool.
 
     For a SQLite file the parent directory is created.  PostgreSQL
     connections time out after 5 s instead of hanging a request.
     """
     url = make_url(database_url)
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    kwargs: dict[str, Any] = {}
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     elif url.get_backend_name() == "postgresql":
+        # a server restarted since the connection was pooled: found out by a
+        # ping at checkout, not by the handoff that uses it (a file has no such
+        # thing, and the ping is a round trip through aiosqlite's thread)
+        kwargs["pool_pre_ping"] = True
         kwargs["connect_args"] = {"timeout": 5}
     engine = create_async_engine(url, **kwargs)
     if url.get_backend_name() == "sqlite":

@@ -173,3 +173,15 @@ async def test_when_sqlite_is_used_then_it_runs_in_wal_mode_with_foreign_keys_en
                 ))
     finally:
         await engine.dispose()
+
+
+async def test_a_pooled_connection_is_pinged_at_checkout_on_postgresql_only(database_url: str) -> None:
+    # a PostgreSQL restart is found by the ping, not by the handoff that takes the
+    # connection; a SQLite file has nothing to find, and each ping would be a
+    # round trip through aiosqlite's thread
+    engine = db.create_engine(database_url)
+    try:
+        pinged = engine.sync_engine.pool._pre_ping
+        assert pinged is (engine.dialect.name == "postgresql")
+    finally:
+        await engine.dispose()
