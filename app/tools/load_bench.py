@@ -234,11 +234,20 @@ def _summary(values: list[float]) -> dict[str, float | int]:
 
 
 async def _drained(ami: AmiManager, timeout_s: float = 30.0) -> None:
+    """Wait for the step's calls to end, then hang up what is left.  An
+    overloaded Asterisk may drop the bench's own AMI link (a ping not
+    answered in time): wait for it to come back rather than end the run."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if not await simulation.channels(ami):
-            return
+        try:
+            if not await simulation.channels(ami):
+                return
+        except AmiError:
+            with contextlib.suppress(TimeoutError):
+                await ami.wait_connected(max(0.1, deadline - time.monotonic()))
+            continue
         await asyncio.sleep(0.2)
+    await ami.wait_connected(timeout_s)
     await ami.send({"Action": "Hangup", "Channel": "/^Local/"})
 
 
