@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
 from ami_bridge.manager import AmiError, AmiManager
 from app.runtime import db
@@ -79,6 +80,31 @@ def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat", encoding="ascii") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def cpu_seconds_named(name: str) -> float:
+    """utime + stime so far of every process whose command name is `name`
+    (PostgreSQL's server: its postmaster, its workers and a backend per
+    connection)."""
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as f:
+                text = f.read()
+        except OSError:
+            continue
+        if text[text.index("(") + 1:text.rindex(")")] == name:
+            fields = text.rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return total
+
+
+def _cpu(pids: dict[str, int | str | None]) -> dict[str, float]:
+    """CPU seconds so far per part: a pid, or a command name for all its processes."""
+    return {name: cpu_seconds_named(pid) if isinstance(pid, str) else cpu_seconds(pid)
+            for name, pid in pids.items() if pid}
 
 
 def child_pid(parent: int, name: str) -> int | None:
@@ -253,7 +279,7 @@ async def _drained(ami: AmiManager, timeout_s: float = 30.0) -> None:
 
 async def _ramp(ami: AmiManager, *, mode: str, rates: list[float], step_s: float,
                 handoff_share: float, threeway_share: float, talk_s: float, numbers: itertools.count,
-                pids: dict[str, int | None], seed: int) -> tuple[list[dict[str, Any]], list[Call]]:
+                pids: dict[str, int | str | None], seed: int) -> tuple[list[dict[str, Any]], list[Call]]:
     answers = _Answers()
     ami.on_event("AgentConnect", answers.on_event)
     ami.on_event("DTMFEnd", answers.on_event)
@@ -272,7 +298,7 @@ async def _ramp(ami: AmiManager, *, mode: str, rates: list[float], step_s: float
                 kind = "handoff" if draw < handoff_share else "threeway" if draw < handoff_share + threeway_share \
                     else "plain"
                 calls.append(Call(number=f"139{next(numbers):08d}", kind=kind))
-            cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items() if pid}
+            cpu0 = _cpu(pids)
             t0 = time.monotonic()
             tasks = []
             for i, call in enumerate(calls):
@@ -285,7 +311,7 @@ async def _ramp(ami: AmiManager, *, mode: str, rates: list[float], step_s: float
             await asyncio.gather(*tasks)
             await _drained(ami)
             wall = time.monotonic() - t0
-            cpu1 = {name: cpu_seconds(pid) for name, pid in pids.items() if pid}
+            cpu1 = _cpu(pids)
             done = [c for c in calls if c.setup_ms is not None]
             handed = [c for c in calls if c.key_to_answer_ms is not None]
             setup_last = max((c.started + c.setup_ms / 1000 for c in calls if c.setup_ms is not None),
@@ -315,6 +341,14 @@ async def _ramp(ami: AmiManager, *, mode: str, rates: list[float], step_s: float
         ami.off_event("AgentConnect", answers.on_event)
         ami.off_event("DTMFEnd", answers.on_event)
     return steps, every
+
+
+def _local_postgresql(database_url: str | None) -> bool:
+    """The orders database is a PostgreSQL server on this machine."""
+    if not database_url:
+        return False
+    url = make_url(database_url)
+    return url.get_backend_name() == "postgresql" and (url.host or "localhost") in ("localhost", "127.0.0.1", "::1")
 
 
 def _child_env(settings: Settings, database_url: str | None) -> dict[str, str]:
@@ -416,7 +450,9 @@ async def run_load_bench(settings: Settings, *, rates: list[float], step_s: floa
             await _wait_port(settings.network.http_port, 90)
             await ami.start()
             await ami.wait_connected(timeout=30)
-            pids = {"asterisk": child_pid(child.pid, "asterisk"), "python": child.pid}
+            pids: dict[str, int | str | None] = {"asterisk": child_pid(child.pid, "asterisk"), "python": child.pid}
+            if _local_postgresql(database_url):
+                pids["postgresql"] = "postgres"  # the server's CPU is the product's too
             steps, calls = await _ramp(ami, mode="ours", rates=rates, step_s=step_s, talk_s=talk_s,
                                        numbers=numbers, pids=pids, seed=seed, **shares)
             await asyncio.sleep(1.0)  # the journal's last acceptances
