@@ -64,6 +64,13 @@ class AsteriskProcess:
         self.adopted_pid = pid
         log.warning("adopted asterisk pid=%s already running on %s (its calls go on)", pid, self.conf)
 
+    def disown(self) -> None:
+        """Stop supervising an adopted instance and leave it running (with its
+        calls): the next `hotline up` adopts it again."""
+        if self.adopted_pid is not None:
+            log.warning("asterisk pid=%s left running on %s (its calls go on)", self.adopted_pid, self.conf)
+        self.adopted_pid = None
+
     async def stop_instance(self, pid: int, timeout: float = 15.0) -> None:
         """Stop an instance by pid (not our child): `core stop now`, then SIGKILL."""
         log.warning("stopping asterisk pid=%s left running on %s", pid, self.conf)

@@ -94,7 +94,7 @@ def cmd_up(settings: Settings, _args: argparse.Namespace) -> int:
     stack = Stack(settings)
     try:
         _serve(_until_interrupted(stack.start, stack.stop))
-    except StateDirBusy as exc:
+    except (StateDirBusy, OSError) as exc:  # OSError: a port taken, a directory not writable
         print(f"hotline: {exc}", file=sys.stderr)
         return 1
     return 0

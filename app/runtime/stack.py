@@ -91,16 +91,28 @@ class Stack:
             self._lock = None
 
     async def start(self) -> None:
+        """Everything, in order; if a part fails (a port taken, the database
+        unreachable), what this start started is stopped again — an Asterisk
+        it adopted, with calls of a previous `hotline up`, is left running for
+        the next one — and the error raised."""
         self.claim_state_dir()
+        started_asterisk = False
         try:
             self.asterisk.check_installed()
             await self.platform.wire()
             render(self.settings, self.secrets)
             await self.platform.start_agi()
-            await self._start_or_adopt_asterisk()
+            started_asterisk = await self._start_or_adopt_asterisk()
             await self.platform.start()
         except BaseException:
-            self.release_state_dir()
+            if not started_asterisk:
+                self.asterisk.disown()  # nor by a `stop` after this
+            try:
+                await self.platform.stop(before_agi=self.asterisk.stop)
+            except Exception:  # the start's own error is the one to report
+                log.exception("stopping what had started failed")
+            finally:
+                self.release_state_dir()
             raise
         self._watchdog = asyncio.get_running_loop().create_task(self._watch(), name="asterisk watchdog")
         log.info("hotline-link up: SIP %s, AMI 127.0.0.1:%s, FastAGI %s, web http://%s:%s/ (event loop %s)",
@@ -108,7 +120,8 @@ class Stack:
                  self.settings.network.agi_url, self.settings.network.http_host, self.settings.network.http_port,
                  type(asyncio.get_running_loop()).__module__.split(".")[0])
 
-    async def _start_or_adopt_asterisk(self) -> None:
+    async def _start_or_adopt_asterisk(self) -> bool:
+        """True when an Asterisk was started, False when one left running was adopted."""
         left = self.asterisk.running_instance()
         if left is not None:
             rc, out = await self.asterisk.rx("core waitfullybooted", timeout=5)
@@ -117,11 +130,12 @@ class Stack:
                             "adopting it", left, self.settings.paths.run_dir)
                 self.asterisk.adopt(left)
                 await self.asterisk.rx("core reload", timeout=10)  # the configuration just rendered
-                return
+                return False
             log.warning("an Asterisk (pid %s) from a previous `hotline up` is running on %s but does not "
                         "answer: stopping it", left, self.settings.paths.run_dir)
             await self.asterisk.stop_instance(left)
         await self.asterisk.start()
+        return True
 
     async def _watch(self) -> None:
         """Restart Asterisk when it dies (bounded, logged)."""

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-import socket
 import statistics
 import tempfile
 import time
@@ -35,6 +34,7 @@ from app.orders.services import OrderChange, OrderService
 from app.runtime import db
 from app.runtime.features import Dependencies, setup_features
 from app.runtime.models import utcnow
+from app.tools.ports import free_port as _port
 from app.web.app import init_app
 from app.web.auth import create_token
 from core.centres import parse_centres
@@ -55,12 +55,6 @@ from core.settings import (
     Settings,
     SiteSettings,
 )
-
-
-def _port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _percentile(values: list[float], q: float) -> float:

@@ -81,6 +81,7 @@ from app.runtime.render import render
 from app.runtime.secrets import load_or_create
 from app.tools import simulation
 from app.tools.agi_bench import percentile
+from app.tools.ports import free_port as _free_port
 from app.web.errors import NotFound
 from core.centres import parse_centres
 from core.feature_keys import BUILTIN_FEATURE_KEYS
@@ -435,12 +436,6 @@ async def _one(ami: AmiManager, watch: _Watch, mode: str, number: str,
 
 
 # ------------------------------------------------------------------ across a trunk
-
-def _free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
 
 def _platform(settings: Settings, state: Path, centres: str, sip_port: int, trunk: Trunk,
               remote: str, rtp: tuple[int, int]) -> Settings:

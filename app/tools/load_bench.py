@@ -60,6 +60,7 @@ from app.runtime.models import Order
 from app.runtime.secrets import load_or_create
 from app.tools import simulation
 from app.tools.agi_bench import percentile
+from app.tools.ports import free_port as _free_port
 from core.feature_keys import BUILTIN_FEATURE_KEYS
 from core.settings import PROJECT_ROOT, Settings
 
@@ -67,12 +68,6 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 BARE_CONTEXT = "hotline-bench-bare"
 KEYS_CONTEXT = "hotline-bench-keys"
 SOURCE, TARGET = "12345", "110"
-
-
-def _free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def cpu_seconds(pid: int) -> float:

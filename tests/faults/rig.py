@@ -367,8 +367,11 @@ def asterisk_pids(state_dir: Path) -> list[int]:
                 stat = (proc / "stat").read_bytes()
             except OSError:
                 continue
+            # not a remote console (`asterisk -C ... -rx "core show ..."`): the
+            # stack runs those against its Asterisk, for a moment each
+            remote = any(arg in (b"-r", b"-rx", b"-x", b"-R") for arg in cmd)
             if cmd and cmd[0].endswith(b"asterisk") and str(state_dir).encode() in b" ".join(cmd) \
-                    and stat.rsplit(b")", 1)[1].split()[0] != b"Z":
+                    and not remote and stat.rsplit(b")", 1)[1].split()[0] != b"Z":
                 pids.append(int(proc.name))
     return pids
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator
@@ -144,6 +145,27 @@ async def test_when_another_hotline_up_owns_the_state_dir_then_a_second_one_refu
     assert len(asterisk_pids(Path(env["HOTLINE_STATE_DIR"]))) == 1
     assert await _stop(first) == 0
     figures.done(note="second hotline up on the same state dir: exit 1 naming the owner")
+
+
+async def test_when_the_web_port_is_taken_then_hotline_up_says_so_and_leaves_no_asterisk_behind(
+        up: tuple[dict[str, str], Path, list[asyncio.subprocess.Process]], figures: Figures) -> None:
+    env, log, procs = up
+    state = Path(env["HOTLINE_STATE_DIR"])
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", int(env["HOTLINE_HTTP_PORT"])))
+        squatter.listen()
+        proc = await hotline(["up"], env, log)
+        procs.append(proc)
+        assert await asyncio.wait_for(proc.wait(), 60) == 1
+    text = log.read_text()
+    assert f"hotline: [Errno 98] error while attempting to bind on address ('127.0.0.1', {env['HOTLINE_HTTP_PORT']})" \
+        in text, text[-2000:]
+    assert "Traceback" not in text
+    assert "asterisk started" in text           # it had got that far
+    assert asterisk_pids(state) == []           # and stopped it again
+    with socket.socket() as sock:               # nor is the FastAGI port held
+        sock.bind(("127.0.0.1", int(env["HOTLINE_AGI_PORT"])))
+    figures.done(note="web port taken: exit 1 naming it; the Asterisk it started stopped")
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -36,6 +35,7 @@ from app.runtime.models import (
     OrderEvent,
 )
 from app.tools.federation_bench import WebInstance
+from app.tools.ports import free_port
 from app.web.auth import create_token
 from core.centres import parse_centres
 from core.federation import (
@@ -70,12 +70,6 @@ def org_code(first17: str) -> str:
 
 ORG_12345 = org_code("11450700MB1234567")   # 钦州市12345政务服务便民热线 (made up, valid check character)
 ORG_110 = org_code("11450700MB7654321")     # 钦州市公安局110指挥中心 (made up)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Clock:

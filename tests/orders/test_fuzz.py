@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ from pathlib import Path
 
 import pytest
 
+from app.tools.ports import free_port
 from core.settings import PROJECT_ROOT
 
 ST = Path(sys.executable).parent / "st"
@@ -43,12 +43,6 @@ NEEDS_AMI = """
 include-path-regex = "^/api/(threeway|handoffs|seats/|health$)"
 checks.not_a_server_error.expected-statuses = ["2xx", "3xx", "4xx", "503"]
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def hotline(env: dict[str, str], *args: str) -> str:

@@ -38,17 +38,12 @@ from app.runtime.features import Dependencies, setup_features
 from app.runtime.render import render
 from app.runtime.secrets import Secrets, load_or_create
 from app.tools import simulation
+from app.tools.ports import free_port
 from app.tools.simulation import SEAT_ANSWERED_EVENT, CitizenCall
 from core.settings import Settings
 from tests.support.waiting import eventually
 
 log = logging.getLogger(__name__)
-
-
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rig_settings(state_dir: Path, **env: str) -> Settings:

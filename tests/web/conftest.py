@@ -7,7 +7,6 @@ does); `authorize` gives any other client one.
 """
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from app.runtime.models import utcnow
+from app.tools.ports import free_port
 from app.web.app import init_app
 from app.web.auth import create_token
 from app.web.keys import SESSIONS
@@ -44,9 +44,7 @@ def settings(tmp_path: Path, redis_prefix: str) -> Settings:
 @pytest.fixture
 def closed_port() -> int:
     """A local TCP port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_port()
 
 
 async def authorize(client: TestClient, role: str = "seat", name: str | None = None) -> str:
