@@ -197,24 +197,38 @@ class RedisLiveState:
             self._redis_failed(exc)
 
     def _stage_changes(self, pipe: Any, changes: Changes) -> None:
-        for name in changes.queues:
-            queue = self.model.queues.get(name)
-            if queue is None:
-                pipe.hdel(self.key(QUEUES_KEY), name)
-            else:
-                pipe.hset(self.key(QUEUES_KEY), name, queue.to_json())
-        for ext in changes.seats:
-            seat = self.model.seats.get(ext)
-            if seat is None:
-                pipe.hdel(self.key(SEATS_KEY), ext)
-            else:
-                pipe.hset(self.key(SEATS_KEY), ext, seat.state().to_json())
-        for uniqueid in changes.channels:
-            channel = self.model.channels.get(uniqueid)
-            if channel is None:
-                pipe.hdel(self.key(CHANNELS_KEY), uniqueid)
-            else:
-                pipe.hset(self.key(CHANNELS_KEY), uniqueid, channel.to_json())
+        """One HSET (and at most one HDEL) per hash for the lot: a batch
+        changes dozens of channels and seats."""
+        parts: tuple[tuple[str, frozenset[str], Callable[[str], str | None]], ...] = (
+            (QUEUES_KEY, changes.queues, self._queue_json),
+            (SEATS_KEY, changes.seats, self._seat_json),
+            (CHANNELS_KEY, changes.channels, self._channel_json),
+        )
+        for key, names, as_json in parts:
+            written: dict[str, str] = {}
+            gone: list[str] = []
+            for name in names:
+                value = as_json(name)
+                if value is None:
+                    gone.append(name)
+                else:
+                    written[name] = value
+            if written:
+                pipe.hset(self.key(key), mapping=written)
+            if gone:
+                pipe.hdel(self.key(key), *gone)
+
+    def _queue_json(self, name: str) -> str | None:
+        queue = self.model.queues.get(name)
+        return None if queue is None else queue.to_json()
+
+    def _seat_json(self, ext: str) -> str | None:
+        seat = self.model.seats.get(ext)
+        return None if seat is None else seat.state().to_json()
+
+    def _channel_json(self, uniqueid: str) -> str | None:
+        channel = self.model.channels.get(uniqueid)
+        return None if channel is None else channel.to_json()
 
     def _stage_publish(self, pipe: Any, changes: Changes) -> None:
         channel = self.key(UPDATES_CHANNEL)
