@@ -46,6 +46,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,11 +78,8 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
-def cpu_seconds_named(name: str) -> float:
-    """utime + stime so far of every process whose command name is `name`
-    (PostgreSQL's server: its postmaster, its workers and a backend per
-    connection)."""
-    total = 0.0
+def _processes() -> Iterator[tuple[int, str, list[str]]]:
+    """(pid, command name, the /proc stat fields after the name) of every process."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -90,10 +88,14 @@ def cpu_seconds_named(name: str) -> float:
                 text = f.read()
         except OSError:
             continue
-        if text[text.index("(") + 1:text.rindex(")")] == name:
-            fields = text.rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / CLK_TCK
-    return total
+        yield int(entry), text[text.index("(") + 1:text.rindex(")")], text.rsplit(")", 1)[1].split()
+
+
+def cpu_seconds_named(name: str) -> float:
+    """utime + stime so far of every process whose command name is `name`
+    (PostgreSQL's server: its postmaster, its workers and a backend per
+    connection)."""
+    return sum((int(fields[11]) + int(fields[12])) / CLK_TCK for _, comm, fields in _processes() if comm == name)
 
 
 def _cpu(pids: dict[str, int | str | None]) -> dict[str, float]:
@@ -104,19 +106,7 @@ def _cpu(pids: dict[str, int | str | None]) -> dict[str, float]:
 
 def child_pid(parent: int, name: str) -> int | None:
     """The pid of `parent`'s child whose command name is `name`."""
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as f:
-                text = f.read()
-        except OSError:
-            continue
-        comm = text[text.index("(") + 1:text.rindex(")")]
-        ppid = int(text.rsplit(")", 1)[1].split()[1])
-        if ppid == parent and comm == name:
-            return int(entry)
-    return None
+    return next((pid for pid, comm, fields in _processes() if comm == name and int(fields[1]) == parent), None)
 
 
 @dataclass
