@@ -99,17 +99,17 @@ async def next_order_serial(session: AsyncSession, centre: str, day: str) -> int
 
 
 async def lock_order(session: AsyncSession, order_id: str, now: datetime) -> Order:
-    """Take the order's write lock (by touching `updated_at`) and return it freshly read.
+    """Take the order's write lock (by touching `updated_at`) and return it freshly read,
+    in one statement (UPDATE .. RETURNING: SQLite 3.35+, PostgreSQL).
 
     Raises `NotFound("order", id)`.  Must be the first write of the transaction.
     """
-    result = await session.execute(update(Order).where(Order.id == order_id).values(updated_at=now)
-                                   .execution_options(synchronize_session=False))
-    if result.rowcount == 0:  # type: ignore[attr-defined]  # DML gives a CursorResult; typed as Result
-        raise NotFound("order", order_id)
     order = (await session.execute(
-        select(Order).where(Order.id == order_id).execution_options(populate_existing=True)
-    )).scalar_one()
+        update(Order).where(Order.id == order_id).values(updated_at=now).returning(Order)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )).scalar_one_or_none()
+    if order is None:
+        raise NotFound("order", order_id)
     return order
 
 
