@@ -168,6 +168,43 @@ async def test_when_the_web_port_is_taken_then_hotline_up_says_so_and_leaves_no_
     figures.done(note="web port taken: exit 1 naming it; the Asterisk it started stopped")
 
 
+async def test_when_a_start_that_adopted_an_asterisk_fails_then_that_asterisk_and_its_call_are_left_running(
+        up: tuple[dict[str, str], Path, list[asyncio.subprocess.Process]], figures: Figures) -> None:
+    env, log, procs = up
+    state = Path(env["HOTLINE_STATE_DIR"])
+    first = await hotline(["up"], env, log)
+    procs.append(first)
+    await _healthy(env, first)
+    [asterisk] = asterisk_pids(state)
+    pbx = await attach(env)
+    try:
+        call = await pbx.citizen_dials("12345", "13800138002")
+        await pbx.seat_answered("13800138002", timeout=20)
+        first.kill()                                   # kill -9: its Asterisk keeps the call
+        await first.wait()
+        with socket.socket() as squatter:              # the next start adopts it, then fails
+            squatter.bind(("127.0.0.1", int(env["HOTLINE_HTTP_PORT"])))
+            squatter.listen()
+            failed = await hotline(["up"], env, log)
+            procs.append(failed)
+            assert await asyncio.wait_for(failed.wait(), 60) == 1
+        assert "adopting it" in log.read_text()
+        assert asterisk_pids(state) == [asterisk]       # not stopped by the failed start
+        assert await pbx.channel_by_uniqueid(call.handset_id) is not None, "the citizen was dropped"
+        third = await hotline(["up"], env, log)        # the port is free again: adopted once more
+        procs.append(third)
+        await _healthy(env, third)
+        assert asterisk_pids(state) == [asterisk]
+        await pbx.hang_up(call.handset_id)
+        await pbx.assert_nothing_left()
+    finally:
+        await pbx.ami.close()
+    assert await _stop(third) == 0
+    assert asterisk_pids(state) == []
+    figures.done(calls=1, dropped=0, note="a start that adopted an Asterisk fails (web port taken): "
+                                          "that Asterisk and its call left running, adopted by the next")
+
+
 @pytest.fixture
 async def own_redis(tmp_path: Path) -> AsyncIterator[tuple[int, list[subprocess.Popen[bytes]]]]:
     """A Redis server of this test's own (the shared one on 6379 is never stopped)."""
