@@ -16,13 +16,15 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from app.orders.services import OrderService
 from app.runtime import db
+from app.tools.simulation import CitizenCall
 from core.settings import Settings
 from tests.faults.rig import Figures, asterisk_pids, attach, health, hotline, up_env
 from tests.support.pbx import Pbx, free_port
@@ -47,6 +49,45 @@ async def _stop(proc: asyncio.subprocess.Process) -> int:
             proc.kill()
             await proc.wait()
     return proc.returncode or 0
+
+
+async def _call_on_orphaned_asterisk(env: dict[str, str], log: Path, procs: list[asyncio.subprocess.Process],
+                                     number: str) -> tuple[int, Pbx, CitizenCall]:
+    """A `hotline up` whose seat answered the citizen `number`, then killed (-9):
+    its Asterisk's pid, the test's AMI link to it (the caller closes it) and the call."""
+    state = Path(env["HOTLINE_STATE_DIR"])
+    first = await hotline(["up"], env, log)
+    procs.append(first)
+    await _healthy(env, first)
+    [asterisk] = asterisk_pids(state)
+    pbx = await attach(env)
+    try:
+        call = await pbx.citizen_dials("12345", number)
+        await pbx.seat_answered(number, timeout=20)
+        first.kill()
+        await first.wait()
+        assert asterisk_pids(state) == [asterisk]       # left running, with the call
+    except BaseException:
+        await pbx.ami.close()
+        raise
+    return asterisk, pbx, call
+
+
+@contextmanager
+def _port_taken(port: str) -> Iterator[None]:
+    """Something else listens on 127.0.0.1:`port` meanwhile."""
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", int(port)))
+        squatter.listen()
+        yield
+
+
+async def _refused_start(env: dict[str, str], log: Path, procs: list[asyncio.subprocess.Process]) -> None:
+    """`hotline up` with its web port taken: it exits with 1."""
+    with _port_taken(env["HOTLINE_HTTP_PORT"]):
+        proc = await hotline(["up"], env, log)
+        procs.append(proc)
+        assert await asyncio.wait_for(proc.wait(), 60) == 1
 
 
 @pytest.fixture
@@ -102,18 +143,9 @@ async def test_when_hotline_up_is_killed_then_its_asterisk_keeps_the_call_and_th
         up: tuple[dict[str, str], Path, list[asyncio.subprocess.Process]], figures: Figures) -> None:
     env, log, procs = up
     state = Path(env["HOTLINE_STATE_DIR"])
-    first = await hotline(["up"], env, log)
-    procs.append(first)
-    await _healthy(env, first)
-    [asterisk] = asterisk_pids(state)
-    pbx = await attach(env)
+    asterisk, pbx, call = await _call_on_orphaned_asterisk(env, log, procs, "13800138001")
+    killed = time.monotonic()
     try:
-        call = await pbx.citizen_dials("12345", "13800138001")
-        await pbx.seat_answered("13800138001", timeout=20)
-        first.kill()                                   # kill -9 of `hotline up`
-        await first.wait()
-        killed = time.monotonic()
-        assert asterisk_pids(state) == [asterisk]       # left running, with the call
         second = await hotline(["up"], env, log)
         procs.append(second)
         await _healthy(env, second)
@@ -151,12 +183,7 @@ async def test_when_the_web_port_is_taken_then_hotline_up_says_so_and_leaves_no_
         up: tuple[dict[str, str], Path, list[asyncio.subprocess.Process]], figures: Figures) -> None:
     env, log, procs = up
     state = Path(env["HOTLINE_STATE_DIR"])
-    with socket.socket() as squatter:
-        squatter.bind(("127.0.0.1", int(env["HOTLINE_HTTP_PORT"])))
-        squatter.listen()
-        proc = await hotline(["up"], env, log)
-        procs.append(proc)
-        assert await asyncio.wait_for(proc.wait(), 60) == 1
+    await _refused_start(env, log, procs)
     text = log.read_text()
     assert f"hotline: [Errno 98] error while attempting to bind on address ('127.0.0.1', {env['HOTLINE_HTTP_PORT']})" \
         in text, text[-2000:]
@@ -172,22 +199,9 @@ async def test_when_a_start_that_adopted_an_asterisk_fails_then_that_asterisk_an
         up: tuple[dict[str, str], Path, list[asyncio.subprocess.Process]], figures: Figures) -> None:
     env, log, procs = up
     state = Path(env["HOTLINE_STATE_DIR"])
-    first = await hotline(["up"], env, log)
-    procs.append(first)
-    await _healthy(env, first)
-    [asterisk] = asterisk_pids(state)
-    pbx = await attach(env)
+    asterisk, pbx, call = await _call_on_orphaned_asterisk(env, log, procs, "13800138002")
     try:
-        call = await pbx.citizen_dials("12345", "13800138002")
-        await pbx.seat_answered("13800138002", timeout=20)
-        first.kill()                                   # kill -9: its Asterisk keeps the call
-        await first.wait()
-        with socket.socket() as squatter:              # the next start adopts it, then fails
-            squatter.bind(("127.0.0.1", int(env["HOTLINE_HTTP_PORT"])))
-            squatter.listen()
-            failed = await hotline(["up"], env, log)
-            procs.append(failed)
-            assert await asyncio.wait_for(failed.wait(), 60) == 1
+        await _refused_start(env, log, procs)         # the next start adopts it, then fails
         assert "adopting it" in log.read_text()
         assert asterisk_pids(state) == [asterisk]       # not stopped by the failed start
         assert await pbx.channel_by_uniqueid(call.handset_id) is not None, "the citizen was dropped"
