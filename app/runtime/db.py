@@ -27,13 +27,15 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from app.runtime import sqlite_driver
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
 def create_engine(database_url: str) -> AsyncEngine:
-    """An async engine; SQLite gets WAL, foreign keys and a busy timeout;
+    """An async engine; SQLite gets WAL, foreign keys and `app.runtime.sqlite_driver`;
     PostgreSQL connections are pinged when taken from the pool.
 
     For a SQLite file the parent directory is created.  PostgreSQL
@@ -44,10 +46,12 @@ def create_engine(database_url: str) -> AsyncEngine:
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        # statements on the loop's thread; commits and lock waits in aiosqlite's
+        kwargs["connect_args"] = {"async_creator_fn": sqlite_driver.connect}
     elif url.get_backend_name() == "postgresql":
         # a server restarted since the connection was pooled: found out by a
         # ping at checkout, not by the handoff that uses it (a file has no such
-        # thing, and the ping is a round trip through aiosqlite's thread)
+        # thing)
         kwargs["pool_pre_ping"] = True
         kwargs["connect_args"] = {"timeout": 5}
     engine = create_async_engine(url, **kwargs)
@@ -58,12 +62,13 @@ def create_engine(database_url: str) -> AsyncEngine:
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # Foreign keys are off per connection by default in SQLite; WAL lets the
-    # dashboard read while a handoff writes; busy_timeout waits for a writer
-    # instead of failing with "database is locked".
+    # dashboard read while a handoff writes.  No busy timeout: a statement
+    # that meets another writer's lock waits for it in aiosqlite's thread,
+    # not on the event loop (app.runtime.sqlite_driver).
     cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=0")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
 
 

@@ -1,0 +1,103 @@
+"""SQLite statements on the event loop's thread, waits and syncs on aiosqlite's (persistence, I/O).
+
+aiosqlite runs every call on the connection (each statement, each fetch,
+each cursor opened and closed) in its worker thread and wakes the event
+loop with the answer: four round trips between the threads for one
+statement, each costing more CPU than the statement itself.  Most of them
+need no thread: a statement on a WAL database runs in memory (the pages go
+to the file at commit) and takes microseconds.  Two things can take long,
+and only they go to the worker thread, so the event loop (which carries the
+calls) is never held:
+
+* **a commit** that writes: it appends to the WAL and syncs it to disk
+  (`synchronous` is left at SQLite's default, FULL: a committed order
+  survives a power cut).  `executescript` and `close` go too;
+* **a wait for another connection's lock**: on the loop's thread the
+  connection has no busy timeout, so a statement that meets a lock fails
+  at once with SQLITE_BUSY without having done anything, and is run again
+  in the worker thread under the usual timeout (`LOCK_WAIT_MS`), as
+  SQLite's own busy handler would have retried it.
+
+`connect` is what SQLAlchemy's aiosqlite dialect calls for a connection
+(`connect_args={"async_creator_fn": connect}`, see `app.runtime.db`); the
+connection is aiosqlite's with one method replaced (`_execute`, through
+which every call of aiosqlite's passes).
+"""
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import aiosqlite
+
+# How long a statement waits for another connection's lock before "database is locked".
+LOCK_WAIT_MS = 5000
+_SQLITE_BUSY = 5  # the primary result code; extended codes carry it in the low byte
+
+
+class LoopConnection(aiosqlite.Connection):
+    """aiosqlite's connection, running what cannot block on the caller's thread."""
+
+    def __init__(self, connector: Callable[[], sqlite3.Connection], iter_chunk_size: int = 64) -> None:
+        super().__init__(connector, iter_chunk_size)
+        self.ran_inline = 0     # calls run on the event loop's thread
+        self.ran_in_thread = 0  # calls sent to the worker thread (commits, waits for a lock)
+
+    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if not self._running or not self._connection:
+            raise ValueError("Connection closed")
+        conn = self._connection
+        if fn == conn.close:
+            self.ran_in_thread += 1
+            return await super()._execute(fn)
+        if fn == conn.commit and conn.in_transaction:
+            # A commit syncs the WAL and needs no lock its transaction does not
+            # hold; in a rollback journal (no WAL: a file system without shared
+            # memory) it may, and is retried waiting, as SQLite allows.
+            self.ran_in_thread += 1
+            try:
+                return await super()._execute(fn)
+            except sqlite3.OperationalError as exc:
+                if not _busy(exc):
+                    raise
+                return await self._in_thread(fn)
+        if getattr(fn, "__name__", "") == "executescript":  # commits first, may wait for a lock
+            return await self._in_thread(fn, *args, **kwargs)
+        try:
+            result = fn(*args, **kwargs)
+        except sqlite3.OperationalError as exc:
+            if not _busy(exc):
+                raise
+            # Another connection holds the lock; the statement did nothing.
+            return await self._in_thread(fn, *args, **kwargs)
+        self.ran_inline += 1
+        return result
+
+    async def _in_thread(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        self.ran_in_thread += 1
+        return await super()._execute(_waiting, self._conn, partial(fn, *args, **kwargs))
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    return getattr(exc, "sqlite_errorcode", 0) & 0xFF == _SQLITE_BUSY
+
+
+def _waiting(conn: sqlite3.Connection, call: Callable[[], Any]) -> Any:
+    """`call()` with the busy timeout on (in the worker thread), off again after."""
+    conn.execute(f"PRAGMA busy_timeout={LOCK_WAIT_MS}")
+    try:
+        return call()
+    finally:
+        conn.execute("PRAGMA busy_timeout=0")
+
+
+def connect(database: str, *, iter_chunk_size: int = 64, **kwargs: Any) -> LoopConnection:
+    """An awaitable connection to `database` (as `aiosqlite.connect`), with no
+    busy timeout on the loop's thread (see the module's doc)."""
+    kwargs["check_same_thread"] = False  # the loop's thread and the worker's, one at a time
+    kwargs["timeout"] = 0
+    connection = LoopConnection(partial(sqlite3.connect, database, **kwargs), iter_chunk_size)
+    connection._thread.daemon = True  # as SQLAlchemy sets it: a forgotten connection must not hold up exit
+    return connection

@@ -1,0 +1,146 @@
+"""SQLite statements on the event loop's thread, commits and lock waits in aiosqlite's (real SQLite files)."""
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+from sqlalchemy import text
+
+from app.runtime import db, sqlite_driver
+from app.runtime.sqlite_driver import LoopConnection
+
+T = TypeVar("T")
+
+
+@pytest.fixture
+async def path(tmp_path: Path) -> AsyncIterator[Path]:
+    file = tmp_path / "driver.db"
+    first = await sqlite_driver.connect(str(file))
+    await first.execute("PRAGMA journal_mode=WAL")
+    await first.execute("CREATE TABLE t (x INTEGER)")
+    await first.commit()
+    await first.close()
+    yield file
+
+
+class LoopWatch:
+    """The longest time the event loop went without running a 10 ms ticker."""
+
+    def __init__(self) -> None:
+        self.longest = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _tick(self) -> None:
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(0.01)
+            now = time.monotonic()
+            self.longest = max(self.longest, now - last)
+            last = now
+
+    async def run(self, work: Awaitable[T]) -> T:
+        self._task = asyncio.create_task(self._tick())
+        try:
+            return await work
+        finally:
+            self._task.cancel()
+
+
+async def test_statements_run_on_the_loops_thread_and_a_commit_that_wrote_in_the_worker(path: Path) -> None:
+    conn = await sqlite_driver.connect(str(path))
+    threads: list[int] = []
+    await conn.create_function("where_am_i", 0, lambda: threads.append(threading.get_ident()) or 1)
+    before = (conn.ran_inline, conn.ran_in_thread)
+    async with conn.execute("SELECT where_am_i()") as cursor:
+        assert await cursor.fetchall() == [(1,)]
+    await conn.commit()  # nothing written: no sync, nothing sent to the worker
+    assert threads == [threading.get_ident()]
+    assert conn.ran_in_thread == before[1]
+    await conn.execute("INSERT INTO t VALUES (1)")
+    await conn.commit()
+    assert conn.ran_in_thread == before[1] + 1
+    assert conn.ran_inline > before[0]
+    await conn.close()
+
+
+async def test_a_statement_meeting_another_writers_lock_waits_for_it_off_the_loop(path: Path) -> None:
+    holder = await sqlite_driver.connect(str(path))
+    waiter = await sqlite_driver.connect(str(path))
+    await holder.execute("INSERT INTO t VALUES (1)")  # holds the write lock until it commits
+    watch = LoopWatch()
+
+    async def release_later() -> None:
+        await asyncio.sleep(0.5)
+        await holder.commit()
+
+    async def write() -> None:
+        await waiter.execute("INSERT INTO t VALUES (2)")
+        await waiter.commit()
+
+    started = time.monotonic()
+    await watch.run(asyncio.gather(write(), release_later()))
+    assert time.monotonic() - started >= 0.45  # it did wait for the holder
+    assert watch.longest < 0.3  # and the loop went on meanwhile
+    async with waiter.execute("SELECT x FROM t ORDER BY x") as cursor:
+        assert await cursor.fetchall() == [(1,), (2,)]
+    async with waiter.execute("PRAGMA busy_timeout") as cursor:
+        assert await cursor.fetchall() == [(0,)]  # no waiting on the loop's thread afterwards
+    await holder.close()
+    await waiter.close()
+
+
+async def test_a_lock_held_past_the_wait_fails_as_locked_and_leaves_the_connection_usable(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_driver, "LOCK_WAIT_MS", 200)
+    holder = await sqlite_driver.connect(str(path))
+    waiter = await sqlite_driver.connect(str(path))
+    await holder.execute("INSERT INTO t VALUES (1)")
+    watch = LoopWatch()
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        await watch.run(waiter.execute("INSERT INTO t VALUES (2)"))
+    assert watch.longest < 0.15
+    await waiter.rollback()
+    await holder.commit()
+    await waiter.execute("INSERT INTO t VALUES (3)")
+    await waiter.commit()
+    async with waiter.execute("SELECT x FROM t ORDER BY x") as cursor:
+        assert await cursor.fetchall() == [(1,), (3,)]
+    await holder.close()
+    await waiter.close()
+
+
+async def test_the_engine_uses_it_and_many_racing_transactions_all_commit_without_holding_the_loop(
+    tmp_path: Path,
+) -> None:
+    engine = db.create_engine(f"sqlite+aiosqlite:///{tmp_path / 'race.db'}")
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE counter (name TEXT PRIMARY KEY, last INTEGER)"))
+            await conn.execute(text("CREATE TABLE taken (n INTEGER UNIQUE, by TEXT)"))
+
+        async def take(i: int) -> int:
+            async with engine.begin() as conn:
+                n = (await conn.execute(text(
+                    "INSERT INTO counter VALUES ('c', 1) ON CONFLICT (name) DO UPDATE SET last = last + 1 "
+                    "RETURNING last"))).scalar_one()
+                await asyncio.sleep(0.01)  # other transactions run meanwhile, and meet this one's lock
+                await conn.execute(text("INSERT INTO taken VALUES (:n, :by)"), {"n": n, "by": f"t{i}"})
+                driver = (await conn.get_raw_connection()).driver_connection
+                assert isinstance(driver, LoopConnection)
+                return int(n)
+
+        watch = LoopWatch()
+        taken = await watch.run(asyncio.gather(*(take(i) for i in range(30))))
+        assert sorted(taken) == list(range(1, 31))
+        assert watch.longest < 1.0  # a lock wait on the loop's thread would hold it for seconds
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT count(*) FROM taken"))).scalar_one() == 30
+    finally:
+        await engine.dispose()
