@@ -64,12 +64,13 @@ class AmiBridge:
         backoff_max_s: float = 1.0,
         ping_interval_s: float = 10.0,
         action_timeout_s: float = 10.0,
-        batch_window_s: float = 0.02,
+        batch_window_s: float = 0.1,
     ) -> None:
         self.settings = settings
         # after an event, the ones arriving within this window are written with
-        # it (the live view lags by as much; under load a Redis transaction
-        # carries dozens of events instead of one or two)
+        # it (the live view lags by as much, below what a wallboard shows; at
+        # 20 calls/s a Redis transaction carries about a hundred events, and a
+        # channel or seat that changed several times is written once)
         self.batch_window_s = batch_window_s
         self.ami = AmiManager(
             ami_host or settings.ami.host, ami_port or settings.ami.port,
