@@ -5,9 +5,9 @@ import asyncio
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Iterable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import text
@@ -21,12 +21,22 @@ T = TypeVar("T")
 @pytest.fixture
 async def path(tmp_path: Path) -> AsyncIterator[Path]:
     file = tmp_path / "driver.db"
-    first = await sqlite_driver.connect(str(file))
+    first = await opened(str(file))
     await first.execute("PRAGMA journal_mode=WAL")
     await first.execute("CREATE TABLE t (x INTEGER)")
     await first.commit()
     await first.close()
     yield file
+
+
+async def opened(path: str) -> LoopConnection:
+    conn = sqlite_driver.connect(path)
+    await conn  # connects (in the worker thread)
+    return conn
+
+
+def rows(fetched: Iterable[Any]) -> list[tuple[Any, ...]]:
+    return [tuple(row) for row in fetched]
 
 
 class LoopWatch:
@@ -53,12 +63,17 @@ class LoopWatch:
 
 
 async def test_statements_run_on_the_loops_thread_and_a_commit_that_wrote_in_the_worker(path: Path) -> None:
-    conn = await sqlite_driver.connect(str(path))
+    conn = await opened(str(path))
     threads: list[int] = []
-    await conn.create_function("where_am_i", 0, lambda: threads.append(threading.get_ident()) or 1)
+
+    def where_am_i() -> int:
+        threads.append(threading.get_ident())
+        return 1
+
+    await conn.create_function("where_am_i", 0, where_am_i)
     before = (conn.ran_inline, conn.ran_in_thread)
     async with conn.execute("SELECT where_am_i()") as cursor:
-        assert await cursor.fetchall() == [(1,)]
+        assert rows(await cursor.fetchall()) == [(1,)]
     await conn.commit()  # nothing written: no sync, nothing sent to the worker
     assert threads == [threading.get_ident()]
     assert conn.ran_in_thread == before[1]
@@ -70,8 +85,8 @@ async def test_statements_run_on_the_loops_thread_and_a_commit_that_wrote_in_the
 
 
 async def test_a_statement_meeting_another_writers_lock_waits_for_it_off_the_loop(path: Path) -> None:
-    holder = await sqlite_driver.connect(str(path))
-    waiter = await sqlite_driver.connect(str(path))
+    holder = await opened(str(path))
+    waiter = await opened(str(path))
     await holder.execute("INSERT INTO t VALUES (1)")  # holds the write lock until it commits
     watch = LoopWatch()
 
@@ -88,9 +103,9 @@ async def test_a_statement_meeting_another_writers_lock_waits_for_it_off_the_loo
     assert time.monotonic() - started >= 0.45  # it did wait for the holder
     assert watch.longest < 0.3  # and the loop went on meanwhile
     async with waiter.execute("SELECT x FROM t ORDER BY x") as cursor:
-        assert await cursor.fetchall() == [(1,), (2,)]
+        assert rows(await cursor.fetchall()) == [(1,), (2,)]
     async with waiter.execute("PRAGMA busy_timeout") as cursor:
-        assert await cursor.fetchall() == [(0,)]  # no waiting on the loop's thread afterwards
+        assert rows(await cursor.fetchall()) == [(0,)]  # no waiting on the loop's thread afterwards
     await holder.close()
     await waiter.close()
 
@@ -99,8 +114,8 @@ async def test_a_lock_held_past_the_wait_fails_as_locked_and_leaves_the_connecti
     path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(sqlite_driver, "LOCK_WAIT_MS", 200)
-    holder = await sqlite_driver.connect(str(path))
-    waiter = await sqlite_driver.connect(str(path))
+    holder = await opened(str(path))
+    waiter = await opened(str(path))
     await holder.execute("INSERT INTO t VALUES (1)")
     watch = LoopWatch()
     with pytest.raises(sqlite3.OperationalError, match="locked"):
@@ -111,7 +126,7 @@ async def test_a_lock_held_past_the_wait_fails_as_locked_and_leaves_the_connecti
     await waiter.execute("INSERT INTO t VALUES (3)")
     await waiter.commit()
     async with waiter.execute("SELECT x FROM t ORDER BY x") as cursor:
-        assert await cursor.fetchall() == [(1,), (3,)]
+        assert rows(await cursor.fetchall()) == [(1,), (3,)]
     await holder.close()
     await waiter.close()
 
