@@ -307,7 +307,8 @@ class HandoffService:
                             detail={"state": state, "by": "reconciler"})
 
     async def _recorded(self, outbox: OutboxRecord | None) -> None:
-        if outbox is not None:
+        # an order this process inserted is there: nothing to insert or read back
+        if outbox is not None and outbox.handoff_id not in self._inserted:
             await self.record(outbox)
 
     # ------------------------------------------------------- what followed

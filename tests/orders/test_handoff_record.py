@@ -69,8 +69,9 @@ async def test_when_this_process_recorded_the_handoff_then_its_answer_and_end_re
 
     with selects(engine) as seen:
         await service.record(record)
-        accepted = await service.answered(record.handoff_id, "Local/2001@hotline-seat-phones-0000cccc;1")
-        await service.ended(record.handoff_id, "accepted")
+        # the answer may come with the outbox record (still in AstDB when it was read)
+        accepted = await service.answered(record.handoff_id, "Local/2001@hotline-seat-phones-0000cccc;1", record)
+        await service.ended(record.handoff_id, "accepted", outbox=record)
 
     assert accepted is not None and accepted.status == "accepted"
     assert accepted.wait_ms == 2500  # from the key press, as if read from the order's created_at
