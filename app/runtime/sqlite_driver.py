@@ -18,6 +18,10 @@ calls) is never held:
   in the worker thread under the usual timeout (`LOCK_WAIT_MS`), as
   SQLite's own busy handler would have retried it.
 
+Calls on one connection keep their order, as in aiosqlite: once one is in
+the worker, the ones after it queue there too until it has finished (a
+cancelled caller's rollback comes after its statement, not beside it).
+
 `connect` is what SQLAlchemy's aiosqlite dialect calls for a connection
 (`connect_args={"async_creator_fn": connect}`, see `app.runtime.db`); the
 connection is aiosqlite's with one method replaced (`_execute`, through
@@ -38,59 +42,69 @@ _SQLITE_BUSY = 5  # the primary result code; extended codes carry it in the low 
 
 
 class LoopConnection(aiosqlite.Connection):
-    """aiosqlite's connection, running what cannot block on the caller's thread."""
+    """aiosqlite's connection, running what cannot block on the caller's thread.
+
+    Calls keep their order: while a call sent to the worker is still running
+    there (its caller may have stopped waiting for it: a cancelled task, whose
+    rollback comes next), every later call queues behind it in the worker too.
+    """
 
     def __init__(self, connector: Callable[[], sqlite3.Connection], iter_chunk_size: int = 64) -> None:
         super().__init__(connector, iter_chunk_size)
         self.ran_inline = 0     # calls run on the event loop's thread
         self.ran_in_thread = 0  # calls sent to the worker thread (commits, waits for a lock)
+        self._finished = 0      # of those, the ones the worker has finished (written by the worker only)
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if not self._running or not self._connection:
             raise ValueError("Connection closed")
         conn = self._connection
-        if fn == conn.close:
-            self.ran_in_thread += 1
-            return await super()._execute(fn)
+        if self._finished != self.ran_in_thread or fn == conn.close:
+            return await self._in_thread(fn, *args, wait=fn != conn.close, **kwargs)
         if fn == conn.commit and conn.in_transaction:
             # A commit syncs the WAL and needs no lock its transaction does not
             # hold; in a rollback journal (no WAL: a file system without shared
             # memory) it may, and is retried waiting, as SQLite allows.
-            self.ran_in_thread += 1
             try:
-                return await super()._execute(fn)
+                return await self._in_thread(fn, wait=False)
             except sqlite3.OperationalError as exc:
                 if not _busy(exc):
                     raise
-                return await self._in_thread(fn)
+                return await self._in_thread(fn, wait=True)
         if getattr(fn, "__name__", "") == "executescript":  # commits first, may wait for a lock
-            return await self._in_thread(fn, *args, **kwargs)
+            return await self._in_thread(fn, *args, wait=True, **kwargs)
         try:
             result = fn(*args, **kwargs)
         except sqlite3.OperationalError as exc:
             if not _busy(exc):
                 raise
             # Another connection holds the lock; the statement did nothing.
-            return await self._in_thread(fn, *args, **kwargs)
+            return await self._in_thread(fn, *args, wait=True, **kwargs)
         self.ran_inline += 1
         return result
 
-    async def _in_thread(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    async def _in_thread(self, fn: Callable[..., Any], *args: Any, wait: bool, **kwargs: Any) -> Any:
+        """`fn` in the worker thread, after what was sent there before; `wait`:
+        with the busy timeout on (`LOCK_WAIT_MS`), off again after."""
         self.ran_in_thread += 1
-        return await super()._execute(_waiting, self._conn, partial(fn, *args, **kwargs))
+        return await super()._execute(self._worker_call, partial(fn, *args, **kwargs), wait)
+
+    def _worker_call(self, call: Callable[[], Any], wait: bool) -> Any:
+        try:
+            conn = self._conn
+            if wait:
+                conn.execute(f"PRAGMA busy_timeout={LOCK_WAIT_MS}")
+                try:
+                    return call()
+                finally:
+                    conn.execute("PRAGMA busy_timeout=0")
+            return call()
+        finally:
+            self._finished += 1
 
 
 def _busy(exc: sqlite3.OperationalError) -> bool:
     return getattr(exc, "sqlite_errorcode", 0) & 0xFF == _SQLITE_BUSY
-
-
-def _waiting(conn: sqlite3.Connection, call: Callable[[], Any]) -> Any:
-    """`call()` with the busy timeout on (in the worker thread), off again after."""
-    conn.execute(f"PRAGMA busy_timeout={LOCK_WAIT_MS}")
-    try:
-        return call()
-    finally:
-        conn.execute("PRAGMA busy_timeout=0")
 
 
 def connect(database: str, *, iter_chunk_size: int = 64, **kwargs: Any) -> LoopConnection:

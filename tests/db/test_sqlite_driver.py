@@ -159,3 +159,40 @@ async def test_the_engine_uses_it_and_many_racing_transactions_all_commit_withou
             assert (await conn.execute(text("SELECT count(*) FROM taken"))).scalar_one() == 30
     finally:
         await engine.dispose()
+
+
+async def test_a_call_whose_caller_gave_up_still_comes_before_the_next_one(path: Path) -> None:
+    """A task cancelled while its statement waits for a lock in the worker (a
+    deadline): its rollback must not run on the loop's thread beside that
+    statement (it would hold the loop, or come first and leave the statement's
+    write holding the lock for good); it comes after it, in the worker."""
+    holder = await opened(str(path))
+    waiter = await opened(str(path))
+    await holder.execute("INSERT INTO t VALUES (1)")
+    task = asyncio.create_task(waiter.execute("INSERT INTO t VALUES (2)"))
+    await asyncio.sleep(0.2)       # the insert now waits in the worker
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    watch = LoopWatch()
+
+    async def undo_then_release() -> None:
+        undo = asyncio.create_task(waiter.rollback())
+        await asyncio.sleep(0.1)
+        await holder.commit()      # the insert goes ahead in the worker ...
+        await undo                 # ... and is undone after it
+
+    await watch.run(undo_then_release())
+    assert watch.longest < 1.0
+    assert not waiter._conn.in_transaction
+    third = await opened(str(path))
+    await third.execute("INSERT INTO t VALUES (3)")  # nobody holds the write lock
+    await third.commit()
+    async with third.execute("SELECT x FROM t ORDER BY x") as cursor:
+        assert rows(await cursor.fetchall()) == [(1,), (3,)]
+    inline = waiter.ran_inline
+    async with waiter.execute("SELECT 1") as cursor:  # the worker is idle again: back on the loop's thread
+        await cursor.fetchall()
+    assert waiter.ran_inline > inline
+    for conn in (holder, waiter, third):
+        await conn.close()
