@@ -23,8 +23,8 @@ class BackgroundTasks:
     def __bool__(self) -> bool:
         return bool(self._pending)
 
-    def spawn(self, work: Coroutine[Any, Any, Any], what: str) -> asyncio.Task[Any]:
-        """Run `work` as a task (returned); its failure is logged, never raised."""
+    def spawn(self, work: Coroutine[Any, Any, Any], what: str) -> None:
+        """Run `work` as a task; its failure is logged, never raised."""
         task = asyncio.get_running_loop().create_task(work, name=what)
         self._pending.add(task)
 
@@ -34,7 +34,6 @@ class BackgroundTasks:
                 log.error("%s: %s failed", self.owner, what, exc_info=t.exception())
 
         task.add_done_callback(done)
-        return task
 
     async def drain(self, timeout_s: float = 15.0) -> None:
         """Wait for the tasks (and those they start); after `timeout_s` the rest

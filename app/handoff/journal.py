@@ -344,10 +344,6 @@ class HandoffJournal:
         # outbox records this journal delivered (their AstDB key deleted): an
         # answer of one of them needs no read of AstDB
         self._delivered: Recent[bool] = Recent(RECENT_KEPT)
-        # creation events being recorded now, by handoff: an answer that comes
-        # meanwhile (a seat answering within milliseconds) waits for it instead
-        # of reading the record from AstDB and the order back from SQL again
-        self._recording: dict[str, asyncio.Task[Any]] = {}
         ami.on_event("UserEvent", self._on_user_event)
         ami.on_event("AgentConnect", self._on_agent_connect)
         ami.on_event("AttendedTransfer", self._on_attended_transfer)
@@ -379,11 +375,8 @@ class HandoffJournal:
 
     def _on_user_event(self, event: dict[str, Any]) -> None:
         if event.get("UserEvent") == self.CREATED_EVENT:
-            handoff_id = str(event.get("Handoff", ""))
-            task = self._tasks.spawn(self._created(handoff_id, event.get("Record")), "handoff created")
-            if is_outbox_id(handoff_id) and handoff_id not in self._recording:
-                self._recording[handoff_id] = task
-                task.add_done_callback(lambda _: self._recording.pop(handoff_id, None))
+            self._tasks.spawn(self._created(str(event.get("Handoff", "")), event.get("Record")),
+                              "handoff created")
 
     def _on_agent_connect(self, event: dict[str, Any]) -> None:
         if str(event.get("Queue", "")).endswith("-linkage"):
@@ -497,9 +490,6 @@ class HandoffJournal:
             await self._accept(handoff_id, event)
 
     async def _accept(self, handoff_id: str, event: dict[str, Any]) -> None:
-        recording = self._recording.get(handoff_id)
-        if recording is not None:
-            await asyncio.wait({recording})  # then delivered, unless it failed (read below)
         try:
             record = await read(self.astdb, handoff_id) \
                 if is_outbox_id(handoff_id) and handoff_id not in self._delivered else None

@@ -203,18 +203,19 @@ class HandoffService:
 
     # ------------------------------------------------------------ the outbox
 
-    async def record(self, outbox: OutboxRecord) -> Any:
+    async def record(self, outbox: OutboxRecord, *, read_back: bool = True) -> Any:
         """The order of a handoff the dialplan carried out (fast path): insert it
         with the dialplan's id and key-press time unless it exists.  Returns the
-        order.  Safe to call any number of times, from any process; raises when
-        the database cannot be reached (the outbox record then stays)."""
+        order (None instead of reading back one this process inserted, when not
+        `read_back`).  Safe to call any number of times, from any process; raises
+        when the database cannot be reached (the outbox record then stays)."""
         # one insert at a time per handoff in this process; across processes the
         # primary key decides (the loser reads the winner's order)
         lock = self._recording.setdefault(outbox.handoff_id, asyncio.Lock())
         try:
             async with lock:
                 if outbox.handoff_id in self._inserted:
-                    return await self.orders.get(outbox.handoff_id)
+                    return await self.orders.get(outbox.handoff_id) if read_back else None
                 # no read first: the order is almost always new, and one that
                 # exists (another process, a sweep after a restart) fails the
                 # insert on its primary key
@@ -307,9 +308,9 @@ class HandoffService:
                             detail={"state": state, "by": "reconciler"})
 
     async def _recorded(self, outbox: OutboxRecord | None) -> None:
-        # an order this process inserted is there: nothing to insert or read back
-        if outbox is not None and outbox.handoff_id not in self._inserted:
-            await self.record(outbox)
+        # an order this process inserted (or is inserting) is there: nothing to read back
+        if outbox is not None:
+            await self.record(outbox, read_back=False)
 
     # ------------------------------------------------------- what followed
 

@@ -5,7 +5,6 @@ and test_handoff_paths.py; here: which events it acts on, and that nothing
 it reads from an event reaches AstDB unchecked."""
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from app.handoff.journal import HandoffJournal
@@ -109,45 +108,3 @@ async def test_when_the_event_carries_no_record_then_the_outbox_record_is_read()
     assert service.recorded == [ID] and (OUTBOX_FAMILY, ID) not in astdb.data
     await journal.stop()
     assert ami.handlers == {"UserEvent": [], "AgentConnect": [], "AttendedTransfer": []}
-
-
-class SlowService(Service):
-    """Its insert takes a while (a busy database); `fail` makes it raise."""
-
-    def __init__(self, *, fail: bool = False) -> None:
-        super().__init__()
-        self.go_on = asyncio.Event()
-        self.fail = fail
-
-    async def record(self, outbox: OutboxRecord) -> None:
-        await self.go_on.wait()
-        if self.fail:
-            raise ConnectionError("database away")
-        await super().record(outbox)
-
-
-async def test_when_the_seat_answers_while_the_order_is_being_recorded_then_the_answer_waits_for_it() -> None:
-    ami, astdb, service = Ami(), AstDb(), SlowService()
-    journal = HandoffJournal(ami, service, astdb=astdb)  # type: ignore[arg-type]
-    ami.fire({"Event": "UserEvent", "UserEvent": "HotlineHandoffCreated", "Handoff": ID, "Record": RECORD})
-    ami.fire(_agent_connect("hotline-110-linkage", ID))   # within milliseconds
-    await asyncio.sleep(0.05)
-    assert service.answered_by == []                        # not before the order is there
-    service.go_on.set()
-    await journal.drain()
-    assert service.recorded == [ID]
-    assert service.answered_by == [(ID, "Local/2001@hotline-seat-phones-0000002c;1", False)]
-    assert (OUTBOX_FAMILY, ID) not in astdb.asked           # no second read of the record
-    await journal.stop()
-
-
-async def test_when_recording_from_the_event_fails_then_the_answer_records_from_astdb() -> None:
-    ami, astdb, service = Ami(), AstDb(), SlowService(fail=True)
-    journal = HandoffJournal(ami, service, astdb=astdb)  # type: ignore[arg-type]
-    ami.fire({"Event": "UserEvent", "UserEvent": "HotlineHandoffCreated", "Handoff": ID, "Record": RECORD})
-    ami.fire(_agent_connect("hotline-110-linkage", ID))
-    service.go_on.set()
-    await journal.drain()
-    assert service.answered_by == [(ID, "Local/2001@hotline-seat-phones-0000002c;1", True)]
-    assert (OUTBOX_FAMILY, ID) in astdb.asked and (OUTBOX_FAMILY, ID) not in astdb.data
-    await journal.stop()
