@@ -62,11 +62,10 @@ def create_engine(database_url: str) -> AsyncEngine:
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # Foreign keys are off per connection by default in SQLite; WAL lets the
-    # dashboard read while a handoff writes.  No busy timeout: a statement
-    # that meets another writer's lock waits for it in aiosqlite's thread,
-    # not on the event loop (app.runtime.sqlite_driver).
+    # dashboard read while a handoff writes.  (No busy timeout: a statement
+    # that meets another writer's lock waits for it in aiosqlite's thread, not
+    # on the event loop: app.runtime.sqlite_driver.)
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA busy_timeout=0")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()

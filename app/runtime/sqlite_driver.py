@@ -59,8 +59,10 @@ class LoopConnection(aiosqlite.Connection):
         if not self._running or not self._connection:
             raise ValueError("Connection closed")
         conn = self._connection
-        if self._finished != self.ran_in_thread or fn == conn.close:
-            return await self._in_thread(fn, *args, wait=fn != conn.close, **kwargs)
+        if fn == conn.close:
+            return await self._in_thread(fn, wait=False)
+        if self._finished != self.ran_in_thread:  # behind the call still running there
+            return await self._in_thread(fn, *args, wait=True, **kwargs)
         if fn == conn.commit and conn.in_transaction:
             # A commit syncs the WAL and needs no lock its transaction does not
             # hold; in a rollback journal (no WAL: a file system without shared
@@ -109,9 +111,10 @@ def _busy(exc: sqlite3.OperationalError) -> bool:
 
 def connect(database: str, *, iter_chunk_size: int = 64, **kwargs: Any) -> LoopConnection:
     """An awaitable connection to `database` (as `aiosqlite.connect`), with no
-    busy timeout on the loop's thread (see the module's doc)."""
+    busy timeout on the loop's thread (see the module's doc): the one place
+    that sets it."""
     kwargs["check_same_thread"] = False  # the loop's thread and the worker's, one at a time
-    kwargs["timeout"] = 0
+    kwargs["timeout"] = 0  # sqlite3's busy timeout, in seconds
     connection = LoopConnection(partial(sqlite3.connect, database, **kwargs), iter_chunk_size)
     connection._thread.daemon = True  # as SQLAlchemy sets it: a forgotten connection must not hold up exit
     return connection
