@@ -196,3 +196,60 @@ async def test_a_call_whose_caller_gave_up_still_comes_before_the_next_one(path:
     assert waiter.ran_inline > inline
     for conn in (holder, waiter, third):
         await conn.close()
+
+
+async def test_a_transaction_cut_off_by_a_deadline_while_it_waits_for_a_lock_leaves_no_lock_behind(
+    tmp_path: Path,
+) -> None:
+    """An AGI route's deadline (`asyncio.wait_for`) cuts off a session whose
+    insert waits for another writer's lock: SQLAlchemy then terminates the
+    connection (`stop()`), and its insert runs once the lock is free.  The
+    connection it leaves behind must not keep the write lock (a closed
+    connection whose statement is still referenced lingers until the garbage
+    collector runs, holding its transaction): the next writer gets in."""
+    import gc
+
+    file = tmp_path / "cut.db"
+    engine = db.create_engine(f"sqlite+aiosqlite:///{file}")
+    gc.disable()  # in a service, a full collection may be minutes away (gc.freeze, app.runtime.cli.settle)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE t (x INTEGER)"))
+        holder = sqlite3.connect(file, timeout=0, isolation_level=None, check_same_thread=False)
+        holder.execute("BEGIN IMMEDIATE")  # another writer holds the lock ...
+
+        def release() -> None:
+            holder.execute("COMMIT")
+            holder.close()
+
+        releaser = threading.Timer(0.6, release)  # ... until after the deadline
+        releaser.start()
+
+        sessions = db.session_factory(engine)
+
+        async def route() -> None:
+            async with sessions() as session, session.begin():
+                await session.execute(text("INSERT INTO t VALUES (1)"))
+
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(route(), 0.3)
+        releaser.join()
+        deadline = time.monotonic() + 3.0
+        while True:
+            probe = sqlite3.connect(file, timeout=0, isolation_level=None)
+            try:
+                probe.execute("BEGIN IMMEDIATE")
+                probe.execute("INSERT INTO t VALUES (2)")
+                probe.execute("COMMIT")
+                break
+            except sqlite3.OperationalError as exc:
+                assert "locked" in str(exc)
+                assert time.monotonic() < deadline, "the cut-off transaction still holds the write lock"
+                await asyncio.sleep(0.05)
+            finally:
+                probe.close()
+        values = [row[0] for row in sqlite3.connect(file).execute("SELECT x FROM t ORDER BY x")]
+        assert values == [2]  # the cut-off insert was rolled back, not committed
+    finally:
+        gc.enable()
+        await engine.dispose()
