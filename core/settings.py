@@ -294,6 +294,10 @@ def _local_nets(raw: str) -> tuple[str, ...]:
         raise SettingsError("HOTLINE_LOCAL_NETS", f"{raw!r}: {exc}") from None
 
 
+DEFAULT_DISABLED_EVENTS = ("Newexten", "VarSet")
+_EVENT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+
+
 @dataclass(frozen=True)
 class AmiSettings:
     """The Asterisk Manager Interface (bound to 127.0.0.1, whatever
@@ -304,10 +308,20 @@ class AmiSettings:
     port: int = 5038
     user: str = "hotline"
     secret: str | None = None  # None: generated once into state_dir/secrets.json
+    # Events Asterisk never raises (manager.conf `disabledevents`): one for
+    # every dialplan step (Newexten) and variable set (VarSet) of every call,
+    # and nothing of ours reads them.  Empty: none.
+    disabled_events: tuple[str, ...] = DEFAULT_DISABLED_EVENTS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> AmiSettings:
         read = _Env(env)
+        raw = read.exact("HOTLINE_AMI_DISABLED_EVENTS")
+        disabled = DEFAULT_DISABLED_EVENTS if raw is None else tuple(n.strip() for n in raw.split(",") if n.strip())
+        for name in disabled:
+            if not _EVENT_NAME.fullmatch(name):
+                raise SettingsError("HOTLINE_AMI_DISABLED_EVENTS",
+                                    f"{name!r} is not an AMI event name (letters, digits and _)")
         user = read.text("HOTLINE_AMI_USER", "hotline")
         try:
             check_token("HOTLINE_AMI_USER", user)
@@ -316,7 +330,8 @@ class AmiSettings:
         secret = read.optional("HOTLINE_AMI_SECRET")
         if secret is not None and len(secret) < 12:
             raise SettingsError("HOTLINE_AMI_SECRET", "must be at least 12 characters (or unset to generate one)")
-        return cls(port=read.port("HOTLINE_AMI_PORT", 5038), user=user, secret=secret)
+        return cls(port=read.port("HOTLINE_AMI_PORT", 5038), user=user, secret=secret,
+                   disabled_events=disabled)
 
 
 @dataclass(frozen=True)

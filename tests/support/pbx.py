@@ -61,6 +61,10 @@ def rig_settings(state_dir: Path, **env: str) -> Settings:
         # simulated destination phone (reports the caller ID it sees)
         "HOTLINE_HANDOFF_TIMEOUT": "3",
         "HOTLINE_DESTINATION_ROUTES": "120=Local/120@hotline-destination-phone/n",
+        # the tests read the dialplan's steps (Newexten, VarSet), which the
+        # product turns off by default (tests/asterisk/test_ami_events.py runs
+        # the default)
+        "HOTLINE_AMI_DISABLED_EVENTS": "",
     }
     import os
 

@@ -56,6 +56,20 @@ def test_when_ami_secret_is_set_then_it_is_used(tmp_path: Path) -> None:
     assert "secret = site-chosen-secret-123" in (s.paths.run_dir / "etc" / "manager.conf").read_text()
 
 
+@pytest.mark.parametrize(("env", "line"), [
+    ({}, "disabledevents = Newexten,VarSet"),
+    ({"HOTLINE_AMI_DISABLED_EVENTS": "Newexten, VarSet,Cdr"}, "disabledevents = Newexten,VarSet,Cdr"),
+    ({"HOTLINE_AMI_DISABLED_EVENTS": ""}, None),
+])
+def test_the_events_nothing_reads_are_disabled_in_asterisk_itself(tmp_path: Path, env: dict[str, str],
+                                                                   line: str | None) -> None:
+    s = _settings(tmp_path, **env)
+    render(s, load_or_create(s))
+    settings_lines = [x for x in (s.paths.run_dir / "etc" / "manager.conf").read_text().splitlines()
+                      if x.startswith("disabledevents")]
+    assert settings_lines == ([line] if line else [])
+
+
 def test_modules_conf_loads_only_modules_the_install_script_builds(tmp_path: Path) -> None:
     import re
 
