@@ -6,8 +6,9 @@ Two phases in one run, the same calls on the same machine:
   role (FastAGI, AMI bridge with the live mirror and the handoff journal, web)
   around its child Asterisk, orders in the configured database (SQLite in the
   state dir unless `--database-url`);
-* **baseline**: the same Asterisk build alone, calls entering a bare queue
-  dialplan (`hotline-bench-bare`: no AGI, no AMI bridge, no orders); the
+* **baseline**: the same Asterisk build alone, with the same rendered
+  configuration (manager.conf's `disabledevents` included), calls entering a
+  bare queue dialplan (`hotline-bench-bare`: no AGI, no AMI bridge, no orders); the
   seats hand over with Asterisk's own keys (`#1` blind transfer, `#2`
   attended transfer) into the same linkage queues.
 
@@ -92,10 +93,13 @@ def _processes() -> Iterator[tuple[int, str, list[str]]]:
 
 
 def cpu_seconds_named(name: str) -> float:
-    """utime + stime so far of every process whose command name is `name`
+    """CPU seconds so far of every process whose command name is `name`
     (PostgreSQL's server: its postmaster, its workers and a backend per
-    connection)."""
-    return sum((int(fields[11]) + int(fields[12])) / CLK_TCK for _, comm, fields in _processes() if comm == name)
+    connection): each one's utime + stime, and what its children that have
+    ended used (cutime + cstime: a backend whose connection closed during a
+    step is counted in the postmaster that reaped it, so the sum never goes
+    down)."""
+    return sum(sum(int(f) for f in fields[11:15]) / CLK_TCK for _, comm, fields in _processes() if comm == name)
 
 
 def _cpu(pids: dict[str, int | str | None]) -> dict[str, float]:

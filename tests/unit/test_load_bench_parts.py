@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -31,3 +33,14 @@ def test_cpu_of_processes_by_name_sums_them_and_grows_with_work() -> None:
         pass
     assert cpu_seconds_named(name) >= before + 0.15
     assert cpu_seconds_named("no-such-command-name") == 0.0
+
+
+def test_cpu_of_processes_by_name_keeps_what_an_ended_child_used() -> None:
+    """A PostgreSQL backend whose connection closes during a step: its CPU
+    stays in the sum (in its parent's, which reaped it)."""
+    with open(f"/proc/{os.getpid()}/comm", encoding="ascii") as f:
+        name = f.read().strip()
+    before = cpu_seconds_named(name)
+    burn = "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass\n"
+    subprocess.run([sys.executable, "-c", burn], check=True)  # a child of this process: ended, reaped
+    assert cpu_seconds_named(name) >= before + 0.25
