@@ -12,8 +12,10 @@ import statistics
 import time
 from typing import Any
 
+from agi.registry import AgiRoutes
 from agi.server import FastAgiServer
 from ami_bridge.manager import AmiManager
+from app.inbound import agi as inbound_agi
 from app.runtime.asterisk import AsteriskProcess
 from app.runtime.render import render
 from app.runtime.secrets import load_or_create
@@ -39,7 +41,9 @@ async def run_agi_bench(settings: Settings, calls: int = 200) -> dict[str, Any]:
     settings = settings.with_(site={"seat_mode": "simulated"})
     secrets = load_or_create(settings)
     render(settings, secrets)
-    agi = FastAgiServer(settings)
+    routes = AgiRoutes()
+    inbound_agi.register(routes, settings)  # the route timed, as the inbound feature registers it
+    agi = FastAgiServer(settings, routes)
     asterisk = AsteriskProcess(settings)
     asterisk.check_installed()
     await agi.start()
