@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Collection, Coroutine
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -46,8 +46,7 @@ class BackgroundTasks:
                 for task in list(self._pending):
                     log.error("%s: %s still running at drain; cancelled: %s", self.owner, task.get_name(),
                               task.get_stack(limit=5))
-                    task.cancel()
-                await asyncio.gather(*list(self._pending), return_exceptions=True)
+                await cancel_all(list(self._pending))
                 return
             await asyncio.wait(list(self._pending), timeout=left)
 
@@ -75,7 +74,20 @@ async def end_loop(task: asyncio.Task[Any] | None, stop: asyncio.Event | None = 
         await asyncio.wait({task}, timeout=grace_s)
         if not task.done():
             log.warning("%s: still running %.0f s after it was asked to stop; cancelled", task.get_name(), grace_s)
-    while not task.done():
-        task.cancel()
-        await asyncio.wait({task}, timeout=0.5)
-    await asyncio.gather(task, return_exceptions=True)
+    await cancel_all([task])
+
+
+async def cancel_all(tasks: Collection[asyncio.Task[Any]]) -> None:
+    """Cancel `tasks` until every one has ended.
+
+    Cancelling once is not enough: a cancel landing inside a client library
+    can be swallowed there (redis-py; Python 3.11's `asyncio.wait_for`
+    returns its result when the awaited future completes as the cancel
+    lands), and the task goes on, or waits on a future nothing completes
+    any more — a `gather` after one cancel then waits forever."""
+    pending = {task for task in tasks if not task.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.5)
+    await asyncio.gather(*tasks, return_exceptions=True)

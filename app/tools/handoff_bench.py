@@ -64,6 +64,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from agi.background import cancel_all
 from agi.registry import AgiRoutes
 from agi.server import FastAgiServer
 from ami_bridge.manager import AmiManager
@@ -210,9 +211,7 @@ class _Background:
             await asyncio.sleep(0.1)
 
     async def stop(self) -> None:
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await cancel_all(self.tasks)  # once was not always enough: a run waited for ever
         self.tasks.clear()
         for handset in self.live.values():
             await simulation.hang_up(self.ami, handset)

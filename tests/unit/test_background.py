@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from agi.background import end_loop, pause
+from agi.background import BackgroundTasks, cancel_all, end_loop, pause
 
 
 async def test_when_a_loop_is_asked_to_stop_then_its_round_under_way_finishes_and_it_ends_uncancelled() -> None:
@@ -50,3 +50,41 @@ async def test_when_a_loop_outlives_its_grace_then_it_is_cancelled_even_if_it_sw
 
 async def test_when_there_is_no_loop_then_ending_it_does_nothing() -> None:
     await end_loop(None)
+
+
+def _swallows_a_cancel_then_waits_on_nothing() -> tuple[asyncio.Task[None], list[str]]:
+    """A task whose first cancel is swallowed (as inside a client library) and
+    that then waits on a future nothing will complete (a bench's background
+    call once kept its run waiting for 15 minutes)."""
+    seen: list[str] = []
+
+    async def stubborn() -> None:
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            seen.append("swallowed")
+        await asyncio.get_running_loop().create_future()
+
+    return asyncio.create_task(stubborn()), seen
+
+
+async def test_cancelling_tasks_goes_on_until_each_has_ended_even_one_that_swallowed_the_first_cancel() -> None:
+    task, seen = _swallows_a_cancel_then_waits_on_nothing()
+    plain = asyncio.create_task(asyncio.sleep(60))
+    await asyncio.sleep(0)
+    await asyncio.wait_for(cancel_all([task, plain]), 5)
+    assert task.cancelled() and plain.cancelled()
+    assert seen == ["swallowed"]
+
+
+async def test_a_drain_past_its_time_ends_a_task_that_swallowed_the_first_cancel() -> None:
+    tasks = BackgroundTasks("test")
+
+    async def spawned() -> None:
+        inner, _ = _swallows_a_cancel_then_waits_on_nothing()
+        await inner
+
+    tasks.spawn(spawned(), "stubborn")
+    await asyncio.sleep(0)
+    await asyncio.wait_for(tasks.drain(timeout_s=0.05), 5)
+    assert not tasks
