@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from redis.asyncio import Redis
 
+from agi.background import cancel_all
 from ami_bridge.live_state import RedisLiveState
 from ami_bridge.manager import AmiError, AmiManager, AmiMessage
 from ami_bridge.translate import HANDLED_EVENTS, Directory
@@ -113,12 +114,8 @@ class AmiBridge:
         tasks, self._tasks = self._tasks, []
         # A cancel that lands inside a Redis call can be swallowed there (seen
         # with redis-py: the consumer went back to waiting on its queue and
-        # stop() hung forever): cancel again until every task has ended.
-        pending = set(tasks)
-        while pending:
-            for task in pending:
-                task.cancel()
-            _, pending = await asyncio.wait(pending, timeout=0.5)
+        # stop() hung forever): cancelled until every task has ended.
+        await cancel_all(tasks)
         await self.live.disconnected()  # nobody keeps the state live any more
         if self._own_redis:
             await self.redis.aclose()

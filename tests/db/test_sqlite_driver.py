@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import sqlite3
 import threading
 import time
@@ -202,13 +203,9 @@ async def test_a_transaction_cut_off_by_a_deadline_while_it_waits_for_a_lock_lea
     tmp_path: Path,
 ) -> None:
     """An AGI route's deadline (`asyncio.wait_for`) cuts off a session whose
-    insert waits for another writer's lock: SQLAlchemy then terminates the
-    connection (`stop()`), and its insert runs once the lock is free.  The
-    connection it leaves behind must not keep the write lock (a closed
-    connection whose statement is still referenced lingers until the garbage
-    collector runs, holding its transaction): the next writer gets in."""
-    import gc
-
+    insert waits in the worker for another writer's lock; the lock is
+    released just after.  Whatever becomes of the cut-off connection, it must
+    not keep the write lock (the next writer gets in) nor commit the insert."""
     file = tmp_path / "cut.db"
     engine = db.create_engine(f"sqlite+aiosqlite:///{file}")
     gc.disable()  # in a service, a full collection may be minutes away (gc.freeze, app.runtime.cli.settle)
