@@ -57,6 +57,12 @@ class RedisLiveState:
     def key(self, name: str) -> str:
         return f"{self.prefix}{name}"
 
+    @property
+    def resynced(self) -> bool:
+        """True once a snapshot (resync) made the model; before it Redis holds
+        no queue, seat or channel."""
+        return self._resynced
+
     # ----------------------------------------------------------- AMI link
 
     async def connected(self, since: float | None = None) -> None:

@@ -4,19 +4,26 @@ The layout is `core.live`'s; this module only reads it (the bridge is the
 only writer) and must not shape HTTP answers (`app.live.view` does) or write
 to Redis.  A malformed entry is skipped with a warning rather than failing
 the whole dashboard; Redis being down raises `Unavailable("redis", ...)`.
+
+A reader that runs every second in the bridge's own process (the surge
+controller) takes a `LiveSource` instead: `bridge_source` reads the bridge's
+model in memory (what Redis holds, or will a batch later), without the round
+trip and the JSON of every seat; `redis_source` is the same read from Redis.
 """
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from ami_bridge.live_state import RedisLiveState
 from app.web.errors import Unavailable
 from core.live import (
     AMI_KEY,
@@ -78,6 +85,30 @@ async def read_live(redis: Redis, prefix: str, timeout_s: float = 3.0) -> LiveDa
         channels=_parse_all(channels, ChannelState.from_json, "channel"),
         surge=_parse_all(surge, _surge_view, "surge"),
     )
+
+
+LiveSource = Callable[[], Awaitable[LiveData]]
+"""Reads the live state now (`LiveData`; the surge view left empty)."""
+
+
+def redis_source(redis: Redis, prefix: str) -> LiveSource:
+    """`read_live` from Redis: any process, wherever the bridge runs."""
+    return partial(read_live, redis, prefix)
+
+
+def bridge_source(state: RedisLiveState) -> LiveSource:
+    """The live state the AMI bridge of this process holds in memory
+    (`RedisLiveState.model`), as `read_live` would find it in Redis: nothing
+    but the AMI link's status until the first snapshot (resync) is in."""
+    async def read() -> LiveData:
+        data = LiveData(ami=dict(state.ami))
+        if state.resynced:
+            model = state.model
+            data.queues = dict(model.queues)
+            data.seats = {ext: seat.state() for ext, seat in model.seats.items()}
+            data.channels = dict(model.channels)
+        return data
+    return read
 
 
 def _surge_view(raw: str) -> dict[str, Any]:

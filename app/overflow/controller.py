@@ -2,8 +2,10 @@
 
 Every `Settings.overflow.check_s` it reads the remote seat groups
 (`OverflowConfig`, so an admin's change reaches the next call) and the live
-queue/seat state the AMI bridge keeps in Redis, asks `core.overflow.surge_step`
-whether each group opens or closes, records every transition
+queue/seat state the AMI bridge keeps — in memory, as the bridge runs in
+the controller's process wherever it runs (`app.live.store.bridge_source`),
+else from Redis — asks `core.overflow.surge_step` whether each group opens
+or closes, records every transition
 (`overflow_surge_events`) and publishes the per-centre surge view the
 dashboard shows (`{prefix}overflow:surge`, read by `/api/live`).
 
@@ -31,8 +33,9 @@ reachability (DEVICE_STATE of its endpoint: qualify) and its overflow legs
 answers names the far platform's seat that answered, read from the
 P-Asserted-Identity of its 200 OK (`<seat>@<trunk>`).
 
-If Redis or the AMI link is down, nothing changes: open groups stay open
-and closed ones closed until the state is live again.
+If the live state cannot be read (Redis down, for a controller reading it
+there) or the AMI link is down, nothing changes: open groups stay open and
+closed ones closed until the state is live again.
 """
 from __future__ import annotations
 
@@ -50,7 +53,7 @@ from redis.exceptions import RedisError
 from agi.background import BackgroundTasks, end_loop, pause
 from ami_bridge.manager import AmiError, AmiManager, AmiMessage
 from ami_bridge.translate import channel_variables
-from app.live.store import read_live
+from app.live.store import LiveSource, redis_source
 from app.orders.services import OrderService
 from app.overflow.config import OverflowConfig
 from app.web.errors import HotlineError, Unavailable
@@ -82,7 +85,8 @@ ORDER_RETRIES = (0.5, 1.0, 2.0, 4.0)
 
 class OverflowController:
     def __init__(self, settings: Settings, config: OverflowConfig, ami: AmiManager, orders: OrderService,
-                 redis: Redis | None = None, *, clock: Callable[[], float] = time.time) -> None:
+                 redis: Redis | None = None, *, clock: Callable[[], float] = time.time,
+                 live: LiveSource | None = None) -> None:
         self.settings = settings
         self.config = config
         self.ami = ami
@@ -91,6 +95,9 @@ class OverflowController:
         self.redis = redis if redis is not None else Redis.from_url(
             settings.redis.url, decode_responses=True, socket_timeout=2.0, socket_connect_timeout=2.0)
         self.clock = clock
+        # the bridge's model when it runs in this process (`hotline up`, the
+        # bridge role: always), else Redis
+        self.read_live = live if live is not None else redis_source(self.redis, settings.redis.prefix)
         self.groups: list[OverflowGroup] = []
         self.states: dict[str, SurgeState] = {}
         self.loads: dict[str, CentreLoad] = {}
@@ -159,7 +166,7 @@ class OverflowController:
             for member in group.members:
                 self._members[member.interface] = (group.name, group.centre, member.name)
         try:
-            live = await read_live(self.redis, self.settings.redis.prefix)
+            live = await self.read_live()
         except Unavailable as exc:
             log.warning("overflow: live state unreadable (%s); surges unchanged", exc.reason)
             return

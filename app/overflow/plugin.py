@@ -24,4 +24,4 @@ def setup(deps: Dependencies) -> None:
     config = OverflowConfig(deps.sessions, deps.settings.site.centres)
     deps.provide(http.OVERFLOW, config)
     if deps.ami is not None and "bridge" in deps.roles:
-        deps.workers.append(OverflowController(deps.settings, config, deps.ami, deps.orders))
+        deps.workers.append(OverflowController(deps.settings, config, deps.ami, deps.orders, live=deps.live))

@@ -31,6 +31,7 @@ from app.federation import plugin as federation
 from app.handoff import plugin as handoff
 from app.inbound import plugin as inbound
 from app.live import plugin as live
+from app.live.store import LiveSource
 from app.metrics import plugin as metrics
 from app.orders import plugin as orders
 from app.orders.services import OrderService
@@ -63,6 +64,7 @@ class Dependencies:
     roles: frozenset[Role]
     agi: AgiRoutes | None = None        # the FastAGI routes this process serves
     ami: AmiManager | None = None       # this process's AMI link (actions; events for the bridge role)
+    live: LiveSource | None = None      # the live state in memory: this process's AMI bridge (bridge role)
     services: dict[web.AppKey[Any], Any] = field(default_factory=dict)
     workers: list[Worker] = field(default_factory=list)
     features: tuple[ModuleType, ...] = ()   # those set up on these dependencies

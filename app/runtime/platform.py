@@ -28,6 +28,7 @@ from agi.registry import AgiRoutes
 from agi.server import FastAgiServer
 from ami_bridge.manager import AmiManager
 from ami_bridge.service import AmiBridge
+from app.live.store import bridge_source
 from app.orders.services import OrderService
 from app.runtime import db
 from app.runtime.features import Dependencies, Role, setup_features
@@ -69,8 +70,9 @@ class Platform:
             self.ami = AmiManager(s.ami.host, s.ami.port, s.ami.user, self.secrets.ami_secret,
                                   filter_events=True)
         routes = AgiRoutes() if "agi" in self.roles else None
-        self.deps = setup_features(Dependencies(s, engine, sessions, orders, self.roles,
-                                                agi=routes, ami=self.ami))
+        self.deps = setup_features(Dependencies(
+            s, engine, sessions, orders, self.roles, agi=routes, ami=self.ami,
+            live=bridge_source(self.bridge.live) if self.bridge is not None else None))
         if routes is not None:
             self.agi = FastAgiServer(s, routes)
         checks: dict[str, Callable[[], Awaitable[bool]]] = {"ami": self._ami_up, "agi": self._agi_up}

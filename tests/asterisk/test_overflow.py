@@ -24,6 +24,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis
 from sqlalchemy import select
 
+from app.live.store import bridge_source
 from app.orders.services import OrderService
 from app.overflow.config import OverflowConfig
 from app.overflow.controller import OverflowController
@@ -120,7 +121,9 @@ async def surge_pbx(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[P
 
 @pytest.fixture(scope="module")
 async def stack(surge_pbx: Pbx) -> AsyncIterator[Surge]:
-    """Bridge + overflow controller + web API over one SQLite file."""
+    """Bridge + overflow controller + web API over one SQLite file; the
+    controller reads the bridge's live state in memory, as in `hotline up`
+    (`tests/asterisk/test_trunks.py` runs one that reads Redis)."""
     settings = surge_pbx.settings
     bridge = surge_pbx.live_mirror()
     await bridge.start()
@@ -128,7 +131,7 @@ async def stack(surge_pbx: Pbx) -> AsyncIterator[Surge]:
     engine = db.create_engine(settings.effective_database_url)
     sessions = db.session_factory(engine)
     controller = OverflowController(settings, OverflowConfig(sessions, settings.site.centres), bridge.ami,
-                                    OrderService(sessions))
+                                    OrderService(sessions), live=bridge_source(bridge.live))
     await controller.start()
     api = TestClient(TestServer(init_app(settings)))
     await api.start_server()

@@ -498,7 +498,9 @@ class RemoteOverflow:
 async def _overflow_to_b(tmp_path: Path, max_calls: int) -> AsyncIterator[RemoteOverflow]:
     """A's 12345 seats all paused; its remote group is B's 110 over the peer
     trunk (`PJSIP/110@peer-110`, the trunk's max=`max_calls`), open from one
-    waiting citizen; A's live mirror and overflow controller run as in `hotline up`."""
+    waiting citizen; A's live mirror and overflow controller run as in `hotline up`,
+    except that the controller reads the live state from Redis (its other source;
+    `tests/asterisk/test_overflow.py` runs the in-memory one)."""
     p = await start_two_platforms(tmp_path, a_max_calls=max_calls,
                                   a_env={"HOTLINE_OVERFLOW_CHECK_INTERVAL": "0.1",
                                          "HOTLINE_OVERFLOW_OPEN_AFTER": "0", "HOTLINE_OVERFLOW_CLEAR_AFTER": "1"})

@@ -21,6 +21,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from ami_bridge import service
 from ami_bridge.live_state import RedisLiveState
 from ami_bridge.service import AmiBridge
+from app.live.store import LiveData, bridge_source, redis_source
 from core.centres import parse_centres
 from core.live import AMI_KEY, CHANNELS_KEY, QUEUES_KEY, SEATS_KEY, ChannelState, QueueEntry, QueueState, SeatState
 from core.settings import AmiSettings, NetworkSettings, RedisSettings, Settings, SiteSettings
@@ -120,6 +121,35 @@ async def test_when_queued_events_are_handled_together_then_one_transaction_stor
     written = [c[0] for c in batched_redis.transactions[0]]
     assert written.count("HSET") <= 3 + 1 and written.count("HDEL") <= 3
     assert written.count("HSET") + written.count("HDEL") < len(published)
+
+
+async def test_what_the_bridge_source_reads_in_memory_is_what_redis_holds_for_readers(
+        redis: Redis, two_prefixes: tuple[str, str]) -> None:
+    """The surge controller reads the bridge's model (`bridge_source`) instead
+    of Redis (`read_live`): both must give it the same live state — before
+    the first snapshot, after it, and after a call's events."""
+    prefix = two_prefixes[0]
+    client = Redis(connection_pool=redis.connection_pool)
+    live = RedisLiveState(client, prefix, DIRECTORY, clock=lambda: NOW + 10)
+    await live.connected(NOW)
+    in_memory, in_redis = bridge_source(live), redis_source(redis, prefix)
+
+    async def same() -> LiveData:
+        memory, stored_data = await in_memory(), await in_redis()
+        assert memory == stored_data
+        return memory
+
+    before = await same()
+    assert before.ami["connected"] == "1" and not (before.queues or before.seats or before.channels)
+    await live.resync(transcript("queue_status_idle.ami"), "22.10.1",
+                      channels=transcript("core_show_channels_idle.ami"))
+    idle = await same()
+    assert idle.queues and idle.seats
+    await live.handle_events(events(*CALL))
+    busy = await same()
+    assert busy != idle  # the events changed what both show
+    await live.disconnected()
+    assert (await same()).ami["connected"] == "0"
 
 
 async def test_when_a_batch_holds_malformed_events_then_they_are_counted_and_skipped(
