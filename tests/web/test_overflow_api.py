@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
 from app.overflow.http import OVERFLOW
-from core.live import SURGE_KEY
+from core.live import SEATS_KEY, SURGE_KEY
 from core.overflow import CentreLoad, SurgeChange, validate_group
 from core.settings import Settings
 from tests.web.conftest import authorize
@@ -155,3 +155,30 @@ async def test_surge_events_are_kept_for_reports(client: TestClient, settings: S
     assert (await client.get("/api/overflow/surges", params={"centre": "110"})).status == 200
     bad = await client.get("/api/overflow/surges", params={"from": "yesterday"})
     assert bad.status == 400 and (await bad.json())["field"] == "from"
+
+
+async def test_when_a_process_runs_the_bridge_then_its_surge_controller_reads_the_live_state_in_memory(
+        settings: Settings, redis: Redis) -> None:
+    """`hotline up` and `hotline ami-bridge`: the controller sees the bridge's
+    model, not Redis (nothing is connected: the model is filled by hand)."""
+    from app.overflow.controller import OverflowController
+    from app.runtime.platform import Platform
+    from tests.unit.test_live_translate import transcript
+
+    platform = Platform(settings, ["bridge"])
+    deps = await platform.wire()
+    try:
+        assert platform.bridge is not None
+        controller = next(w for w in deps.workers if isinstance(w, OverflowController))
+        live = platform.bridge.live
+        live.ami["connected"] = "1"
+        await live.resync(transcript("queue_status_idle.ami"), "22.10.1")
+        assert await redis.exists(settings.redis.prefix + SEATS_KEY)  # the bridge wrote it
+        await redis.delete(settings.redis.prefix + SEATS_KEY)  # the controller does not read it
+
+        seen = await controller.read_live()
+
+        assert seen.ami["connected"] == "1"
+        assert seen.seats and seen.seats == {ext: seat.state() for ext, seat in live.model.seats.items()}
+    finally:
+        await platform.stop()
