@@ -16,7 +16,7 @@ one upsert on `order_counters`, never from counting rows.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import Any, Protocol
@@ -139,6 +139,18 @@ class OrderChange:
     to_status: str
     actor: str
     detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Note:
+    """One audit event that changes no status (`OrderService.note_all`):
+    who, what, its detail, and the fields set with it."""
+
+    actor: str
+    kind: str
+    detail: dict[str, Any] | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+    target_centre: str | None = None
 
 
 class OrderObserver(Protocol):
@@ -571,32 +583,47 @@ class OrderService:
         three-way call, an emergency mark, a peer platform's report — with
         `fields` set in the same write (`target_centre` and `guard` as in
         `transition`).  Raises `NotFound`, `BadInput`."""
-        try:
-            check_line("actor", actor, max_len=64)
-            check_token("kind", kind)
-            if target_centre is not None:
-                check_token("target_centre", target_centre)
-        except UnsafeValue as exc:
-            raise BadInput(exc.field, exc.reason) from None
-        _check_fields(fields)
+        return await self.note_all(order_id, [Note(actor, kind, detail, fields, target_centre)], guard=guard)
+
+    async def note_all(self, order_id: str, notes: Sequence[Note], *,
+                       guard: Callable[[Order], None] | None = None) -> Order:
+        """`note` for several events in one write, in their order (the two
+        seats joining a three-way call at one answer).  All are checked
+        before anything is written; none is written if one is refused.
+        Raises `NotFound`, `BadInput`."""
+        if not notes:
+            raise BadInput("notes", "nothing to note")
+        for item in notes:
+            try:
+                check_line("actor", item.actor, max_len=64)
+                check_token("kind", item.kind)
+                if item.target_centre is not None:
+                    check_token("target_centre", item.target_centre)
+            except UnsafeValue as exc:
+                raise BadInput(exc.field, exc.reason) from None
+            _check_fields(item.fields)
         now = self.now()
         async with self._sessions.begin() as session:
             order = await repository.lock_order(session, order_id, now)
             if guard is not None:
                 guard(order)
-            for name, value in fields.items():
-                setattr(order, name, value)
-            event_detail = dict(detail or {})
-            if target_centre is not None and target_centre != order.target_centre:
-                order.target_centre = order.target = target_centre
-                order.direction = direction(order.source_centre, target_centre)
-                fields = {**fields, "target_centre": target_centre}
-            if fields:
-                event_detail.setdefault("fields", _jsonable(fields))
-            order.updated_at = now
-            await repository.add_event(session, order.id, actor=actor, kind=kind, from_status=order.status,
-                                       to_status=order.status, detail=event_detail, at=now)
-        log.info("order %s: %s by %s %s", order.number, kind, actor, detail or "")
+            for item in notes:
+                fields = dict(item.fields)
+                for name, value in fields.items():
+                    setattr(order, name, value)
+                event_detail = dict(item.detail or {})
+                if item.target_centre is not None and item.target_centre != order.target_centre:
+                    order.target_centre = order.target = item.target_centre
+                    order.direction = direction(order.source_centre, item.target_centre)
+                    fields["target_centre"] = item.target_centre
+                if fields:
+                    event_detail.setdefault("fields", _jsonable(fields))
+                order.updated_at = now
+                await repository.add_event(session, order.id, actor=item.actor, kind=item.kind,
+                                           from_status=order.status, to_status=order.status,
+                                           detail=event_detail, at=now)
+        for item in notes:
+            log.info("order %s: %s by %s %s", order.number, item.kind, item.actor, item.detail or "")
         return order
 
     async def merge(self, order_id: str, *, actor: str, kind: str, detail: dict[str, Any] | None = None,

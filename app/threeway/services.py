@@ -27,7 +27,7 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from app.orders.calls import CallFinder, Started, desk_call, follow, move_error
-from app.orders.services import OrderService
+from app.orders.services import Note, OrderService
 from app.web.errors import NotFound, Refused, Unavailable
 from core.reconcile import OpenThreeWay, SettleThreeWay
 from core.refusals import Refusal
@@ -161,11 +161,13 @@ class ThreeWayService:
         seat = seat_of_channel(self.settings.site.centres, seat_channel)
         call, _ = call.answered(seat.extension if seat else None)
         self.calls[threeway_id] = call
-        await self._note(threeway_id, f"seat:{call.invited_seat or '?'}", "joined",
-                         {"role": "invited", "seat": call.invited_seat, "centre": call.target_centre},
-                         target_seat=call.invited_seat)
-        await self._note(threeway_id, f"seat:{call.initiator_seat}", "joined",
-                         {"role": "initiator", "seat": call.initiator_seat, "centre": call.source_centre})
+        # both seats joined at this answer: one write for the two events
+        await self._notes(threeway_id, [
+            Note(f"seat:{call.invited_seat or '?'}", "joined",
+                 {"role": "invited", "seat": call.invited_seat, "centre": call.target_centre},
+                 {"target_seat": call.invited_seat}),
+            Note(f"seat:{call.initiator_seat}", "joined",
+                 {"role": "initiator", "seat": call.initiator_seat, "centre": call.source_centre})])
 
     async def no_answer(self, threeway_id: str) -> None:
         call = await self._call(threeway_id)
@@ -184,8 +186,8 @@ class ThreeWayService:
             return refusal
         seat = call.seat_of(role)
         call, outcome = call.left(role)
-        await self._note(threeway_id, f"seat:{seat}", "left", {"role": role, "seat": seat, "how": "key"})
-        await self._settle(threeway_id, call, outcome, actor=f"seat:{seat}")
+        order = await self._note(threeway_id, f"seat:{seat}", "left", {"role": role, "seat": seat, "how": "key"})
+        await self._settle(threeway_id, call, outcome, actor=f"seat:{seat}", order=order)
         if hang_up:
             await self._drop(threeway_id, role)
         return None
@@ -208,10 +210,10 @@ class ThreeWayService:
         """A seat marks the case as endangering life or property: 110 accepts, dispatch first."""
         call = await self._call(threeway_id)
         seat = call.seat_of(role)
-        await self._note(threeway_id, f"seat:{seat}", "marked",
-                         {"role": role, "seat": seat, "mark": "emergency"}, emergency=True)
+        order = await self._note(threeway_id, f"seat:{seat}", "marked",
+                                 {"role": role, "seat": seat, "mark": "emergency"}, emergency=True)
         call, outcome = call.emergency(self.settings.site.centres)
-        return await self._settle(threeway_id, call, outcome, actor=f"seat:{seat}")
+        return await self._settle(threeway_id, call, outcome, actor=f"seat:{seat}", order=order)
 
     async def citizen_gone(self, threeway_id: str) -> None:
         """The citizen hung up: the conference ends for all (the seats are
@@ -219,8 +221,8 @@ class ThreeWayService:
         call = await self._call(threeway_id)
         ringing = call.phase == "ringing"
         call, outcome = call.citizen_gone()
-        await self._note(threeway_id, "citizen", "left", {"role": "citizen"})
-        await self._settle(threeway_id, call, outcome, actor="citizen")
+        order = await self._note(threeway_id, "citizen", "left", {"role": "citizen"})
+        await self._settle(threeway_id, call, outcome, actor="citizen", order=order)
         if ringing and self.telephony is not None:
             await self.telephony.drop_ring(threeway_id)
         if self.telephony is not None:
@@ -235,8 +237,9 @@ class ThreeWayService:
             return
         seat = call.seat_of(role)
         call, outcome = call.left(role)
-        await self._note(threeway_id, f"seat:{seat}", "left", {"role": role, "seat": seat, "how": "hung_up"})
-        await self._settle(threeway_id, call, outcome, actor=f"seat:{seat}")
+        order = await self._note(threeway_id, f"seat:{seat}", "left",
+                                 {"role": role, "seat": seat, "how": "hung_up"})
+        await self._settle(threeway_id, call, outcome, actor=f"seat:{seat}", order=order)
 
     # ------------------------------------------------ the reconciler's side
 
@@ -331,7 +334,10 @@ class ThreeWayService:
         self.calls[threeway_id] = call
         return call
 
-    async def _settle(self, threeway_id: str, call: ThreeWay, outcome: Outcome | None, *, actor: str) -> Any | None:
+    async def _settle(self, threeway_id: str, call: ThreeWay, outcome: Outcome | None, *, actor: str,
+                      order: Any | None = None) -> Any | None:
+        """Keep `call`; with an `outcome`, the order takes it.  `order`: the
+        order as the note just before wrote it (read again when not given)."""
         self.calls[threeway_id] = call
         if outcome is None:
             return None
@@ -339,7 +345,8 @@ class ThreeWayService:
         if outcome.status == "accepted":
             fields.update(handoff_rule=outcome.rule, target_seat=outcome.seat, emergency=outcome.emergency)
         detail = {"rule": outcome.rule, "centre": outcome.centre, "seat": outcome.seat}
-        order = await self.orders.get(threeway_id)
+        if order is None:
+            order = await self.orders.get(threeway_id)
         if order.status == outcome.status:  # an emergency overriding an agreement
             return await self.orders.note(threeway_id, actor=actor, kind="outcome", detail=detail,
                                           target_centre=outcome.centre, **fields)
@@ -348,8 +355,14 @@ class ThreeWayService:
         return await follow(self.orders, threeway_id, outcome.status, event=outcome.rule or outcome.reason or "decided",
                             actor=actor, detail=detail, target_centre=outcome.centre, **fields)
 
-    async def _note(self, threeway_id: str, actor: str, kind: str, detail: dict[str, Any], **fields: Any) -> None:
+    async def _note(self, threeway_id: str, actor: str, kind: str, detail: dict[str, Any],
+                    **fields: Any) -> Any | None:
+        """The note on the three-way call's order; returns the order (None when there is none)."""
+        return await self._notes(threeway_id, [Note(actor, kind, detail, fields)])
+
+    async def _notes(self, threeway_id: str, notes: list[Note]) -> Any | None:
         try:
-            await self.orders.note(threeway_id, actor=actor, kind=kind, detail=detail, **fields)
+            return await self.orders.note_all(threeway_id, notes)
         except NotFound:
-            log.warning("three-way %s: no such order for %s", threeway_id, kind)
+            log.warning("three-way %s: no such order for %s", threeway_id, ", ".join(n.kind for n in notes))
+            return None

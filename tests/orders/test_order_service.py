@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from app.orders.calls import follow
-from app.orders.services import OrderService
+from app.orders.services import Note, OrderService
 from app.runtime.models import Order
 from app.web.errors import BadInput, NotFound
 from core.orders import FinalOrder, IllegalTransition
@@ -259,3 +259,27 @@ async def test_when_the_class_changes_after_dispatch_then_the_deadlines_follow_t
     assert [(o.id, b) for o, b in flagged] == [(order.id, "sign")]
     general = await service.update(order.id, actor="supervisor:li", order_class="general")
     assert (general.sign_due_at, general.on_site_due_at, general.sign_overdue_at) == (None, None, None)
+
+
+async def test_when_several_notes_are_written_together_then_they_follow_in_order_or_none_is_written(
+    service: OrderService
+) -> None:
+    """`note_all`: the two seats of a three-way call joining at one answer."""
+    order = await new_transfer(service, mode="three_way", order_id="tw-0001")
+
+    noted = await service.note_all("tw-0001", [
+        Note("seat:2001", "joined", {"role": "invited"}, {"target_seat": "2001"}),
+        Note("seat:1001", "joined", {"role": "initiator"}, target_centre="110")])
+
+    assert (noted.status, noted.target_seat) == (order.status, "2001")
+    events = await service.events("tw-0001")
+    assert [(e.kind, e.actor, e.from_status, e.to_status, e.detail) for e in events[1:]] == [
+        ("joined", "seat:2001", "pending", "pending", {"role": "invited", "fields": {"target_seat": "2001"}}),
+        ("joined", "seat:1001", "pending", "pending", {"role": "initiator"})]  # 110 already: no change
+    with pytest.raises(BadInput) as refused:
+        await service.note_all("tw-0001", [Note("seat:2001", "left", {"role": "invited"}),
+                                           Note("seat:1001", "left\r\nx", {"role": "initiator"})])
+    assert refused.value.field == "kind"
+    assert len(await service.events("tw-0001")) == len(events)  # the good one was not written either
+    with pytest.raises(NotFound):
+        await service.note_all("tw-nope", [Note("seat:1001", "joined")])
