@@ -14,6 +14,7 @@ stops it — never silently.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -115,6 +116,9 @@ class AsteriskProcess:
         except TimeoutError:
             await self.stop()
             raise RuntimeError(f"Asterisk did not boot within {timeout:.0f}s; see {log_path}") from None
+        except BaseException:  # cancelled while booting (Ctrl-C, SIGTERM) or it exited: not left running
+            await self.stop()
+            raise
 
     async def _wait_booted(self) -> None:
         assert self.proc is not None
@@ -167,7 +171,10 @@ class AsteriskProcess:
         if self.proc is None or self.proc.returncode is not None:
             return
         log.info("stopping asterisk pid=%s", self.proc.pid)
-        await self.rx("core stop now", timeout=5)
+        rc, _ = await self.rx("core stop now", timeout=5)
+        if rc != 0 and self.proc.returncode is None:  # no control socket yet (still booting): its signal
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
         try:
             await asyncio.wait_for(self.proc.wait(), timeout)
         except TimeoutError:

@@ -178,6 +178,35 @@ def cmd_db(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_benchmark(coro: Coroutine[Any, Any, Any]) -> Any:
+    """`asyncio.run(coro)`, stopped by SIGTERM as by Ctrl-C: the benchmark is
+    cancelled, so its `finally` blocks stop the Asterisk processes and the
+    servers it started (killed outright, they stayed up and the next run met
+    "Asterisk already running").  Exits 143 after a SIGTERM."""
+    async def run() -> Any:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        terminated: list[bool] = []
+
+        def terminate() -> None:
+            terminated.append(True)
+            task.cancel()
+
+        loop.add_signal_handler(signal.SIGTERM, terminate)
+        try:
+            return await coro
+        except asyncio.CancelledError:
+            if terminated:
+                print("hotline: benchmark stopped by SIGTERM; what it started is stopped", file=sys.stderr)
+                raise SystemExit(128 + signal.SIGTERM) from None
+            raise
+        finally:
+            loop.remove_signal_handler(signal.SIGTERM)
+
+    return asyncio.run(run())
+
+
 def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     if args.what == "catalogue":
         from app.catalogue.commands import cmd_bench_catalogue
@@ -186,14 +215,14 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     if args.what == "federation":
         from app.tools.federation_bench import run_federation_bench
 
-        print(json.dumps(asyncio.run(run_federation_bench(
+        print(json.dumps(_run_benchmark(run_federation_bench(
             settings, pushes=args.calls, concurrency=args.concurrency, statuses=args.statuses,
             database_url=args.peer_database_url)), indent=2))
         return 0
     if args.what in ("handoff", "transfer"):  # `transfer`: the name it had before
         from app.tools.handoff_bench import run_handoff_bench
 
-        print(json.dumps(asyncio.run(run_handoff_bench(settings, count=args.calls,
+        print(json.dumps(_run_benchmark(run_handoff_bench(settings, count=args.calls,
                                                        background_calls=args.background_calls,
                                                        across_trunk=args.across_trunk)), indent=2))
         return 0
@@ -207,7 +236,7 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
         except ValueError:
             print(f"hotline: --rates {args.rates!r}: expected calls per second, e.g. 5,10,15", file=sys.stderr)
             return 2
-        result = asyncio.run(run_load_bench(settings, rates=rates, step_s=args.step_s,
+        result = _run_benchmark(run_load_bench(settings, rates=rates, step_s=args.step_s,
                                             handoff_share=args.handoff_share, threeway_share=args.threeway_share,
                                             talk_s=args.talk_s, seats=args.seats,
                                             database_url=args.database_url or None,
@@ -216,7 +245,7 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     from app.tools.agi_bench import run_agi_bench
 
-    result = asyncio.run(run_agi_bench(settings, calls=args.calls))
+    result = _run_benchmark(run_agi_bench(settings, calls=args.calls))
     print(json.dumps(result, indent=2))
     return 0
 

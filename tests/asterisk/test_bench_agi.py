@@ -3,10 +3,20 @@ over classic AGI on the real Asterisk (figures are for notes, never asserted
 as timings)."""
 from __future__ import annotations
 
+import asyncio
+import os
+import re
+import signal
+import sys
 from pathlib import Path
 
+import pytest
+
+from app.runtime.asterisk import AsteriskProcess
 from app.tools.agi_bench import run_agi_bench
-from tests.support.pbx import rig_settings
+from core.settings import PROJECT_ROOT, Settings
+from tests.support.pbx import rig_env, rig_settings
+from tests.support.waiting import eventually
 
 
 async def test_every_timed_call_is_decided_by_the_inbound_route_over_both_kinds_of_agi(tmp_path: Path) -> None:
@@ -15,3 +25,53 @@ async def test_every_timed_call_is_decided_by_the_inbound_route_over_both_kinds_
     # a route the server does not know takes the safe path: no status "OK"
     assert result["statuses"] == {"fast": {"OK": 3}, "classic": {"OK": 3}}, result["statuses"]
     assert result["fastagi"]["n"] == 3 and result["classic_agi"]["n"] == 3
+
+
+@pytest.mark.parametrize("when", ["asterisk booting", "calls being timed"])
+async def test_when_the_benchmark_is_terminated_then_the_asterisk_it_started_stops_too(
+        tmp_path: Path, when: str) -> None:
+    """SIGTERM (a CI timeout, `kill`, systemd) ends `hotline bench` as Ctrl-C
+    does: the Asterisk it started does not outlive it (it used to, and the
+    next run met "Asterisk already running") — while it boots, and while the
+    benchmark's calls run."""
+    env = rig_env(tmp_path)
+    asterisk = AsteriskProcess(Settings.from_env(env))
+    bench = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "app.runtime.cli", "bench", "agi", "--calls", "100000", cwd=str(PROJECT_ROOT),
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}, **env},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    pid: int | None = None
+    try:
+        pid = await eventually(asterisk.running_instance, timeout=60, what="the benchmark's Asterisk running")
+        await eventually(lambda: _accepts(int(env["HOTLINE_AMI_PORT"])), timeout=30, what="its AMI answering")
+        if when == "calls being timed":
+            await eventually(lambda: _calls_processed(asterisk), timeout=30, what="a timed call")
+
+        bench.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(bench.communicate(), 60)
+
+        assert bench.returncode == 128 + signal.SIGTERM, stderr.decode(errors="replace")[-2000:]
+        assert b"stopped by SIGTERM" in stderr
+        await eventually(lambda: asterisk.running_instance() is None, timeout=20,
+                         what=f"its Asterisk stopped ({stderr.decode(errors='replace')[-1500:]})")
+    finally:
+        if bench.returncode is None:
+            bench.kill()
+            await bench.wait()
+        if pid is not None and asterisk.running_instance() is not None:
+            await asterisk.stop_instance(pid)
+
+
+async def _accepts(port: int) -> bool:
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+    except OSError:
+        return False
+    writer.close()
+    return True
+
+
+async def _calls_processed(asterisk: AsteriskProcess) -> bool:
+    rc, out = await asterisk.rx("core show calls")
+    match = re.search(r"(\d+) calls? processed", out)
+    return rc == 0 and match is not None and int(match.group(1)) > 0

@@ -47,6 +47,13 @@ log = logging.getLogger(__name__)
 
 
 def rig_settings(state_dir: Path, **env: str) -> Settings:
+    return Settings.from_env(rig_env(state_dir, **env))
+
+
+def rig_env(state_dir: Path, **env: str) -> dict[str, str]:
+    """The HOTLINE_* variables of a rig: its own state dir, free ports, a
+    Redis prefix of its own (what `rig_settings` reads, and what a `hotline`
+    command run as a process for the rig is given)."""
     base = {
         "HOTLINE_STATE_DIR": str(state_dir),
         "HOTLINE_SEAT_MODE": "simulated",
@@ -71,7 +78,7 @@ def rig_settings(state_dir: Path, **env: str) -> Settings:
     if os.environ.get("HOTLINE_ASTERISK_PREFIX"):
         base["HOTLINE_ASTERISK_PREFIX"] = os.environ["HOTLINE_ASTERISK_PREFIX"]
     base.update(env)
-    return Settings.from_env(base)
+    return base
 
 
 class EventLog:
