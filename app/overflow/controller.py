@@ -5,9 +5,9 @@ Every `Settings.overflow.check_s` it reads the remote seat groups
 queue/seat state the AMI bridge keeps — in memory, as the bridge runs in
 the controller's process wherever it runs (`app.live.store.bridge_source`),
 else from Redis — asks `core.overflow.surge_step` whether each group opens
-or closes, records every transition
-(`overflow_surge_events`) and publishes the per-centre surge view the
-dashboard shows (`{prefix}overflow:surge`, read by `/api/live`).
+or closes, records every transition (`overflow_surge_events`) and
+publishes the per-centre surge view the dashboard shows
+(`{prefix}overflow:surge`, read by `/api/live`).
 
 Applying a plan is reconciling: for each centre's public queue, the dynamic
 members Asterisk reports (`QueueStatus`) are compared with the members of the

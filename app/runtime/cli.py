@@ -223,8 +223,8 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
         from app.tools.handoff_bench import run_handoff_bench
 
         print(json.dumps(_run_benchmark(run_handoff_bench(settings, count=args.calls,
-                                                       background_calls=args.background_calls,
-                                                       across_trunk=args.across_trunk)), indent=2))
+                                                          background_calls=args.background_calls,
+                                                          across_trunk=args.across_trunk)), indent=2))
         return 0
     if args.what == "load":
         from app.tools.load_bench import run_load_bench
@@ -237,10 +237,10 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
             print(f"hotline: --rates {args.rates!r}: expected calls per second, e.g. 5,10,15", file=sys.stderr)
             return 2
         result = _run_benchmark(run_load_bench(settings, rates=rates, step_s=args.step_s,
-                                            handoff_share=args.handoff_share, threeway_share=args.threeway_share,
-                                            talk_s=args.talk_s, seats=args.seats,
-                                            database_url=args.database_url or None,
-                                            baseline=not args.no_baseline))
+                                               handoff_share=args.handoff_share, threeway_share=args.threeway_share,
+                                               talk_s=args.talk_s, seats=args.seats,
+                                               database_url=args.database_url or None,
+                                               baseline=not args.no_baseline))
         print(json.dumps(result, indent=2))
         return 0
     from app.tools.agi_bench import run_agi_bench
