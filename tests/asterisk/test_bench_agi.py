@@ -42,10 +42,10 @@ async def test_when_the_benchmark_is_terminated_then_the_asterisk_it_started_sto
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     pid: int | None = None
     try:
+        # its pid file names it before it has fully booted
         pid = await eventually(asterisk.running_instance, timeout=60, what="the benchmark's Asterisk running")
-        await eventually(lambda: _accepts(int(env["HOTLINE_AMI_PORT"])), timeout=30, what="its AMI answering")
         if when == "calls being timed":
-            await eventually(lambda: _calls_processed(asterisk), timeout=30, what="a timed call")
+            await eventually(lambda: _calls_processed(asterisk), timeout=30, what="calls timed")
 
         bench.send_signal(signal.SIGTERM)
         _, stderr = await asyncio.wait_for(bench.communicate(), 60)
@@ -62,16 +62,8 @@ async def test_when_the_benchmark_is_terminated_then_the_asterisk_it_started_sto
             await asterisk.stop_instance(pid)
 
 
-async def _accepts(port: int) -> bool:
-    try:
-        _, writer = await asyncio.open_connection("127.0.0.1", port)
-    except OSError:
-        return False
-    writer.close()
-    return True
-
-
 async def _calls_processed(asterisk: AsteriskProcess) -> bool:
+    """Asterisk has processed a few of the benchmark's calls (well past its boot)."""
     rc, out = await asterisk.rx("core show calls")
     match = re.search(r"(\d+) calls? processed", out)
-    return rc == 0 and match is not None and int(match.group(1)) > 0
+    return rc == 0 and match is not None and int(match.group(1)) >= 4
