@@ -28,7 +28,9 @@ AgentConnect, Asterisk's clock) p50/p95, failed calls, and
 CPU per call of Asterisk and of the product's Python process from
 /proc/<pid>/stat (utime + stime).  After the ramp (ours): handoff orders
 lost (no order for a handed-over call) or not accepted.  The load
-generator (this process) is measured in neither.
+generator (this process) is measured in neither; its own CPU share and how
+busy the whole machine was (/proc/stat) are reported beside them, so a step
+where the rig and the product together fill the CPUs can be told apart.
 
 Figures for notes, never timed assertions.  Digits are typed like the
 transfer benchmark's (`app.tools.handoff_bench`: 100 ms keys, 150 ms apart).
@@ -100,6 +102,15 @@ def cpu_seconds_named(name: str) -> float:
     step is counted in the postmaster that reaped it, so the sum never goes
     down)."""
     return sum(sum(int(f) for f in fields[11:15]) / CLK_TCK for _, comm, fields in _processes() if comm == name)
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, all) CPU seconds of the whole machine so far, every CPU summed
+    (/proc/stat's first eight fields: guest time is already in user; busy
+    is all but idle and iowait)."""
+    with open("/proc/stat", encoding="ascii") as f:
+        ticks = [int(v) for v in f.readline().split()[1:9]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / CLK_TCK, sum(ticks) / CLK_TCK
 
 
 def _cpu(pids: dict[str, int | str | None]) -> dict[str, float]:
@@ -248,22 +259,30 @@ def _summary(values: list[float]) -> dict[str, float | int]:
     return {"n": len(values), "p50_ms": round(percentile(values, 50), 1), "p95_ms": round(percentile(values, 95), 1)}
 
 
-async def _drained(ami: AmiManager, timeout_s: float = 30.0) -> None:
-    """Wait for the step's calls to end, then hang up what is left.  An
-    overloaded Asterisk may drop the bench's own AMI link (a ping not
-    answered in time): wait for it to come back rather than end the run."""
+async def _drained(ami: AmiManager, timeout_s: float = 30.0, sweep_s: float = 120.0) -> None:
+    """Wait for the step's calls to end, then hang up what is left until
+    nothing is.  An overloaded Asterisk may drop the bench's own AMI link (a
+    ping not answered in time) or answer late: wait for it and ask again
+    rather than end the run; only an Asterisk still holding channels after
+    `sweep_s` more seconds of hang-ups ends it."""
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    swept_until = deadline + sweep_s
+    while True:
+        now = time.monotonic()
         try:
             if not await simulation.channels(ami):
                 return
+            if now >= swept_until:
+                raise RuntimeError(f"channels still up {timeout_s + sweep_s:.0f}s after the step ended")
+            if now >= deadline:
+                await ami.send({"Action": "Hangup", "Channel": "/^Local/"})
         except AmiError:
-            with contextlib.suppress(TimeoutError):
-                await ami.wait_connected(max(0.1, deadline - time.monotonic()))
+            if now >= swept_until:
+                raise
+            with contextlib.suppress(AmiError):
+                await ami.wait_connected(max(0.1, swept_until - now))
             continue
-        await asyncio.sleep(0.2)
-    await ami.wait_connected(timeout_s)
-    await ami.send({"Action": "Hangup", "Channel": "/^Local/"})
+        await asyncio.sleep(0.2 if now < deadline else 1.0)
 
 
 async def _ramp(ami: AmiManager, *, mode: str, rates: list[float], step_s: float,
@@ -287,7 +306,7 @@ async def _ramp(ami: AmiManager, *, mode: str, rates: list[float], step_s: float
                 kind = "handoff" if draw < handoff_share else "threeway" if draw < handoff_share + threeway_share \
                     else "plain"
                 calls.append(Call(number=f"139{next(numbers):08d}", kind=kind))
-            cpu0 = _cpu(pids)
+            cpu0, own0, machine0 = _cpu(pids), time.process_time(), machine_cpu()
             t0 = time.monotonic()
             tasks = []
             for i, call in enumerate(calls):
@@ -300,7 +319,7 @@ async def _ramp(ami: AmiManager, *, mode: str, rates: list[float], step_s: float
             await asyncio.gather(*tasks)
             await _drained(ami)
             wall = time.monotonic() - t0
-            cpu1 = _cpu(pids)
+            cpu1, own1, machine1 = _cpu(pids), time.process_time(), machine_cpu()
             done = [c for c in calls if c.setup_ms is not None]
             handed = [c for c in calls if c.key_to_answer_ms is not None]
             setup_last = max((c.started + c.setup_ms / 1000 for c in calls if c.setup_ms is not None),
@@ -323,6 +342,9 @@ async def _ramp(ami: AmiManager, *, mode: str, rates: list[float], step_s: float
                 "cpu_ms_per_call": {name: round((cpu1[name] - cpu0[name]) * 1000 / max(len(done), 1), 2)
                                     for name in cpu1},
                 "cpu_share_of_one_core": {name: round((cpu1[name] - cpu0[name]) / wall, 3) for name in cpu1},
+                # the rig's own demand on the same CPUs: a saturated machine shows here first
+                "load_generator_share_of_one_core": round((own1 - own0) / wall, 3),
+                "machine_busy_share": round((machine1[0] - machine0[0]) / max(machine1[1] - machine0[1], 1e-9), 3),
                 "wall_s": round(wall, 1),
             })
             every.extend(calls)

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import pytest
 
+from app.tools import simulation
 from tests.support.pbx import Pbx
+from tests.support.waiting import eventually
 
 CITIZEN = "13800138000"
 
@@ -27,6 +29,26 @@ async def test_when_citizen_dials_centre_then_a_seat_of_that_centre_sees_citizen
     assert leg["BridgeId"] and leg["BridgeId"] == member["BridgeId"]
 
     await pbx.hang_up(call.handset_id)
+
+
+async def test_when_the_rig_hangs_up_a_handset_by_its_uniqueid_then_the_whole_call_ends(pbx: Pbx) -> None:
+    call = await pbx.citizen_dials("12345", CITIZEN)
+    await pbx.seat_answered(CITIZEN)
+    other = await pbx.citizen_dials("110", "13900139000")
+    await pbx.seat_answered("13900139000")
+
+    assert await simulation.hang_up(pbx.ami, call.handset_id) is True
+
+    async def gone() -> bool:
+        uniqueids = {c.get("Uniqueid") for c in await pbx.channels()}
+        return call.handset_id not in uniqueids and call.pbx_leg_id not in uniqueids
+    await eventually(gone, what="the citizen's channels gone")
+    # the other call is untouched; a second hang-up finds nothing
+    assert await pbx.channel_by_uniqueid(other.pbx_leg_id) is not None
+    assert await simulation.hang_up(pbx.ami, call.handset_id) is False
+    with pytest.raises(ValueError):
+        await simulation.hang_up(pbx.ami, "/^Local/")
+    await pbx.hang_up(other.handset_id)
 
 
 async def test_when_fastagi_server_is_down_then_call_still_reaches_12345_queue_and_a_seat(pbx: Pbx) -> None:
