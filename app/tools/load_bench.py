@@ -224,10 +224,16 @@ async def _one_call(ami: AmiManager, answers: _Answers, call: Call, *, mode: str
             if pressed_ts is None:
                 raise LookupError("the seat's key press was not seen on its leg")
             call.key_to_answer_ms = (answered_ts - pressed_ts) * 1000
-            await asyncio.sleep(talk_s)
             if mode == "baseline" and call.kind == "threeway":
-                # Asterisk's attended transfer completes when the transferring seat hangs up
+                # Asterisk's attended transfer completes when the transferring seat hangs up,
+                # half-way through the talk: the citizen hanging up at once after it could
+                # leave the 110 seat's leg up, and the seat hanging up as the 110 seat
+                # answers has crashed this Asterisk (22.10, Local channels)
+                await asyncio.sleep(talk_s / 2)
                 await ami.send({"Action": "Hangup", "Channel": phone})
+                await asyncio.sleep(talk_s / 2)
+            else:
+                await asyncio.sleep(talk_s)
     except (TimeoutError, LookupError, RuntimeError, AmiError) as exc:
         call.failed = type(exc).__name__
     finally:
