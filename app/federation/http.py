@@ -12,7 +12,8 @@ HMAC-SHA256>` over method, path, timestamp, nonce and the body's SHA-256
 (`core.federation.canonical_request`).  Unknown peer, bad signature, a time
 outside the window or a nonce seen before: 401.  An order the peer is not
 party to: 403.  Every signed request is logged (peer, time, path, body digest,
-answer).
+answer); refused ones are counted, and the first ones per client address are
+logged too (`app.federation.refusals`).
 
 Admin routes (bearer tokens):
 
@@ -81,8 +82,10 @@ def peer_signed(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     A hotline-link peer names itself in `X-Hotline-Peer`; a foreign peer
     (a route with `{peer}` in its path) is named by the path and signs with
     the header names its mapping declares (`core.federation_mapping`).
-    Every request — refused ones too — is a line of the audit log
-    (`FederationExchange`: who, when, what, the answer)."""
+    Every signed request is a line of the audit log (`FederationExchange`:
+    who, when, what, the answer); a refused one too, unless its address or
+    all addresses together have had their share of lines this minute
+    (`app.federation.refusals`: then it is only counted)."""
 
     @functools.wraps(handler)
     async def checked(request: web.Request) -> web.StreamResponse:
@@ -110,8 +113,13 @@ def peer_signed(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                 log.exception("could not log %s's request on %s", name[:64], request.path)
 
         async def refuse(reason: str) -> web.HTTPUnauthorized:
-            log.warning("federation request from %r on %s refused: %s", name[:64], request.path, reason)
-            await audit(401, reason)
+            # not proven a peer: the first refusals are written down, a flood is only counted
+            unwritten = service.refusals.admit(request.remote or "-", reason)
+            if unwritten is not None:
+                more = f" ({unwritten} more from this address not written)" if unwritten else ""
+                log.warning("federation request from %r (%s) on %s refused: %s%s", name[:64], request.remote,
+                            request.path, reason, more)
+                await audit(401, reason + more)
             return _refuse(reason)
 
         if path_peer and (peer is None or peer.mapping is None):

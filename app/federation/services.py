@@ -34,6 +34,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.federation import store
+from app.federation.refusals import RefusalAudit
 from app.orders.services import OrderChange, OrderService
 from app.runtime.models import ORDER_MODES, FederationOutbox, Order
 from app.web.errors import BadInput, Conflict, HotlineError, NotFound
@@ -109,6 +110,7 @@ class FederationService:
         self.settings = settings
         self.sessions = sessions
         self.orders = orders
+        self.refusals = RefusalAudit()  # which refused peer requests get an audit line
         self.wake: Callable[[], None] = lambda: None  # the pusher sets this
         # Real time, whatever the orders' clock says: signature timestamps are
         # checked against it, and the nonces are kept and pruned by it.

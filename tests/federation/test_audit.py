@@ -7,6 +7,10 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+from prometheus_client import REGISTRY
+
+from app.federation.refusals import RefusalAudit
+from app.metrics.collect import REFUSALS
 from app.runtime.models import FederationExchange
 from tests.federation.conftest import (
     SECRET,
@@ -57,6 +61,40 @@ async def test_when_orders_flow_then_each_side_logs_who_when_what_and_the_answer
         assert r.status == 401
     [refused] = _lines(await pair.a.exchanges(), direction="in", answer=401)
     assert (refused.peer, refused.note, refused.body_sha256) == ("police-110", "bad signature", digest(body))
+
+
+async def test_when_an_unproven_caller_floods_the_peer_api_then_only_its_first_refusals_are_written(
+        pair: Pair) -> None:
+    audit = RefusalAudit(per_address="3/second", in_all="100/minute")
+    pair.a.federation.refusals = audit
+    REFUSALS.watch(audit)
+    counted_before = REGISTRY.get_sample_value("hotline_federation_refused_total", {"reason": "unsigned"}) or 0
+    path = "/api/federation/orders"
+    assert pair.b.http is not None
+
+    async def unsigned() -> int:
+        assert pair.b.http is not None
+        async with pair.b.http.post(pair.a.url + path, data=b"{}", headers={"X-Hotline-Peer": "anyone"}) as r:
+            return r.status
+
+    assert [await unsigned() for _ in range(20)] == [401] * 20
+    refused = _lines(await pair.a.exchanges(), direction="in", answer=401)
+    assert len(refused) == 3 and all(line.note.startswith("unsigned request") for line in refused)
+    assert REGISTRY.get_sample_value("hotline_federation_refused_total", {"reason": "unsigned"}) \
+        == counted_before + 20
+
+    # once the address's window has moved on, its next refusal is written, saying how many were not
+    sent = 20
+
+    async def written_again() -> FederationExchange | None:
+        nonlocal sent
+        assert await unsigned() == 401
+        sent += 1
+        lines = _lines(await pair.a.exchanges(), direction="in", answer=401)
+        return lines[3] if len(lines) > 3 else None
+    line = await eventually(written_again, timeout=5, interval=0.2, what="a refusal written again")
+    assert line.note is not None and line.note.endswith(f"({sent - 4} more from this address not written)")
+    assert audit.unwritten == 0
 
 
 async def test_when_nonces_outlive_the_replay_window_then_they_are_pruned_and_replays_stay_refused(
