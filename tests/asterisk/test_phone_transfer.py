@@ -134,7 +134,12 @@ async def _accepted_by_2001(pbx: Pbx, orders: OrderReader, call: CitizenCall, re
             order.citizen_number) == ("transfer", "12345", "110", "1001", "2001", CITIZEN)
     assert order.release_mode == release_mode
     leg = await _pbx_leg(pbx, "2001")
-    assert await _var(pbx, leg["Channel"], "HOTLINE_HANDOFF_ID") == order.id
+    # the journal writes the order first, then the id on the call's channels (an attended
+    # transfer's: a Setvar after the write)
+
+    async def carries_id() -> bool:
+        return await _var(pbx, leg["Channel"], "HOTLINE_HANDOFF_ID") == order.id
+    await eventually(carries_id, timeout=5, what="the 110 seat's leg carrying the handoff id")
     return leg
 
 
