@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,6 +21,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -34,9 +36,15 @@ log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
-def create_engine(database_url: str) -> AsyncEngine:
+# A pooled PostgreSQL connection unused for longer than this is pinged before use.
+PING_AFTER_IDLE_S = 10.0
+_LAST_USED = "hotline_last_used"
+
+
+def create_engine(database_url: str, *, ping_after_idle_s: float = PING_AFTER_IDLE_S) -> AsyncEngine:
     """An async engine; SQLite gets WAL, foreign keys and `app.runtime.sqlite_driver`;
-    PostgreSQL connections are pinged when taken from the pool.
+    a PostgreSQL connection left unused in the pool for `ping_after_idle_s`
+    is pinged when taken again (`_ping_after_idle`).
 
     For a SQLite file the parent directory is created.  PostgreSQL
     connections time out after 5 s instead of hanging a request.
@@ -49,15 +57,44 @@ def create_engine(database_url: str) -> AsyncEngine:
         # statements on the loop's thread; commits and lock waits in aiosqlite's
         kwargs["connect_args"] = {"async_creator_fn": sqlite_driver.connect}
     elif url.get_backend_name() == "postgresql":
-        # a server restarted since the connection was pooled: found out by a
-        # ping at checkout, not by the handoff that uses it (a file has no such
-        # thing)
-        kwargs["pool_pre_ping"] = True
         kwargs["connect_args"] = {"timeout": 5}
     engine = create_async_engine(url, **kwargs)
     if url.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    elif url.get_backend_name() == "postgresql":
+        _ping_after_idle(engine, ping_after_idle_s)
     return engine
+
+
+def _ping_after_idle(engine: AsyncEngine, idle_s: float) -> None:
+    """A server restarted while a connection sat in the pool is found out by a
+    ping when the connection is taken again, not by the handoff that uses it
+    (the pool then opens a new one) — but only after `idle_s` unused.
+    SQLAlchemy's `pool_pre_ping` pings at every checkout: three round trips
+    (BEGIN, an empty query, ROLLBACK) before each transaction, about as many
+    as a handoff's own writes.  A connection in use within the last seconds
+    saw the server then; if it went since, the statement fails, SQLAlchemy
+    drops the pool's connections, and the callers' retries (the outbox, the
+    journal) get new ones."""
+    pool = engine.sync_engine.pool
+    dialect = engine.sync_engine.dialect
+
+    def used(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_LAST_USED] = time.monotonic()
+
+    def checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        last = record.info.get(_LAST_USED)
+        if last is not None and time.monotonic() - last < idle_s:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # the pool retries with a new connection
+            raise DisconnectionError(f"pooled connection failed its ping: {exc}") from exc
+        record.info[_LAST_USED] = time.monotonic()
+
+    event.listen(pool, "connect", used)
+    event.listen(pool, "checkin", used)
+    event.listen(pool, "checkout", checkout)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

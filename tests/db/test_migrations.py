@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -15,6 +16,7 @@ from app.orders import repository
 from app.runtime import db
 from app.runtime.models import Base, Order
 from app.web.errors import BadInput, NotFound
+from tests.conftest import POSTGRES_URL
 
 BEIJING = timezone(timedelta(hours=8))
 
@@ -175,13 +177,50 @@ async def test_when_sqlite_is_used_then_it_runs_in_wal_mode_with_foreign_keys_en
         await engine.dispose()
 
 
-async def test_a_pooled_connection_is_pinged_at_checkout_on_postgresql_only(database_url: str) -> None:
-    # a PostgreSQL restart is found by the ping, not by the handoff that takes the
-    # connection; a SQLite file has nothing to find, and each ping would be a
-    # round trip through aiosqlite's thread
-    engine = db.create_engine(database_url)
+async def _backend_pid(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        return int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+
+
+async def _terminate(pid: int) -> None:
+    admin = db.create_engine(POSTGRES_URL)
     try:
-        pinged = engine.sync_engine.pool._pre_ping
-        assert pinged is (engine.dialect.name == "postgresql")
+        async with admin.connect() as conn:
+            assert (await conn.execute(text(f"SELECT pg_terminate_backend({pid})"))).scalar_one()
+    finally:
+        await admin.dispose()
+
+
+@pytest.mark.postgres
+async def test_when_a_pooled_connection_sat_idle_and_the_server_dropped_it_then_the_next_use_gets_a_new_one(
+        postgres_url: str) -> None:
+    # the ping after idle finds the dead connection, not the handoff that takes it
+    engine = db.create_engine(postgres_url, ping_after_idle_s=0.0)
+    try:
+        before = await _backend_pid(engine)
+        await _terminate(before)
+        after = await _backend_pid(engine)   # no error: the pool opened a new connection
+        assert after != before
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.postgres
+async def test_when_a_pooled_connection_is_taken_again_at_once_then_it_is_not_pinged(
+        postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a ping is three round trips (BEGIN, an empty query, ROLLBACK): not before every transaction
+    engine = db.create_engine(postgres_url)
+    pings: list[object] = []
+    real_ping = engine.sync_engine.dialect.do_ping
+
+    def counted_ping(dbapi_connection: Any) -> bool:
+        pings.append(dbapi_connection)
+        return real_ping(dbapi_connection)
+    monkeypatch.setattr(engine.sync_engine.dialect, "do_ping", counted_ping)
+    try:
+        first = await _backend_pid(engine)
+        for _ in range(20):
+            assert await _backend_pid(engine) == first  # the same pooled connection each time
+        assert pings == []
     finally:
         await engine.dispose()
