@@ -18,6 +18,7 @@ from collections import Counter
 from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
+from prometheus_client import Counter as Metric
 
 PER_ADDRESS = "10/minute"
 IN_ALL = "60/minute"
@@ -27,6 +28,12 @@ OTHERS = "*"
 
 # the categories of `reason_of` (fixed strings: labels of the metric)
 REASONS = ("unknown_peer", "unsigned", "timestamp", "nonce", "bad_signature", "replayed")
+
+# Prometheus (prometheus_client's default registry; app.metrics serves it)
+REFUSED = Metric("hotline_federation_refused", "Federation requests refused (401) before reaching the API, by reason",
+                 ["reason"])
+for _reason in REASONS:
+    REFUSED.labels(_reason)  # every reason shown from the start, at 0
 
 
 def reason_of(why: str) -> str:
@@ -54,13 +61,12 @@ class RefusalAudit:
         self._per_address: RateLimitItem = parse(per_address)
         self._in_all: RateLimitItem = parse(in_all)
         self._unwritten: Counter[str] = Counter()
-        self.refused: Counter[str] = Counter()  # every refusal, by `reason_of`
 
     def admit(self, address: str, why: str) -> int | None:
         """Count the refusal `why` from `address`.  None: write nothing for
         it.  Else write it, noting the returned number of this address's
         refusals that were not written since its last line."""
-        self.refused[reason_of(why)] += 1
+        REFUSED.labels(reason_of(why)).inc()
         if not (self._limiter.test(self._per_address, "address", address)
                 and self._limiter.hit(self._in_all, "all")):
             key = address if address in self._unwritten or len(self._unwritten) < MAX_ADDRESSES else OTHERS

@@ -38,7 +38,6 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ami_bridge.manager import AmiManager
-from app.federation.refusals import REASONS, RefusalAudit
 from app.orders.repository import overdue_condition
 from app.orders.services import OrderChange
 from app.runtime.models import FederationOutbox, Order, utcnow
@@ -143,29 +142,6 @@ class AmiCollector(Collector):
 
 AMI_LINKS = AmiCollector()
 REGISTRY.register(AMI_LINKS)
-
-
-class RefusalCollector(Collector):
-    """Refused federation requests of this process (`app.federation.refusals`),
-    by reason: all of them, written down or not."""
-
-    def __init__(self) -> None:
-        self._audits: weakref.WeakSet[RefusalAudit] = weakref.WeakSet()
-
-    def watch(self, audit: RefusalAudit) -> None:
-        self._audits.add(audit)
-
-    def collect(self) -> Iterator[CounterMetricFamily]:
-        refused = CounterMetricFamily("hotline_federation_refused",
-                                      "Federation requests refused (401) before reaching the API, by reason",
-                                      labels=("reason",))
-        for reason in REASONS:
-            refused.add_metric([reason], sum(audit.refused[reason] for audit in list(self._audits)))
-        yield refused
-
-
-REFUSALS = RefusalCollector()
-REGISTRY.register(REFUSALS)
 
 
 class Snapshot:

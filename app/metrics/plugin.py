@@ -8,9 +8,8 @@ from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
 
-from app.federation.http import FEDERATION
 from app.metrics import http
-from app.metrics.collect import AMI_LINKS, REFUSALS, OrderMetrics, Snapshot
+from app.metrics.collect import AMI_LINKS, OrderMetrics, Snapshot
 
 if TYPE_CHECKING:
     from app.runtime.features import Dependencies
@@ -24,8 +23,6 @@ def setup(deps: Dependencies) -> None:
     if not getattr(deps.orders, "_hotline_metrics", False):  # one observer per order service
         deps.orders.observe(OrderMetrics())
         deps.orders._hotline_metrics = True  # type: ignore[attr-defined]
-    if FEDERATION in deps.services:
-        REFUSALS.watch(deps.get(FEDERATION).refusals)
     if deps.ami is not None:
         AMI_LINKS.watch(deps.ami)
         deps.provide(http.AMI_LINK, deps.ami)

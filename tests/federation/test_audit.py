@@ -10,7 +10,6 @@ from datetime import timedelta
 from prometheus_client import REGISTRY
 
 from app.federation.refusals import RefusalAudit
-from app.metrics.collect import REFUSALS
 from app.runtime.models import FederationExchange
 from tests.federation.conftest import (
     SECRET,
@@ -67,7 +66,6 @@ async def test_when_an_unproven_caller_floods_the_peer_api_then_only_its_first_r
         pair: Pair) -> None:
     audit = RefusalAudit(per_address="3/second", in_all="100/minute")
     pair.a.federation.refusals = audit
-    REFUSALS.watch(audit)
     counted_before = REGISTRY.get_sample_value("hotline_federation_refused_total", {"reason": "unsigned"}) or 0
     path = "/api/federation/orders"
     assert pair.b.http is not None

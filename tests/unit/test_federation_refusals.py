@@ -4,21 +4,27 @@ real `limits` library)."""
 from __future__ import annotations
 
 import pytest
+from prometheus_client import REGISTRY
 
 from app.federation import refusals
 from app.federation.refusals import RefusalAudit, reason_of
 from core.federation import check_nonce, check_timestamp
 
 
+def _counted(reason: str) -> float:
+    return REGISTRY.get_sample_value("hotline_federation_refused_total", {"reason": reason}) or 0.0
+
+
 def test_when_one_address_is_refused_again_and_again_then_only_its_first_refusals_are_written() -> None:
+    bad_signatures, unknown = _counted("bad_signature"), _counted("unknown_peer")
     audit = RefusalAudit(per_address="3/minute", in_all="100/minute")
     admitted = [audit.admit("203.0.113.9", "bad signature") for _ in range(10)]
     assert admitted == [0, 0, 0] + [None] * 7
     assert audit.unwritten == 7
-    assert audit.refused["bad_signature"] == 10  # every one counted
+    assert _counted("bad_signature") == bad_signatures + 10  # every one counted
     # another address has its own share
     assert audit.admit("198.51.100.4", "unknown peer") == 0
-    assert audit.refused["unknown_peer"] == 1
+    assert _counted("unknown_peer") == unknown + 1
 
 
 def test_when_many_addresses_are_refused_then_the_lines_in_all_are_capped_too() -> None:

@@ -7,6 +7,7 @@ import re
 from prometheus_client import REGISTRY
 
 import agi.dispatch  # noqa: F401 - registers the FastAGI route metrics
+import app.federation.refusals
 import app.metrics.collect  # noqa: F401 - registers the rest
 from core.settings import PROJECT_ROOT
 
