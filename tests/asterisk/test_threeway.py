@@ -32,6 +32,7 @@ from core.threeway import conference_name
 from tests.support.desk import seat_desk
 from tests.support.orders import OrderReader
 from tests.support.pbx import Pbx
+from tests.support.threeway_wait import SEAT_WAIT, assert_woken, described, exten, waiting_steps
 from tests.support.waiting import eventually
 
 CITIZEN = "13900139000"
@@ -287,12 +288,10 @@ async def test_when_110_does_not_answer_within_limit_then_citizen_is_back_with_i
                                     timeout=TIMEOUT_S + 10)
     order = await tw.order(call.handset_id, "returned")
     assert order.outcome_reason == "no_answer" and order.target_seat is None
-    # the seat was woken by the no-answer (its wait ended inside a Wait, not in
-    # a round of the safety loop reading the phase)
+    # the seat was woken by the no-answer, not by a round of the safety loop
+    # reading the phase
     initiator = next(m for m in members if m.startswith(_seat_prefix(first["Seat"])))
-    steps = [(_exten(e), e.get("Application")) for e in _waiting_steps(tw.pbx, initiator)]
-    assert ("join", "StopPlayTones") in steps and steps[steps.index(("join", "StopPlayTones")) - 1] == ("s", "Wait"), \
-        steps
+    assert_woken(_waiting_steps(tw.pbx, initiator), "join")
     assert order.returned_at is not None
 
     await tw.pbx.hang_up(call.handset_id)
@@ -351,17 +350,9 @@ async def test_when_one_seat_hangs_up_then_the_other_two_keep_talking(threeway: 
 
 # ------------------------------------------------------------------ the initiator's wait: woken, not polling
 
-SEAT_WAIT = "hotline-threeway-seat"  # the context the initiator's leg waits in (ringback)
-
-
 def _waiting_steps(pbx: Pbx, channel: str) -> list[dict[str, Any]]:
     """The dialplan steps (Newexten) `channel` ran while it waited."""
-    return pbx.events.find(lambda e: e.get("Event") == "Newexten" and e.get("Channel") == channel
-                           and e.get("Context") == SEAT_WAIT)
-
-
-def _exten(event: dict[str, Any]) -> str:
-    return str(event.get("Exten") or event.get("Extension"))
+    return waiting_steps(pbx.events.find(lambda e: e.get("Event") == "Newexten"), channel)
 
 
 async def _initiator_waits(tw: ThreeWayRig) -> tuple[Any, str, dict[str, Any]]:
@@ -412,10 +403,8 @@ async def test_when_110_seat_answers_then_initiator_is_woken_into_the_conference
     # wake-up, then `join` — a handful of steps (at most one round of the
     # safety loop on a slow machine), not the dozens of a 50 ms loop
     steps = _waiting_steps(tw.pbx, initiator)
-    assert len(steps) <= 10, [(_exten(e), e.get("Application")) for e in steps]
-    joined = [i for i, e in enumerate(steps) if _exten(e) == "join"]
-    assert joined and steps[joined[0] - 1].get("Application") == "Wait", \
-        [(_exten(e), e.get("Application")) for e in steps]
+    assert len(steps) <= 10, described(steps)
+    assert_woken(steps, "join")
     assert not [e for e in steps if e.get("Application") == "Wait" and e.get("AppData") != "1"]
 
     await tw.pbx.hang_up(call.handset_id)
@@ -438,8 +427,8 @@ async def test_when_citizen_hangs_up_while_110_rings_then_initiator_is_freed_at_
     await eventually(initiator_gone, timeout=0.5, interval=0.02, what="the initiator's leg gone")
     assert time.monotonic() - gone < 0.6
     steps = _waiting_steps(tw.pbx, initiator)
-    assert [_exten(e) for e in steps if _exten(e) != "s"] == ["gone", "gone"], \
-        [(_exten(e), e.get("Application")) for e in steps]
+    assert [exten(e) for e in steps if exten(e) != "s"] == ["gone", "gone"], described(steps)
+    assert_woken(steps, "gone")
     order = await tw.order(call.handset_id, "abandoned")
     assert order.outcome_reason == "citizen_hung_up"
     await tw.pbx.assert_nothing_left()

@@ -48,6 +48,7 @@ from tests.support.platforms import (
     trunk_reachable,
     trunk_spec,
 )
+from tests.support.threeway_wait import assert_woken, waiting_steps
 from tests.support.waiting import eventually
 
 CITIZEN = "13800138000"
@@ -210,13 +211,9 @@ async def _threeway_joined(platforms: Platforms, tmp_path: Path) -> tuple[Citize
 
     await eventually(three_in_conference, what="citizen, A's seat and the trunk leg to B in A's conference")
     # A's seat was woken into it by the answer over the trunk (A's trunk leg,
-    # Dial's U(), inherited its leg's name): its wait ended inside a Wait, not
-    # in a round of the safety loop reading the phase
-    steps = [(e.get("Exten") or e.get("Extension"), e.get("Application"))
-             for e in a.events.find(lambda e: e.get("Event") == "Newexten"
-                                    and e.get("Context") == "hotline-threeway-seat")]
-    assert ("join", "StopPlayTones") in steps, steps
-    assert steps[steps.index(("join", "StopPlayTones")) - 1] == ("s", "Wait"), steps
+    # Dial's U(), inherited its leg's name), not by a round of the safety loop
+    # reading the phase
+    assert_woken(waiting_steps(a.events.find(lambda e: e.get("Event") == "Newexten")), "join")
     return call, seat, answered["Seat"], conference
 
 
