@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, not_, or_, select, true, update
+from sqlalchemy import ColumnElement, and_, bindparam, func, insert, not_, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -48,6 +48,9 @@ async def get_order(session: AsyncSession, order_id: str) -> Order:
     return order
 
 
+_INSERT_EVENT = insert(OrderEvent)
+
+
 async def add_event(
     session: AsyncSession,
     order_id: str,
@@ -58,18 +61,16 @@ async def add_event(
     to_status: str | None = None,
     detail: dict[str, Any] | None = None,
     at: datetime | None = None,
-) -> OrderEvent:
+) -> None:
     """Append an event to the order's audit trail; raises `NotFound` for an unknown order."""
     if await session.get(Order, order_id) is None:
         raise NotFound("order", order_id)
-    event = OrderEvent(
-        order_id=order_id, actor=actor, kind=kind, from_status=from_status,
-        to_status=to_status, detail=detail or {}, at=at or utcnow(),
-    )
-    session.add(event)
-    await session.flush()
+    values = {"order_id": order_id, "actor": actor, "kind": kind, "from_status": from_status,
+              "to_status": to_status, "detail": detail or {}, "at": at or utcnow()}
+    # a plain INSERT on the transaction's connection, not the ORM's unit of
+    # work (a flush: the order's pending changes go with it at commit)
+    await (await session.connection()).execute(_INSERT_EVENT, values)
     log.debug("order %s event %s: %s -> %s by %s", order_id, kind, from_status, to_status, actor)
-    return event
 
 
 async def list_events(session: AsyncSession, order_id: str) -> list[OrderEvent]:
@@ -89,13 +90,26 @@ async def next_order_serial(session: AsyncSession, centre: str, day: str) -> int
     and a rolled-back creation gives its number back.
     """
     dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    first = insert(OrderCounter).values(centre=centre, day=day, last=1)
-    stmt = first.on_conflict_do_update(
-        index_elements=[OrderCounter.centre, OrderCounter.day],
-        set_={"last": OrderCounter.last + 1},
-    ).returning(OrderCounter.last)
-    return int((await session.execute(stmt)).scalar_one())
+    stmt = _NEXT_SERIAL.get(dialect)
+    if stmt is None:
+        upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        stmt = _NEXT_SERIAL[dialect] = upsert(OrderCounter).values(
+            centre=bindparam("centre"), day=bindparam("day"), last=1,
+        ).on_conflict_do_update(
+            index_elements=[OrderCounter.centre, OrderCounter.day],
+            set_={"last": OrderCounter.last + 1},
+        ).returning(OrderCounter.last)
+    return int((await session.execute(stmt, {"centre": centre, "day": day})).scalar_one())
+
+
+# Statements of the hot path, built once: a statement object keeps its cache
+# key, so executing it again skips building, coercing and keying it (which
+# cost more than running it on SQLite).
+_NEXT_SERIAL: dict[str, Any] = {}  # by dialect name
+_LOCK_ORDER = (
+    update(Order).where(Order.id == bindparam("order_id")).values(updated_at=bindparam("now")).returning(Order)
+    .execution_options(synchronize_session=False, populate_existing=True)
+)
 
 
 async def lock_order(session: AsyncSession, order_id: str, now: datetime) -> Order:
@@ -104,10 +118,7 @@ async def lock_order(session: AsyncSession, order_id: str, now: datetime) -> Ord
 
     Raises `NotFound("order", id)`.  Must be the first write of the transaction.
     """
-    order = (await session.execute(
-        update(Order).where(Order.id == order_id).values(updated_at=now).returning(Order)
-        .execution_options(synchronize_session=False, populate_existing=True)
-    )).scalar_one_or_none()
+    order = (await session.execute(_LOCK_ORDER, {"order_id": order_id, "now": now})).scalar_one_or_none()
     if order is None:
         raise NotFound("order", order_id)
     return order
