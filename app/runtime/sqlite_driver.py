@@ -67,7 +67,7 @@ class WriteTurns:
     its write transaction to its end."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
+        self._loop = loop
         self.lock = asyncio.Lock()
 
     async def take(self) -> None:
@@ -81,19 +81,21 @@ class WriteTurns:
 
     def give_back(self) -> None:
         """From any thread (a connection collected unclosed)."""
-        if self.loop.is_closed():
+        loop = self._loop
+        if loop.is_closed():
             return
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
-        if running is self.loop:
+        if running is loop:
             self.lock.release()
         else:
-            self.loop.call_soon_threadsafe(self.lock.release)
+            loop.call_soon_threadsafe(self.lock.release)
 
 
-_TURNS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, WriteTurns]] = weakref.WeakKeyDictionary()
+# by loop, then by file; a closed loop's are dropped when another loop's are made
+_TURNS: dict[asyncio.AbstractEventLoop, dict[str, WriteTurns]] = {}
 
 
 def turns_of(database: str) -> WriteTurns | None:
@@ -102,7 +104,11 @@ def turns_of(database: str) -> WriteTurns | None:
     if database in ("", ":memory:") or database.startswith("file:"):
         return None
     loop = asyncio.get_running_loop()
-    files = _TURNS.setdefault(loop, {})
+    files = _TURNS.get(loop)
+    if files is None:
+        for closed in [other for other in _TURNS if other.is_closed()]:
+            del _TURNS[closed]
+        files = _TURNS[loop] = {}
     key = str(Path(database).resolve())
     turns = files.get(key)
     if turns is None:

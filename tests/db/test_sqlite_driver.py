@@ -358,3 +358,21 @@ async def test_a_connection_that_ends_inside_its_transaction_gives_its_turn_back
     async with other.execute("SELECT x FROM t ORDER BY x") as cursor:
         assert rows(await cursor.fetchall()) == [(2,)]  # the ended transaction was not committed
     await other.close()
+
+
+def test_the_turns_of_a_closed_event_loop_are_dropped_when_another_loop_writes(tmp_path: Path) -> None:
+    file = tmp_path / "loops.db"
+    sqlite3.connect(file).execute("CREATE TABLE t (x INTEGER)").connection.close()
+    loops: list[asyncio.AbstractEventLoop] = []
+
+    async def write(x: int) -> None:
+        loops.append(asyncio.get_running_loop())
+        conn = await opened(str(file))
+        await conn.execute("INSERT INTO t VALUES (?)", (x,))
+        await conn.commit()
+        await conn.close()
+
+    asyncio.run(write(1))
+    assert loops[0] in sqlite_driver._TURNS
+    asyncio.run(write(2))
+    assert loops[0] not in sqlite_driver._TURNS and loops[1] in sqlite_driver._TURNS
