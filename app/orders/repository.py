@@ -29,6 +29,22 @@ from core.sla import ON_SITE_OWED_IN, SIGN_OWED_IN
 
 log = logging.getLogger(__name__)
 
+# The hot path's statements, built once and executed with bound values: a
+# statement object keeps its cache key, so executing it again skips building,
+# coercing and keying it (which cost more than running it on SQLite).
+_INSERT_EVENT = insert(OrderEvent)
+_NEXT_SERIAL = {  # by dialect name
+    name: upsert(OrderCounter).values(centre=bindparam("centre"), day=bindparam("day"), last=1)
+    .on_conflict_do_update(index_elements=[OrderCounter.centre, OrderCounter.day],
+                           set_={"last": OrderCounter.last + 1})
+    .returning(OrderCounter.last)
+    for name, upsert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
+_LOCK_ORDER = (
+    update(Order).where(Order.id == bindparam("order_id")).values(updated_at=bindparam("now")).returning(Order)
+    .execution_options(synchronize_session=False, populate_existing=True)
+)
+
 
 async def add_order(session: AsyncSession, order: Order) -> Order:
     """Insert `order` (id generated when unset) and return it, flushed."""
@@ -46,9 +62,6 @@ async def get_order(session: AsyncSession, order_id: str) -> Order:
     if order is None:
         raise NotFound("order", order_id)
     return order
-
-
-_INSERT_EVENT = insert(OrderEvent)
 
 
 async def add_event(
@@ -89,27 +102,8 @@ async def next_order_serial(session: AsyncSession, centre: str, day: str) -> int
     until the caller's transaction ends, so two creators never share a number
     and a rolled-back creation gives its number back.
     """
-    dialect = session.get_bind().dialect.name
-    stmt = _NEXT_SERIAL.get(dialect)
-    if stmt is None:
-        upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        stmt = _NEXT_SERIAL[dialect] = upsert(OrderCounter).values(
-            centre=bindparam("centre"), day=bindparam("day"), last=1,
-        ).on_conflict_do_update(
-            index_elements=[OrderCounter.centre, OrderCounter.day],
-            set_={"last": OrderCounter.last + 1},
-        ).returning(OrderCounter.last)
+    stmt = _NEXT_SERIAL[session.get_bind().dialect.name]
     return int((await session.execute(stmt, {"centre": centre, "day": day})).scalar_one())
-
-
-# Statements of the hot path, built once: a statement object keeps its cache
-# key, so executing it again skips building, coercing and keying it (which
-# cost more than running it on SQLite).
-_NEXT_SERIAL: dict[str, Any] = {}  # by dialect name
-_LOCK_ORDER = (
-    update(Order).where(Order.id == bindparam("order_id")).values(updated_at=bindparam("now")).returning(Order)
-    .execution_options(synchronize_session=False, populate_existing=True)
-)
 
 
 async def lock_order(session: AsyncSession, order_id: str, now: datetime) -> Order:
