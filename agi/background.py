@@ -77,7 +77,7 @@ async def end_loop(task: asyncio.Task[Any] | None, stop: asyncio.Event | None = 
     await cancel_all([task])
 
 
-async def cancel_all(tasks: Collection[asyncio.Task[Any]]) -> None:
+async def cancel_all(tasks: Collection[asyncio.Future[Any]]) -> None:
     """Cancel `tasks` until every one has ended.
 
     Cancelling once is not enough: a cancel landing inside a client library

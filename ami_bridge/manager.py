@@ -45,6 +45,7 @@ from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.manager import Manager
 from panoramisk.message import Message
 
+from agi.background import cancel_all
 from core.safety import UnsafeValue, check_line
 
 log = logging.getLogger(__name__)
@@ -416,13 +417,7 @@ class AmiManager:
         self._closing = True
         runner, self._runner = self._runner, None
         self._drop("closing")
-        if runner is not None:
-            runner.cancel()
-            await asyncio.gather(runner, return_exceptions=True)
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_all(([runner] if runner is not None else []) + list(self._tasks))
         self._fail_inflight("AMI manager closed")
 
     # ---------------------------------------------------------- internals

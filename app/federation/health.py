@@ -22,6 +22,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from agi.background import cancel_all
 from app.federation.services import FederationService
 from core.live import TRUNKS_KEY
 from core.settings import Settings
@@ -120,9 +121,7 @@ class TrunkWatch:
         self.ami.off_event("ContactStatus", self._on_status)
         if hasattr(self.ami, "off_connect"):
             self.ami.off_connect(self._on_connect)
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_all(list(self._tasks))
         if self._own and self._redis is not None:
             await self._redis.aclose()
             self._redis = None

@@ -33,6 +33,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from agi.background import cancel_all
 from app.orders.repository import OrderFilter, latest_orders, list_orders
 from app.runtime.models import Order
 from core.live import UPDATES_CHANNEL
@@ -113,14 +114,9 @@ class LiveFeed:
         self.closed = True
         async with self._changed:
             self._changed.notify_all()
-        tasks = self._tasks + ([self._settling] if self._settling else [])
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        # cancelled until they have ended: a cancel landing in redis-py's
+        # pub/sub read can be swallowed, and the loop would listen on
+        await cancel_all(self._tasks + ([self._settling] if self._settling else []))
         self._tasks = []
 
     async def _bump(self, live: bool = False, orders: bool = False) -> None:
@@ -149,6 +145,8 @@ class LiveFeed:
                     backoff = 0.2
                     await self._notice()  # whatever changed while we were not listening
                     async for message in pubsub.listen():
+                        if self.closed:
+                            break
                         if message.get("type") == "message":
                             await self._notice()
             except asyncio.CancelledError:

@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 from typing import IO
 
+from agi.background import cancel_all
 from app.runtime.asterisk import AsteriskProcess
 from app.runtime.network import sip_server
 from app.runtime.platform import Platform
@@ -170,8 +171,7 @@ class Stack:
     async def stop(self) -> None:
         self._stopping = True
         if self._watchdog is not None:
-            self._watchdog.cancel()
-            await asyncio.gather(self._watchdog, return_exceptions=True)
+            await cancel_all([self._watchdog])
             self._watchdog = None
         try:
             await self.platform.stop(before_agi=self.asterisk.stop)

@@ -7,6 +7,7 @@ import json
 import time
 from typing import Any
 
+import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis
@@ -113,6 +114,36 @@ async def test_when_the_service_stops_then_open_streams_end_promptly(settings: S
     started = time.monotonic()
     await client.close()
     assert time.monotonic() - started < 5.0
+
+
+async def test_when_the_feeds_redis_loop_swallows_a_cancel_then_closing_the_feed_still_ends_it(
+        client: TestClient, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cancel landing in redis-py's pub/sub read can be swallowed, the loop
+    then listening on: the service's stop once waited on it for good."""
+    from agi.background import cancel_all
+    from app.live.feed import LiveFeed
+    from app.web.keys import SESSIONS
+
+    swallowed: list[bool] = []
+    real_loop = LiveFeed._subscribe_loop
+
+    async def swallows_once(self: LiveFeed) -> None:
+        try:
+            await real_loop(self)
+        except asyncio.CancelledError:
+            swallowed.append(True)
+        await asyncio.get_running_loop().create_future()  # listens on, as after a swallowed cancel
+
+    monkeypatch.setattr(LiveFeed, "_subscribe_loop", swallows_once)
+    feed = LiveFeed(settings.redis.url, settings.redis.prefix, client.app[SESSIONS], client.app[ORDERS].now)
+    with feed.watching():
+        await asyncio.sleep(0.2)
+    closing = asyncio.create_task(feed.close())
+    done, _ = await asyncio.wait({closing}, timeout=5.0)  # no wait_for: a close that swallows it looks ended
+    leftover = [*feed._tasks, closing]
+    await cancel_all(leftover)
+    assert swallowed == [True]
+    assert done == {closing}, "the feed's close still waits on its redis loop"
 
 
 async def test_when_the_token_is_revoked_then_its_open_stream_ends_within_a_second(
