@@ -34,8 +34,10 @@ async def test_when_orders_flow_then_each_side_logs_who_when_what_and_the_answer
 
     async def logged() -> bool:
         assert _lines(await pair.a.exchanges(), direction="in", answer=200), "12345 has not logged the 签收 yet"
+        # 110's pusher writes its line once it has 12345's answer: after 12345's own line
+        assert _lines(await pair.b.exchanges(), direction="out", kind="status"), "110 has not logged its push"
         return True
-    await eventually(logged, timeout=10, what="the 签收 in 12345's log")
+    await eventually(logged, timeout=10, what="the 签收 in both logs")
 
     a_log, b_log = await pair.a.exchanges(), await pair.b.exchanges()
     [pushed] = _lines(a_log, direction="out", kind="order")
