@@ -94,3 +94,13 @@ async def test_the_asterisk_the_project_builds_is_a_production_build_without_the
     text = "\n".join(str(v) for m in (reply if isinstance(reply, list) else [reply]) for v in m.values())
     options = next(line for line in text.splitlines() if "Build Options" in line)
     assert "TEST_FRAMEWORK" not in options, options
+
+
+async def test_when_a_call_leaves_an_astdb_entry_behind_then_the_leak_check_fails_naming_it_and_clears_it(
+        pbx: Pbx) -> None:
+    from core.handoff import ASTDB_FAMILY
+
+    await pbx.ami.send({"Action": "DBPut", "Family": ASTDB_FAMILY, "Key": "1796000000.1", "Val": "pending"})
+    with pytest.raises(AssertionError, match=r"astdb=\{'hotline-handoff': \{'1796000000.1': 'pending'\}\}"):
+        await pbx.assert_nothing_left(timeout=0.5)
+    assert await pbx.astdb_left() == {}

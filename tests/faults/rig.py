@@ -27,15 +27,13 @@ from app.handoff.services import HandoffService
 from app.runtime.asterisk import open_log
 from app.tools.simulation import CitizenCall
 from app.web.errors import NotFound
-from core.handoff import ASTDB_FAMILY, CALL_GUARD_FAMILY, ENDED_FAMILY, OUTBOX_FAMILY
+from core.handoff import ASTDB_FAMILY
 from core.settings import PROJECT_ROOT
-from core.threeway import ASTDB_FAMILY as THREEWAY_FAMILY
 from tests.support.pbx import Pbx, free_port
 from tests.support.waiting import eventually
 
 CENTRES = "12345:1001-1008;110:2001-2008"
 SEATS_110 = [f"20{n:02d}" for n in range(1, 9)]
-HANDOFF_FAMILIES = (ASTDB_FAMILY, OUTBOX_FAMILY, ENDED_FAMILY, CALL_GUARD_FAMILY, THREEWAY_FAMILY)
 CALL_MODES = ("transfer", "three_way")  # the orders a key press makes, pending while the call lasts
 FINAL_FOR_A_HANDOFF = {"accepted", "returned", "abandoned"}
 CREATED = "HotlineHandoffCreated"
@@ -263,15 +261,6 @@ class FaultRig:
 
     # ------------------------------------------------------------ outcome
 
-    async def astdb_left(self) -> dict[str, dict[str, str]]:
-        astdb = AmiAstDb(self.pbx.ami)
-        out = {}
-        for family in HANDOFF_FAMILIES:
-            tree = await astdb.tree(family)
-            if tree:
-                out[family] = tree
-        return out
-
     async def outcome(self) -> dict[str, Any]:
         """Lost, pending and not-final handoffs; settled orders; what is left."""
         lost, not_final, settled = [], [], 0
@@ -287,7 +276,7 @@ class FaultRig:
                 settled += 1
         pending = [o for mode in CALL_MODES for o in await self.handoffs.orders.in_status(mode, "pending")]
         channels, conferences = await self.pbx.leaks()
-        astdb = await self.astdb_left()
+        astdb = await self.pbx.astdb_left()
         return {"lost": lost, "not_final": not_final, "pending": [o.id for o in pending], "settled": settled,
                 "channels": channels, "conferences": conferences, "astdb": astdb}
 

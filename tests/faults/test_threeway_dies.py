@@ -124,7 +124,7 @@ async def test_when_a_three_way_call_is_under_way_then_reconciler_runs_leave_it_
     assert rig.journal.reconciled == runs + 3
     now = await rig.handoffs.orders.get(order.id)
     assert now.status == "pending"
-    assert await rig.astdb_left() == {THREEWAY_FAMILY: {order.id: "joined"}}
+    assert await rig.pbx.astdb_left() == {THREEWAY_FAMILY: {order.id: "joined"}}
     assert conference_name(order.id) in [r.get("Conference") for r in await rig.pbx.conferences()]
     assert len(await rig.pbx.channels()) >= 5                    # citizen, both seats, the ringing leg
 
@@ -159,7 +159,7 @@ async def test_when_python_is_away_as_a_three_way_call_ends_then_the_next_start_
     await rig.pbx.hang_up(call.citizen.handset_id)
     await eventually(lambda: _no_call(rig), timeout=15, what="the three-way call ended")
     assert (await rig.handoffs.orders.get(order.id)).status == "pending"
-    assert await rig.astdb_left() == {THREEWAY_FAMILY: {order.id: "gone"}}
+    assert await rig.pbx.astdb_left() == {THREEWAY_FAMILY: {order.id: "gone"}}
     service(rig).calls.clear()                                   # a new process knows nothing of it
     await rig.pbx.python_up()
     outage_s = round(time.monotonic() - down, 2)

@@ -5,7 +5,7 @@ runs from the project's own rendered configuration on free ports, with
 simulated seat phones (Local channels into `hotline-seat-phones`).  Citizens
 are originated Local channels with an explicit caller ID; key presses are AMI
 `PlayDTMF` on the seat's `;2` half.  After each test the rig checks that no
-channel and no conference is left.
+channel, no conference and no per-call AstDB entry is left.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from ami_bridge.manager import AmiManager
 from ami_bridge.service import AmiBridge
 from app.handoff import plugin as handoff
 from app.handoff.http import HANDOFFS
-from app.handoff.journal import HandoffJournal
+from app.handoff.journal import AmiAstDb, HandoffJournal
 from app.handoff.services import HandoffService
 from app.inbound import agi as inbound_agi
 from app.inbound import plugin as inbound
@@ -40,10 +40,16 @@ from app.runtime.secrets import Secrets, load_or_create
 from app.tools import simulation
 from app.tools.ports import free_port
 from app.tools.simulation import SEAT_ANSWERED_EVENT, CitizenCall
+from core.handoff import ASTDB_FAMILY, CALL_GUARD_FAMILY, ENDED_FAMILY, OUTBOX_FAMILY
 from core.settings import Settings
+from core.threeway import ASTDB_FAMILY as THREEWAY_FAMILY
 from tests.support.waiting import eventually
 
 log = logging.getLogger(__name__)
+
+# The AstDB families a call writes and its end (or Python, after it) clears:
+# an entry left in one once the call is over and Python has caught up is stale.
+PER_CALL_FAMILIES = (ASTDB_FAMILY, OUTBOX_FAMILY, ENDED_FAMILY, CALL_GUARD_FAMILY, THREEWAY_FAMILY)
 
 
 def rig_settings(state_dir: Path, **env: str) -> Settings:
@@ -334,14 +340,27 @@ class Pbx:
         return ([c["Channel"] for c in await self.channels()],
                 [c.get("Conference", "?") for c in await self.conferences()])
 
-    async def assert_nothing_left(self, timeout: float = 10.0) -> None:
-        """No channel and no conference may outlive a test: poll, then fail."""
+    async def astdb_left(self) -> dict[str, dict[str, str]]:
+        """The per-call AstDB entries there are now, by family."""
+        astdb = AmiAstDb(self.ami)
+        trees = {family: await astdb.tree(family) for family in PER_CALL_FAMILIES}
+        return {family: tree for family, tree in trees.items() if tree}
+
+    async def assert_nothing_left(self, timeout: float = 10.0, *, astdb: bool = True) -> None:
+        """No channel, no conference and (with `astdb`) no per-call AstDB entry
+        may outlive a test: poll, then fail.  `astdb=False` while Python is
+        kept away on purpose: what the calls left is then owed to it."""
         async def clean() -> bool:
             chans, confs = await self.leaks()
-            assert not chans and not confs, f"left behind: channels={chans} conferences={confs}"
+            entries = await self.astdb_left() if astdb else {}
+            assert not chans and not confs and not entries, \
+                f"left behind: channels={chans} conferences={confs} astdb={entries}"
             return True
         try:
-            await eventually(clean, timeout=timeout, what="no channel or conference left")
+            await eventually(clean, timeout=timeout, what="no channel, conference or AstDB entry left")
         except AssertionError:
             await self.ami.send({"Action": "Hangup", "Channel": "/.*/"})  # keep the next test clean
+            if astdb:
+                for family in PER_CALL_FAMILIES:
+                    await self.ami.send({"Action": "DBDelTree", "Family": family})
             raise
