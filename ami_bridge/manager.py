@@ -417,7 +417,9 @@ class AmiManager:
         self._closing = True
         runner, self._runner = self._runner, None
         self._drop("closing")
-        await cancel_all(([runner] if runner is not None else []) + list(self._tasks))
+        if runner is not None:
+            await cancel_all([runner])
+        await cancel_all(list(self._tasks))  # after the runner's end: what it started on its way out too
         self._fail_inflight("AMI manager closed")
 
     # ---------------------------------------------------------- internals
