@@ -163,8 +163,11 @@ def platform_settings(tmp: Path, *, centres: str, name: str, port: int, database
         network=NetworkSettings(http_port=port),
         database=DatabaseSettings(url=database_url),
         orders=OrderSettings(overdue_check_s=3600),
+        # a try's timeout is real time, its retry waits for the hand-moved
+        # clock: a try timed out on a busy machine (1 s was, once, in a full
+        # run) is not tried again until a test moves the clock
         federation=FederationSettings(name=name, peers=peers, division_code="450700", org_code=org,
-                                      unit_name=f"钦州市{name}", retry_s=RETRY, jitter=0.0, timeout_s=1.0,
+                                      unit_name=f"钦州市{name}", retry_s=RETRY, jitter=0.0, timeout_s=10.0,
                                       poll_s=0.02))
 
 
