@@ -35,6 +35,7 @@ import fnmatch
 import logging
 import random
 import re
+import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -150,8 +151,10 @@ class _Utf8Protocol(AMIProtocol):
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._pending = ""
         self.version: str | None = None
+        self.heard_at = time.monotonic()  # when Asterisk last sent anything (the keepalive's proof of life)
 
     def data_received(self, data: bytes) -> None:
+        self.heard_at = time.monotonic()
         text = self._pending + self._decoder.decode(data)
         if self.version is None and text.startswith(_BANNER) and "\r\n" in text:
             self.version = text[len(_BANNER):text.index("\r\n")].strip()
@@ -293,6 +296,10 @@ class AmiManager:
     >>> await ami.close()
     """
 
+    # Pings left unanswered in a row, Asterisk sending all the while, before the
+    # link is dropped all the same (at the default interval: 30 s)
+    PING_MISSES = 3
+
     def __init__(
         self,
         host: str,
@@ -339,6 +346,7 @@ class AmiManager:
         self.filter_events = filter_events
         self._filtered: set[str] = set()
         self.connections = 0  # successful logins so far (tests, metrics)
+        self.pings_unanswered = 0  # late pings the link was kept through (metrics)
         self.events_received: Counter[str] = Counter()  # by event name (tests, metrics)
         self.asterisk_protocol_version: str | None = None
 
@@ -537,17 +545,37 @@ class AmiManager:
             await self._add_filters([p for p, _ in self._handlers] + list(ALWAYS_WANTED))
 
     async def _keepalive(self) -> None:
+        """Ping every `ping_interval_s`; a Ping unanswered within as long drops
+        the link, unless Asterisk sent something meanwhile: its session thread
+        writes the events between actions, so it runs, and an overloaded
+        Asterisk answering late is not helped by a new login and a full resync
+        on top of its load.  `PING_MISSES` unanswered in a row drop it anyway."""
         lost = self._lost
         assert lost is not None
+        misses = 0
         while not lost.done():
             done, _ = await asyncio.wait({lost}, timeout=self.ping_interval_s)
-            if done or self._protocol is None:
+            protocol = self._protocol
+            if done or protocol is None:
                 return
             try:
                 await self.send({"Action": "Ping"}, timeout=self.ping_interval_s)
+                misses = 0
+                continue
+            except AmiTimeout as exc:
+                misses += 1
+                reason = str(exc)
             except AmiError as exc:
-                log.warning("AMI %s:%s: ping failed (%s); dropping the link", self.host, self.port, exc)
-                self._drop("ping failed")
+                misses, reason = self.PING_MISSES, str(exc)
+            heard_s = time.monotonic() - getattr(protocol, "heard_at", float("-inf"))
+            if misses < self.PING_MISSES and heard_s < self.ping_interval_s:
+                log.warning("AMI %s:%s: ping unanswered for %.0f s (%d in a row) while Asterisk still sends "
+                            "(%.1f s ago): a busy Asterisk, the link is kept", self.host, self.port,
+                            self.ping_interval_s, misses, heard_s)
+                self.pings_unanswered += 1
+                continue
+            log.warning("AMI %s:%s: ping failed (%s); dropping the link", self.host, self.port, reason)
+            self._drop("ping failed")
 
     def _drop(self, reason: str) -> None:
         protocol, self._protocol = self._protocol, None

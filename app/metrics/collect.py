@@ -111,7 +111,7 @@ class OrderMetrics:
 
 class AmiCollector(Collector):
     """The AMI links of this process, read when scraped: connections (the
-    first one and each reconnect), link state, events received by name."""
+    first one and each reconnect), link state, late pings, events received by name."""
 
     def __init__(self) -> None:
         self._links: weakref.WeakSet[AmiManager] = weakref.WeakSet()
@@ -129,6 +129,11 @@ class AmiCollector(Collector):
                                          "restarted or the link was lost)")
         reconnects.add_metric([], sum(max(link.connections - 1, 0) for link in links))
         yield reconnects
+        late = CounterMetricFamily("hotline_ami_pings_late",
+                                   "AMI pings left unanswered while Asterisk kept sending (a busy "
+                                   "Asterisk: the link was kept)")
+        late.add_metric([], sum(link.pings_unanswered for link in links))
+        yield late
         events = CounterMetricFamily("hotline_ami_events_received", "AMI events received, by name",
                                      labels=("event",))
         totals: dict[str, int] = {}

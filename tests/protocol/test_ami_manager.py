@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 from panoramisk.actions import Action
 from panoramisk.message import Message
+from prometheus_client import CollectorRegistry
 
 from ami_bridge.manager import AmiManager, AmiNotConnected, SafeAction
+from app.metrics.collect import AmiCollector
 from core.safety import UnsafeValue
 from tests.protocol.conftest import TRANSCRIPTS, wire
 
@@ -259,5 +261,59 @@ async def test_when_a_login_goes_unanswered_then_the_link_gives_up_soon_and_conn
         await ami.wait_connected(5)
         assert loop.time() - started < 2.5
         assert fake_ami.logins == 1  # the unanswered one was never counted as a login
+    finally:
+        await ami.close()
+
+
+async def _keep_talking(fake_ami: FakeAmi, every_s: float) -> None:
+    """An Asterisk that sends events (its session loop runs) but answers no Ping in time."""
+    n = 0
+    while True:
+        n += 1
+        await fake_ami.push_text(f"Event: QueueMemberStatus\r\nQueue: q\r\nMemberName: m{n}\r\n\r\n")
+        await asyncio.sleep(every_s)
+
+
+async def test_when_pings_go_unanswered_while_asterisk_keeps_sending_then_the_link_is_kept_a_while(
+        fake_ami: FakeAmi, eventually: Any) -> None:
+    """An overloaded Asterisk answers late but its session still runs: dropping
+    the link would only add a login and a full resync to the overload.  Kept
+    for `PING_MISSES` unanswered pings in a row, then dropped all the same."""
+    fake_ami.silent.add("Ping")
+    ami = AmiManager("127.0.0.1", fake_ami.port, fake_ami.username, fake_ami.secret,
+                     backoff_initial_s=0.02, backoff_max_s=0.05, ping_interval_s=0.2)
+    await ami.start()
+    talker = None
+    try:
+        await ami.wait_connected(5)
+        talker = asyncio.create_task(_keep_talking(fake_ami, 0.05))
+        # a ping after an unanswered one: the first miss was tolerated
+        await eventually(lambda: fake_ami.actions().count("Ping") >= AmiManager.PING_MISSES, timeout=5,
+                         what="pings sent one after another")
+        assert fake_ami.logins == 1 and ami.connections == 1
+        registry = CollectorRegistry()
+        collector = AmiCollector()
+        collector.watch(ami)
+        registry.register(collector)
+        assert (registry.get_sample_value("hotline_ami_pings_late_total") or 0) >= 1
+        await eventually(lambda: fake_ami.logins == 2, timeout=5, what="the link dropped after the misses")
+        pings_before_drop = fake_ami.actions()[:fake_ami.actions().index("Login", 1)].count("Ping")
+        assert pings_before_drop == AmiManager.PING_MISSES
+    finally:
+        if talker is not None:
+            talker.cancel()
+        await ami.close()
+
+
+async def test_when_a_ping_goes_unanswered_and_asterisk_sends_nothing_then_the_link_is_dropped(
+        fake_ami: FakeAmi, eventually: Any) -> None:
+    fake_ami.silent.add("Ping")
+    ami = AmiManager("127.0.0.1", fake_ami.port, fake_ami.username, fake_ami.secret,
+                     backoff_initial_s=0.02, backoff_max_s=0.05, ping_interval_s=0.2)
+    await ami.start()
+    try:
+        await ami.wait_connected(5)
+        await eventually(lambda: fake_ami.logins == 2, timeout=5, what="the link dropped")
+        assert fake_ami.actions()[:fake_ami.actions().index("Login", 1)].count("Ping") == 1
     finally:
         await ami.close()
