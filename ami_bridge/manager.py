@@ -297,7 +297,7 @@ class AmiManager:
     """
 
     # Pings left unanswered in a row, Asterisk sending all the while, before the
-    # link is dropped all the same (at the default interval: 30 s)
+    # link is dropped all the same (each waits `ping_interval_s`: 30 s by default)
     PING_MISSES = 3
 
     def __init__(
@@ -554,9 +554,12 @@ class AmiManager:
         assert lost is not None
         misses = 0
         while not lost.done():
-            done, _ = await asyncio.wait({lost}, timeout=self.ping_interval_s)
+            if not misses:  # after a late one, the next ping goes at once
+                done, _ = await asyncio.wait({lost}, timeout=self.ping_interval_s)
+                if done:
+                    return
             protocol = self._protocol
-            if done or protocol is None:
+            if protocol is None:
                 return
             try:
                 await self.send({"Action": "Ping"}, timeout=self.ping_interval_s)
