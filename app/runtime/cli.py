@@ -207,6 +207,19 @@ def _run_benchmark(coro: Coroutine[Any, Any, Any]) -> Any:
     return asyncio.run(run())
 
 
+def _count(least: int) -> Callable[[str], int]:
+    """An argparse type: a whole number no smaller than `least` (else exit 2 naming the option)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"{value} is less than {least}")
+        return value
+    return parse
+
+
 def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     if args.what == "catalogue":
         from app.catalogue.commands import cmd_bench_catalogue
@@ -277,11 +290,11 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(fn=cmd_db)
     p = sub.add_parser("bench", help="benchmarks against a real Asterisk (catalogue: search latency, no Asterisk)")
     p.add_argument("what", choices=("agi", "handoff", "transfer", "load", "catalogue", "federation"))
-    p.add_argument("--calls", type=int, default=200, help="calls; for federation: order pushes")
-    p.add_argument("--concurrency", type=int, default=8, help="federation: pushes in flight")
-    p.add_argument("--statuses", type=int, default=30, help="federation: 签收 timed from 110 to 12345")
+    p.add_argument("--calls", type=_count(1), default=200, help="calls; for federation: order pushes")
+    p.add_argument("--concurrency", type=_count(1), default=8, help="federation: pushes in flight")
+    p.add_argument("--statuses", type=_count(0), default=30, help="federation: 签收 timed from 110 to 12345")
     p.add_argument("--peer-database-url", help="federation: the receiving platform's database (default SQLite)")
-    p.add_argument("--background-calls", type=int, default=0,
+    p.add_argument("--background-calls", type=_count(0), default=0,
                    help="handoff: calls kept in progress (talking, other seats) during the measurement")
     p.add_argument("--rates", default="5,10,15,20", help="load: offered calls per second, one step each")
     p.add_argument("--step-s", type=float, default=15.0, help="load: seconds per step")

@@ -24,6 +24,10 @@ seat's leg — the bridge side, where features are detected):
   ringing) and to its `AgentConnect` (answered).  After that moment the seat
   has nothing left to type: the interval is what the PBX and hotline-link
   take, the overhead DESIGN §6 asks about.
+* where that time goes, from the same start: to the citizen's `BlindTransfer`
+  event (moved out of the seat's bridge), to its `QueueCallerJoin` of the
+  linkage queue, then ringing and answered (`to_transfer`, `to_target_queue`:
+  on one platform only).
 * `from_first_key_digit`: from the DTMF end of the first digit of the
   feature key (`*` / `#`).  It includes the seat's typing at the rig's pace
   (ours: one more digit, built-in: four), so it is reported, not compared.
@@ -90,7 +94,11 @@ from core.settings import Settings, TrunkSettings
 from core.trunks import Trunk
 
 TARGET_QUEUE = "hotline-110-linkage"
-WATCHED_EVENTS = ("DTMFEnd", "AgentCalled", "AgentConnect", "UserEvent")
+WATCHED_EVENTS = ("DTMFEnd", "BlindTransfer", "QueueCallerJoin", "AgentCalled", "AgentConnect", "UserEvent")
+# where the time goes, each from the same start: the citizen moved (the
+# BlindTransfer event), in the target queue (its QueueCallerJoin), a seat
+# ringing, answered — the first two on this platform only
+PHASES = ("transfer", "target_queue", "target_ringing", "answered")
 BLIND_DESTINATION = "110"
 BLIND_CONTEXT = "hotline-bench-blind-transfer"  # dialplan/hotline-test-rig.conf.j2
 DIGIT_MS = 100   # a key held for 100 ms (ast_senddigit_external's minimum too)
@@ -111,7 +119,7 @@ class _Watch:
         self.waiters: dict[tuple[str, str], asyncio.Future[dict[str, Any]]] = {}
 
     def on_event(self, event: dict[str, Any]) -> None:
-        linkedid = event.get("Linkedid") or event.get("DestLinkedid") or ""
+        linkedid = event.get("Linkedid") or event.get("DestLinkedid") or event.get("TransfereeLinkedid") or ""
         if not linkedid:
             return
         self.by_call.setdefault(linkedid, []).append(event)
@@ -125,7 +133,7 @@ class _Watch:
         name = event.get("Event", "")
         if name == "UserEvent":
             return str(event.get("UserEvent"))
-        if name in ("AgentCalled", "AgentConnect") and event.get("Queue") == TARGET_QUEUE:
+        if name in ("QueueCallerJoin", "AgentCalled", "AgentConnect") and event.get("Queue") == TARGET_QUEUE:
             return f"{name}:target"
         return name
 
@@ -299,7 +307,8 @@ async def run_handoff_bench(settings: Settings, count: int = 200, background_cal
             "measured_from": {
                 "clock": "Asterisk's event clock (AMI Timestamp)",
                 "start_event": "AMI DTMFEnd, Direction Received, on the seat's leg in the bridge",
-                "end_events": "first AgentCalled (target ringing) / AgentConnect (answered) of "
+                "end_events": "the citizen's BlindTransfer (moved), then first QueueCallerJoin (in the "
+                              "target queue), AgentCalled (target ringing) and AgentConnect (answered) of "
                               f"{TARGET_QUEUE}",
                 "from_input_complete": "DTMF end of the digit that completes the seat's input: ours the "
                                        "last digit of the key, built-in the last digit of the destination "
@@ -360,8 +369,8 @@ def _ratios(out: dict[str, Any]) -> dict[str, float | None]:
 
 
 def _views(values: dict[str, list[float]]) -> dict[str, dict[str, dict[str, float]]]:
-    return {view: {f"to_{phase}": _summary(values.get(f"{view}:{phase}", []))
-                   for phase in ("target_ringing", "answered")}
+    return {view: {f"to_{phase}": _summary(values[f"{view}:{phase}"])
+                   for phase in PHASES if f"{view}:{phase}" in values}
             for view in ("from_input_complete", "from_first_key_digit")}
 
 
@@ -423,6 +432,8 @@ async def _one(ami: AmiManager, watch: _Watch, mode: str, number: str,
             if handoff:
                 break
         assert handoff, "no handoff id on the receiving seat"
+    moved = await asyncio.wait_for(watch.wait(linkedid, "BlindTransfer"), 5)
+    queued = await asyncio.wait_for(watch.wait(linkedid, "QueueCallerJoin:target"), 5)
     await simulation.hang_up(ami, call.handset_id)
     # wait until the call is gone so the next one finds free seats
     for _ in range(500):
@@ -431,7 +442,8 @@ async def _one(ami: AmiManager, watch: _Watch, mode: str, number: str,
         await asyncio.sleep(0.01)
     return ({f"{view}:{phase}": (float(event["Timestamp"]) - t0) * 1000
              for view, t0 in starts.items()
-             for phase, event in (("target_ringing", ringing), ("answered", answered))}, handoff)
+             for phase, event in (("transfer", moved), ("target_queue", queued),
+                                  ("target_ringing", ringing), ("answered", answered))}, handoff)
 
 
 # ------------------------------------------------------------------ across a trunk

@@ -1,0 +1,48 @@
+"""`hotline bench handoff` runs end to end: our key against Asterisk's blind transfer.
+
+A smoke test of the command (figures are for notes, never asserted as
+timings): every handoff is timed in each phase, its order is accepted, and
+nothing is left running.
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from app.runtime.cli import main
+from app.tools.handoff_bench import PHASES, run_handoff_bench
+from app.tools.load_bench import child_pid
+from core.settings import Settings
+
+
+def _settings() -> Settings:
+    return Settings.from_env({k: v for k, v in os.environ.items()
+                              if k in ("HOTLINE_ASTERISK_PREFIX", "HOTLINE_REDIS_URL")})
+
+
+async def test_when_a_few_handoffs_are_timed_then_each_phase_is_reported_and_no_order_is_lost() -> None:
+    result = await run_handoff_bench(_settings(), count=2)
+
+    assert result["failed_handoffs"] == {"hotline": 0, "blind": 0}
+    assert result["orders_recorded"] == 2 and result["lost_orders"] == 0, result
+    for mode in ("hotline_key", "builtin_blindxfer"):
+        phases = result[mode]["from_input_complete"]
+        assert list(phases) == [f"to_{phase}" for phase in PHASES], phases
+        assert all(phases[p]["n"] == 2 and phases[p]["p50_ms"] >= 0 for p in phases), phases
+        # one queue's events, in the order the queue raises them
+        assert phases["to_target_queue"]["p50_ms"] <= phases["to_target_ringing"]["p50_ms"] \
+            <= phases["to_answered"]["p50_ms"], phases
+    assert set(result["ratio_hotline_over_blind"]) == {"to_target_ringing_p50", "to_target_ringing_p95",
+                                                      "to_answered_p50", "to_answered_p95"}
+    assert child_pid(os.getpid(), "asterisk") is None  # its Asterisk is gone
+
+
+@pytest.mark.parametrize(("option", "value"), [("--calls", "0"), ("--calls", "ten"),
+                                               ("--background-calls", "-1")])
+def test_when_a_count_is_bad_then_the_command_says_so_naming_the_option(
+        option: str, value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["bench", "handoff", option, value])
+    assert exited.value.code == 2
+    assert option in capsys.readouterr().err
