@@ -432,14 +432,15 @@ async def _one(ami: AmiManager, watch: _Watch, mode: str, number: str,
             if handoff:
                 break
         assert handoff, "no handoff id on the receiving seat"
-    moved = await asyncio.wait_for(watch.wait(linkedid, "BlindTransfer"), 5)
-    queued = await asyncio.wait_for(watch.wait(linkedid, "QueueCallerJoin:target"), 5)
     await simulation.hang_up(ami, call.handset_id)
     # wait until the call is gone so the next one finds free seats
     for _ in range(500):
         if not any(c.get("Linkedid") == linkedid for c in await simulation.channels(ami)):
             break
         await asyncio.sleep(0.01)
+    # raised before the seat rang: here already (a timeout fails this handoff, its call gone)
+    moved = await asyncio.wait_for(watch.wait(linkedid, "BlindTransfer"), 1)
+    queued = await asyncio.wait_for(watch.wait(linkedid, "QueueCallerJoin:target"), 1)
     return ({f"{view}:{phase}": (float(event["Timestamp"]) - t0) * 1000
              for view, t0 in starts.items()
              for phase, event in (("transfer", moved), ("target_queue", queued),

@@ -38,7 +38,9 @@ async def test_when_the_benchmark_is_terminated_then_the_asterisk_it_started_sto
     asterisk = AsteriskProcess(Settings.from_env(env))
     bench = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "app.runtime.cli", "bench", "agi", "--calls", "100000", cwd=str(PROJECT_ROOT),
-        env={**{k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}, **env},
+        # a bench that does not end: SIGABRT below dumps its threads' stacks into stderr
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}, **env,
+             "PYTHONFAULTHANDLER": "1"},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     pid: int | None = None
     try:
@@ -48,7 +50,14 @@ async def test_when_the_benchmark_is_terminated_then_the_asterisk_it_started_sto
             await eventually(lambda: _calls_processed(asterisk), timeout=30, what="calls timed")
 
         bench.send_signal(signal.SIGTERM)
-        _, stderr = await asyncio.wait_for(bench.communicate(), 60)
+        ended = asyncio.ensure_future(bench.communicate())
+        done, _ = await asyncio.wait({ended}, timeout=60)
+        if not done:
+            bench.send_signal(signal.SIGABRT)
+            _, stderr = await asyncio.wait_for(ended, 30)
+            pytest.fail("the benchmark did not end within 60 s of SIGTERM; its stacks at SIGABRT:\n"
+                        + stderr.decode(errors="replace")[-6000:])
+        _, stderr = ended.result()
 
         assert bench.returncode == 128 + signal.SIGTERM, stderr.decode(errors="replace")[-2000:]
         assert b"stopped by SIGTERM" in stderr
