@@ -369,8 +369,9 @@ def _ratios(out: dict[str, Any]) -> dict[str, float | None]:
 
 
 def _views(values: dict[str, list[float]]) -> dict[str, dict[str, dict[str, float]]]:
-    return {view: {f"to_{phase}": _summary(values[f"{view}:{phase}"])
-                   for phase in PHASES if f"{view}:{phase}" in values}
+    # ringing and answered always (the ratios read them: n 0 when every handoff of a mode failed)
+    return {view: {f"to_{phase}": _summary(values.get(f"{view}:{phase}", []))
+                   for phase in PHASES if f"{view}:{phase}" in values or phase in ("target_ringing", "answered")}
             for view in ("from_input_complete", "from_first_key_digit")}
 
 

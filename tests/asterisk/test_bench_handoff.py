@@ -6,12 +6,13 @@ nothing is left running.
 """
 from __future__ import annotations
 
+import math
 import os
 
 import pytest
 
 from app.runtime.cli import main
-from app.tools.handoff_bench import PHASES, run_handoff_bench
+from app.tools.handoff_bench import PHASES, _ratios, _views, run_handoff_bench
 from app.tools.load_bench import child_pid
 from core.settings import Settings
 
@@ -46,3 +47,13 @@ def test_when_a_count_is_bad_then_the_command_says_so_naming_the_option(
         main(["bench", "handoff", option, value])
     assert exited.value.code == 2
     assert option in capsys.readouterr().err
+
+
+def test_when_every_handoff_of_a_mode_failed_then_its_ratios_are_not_numbers_not_an_error() -> None:
+    timed = {f"from_input_complete:{phase}": [1.0, 2.0] for phase in PHASES}
+    out = {"hotline_key": _views({}), "builtin_blindxfer": _views(timed)}
+
+    assert out["hotline_key"]["from_input_complete"]["to_target_ringing"]["n"] == 0
+    ratios = _ratios(out)
+    assert set(ratios) == {"to_target_ringing_p50", "to_target_ringing_p95", "to_answered_p50", "to_answered_p95"}
+    assert all(math.isnan(r) for r in ratios.values() if r is not None)
