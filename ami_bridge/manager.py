@@ -346,7 +346,7 @@ class AmiManager:
         self.filter_events = filter_events
         self._filtered: set[str] = set()
         self.connections = 0  # successful logins so far (tests, metrics)
-        self.pings_unanswered = 0  # late pings the link was kept through (metrics)
+        self.pings_late = 0  # late pings the link was kept through (metrics)
         self.events_received: Counter[str] = Counter()  # by event name (tests, metrics)
         self.asterisk_protocol_version: str | None = None
 
@@ -575,7 +575,7 @@ class AmiManager:
                 log.warning("AMI %s:%s: ping unanswered for %.0f s (%d in a row) while Asterisk still sends "
                             "(%.1f s ago): a busy Asterisk, the link is kept", self.host, self.port,
                             self.ping_interval_s, misses, heard_s)
-                self.pings_unanswered += 1
+                self.pings_late += 1
                 continue
             log.warning("AMI %s:%s: ping failed (%s); dropping the link", self.host, self.port, reason)
             self._drop("ping failed")

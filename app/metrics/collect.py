@@ -132,7 +132,7 @@ class AmiCollector(Collector):
         late = CounterMetricFamily("hotline_ami_pings_late",
                                    "AMI pings left unanswered while Asterisk kept sending (a busy "
                                    "Asterisk: the link was kept)")
-        late.add_metric([], sum(link.pings_unanswered for link in links))
+        late.add_metric([], sum(link.pings_late for link in links))
         yield late
         events = CounterMetricFamily("hotline_ami_events_received", "AMI events received, by name",
                                      labels=("event",))

@@ -27,7 +27,7 @@ seat's leg — the bridge side, where features are detected):
 * where that time goes, from the same start: to the citizen's `BlindTransfer`
   event (moved out of the seat's bridge), to its `QueueCallerJoin` of the
   linkage queue, then ringing and answered (`to_transfer`, `to_target_queue`:
-  on one platform only).
+  on one platform only; n 0 across a trunk).
 * `from_first_key_digit`: from the DTMF end of the first digit of the
   feature key (`*` / `#`).  It includes the seat's typing at the rig's pace
   (ours: one more digit, built-in: four), so it is reported, not compared.
@@ -369,9 +369,9 @@ def _ratios(out: dict[str, Any]) -> dict[str, float | None]:
 
 
 def _views(values: dict[str, list[float]]) -> dict[str, dict[str, dict[str, float]]]:
-    # ringing and answered always (the ratios read them: n 0 when every handoff of a mode failed)
-    return {view: {f"to_{phase}": _summary(values.get(f"{view}:{phase}", []))
-                   for phase in PHASES if f"{view}:{phase}" in values or phase in ("target_ringing", "answered")}
+    # every phase, n 0 where none was timed (a mode whose handoffs all failed; across a trunk, the
+    # first two: they happen on the other platform)
+    return {view: {f"to_{phase}": _summary(values.get(f"{view}:{phase}", [])) for phase in PHASES}
             for view in ("from_input_complete", "from_first_key_digit")}
 
 

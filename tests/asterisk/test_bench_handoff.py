@@ -14,16 +14,11 @@ import pytest
 from app.runtime.cli import main
 from app.tools.handoff_bench import PHASES, _ratios, _views, run_handoff_bench
 from app.tools.load_bench import child_pid
-from core.settings import Settings
-
-
-def _settings() -> Settings:
-    return Settings.from_env({k: v for k, v in os.environ.items()
-                              if k in ("HOTLINE_ASTERISK_PREFIX", "HOTLINE_REDIS_URL")})
+from tests.support.pbx import machine_settings
 
 
 async def test_when_a_few_handoffs_are_timed_then_each_phase_is_reported_and_no_order_is_lost() -> None:
-    result = await run_handoff_bench(_settings(), count=2)
+    result = await run_handoff_bench(machine_settings(), count=2)
 
     assert result["failed_handoffs"] == {"hotline": 0, "blind": 0}
     assert result["orders_recorded"] == 2 and result["lost_orders"] == 0, result

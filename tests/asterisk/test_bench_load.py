@@ -10,16 +10,11 @@ import os
 
 from app.runtime.cli import main
 from app.tools.load_bench import child_pid, run_load_bench
-from core.settings import Settings
-
-
-def _settings() -> Settings:
-    return Settings.from_env({k: v for k, v in os.environ.items()
-                              if k in ("HOTLINE_ASTERISK_PREFIX", "HOTLINE_REDIS_URL")})
+from tests.support.pbx import machine_settings
 
 
 async def test_when_a_tiny_ramp_runs_then_both_phases_report_every_call_and_no_order_is_lost() -> None:
-    result = await run_load_bench(_settings(), rates=[2.0], step_s=2.0, handoff_share=0.5, threeway_share=0.25,
+    result = await run_load_bench(machine_settings(), rates=[2.0], step_s=2.0, handoff_share=0.5, threeway_share=0.25,
                                   talk_s=0.3, seats=4, seed=3)
     (ours,) = result["ours"]["steps"]
     (bare,) = result["baseline"]["steps"]

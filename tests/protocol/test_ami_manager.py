@@ -10,6 +10,7 @@ from panoramisk.actions import Action
 from panoramisk.message import Message
 from prometheus_client import CollectorRegistry
 
+from agi.background import cancel_all
 from ami_bridge.manager import AmiManager, AmiNotConnected, SafeAction
 from app.metrics.collect import AmiCollector
 from core.safety import UnsafeValue
@@ -301,7 +302,7 @@ async def test_when_pings_go_unanswered_while_asterisk_keeps_sending_then_the_li
         assert pings_before_drop == AmiManager.PING_MISSES
     finally:
         if talker is not None:
-            talker.cancel()
+            await cancel_all([talker])
         await ami.close()
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import uuid
 from collections.abc import Callable
@@ -50,6 +51,13 @@ log = logging.getLogger(__name__)
 # The AstDB families a call writes and its end (or Python, after it) clears:
 # an entry left in one once the call is over and Python has caught up is stale.
 PER_CALL_FAMILIES = (ASTDB_FAMILY, OUTBOX_FAMILY, ENDED_FAMILY, CALL_GUARD_FAMILY, THREEWAY_FAMILY)
+
+
+def machine_settings() -> Settings:
+    """This machine's Asterisk and Redis and nothing else of the environment:
+    for a benchmark run as a test (it makes its own state dir and ports)."""
+    return Settings.from_env({k: v for k, v in os.environ.items()
+                              if k in ("HOTLINE_ASTERISK_PREFIX", "HOTLINE_REDIS_URL")})
 
 
 def rig_settings(state_dir: Path, **env: str) -> Settings:
