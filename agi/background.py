@@ -1,4 +1,5 @@
-"""Work started off a call's path and waited for at shutdown (asyncio, no other I/O).
+"""Work started off a call's path and waited for at shutdown, and a bounded
+wait that keeps a cancel (asyncio, no other I/O).
 
 The AGI routes' `later` work and the handoff journal's event handling both
 run as tasks that must never raise into a call, and that a shutdown (or a
@@ -9,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Collection, Coroutine
-from typing import Any
+from collections.abc import Awaitable, Collection, Coroutine
+from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class BackgroundTasks:
@@ -51,10 +54,22 @@ class BackgroundTasks:
             await asyncio.wait(list(self._pending), timeout=left)
 
 
+async def wait_for(aw: Awaitable[T], timeout: float | None) -> T:
+    """`asyncio.wait_for` as Python 3.12 has it: `aw`'s result, or TimeoutError
+    (and `aw` cancelled) after `timeout` seconds.
+
+    Python 3.11's own returns the result and drops a cancel that arrives in
+    the loop turn in which `aw` completes (gh-86296): a benchmark so cancelled
+    by SIGTERM ran on, and a worker so cancelled at shutdown would loop on.
+    The project bans it (ruff TID251) for this one."""
+    async with asyncio.timeout(timeout):
+        return await aw
+
+
 async def pause(stop: asyncio.Event, seconds: float) -> None:
     """Wait `seconds`, or less if `stop` is set meanwhile."""
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
+        await wait_for(stop.wait(), seconds)
 
 
 async def end_loop(task: asyncio.Task[Any] | None, stop: asyncio.Event | None = None, *,

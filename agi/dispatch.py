@@ -9,12 +9,12 @@ this timeout is what keeps a caller from waiting in silence when Python stalls.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 
 from prometheus_client import Counter, Histogram
 
+from agi.background import wait_for
 from agi.call import AgiCall, AgiHangup
 from agi.registry import AgiRoutes
 from core import channel_vars as cv
@@ -54,7 +54,7 @@ async def _dispatch(name: str, call: AgiCall, routes: AgiRoutes) -> str:
         await _mark_error(call, channel)
         return "unknown"
     try:
-        await asyncio.wait_for(route(call), ROUTE_TIMEOUT_S)
+        await wait_for(route(call), ROUTE_TIMEOUT_S)
         return "ok"
     except TimeoutError:
         # The AGI socket may hold a half-read reply: send nothing more; closing

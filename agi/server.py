@@ -33,6 +33,7 @@ from collections import OrderedDict
 
 from panoramisk.fast_agi import Request
 
+from agi.background import wait_for
 from agi.call import FastAgiCall
 from agi.dispatch import dispatch
 from agi.registry import AgiRoutes
@@ -124,7 +125,7 @@ class FastAgiServer:
         peer = writer.get_extra_info("peername")
         try:
             try:
-                headers = await asyncio.wait_for(read_headers(reader), HEADER_TIMEOUT_S)
+                headers = await wait_for(read_headers(reader), HEADER_TIMEOUT_S)
             except NothingSent as exc:
                 log.debug("FastAGI connection from %s closed without a request (a probe): %s", peer, exc)
                 return

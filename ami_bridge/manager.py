@@ -46,7 +46,7 @@ from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.manager import Manager
 from panoramisk.message import Message
 
-from agi.background import cancel_all
+from agi.background import cancel_all, wait_for
 from core.safety import UnsafeValue, check_line
 
 log = logging.getLogger(__name__)
@@ -398,7 +398,7 @@ class AmiManager:
     async def wait_connected(self, timeout: float | None = None) -> None:
         """Wait until logged in; raises `AmiTimeout` after `timeout` seconds."""
         try:
-            await asyncio.wait_for(self._connected_event.wait(), timeout)
+            await wait_for(self._connected_event.wait(), timeout)
         except TimeoutError:
             raise AmiTimeout(f"AMI {self.host}:{self.port} not connected after {timeout}s") from None
 
@@ -441,7 +441,7 @@ class AmiManager:
         future = protocol.send(act, as_list=False if ack_only else None)
         self._inflight.add(future)
         try:
-            result = await asyncio.wait_for(future, timeout or self.action_timeout_s)
+            result = await wait_for(future, timeout or self.action_timeout_s)
         except TimeoutError:
             protocol.responses.pop(act.id, None)
             protocol.responses.pop(act.action_id, None)
@@ -494,7 +494,7 @@ class AmiManager:
                 log.warning("AMI %s:%s: connect/login failed (%s); retrying in %.1fs",
                             self.host, self.port, str(exc) or type(exc).__name__, delay)
                 try:
-                    await asyncio.wait_for(self._retry_now.wait(), delay * random.uniform(0.8, 1.2))
+                    await wait_for(self._retry_now.wait(), delay * random.uniform(0.8, 1.2))
                 except TimeoutError:
                     pass
                 self._retry_now.clear()
@@ -521,7 +521,7 @@ class AmiManager:
         loop = asyncio.get_running_loop()
         self._lost = loop.create_future()
         link = _Link(self, host=self.host, port=self.port, loop=loop, log=log)
-        _transport, protocol = await asyncio.wait_for(
+        _transport, protocol = await wait_for(
             loop.create_connection(_Utf8Protocol, self.host, self.port), self.connect_timeout_s)
         # What panoramisk's Manager.connection_made would set up.
         protocol.factory = link

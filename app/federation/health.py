@@ -22,7 +22,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from agi.background import cancel_all
+from agi.background import cancel_all, wait_for
 from app.federation.services import FederationService
 from core.live import TRUNKS_KEY
 from core.settings import Settings
@@ -48,7 +48,7 @@ async def trunk_states(redis: Redis | None, prefix: str, timeout_s: float = 2.0)
     if redis is None:
         return None
     try:
-        raw = await asyncio.wait_for(redis.hgetall(prefix + TRUNKS_KEY), timeout_s)
+        raw = await wait_for(redis.hgetall(prefix + TRUNKS_KEY), timeout_s)
     except (TimeoutError, RedisError, OSError) as exc:
         log.warning("trunk states not read from Redis: %s", exc)
         return None

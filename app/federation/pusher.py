@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 
 import aiohttp
 
-from agi.background import end_loop
+from agi.background import end_loop, wait_for
 from app.federation import store
 from app.federation.services import FederationService
 from app.runtime.models import FederationOutbox
@@ -95,7 +95,7 @@ class FederationPusher:
             if busy and not self._stopping:
                 continue
             try:
-                await asyncio.wait_for(self._event.wait(), poll)
+                await wait_for(self._event.wait(), poll)
             except TimeoutError:
                 pass
             self._event.clear()

@@ -48,7 +48,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from agi.background import BackgroundTasks, end_loop
+from agi.background import BackgroundTasks, end_loop, wait_for
 from ami_bridge.translate import attended_transfer, channel_variables, dest_channel_variables
 from core import log_context
 from core.centres import Centre
@@ -531,7 +531,7 @@ class HandoffJournal:
                 log.warning("outbox sweep / reconciler failed (%s); retrying in %.1f s",
                             str(exc) or type(exc).__name__, self.interval_s)
             try:
-                await asyncio.wait_for(self._wake.wait(), self.interval_s)
+                await wait_for(self._wake.wait(), self.interval_s)
             except TimeoutError:
                 pass
             self._wake.clear()

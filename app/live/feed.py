@@ -33,7 +33,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from agi.background import cancel_all
+from agi.background import cancel_all, wait_for
 from app.orders.repository import OrderFilter, latest_orders, list_orders
 from app.runtime.models import Order
 from core.live import UPDATES_CHANNEL
@@ -106,7 +106,7 @@ class LiveFeed:
                 await self._changed.wait_for(lambda: self.closed or self.live_version != live_seen
                                              or self.orders_version != orders_seen)
         try:
-            await asyncio.wait_for(moved(), timeout)
+            await wait_for(moved(), timeout)
         except TimeoutError:
             pass
 
@@ -187,7 +187,7 @@ class LiveFeed:
                 await self._bump(orders=True)
             self._orders_due.clear()
             try:
-                await asyncio.wait_for(self._orders_due.wait(), self.orders_poll_s)
+                await wait_for(self._orders_due.wait(), self.orders_poll_s)
             except TimeoutError:
                 pass
 

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from agi.background import wait_for
 from app.federation.health import link_status
 from app.federation.http import FEDERATION
 from app.live import store as live_store
@@ -62,7 +63,7 @@ async def health(request: web.Request) -> web.Response:
 
 async def _check(name: str, check: Callable[[], Awaitable[bool]]) -> bool:
     try:
-        return bool(await asyncio.wait_for(check(), 3.0))
+        return bool(await wait_for(check(), 3.0))
     except Exception as exc:  # noqa: BLE001 - a failing check is a part down
         log.warning("health: %s check failed: %s", name, str(exc) or type(exc).__name__)
         return False

@@ -12,7 +12,6 @@ trip and the JSON of every seat; `redis_source` is the same read from Redis.
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -23,6 +22,7 @@ from typing import Any, TypeVar
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from agi.background import wait_for
 from ami_bridge.live_state import RedisLiveState
 from app.web.errors import Unavailable
 from core.live import (
@@ -75,7 +75,7 @@ async def read_live(redis: Redis, prefix: str, timeout_s: float = 3.0) -> LiveDa
             pipe.hgetall(prefix + AMI_KEY)
             pipe.hgetall(prefix + CHANNELS_KEY)
             pipe.hgetall(prefix + SURGE_KEY)
-            queues, seats, ami, channels, surge = await asyncio.wait_for(pipe.execute(), timeout_s)
+            queues, seats, ami, channels, surge = await wait_for(pipe.execute(), timeout_s)
     except (TimeoutError, RedisError, OSError) as exc:
         raise Unavailable("redis", str(exc) or type(exc).__name__) from exc
     return LiveData(
@@ -121,7 +121,7 @@ def _surge_view(raw: str) -> dict[str, Any]:
 async def ami_connected(redis: Redis, prefix: str, timeout_s: float = 3.0) -> bool:
     """True when the bridge reports the AMI link up (`connected == "1"`)."""
     try:
-        value = await asyncio.wait_for(redis.hget(prefix + AMI_KEY, "connected"), timeout_s)
+        value = await wait_for(redis.hget(prefix + AMI_KEY, "connected"), timeout_s)
     except (TimeoutError, RedisError, OSError) as exc:
         log.warning("cannot read AMI status from redis: %s", exc)
         return False
@@ -131,7 +131,7 @@ async def ami_connected(redis: Redis, prefix: str, timeout_s: float = 3.0) -> bo
 async def ping(redis: Redis, timeout_s: float = 3.0) -> bool:
     """True when Redis answers PING within `timeout_s`."""
     try:
-        return bool(await asyncio.wait_for(redis.ping(), timeout_s))
+        return bool(await wait_for(redis.ping(), timeout_s))
     except (TimeoutError, RedisError, OSError) as exc:
         log.warning("redis ping failed: %s", exc)
         return False

@@ -37,6 +37,7 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from agi.background import wait_for
 from ami_bridge.manager import AmiManager
 from app.orders.repository import overdue_condition
 from app.orders.services import OrderChange
@@ -172,7 +173,7 @@ class Snapshot:
                 pipe.hgetall(self.prefix + QUEUES_KEY)
                 pipe.hgetall(self.prefix + SEATS_KEY)
                 pipe.hget(self.prefix + AMI_KEY, "connected")
-                queues, seats, connected = await asyncio.wait_for(pipe.execute(), self.timeout_s)
+                queues, seats, connected = await wait_for(pipe.execute(), self.timeout_s)
         except Exception as exc:  # noqa: BLE001 - Redis down: the live figures are left out
             self._failed("redis", exc)
             for gauge in (QUEUE_WAITING, QUEUE_LONGEST, SEATS):
@@ -206,10 +207,10 @@ class Snapshot:
             return
         try:
             async with self.sessions() as session:
-                overdue = (await asyncio.wait_for(session.execute(
+                overdue = (await wait_for(session.execute(
                     select(Order.order_class, func.count()).where(overdue_condition(utcnow()))
                     .group_by(Order.order_class)), self.timeout_s)).all()
-                pushes = (await asyncio.wait_for(session.execute(
+                pushes = (await wait_for(session.execute(
                     select(FederationOutbox.peer, FederationOutbox.state, func.count())
                     .where(FederationOutbox.state != "sent")
                     .group_by(FederationOutbox.peer, FederationOutbox.state)), self.timeout_s)).all()

@@ -21,6 +21,7 @@ import signal
 from pathlib import Path
 from typing import BinaryIO
 
+from agi.background import wait_for
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,7 @@ class AsteriskProcess:
         self.starts += 1
         log.info("asterisk started pid=%s conf=%s", self.proc.pid, self.conf)
         try:
-            await asyncio.wait_for(self._wait_booted(), timeout)
+            await wait_for(self._wait_booted(), timeout)
         except TimeoutError:
             await self.stop()
             raise RuntimeError(f"Asterisk did not boot within {timeout:.0f}s; see {log_path}") from None
@@ -143,7 +144,7 @@ class AsteriskProcess:
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT)
         try:
-            out, _ = await asyncio.wait_for(p.communicate(), timeout)
+            out, _ = await wait_for(p.communicate(), timeout)
         except TimeoutError:
             p.kill()
             await p.wait()
@@ -176,7 +177,7 @@ class AsteriskProcess:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGTERM)
         try:
-            await asyncio.wait_for(self.proc.wait(), timeout)
+            await wait_for(self.proc.wait(), timeout)
         except TimeoutError:
             os.killpg(self.proc.pid, signal.SIGKILL)
             await self.proc.wait()

@@ -7,7 +7,6 @@ the health check's ping.  It must not hold queries about orders (that is
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -29,6 +28,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from agi.background import wait_for
 from app.runtime import sqlite_driver
 
 log = logging.getLogger(__name__)
@@ -176,7 +176,7 @@ async def ping(engine: AsyncEngine, timeout_s: float = 3.0) -> bool:
             await conn.execute(text("SELECT 1"))
 
     try:
-        await asyncio.wait_for(select_one(), timeout_s)
+        await wait_for(select_one(), timeout_s)
         return True
     except Exception as exc:  # noqa: BLE001 - any failure means "not healthy"
         log.warning("database ping failed: %s", exc)

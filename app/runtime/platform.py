@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from aiohttp import web
 
+from agi.background import wait_for
 from agi.registry import AgiRoutes
 from agi.server import FastAgiServer
 from ami_bridge.manager import AmiManager
@@ -88,7 +89,7 @@ class Platform:
             return self.agi.server is not None and self.agi.server.is_serving()
         network = self.settings.network
         try:
-            _, writer = await asyncio.wait_for(asyncio.open_connection(network.agi_host, network.agi_port), 2.0)
+            _, writer = await wait_for(asyncio.open_connection(network.agi_host, network.agi_port), 2.0)
         except (TimeoutError, OSError):
             return False
         writer.close()

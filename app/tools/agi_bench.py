@@ -12,6 +12,7 @@ import statistics
 import time
 from typing import Any
 
+from agi.background import wait_for
 from agi.registry import AgiRoutes
 from agi.server import FastAgiServer
 from ami_bridge.manager import AmiManager
@@ -74,7 +75,7 @@ async def run_agi_bench(settings: Settings, calls: int = 200) -> dict[str, Any]:
                             "Context": "hotline-citizen-phone", "Exten": "talk", "Priority": "1",
                             "CallerID": f'"" <1380000{i:04d}>', "ChannelId": f"handset-{leg}",
                             "OtherChannelId": leg, "Async": "true"}, ack_only=True)
-            event = await asyncio.wait_for(fut, 30)
+            event = await wait_for(fut, 30)
             status = event.get("Status") or "NONE"
             statuses[mode][status] = statuses[mode].get(status, 0) + 1
             if status == "OK":

@@ -30,6 +30,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from agi.background import wait_for
 from app.orders.services import OrderChange, OrderService
 from app.runtime import db
 from app.runtime.features import Dependencies, setup_features
@@ -211,7 +212,7 @@ async def _status_delay(a: _Instance, b: _Instance, count: int) -> dict[str, Any
             async with http.post(f"{b.url}/api/orders/{b_id}/sign", json={},
                                  headers={"Authorization": f"Bearer {seat_b}"}) as r:
                 assert r.status == 200, await r.text()
-            await asyncio.wait_for(waiter.wait(), 30)
+            await wait_for(waiter.wait(), 30)
             delays.append((clock.at[order["id"]] - started) * 1000)
     return {"orders": count, "p50": round(statistics.median(delays), 1), "p95": round(_percentile(delays, 0.95), 1),
             "max": round(max(delays), 1)}

@@ -68,7 +68,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from agi.background import cancel_all
+from agi.background import cancel_all, wait_for
 from agi.registry import AgiRoutes
 from agi.server import FastAgiServer
 from ami_bridge.manager import AmiManager
@@ -379,9 +379,9 @@ async def _one(ami: AmiManager, watch: _Watch, mode: str, number: str,
                digits: str, far: tuple[AmiManager, _FarWatch] | None = None) -> tuple[dict[str, float], str | None]:
     call = await simulation.originate_citizen(ami, "12345", number)
     linkedid = call.handset_id
-    first = await asyncio.wait_for(watch.wait(linkedid, "HotlineSeatAnswered"), 15)
+    first = await wait_for(watch.wait(linkedid, "HotlineSeatAnswered"), 15)
     # let the citizen<->seat bridge form before the seat presses anything
-    await asyncio.wait_for(watch.wait(linkedid, "AgentConnect"), 15)
+    await wait_for(watch.wait(linkedid, "AgentConnect"), 15)
     seat = first["Seat"]
     chans = await simulation.channels(ami)
     phone = next(c["Channel"] for c in chans if c["Channel"].startswith(f"Local/{seat}@hotline-seat-phones-")
@@ -395,11 +395,11 @@ async def _one(ami: AmiManager, watch: _Watch, mode: str, number: str,
                         "Value": BLIND_CONTEXT})
     await _press(ami, phone, digits)
     if far is not None:  # the first seat ringing / answering on the far platform
-        ringing = await asyncio.wait_for(far[1].wait(number, "AgentCalled"), 15)
-        answered = await asyncio.wait_for(far[1].wait(number, "AgentConnect"), 15)
+        ringing = await wait_for(far[1].wait(number, "AgentCalled"), 15)
+        answered = await wait_for(far[1].wait(number, "AgentConnect"), 15)
     else:
-        ringing = await asyncio.wait_for(watch.wait(linkedid, "AgentCalled:target"), 15)
-        answered = await asyncio.wait_for(watch.wait(linkedid, "AgentConnect:target"), 15)
+        ringing = await wait_for(watch.wait(linkedid, "AgentCalled:target"), 15)
+        answered = await wait_for(watch.wait(linkedid, "AgentConnect:target"), 15)
     ends = [e for e in watch.by_call[linkedid]
             if e.get("Event") == "DTMFEnd" and e.get("Channel") == leg and e.get("Direction") == "Received"]
     assert [e.get("Digit") for e in ends] == list(digits), f"the seat's digits {digits} were not all seen on its leg"
@@ -408,7 +408,7 @@ async def _one(ami: AmiManager, watch: _Watch, mode: str, number: str,
     handoff = None
     if far is not None:
         if mode == "hotline":  # B's answering seat carries A's handoff id (the header's)
-            seat_b = await asyncio.wait_for(far[1].wait(number, "HotlineSeatAnswered"), 5)
+            seat_b = await wait_for(far[1].wait(number, "HotlineSeatAnswered"), 5)
             handoff = seat_b.get("PeerHandoff") or None
             assert handoff, "no handoff id on the far platform's seat"
         await simulation.hang_up(ami, call.handset_id)
@@ -440,8 +440,8 @@ async def _one(ami: AmiManager, watch: _Watch, mode: str, number: str,
             break
         await asyncio.sleep(0.01)
     # raised before the seat rang: here already (a timeout fails this handoff, its call gone)
-    moved = await asyncio.wait_for(watch.wait(linkedid, "BlindTransfer"), 1)
-    queued = await asyncio.wait_for(watch.wait(linkedid, "QueueCallerJoin:target"), 1)
+    moved = await wait_for(watch.wait(linkedid, "BlindTransfer"), 1)
+    queued = await wait_for(watch.wait(linkedid, "QueueCallerJoin:target"), 1)
     return ({f"{view}:{phase}": (float(event["Timestamp"]) - t0) * 1000
              for view, t0 in starts.items()
              for phase, event in (("transfer", moved), ("target_queue", queued),

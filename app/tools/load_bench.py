@@ -57,6 +57,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
+from agi.background import wait_for
 from ami_bridge.manager import AmiError, AmiManager
 from app.runtime import db
 from app.runtime.asterisk import AsteriskProcess, open_log
@@ -207,7 +208,7 @@ async def _one_call(ami: AmiManager, answers: _Answers, call: Call, *, mode: str
     try:
         placed = await simulation.originate_citizen(ami, SOURCE, call.number, context=context)
         call.handset_id = placed.handset_id
-        answer = await asyncio.wait_for(answers.wait(source_queue, linkedid=call.handset_id), timeout_s)
+        answer = await wait_for(answers.wait(source_queue, linkedid=call.handset_id), timeout_s)
         call.setup_ms = (answer.at - call.started) * 1000
         await asyncio.sleep(talk_s)
         if call.kind != "plain":
@@ -218,7 +219,7 @@ async def _one_call(ami: AmiManager, answers: _Answers, call: Call, *, mode: str
             # handoff: the citizen's own channel; three-way: a new leg presenting the citizen's number
             target = answers.wait(target_queue, linkedid=call.handset_id, number=call.number)
             await _type(ami, phone, keys[call.kind])
-            answered_ts = (await asyncio.wait_for(target, timeout_s)).asterisk_ts
+            answered_ts = (await wait_for(target, timeout_s)).asterisk_ts
             # on Asterisk's clock: the end of the last key digit on the seat's leg -> the 110 seat answered
             pressed_ts = answers.last_key(answer.seat_leg, keys[call.kind][-1])
             if pressed_ts is None:
@@ -478,7 +479,7 @@ async def run_load_bench(settings: Settings, *, rates: list[float], step_s: floa
             if child.returncode is None:
                 child.send_signal(signal.SIGTERM)
                 try:
-                    await asyncio.wait_for(child.wait(), 60)
+                    await wait_for(child.wait(), 60)
                 except TimeoutError:
                     os.killpg(child.pid, signal.SIGKILL)
                     await child.wait()

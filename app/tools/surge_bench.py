@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from agi.background import wait_for
 from agi.registry import AgiRoutes
 from agi.server import FastAgiServer
 from ami_bridge.manager import AmiManager
@@ -105,7 +106,7 @@ async def _citizen(ami: AmiManager, watch: _Watch, centre: str, number: str, tal
     started = time.monotonic()
     call = await simulation.originate_citizen(ami, centre, number)
     try:
-        at, event = await asyncio.wait_for(answered, patience_s)
+        at, event = await wait_for(answered, patience_s)
     except TimeoutError:
         await _hang_up(ami, watch, call.handset_id)
         progress.step("abandoned")

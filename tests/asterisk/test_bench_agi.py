@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from agi.background import wait_for
 from app.runtime.asterisk import AsteriskProcess
 from app.tools.agi_bench import run_agi_bench
 from core.settings import PROJECT_ROOT, Settings
@@ -54,7 +55,7 @@ async def test_when_the_benchmark_is_terminated_then_the_asterisk_it_started_sto
         done, _ = await asyncio.wait({ended}, timeout=60)
         if not done:
             bench.send_signal(signal.SIGABRT)
-            _, stderr = await asyncio.wait_for(ended, 30)
+            _, stderr = await wait_for(ended, 30)
             pytest.fail("the benchmark did not end within 60 s of SIGTERM; its stacks at SIGABRT:\n"
                         + stderr.decode(errors="replace")[-6000:])
         _, stderr = ended.result()

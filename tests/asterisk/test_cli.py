@@ -15,6 +15,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from agi.background import wait_for
 from core.settings import PROJECT_ROOT
 from tests.support.pbx import free_port
 from tests.support.waiting import eventually
@@ -99,7 +100,7 @@ async def test_when_user_runs_demo_then_it_tells_the_story_in_under_30_s_and_exi
     env = _env(tmp_path)
     started = time.monotonic()
     proc = await _run(["demo", "--citizen", "13912345678"], env)
-    out, _ = await asyncio.wait_for(proc.communicate(), 90)
+    out, _ = await wait_for(proc.communicate(), 90)
     took = time.monotonic() - started
     text = out.decode()
     assert proc.returncode == 0, text
@@ -117,7 +118,7 @@ async def test_when_user_runs_demo_keep_then_the_dashboard_stays_up_until_ctrl_c
     try:
         text = ""
         while "running until Ctrl-C" not in text:
-            line = await asyncio.wait_for(proc.stdout.readline(), 60)
+            line = await wait_for(proc.stdout.readline(), 60)
             assert line, f"hotline demo --keep ended early:\n{text}"
             text += line.decode()
         _story(text)
@@ -132,7 +133,7 @@ async def test_when_user_runs_demo_keep_then_the_dashboard_stays_up_until_ctrl_c
                 assert (await resp.json())["total"] == 2  # the two orders of the story, for a person to look at
         assert _asterisk_pids(tmp_path / "state")
         proc.send_signal(signal.SIGINT)
-        out, _ = await asyncio.wait_for(proc.communicate(), 30)
+        out, _ = await wait_for(proc.communicate(), 30)
         assert proc.returncode == 0, text + out.decode()
         assert _asterisk_pids(tmp_path / "state") == []
     finally:
@@ -176,7 +177,7 @@ async def _healthy_then_stopped(proc: asyncio.subprocess.Process, url: str, stat
     assert _asterisk_pids(state)
     assert (state / "asterisk" / "etc" / "asterisk.conf").is_file()
     proc.send_signal(signal.SIGINT)
-    out, _ = await asyncio.wait_for(proc.communicate(), 30)
+    out, _ = await wait_for(proc.communicate(), 30)
     text = out.decode()
     assert proc.returncode == 0, text
     assert _asterisk_pids(state) == []
@@ -190,7 +191,7 @@ async def test_when_a_setting_is_malformed_then_hotline_refuses_to_start_naming_
     env = _env(tmp_path)
     env["HOTLINE_SIP_PORT"] = "99999"
     proc = await _run(["up"], env)
-    out, _ = await asyncio.wait_for(proc.communicate(), 30)
+    out, _ = await wait_for(proc.communicate(), 30)
     assert proc.returncode == 2
     assert "HOTLINE_SIP_PORT" in out.decode()
 
@@ -220,7 +221,7 @@ async def test_when_a_variable_is_given_on_the_command_line_then_it_wins_over_do
         with pytest.raises(AssertionError):
             await serving(in_dotenv)
         proc.send_signal(signal.SIGINT)
-        out, _ = await asyncio.wait_for(proc.communicate(), 30)
+        out, _ = await wait_for(proc.communicate(), 30)
         assert proc.returncode == 0, out.decode()
         assert " INFO " not in out.decode()  # what the command line does not give still comes from .env
     finally:
@@ -232,7 +233,7 @@ async def test_when_a_variable_is_given_on_the_command_line_then_it_wins_over_do
 async def test_when_sip_binds_every_interface_then_seats_prints_addresses_a_phone_can_reach(tmp_path: Path) -> None:
     env = {**_env(tmp_path), "HOTLINE_BIND_HOST": "0.0.0.0", "HOTLINE_CENTRES": "12345:1001-1002;110:2001"}
     proc = await _run(["seats"], env)
-    out, _ = await asyncio.wait_for(proc.communicate(), 30)
+    out, _ = await wait_for(proc.communicate(), 30)
     text = out.decode()
     assert proc.returncode == 0, text
     server = text.splitlines()[0]
@@ -247,5 +248,5 @@ async def test_when_sip_binds_every_interface_then_seats_prints_addresses_a_phon
 
     env["HOTLINE_EXTERNAL_ADDRESS"] = "198.51.100.5"
     proc = await _run(["seats"], env)
-    out, _ = await asyncio.wait_for(proc.communicate(), 30)
+    out, _ = await wait_for(proc.communicate(), 30)
     assert out.decode().startswith(f"SIP server 198.51.100.5:{env['HOTLINE_SIP_PORT']} or "), out.decode()

@@ -11,7 +11,6 @@ left.
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import uuid
@@ -24,6 +23,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis
 from sqlalchemy import select
 
+from agi.background import wait_for
 from app.live.store import bridge_source
 from app.orders.services import OrderService
 from app.overflow.config import OverflowConfig
@@ -170,7 +170,7 @@ async def surge(stack: Surge) -> AsyncIterator[Surge]:
         await eventually(lambda: _no_dynamic(stack), what="remote members removed")
         log.info("teardown: leak check")
         await pbx.assert_nothing_left()
-        await asyncio.wait_for(stack.controller.drain(), 15)
+        await wait_for(stack.controller.drain(), 15)
         log.info("teardown: done")
 
 

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import pytest
 from sqlalchemy import text
 
+from agi.background import wait_for
 from app.runtime import db, sqlite_driver
 from app.runtime.sqlite_driver import LoopConnection
 
@@ -213,7 +214,7 @@ async def test_a_call_whose_caller_gave_up_still_comes_before_the_next_one(path:
 async def test_a_transaction_cut_off_by_a_deadline_while_it_waits_for_a_lock_leaves_no_lock_behind(
     tmp_path: Path,
 ) -> None:
-    """An AGI route's deadline (`asyncio.wait_for`) cuts off a session whose
+    """An AGI route's deadline (`wait_for`) cuts off a session whose
     insert waits in the worker for another writer's lock; the lock is
     released just after.  Whatever becomes of the cut-off connection, it must
     not keep the write lock (the next writer gets in) nor commit the insert."""
@@ -240,7 +241,7 @@ async def test_a_transaction_cut_off_by_a_deadline_while_it_waits_for_a_lock_lea
                 await session.execute(text("INSERT INTO t VALUES (1)"))
 
         with pytest.raises(TimeoutError):
-            await asyncio.wait_for(route(), 0.3)
+            await wait_for(route(), 0.3)
         releaser.join()
         deadline = time.monotonic() + 3.0
         while True:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from agi.background import wait_for
 from app.orders.services import OrderService
 from app.runtime import db
 from app.tools.simulation import CitizenCall
@@ -44,7 +45,7 @@ async def _stop(proc: asyncio.subprocess.Process) -> int:
     if proc.returncode is None:
         proc.send_signal(signal.SIGINT)
         try:
-            await asyncio.wait_for(proc.wait(), 30)
+            await wait_for(proc.wait(), 30)
         except TimeoutError:
             proc.kill()
             await proc.wait()
@@ -87,7 +88,7 @@ async def _refused_start(env: dict[str, str], log: Path, procs: list[asyncio.sub
     with _port_taken(env["HOTLINE_HTTP_PORT"]):
         proc = await hotline(["up"], env, log)
         procs.append(proc)
-        assert await asyncio.wait_for(proc.wait(), 60) == 1
+        assert await wait_for(proc.wait(), 60) == 1
 
 
 @pytest.fixture
@@ -171,7 +172,7 @@ async def test_when_another_hotline_up_owns_the_state_dir_then_a_second_one_refu
     await _healthy(env, first)
     second = await hotline(["up"], env, log)
     procs.append(second)
-    assert await asyncio.wait_for(second.wait(), 30) == 1
+    assert await wait_for(second.wait(), 30) == 1
     assert f"another `hotline up` (pid {first.pid}) owns the state directory" in log.read_text()
     await _healthy(env, first, timeout=5)              # the first is untouched
     assert len(asterisk_pids(Path(env["HOTLINE_STATE_DIR"]))) == 1

@@ -11,6 +11,7 @@ import sys
 import aiohttp
 from aiohttp import web
 
+from agi.background import wait_for
 from app.web.app import init_app
 from app.web.auth import create_token
 from app.web.keys import SESSIONS
@@ -67,7 +68,7 @@ async def test_when_hotline_web_runs_alone_then_it_pushes_orders_to_its_peers(pa
     finally:
         process.send_signal(signal.SIGINT)
         try:
-            await asyncio.wait_for(process.wait(), 15)
+            await wait_for(process.wait(), 15)
         except TimeoutError:
             process.kill()
             await process.wait()

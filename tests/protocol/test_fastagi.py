@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from agi.background import wait_for
 from agi.registry import AgiRoutes
 from agi.server import FastAgiServer
 from app.inbound import agi as inbound
@@ -47,7 +48,7 @@ async def fake_asterisk(port: int, header: str, variables: dict[str, str],
     written: dict[str, str] = {}
     commands = 0
     while True:
-        line = await asyncio.wait_for(reader.readline(), 5)
+        line = await wait_for(reader.readline(), 5)
         if not line:
             break
         cmd = line.decode().rstrip("\n")
@@ -118,7 +119,7 @@ async def test_when_a_probe_connects_and_closes_without_a_byte_then_it_is_logged
     writer.write(b"x")
     await writer.drain()
     writer.write_eof()
-    assert await asyncio.wait_for(reader.read(), 10) == b""
+    assert await wait_for(reader.read(), 10) == b""
     writer.close()
     await eventually_logged(caplog, "malformed FastAGI request", 1)
     assert [r.levelno for r in caplog.records if "malformed" in r.getMessage()] == [logging.ERROR]
@@ -152,7 +153,7 @@ async def test_when_request_is_malformed_then_it_is_refused_and_server_keeps_ser
     writer.write(garbage)
     await writer.drain()
     writer.write_eof()
-    assert await asyncio.wait_for(reader.read(), 10) == b""  # the server hung up, sent no command
+    assert await wait_for(reader.read(), 10) == b""  # the server hung up, sent no command
     writer.close()
     assert "malformed FastAGI request" in caplog.text
     written = await fake_asterisk(server.port, HEADER, {"HOTLINE_CENTRE": "12345", "HOTLINE_CITIZEN": "1"})
@@ -177,7 +178,7 @@ async def test_when_a_route_stalls_then_it_is_cut_off_and_the_call_goes_on(
 
     server.routes.register("stalled", stalled)
     monkeypatch.setattr(agi.dispatch, "ROUTE_TIMEOUT_S", 0.3)
-    written = await asyncio.wait_for(
+    written = await wait_for(
         fake_asterisk(server.port, header_for("stalled"), {"HOTLINE_CENTRE": "12345"}), 5)
     assert written == {}  # no status written: the dialplan's safe path decides
     assert "took over 0.3s" in caplog.text
@@ -206,7 +207,7 @@ async def test_when_the_caller_name_holds_a_line_feed_then_no_route_runs_and_the
     server.routes.register("stalled", stalled)
     server.routes.register("probe", probe)
     header = header_for("probe").replace("agi_calleridname: unknown", f"agi_calleridname: {name}")
-    written = await asyncio.wait_for(fake_asterisk(server.port, header, {"HOTLINE_CENTRE": "12345"}), 10)
+    written = await wait_for(fake_asterisk(server.port, header, {"HOTLINE_CENTRE": "12345"}), 10)
     assert (written, ran) == ({}, [])  # nothing decided: the dialplan's route status stays unset
     assert "malformed FastAGI request" in caplog.text
     await fake_asterisk(server.port, header_for("probe"), {"HOTLINE_CENTRE": "12345"})

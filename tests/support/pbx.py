@@ -21,6 +21,7 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import quote
 
+from agi.background import wait_for
 from agi.registry import AgiRoutes
 from agi.server import FastAgiServer
 from ami_bridge.manager import AmiManager
@@ -123,7 +124,7 @@ class EventLog:
                             return e
                     await self._changed.wait()
         try:
-            return await asyncio.wait_for(_wait(), timeout)
+            return await wait_for(_wait(), timeout)
         except TimeoutError:
             raise AssertionError(f"{what} not seen within {timeout}s") from None
 

@@ -4,8 +4,11 @@ stop is cancelled, even when it swallows a cancel."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
-from agi.background import BackgroundTasks, cancel_all, end_loop, pause
+import pytest
+
+from agi.background import BackgroundTasks, cancel_all, end_loop, pause, wait_for
 
 
 async def test_when_a_loop_is_asked_to_stop_then_its_round_under_way_finishes_and_it_ends_uncancelled() -> None:
@@ -72,7 +75,7 @@ async def test_cancelling_tasks_goes_on_until_each_has_ended_even_one_that_swall
     task, seen = _swallows_a_cancel_then_waits_on_nothing()
     plain = asyncio.create_task(asyncio.sleep(60))
     await asyncio.sleep(0)
-    await asyncio.wait_for(cancel_all([task, plain]), 5)
+    await wait_for(cancel_all([task, plain]), 5)
     assert task.cancelled() and plain.cancelled()
     assert seen == ["swallowed"]
 
@@ -86,5 +89,42 @@ async def test_a_drain_past_its_time_ends_a_task_that_swallowed_the_first_cancel
 
     tasks.spawn(spawned(), "stubborn")
     await asyncio.sleep(0)
-    await asyncio.wait_for(tasks.drain(timeout_s=0.05), 5)
+    await wait_for(tasks.drain(timeout_s=0.05), 5)
     assert not tasks
+
+
+async def _cancelled_as_it_is_woken(wait: Callable[[asyncio.Event], Awaitable[object]]) -> asyncio.Task[str]:
+    """A task waiting through `wait`, cancelled in the same loop turn as what it
+    waits for completes: the race in which Python 3.11's `asyncio.wait_for`
+    returns the result and drops the cancel (gh-86296), so a benchmark once ran
+    on after SIGTERM until the test gave up on it."""
+    woken = asyncio.Event()
+
+    async def waiter() -> str:
+        await wait(woken)
+        return "went on"
+
+    task = asyncio.create_task(waiter())
+    await asyncio.sleep(0)
+    woken.set()
+    task.cancel()
+    await asyncio.wait({task}, timeout=5)
+    return task
+
+
+async def test_when_a_bounded_wait_is_cancelled_as_it_completes_then_the_cancel_is_not_lost() -> None:
+    task = await _cancelled_as_it_is_woken(lambda event: wait_for(event.wait(), 60))
+    assert task.cancelled(), f"the cancel was swallowed: {task.result() if task.done() else 'still running'}"
+
+
+async def test_when_a_pause_is_cancelled_as_it_is_cut_short_then_the_cancel_is_not_lost() -> None:
+    task = await _cancelled_as_it_is_woken(lambda event: pause(event, 60))
+    assert task.cancelled(), f"the cancel was swallowed: {task.result() if task.done() else 'still running'}"
+
+
+async def test_when_a_bounded_wait_runs_out_then_it_raises_timeout_and_cancels_what_it_waited_for() -> None:
+    never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    with pytest.raises(TimeoutError):
+        await wait_for(never, 0.01)
+    assert never.cancelled()
+    assert await wait_for(asyncio.sleep(0, "done"), 1) == "done"

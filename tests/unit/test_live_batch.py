@@ -18,6 +18,7 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from agi.background import wait_for
 from ami_bridge import service
 from ami_bridge.live_state import RedisLiveState
 from ami_bridge.service import AmiBridge
@@ -257,7 +258,7 @@ async def consumed(bridge: AmiBridge, commands: list[tuple[str, Any]]) -> list[t
         bridge._commands.put_nowait(command)  # type: ignore[arg-type]
     consumer = asyncio.create_task(bridge._consume())
     try:
-        await asyncio.wait_for(live.done.wait(), 5)
+        await wait_for(live.done.wait(), 5)
     finally:
         consumer.cancel()
         await asyncio.gather(consumer, return_exceptions=True)
@@ -300,7 +301,7 @@ async def test_when_events_trickle_in_within_the_window_then_they_are_handed_ove
             await asyncio.sleep(0.01)  # each after the consumer took the one before
         await eventually_called(live, 1)
         bridge._commands.put_nowait(("event", {"n": "last"}))
-        await asyncio.wait_for(live.done.wait(), 5)
+        await wait_for(live.done.wait(), 5)
     finally:
         consumer.cancel()
         await asyncio.gather(consumer, return_exceptions=True)

@@ -12,6 +12,7 @@ from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis
 
+from agi.background import wait_for
 from app.orders.http import ORDERS
 from app.web.app import init_app
 from core.live import QUEUES_KEY, UPDATES_CHANNEL, QueueEntry, QueueState
@@ -36,7 +37,7 @@ async def next_event(resp: ClientResponse, name: str, timeout: float = 3.0) -> d
                 event = line[7:]
             elif line.startswith("data: "):
                 data.append(line[6:])
-    return await asyncio.wait_for(read(), timeout)
+    return await wait_for(read(), timeout)
 
 
 async def put_waiting_call(redis: Redis, prefix: str, number: str) -> None:
@@ -166,7 +167,7 @@ async def test_when_the_token_is_revoked_then_its_open_stream_ends_within_a_seco
                 rest += chunk
             return rest
 
-        rest = await asyncio.wait_for(until_the_end(), 3.0)
+        rest = await wait_for(until_the_end(), 3.0)
         assert time.monotonic() - revoked < 1.0
         await put_waiting_call(redis, settings.redis.prefix, "13900139000")
         assert b"13900139000" not in rest
