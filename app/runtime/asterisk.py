@@ -27,6 +27,12 @@ from core.settings import Settings
 log = logging.getLogger(__name__)
 
 
+# An Asterisk stopped before it has fully booted has no call to lose, and one
+# sent SIGTERM while it loads its modules may not act on it (it was seen to
+# wait until killed): it gets this long, then SIGKILL.
+BOOTING_STOP_S = 2.0
+
+
 class AsteriskNotInstalled(RuntimeError):
     pass
 
@@ -115,10 +121,10 @@ class AsteriskProcess:
         try:
             await wait_for(self._wait_booted(), timeout)
         except TimeoutError:
-            await self.stop()
+            await self.stop(timeout=BOOTING_STOP_S)
             raise RuntimeError(f"Asterisk did not boot within {timeout:.0f}s; see {log_path}") from None
         except BaseException:  # cancelled while booting (Ctrl-C, SIGTERM) or it exited: not left running
-            await self.stop()
+            await self.stop(timeout=BOOTING_STOP_S)
             raise
 
     async def _wait_booted(self) -> None:
@@ -179,6 +185,7 @@ class AsteriskProcess:
         try:
             await wait_for(self.proc.wait(), timeout)
         except TimeoutError:
+            log.warning("asterisk pid=%s did not stop within %.0f s; killed", self.proc.pid, timeout)
             os.killpg(self.proc.pid, signal.SIGKILL)
             await self.proc.wait()
 
