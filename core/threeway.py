@@ -28,13 +28,20 @@ The order (mode `three_way`) records the outcome and the rule (`ThreeWay`'s meth
 No answer → `returned` (no_answer); cancel → `returned` (cancelled); the
 citizen hanging up before anyone answered → `abandoned`.  Once an outcome is
 decided it stands: later leaves and hang-ups are audit events only.
+
+The call's state is its order's audit trail (`replay`): the facts it starts
+from ride on the order's `created` event (`start_detail`), and each event
+that changes it is a note (joined, left, marked) — so every process rebuilds
+the same call from the database, whichever of them (the keys' FastAGI
+server, the desk's web service, one restarted since) acts on it.
 Nothing here does I/O.
 """
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 from core import channel_vars as cv
 from core.centres import Centre, Seat, centre_by_id
@@ -303,3 +310,61 @@ class ThreeWay:
         # the emergency rule overrides an agreement, a cancel or a no-answer:
         # life and property first
         return replace(self, outcome=outcome), outcome
+
+
+# ------------------------------------------------------- the call's audit trail
+
+# The notes on a three-way call's order that change the call (their detail's
+# `role`, and for a seat leaving `how`); `replay` reads them back.
+JOINED, LEFT, MARKED = "joined", "left", "marked"
+START_KEY = "threeway"  # the `created` event's detail: the facts the call starts from
+
+
+def start_detail(plan: ThreeWayPlan) -> dict[str, dict[str, str]]:
+    """What the order's `created` event keeps of the plan, besides the order's
+    own fields: the centre that first received the call (first contact), the
+    centre brought in (the order's target may become 110 by the emergency
+    rule), and the initiator's leg (the desk's leave button hangs it up)."""
+    return {START_KEY: {"first_centre": plan.first_centre, "target_centre": plan.target_centre,
+                        "initiator_channel": plan.seat_channel}}
+
+
+def started_with(events: Iterable[tuple[str, Mapping[str, Any]]]) -> Mapping[str, Any]:
+    """The facts of `start_detail` from an order's events ({} for an order
+    recorded before they were kept)."""
+    for kind, detail in events:
+        if kind == "created":
+            start = detail.get(START_KEY)
+            return start if isinstance(start, Mapping) else {}
+    return {}
+
+
+def replay(threeway_id: str, *, source_centre: str, target_centre: str, initiator_seat: str,
+           events: Iterable[tuple[str, Mapping[str, Any]]], centres: tuple[Centre, ...]) -> ThreeWay:
+    """The call's state from its order (`source_centre`, `target_centre`,
+    the initiator's seat) and the order's events (kind, detail), oldest first:
+    each note the service wrote when the call changed is applied again, in
+    order, through the same methods — so the outcome decided then is decided
+    again.  A move that failed or the reconciler's settling ends it."""
+    events = list(events)
+    start = started_with(events)
+    call = ThreeWay(threeway_id, source_centre, str(start.get("target_centre") or target_centre),
+                    str(start.get("first_centre") or source_centre), initiator_seat)
+    for kind, detail in events:
+        role = detail.get("role")
+        if kind == JOINED and role == "invited":
+            seat = detail.get("seat")
+            call, _ = call.answered(seat if isinstance(seat, str) else None)
+        elif kind == JOINED and role == "initiator" and detail.get("back"):
+            call, _ = call.no_answer()
+        elif kind == LEFT and role == "citizen":
+            call, _ = call.citizen_gone()
+        elif kind == LEFT and detail.get("how") == "cancelled":
+            call, _ = call.cancel("initiator")
+        elif kind == LEFT and role in ROLES:
+            call, _ = call.left(str(role))
+        elif kind == MARKED:
+            call, _ = call.emergency(centres)
+        elif kind == "transition" and (detail.get("moved") is False or detail.get("by") == "reconciler"):
+            call = replace(call, phase="ended", present=frozenset())
+    return call

@@ -198,6 +198,15 @@ async def orders_in_status(session: AsyncSession, mode: str, status: str, *, lim
     return list(rows)
 
 
+async def orders_of_seat(session: AsyncSession, mode: str, seat: str, since: datetime, *,
+                         limit: int = 20) -> list[Order]:
+    """Orders of `mode` created since `since` with `seat` as source or target seat, newest first."""
+    rows = await session.scalars(select(Order).where(
+        Order.mode == mode, Order.created_at >= since, or_(Order.source_seat == seat, Order.target_seat == seat))
+        .order_by(Order.created_at.desc()).limit(limit))
+    return list(rows)
+
+
 async def unflagged_overdue_ids(session: AsyncSession, now: datetime) -> list[str]:
     """Ids of orders with a breach the checker has not flagged yet."""
     rows = await session.scalars(select(Order.id).where(or_(

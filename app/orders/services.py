@@ -279,6 +279,7 @@ class OrderService:
         order_id: str | None = None,
         created_at: datetime | None = None,
         numbered_by: str | None = None,
+        detail: dict[str, Any] | None = None,
         **fields: Any,
     ) -> Order:
         """Record a new order with the next number of `source_centre` (or
@@ -293,7 +294,8 @@ class OrderService:
         before now (an order recorded from the dialplan's outbox); its day
         gives the number.
 
-        Writes a `created` audit event.  Raises `BadInput` (field, reason) for
+        Writes a `created` audit event (with `detail`: what the caller keeps
+        of how the order began, e.g. a three-way call's start).  Raises `BadInput` (field, reason) for
         an unknown mode, status, class or category, or a malformed value.
         """
         if mode not in ORDER_MODES:
@@ -360,7 +362,7 @@ class OrderService:
             if order_id is not None:
                 order.id = order_id
             await repository.add_order(session, order)
-            detail: dict[str, Any] = {"number": order.number, "mode": mode, "direction": order.direction}
+            detail = {**(detail or {}), "number": order.number, "mode": mode, "direction": order.direction}
             if catalogue_detail is not None:
                 detail["catalogue"] = catalogue_detail
             await repository.add_event(session, order.id, actor=actor, kind="created",
@@ -671,6 +673,18 @@ class OrderService:
         """Orders of `mode` in `status`, oldest first (at most 5,000)."""
         async with self._sessions() as session:
             return await repository.orders_in_status(session, mode, status)
+
+    async def with_events(self, order_id: str) -> tuple[Order, list[OrderEvent]]:
+        """The order and its audit trail, oldest first, read together; raises `NotFound`."""
+        async with self._sessions() as session:
+            order = await repository.get_order_by_id_or_number(session, order_id)
+            return order, await repository.list_events(session, order.id)
+
+    async def of_seat(self, mode: str, seat: str, since: datetime, *, limit: int = 20) -> list[Order]:
+        """Orders of `mode` created since `since` whose source or target seat
+        is `seat`, newest first."""
+        async with self._sessions() as session:
+            return await repository.orders_of_seat(session, mode, seat, since, limit=limit)
 
     async def events(self, order_id: str) -> list[OrderEvent]:
         """The order's audit trail, oldest first; raises `NotFound` for an unknown order."""

@@ -72,13 +72,12 @@ async def _state(request: web.Request, threeway_id: str) -> dict[str, Any]:
     order = await request.app[ORDERS].get(threeway_id)
     if order.mode != "three_way":
         raise NotFound("three-way call", threeway_id)
-    call = service.state(threeway_id)
+    call = await service.state(order.id)
     return {
         "threeway_id": order.id, "conference": conference_name(order.id),
-        "phase": call.phase if call else "ended",
-        "present": sorted(call.present) if call else [],
-        "initiator_seat": call.initiator_seat if call else order.source_seat,
-        "invited_seat": call.invited_seat if call else order.target_seat,
+        "phase": call.phase, "present": sorted(call.present),
+        "initiator_seat": call.initiator_seat or order.source_seat,
+        "invited_seat": call.invited_seat or order.target_seat,
         "order": shown_order(request, order),
     }
 
@@ -86,12 +85,12 @@ async def _state(request: web.Request, threeway_id: str) -> dict[str, Any]:
 async def _role(request: web.Request, threeway_id: str, body: dict[str, Any], *, default: str | None) -> str:
     seat = _seat(request, body.get("seat"))
     service = _service(request)
-    await service._call(threeway_id)  # NotFound (404) for an unknown call
+    await service.state(threeway_id)  # NotFound (404) for an unknown call
     if seat is None:
         if default is None:
             raise BadInput("seat", "required")
         return default
-    role = service.role_of_seat(threeway_id, seat)
+    role = await service.role_of_seat(threeway_id, seat)
     if role is None:
         raise BadInput("seat", f"seat {seat} is not in this three-way call")
     return role
@@ -118,7 +117,7 @@ async def active_threeway(request: web.Request) -> web.Response:
     query = parse_query(request.query, SEAT_FIELDS, UTC, frozenset({"seat"}))
     seat = _seat(request, query["seat"])
     assert seat is not None
-    threeway_id = _service(request).active_for_seat(seat)
+    threeway_id = await _service(request).active_for_seat(seat)
     return web.json_response({"seat": seat,
                               "threeway": await _state(request, threeway_id) if threeway_id else None})
 

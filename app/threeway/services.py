@@ -12,8 +12,11 @@ and `mark_emergency`; the dialplan reports `answered`, `no_answer`,
 moved (accepted with its rule / returned / abandoned); every join, leave
 and mark is an audit event (`OrderService.note`).
 
-Live state is kept per process (one FastAGI server per PBX); an unknown id
-(after a restart) is rebuilt from the order.  A call whose end nobody
+The call's state is its order's audit trail (`core.threeway.replay`): each
+action reads the order and its events and writes what changed as notes, so
+the keys' process and the desk's (`hotline agi` and `hotline web` apart, as
+the service units run them), or one restarted since, act on the same call.
+Within a process the actions on one call take turns.  A call whose end nobody
 reported (Asterisk killed, the FastAGI server away at the citizen's hangup)
 is settled by the handoff journal's reconciler (`core.reconcile`): this
 service gives it the open orders (`open_threeways`) and ends them
@@ -22,23 +25,34 @@ service gives it the open orders (`open_threeways`) and ends them
 """
 from __future__ import annotations
 
+import asyncio
 import logging
-from dataclasses import replace
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any, Protocol
 
 from app.orders.calls import CallFinder, Started, desk_call, follow, move_error
 from app.orders.services import Note, OrderService
+from app.runtime.models import Order
 from app.web.errors import NotFound, Refused, Unavailable
 from core.reconcile import OpenThreeWay, SettleThreeWay
 from core.refusals import Refusal
 from core.settings import Settings
 from core.threeway import (
+    JOINED,
+    LEFT,
+    MARKED,
     Outcome,
     ThreeWay,
     ThreeWayPlan,
     ThreeWayRequest,
     conference_name,
     plan_start,
+    replay,
+    start_detail,
+    started_with,
 )
 
 log = logging.getLogger(__name__)
@@ -56,14 +70,32 @@ class ThreeWayTelephony(CallFinder, Protocol):
     async def forget(self, threeway_id: str) -> None: ...
 
 
+# how far back the desk looks for a seat's three-way call in progress
+ACTIVE_WITHIN = timedelta(hours=12)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A three-way call as its order records it."""
+
+    call: ThreeWay
+    order: Order
+    channels: dict[str, str]  # role -> channel: the citizen's, the initiator's leg
+
+
+class _Turn:
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0  # actions holding or waiting for it
+
+
 class ThreeWayService:
     def __init__(self, settings: Settings, orders: OrderService, telephony: ThreeWayTelephony | None = None) -> None:
         self.settings = settings
         self.orders = orders
         self.telephony = telephony
-        self.calls: dict[str, ThreeWay] = {}
-        self.channels: dict[str, dict[str, str]] = {}  # id -> role -> channel (for the buttons)
         self._citizens: set[str] = set()                # citizen channels with a three-way being set up
+        self._turns: dict[str, _Turn] = {}              # id -> the lock its actions take turns on
 
     # ----------------------------------------------------------- the start
 
@@ -87,7 +119,7 @@ class ThreeWayService:
                 mode="three_way", source_centre=plan.source_centre, target_centre=plan.target_centre,
                 citizen_number=plan.citizen_number, actor=f"seat:{plan.initiator.extension}",
                 source_seat=plan.initiator.extension, linkedid=plan.linkedid, channel=plan.citizen_channel,
-                citizen_presented=plan.citizen_presented)
+                citizen_presented=plan.citizen_presented, detail=start_detail(plan))
         except BaseException:
             self._citizens.discard(plan.citizen_channel)
             raise
@@ -96,9 +128,6 @@ class ThreeWayService:
             returned = await follow(self.orders, order.id, "returned", event="no_seat_logged_in", actor="system",
                                     outcome_reason="no_seat_logged_in", detail={"moved": False})
             return Started(plan, order=returned, refusal=Refusal("no_seat_logged_in"))
-        self.calls[order.id] = ThreeWay(order.id, plan.source_centre, plan.target_centre, plan.first_centre,
-                                        plan.initiator.extension)
-        self.channels[order.id] = {"citizen": plan.citizen_channel, "initiator": plan.seat_channel}
         log.info("three-way %s started via %s: %s seat %s brings in %s (%s), citizen %s on %s, order %s",
                  order.id, plan.via, plan.source_centre, plan.initiator.extension, plan.target_centre,
                  plan.queue, plan.citizen_number, plan.citizen_channel, order.number)
@@ -115,7 +144,6 @@ class ThreeWayService:
         except Exception as exc:
             reason = getattr(exc, "reason", "ami_failed")
             log.warning("three-way %s: could not bring the other centre in (%s)", order.id, reason)
-            self.calls.pop(order.id, None)
             await self.telephony.forget(order.id)
             status = "abandoned" if reason == "citizen_gone" else "returned"
             await follow(self.orders, order.id, status, event="move_failed", actor="system",
@@ -157,89 +185,104 @@ class ThreeWayService:
         """A seat of the other centre answered: it and the initiator join the citizen."""
         from core.handoff import seat_of_channel
 
-        call = await self._call(threeway_id)
-        seat = seat_of_channel(self.settings.site.centres, seat_channel)
-        call, _ = call.answered(seat.extension if seat else None)
-        self.calls[threeway_id] = call
-        # both seats joined at this answer: one write for the two events
-        await self._notes(threeway_id, [
-            Note(f"seat:{call.invited_seat or '?'}", "joined",
-                 {"role": "invited", "seat": call.invited_seat, "centre": call.target_centre},
-                 {"target_seat": call.invited_seat}),
-            Note(f"seat:{call.initiator_seat}", "joined",
-                 {"role": "initiator", "seat": call.initiator_seat, "centre": call.source_centre})])
+        async with self._turn(threeway_id):
+            call = await self._call(threeway_id)
+            if call.phase != "ringing":
+                return
+            seat = seat_of_channel(self.settings.site.centres, seat_channel)
+            call, _ = call.answered(seat.extension if seat else None)
+            # both seats joined at this answer: one write for the two events
+            await self._notes(threeway_id, [
+                Note(f"seat:{call.invited_seat or '?'}", JOINED,
+                     {"role": "invited", "seat": call.invited_seat, "centre": call.target_centre},
+                     {"target_seat": call.invited_seat}),
+                Note(f"seat:{call.initiator_seat}", JOINED,
+                     {"role": "initiator", "seat": call.initiator_seat, "centre": call.source_centre})])
 
     async def no_answer(self, threeway_id: str) -> None:
-        call = await self._call(threeway_id)
-        call, outcome = call.no_answer()
-        await self._settle(threeway_id, call, outcome, actor="system")
-        await self._note(threeway_id, f"seat:{call.initiator_seat}", "joined",
-                         {"role": "initiator", "seat": call.initiator_seat, "back": True})
+        async with self._turn(threeway_id):
+            call = await self._call(threeway_id)
+            if call.phase != "ringing":
+                return
+            call, outcome = call.no_answer()
+            await self._settle(threeway_id, call, outcome, actor="system")
+            await self._note(threeway_id, f"seat:{call.initiator_seat}", JOINED,
+                             {"role": "initiator", "seat": call.initiator_seat, "back": True})
 
     async def leave(self, threeway_id: str, role: str, *, hang_up: bool = False) -> Refusal | None:
         """A seat leaves and hands the citizen to the other seat (key or button).
         `hang_up`: the button — the service drops the seat's leg itself."""
-        call = await self._call(threeway_id)
-        refusal = call.can_leave(role)
-        if refusal is not None:
-            log.info("three-way %s: %s may not leave (%s)", threeway_id, role, refusal.reason)
-            return refusal
-        seat = call.seat_of(role)
-        call, outcome = call.left(role)
-        order = await self._note(threeway_id, f"seat:{seat}", "left", {"role": role, "seat": seat, "how": "key"})
-        await self._settle(threeway_id, call, outcome, actor=f"seat:{seat}", order=order)
+        async with self._turn(threeway_id):
+            loaded = await self._load(threeway_id)
+            call = loaded.call
+            refusal = call.can_leave(role)
+            if refusal is not None:
+                log.info("three-way %s: %s may not leave (%s)", threeway_id, role, refusal.reason)
+                return refusal
+            seat = call.seat_of(role)
+            call, outcome = call.left(role)
+            order = await self._note(threeway_id, f"seat:{seat}", LEFT, {"role": role, "seat": seat, "how": "key"})
+            await self._settle(threeway_id, call, outcome, actor=f"seat:{seat}", order=order)
         if hang_up:
-            await self._drop(threeway_id, role)
+            await self._drop(loaded, role)
         return None
 
     async def cancel(self, threeway_id: str, role: str) -> Refusal | None:
         """The initiator cancels: the invited seat is dropped, two-party again."""
-        call = await self._call(threeway_id)
-        refusal = call.can_cancel(role)
-        if refusal is not None:
-            return refusal
-        dropped = call.invited_seat
-        call, outcome = call.cancel(role)
-        await self._settle(threeway_id, call, outcome, actor=f"seat:{call.initiator_seat}")
-        await self._note(threeway_id, f"seat:{call.initiator_seat}", "left",
-                         {"role": "invited", "seat": dropped, "how": "cancelled"})
-        await self._drop(threeway_id, "invited")
+        async with self._turn(threeway_id):
+            loaded = await self._load(threeway_id)
+            call = loaded.call
+            refusal = call.can_cancel(role)
+            if refusal is not None:
+                return refusal
+            dropped = call.invited_seat
+            call, outcome = call.cancel(role)
+            await self._settle(threeway_id, call, outcome, actor=f"seat:{call.initiator_seat}")
+            await self._note(threeway_id, f"seat:{call.initiator_seat}", LEFT,
+                             {"role": "invited", "seat": dropped, "how": "cancelled"})
+        await self._drop(loaded, "invited")
         return None
 
     async def mark_emergency(self, threeway_id: str, role: str) -> Any | None:
         """A seat marks the case as endangering life or property: 110 accepts, dispatch first."""
-        call = await self._call(threeway_id)
-        seat = call.seat_of(role)
-        order = await self._note(threeway_id, f"seat:{seat}", "marked",
-                                 {"role": role, "seat": seat, "mark": "emergency"}, emergency=True)
-        call, outcome = call.emergency(self.settings.site.centres)
-        return await self._settle(threeway_id, call, outcome, actor=f"seat:{seat}", order=order)
+        async with self._turn(threeway_id):
+            call = await self._call(threeway_id)
+            seat = call.seat_of(role)
+            order = await self._note(threeway_id, f"seat:{seat}", MARKED,
+                                     {"role": role, "seat": seat, "mark": "emergency"}, emergency=True)
+            call, outcome = call.emergency(self.settings.site.centres)
+            return await self._settle(threeway_id, call, outcome, actor=f"seat:{seat}", order=order)
 
     async def citizen_gone(self, threeway_id: str) -> None:
         """The citizen hung up: the conference ends for all (the seats are
         end_marked users); a ringing leg is dropped."""
-        call = await self._call(threeway_id)
-        ringing = call.phase == "ringing"
-        call, outcome = call.citizen_gone()
-        order = await self._note(threeway_id, "citizen", "left", {"role": "citizen"})
-        await self._settle(threeway_id, call, outcome, actor="citizen", order=order)
+        async with self._turn(threeway_id):
+            call = await self._call(threeway_id)
+            if "citizen" not in call.present:
+                return  # reported already
+            ringing = call.phase == "ringing"
+            call, outcome = call.citizen_gone()
+            order = await self._note(threeway_id, "citizen", LEFT, {"role": "citizen"})
+            await self._settle(threeway_id, call, outcome, actor="citizen", order=order)
         if ringing and self.telephony is not None:
             await self.telephony.drop_ring(threeway_id)
         if self.telephony is not None:
             await self.telephony.forget(threeway_id)
-        self.calls.pop(threeway_id, None)
-        self.channels.pop(threeway_id, None)
 
     async def seat_gone(self, threeway_id: str, role: str) -> None:
         """A seat hung up in the conference: it left; the other two keep talking."""
-        call = self.calls.get(threeway_id)
-        if call is None or role not in call.present:
-            return
-        seat = call.seat_of(role)
-        call, outcome = call.left(role)
-        order = await self._note(threeway_id, f"seat:{seat}", "left",
-                                 {"role": role, "seat": seat, "how": "hung_up"})
-        await self._settle(threeway_id, call, outcome, actor=f"seat:{seat}", order=order)
+        async with self._turn(threeway_id):
+            try:
+                call = await self._call(threeway_id)
+            except NotFound:
+                return
+            if role not in call.present:
+                return
+            seat = call.seat_of(role)
+            call, outcome = call.left(role)
+            order = await self._note(threeway_id, f"seat:{seat}", LEFT,
+                                     {"role": role, "seat": seat, "how": "hung_up"})
+            await self._settle(threeway_id, call, outcome, actor=f"seat:{seat}", order=order)
 
     # ------------------------------------------------ the reconciler's side
 
@@ -258,18 +301,16 @@ class ThreeWayService:
                 found[order.id] = order
         out = []
         for order in found.values():
-            known = self.calls.get(order.id)  # this process saw it start: the real first centre
+            start = started_with((e.kind, e.detail or {}) for e in await self.orders.events(order.id))
             out.append(OpenThreeWay(order.id, order.status, order.linkedid, order.channel,
                                     order.created_at.timestamp(), joined=bool(order.target_seat),
-                                    first_centre=known.first_centre if known else order.source_centre))
+                                    first_centre=str(start.get("first_centre") or order.source_centre)))
         return out
 
     async def settle_threeway(self, item: SettleThreeWay) -> Any | None:
         """The reconciler found this three-way call gone and nobody reported its
         end: its order ends as `core.reconcile.threeway_outcome` said (an order
         past pending keeps its outcome)."""
-        self.calls.pop(item.threeway_id, None)
-        self.channels.pop(item.threeway_id, None)
         log.info("three-way %s: call gone, settled by the reconciler as %s %s (AstDB phase %r)",
                  item.threeway_id, item.status, item.rule or item.reason, item.phase)
         fields: dict[str, Any] = {"outcome_reason": item.reason}
@@ -279,29 +320,26 @@ class ThreeWayService:
                             detail={"phase": item.phase, "by": "reconciler", "rule": item.rule,
                                     "centre": item.centre}, **fields)
 
-    def state(self, threeway_id: str) -> ThreeWay | None:
-        return self.calls.get(threeway_id)
+    async def state(self, threeway_id: str) -> ThreeWay:
+        """The call as its order records it, once the actions on it under way
+        in this process are done; raises `NotFound` (no such three-way call)."""
+        async with self._turn(threeway_id):
+            return await self._call(threeway_id)
 
-    def active_for_seat(self, seat: str) -> str | None:
+    async def active_for_seat(self, seat: str) -> str | None:
         """The id of the three-way call `seat` is in now (with the citizen
         still there), for the desk to find its buttons again after a reload;
         the latest one when, oddly, there are several."""
-        found = None
-        for threeway_id, call in self.calls.items():
-            if call.phase != "ended" and "citizen" in call.present \
-                    and self.role_of_seat(threeway_id, seat) in call.present:
-                found = threeway_id
-        return found
-
-    def role_of_seat(self, threeway_id: str, seat: str | None) -> str | None:
-        call = self.calls.get(threeway_id)
-        if call is None or seat is None:
-            return None
-        if seat == call.initiator_seat:
-            return "initiator"
-        if seat == call.invited_seat:
-            return "invited"
+        since = self.orders.now() - ACTIVE_WITHIN
+        for order in await self.orders.of_seat("three_way", seat, since):
+            call = (await self._load(order.id)).call
+            if call.phase != "ended" and "citizen" in call.present and _role_of(call, seat) in call.present:
+                return order.id
         return None
+
+    async def role_of_seat(self, threeway_id: str, seat: str) -> str | None:
+        """`seat`'s role in the call (None: not in it); raises `NotFound`."""
+        return _role_of(await self.state(threeway_id), seat)
 
     # ----------------------------------------------------------- internals
 
@@ -310,35 +348,50 @@ class ThreeWayService:
             raise Unavailable("ami", "no AMI link for three-way calls in this process")
         return self.telephony
 
-    async def _drop(self, threeway_id: str, role: str) -> None:
+    async def _drop(self, loaded: Loaded, role: str) -> None:
         telephony = self._telephony()
         if role == "invited":
-            await telephony.drop_ring(threeway_id)
+            await telephony.drop_ring(loaded.order.id)
         else:
-            channel = self.channels.get(threeway_id, {}).get(role)
+            channel = loaded.channels.get(role)
             if channel:
                 await telephony.hang_up(channel)
 
-    async def _call(self, threeway_id: str) -> ThreeWay:
-        call = self.calls.get(threeway_id)
-        if call is not None:
-            return call
-        order = await self.orders.get(threeway_id)  # raises NotFound
+    @asynccontextmanager
+    async def _turn(self, threeway_id: str) -> AsyncIterator[None]:
+        """The actions on one call in this process, one at a time: each reads
+        the call and writes what changed before the next reads it."""
+        turn = self._turns.setdefault(threeway_id, _Turn())
+        turn.users += 1
+        try:
+            async with turn.lock:
+                yield
+        finally:
+            turn.users -= 1
+            if not turn.users:
+                del self._turns[threeway_id]
+
+    async def _load(self, threeway_id: str) -> Loaded:
+        """The call rebuilt from its order and the order's events; raises `NotFound`."""
+        order, events = await self.orders.with_events(threeway_id)
         if order.mode != "three_way":
             raise NotFound("three-way call", threeway_id)
-        # another process (or a restart) started it: rebuild what the order knows
-        call = ThreeWay(order.id, order.source_centre, order.target_centre, order.source_centre,
-                        order.source_seat or "", invited_seat=order.target_seat,
-                        phase="joined" if order.target_seat else "ringing",
-                        present=frozenset({"citizen", "initiator"} | ({"invited"} if order.target_seat else set())))
-        self.calls[threeway_id] = call
-        return call
+        recorded = [(e.kind, e.detail or {}) for e in events]
+        call = replay(order.id, source_centre=order.source_centre, target_centre=order.target_centre,
+                      initiator_seat=order.source_seat or "", events=recorded, centres=self.settings.site.centres)
+        channels = {"citizen": order.channel or ""}
+        initiator = started_with(recorded).get("initiator_channel")
+        if isinstance(initiator, str) and initiator:
+            channels["initiator"] = initiator
+        return Loaded(call, order, channels)
+
+    async def _call(self, threeway_id: str) -> ThreeWay:
+        return (await self._load(threeway_id)).call
 
     async def _settle(self, threeway_id: str, call: ThreeWay, outcome: Outcome | None, *, actor: str,
                       order: Any | None = None) -> Any | None:
-        """Keep `call`; with an `outcome`, the order takes it.  `order`: the
-        order as the note just before wrote it (read again when not given)."""
-        self.calls[threeway_id] = call
+        """With an `outcome`, the order takes it.  `order`: the order as the
+        note just before wrote it (read again when not given)."""
         if outcome is None:
             return None
         fields: dict[str, Any] = {"outcome_reason": outcome.reason}
@@ -366,3 +419,11 @@ class ThreeWayService:
         except NotFound:
             log.warning("three-way %s: no such order for %s", threeway_id, ", ".join(n.kind for n in notes))
             return None
+
+
+def _role_of(call: ThreeWay, seat: str) -> str | None:
+    if seat == call.initiator_seat:
+        return "initiator"
+    if seat == call.invited_seat:
+        return "invited"
+    return None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.inbound import plugin as inbound
 from app.orders import plugin as orders
-from app.runtime.features import Dependencies
+from app.orders.services import OrderService
+from app.runtime import db
+from app.runtime.features import Dependencies, setup_features
 from app.runtime.models import Order, OrderEvent
 from app.threeway import plugin as threeway_feature
 from app.threeway.http import THREEWAY
@@ -501,3 +504,63 @@ async def test_when_seats_use_the_buttons_then_same_three_way_as_the_keys(
     assert order.handoff_rule == "emergency" and order.emergency and order.target_centre == "110"
 
     await tw.pbx.hang_up(call.handset_id)
+
+
+# ------------------------------------------------------------------ the split layout
+
+@asynccontextmanager
+async def _web_process(tw: ThreeWayRig, state_dir: Path) -> AsyncIterator[TestClient]:
+    """The desktop buttons served by a process of their own (`hotline web` beside
+    `hotline agi`, as the service units run them): its own three-way service on
+    its own engine over the same database, and an AMI link for the moves."""
+    engine = db.create_engine(tw.url)
+    sessions = db.session_factory(engine)
+    deps = setup_features(Dependencies(tw.deps.settings, engine, sessions, OrderService(sessions),
+                                       frozenset({"web"}), ami=tw.pbx.ami), (orders, threeway_feature))
+    assert deps.get(THREEWAY) is not tw.service
+    try:
+        async with seat_desk(tw.pbx.settings, deps, tw.url, state_dir) as client:
+            yield client
+    finally:
+        await engine.dispose()
+
+
+async def test_when_keys_and_buttons_are_served_by_separate_processes_then_both_act_on_the_one_call(
+        threeway: ThreeWayRig, tmp_path: Path) -> None:
+    """A call started by the key (the FastAGI process) is found, marked and
+    left from the desk (the web process); the key process then sees the
+    citizen hang up on that same call: the emergency rule the desk set
+    stands, where a process that knew only its own view decided
+    first_contact over it."""
+    tw = threeway
+    j = await _start_and_join(tw)
+    initiator, invited = j.first["Seat"], j.invited["Seat"]
+    async with _web_process(tw, tmp_path / "web") as desk:
+        resp = await desk.get("/api/threeway", params={"seat": initiator})
+        assert resp.status == 200, await resp.text()
+        found = (await resp.json())["threeway"]
+        assert found is not None, "the web process does not see the call the key started"
+        assert found["threeway_id"] == j.order.id
+        assert found["present"] == ["citizen", "initiator", "invited"] and found["invited_seat"] == invited
+
+        resp = await desk.post(f"/api/threeway/{j.order.id}/emergency", json={"seat": invited})
+        assert resp.status == 200, await resp.text()
+        assert (await resp.json())["order"]["handoff_rule"] == "emergency"
+
+        resp = await desk.post(f"/api/threeway/{j.order.id}/leave", json={"seat": initiator})
+        assert resp.status == 200, await resp.text()
+        assert (await resp.json())["present"] == ["citizen", "invited"]
+        # the initiator's leg, which this process never saw, is hung up
+        await tw.wait_members(j.conference, _citizen_prefix("12345"), RING)
+        await eventually(lambda: _no_seat(tw.pbx, initiator), what="the 12345 seat is free")
+
+    await tw.pbx.hang_up(j.call.handset_id)
+    await tw.pbx.assert_nothing_left()
+
+    async def citizen_left() -> list[tuple[str, str | None]]:
+        kinds = await tw.kinds(j.order.id)
+        assert ("left", "citizen") in kinds, kinds
+        return kinds
+    await eventually(citizen_left, what="the key process recording the citizen's hangup")
+    order = await tw.order(j.call.handset_id, "accepted")
+    assert order.handoff_rule == "emergency" and order.emergency and order.target_centre == "110"

@@ -1,6 +1,8 @@
 """The three-way call's plan and outcome rules (core/threeway.py), table-tested."""
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -15,6 +17,8 @@ from core.threeway import (
     conference_name,
     is_threeway_id,
     plan_start,
+    replay,
+    start_detail,
 )
 
 CENTRES = parse_centres("12345:1001-1004;110:2001-2002")
@@ -135,3 +139,103 @@ def test_three_way_keys_are_settings_and_must_stay_prefix_free() -> None:
         Settings.from_env({"HOTLINE_THREEWAY_START_KEY": "*1"})  # the transfer key
     with pytest.raises(SettingsError):
         Settings.from_env({"HOTLINE_THREEWAY_LEAVE_KEY": "3a"})
+
+
+# ------------------------------------------------- the call from its order's audit trail
+
+Event = tuple[str, dict[str, Any]]
+# each action as the service carries it out: the live methods' new state, and
+# the notes it writes on the order (kind, detail) — None when it does nothing
+Action = Callable[[ThreeWay], tuple[ThreeWay, list[Event]] | None]
+
+
+def _answered(call: ThreeWay) -> tuple[ThreeWay, list[Event]] | None:
+    if call.phase != "ringing":
+        return None
+    call, _ = call.answered("2001")
+    return call, [("joined", {"role": "invited", "seat": "2001"}), ("joined", {"role": "initiator"})]
+
+
+def _no_answer(call: ThreeWay) -> tuple[ThreeWay, list[Event]] | None:
+    if call.phase != "ringing":
+        return None
+    call, _ = call.no_answer()
+    return call, [("transition", {"rule": None}), ("joined", {"role": "initiator", "back": True})]
+
+
+def _leave(role: str) -> Action:
+    def act(call: ThreeWay) -> tuple[ThreeWay, list[Event]] | None:
+        if call.can_leave(role) is not None:
+            return None
+        call, _ = call.left(role)
+        return call, [("left", {"role": role, "how": "key"})]
+    return act
+
+
+def _cancel(call: ThreeWay) -> tuple[ThreeWay, list[Event]] | None:
+    if call.can_cancel("initiator") is not None:
+        return None
+    call, _ = call.cancel("initiator")
+    return call, [("transition", {}), ("left", {"role": "invited", "how": "cancelled"})]
+
+
+def _emergency(call: ThreeWay) -> tuple[ThreeWay, list[Event]] | None:
+    call, _ = call.emergency(CENTRES)
+    return call, [("marked", {"role": "initiator", "mark": "emergency"})]
+
+
+def _citizen_gone(call: ThreeWay) -> tuple[ThreeWay, list[Event]] | None:
+    if "citizen" not in call.present:
+        return None
+    call, _ = call.citizen_gone()
+    return call, [("left", {"role": "citizen"})]
+
+
+def _seat_hung_up(role: str) -> Action:
+    def act(call: ThreeWay) -> tuple[ThreeWay, list[Event]] | None:
+        if role not in call.present:
+            return None
+        call, _ = call.left(role)
+        return call, [("left", {"role": role, "how": "hung_up"})]
+    return act
+
+
+ACTIONS: dict[str, Action] = {
+    "answered": _answered, "no_answer": _no_answer, "initiator_leaves": _leave("initiator"),
+    "invited_leaves": _leave("invited"), "cancel": _cancel, "emergency": _emergency,
+    "citizen_gone": _citizen_gone, "invited_hangs_up": _seat_hung_up("invited"),
+}
+
+
+def test_every_course_of_a_call_rebuilt_from_its_notes_is_the_call_the_actions_made() -> None:
+    """What every process rebuilds from the order (`replay`) is, for every
+    sequence of up to four actions, the state and the outcome the live
+    methods reached — the first centre and the invited centre from the
+    start's facts, not from the order's fields (an emergency moves its target)."""
+    plan = plan_start(_request(seat_channel="Local/2001@hotline-seat-phones-0000001a;1", centre="110",
+                               first_centre="12345"), centres=CENTRES, timeout_s=30)
+    assert not isinstance(plan, Refusal) and plan.first_centre == "12345"
+    created: Event = ("created", {"number": "110-20261202-0001", **start_detail(plan)})
+    checked = 0
+    for length in range(1, 5):
+        for names in itertools.product(ACTIONS, repeat=length):
+            live = ThreeWay(ID, "110", "12345", "12345", "2001")
+            events: list[Event] = [created]
+            for name in names:
+                done = ACTIONS[name](live)
+                if done is not None:
+                    live, written = done
+                    events += written
+            # the order's target says 110 (where an emergency would have moved it): the start's facts win
+            rebuilt = replay(ID, source_centre="110", target_centre="110", initiator_seat="2001",
+                             events=events, centres=CENTRES)
+            assert rebuilt == live, names
+            checked += 1
+    assert checked == sum(len(ACTIONS) ** n for n in range(1, 5))
+
+
+def test_when_a_move_failed_or_the_reconciler_settled_it_then_the_call_is_over() -> None:
+    for detail in ({"moved": False}, {"phase": "gone", "by": "reconciler"}):
+        call = replay(ID, source_centre="12345", target_centre="110", initiator_seat="1001",
+                      events=[("created", {}), ("transition", detail)], centres=CENTRES)
+        assert (call.phase, call.present, call.first_centre) == ("ended", frozenset(), "12345")
