@@ -190,17 +190,31 @@ class Changes:
 
 # ------------------------------------------------------------------ fields
 
+_ABSENT = object()
+
+
 class _Event:
     """Case-insensitive, typed access to an AMI event's headers."""
 
     def __init__(self, raw: Mapping[str, Any]) -> None:
         if not isinstance(raw, Mapping):
             raise BadEvent("", "not a header mapping")
-        self._h = {str(k).lower(): v for k, v in raw.items()}
-        self.name = self.str("event")
+        self._raw = raw
+        self._folded: dict[builtins.str, Any] | None = None  # made only when a name is not as Asterisk spells it
+        self.name = self.str("Event")
+
+    def _get(self, key: builtins.str, default: Any = None) -> Any:
+        """The header `key`, however its name is cased: as asked first (the
+        headers are named as Asterisk spells them, and events are many)."""
+        value = self._raw.get(key, _ABSENT)
+        if value is not _ABSENT:
+            return value
+        if self._folded is None:
+            self._folded = {str(k).lower(): v for k, v in self._raw.items()}
+        return self._folded.get(key.lower(), default)
 
     def str(self, key: str, default: str = "") -> str:
-        value = self._h.get(key.lower(), default)
+        value = self._get(key, default)
         if isinstance(value, (list, tuple)):
             value = value[0] if value else default
         if not isinstance(value, str):
@@ -210,7 +224,7 @@ class _Event:
     # `str` and `int` below are the methods above; annotations name the builtins
     def values(self, key: builtins.str) -> list[builtins.str]:
         """Every value of a header that may repeat (the manager hands a list)."""
-        value = self._h.get(key.lower())
+        value = self._get(key)
         items = value if isinstance(value, (list, tuple)) else [] if value is None else [value]
         return [str(v).strip() for v in items if v is not None]
 

@@ -507,3 +507,18 @@ def test_when_seat_is_paused_with_a_reason_then_state_says_paused_with_reason_an
                        "LastPause": "1795609446", "InCall": "0"}, DIRECTORY, NOW)
     seat = live.seats["2001"].state()
     assert (seat.state, seat.pause_reason, seat.since) == ("idle", None, None)
+
+
+@pytest.mark.parametrize("case", [str.lower, str.upper])
+def test_header_names_cased_otherwise_than_asterisk_spells_them_give_the_same_model(case: Any) -> None:
+    """Lookups go by the name as Asterisk spells it first (events are many);
+    a header named otherwise (a proxy, another version) is still read."""
+    expected, recased = model(), model()
+    for name in ("events_caller_joins.ami", "events_seat_answers.ami", "events_channels_call_answered.ami"):
+        for event in transcript(name):
+            apply_event(expected, event, DIRECTORY, NOW + 10)
+            apply_event(recased, {case(k): v for k, v in event.items()}, DIRECTORY, NOW + 10)
+    assert expected.channels and {u: c.to_json() for u, c in recased.channels.items()} == \
+        {u: c.to_json() for u, c in expected.channels.items()}
+    assert {e: s.state() for e, s in recased.seats.items()} == {e: s.state() for e, s in expected.seats.items()}
+    assert {q: x.to_json() for q, x in recased.queues.items()} == {q: x.to_json() for q, x in expected.queues.items()}
