@@ -16,7 +16,9 @@ Every value sent was checked by `core` first (channel names, tokens) and
 """
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -155,22 +157,22 @@ class AmiTelephony:
         if not (is_channel_name(citizen) and is_channel_name(seat_leg)):
             raise MoveFailed("bad_channel")
         try:
-            for name, value in plan.citizen_variables(handoff_id).items():
-                await self._ok({"Action": "Setvar", "Channel": citizen, "Variable": name, "Value": value},
-                               "citizen_gone")
-            await self._ok({"Action": "DBPut", "Family": ASTDB_FAMILY, "Key": handoff_id, "Val": "pending"},
-                           "ami_failed")
+            before: list[tuple[dict[str, str], str]] = [
+                ({"Action": "Setvar", "Channel": citizen, "Variable": name, "Value": value}, "citizen_gone")
+                for name, value in plan.citizen_variables(handoff_id).items()]
+            before.append(({"Action": "DBPut", "Family": ASTDB_FAMILY, "Key": handoff_id, "Val": "pending"},
+                           "ami_failed"))
             redirect: dict[str, str] = {"Action": "Redirect", "Channel": citizen,
                                         "Context": "hotline-handoff", "Exten": "s", "Priority": "1"}
             if plan.release_mode == "on_answer":
-                for name, value in ((cv.HOLD_ID, handoff_id), (cv.HANDOFF_PEER, citizen)):
-                    await self._ok({"Action": "Setvar", "Channel": seat_leg, "Variable": name, "Value": value},
-                                   "seat_gone")
+                before += [({"Action": "Setvar", "Channel": seat_leg, "Variable": name, "Value": value}, "seat_gone")
+                           for name, value in ((cv.HOLD_ID, handoff_id), (cv.HANDOFF_PEER, citizen))]
                 # the citizen's channel names the leg on hold, so its answer wakes it
-                await self._ok({"Action": "Setvar", "Channel": citizen, "Variable": f"__{cv.HOLD_CHANNEL}",
-                                "Value": seat_leg}, "citizen_gone")
+                before.append(({"Action": "Setvar", "Channel": citizen, "Variable": f"__{cv.HOLD_CHANNEL}",
+                                "Value": seat_leg}, "citizen_gone"))
                 redirect.update({"ExtraChannel": seat_leg, "ExtraContext": HOLD_CONTEXT,
                                  "ExtraExten": "hold", "ExtraPriority": "1"})
+            await self._all_ok(before)
             await self._ok(redirect, "citizen_gone")
         except MoveFailed:
             await self._forget(handoff_id)
@@ -187,6 +189,18 @@ class AmiTelephony:
         if first.get("Response") != "Success":
             log.warning("AMI %s refused: %s", action["Action"], first.get("Message"))
             raise MoveFailed(reason)
+
+    async def _all_ok(self, actions: Sequence[tuple[dict[str, str], str]]) -> None:
+        """`_ok` for each of `actions`, sent together: the AMI session carries
+        them out in their order, and none waits for the answer before it (a
+        move's variables were a round trip each, on the citizen's way).  Once
+        all have answered, the first failure in their order is raised:
+        `MoveFailed` with its reason, or the `AmiError`."""
+        results = await asyncio.gather(*(self._ok(action, reason) for action, reason in actions),
+                                       return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
     async def _forget(self, handoff_id: str) -> None:
         try:

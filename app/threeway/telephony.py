@@ -15,8 +15,9 @@ and for the desktop buttons alike:
   the citizen hang up wakes that leg with it.
   For the key, the initiator's leg is still running the feature's Gosub
   when the route returns; a Redirect arriving then is dropped by Asterisk
-  (a goto cannot affect a Gosub) together with the leg, so `bring_in` first
-  waits until the leg is back in its bridge.
+  (a goto cannot affect a Gosub) together with the leg, so the move waits
+  until the leg is back in its bridge; the variables and the phase are sent
+  before that, together (`AmiTelephony._all_ok`).
 * `drop_ring` — hang up that Local channel (both halves): the invited seat
   is dropped (cancel) or stops ringing (citizen gone).
 * `hang_up` — a seat's leg leaves (desktop leave button).
@@ -56,17 +57,18 @@ class AmiThreeWayTelephony(AmiTelephony):
         if not (is_channel_name(citizen) and is_channel_name(seat_leg) and is_threeway_id(threeway_id)):
             raise MoveFailed("bad_channel")
         try:
+            # the variables and the phase, sent together (`_all_ok`) while the
+            # key's leg may still be in its feature: only the move waits for that
+            before = [({"Action": "Setvar", "Channel": citizen, "Variable": name, "Value": value}, "citizen_gone")
+                      for name, value in plan.citizen_variables(threeway_id).items()]
+            before += [({"Action": "Setvar", "Channel": seat_leg, "Variable": name, "Value": value}, "seat_gone")
+                       for name, value in {**plan.seat_variables(threeway_id),
+                                           cv.THREEWAY_TIMEOUT: str(plan.timeout_s)}.items()]
+            before.append(({"Action": "DBPut", "Family": ASTDB_FAMILY, "Key": threeway_id, "Val": "ringing"},
+                           "ami_failed"))
+            await self._all_ok(before)
             if from_feature:
                 await self._wait_out_of_feature(seat_leg)
-            for name, value in plan.citizen_variables(threeway_id).items():
-                await self._ok({"Action": "Setvar", "Channel": citizen, "Variable": name, "Value": value},
-                               "citizen_gone")
-            for name, value in {**plan.seat_variables(threeway_id),
-                                cv.THREEWAY_TIMEOUT: str(plan.timeout_s)}.items():
-                await self._ok({"Action": "Setvar", "Channel": seat_leg, "Variable": name, "Value": value},
-                               "seat_gone")
-            await self._ok({"Action": "DBPut", "Family": ASTDB_FAMILY, "Key": threeway_id, "Val": "ringing"},
-                           "ami_failed")
             await self._ok({"Action": "Redirect", "Channel": citizen, "Context": "hotline-threeway-citizen",
                             "Exten": "s", "Priority": "1", "ExtraChannel": seat_leg,
                             "ExtraContext": "hotline-threeway-seat", "ExtraExten": "s", "ExtraPriority": "1"},
