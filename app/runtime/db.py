@@ -7,7 +7,10 @@ the health check's ping.  It must not hold queries about orders (that is
 """
 from __future__ import annotations
 
+import asyncio
+import fcntl
 import logging
+import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -149,18 +152,48 @@ async def migrated_sessions(database_url: str) -> AsyncIterator[async_sessionmak
         await engine.dispose()
 
 
+# PostgreSQL advisory lock taken by a migration for its transaction ("hlmg").
+MIGRATION_LOCK_KEY = 0x686C6D67
+
+
 async def migrate_engine(engine: AsyncEngine) -> None:
+    """Upgrade to head, one process at a time: the service units start
+    together on a new database, and two migrations at once had one fail
+    ("table orders already exists").  PostgreSQL: an advisory lock held for
+    the migration's transaction; SQLite: an exclusive lock on a file beside
+    the database.  Whoever waited then finds the database at head."""
     config = alembic_config()
 
     def upgrade(connection: Connection) -> None:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         # env.py picks the connection up from here instead of opening one.
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 
-    async with engine.begin() as conn:
-        await conn.run_sync(upgrade)
+    async with _sqlite_migration_lock(engine):
+        async with engine.begin() as conn:
+            await conn.run_sync(upgrade)
     log.info("database %s at revision %s", engine.url.render_as_string(hide_password=True),
              head_revision())
+
+
+@asynccontextmanager
+async def _sqlite_migration_lock(engine: AsyncEngine) -> AsyncIterator[None]:
+    """An exclusive `flock` on `<database>.migrate-lock` while migrating a
+    SQLite file (another dialect, or an in-memory database: nothing)."""
+    database = engine.url.database
+    if engine.url.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    path = Path(database).with_name(Path(database).name + ".migrate-lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:
