@@ -97,6 +97,9 @@ THREEWAY_TIMEOUT = "HOTLINE_THREEWAY_TIMEOUT"
 # answer, no answer, the citizen's hangup) wakes that leg with ChannelRedirect
 # (dialplan/hotline-threeway.conf.j2 hotline-threeway-seat).
 THREEWAY_INITIATOR = "HOTLINE_THREEWAY_INITIATOR"
+# The call's AstDB phase as the citizen's hangup found it (`joined`: a seat
+# answered, whether or not Python has recorded that answer yet).
+THREEWAY_PHASE = "HOTLINE_THREEWAY_PHASE"
 # Written by the three-way routes: OK, or the refusal's prompt.
 THREEWAY_STATUS = "HOTLINE_THREEWAY_STATUS"
 THREEWAY_PROMPT = "HOTLINE_THREEWAY_PROMPT"

@@ -111,11 +111,13 @@ async def threeway_emergency(call: AgiCall, service: ThreeWayService, routes: Ag
 
 
 async def threeway_citizen_gone(call: AgiCall, service: ThreeWayService, routes: AgiRoutes) -> None:
-    """The citizen's channel ended in the conference (hangup extension)."""
+    """The citizen's channel ended in the conference (hangup extension), in the
+    call's phase as Asterisk had it then."""
     found = await _threeway(call)
     if found is None:
         return
-    await service.citizen_gone(found[0])
+    phase = await call.get_variable(cv.THREEWAY_PHASE)
+    await service.citizen_gone(found[0], joined=phase == "joined")
 
 
 async def threeway_seat_gone(call: AgiCall, service: ThreeWayService, routes: AgiRoutes) -> None:

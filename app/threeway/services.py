@@ -190,14 +190,18 @@ class ThreeWayService:
             if call.phase != "ringing":
                 return
             seat = seat_of_channel(self.settings.site.centres, seat_channel)
-            call, _ = call.answered(seat.extension if seat else None)
-            # both seats joined at this answer: one write for the two events
-            await self._notes(threeway_id, [
-                Note(f"seat:{call.invited_seat or '?'}", JOINED,
-                     {"role": "invited", "seat": call.invited_seat, "centre": call.target_centre},
-                     {"target_seat": call.invited_seat}),
-                Note(f"seat:{call.initiator_seat}", JOINED,
-                     {"role": "initiator", "seat": call.initiator_seat, "centre": call.source_centre})])
+            await self._joined(call, seat.extension if seat else None)
+
+    async def _joined(self, call: ThreeWay, seat: str | None) -> ThreeWay:
+        """The answer recorded: both seats joined, one write for the two events."""
+        call, _ = call.answered(seat)
+        await self._notes(call.id, [
+            Note(f"seat:{call.invited_seat or '?'}", JOINED,
+                 {"role": "invited", "seat": call.invited_seat, "centre": call.target_centre},
+                 {"target_seat": call.invited_seat}),
+            Note(f"seat:{call.initiator_seat}", JOINED,
+                 {"role": "initiator", "seat": call.initiator_seat, "centre": call.source_centre})])
+        return call
 
     async def no_answer(self, threeway_id: str) -> None:
         async with self._turn(threeway_id):
@@ -253,13 +257,18 @@ class ThreeWayService:
             call, outcome = call.emergency(self.settings.site.centres)
             return await self._settle(threeway_id, call, outcome, actor=f"seat:{seat}", order=order)
 
-    async def citizen_gone(self, threeway_id: str) -> None:
+    async def citizen_gone(self, threeway_id: str, *, joined: bool = False) -> None:
         """The citizen hung up: the conference ends for all (the seats are
-        end_marked users); a ringing leg is dropped."""
+        end_marked users); a ringing leg is dropped.  `joined`: Asterisk had
+        the call joined (a seat answered) — when that answer's report is not
+        recorded yet, it is first, so the call does not end as abandoned."""
         async with self._turn(threeway_id):
             call = await self._call(threeway_id)
             if "citizen" not in call.present:
                 return  # reported already
+            if joined and call.phase == "ringing":
+                log.info("three-way %s: the citizen hung up after an answer not yet recorded", threeway_id)
+                call = await self._joined(call, None)
             ringing = call.phase == "ringing"
             call, outcome = call.citizen_gone()
             order = await self._note(threeway_id, "citizen", LEFT, {"role": "citizen"})

@@ -564,3 +564,27 @@ async def test_when_keys_and_buttons_are_served_by_separate_processes_then_both_
     await eventually(citizen_left, what="the key process recording the citizen's hangup")
     order = await tw.order(j.call.handset_id, "accepted")
     assert order.handoff_rule == "emergency" and order.emergency and order.target_centre == "110"
+
+
+async def test_when_the_citizen_hangs_up_before_the_answer_is_recorded_then_it_still_ends_by_first_contact(
+        threeway: ThreeWayRig) -> None:
+    """A busy machine: the seat of 110 answered and all three talked, but the
+    answer's report never reached the order before the citizen hung up.  The
+    phase Asterisk had (joined) comes with the hangup, so the order says
+    first contact — not abandoned, as if nobody had answered."""
+    tw = threeway
+
+    async def unreported(call: Any) -> None:
+        return None  # the answer's report lost on the way
+
+    real = tw.pbx.agi.routes.replace("threeway_answered", unreported)
+    try:
+        j = await _start_and_join(tw)
+        assert (await tw.service.state(j.order.id)).phase == "ringing"  # Python never heard the answer
+        await tw.pbx.hang_up(j.call.handset_id)
+        await tw.pbx.assert_nothing_left()
+    finally:
+        tw.pbx.agi.routes.replace("threeway_answered", real)
+    order = await tw.order(j.call.handset_id, "accepted")
+    assert (order.handoff_rule, order.outcome_reason, order.target_centre) == ("first_contact", "undecided", "12345")
+    assert ("joined", "invited") in await tw.kinds(j.order.id)
