@@ -227,6 +227,10 @@ class ThreeWay:
     def seat_of(self, role: str) -> str | None:
         return self.initiator_seat if role == "initiator" else self.invited_seat if role == "invited" else None
 
+    def role_of(self, seat: str) -> str | None:
+        """`seat`'s role in the call (None: not in it)."""
+        return "initiator" if seat == self.initiator_seat else "invited" if seat == self.invited_seat else None
+
     def centre_of(self, role: str) -> str:
         return self.source_centre if role == "initiator" else self.target_centre
 

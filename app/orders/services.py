@@ -688,9 +688,7 @@ class OrderService:
 
     async def events(self, order_id: str) -> list[OrderEvent]:
         """The order's audit trail, oldest first; raises `NotFound` for an unknown order."""
-        async with self._sessions() as session:
-            order = await repository.get_order_by_id_or_number(session, order_id)
-            return await repository.list_events(session, order.id)
+        return (await self.with_events(order_id))[1]
 
     async def flag_overdue(self) -> list[tuple[Order, str]]:
         """Flag every breach not flagged yet, once: an `overdue` audit event per breach.

@@ -84,13 +84,12 @@ async def _state(request: web.Request, threeway_id: str) -> dict[str, Any]:
 
 async def _role(request: web.Request, threeway_id: str, body: dict[str, Any], *, default: str | None) -> str:
     seat = _seat(request, body.get("seat"))
-    service = _service(request)
-    await service.state(threeway_id)  # NotFound (404) for an unknown call
+    call = await _service(request).state(threeway_id)  # NotFound (404) for an unknown call
     if seat is None:
         if default is None:
             raise BadInput("seat", "required")
         return default
-    role = await service.role_of_seat(threeway_id, seat)
+    role = call.role_of(seat)
     if role is None:
         raise BadInput("seat", f"seat {seat} is not in this three-way call")
     return role

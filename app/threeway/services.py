@@ -342,13 +342,10 @@ class ThreeWayService:
         since = self.orders.now() - ACTIVE_WITHIN
         for order in await self.orders.of_seat("three_way", seat, since):
             call = (await self._load(order.id)).call
-            if call.phase != "ended" and "citizen" in call.present and _role_of(call, seat) in call.present:
+            if call.phase != "ended" and "citizen" in call.present and call.role_of(seat) in call.present:
                 return order.id
         return None
 
-    async def role_of_seat(self, threeway_id: str, seat: str) -> str | None:
-        """`seat`'s role in the call (None: not in it); raises `NotFound`."""
-        return _role_of(await self.state(threeway_id), seat)
 
     # ----------------------------------------------------------- internals
 
@@ -428,11 +425,3 @@ class ThreeWayService:
         except NotFound:
             log.warning("three-way %s: no such order for %s", threeway_id, ", ".join(n.kind for n in notes))
             return None
-
-
-def _role_of(call: ThreeWay, seat: str) -> str | None:
-    if seat == call.initiator_seat:
-        return "initiator"
-    if seat == call.invited_seat:
-        return "invited"
-    return None
