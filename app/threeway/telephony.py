@@ -16,8 +16,10 @@ and for the desktop buttons alike:
   For the key, the initiator's leg is still running the feature's Gosub
   when the route returns; a Redirect arriving then is dropped by Asterisk
   (a goto cannot affect a Gosub) together with the leg, so the move waits
-  until the leg is back in its bridge; the variables and the phase are sent
-  before that, together (`AmiTelephony._all_ok`).
+  until the leg is back in its bridge: its context is neither the feature's
+  nor that of the route's own Gosub (`hotline-agi`, where the leg still is
+  for a moment after the route answered); the variables and the phase are
+  sent before that, together (`AmiTelephony._all_ok`).
 * `drop_ring` — hang up that Local channel (both halves): the invited seat
   is dropped (cancel) or stops ringing (citizen gone).
 * `hang_up` — a seat's leg leaves (desktop leave button).
@@ -42,6 +44,11 @@ from core.threeway import ASTDB_FAMILY, RING_CONTEXT, ThreeWayPlan, is_threeway_
 log = logging.getLogger(__name__)
 
 FEATURE_CONTEXT = "hotline-threeway-key"
+# where the key's leg is while its feature runs: the feature's Gosub, and the
+# Gosub in it that runs the `threeway_start` route (extensions.conf)
+FEATURE_CONTEXTS = frozenset({FEATURE_CONTEXT, "hotline-agi"})
+
+
 def ring_channel_pattern(threeway_id: str) -> str:
     """An AMI Hangup regex for both halves of the ringing Local channel."""
     return f"/^Local\\/{ring_exten(threeway_id)}@{RING_CONTEXT}-/"
@@ -90,14 +97,15 @@ class AmiThreeWayTelephony(AmiTelephony):
             raise MoveFailed("ami_failed") from exc
 
     async def _wait_out_of_feature(self, seat_leg: str) -> None:
-        """Wait until the seat's leg has returned from the start key's Gosub."""
+        """Wait until the seat's leg has returned from the start key's Gosub
+        (and from the route's Gosub inside it)."""
         deadline = time.monotonic() + self.feature_wait_s
         while time.monotonic() < deadline:
             reply = await self.ami.send({"Action": "Getvar", "Channel": seat_leg, "Variable": "CONTEXT"})
             first = reply[0] if isinstance(reply, list) else reply
             if first.get("Response") != "Success":
                 raise MoveFailed("seat_gone")
-            if first.get("Value") != FEATURE_CONTEXT:
+            if first.get("Value") not in FEATURE_CONTEXTS:
                 return
             await asyncio.sleep(0.01)
         raise MoveFailed("seat_busy")
