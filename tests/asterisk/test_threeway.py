@@ -35,7 +35,7 @@ from core.threeway import conference_name
 from tests.support.desk import seat_desk
 from tests.support.orders import OrderReader
 from tests.support.pbx import Pbx
-from tests.support.threeway_wait import SEAT_WAIT, assert_woken, described, exten, waiting_steps
+from tests.support.threeway_wait import SEAT_WAIT, assert_woken, described, exten, steps_until
 from tests.support.waiting import eventually
 
 CITIZEN = "13900139000"
@@ -294,7 +294,7 @@ async def test_when_110_does_not_answer_within_limit_then_citizen_is_back_with_i
     # the seat was woken by the no-answer, not by a round of the safety loop
     # reading the phase
     initiator = next(m for m in members if m.startswith(_seat_prefix(first["Seat"])))
-    assert_woken(_waiting_steps(tw.pbx, initiator), "join")
+    assert_woken(await steps_until(tw.pbx.events, "join", initiator), "join")
     assert order.returned_at is not None
 
     await tw.pbx.hang_up(call.handset_id)
@@ -353,11 +353,6 @@ async def test_when_one_seat_hangs_up_then_the_other_two_keep_talking(threeway: 
 
 # ------------------------------------------------------------------ the initiator's wait: woken, not polling
 
-def _waiting_steps(pbx: Pbx, channel: str) -> list[dict[str, Any]]:
-    """The dialplan steps (Newexten) `channel` ran while it waited."""
-    return waiting_steps(pbx.events.find(lambda e: e.get("Event") == "Newexten"), channel)
-
-
 async def _initiator_waits(tw: ThreeWayRig) -> tuple[Any, str, dict[str, Any]]:
     """Both 110 phones ring without answering; the 12345 seat presses the key.
     Returns the citizen's call, the initiator's leg and the AgentCalled of the
@@ -405,7 +400,7 @@ async def test_when_110_seat_answers_then_initiator_is_woken_into_the_conference
     # ... and it waited without polling: ringback, a Wait interrupted by the
     # wake-up, then `join` — a handful of steps (at most one round of the
     # safety loop on a slow machine), not the dozens of a 50 ms loop
-    steps = _waiting_steps(tw.pbx, initiator)
+    steps = await steps_until(tw.pbx.events, "join", initiator)
     assert len(steps) <= 10, described(steps)
     assert_woken(steps, "join")
     assert not [e for e in steps if e.get("Application") == "Wait" and e.get("AppData") != "1"]
@@ -429,7 +424,7 @@ async def test_when_citizen_hangs_up_while_110_rings_then_initiator_is_freed_at_
     # woken by the citizen's hangup: no waiting for the safety loop
     await eventually(initiator_gone, timeout=0.5, interval=0.02, what="the initiator's leg gone")
     assert time.monotonic() - gone < 0.6
-    steps = _waiting_steps(tw.pbx, initiator)
+    steps = await steps_until(tw.pbx.events, "gone", initiator)
     assert [exten(e) for e in steps if exten(e) != "s"] == ["gone", "gone"], described(steps)
     assert_woken(steps, "gone")
     order = await tw.order(call.handset_id, "abandoned")

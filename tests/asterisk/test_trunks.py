@@ -48,7 +48,7 @@ from tests.support.platforms import (
     trunk_reachable,
     trunk_spec,
 )
-from tests.support.threeway_wait import assert_woken, waiting_steps
+from tests.support.threeway_wait import assert_woken, steps_until
 from tests.support.waiting import eventually
 
 CITIZEN = "13800138000"
@@ -213,7 +213,7 @@ async def _threeway_joined(platforms: Platforms, tmp_path: Path) -> tuple[Citize
     # A's seat was woken into it by the answer over the trunk (A's trunk leg,
     # Dial's U(), inherited its leg's name), not by a round of the safety loop
     # reading the phase
-    assert_woken(waiting_steps(a.events.find(lambda e: e.get("Event") == "Newexten")), "join")
+    assert_woken(await steps_until(a.events, "join"), "join")
     return call, seat, answered["Seat"], conference
 
 

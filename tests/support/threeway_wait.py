@@ -14,7 +14,10 @@ previous application — so the steps are told apart by exten and AppData.)
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tests.support.pbx import EventLog
 
 SEAT_WAIT = "hotline-threeway-seat"
 
@@ -42,3 +45,20 @@ def assert_woken(steps: list[dict[str, Any]], into: str) -> None:
     assert any(exten(e) == into for e in steps), f"never reached {into}: {described(steps)}"
     decided = [e for e in steps if exten(e) == "s" and e.get("AppData") in LOOP_EXITS]
     assert not decided, f"the safety loop decided, no wake-up: {described(steps)}"
+
+
+async def steps_until(events: EventLog, into: str, channel: str | None = None) -> list[dict[str, Any]]:
+    """The waiting steps of `channel` (the first leg seen waiting when None)
+    once the event that ends its wait is in the stream: its ConfbridgeJoin for
+    `join`, its Hangup for `gone`.  Asterisk raises one channel's events in
+    order, but an action's answer (the channel list, a conference's members)
+    can overtake the events queued on the AMI session, so a test that saw the
+    leg move by an action reads its steps only after that closing event."""
+    if channel is None:
+        first = await events.wait_for(lambda e: e.get("Event") == "Newexten" and e.get("Context") == SEAT_WAIT,
+                                      what="a leg waiting")
+        channel = str(first["Channel"])
+    closing = "ConfbridgeJoin" if into == "join" else "Hangup"
+    await events.wait_for(lambda e: e.get("Event") == closing and e.get("Channel") == channel,
+                          what=f"{channel}: {closing}")
+    return waiting_steps(events.find(lambda e: e.get("Event") == "Newexten"), channel)
