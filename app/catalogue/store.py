@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.runtime import db
 from app.runtime.models import CatalogueEntry
 from app.web.errors import BadInput, Conflict, NotFound
 from core.catalogue import (
@@ -125,12 +126,17 @@ async def load_items(session: AsyncSession, jurisdiction: str, items: list[Catal
 async def load_shipped(sessions: async_sessionmaker[AsyncSession], *, now: datetime,
                        replace: bool = False) -> list[LoadResult]:
     """Load every shipped catalogue (see `load_items`): at every start of the web
-    service, and by `hotline catalogue load [--replace]`."""
+    service, and by `hotline catalogue load [--replace]`.  One process at a
+    time: several web services starting together on a new database each
+    found no entry and inserted them all, and on PostgreSQL the later ones
+    failed on the entries' unique key."""
     results = []
-    for jurisdiction in JURISDICTIONS:
-        items = read_shipped(jurisdiction)
-        async with sessions.begin() as session:
-            results.append(await load_items(session, jurisdiction, items, now=now, replace=replace))
+    async with db.one_at_a_time(sessions.kw["bind"], "load"):
+        for jurisdiction in JURISDICTIONS:
+            items = read_shipped(jurisdiction)
+            async with sessions.begin() as session:
+                await db.hold_for_transaction(session, db.LOAD_LOCK_KEY)
+                results.append(await load_items(session, jurisdiction, items, now=now, replace=replace))
     return results
 
 

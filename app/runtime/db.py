@@ -152,41 +152,57 @@ async def migrated_sessions(database_url: str) -> AsyncIterator[async_sessionmak
         await engine.dispose()
 
 
-# PostgreSQL advisory lock taken by a migration for its transaction ("hlmg").
+# PostgreSQL advisory locks held for a transaction: a migration ("hlmg"), a
+# load of shipped data at start ("hlld")
 MIGRATION_LOCK_KEY = 0x686C6D67
+LOAD_LOCK_KEY = 0x686C6C64
 
 
 async def migrate_engine(engine: AsyncEngine) -> None:
     """Upgrade to head, one process at a time: the service units start
     together on a new database, and two migrations at once had one fail
-    ("table orders already exists").  PostgreSQL: an advisory lock held for
-    the migration's transaction; SQLite: an exclusive lock on a file beside
-    the database.  Whoever waited then finds the database at head."""
+    ("table orders already exists").  Whoever waited then finds the database
+    at head (`one_at_a_time`)."""
     config = alembic_config()
 
     def upgrade(connection: Connection) -> None:
-        if connection.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        _advisory_xact_lock(connection, MIGRATION_LOCK_KEY)
         # env.py picks the connection up from here instead of opening one.
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 
-    async with _sqlite_migration_lock(engine):
+    async with one_at_a_time(engine, "migrate"):
         async with engine.begin() as conn:
             await conn.run_sync(upgrade)
     log.info("database %s at revision %s", engine.url.render_as_string(hide_password=True),
              head_revision())
 
 
+def _advisory_xact_lock(connection: Connection, key: int) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+async def hold_for_transaction(session: AsyncSession, key: int) -> None:
+    """PostgreSQL: an advisory lock on `key` held until `session`'s
+    transaction ends; another process taking it waits until then (other
+    dialects: nothing, see `one_at_a_time`)."""
+    await session.run_sync(lambda s: _advisory_xact_lock(s.connection(), key))
+
+
 @asynccontextmanager
-async def _sqlite_migration_lock(engine: AsyncEngine) -> AsyncIterator[None]:
-    """An exclusive `flock` on `<database>.migrate-lock` while migrating a
-    SQLite file (another dialect, or an in-memory database: nothing)."""
+async def one_at_a_time(engine: AsyncEngine, name: str) -> AsyncIterator[None]:
+    """What processes starting together on one database do one at a time
+    (migrating it, loading shipped data into it).  SQLite file: an exclusive
+    `flock` on `<database>.<name>-lock` for the block.  PostgreSQL: nothing
+    here, the block's transaction takes an advisory lock
+    (`hold_for_transaction`), which a crashed process cannot leave behind.
+    An in-memory database: nothing."""
     database = engine.url.database
     if engine.url.get_backend_name() != "sqlite" or not database or database == ":memory:":
         yield
         return
-    path = Path(database).with_name(Path(database).name + ".migrate-lock")
+    path = Path(database).with_name(f"{Path(database).name}.{name}-lock")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
