@@ -100,12 +100,14 @@ def _serve(main: Coroutine[Any, Any, None]) -> None:
 
 
 def cmd_up(settings: Settings, _args: argparse.Namespace) -> int:
+    from app.runtime.db import DatabaseUnavailable
     from app.runtime.stack import Stack, StateDirBusy
 
     stack = Stack(settings)
     try:
         _serve(_until_interrupted(stack.start, stack.stop))
-    except (StateDirBusy, OSError) as exc:  # OSError: a port taken, a directory not writable
+    # OSError: a port taken, a directory not writable
+    except (StateDirBusy, DatabaseUnavailable, OSError) as exc:
         print(f"hotline: {exc}", file=sys.stderr)
         return 1
     return 0
@@ -124,10 +126,15 @@ def cmd_install(_settings: Settings | None, args: argparse.Namespace) -> int:
 
 
 def _run_roles(settings: Settings, *roles: Role) -> int:
+    from app.runtime.db import DatabaseUnavailable
     from app.runtime.platform import Platform
 
     platform = Platform(settings, roles)
-    _serve(_until_interrupted(platform.start, platform.stop))
+    try:
+        _serve(_until_interrupted(platform.start, platform.stop))
+    except DatabaseUnavailable as exc:  # the unit's restart policy tries again
+        print(f"hotline: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -183,6 +190,8 @@ def _run_benchmark(coro: Coroutine[Any, Any, Any]) -> Any:
     cancelled, so its `finally` blocks stop the Asterisk processes and the
     servers it started (killed outright, they stayed up and the next run met
     "Asterisk already running").  Exits 143 after a SIGTERM."""
+    from app.tools import BenchmarkFailed
+
     async def run() -> Any:
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
@@ -196,6 +205,9 @@ def _run_benchmark(coro: Coroutine[Any, Any, Any]) -> Any:
         loop.add_signal_handler(signal.SIGTERM, terminate)
         try:
             return await coro
+        except BenchmarkFailed as exc:
+            print(f"hotline: {exc}", file=sys.stderr)
+            raise SystemExit(1) from None
         except asyncio.CancelledError:
             if terminated:
                 print("hotline: benchmark stopped by SIGTERM; what it started is stopped", file=sys.stderr)

@@ -23,7 +23,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -158,11 +158,32 @@ MIGRATION_LOCK_KEY = 0x686C6D67
 LOAD_LOCK_KEY = 0x686C6C64
 
 
+class DatabaseUnavailable(Exception):
+    """The database could not be reached or opened at start: the message names
+    it (password hidden) and gives the reason (the server's or the system's)."""
+
+
+async def check_reachable(engine: AsyncEngine) -> None:
+    """Open one connection, or raise `DatabaseUnavailable`: a start on a
+    database that does not exist, refuses the login or is down says so in
+    one line, instead of a driver's traceback."""
+    try:
+        async with engine.connect():
+            pass
+    except (DBAPIError, OSError) as exc:
+        reason = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+        text = str(reason).split(": ", 1)[-1] if str(reason).startswith("<class ") else str(reason)
+        raise DatabaseUnavailable(
+            f"database {engine.url.render_as_string(hide_password=True)} not reachable: {text}") from exc
+
+
 async def migrate_engine(engine: AsyncEngine) -> None:
     """Upgrade to head, one process at a time: the service units start
     together on a new database, and two migrations at once had one fail
     ("table orders already exists").  Whoever waited then finds the database
-    at head (`one_at_a_time`)."""
+    at head (`one_at_a_time`).  Raises `DatabaseUnavailable` when it cannot
+    connect."""
+    await check_reachable(engine)
     config = alembic_config()
 
     def upgrade(connection: Connection) -> None:

@@ -63,7 +63,7 @@ from app.runtime import db
 from app.runtime.asterisk import AsteriskProcess, open_log
 from app.runtime.models import Order
 from app.runtime.secrets import load_or_create
-from app.tools import simulation
+from app.tools import BenchmarkFailed, simulation
 from app.tools.agi_bench import percentile
 from app.tools.ports import free_port as _free_port
 from core.feature_keys import BUILTIN_FEATURE_KEYS
@@ -392,9 +392,15 @@ def _child_env(settings: Settings, database_url: str | None) -> dict[str, str]:
     return env
 
 
-async def _wait_port(port: int, timeout_s: float) -> None:
+async def _wait_port(port: int, timeout_s: float, child: asyncio.subprocess.Process, log: Path) -> None:
+    """Wait until `child` (`hotline up`) listens on `port`; if it exits first,
+    fail at once with the end of its log (a database not reachable, a port
+    taken) instead of waiting out `timeout_s`."""
     deadline = time.monotonic() + timeout_s
     while True:
+        if child.returncode is not None:
+            tail = (await asyncio.to_thread(log.read_text, errors="replace"))[-1500:]
+            raise BenchmarkFailed(f"hotline up exited with {child.returncode} before serving:\n{tail}")
         try:
             _, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.close()
@@ -465,7 +471,7 @@ async def run_load_bench(settings: Settings, *, rates: list[float], step_s: floa
         ami = AmiManager("127.0.0.1", settings.ami.port, settings.ami.user, secrets.ami_secret,
                          filter_events=True)
         try:
-            await _wait_port(settings.network.http_port, 90)
+            await _wait_port(settings.network.http_port, 90, child, state / "hotline-up.log")
             await ami.start()
             await ami.wait_connected(timeout=30)
             pids: dict[str, int | str | None] = {"asterisk": child_pid(child.pid, "asterisk"), "python": child.pid}

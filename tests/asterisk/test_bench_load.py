@@ -7,9 +7,14 @@ accepted, both phases report CPU per call, and nothing is left running.
 from __future__ import annotations
 
 import os
+import time
+
+import pytest
+from sqlalchemy.engine import make_url
 
 from app.runtime.cli import main
 from app.tools.load_bench import child_pid, run_load_bench
+from tests.conftest import POSTGRES_URL
 from tests.support.pbx import machine_settings
 
 
@@ -37,3 +42,22 @@ async def test_when_a_tiny_ramp_runs_then_both_phases_report_every_call_and_no_o
 def test_when_rates_are_bad_then_the_command_says_so(capsys) -> None:
     assert main(["bench", "load", "--rates", "0,abc"]) == 2
     assert "--rates" in capsys.readouterr().err
+
+
+@pytest.mark.postgres
+def test_when_the_database_cannot_be_reached_then_the_command_says_so_at_once(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # `hotline up` exits at start; the benchmark reports its reason instead of
+    # waiting for a web port that never opens
+    missing = make_url(POSTGRES_URL).set(database="hotline_no_such_database")
+    started = time.monotonic()
+    with pytest.raises(SystemExit) as exited:
+        main(["bench", "load", "--rates", "2", "--step-s", "1", "--no-baseline",
+              "--database-url", missing.render_as_string(hide_password=False)])
+    assert exited.value.code == 1
+    err = capsys.readouterr().err
+    assert "hotline up exited with 1 before serving" in err, err
+    assert 'database "hotline_no_such_database" does not exist' in err, err
+    assert "Traceback" not in err
+    assert time.monotonic() - started < 60       # not the 90 s wait for the port
+    assert child_pid(os.getpid(), "asterisk") is None

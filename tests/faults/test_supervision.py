@@ -21,12 +21,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from agi.background import wait_for
 from app.orders.services import OrderService
 from app.runtime import db
 from app.tools.simulation import CitizenCall
 from core.settings import Settings
+from tests.conftest import POSTGRES_URL
 from tests.faults.rig import Figures, asterisk_pids, attach, health, hotline, up_env
 from tests.support.pbx import Pbx, free_port
 from tests.support.waiting import eventually
@@ -194,6 +196,25 @@ async def test_when_the_web_port_is_taken_then_hotline_up_says_so_and_leaves_no_
     with socket.socket() as sock:               # nor is the FastAGI port held
         sock.bind(("127.0.0.1", int(env["HOTLINE_AGI_PORT"])))
     figures.done(note="web port taken: exit 1 naming it; the Asterisk it started stopped")
+
+
+@pytest.mark.postgres
+async def test_when_the_database_cannot_be_reached_then_hotline_up_says_which_and_why_and_leaves_no_asterisk(
+        up: tuple[dict[str, str], Path, list[asyncio.subprocess.Process]], figures: Figures) -> None:
+    env, log, procs = up
+    state = Path(env["HOTLINE_STATE_DIR"])
+    missing = make_url(POSTGRES_URL).set(database="hotline_no_such_database", password="s3cret-pw")
+    env = {**env, "HOTLINE_DATABASE_URL": missing.render_as_string(hide_password=False)}
+    proc = await hotline(["up"], env, log)
+    procs.append(proc)
+    assert await wait_for(proc.wait(), 60) == 1
+    text = log.read_text()
+    assert "hotline: database " in text and "hotline_no_such_database" in text, text[-2000:]
+    assert 'database "hotline_no_such_database" does not exist' in text, text[-2000:]
+    assert "s3cret-pw" not in text                # the URL is shown without its password
+    assert "Traceback" not in text
+    assert asterisk_pids(state) == []
+    figures.done(note="database missing: exit 1 naming it and the server's reason; no Asterisk left")
 
 
 async def test_when_a_start_that_adopted_an_asterisk_fails_then_that_asterisk_and_its_call_are_left_running(
