@@ -172,9 +172,10 @@ async def check_reachable(engine: AsyncEngine) -> None:
             pass
     except (DBAPIError, OSError) as exc:
         reason = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
-        text = str(reason).split(": ", 1)[-1] if str(reason).startswith("<class ") else str(reason)
+        # asyncpg's errors come as "<class '...'>: the server's message"
+        why = str(reason).split(": ", 1)[-1] if str(reason).startswith("<class ") else str(reason)
         raise DatabaseUnavailable(
-            f"database {engine.url.render_as_string(hide_password=True)} not reachable: {text}") from exc
+            f"database {engine.url.render_as_string(hide_password=True)} not reachable: {why}") from exc
 
 
 async def migrate_engine(engine: AsyncEngine) -> None:
@@ -183,7 +184,6 @@ async def migrate_engine(engine: AsyncEngine) -> None:
     ("table orders already exists").  Whoever waited then finds the database
     at head (`one_at_a_time`).  Raises `DatabaseUnavailable` when it cannot
     connect."""
-    await check_reachable(engine)
     config = alembic_config()
 
     def upgrade(connection: Connection) -> None:
@@ -192,7 +192,8 @@ async def migrate_engine(engine: AsyncEngine) -> None:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 
-    async with one_at_a_time(engine, "migrate"):
+    async with one_at_a_time(engine, "migrate"):   # a SQLite file's folder is made here
+        await check_reachable(engine)
         async with engine.begin() as conn:
             await conn.run_sync(upgrade)
     log.info("database %s at revision %s", engine.url.render_as_string(hide_password=True),
