@@ -3,29 +3,19 @@
 database must each succeed and leave each entry once."""
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
-
 from sqlalchemy import func, select
 
-from agi.background import wait_for
 from app.catalogue import store
 from app.runtime import db
 from app.runtime.models import CatalogueEntry
 from core.catalogue import JURISDICTIONS
-from core.settings import PROJECT_ROOT
+from tests.support.together import assert_all_succeed_together
 
 
 async def test_when_several_processes_load_the_shipped_catalogues_at_once_then_each_succeeds_and_each_entry_is_once(
         database_url: str) -> None:
     await db.migrate(database_url)       # the units migrate one at a time first (tested beside)
-    env = {**os.environ, "HOTLINE_DATABASE_URL": database_url}
-    procs = [await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "app.runtime.cli", "catalogue", "load", cwd=str(PROJECT_ROOT), env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT) for _ in range(4)]
-    outputs = [(await wait_for(p.communicate(), 120))[0].decode(errors="replace") for p in procs]
-    assert [p.returncode for p in procs] == [0, 0, 0, 0], "\n".join(o[-1500:] for o in outputs)
+    await assert_all_succeed_together(database_url, "catalogue", "load")
     engine = db.create_engine(database_url)
     try:
         async with db.session_factory(engine)() as session:

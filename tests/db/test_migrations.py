@@ -1,9 +1,6 @@
 """Schema migrations and the order repository, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -15,13 +12,12 @@ from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from agi.background import wait_for
 from app.orders import repository
 from app.runtime import db
 from app.runtime.models import Base, Order
 from app.web.errors import BadInput, NotFound
-from core.settings import PROJECT_ROOT
 from tests.conftest import POSTGRES_URL
+from tests.support.together import assert_all_succeed_together
 
 BEIJING = timezone(timedelta(hours=8))
 
@@ -126,12 +122,7 @@ async def test_when_several_processes_migrate_a_new_database_at_once_then_each_s
     """The service units start together on a new database (`hotline agi`,
     `ami-bridge` and `web` each migrate at start): one used to fail with
     "table orders already exists"."""
-    env = {**os.environ, "HOTLINE_DATABASE_URL": database_url}
-    procs = [await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "app.runtime.cli", "db", "upgrade", cwd=str(PROJECT_ROOT), env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT) for _ in range(4)]
-    outputs = [(await wait_for(p.communicate(), 120))[0].decode(errors="replace") for p in procs]
-    assert [p.returncode for p in procs] == [0, 0, 0, 0], "\n".join(o[-1500:] for o in outputs)
+    await assert_all_succeed_together(database_url, "db", "upgrade")
     engine = db.create_engine(database_url)
     try:
         assert await db.current_revision(engine) == db.head_revision()
