@@ -346,7 +346,6 @@ class ThreeWayService:
                 return order.id
         return None
 
-
     # ----------------------------------------------------------- internals
 
     def _telephony(self) -> ThreeWayTelephony:

@@ -184,3 +184,36 @@ def test_when_behind_nat_then_both_transports_carry_the_external_address_outside
     plain = _settings(tmp_path / "plain")
     render(plain, load_or_create(plain))
     assert "external_" not in (plain.paths.run_dir / "etc" / "pjsip.conf").read_text()
+
+
+def _sections(etc: Path) -> dict[str, str]:
+    """Every dialplan context's text in the rendered files (by name)."""
+    import re
+
+    sections: dict[str, str] = {}
+    for path in etc.glob("*.conf"):
+        for name, body in re.findall(r"^\[([^\]]+)\]\n(.*?)(?=^\[|\Z)", path.read_text(), re.M | re.S):
+            sections[name] = sections.get(name, "") + body
+    return sections
+
+
+def test_the_contexts_the_three_way_key_passes_through_are_those_its_move_waits_out(tmp_path: Path) -> None:
+    # the move waits while the key's leg is in any of FEATURE_CONTEXTS: they
+    # must be every context its feature's Gosub reaches, and nothing else
+    import re
+
+    from app.threeway.telephony import FEATURE_CONTEXT, FEATURE_CONTEXTS
+
+    s = _settings(tmp_path)
+    render(s, load_or_create(s))
+    etc = s.paths.run_dir / "etc"
+    features = (etc / "features.conf").read_text()
+    assert re.search(rf"^hotline-threeway => .*,self,Gosub\({FEATURE_CONTEXT},", features, re.M), features
+    sections = _sections(etc)
+    reached, todo = set(), [FEATURE_CONTEXT]
+    while todo:
+        context = todo.pop()
+        if context not in reached:
+            reached.add(context)
+            todo += re.findall(r"Gosub\(([a-z0-9-]+),", sections[context])
+    assert reached == FEATURE_CONTEXTS
