@@ -6,15 +6,24 @@ outgoing connection takes its local port from — and on a busy machine (each
 FastAGI request is a new connection from Asterisk) one of them could take the
 port between the pick and the listener's bind: "address already in use".
 A port below that range is only ever taken by a listener.
+
+Nor one this process handed out before: a caller often picks several ports
+and binds them later (a platform's web port, then a stand-in peer's), and a
+port picked but not bound yet is free to the next pick — two listeners of
+one test were once given the same port.
 """
 from __future__ import annotations
 
 import random
 import socket
+import threading
 from pathlib import Path
 
 LOWEST = 10_000
 RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+_handed_out: set[int] = set()  # by this process, TCP and UDP alike
+_lock = threading.Lock()
 
 
 def ephemeral_range() -> tuple[int, int]:
@@ -28,19 +37,28 @@ def ephemeral_range() -> tuple[int, int]:
 
 def free_port(kind: int = socket.SOCK_STREAM, *, tries: int = 200) -> int:
     """A port of 127.0.0.1 nothing is bound to now (for `kind`: TCP by
-    default, UDP for SIP), below the ephemeral range; falls back to one from
-    the kernel if that range leaves too little room below it."""
+    default, UDP for SIP) and that this process has not handed out before,
+    below the ephemeral range; falls back to one from the kernel if that
+    range leaves too little room below it."""
     low, _ = ephemeral_range()
     pick = random.SystemRandom()
-    if low - LOWEST >= 1000:
-        for _ in range(tries):
-            port = pick.randrange(LOWEST, low)
-            with socket.socket(socket.AF_INET, kind) as sock:
-                try:
-                    sock.bind(("127.0.0.1", port))
-                except OSError:
+    with _lock:
+        if len(_handed_out) > (low - LOWEST) // 2:  # a process that picked half the range: start again
+            _handed_out.clear()
+        if low - LOWEST >= 1000:
+            for _ in range(tries):
+                port = pick.randrange(LOWEST, low)
+                if port in _handed_out:
                     continue
+                with socket.socket(socket.AF_INET, kind) as sock:
+                    try:
+                        sock.bind(("127.0.0.1", port))
+                    except OSError:
+                        continue
+                _handed_out.add(port)
                 return port
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        with socket.socket(socket.AF_INET, kind) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        _handed_out.add(port)
+        return port

@@ -6,6 +6,7 @@ own store (tests/support/jjd_standin.py), on loopback, against the real service.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -68,6 +69,8 @@ async def platform(tmp_path: Path, sqlite_url: str, redis_prefix: str) -> AsyncI
     http = aiohttp.ClientSession()
     try:
         async def up() -> bool:
+            if process.returncode is not None:  # not an AssertionError: no point waiting on
+                raise RuntimeError(f"the stand-in exited with {process.returncode} (its error is above)")
             try:
                 async with http.get(standin_url + "/control/health") as response:
                     return response.status == 200
@@ -76,10 +79,14 @@ async def platform(tmp_path: Path, sqlite_url: str, redis_prefix: str) -> AsyncI
         await eventually(up, timeout=20, what="the stand-in listening")
         yield a, StandIn(standin_url, http)
     finally:
-        await http.close()
-        process.terminate()
-        await process.wait()
-        await a.close()
+        try:
+            await http.close()
+            if process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):  # it may have exited on its own
+                    process.terminate()
+            await process.wait()
+        finally:
+            await a.close()
 
 
 async def test_foreign_110_platform_pushes_jjd_and_receives_feedback(platform: tuple[Instance, StandIn]) -> None:

@@ -4,6 +4,7 @@ without a process's dependencies runs the federation pusher itself, and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -66,7 +67,9 @@ async def test_when_hotline_web_runs_alone_then_it_pushes_orders_to_its_peers(pa
             order = await eventually(created, timeout=30, what="hotline web taking the order")
         await police_order(pair, order)
     finally:
-        process.send_signal(signal.SIGINT)
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):  # it may have exited on its own
+                process.send_signal(signal.SIGINT)
         try:
             await wait_for(process.wait(), 15)
         except TimeoutError:
