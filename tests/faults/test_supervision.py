@@ -30,6 +30,7 @@ from app.tools.simulation import CitizenCall
 from core.settings import Settings
 from tests.conftest import POSTGRES_URL
 from tests.faults.rig import Figures, asterisk_pids, attach, health, hotline, up_env
+from tests.support.children import stop_child
 from tests.support.pbx import Pbx, free_port
 from tests.support.waiting import eventually
 
@@ -41,17 +42,6 @@ async def _healthy(env: dict[str, str], proc: asyncio.subprocess.Process | None 
         assert answer is not None and answer[0] == 200, f"health: {answer}"
         return True
     await eventually(ok, timeout=timeout, interval=0.05, what="hotline up healthy")
-
-
-async def _stop(proc: asyncio.subprocess.Process) -> int:
-    if proc.returncode is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            await wait_for(proc.wait(), 30)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-    return proc.returncode or 0
 
 
 async def _call_on_orphaned_asterisk(env: dict[str, str], log: Path, procs: list[asyncio.subprocess.Process],
@@ -135,7 +125,7 @@ async def test_when_asterisk_dies_under_hotline_up_then_it_is_restarted_and_heal
     assert second != first
     # the AMI link (health) can be back a moment before the watchdog's start() returns and logs
     await eventually(lambda: "asterisk restarted" in log.read_text(), timeout=15, what="the restart logged")
-    assert await _stop(proc) == 0
+    assert await stop_child(proc) == 0
     assert asterisk_pids(state) == []
     text = log.read_text()
     assert "exited unexpectedly" in text and "restart 1 of at most 5" in text and "asterisk restarted" in text
@@ -160,7 +150,7 @@ async def test_when_hotline_up_is_killed_then_its_asterisk_keeps_the_call_and_th
         await pbx.assert_nothing_left()
     finally:
         await pbx.ami.close()
-    assert await _stop(second) == 0
+    assert await stop_child(second) == 0
     assert asterisk_pids(state) == []                  # the adopted one stopped with it
     figures.done(calls=1, dropped=0, outage_s=back_s,
                  note="kill -9 hotline up; next one adopts its Asterisk (call kept), stops it on Ctrl-C")
@@ -178,7 +168,7 @@ async def test_when_another_hotline_up_owns_the_state_dir_then_a_second_one_refu
     assert f"another `hotline up` (pid {first.pid}) owns the state directory" in log.read_text()
     await _healthy(env, first, timeout=5)              # the first is untouched
     assert len(asterisk_pids(Path(env["HOTLINE_STATE_DIR"]))) == 1
-    assert await _stop(first) == 0
+    assert await stop_child(first) == 0
     figures.done(note="second hotline up on the same state dir: exit 1 naming the owner")
 
 
@@ -235,7 +225,7 @@ async def test_when_a_start_that_adopted_an_asterisk_fails_then_that_asterisk_an
         await pbx.assert_nothing_left()
     finally:
         await pbx.ami.close()
-    assert await _stop(third) == 0
+    assert await stop_child(third) == 0
     assert asterisk_pids(state) == []
     figures.done(calls=1, dropped=0, note="a start that adopted an Asterisk fails (web port taken): "
                                           "that Asterisk and its call left running, adopted by the next")
@@ -303,7 +293,7 @@ async def test_when_redis_is_down_then_citizens_reach_seats_orders_are_recorded_
         await pbx.ami.close()
         await engine.dispose()
     assert dropped == 0
-    assert await _stop(proc) == 0
+    assert await stop_child(proc) == 0
     figures.done(calls=3, handoffs=1, dropped=dropped, outage_s=outage_s, reconnect_s=recover_s,
                  note=f"own redis-server stopped; order {order.status}→final; reconnect_s: health 200 after Redis back")
 

@@ -6,8 +6,8 @@ own store (tests/support/jjd_standin.py), on loopback, against the real service.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
+import signal
 import sys
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -19,6 +19,7 @@ import pytest
 
 from core.settings import PROJECT_ROOT, Peer, load_mapping
 from tests.federation.conftest import ORG_12345, Instance, free_port, platform_settings
+from tests.support.children import stop_child
 from tests.support.waiting import eventually
 
 SECRET = "secret-shared-with-the-110-system"
@@ -81,10 +82,7 @@ async def platform(tmp_path: Path, sqlite_url: str, redis_prefix: str) -> AsyncI
     finally:
         try:
             await http.close()
-            if process.returncode is None:
-                with contextlib.suppress(ProcessLookupError):  # it may have exited on its own
-                    process.terminate()
-            await process.wait()
+            await stop_child(process, sig=signal.SIGTERM)
         finally:
             await a.close()
 

@@ -4,21 +4,19 @@ without a process's dependencies runs the federation pusher itself, and
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import signal
 import sys
 
 import aiohttp
 from aiohttp import web
 
-from agi.background import wait_for
 from app.web.app import init_app
 from app.web.auth import create_token
 from app.web.keys import SESSIONS
 from core.settings import PROJECT_ROOT
 from tests.federation.conftest import SECRET, Pair, free_port, new_key
 from tests.federation.test_two_platforms import CITIZEN, police_order
+from tests.support.children import stop_child
 from tests.support.waiting import eventually
 
 ORDER = {"source_centre": "12345", "target_centre": "110", "citizen_number": CITIZEN, "content": "占道经营"}
@@ -67,11 +65,4 @@ async def test_when_hotline_web_runs_alone_then_it_pushes_orders_to_its_peers(pa
             order = await eventually(created, timeout=30, what="hotline web taking the order")
         await police_order(pair, order)
     finally:
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):  # it may have exited on its own
-                process.send_signal(signal.SIGINT)
-        try:
-            await wait_for(process.wait(), 15)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
+        await stop_child(process, timeout=15)
