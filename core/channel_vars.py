@@ -97,6 +97,9 @@ THREEWAY_TIMEOUT = "HOTLINE_THREEWAY_TIMEOUT"
 # answer, no answer, the citizen's hangup) wakes that leg with ChannelRedirect
 # (dialplan/hotline-threeway.conf.j2 hotline-threeway-seat).
 THREEWAY_INITIATOR = "HOTLINE_THREEWAY_INITIATOR"
+# On that leg once woken because the citizen hung up (`gone`): its own hangup
+# then is no leaving; without it, a hangup while it waits is the seat leaving.
+THREEWAY_WOKEN = "HOTLINE_THREEWAY_WOKEN"
 # The call's AstDB phase as the citizen's hangup found it (`joined`: a seat
 # answered, whether or not Python has recorded that answer yet).
 THREEWAY_PHASE = "HOTLINE_THREEWAY_PHASE"

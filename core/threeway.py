@@ -149,6 +149,8 @@ class ThreeWayPlan:
         return {f"__{cv.THREEWAY_ID}": threeway_id, cv.THREEWAY_ROLE: "invited",
                 cv.THREEWAY_CONF: conference_name(threeway_id),
                 f"__{cv.THREEWAY_INITIATOR}": self.seat_channel,
+                # the ringing half only: nobody answered and the initiator is gone -> the citizen to its queue
+                f"_{cv.THREEWAY_PEER}": self.citizen_channel,
                 f"__{cv.THREEWAY_QUEUE}": self.queue,
                 f"__{cv.THREEWAY_TIMEOUT}": str(self.timeout_s),
                 f"__{cv.CITIZEN}": self.citizen_number,
@@ -240,10 +242,17 @@ class ThreeWay:
         return replace(self, outcome=outcome, **changes), outcome  # type: ignore[arg-type]
 
     def answered(self, seat: str | None) -> tuple[ThreeWay, Outcome | None]:
-        """A seat of the other centre answered: it joins."""
+        """A seat of the other centre answered: it joins.  If the initiator
+        hung up before (while that centre rang, or before this answer was
+        recorded), the answering seat has the citizen alone: it accepts, as
+        if the initiator had left the case to it."""
         if self.phase != "ringing":
             return self, None
-        return replace(self, phase="joined", invited_seat=seat, present=self.present | {"invited"}), None
+        call = replace(self, phase="joined", invited_seat=seat, present=self.present | {"invited"})
+        if "initiator" not in self.present and "citizen" in self.present:
+            return call._decide(Outcome("accepted", rule="agreed", centre=self.target_centre, seat=seat,
+                                        reason="initiator_left"))
+        return call, None
 
     def no_answer(self) -> tuple[ThreeWay, Outcome | None]:
         """Nobody answered within the limit: the citizen is back with the initiator."""

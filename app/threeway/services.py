@@ -193,14 +193,19 @@ class ThreeWayService:
             await self._joined(call, seat.extension if seat else None)
 
     async def _joined(self, call: ThreeWay, seat: str | None) -> ThreeWay:
-        """The answer recorded: both seats joined, one write for the two events."""
-        call, _ = call.answered(seat)
-        await self._notes(call.id, [
-            Note(f"seat:{call.invited_seat or '?'}", JOINED,
-                 {"role": "invited", "seat": call.invited_seat, "centre": call.target_centre},
-                 {"target_seat": call.invited_seat}),
-            Note(f"seat:{call.initiator_seat}", JOINED,
-                 {"role": "initiator", "seat": call.initiator_seat, "centre": call.source_centre})])
+        """The answer recorded: the seats there joined, one write for their
+        events.  An initiator that hung up before does not join: the answering
+        seat then has the citizen alone and accepts (`ThreeWay.answered`)."""
+        initiator_there = "initiator" in call.present
+        call, outcome = call.answered(seat)
+        notes = [Note(f"seat:{call.invited_seat or '?'}", JOINED,
+                      {"role": "invited", "seat": call.invited_seat, "centre": call.target_centre},
+                      {"target_seat": call.invited_seat})]
+        if initiator_there:
+            notes.append(Note(f"seat:{call.initiator_seat}", JOINED,
+                              {"role": "initiator", "seat": call.initiator_seat, "centre": call.source_centre}))
+        order = await self._notes(call.id, notes)
+        await self._settle(call.id, call, outcome, actor=f"seat:{call.invited_seat or '?'}", order=order)
         return call
 
     async def no_answer(self, threeway_id: str) -> None:
@@ -210,8 +215,9 @@ class ThreeWayService:
                 return
             call, outcome = call.no_answer()
             await self._settle(threeway_id, call, outcome, actor="system")
-            await self._note(threeway_id, f"seat:{call.initiator_seat}", JOINED,
-                             {"role": "initiator", "seat": call.initiator_seat, "back": True})
+            if "initiator" in call.present:  # else the dialplan queued the citizen at its centre
+                await self._note(threeway_id, f"seat:{call.initiator_seat}", JOINED,
+                                 {"role": "initiator", "seat": call.initiator_seat, "back": True})
 
     async def leave(self, threeway_id: str, role: str, *, hang_up: bool = False) -> Refusal | None:
         """A seat leaves and hands the citizen to the other seat (key or button).
@@ -279,7 +285,8 @@ class ThreeWayService:
             await self.telephony.forget(threeway_id)
 
     async def seat_gone(self, threeway_id: str, role: str) -> None:
-        """A seat hung up in the conference: it left; the other two keep talking."""
+        """A seat hung up: in the conference (the other two keep talking), or
+        the initiator while the other centre rang (`hotline-threeway-seat`)."""
         async with self._turn(threeway_id):
             try:
                 call = await self._call(threeway_id)

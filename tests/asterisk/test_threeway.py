@@ -425,11 +425,61 @@ async def test_when_citizen_hangs_up_while_110_rings_then_initiator_is_freed_at_
     await eventually(initiator_gone, timeout=0.5, interval=0.02, what="the initiator's leg gone")
     assert time.monotonic() - gone < 0.6
     steps = await steps_until(tw.pbx.events, "gone", initiator)
-    assert [exten(e) for e in steps if exten(e) != "s"] == ["gone", "gone"], described(steps)
+    # gone: StopPlaytones, the mark that it was woken (its hangup is no leaving), Hangup
+    assert [exten(e) for e in steps if exten(e) not in ("s", "h")] == ["gone"] * 3, described(steps)
     assert_woken(steps, "gone")
     order = await tw.order(call.handset_id, "abandoned")
     assert order.outcome_reason == "citizen_hung_up"
     await tw.pbx.assert_nothing_left()
+
+
+async def test_when_initiator_hangs_up_while_110_rings_and_nobody_answers_then_citizen_is_queued_at_its_centre(
+        threeway: ThreeWayRig) -> None:
+    """Nobody would take the citizen back: it leaves the conference for the
+    front of 12345's queue, and a 12345 seat gets it."""
+    tw = threeway
+    call, initiator, _ = await _initiator_waits(tw)
+    order = await tw.order(call.handset_id)
+
+    await tw.pbx.action(Action="Hangup", Channel=initiator)
+
+    await eventually(lambda: _has(tw, order.id, ("left", "initiator")), what="the initiator's leaving recorded")
+    back = await tw.pbx.seat_answered(CITIZEN, timeout=TIMEOUT_S + 10)  # a 12345 seat, after the 110 limit
+    assert back["Seat"] in SEATS_12345 and back["ShownNum"] == CITIZEN
+    order = await tw.order(call.handset_id, "returned")
+    assert order.outcome_reason == "no_answer"
+    assert ("joined", "initiator") not in await tw.kinds(order.id)  # nobody took it back in the conference
+    assert await tw.members(conference_name(order.id)) == []
+
+    await tw.pbx.hang_up(call.handset_id)
+    await tw.pbx.assert_nothing_left()
+
+
+async def test_when_initiator_hangs_up_while_110_rings_then_the_110_seat_that_answers_accepts(
+        threeway: ThreeWayRig) -> None:
+    tw = threeway
+    call, initiator, ringing = await _initiator_waits(tw)
+    order = await tw.order(call.handset_id)
+    await tw.pbx.action(Action="Hangup", Channel=initiator)
+    await eventually(lambda: _has(tw, order.id, ("left", "initiator")), what="the initiator's leaving recorded")
+
+    seat = ringing["DestChannel"].split("/", 1)[1].split("@", 1)[0]
+    phone = await tw.pbx.seat_channel(seat)
+    assert phone is not None
+    await tw.pbx.set_phone(seat, "answer")
+    await tw.pbx.action(Action="Redirect", Channel=phone["Channel"], Context="hotline-seat-phones",
+                        Exten=seat, Priority="1")
+
+    await tw.wait_members(conference_name(order.id), _citizen_prefix("12345"), RING)
+    order = await tw.order(call.handset_id, "accepted")
+    assert (order.handoff_rule, order.outcome_reason) == ("agreed", "initiator_left")
+    assert order.target_centre == "110" and order.target_seat == seat
+    kinds = await tw.kinds(order.id)
+    assert ("joined", "invited") in kinds and ("joined", "initiator") not in kinds
+
+    await tw.pbx.hang_up(call.handset_id)
+    await tw.pbx.assert_nothing_left()
+    assert (await tw.order(call.handset_id)).handoff_rule == "agreed"  # the citizen's hangup changes nothing
 
 
 # ------------------------------------------------------------------ emergency
@@ -583,3 +633,4 @@ async def test_when_the_citizen_hangs_up_before_the_answer_is_recorded_then_it_s
     order = await tw.order(j.call.handset_id, "accepted")
     assert (order.handoff_rule, order.outcome_reason, order.target_centre) == ("first_contact", "undecided", "12345")
     assert ("joined", "invited") in await tw.kinds(j.order.id)
+

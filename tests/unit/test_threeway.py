@@ -104,6 +104,20 @@ def test_when_nobody_answers_then_returned_and_a_late_answer_changes_nothing() -
     assert call.answered("2001") == (call, None)
 
 
+def test_when_the_initiator_hung_up_before_the_answer_then_the_invited_seat_accepts() -> None:
+    """The seat that called the other centre in put its phone down while that
+    centre rang (or before its answer was recorded): the seat that answers has
+    the citizen alone, and takes the case as if the initiator had left it."""
+    ringing, outcome = ThreeWay(ID, "12345", "110", "12345", "1001").left("initiator")
+    assert outcome is None and ringing.present == {"citizen"}
+    call, outcome = ringing.answered("2001")
+    assert outcome == Outcome("accepted", rule="agreed", centre="110", seat="2001", reason="initiator_left")
+    assert call.phase == "joined" and call.present == {"citizen", "invited"}
+    assert call.citizen_gone()[1] is None  # the acceptance stands
+    # nobody answers instead: returned, and the citizen goes to its centre's queue (the dialplan)
+    assert ringing.no_answer()[1] == Outcome("returned", reason="no_answer")
+
+
 def test_only_the_initiator_cancels_and_only_when_joined() -> None:
     ringing = ThreeWay(ID, "12345", "110", "12345", "1001")
     assert ringing.can_cancel("initiator") == Refusal("not_joined")
