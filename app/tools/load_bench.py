@@ -120,9 +120,14 @@ def _cpu(pids: dict[str, int | str | None]) -> dict[str, float]:
             for name, pid in pids.items() if pid}
 
 
+def child_pids(parent: int, name: str) -> set[int]:
+    """The pids of `parent`'s children whose command name is `name`."""
+    return {pid for pid, comm, fields in _processes() if comm == name and int(fields[1]) == parent}
+
+
 def child_pid(parent: int, name: str) -> int | None:
     """The pid of `parent`'s child whose command name is `name`."""
-    return next((pid for pid, comm, fields in _processes() if comm == name and int(fields[1]) == parent), None)
+    return min(child_pids(parent, name), default=None)
 
 
 @dataclass

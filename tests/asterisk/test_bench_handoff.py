@@ -13,11 +13,12 @@ import pytest
 
 from app.runtime.cli import main
 from app.tools.handoff_bench import PHASES, _ratios, _views, run_handoff_bench
-from app.tools.load_bench import child_pid
+from app.tools.load_bench import child_pids
 from tests.support.pbx import machine_settings
 
 
 async def test_when_a_few_handoffs_are_timed_then_each_phase_is_reported_and_no_order_is_lost() -> None:
+    others = child_pids(os.getpid(), "asterisk")  # other tests' PBXs, running in this process
     result = await run_handoff_bench(machine_settings(), count=2)
 
     assert result["failed_handoffs"] == {"hotline": 0, "blind": 0}
@@ -31,7 +32,7 @@ async def test_when_a_few_handoffs_are_timed_then_each_phase_is_reported_and_no_
             <= phases["to_answered"]["p50_ms"], phases
     assert set(result["ratio_hotline_over_blind"]) == {"to_target_ringing_p50", "to_target_ringing_p95",
                                                       "to_answered_p50", "to_answered_p95"}
-    assert child_pid(os.getpid(), "asterisk") is None  # its Asterisk is gone
+    assert child_pids(os.getpid(), "asterisk") <= others  # its Asterisk is gone
 
 
 @pytest.mark.parametrize(("option", "value"), [("--calls", "0"), ("--calls", "ten"),
