@@ -373,6 +373,17 @@ async def _initiator_waits(tw: ThreeWayRig) -> tuple[Any, str, dict[str, Any]]:
     return call, initiator, ringing
 
 
+async def _pick_up(tw: ThreeWayRig, ringing: dict[str, Any]) -> str:
+    """The 110 seat whose phone rings (`ringing`: its AgentCalled) picks up; returns the seat."""
+    seat = str(ringing["DestChannel"]).split("/", 1)[1].split("@", 1)[0]
+    phone = await tw.pbx.seat_channel(seat)
+    assert phone is not None
+    await tw.pbx.set_phone(seat, "answer")
+    await tw.pbx.action(Action="Redirect", Channel=phone["Channel"], Context="hotline-seat-phones",
+                        Exten=seat, Priority="1")
+    return seat
+
+
 async def test_when_110_seat_answers_then_initiator_is_woken_into_the_conference_at_once(
         threeway: ThreeWayRig) -> None:
     tw = threeway
@@ -380,12 +391,7 @@ async def test_when_110_seat_answers_then_initiator_is_woken_into_the_conference
     # the 110 seat lets its phone ring a while (a loop polling every 50 ms would
     # run a dozen rounds meanwhile), then picks up
     await asyncio.sleep(0.5)
-    seat = ringing["DestChannel"].split("/", 1)[1].split("@", 1)[0]
-    phone = await tw.pbx.seat_channel(seat)
-    assert phone is not None
-    await tw.pbx.set_phone(seat, "answer")
-    await tw.pbx.action(Action="Redirect", Channel=phone["Channel"], Context="hotline-seat-phones",
-                        Exten=seat, Priority="1")
+    await _pick_up(tw, ringing)
     answered = time.monotonic()
     order = await tw.order(call.handset_id)
     conference = conference_name(order.id)
@@ -463,12 +469,7 @@ async def test_when_initiator_hangs_up_while_110_rings_then_the_110_seat_that_an
     await tw.pbx.action(Action="Hangup", Channel=initiator)
     await eventually(lambda: _has(tw, order.id, ("left", "initiator")), what="the initiator's leaving recorded")
 
-    seat = ringing["DestChannel"].split("/", 1)[1].split("@", 1)[0]
-    phone = await tw.pbx.seat_channel(seat)
-    assert phone is not None
-    await tw.pbx.set_phone(seat, "answer")
-    await tw.pbx.action(Action="Redirect", Channel=phone["Channel"], Context="hotline-seat-phones",
-                        Exten=seat, Priority="1")
+    seat = await _pick_up(tw, ringing)
 
     await tw.wait_members(conference_name(order.id), _citizen_prefix("12345"), RING)
     order = await tw.order(call.handset_id, "accepted")
