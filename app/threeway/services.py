@@ -196,12 +196,11 @@ class ThreeWayService:
         """The answer recorded: the seats there joined, one write for their
         events.  An initiator that hung up before does not join: the answering
         seat then has the citizen alone and accepts (`ThreeWay.answered`)."""
-        initiator_there = "initiator" in call.present
         call, outcome = call.answered(seat)
         notes = [Note(f"seat:{call.invited_seat or '?'}", JOINED,
                       {"role": "invited", "seat": call.invited_seat, "centre": call.target_centre},
                       {"target_seat": call.invited_seat})]
-        if initiator_there:
+        if "initiator" in call.present:
             notes.append(Note(f"seat:{call.initiator_seat}", JOINED,
                               {"role": "initiator", "seat": call.initiator_seat, "centre": call.source_centre}))
         order = await self._notes(call.id, notes)
