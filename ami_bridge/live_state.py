@@ -2,8 +2,9 @@
 
 The in-memory `LiveModel` (see `ami_bridge.translate`) is the truth; Redis
 holds its projection in the `core.live` layout.  Every write is one MULTI
-transaction that also PUBLISHes the `{"kind", "id"}` updates, so a reader
-never sees a half-written resync and never misses a change it is told about.
+transaction that also PUBLISHes one notice of what it changed
+(`core.live.change_notice`), so a reader never sees a half-written resync
+and never misses a change it is told about.
 Events come in batches (`handle_events`: those the bridge found queued
 together): applied one by one, written and published once for the lot.
 
@@ -13,7 +14,6 @@ Redis answers again.  Nothing here talks to Asterisk.
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -32,7 +32,15 @@ from ami_bridge.translate import (
     empty_model,
     model_from_status,
 )
-from core.live import AMI_KEY, CHANNELS_KEY, QUEUES_KEY, SEATS_KEY, UPDATES_CHANNEL
+from core.live import (
+    AMI_KEY,
+    CHANNELS_KEY,
+    QUEUES_KEY,
+    SEATS_KEY,
+    UPDATES_CHANNEL,
+    NoticeKind,
+    change_notice,
+)
 
 log = logging.getLogger(__name__)
 
@@ -179,8 +187,7 @@ class RedisLiveState:
                         pipe.hset(self.key(CHANNELS_KEY), mapping=channels)  # type: ignore[arg-type]
                 pipe.delete(self.key(AMI_KEY))
                 pipe.hset(self.key(AMI_KEY), mapping=self.ami)  # type: ignore[arg-type]
-                self._stage_publish(pipe, publish)
-                pipe.publish(self.key(UPDATES_CHANNEL), _update("ami", ami_id))
+                self._stage_publish(pipe, publish, ami_id)
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             self._redis_failed(exc)
@@ -196,7 +203,7 @@ class RedisLiveState:
         try:
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.hset(self.key(AMI_KEY), mapping=self.ami)  # type: ignore[arg-type]
-                pipe.publish(self.key(UPDATES_CHANNEL), _update("ami", ami_id))
+                self._stage_publish(pipe, Changes(), ami_id)
                 await pipe.execute()
             self._redis_ok()
         except (RedisError, OSError) as exc:
@@ -236,14 +243,13 @@ class RedisLiveState:
         channel = self.model.channels.get(uniqueid)
         return None if channel is None else channel.to_json()
 
-    def _stage_publish(self, pipe: Any, changes: Changes) -> None:
-        channel = self.key(UPDATES_CHANNEL)
-        for name in sorted(changes.queues):
-            pipe.publish(channel, _update("queue", name))
-        for ext in sorted(changes.seats):
-            pipe.publish(channel, _update("seat", ext))
-        for uniqueid in sorted(changes.channels):
-            pipe.publish(channel, _update("channel", uniqueid))
+    def _stage_publish(self, pipe: Any, changes: Changes, ami_id: str | None = None) -> None:
+        """One notice for the write (`core.live.change_notice`), if it changed anything."""
+        changed: dict[NoticeKind, Iterable[str]] = {
+            "queue": changes.queues, "seat": changes.seats, "channel": changes.channels,
+            "ami": [ami_id] if ami_id else []}
+        if any(changed.values()):
+            pipe.publish(self.key(UPDATES_CHANNEL), change_notice(changed))
 
     def _redis_failed(self, exc: BaseException) -> None:
         self.dirty = True
@@ -260,6 +266,3 @@ class RedisLiveState:
 def _ts(value: float) -> str:
     return f"{value:.3f}"
 
-
-def _update(kind: str, ident: str) -> str:
-    return json.dumps({"kind": kind, "id": ident}, ensure_ascii=False)

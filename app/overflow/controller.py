@@ -59,7 +59,7 @@ from app.overflow.config import OverflowConfig
 from app.web.errors import HotlineError, Unavailable
 from core import channel_vars as cv
 from core.centres import centre_by_queue
-from core.live import SURGE_KEY, UPDATES_CHANNEL
+from core.live import SURGE_KEY, UPDATES_CHANNEL, change_notice
 from core.overflow import (
     TRUNK_CALL_GROUP,
     CentreLoad,
@@ -334,9 +334,8 @@ class OverflowController:
                 pipe.delete(key)
                 # redis-py types hset's mapping with an invariant key: no dict[str, str] fits
                 pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]
-                for cid in changed:  # the dashboard's live stream wakes on these
-                    pipe.publish(self.settings.redis.prefix + UPDATES_CHANNEL,
-                                 json.dumps({"kind": "surge", "id": cid}))
+                if changed:  # the dashboard's live stream wakes on this
+                    pipe.publish(self.settings.redis.prefix + UPDATES_CHANNEL, change_notice({"surge": changed}))
                 await pipe.execute()
             self._published.update({cid: views[cid] for cid in changed})
         except (RedisError, OSError) as exc:

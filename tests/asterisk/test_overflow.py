@@ -307,7 +307,7 @@ async def test_when_no_local_seat_is_free_then_a_group_with_that_trigger_takes_t
 
         async def surge_announced() -> bool:  # the dashboard's live stream wakes on it
             message = await updates.get_message(ignore_subscribe_messages=True, timeout=0.2)
-            return bool(message) and json.loads(message["data"]) == {"kind": "surge", "id": "12345"}
+            return bool(message) and json.loads(message["data"]) == {"surge": ["12345"]}
         await eventually(surge_announced, timeout=10, what="the surge announced on live:updates")
     finally:
         await updates.aclose()

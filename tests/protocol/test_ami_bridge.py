@@ -73,16 +73,19 @@ async def test_when_events_arrive_then_redis_follows_and_updates_are_published(
         seat = await eventually(lambda: _seat_in(redis_client, prefix, "1001", "idle"), what="1001 idle")
         assert seat.talking_to is None
 
-        updates: list[dict[str, str]] = []
+        updates: list[dict[str, list[str]]] = []
 
         async def collected() -> bool:
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.05)
             if message is not None:
                 updates.append(json.loads(message["data"]))
-            return {"kind": "seat", "id": "1001"} in updates and {"kind": "queue", "id": "hotline-12345"} in updates
+            return any("1001" in u.get("seat", []) for u in updates) \
+                and any("hotline-12345" in u.get("queue", []) for u in updates)
 
         await eventually(collected, what="published updates")
-        assert all(set(u) == {"kind", "id"} for u in updates)
+        # one notice per write: kinds -> sorted ids, never an empty kind
+        assert all(u and set(u) <= {"queue", "seat", "channel", "ami"} for u in updates)
+        assert all(ids and ids == sorted(ids) for u in updates for ids in u.values())
     finally:
         await pubsub.aclose()
 
@@ -192,15 +195,15 @@ async def test_when_bridge_resyncs_then_channels_are_rebuilt_and_hangups_remove_
         await fake_ami.push("events_channels_call_hung_up.ami")
 
         await eventually(lambda: _no_channels(redis_client, prefix), what="channels hung up")
-        updates: list[dict[str, str]] = []
+        updates: list[dict[str, list[str]]] = []
 
         async def collected() -> bool:
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.05)
             if message is not None:
                 updates.append(json.loads(message["data"]))
-            return {u["id"] for u in updates if u["kind"] == "channel"} == CALL_CHANNELS
+            return {i for u in updates for i in u.get("channel", [])} == CALL_CHANNELS
 
-        await eventually(collected, what="one channel update per hung-up channel")
+        await eventually(collected, what="every hung-up channel in the notices")
     finally:
         await pubsub.aclose()
 

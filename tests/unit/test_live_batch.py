@@ -24,7 +24,17 @@ from ami_bridge.live_state import RedisLiveState
 from ami_bridge.service import AmiBridge
 from app.live.store import LiveData, bridge_source, redis_source
 from core.centres import parse_centres
-from core.live import AMI_KEY, CHANNELS_KEY, QUEUES_KEY, SEATS_KEY, ChannelState, QueueEntry, QueueState, SeatState
+from core.live import (
+    AMI_KEY,
+    CHANNELS_KEY,
+    QUEUES_KEY,
+    SEATS_KEY,
+    ChannelState,
+    QueueEntry,
+    QueueState,
+    SeatState,
+    change_notice,
+)
 from core.settings import AmiSettings, NetworkSettings, RedisSettings, Settings, SiteSettings
 from tests.unit.test_live_translate import DIRECTORY, NOW, transcript
 
@@ -114,14 +124,19 @@ async def test_when_queued_events_are_handled_together_then_one_transaction_stor
     assert batched.model == one_by_one.model
     assert await stored(redis, two_prefixes[1]) == await stored(redis, two_prefixes[0])
     assert (batched.events_applied, batched.events_rejected) == (one_by_one.events_applied, 0)
-    # the same updates published, each changed id once; one HSET per hash for the lot (and
-    # one for last_event_at), at most one HDEL per hash
-    published = [p[2] for p in batched_redis.publishes()]
-    assert sorted(published) == sorted(set(published)) == sorted({p[2] for p in one_by_one_redis.publishes()})
-    assert len(published) == len(changes.queues) + len(changes.seats) + len(changes.channels)
+    # one notice for the lot, naming each changed id once, and the same ids the
+    # one-by-one writes named; one HSET per hash (and one for last_event_at), at
+    # most one HDEL per hash
+    published = [json.loads(p[2]) for p in batched_redis.publishes()]
+    assert len(published) == 1
+    assert published[0] == {"queue": sorted(changes.queues), "seat": sorted(changes.seats),
+                            "channel": sorted(changes.channels)}
+
+    def named(notices: list[dict[str, list[str]]]) -> set[tuple[str, str]]:
+        return {(kind, i) for n in notices for kind, ids in n.items() for i in ids}
+    assert named(published) == named([json.loads(p[2]) for p in one_by_one_redis.publishes()])
     written = [c[0] for c in batched_redis.transactions[0]]
     assert written.count("HSET") <= 3 + 1 and written.count("HDEL") <= 3
-    assert written.count("HSET") + written.count("HDEL") < len(published)
 
 
 async def test_what_the_bridge_source_reads_in_memory_is_what_redis_holds_for_readers(
@@ -314,3 +329,10 @@ async def eventually_called(live: LiveCalls, count: int, timeout: float = 5.0) -
     while len(live.calls) < count:
         assert loop.time() < deadline, live.calls
         await asyncio.sleep(0.01)
+
+
+def test_a_change_notice_lists_each_kind_s_ids_sorted_and_leaves_out_kinds_with_none() -> None:
+    notice = change_notice({"seat": {"1002", "1001"}, "channel": [], "queue": ("hotline-110",)})
+    assert json.loads(notice) == {"queue": ["hotline-110"], "seat": ["1001", "1002"]}
+    assert json.loads(change_notice({"surge": ["12345"]})) == {"surge": ["12345"]}
+    assert json.loads(change_notice({})) == {}

@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from agi.background import wait_for
 from app.orders.http import ORDERS
 from app.web.app import init_app
-from core.live import QUEUES_KEY, UPDATES_CHANNEL, QueueEntry, QueueState
+from core.live import QUEUES_KEY, UPDATES_CHANNEL, QueueEntry, QueueState, change_notice
 from core.settings import Settings
 from tests.web.conftest import authorize
 
@@ -45,7 +45,7 @@ async def put_waiting_call(redis: Redis, prefix: str, number: str) -> None:
     queue = QueueState("hotline-12345", "12345", "public",
                        entries=[QueueEntry("Local/x;2", "u1", 1, number, time.time() - 5)])
     await redis.hset(prefix + QUEUES_KEY, queue.name, queue.to_json())
-    await redis.publish(prefix + UPDATES_CHANNEL, json.dumps({"kind": "queue", "id": queue.name}))
+    await redis.publish(prefix + UPDATES_CHANNEL, change_notice({"queue": [queue.name]}))
 
 
 def waiting(live: dict[str, Any]) -> list[str]:
