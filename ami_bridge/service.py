@@ -35,9 +35,14 @@ log = logging.getLogger(__name__)
 # CoreShowChannel only inside a CoreShowChannels answer (not in HANDLED_EVENTS).
 # Newexten is not asked for: it comes at every dialplan step (most of what
 # Asterisk would send) and only refreshes a channel's context/exten, which
-# every other channel event and each resync carry too.  The link filters
+# every other channel event and each resync carry too.  Nor NewCallerid and
+# NewConnectedLine (a fifth of what a call sends): every other channel event
+# carries the caller and the connected line as well, and nothing shown waits
+# on them (a waiting citizen's number is the queue entry's, from
+# QueueCallerJoin; a seat's party, AgentConnect's).  The link filters
 # (AmiManager filter_events): Asterisk sends nothing else.
-LIVE_EVENTS = tuple(sorted(HANDLED_EVENTS - {"QueueParams", "QueueEntry", "QueueMember", "Newexten"}))
+LIVE_EVENTS = tuple(sorted(HANDLED_EVENTS - {"QueueParams", "QueueEntry", "QueueMember", "Newexten",
+                                             "NewCallerid", "NewConnectedLine"}))
 
 # At most this many queued events are applied and written together.
 EVENT_BATCH = 500

@@ -104,7 +104,8 @@ async def test_when_seat_answers_then_live_shows_seat_in_call_with_citizen(pbx: 
 async def test_when_a_call_runs_then_asterisk_sends_the_bridge_only_the_events_it_handles(
         pbx: Pbx, bridge: AmiBridge) -> None:
     """The bridge's link filters (AMI `Filter`): the dialplan's Newexten and
-    VarSet events — most of the traffic — never reach it."""
+    VarSet events — most of the traffic — never reach it, nor the caller ID
+    and connected line updates (every other channel event carries both)."""
     await eventually(lambda: bridge.ami.connected, what="bridge connected")
     call = await pbx.citizen_dials("12345", "13800138000")
     await pbx.seat_answered("13800138000")
@@ -113,6 +114,8 @@ async def test_when_a_call_runs_then_asterisk_sends_the_bridge_only_the_events_i
     await eventually(lambda: bridge.ami.events_received["Hangup"] >= 2, what="the hangups on the bridge")
     assert pbx.ami.events_received["Newexten"] > 0 and pbx.ami.events_received["VarSet"] > 0  # the rig's link
     assert bridge.ami.events_received["Newexten"] == 0 and bridge.ami.events_received["VarSet"] == 0
+    assert pbx.ami.events_received["NewCallerid"] > 0 and pbx.ami.events_received["NewConnectedLine"] > 0
+    assert bridge.ami.events_received["NewCallerid"] == 0 and bridge.ami.events_received["NewConnectedLine"] == 0
     assert set(bridge.ami.events_received) <= set(HANDLED_EVENTS) | set(ALWAYS_WANTED) | {"FullyBooted", ""}
 
 
