@@ -72,6 +72,11 @@ RETURN_DEVICE = "HOTLINE_RETURN_DEVICE"
 HANDOFF_OUTCOME = "HOTLINE_HANDOFF_OUTCOME"
 # The handoff's AstDB state, read into the citizen's channel when it hangs up.
 HANDOFF_STATE = "HOTLINE_HANDOFF_STATE"
+# On the citizen, set by the AMI journal (AMI Setvar, never a dialplan or a
+# SIP header): the handoff id whose acceptance its order records.  The
+# citizen's hangup then skips the `handoff_ended` route for that handoff
+# when it ends accepted: nothing would be left for the route to write.
+HANDOFF_RECORDED = "HOTLINE_HANDOFF_RECORDED"
 # The handoff a seat leg moved by AMI waits for (desktop button, 成功转).
 HOLD_ID = "HOTLINE_HOLD_ID"
 # On the citizen (inherited by the legs it rings): the seat leg waiting on hold

@@ -52,7 +52,7 @@ from agi.background import BackgroundTasks, end_loop, wait_for
 from ami_bridge.translate import attended_transfer, channel_variables, dest_channel_variables
 from core import log_context
 from core.centres import Centre
-from core.channel_vars import HANDOFF_ID, HOLD_CHANNEL
+from core.channel_vars import HANDOFF_ID, HANDOFF_RECORDED, HOLD_CHANNEL
 from core.handoff import (
     ASTDB_FAMILY,
     CALL_GUARD_FAMILY,
@@ -493,11 +493,28 @@ class HandoffJournal:
         try:
             record = await read(self.astdb, handoff_id) \
                 if is_outbox_id(handoff_id) and handoff_id not in self._delivered else None
-            await self.handoffs.answered(handoff_id, str(event.get("DestChannel") or "") or None, record)
+            order = await self.handoffs.answered(handoff_id, str(event.get("DestChannel") or "") or None, record)
             if record is not None:
                 await self.astdb.delete(OUTBOX_FAMILY, handoff_id)
         except Exception:  # the citizen's hangup handler makes the order right
             log.exception("handoff %s: acceptance not recorded from AgentConnect", handoff_id)
+            return
+        if order is not None:
+            await self._tell_recorded(handoff_id, str(event.get("Channel") or ""))
+
+    async def _tell_recorded(self, handoff_id: str, citizen: str) -> None:
+        """The order records the acceptance and the outbox record is gone: say
+        so on the citizen's channel (`HANDOFF_RECORDED`), so that its hangup
+        does not ask the `handoff_ended` route for what is already written.
+        If this fails, or the citizen has hung up already, the route runs as
+        before."""
+        if not is_channel_name(citizen):
+            return
+        try:
+            await self._ami.send({"Action": "Setvar", "Channel": citizen, "Variable": HANDOFF_RECORDED,
+                                  "Value": handoff_id})
+        except Exception as exc:  # noqa: BLE001 - the hangup's route reports the end instead
+            log.debug("handoff %s: recorded acceptance not told to %s (%s)", handoff_id, citizen, exc)
 
     async def reconcile(self) -> ReconcilePlan | None:
         """One reconciler run (None without a `Pbx` or a `Settler`)."""

@@ -77,6 +77,40 @@ async def test_when_key_is_pressed_then_dialplan_moves_the_citizen_and_order_lea
     assert await _outbox_keys(pbx) == []
 
 
+async def test_when_the_journal_has_recorded_the_acceptance_then_the_citizen_s_hangup_asks_no_route(
+        pbx: Pbx, orders: Orders) -> None:
+    """The AMI journal writes the acceptance and tells the citizen's channel
+    (HOTLINE_HANDOFF_RECORDED): the hangup has nothing left to report, so the
+    `handoff_ended` route is not run and no end is kept in AstDB for it."""
+    call, first = await _answered_call(pbx, "12345")
+    await pbx.press_key(first["Seat"], "*1")
+    answered = await pbx.seat_answered(CITIZEN)
+    order = await orders.one(call.handset_id, "accepted")
+    created = await _went_fast(pbx)
+    assert created["Handoff"] == order.id
+
+    connect = pbx.events.find(lambda e: e.get("Event") == "AgentConnect" and e.get("Queue") == "hotline-110-linkage")
+    citizen = connect[-1]["Channel"]  # the citizen's channel, in the linkage queue
+
+    async def told() -> bool:
+        reply = await pbx.ami.send({"Action": "Getvar", "Channel": citizen,
+                                    "Variable": "HOTLINE_HANDOFF_RECORDED"})
+        assert isinstance(reply, dict) and reply.get("Value") == order.id, reply
+        return True
+    await eventually(told, what="the citizen's channel told the acceptance is recorded")
+
+    await pbx.hang_up(call.handset_id)
+    await pbx.assert_nothing_left()
+    assert not pbx.events.find(lambda e: e.get("Event") == "Newexten" and e.get("Application") == "AGI"
+                               and str(e.get("AppData", "")).endswith("/handoff_ended"))
+    assert pbx.events.find(lambda e: e.get("Event") == "Newexten" and e.get("Context") == "hotline-handoff"
+                           and e.get("Exten") == "h")  # the hangup ran, and skipped the route
+    order = await orders.service.orders.get(order.id)
+    assert (order.status, order.target_seat) == ("accepted", answered["Seat"])
+    assert [(e.kind, e.to_status) for e in await orders.events(order.id)] == [
+        ("created", "pending"), ("transition", "accepted")]
+
+
 async def test_when_destination_key_is_pressed_then_python_decides(pbx: Pbx, orders: Orders) -> None:
     await spec.test_when_seat_transfers_to_120_then_its_route_sees_citizen_number(pbx, orders)
     _asked_python(pbx)
