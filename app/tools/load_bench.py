@@ -1,6 +1,9 @@
 """`hotline bench load`: the whole stack under an offered call-rate ramp, against a bare Asterisk (edge).
 
-Two phases in one run, the same calls on the same machine:
+Two phases in one run, the same calls on the same machine (the baseline
+runs twice, before ours and after: the ratios take the mean of the two, so a
+machine whose speed drifts during the run — a shared virtual machine — moves
+both sides alike; `baseline_cpu_after_over_before` shows how far it moved):
 
 * **ours**: the product as `hotline up` runs it — a child process with every
   role (FastAGI, AMI bridge with the live mirror and the handoff journal, web)
@@ -62,6 +65,7 @@ from ami_bridge.manager import AmiError, AmiManager
 from app.runtime import db
 from app.runtime.asterisk import AsteriskProcess, open_log
 from app.runtime.models import Order
+from app.runtime.render import render
 from app.runtime.secrets import load_or_create
 from app.tools import BenchmarkFailed, simulation
 from app.tools.agi_bench import percentile
@@ -467,6 +471,10 @@ async def run_load_bench(settings: Settings, *, rates: list[float], step_s: floa
         "database": (database_url or "sqlite (state dir)").split("@")[-1],
     }
     try:
+        if baseline:
+            out["baseline_before"] = {"steps": await _baseline_ramp(settings, secrets.ami_secret, rates=rates,
+                                                                    step_s=step_s, talk_s=talk_s, numbers=numbers,
+                                                                    seed=seed, shares=shares)}
         # ---- ours: `hotline up` in a child process
         log_file = await asyncio.to_thread(open_log, state / "hotline-up.log")
         child = await asyncio.create_subprocess_exec(
@@ -498,23 +506,12 @@ async def run_load_bench(settings: Settings, *, rates: list[float], step_s: floa
         out["ours"] = {"steps": steps,
                        "orders": await _orders_check(database_url or settings.effective_database_url, calls)}
         if baseline:
-            # ---- baseline: the same Asterisk alone, the bare dialplan
-            asterisk = AsteriskProcess(settings)
-            await asterisk.start()
-            ami = AmiManager("127.0.0.1", settings.ami.port, settings.ami.user, secrets.ami_secret,
-                             filter_events=True)
-            try:
-                await ami.start()
-                await ami.wait_connected(timeout=30)
-                assert asterisk.proc is not None
-                pids = {"asterisk": asterisk.proc.pid}
-                steps, _ = await _ramp(ami, mode="baseline", rates=rates, step_s=step_s, talk_s=talk_s,
-                                       numbers=numbers, pids=pids, seed=seed, **shares)
-            finally:
-                await ami.close()
-                await asterisk.stop()
+            steps = await _baseline_ramp(settings, secrets.ami_secret, rates=rates, step_s=step_s, talk_s=talk_s,
+                                         numbers=numbers, seed=seed, shares=shares)
             out["baseline"] = {"steps": steps}
-            out["ratios_ours_over_baseline"] = [_ratios(o, b) for o, b in zip(out["ours"]["steps"], steps, strict=True)]
+            out["ratios_ours_over_baseline"] = [
+                _ratios(o, [b, a]) for o, b, a in zip(out["ours"]["steps"], out["baseline_before"]["steps"], steps,
+                                                      strict=True)]
         out["machine"]["loadavg_at_end"] = os.getloadavg()
         return out
     finally:
@@ -523,24 +520,56 @@ async def run_load_bench(settings: Settings, *, rates: list[float], step_s: floa
         shutil.rmtree(state, ignore_errors=True)
 
 
-def _ratios(ours: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+async def _baseline_ramp(settings: Settings, ami_secret: str, *, rates: list[float], step_s: float, talk_s: float,
+                         numbers: itertools.count[int], seed: int, shares: dict[str, float]
+                         ) -> list[dict[str, Any]]:
+    """The ramp through the same Asterisk alone, the bare dialplan; its steps.
+    The configuration is rendered as `hotline up` renders it (the first run
+    comes before ours)."""
+    render(settings, load_or_create(settings))
+    asterisk = AsteriskProcess(settings)
+    await asterisk.start()
+    ami = AmiManager("127.0.0.1", settings.ami.port, settings.ami.user, ami_secret, filter_events=True)
+    try:
+        await ami.start()
+        await ami.wait_connected(timeout=30)
+        assert asterisk.proc is not None
+        steps, _ = await _ramp(ami, mode="baseline", rates=rates, step_s=step_s, talk_s=talk_s,
+                               numbers=numbers, pids={"asterisk": asterisk.proc.pid}, seed=seed, **shares)
+        return steps
+    finally:
+        await ami.close()
+        await asterisk.stop()
+
+
+def _ratios(ours: dict[str, Any], bases: list[dict[str, Any]]) -> dict[str, Any]:
+    """Ours over the baseline: over the mean of the baseline runs' figures (one
+    before ours, one after: a machine whose speed drifts during the run — a
+    shared virtual machine — moves both, and their mean sits where ours ran)."""
     def ratio(a: float | None, b: float | None) -> float | None:
         return round(a / b, 2) if a is not None and b and a == a and b == b else None
 
+    def base(get: Any) -> float | None:
+        values = [get(b) for b in bases]
+        return None if any(v is None or v != v for v in values) else sum(values) / len(values)
+
     cpu_ours = sum(ours["cpu_ms_per_call"].values())
+    base_cpu = base(lambda b: b["cpu_ms_per_call"].get("asterisk"))
     return {
         "offered_calls_per_s": ours["offered_calls_per_s"],
-        "cpu_per_call_total": ratio(cpu_ours, base["cpu_ms_per_call"].get("asterisk")),
-        "cpu_per_call_asterisk": ratio(ours["cpu_ms_per_call"].get("asterisk"),
-                                       base["cpu_ms_per_call"].get("asterisk")),
-        "setup_p50": ratio(ours["setup"]["p50_ms"], base["setup"]["p50_ms"]),
-        "setup_p95": ratio(ours["setup"]["p95_ms"], base["setup"]["p95_ms"]),
+        "cpu_per_call_total": ratio(cpu_ours, base_cpu),
+        "cpu_per_call_asterisk": ratio(ours["cpu_ms_per_call"].get("asterisk"), base_cpu),
+        # how far the machine moved between the two baseline runs (1.0: not at all)
+        "baseline_cpu_after_over_before": ratio(bases[-1]["cpu_ms_per_call"].get("asterisk"),
+                                                bases[0]["cpu_ms_per_call"].get("asterisk")),
+        "setup_p50": ratio(ours["setup"]["p50_ms"], base(lambda b: b["setup"]["p50_ms"])),
+        "setup_p95": ratio(ours["setup"]["p95_ms"], base(lambda b: b["setup"]["p95_ms"])),
         # *1 against Asterisk's #1 blind transfer; the three-way call (a conference) against its
         # attended transfer's consultation leg is not like for like, so it is reported apart
         "key_to_answer_handoff_p50": ratio(ours["key_to_answer_handoff"]["p50_ms"],
-                                           base["key_to_answer_handoff"]["p50_ms"]),
+                                           base(lambda b: b["key_to_answer_handoff"]["p50_ms"])),
         "key_to_answer_handoff_p95": ratio(ours["key_to_answer_handoff"]["p95_ms"],
-                                           base["key_to_answer_handoff"]["p95_ms"]),
+                                           base(lambda b: b["key_to_answer_handoff"]["p95_ms"])),
         "key_to_answer_threeway_p50": ratio(ours["key_to_answer_threeway"]["p50_ms"],
-                                            base["key_to_answer_threeway"]["p50_ms"]),
+                                            base(lambda b: b["key_to_answer_threeway"]["p50_ms"])),
     }
