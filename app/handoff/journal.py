@@ -49,6 +49,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from agi.background import BackgroundTasks, end_loop, wait_for
+from ami_bridge.manager import AmiError
 from ami_bridge.translate import attended_transfer, channel_variables, dest_channel_variables
 from core import log_context
 from core.centres import Centre
@@ -513,7 +514,7 @@ class HandoffJournal:
         try:
             await self._ami.send({"Action": "Setvar", "Channel": citizen, "Variable": HANDOFF_RECORDED,
                                   "Value": handoff_id})
-        except Exception as exc:  # noqa: BLE001 - the hangup's route reports the end instead
+        except AmiError as exc:  # the hangup's route reports the end instead
             log.debug("handoff %s: recorded acceptance not told to %s (%s)", handoff_id, citizen, exc)
 
     async def reconcile(self) -> ReconcilePlan | None:

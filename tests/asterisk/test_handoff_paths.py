@@ -85,6 +85,7 @@ async def test_when_the_journal_has_recorded_the_acceptance_then_the_citizen_s_h
     call, first = await _answered_call(pbx, "12345")
     await pbx.press_key(first["Seat"], "*1")
     answered = await pbx.seat_answered(CITIZEN)
+    assert answered["Centre"] == "110" and answered["ShownNum"] == CITIZEN  # what the 110 seat sees
     order = await orders.one(call.handset_id, "accepted")
     created = await _went_fast(pbx)
     assert created["Handoff"] == order.id
