@@ -14,8 +14,9 @@ place that says what the common case is:
   decides.
 * `OUTBOX_SOURCES`: where the dialplan takes each field of the outbox
   record (`core.handoff.OUTBOX_FIELDS`, the list `parse_outbox` reads).
-* `WRITES`: what the fast path sets before the citizen moves (the call
-  guard, the state, the outbox record, the variables).
+* `BEFORE_MOVE`: what the fast path sets before the citizen moves (the
+  outbox record, the variables); `AFTER_MOVE`: what it writes right after
+  (the state, the call guard).
 
 app/runtime/render.py renders the guard as one GotoIf (`guard_expression`)
 and the writes as one MSet (`writes_mset`), each part and write named in a
@@ -261,11 +262,16 @@ class Write:
 
 # What the fast path writes before the citizen moves, in this order (one
 # MSet: none of the values holds a comma — the guard checked them — and the
-# commas of DB() and EXPORT() are inside parentheses).  The call guard comes
-# first: from that moment a second press, the route or the button sees it.
-WRITES: tuple[Write, ...] = (
-    Write(f"DB({CALL_GUARD_FAMILY}/{LINKEDID})", UNIQUEID, "the call guard names this leg"),
-    Write(f"DB({ASTDB_FAMILY}/{UNIQUEID})", "pending", "the handoff's state (hold loop, hangup handler)"),
+# commas of DB() and EXPORT() are inside parentheses).  Of AstDB only the
+# outbox record: the order exists before the citizen moves (whatever dies
+# next, the sweep records it).  Each AstDB write takes Asterisk's one AstDB
+# mutex and wakes its commit thread, which then holds that mutex for the
+# commit (an fsync): a second write before the move waited for it, and on a
+# busy machine that wait cost milliseconds on the citizen's path (the
+# transfer benchmark with 40 calls in progress: most of the gap to
+# Asterisk's own blind transfer).  The handoff's state and the call guard
+# follow the move (`AFTER_MOVE`).
+BEFORE_MOVE: tuple[Write, ...] = (
     Write(f"DB({OUTBOX_FAMILY}/{UNIQUEID})", "|".join(outbox_record_items()),
           "the order's outbox record: core.handoff.OUTBOX_FIELDS, as parse_outbox reads them"),
     Write(cv.HANDOFF_ID, UNIQUEID, "the handoff's id: this seat leg's uniqueid (one handoff per leg)"),
@@ -277,15 +283,41 @@ WRITES: tuple[Write, ...] = (
     Write(f"EXPORT({PEER},{cv.RETURN_SEAT})", var(cv.SEAT), "and the seat it comes back to if nobody answers"),
 )
 
+# Right after the move, on the seat leg, off the citizen's way to the
+# target (its next dialplan step runs while the citizen's channel enters the
+# target queue).  If the move failed (the citizen hung up first), `moved`
+# deletes both again.  A citizen hanging up within that moment finds no
+# state yet: its hangup handler takes the handoff for pending while the
+# outbox record is there (hotline-handoff, h); a state written after that
+# handler read it is a stale key, which the reconciler deletes
+# (core/reconcile.py: the call is gone).
+AFTER_MOVE: tuple[Write, ...] = (
+    Write(f"DB({ASTDB_FAMILY}/{UNIQUEID})", "pending", "the handoff's state (hold loop, hangup handler)"),
+    Write(f"DB({CALL_GUARD_FAMILY}/{LINKEDID})", UNIQUEID,
+          "the call guard names this leg (a second press, the route or the button sees it)"),
+)
+
+WRITES = BEFORE_MOVE + AFTER_MOVE
+
 
 def guard_expression() -> str:
     """The whole guard as one Asterisk expression: the parts in order, joined by `&`."""
     return " & ".join(part.expression for part in GUARD)
 
 
+def mset(writes: tuple[Write, ...]) -> str:
+    """The arguments of one MSet doing `writes`."""
+    return ",".join(f"{w.target}={w.value}" for w in writes)
+
+
 def writes_mset() -> str:
-    """The arguments of the fast path's MSet."""
-    return ",".join(f"{w.target}={w.value}" for w in WRITES)
+    """The arguments of the fast path's MSet before the move."""
+    return mset(BEFORE_MOVE)
+
+
+def after_move_mset() -> str:
+    """The arguments of its MSet after the move."""
+    return mset(AFTER_MOVE)
 
 
 # ------------------------------------------------------------------ to a remote partner
@@ -400,4 +432,4 @@ def phone_guard_expression() -> str:
 
 
 def phone_writes_mset() -> str:
-    return ",".join(f"{w.target}={w.value}" for w in PHONE_WRITES)
+    return mset(PHONE_WRITES)

@@ -28,12 +28,14 @@ from core import channel_vars as cv
 from core.centres import Centre, centre_by_id, centres_spec, extension_patterns
 from core.contexts import KNOWN_SEATS
 from core.fast_path import (
+    AFTER_MOVE,
+    BEFORE_MOVE,
     GUARD,
     PHONE_GUARD,
     PHONE_SEAT_STEPS,
     PHONE_WRITES,
     REMOTE_HEADER,
-    WRITES,
+    after_move_mset,
     guard_expression,
     partner_of,
     partner_ready_source,
@@ -118,8 +120,10 @@ def _handoff_context(settings: Settings) -> dict:
     return {
         "handoff_guard": GUARD,
         "handoff_guard_expression": guard_expression(),
-        "handoff_writes": WRITES,
+        "handoff_writes": BEFORE_MOVE,
         "handoff_writes_mset": writes_mset(),
+        "handoff_after_move": AFTER_MOVE,
+        "handoff_after_move_mset": after_move_mset(),
         "return_dial": return_dial,
         "return_device": return_device,
         "seat_patterns": _seat_patterns(settings),

@@ -15,6 +15,7 @@ from app.runtime.secrets import load_or_create
 from core.fast_path import (
     GUARD,
     OUTBOX_SOURCES,
+    after_move_mset,
     guard_expression,
     outbox_record_items,
     writes_mset,
@@ -50,6 +51,7 @@ def test_the_guard_is_its_named_parts_in_order_in_one_step(handoff_conf: str) ->
     named = [line.split()[1] for line in comments.splitlines()]
     assert named == [part.label for part in GUARD]  # each part named above the line, in order
     assert _line(handoff_conf, " same => n(fast),") == f" same => n(fast),MSet({writes_mset()})"
+    assert _line(handoff_conf, " same => n(after),") == f" same => n(after),MSet({after_move_mset()})"
     assert _line(handoff_conf, " same => n(python),")  # where a failing part leads
 
 
