@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 import pytest
 
 from app.handoff.journal import AmiAstDb, sweep
-from core.handoff import ENDED_FAMILY, OUTBOX_FAMILY, parse_outbox
+from core.handoff import ASTDB_FAMILY, ENDED_FAMILY, OUTBOX_FAMILY, parse_outbox
 from tests.asterisk import test_handoff as spec
 from tests.asterisk.test_handoff import (
     CITIZEN,
@@ -219,6 +219,41 @@ async def test_when_citizen_hangs_up_while_python_is_down_then_order_appears_aba
         assert await astdb.keys(OUTBOX_FAMILY) == [] and await astdb.keys(ENDED_FAMILY) == []
         return True
     await eventually(cleared, what="the outbox and the ended records cleared")
+
+
+async def test_when_citizen_hangs_up_before_the_seat_leg_wrote_the_state_then_order_abandoned(
+        pbx: Pbx, orders: Orders) -> None:
+    # The seat's leg writes the handoff's state right after the citizen moves
+    # (core/fast_path.py AFTER_MOVE): a hangup within that instant finds none.
+    # Played here by deleting the state before the hangup, Python away so the
+    # outbox record is still there: the hangup handler takes it for pending.
+    await spec._no_110_seat_answers(pbx)
+    call, first = await _answered_call(pbx, "12345")
+    await pbx.python_down()
+    try:
+        await pbx.press_key(first["Seat"], "*1")
+        await spec._110_seat_rings(pbx)
+        handoff_id = (await _went_fast(pbx))["Handoff"]
+        astdb = AmiAstDb(pbx.ami)
+        assert await astdb.get(ASTDB_FAMILY, handoff_id) == "pending"
+        await astdb.delete(ASTDB_FAMILY, handoff_id)
+        await pbx.hang_up(call.handset_id)
+
+        async def ended_kept() -> bool:
+            assert await astdb.get(ENDED_FAMILY, handoff_id) == "pending"
+            return True
+        await eventually(ended_kept, what="how the handoff ended, kept beside its outbox record")
+    finally:
+        await pbx.python_up()
+
+    order = await orders.one(call.handset_id, "abandoned")
+    assert order.id == handoff_id and order.outcome_reason == "citizen_hung_up"
+
+    async def cleared() -> bool:
+        assert await astdb.keys(OUTBOX_FAMILY) == [] and await astdb.keys(ENDED_FAMILY) == []
+        return True
+    await eventually(cleared, what="the outbox and the ended records cleared")
+    await pbx.assert_nothing_left()
 
 
 async def test_when_outbox_record_is_delivered_twice_then_one_order(pbx: Pbx, orders: Orders) -> None:
