@@ -16,6 +16,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -194,15 +195,35 @@ async def test_when_python_is_down_at_key_press_then_order_appears_after_it_come
     await spec._hangup_makes_order_accepted(pbx, orders, call)
 
 
-async def test_when_citizen_hangs_up_while_python_is_down_then_order_appears_abandoned(
-        pbx: Pbx, orders: Orders) -> None:
+async def _ringing_with_python_down(pbx: Pbx) -> tuple[Any, str]:
+    """A seat pressed `*1` with Python away; the 110 seats ring and nobody
+    answers.  Returns the call and the handoff's id (Python is up again only
+    if this fails)."""
     await spec._no_110_seat_answers(pbx)
     call, first = await _answered_call(pbx, "12345")
     await pbx.python_down()
     try:
         await pbx.press_key(first["Seat"], "*1")
         await spec._110_seat_rings(pbx)
-        handoff_id = (await _went_fast(pbx))["Handoff"]
+        return call, (await _went_fast(pbx))["Handoff"]
+    except BaseException:
+        await pbx.python_up()
+        raise
+
+
+async def _outbox_and_ended_cleared(pbx: Pbx) -> None:
+    astdb = AmiAstDb(pbx.ami)
+
+    async def cleared() -> bool:
+        assert await astdb.keys(OUTBOX_FAMILY) == [] and await astdb.keys(ENDED_FAMILY) == []
+        return True
+    await eventually(cleared, what="the outbox and the ended records cleared")
+
+
+async def test_when_citizen_hangs_up_while_python_is_down_then_order_appears_abandoned(
+        pbx: Pbx, orders: Orders) -> None:
+    call, handoff_id = await _ringing_with_python_down(pbx)
+    try:
         await pbx.hang_up(call.handset_id)
         await pbx.assert_nothing_left(astdb=False)  # the outbox and ended records wait for Python
         assert await orders.of_call(call.handset_id) == []
@@ -213,12 +234,7 @@ async def test_when_citizen_hangs_up_while_python_is_down_then_order_appears_aba
     assert order.id == handoff_id and order.outcome_reason == "citizen_hung_up"
     assert [(e.kind, e.to_status) for e in await orders.events(order.id)] == [
         ("created", "pending"), ("transition", "abandoned")]
-    astdb = AmiAstDb(pbx.ami)
-
-    async def cleared() -> bool:
-        assert await astdb.keys(OUTBOX_FAMILY) == [] and await astdb.keys(ENDED_FAMILY) == []
-        return True
-    await eventually(cleared, what="the outbox and the ended records cleared")
+    await _outbox_and_ended_cleared(pbx)
 
 
 async def test_when_citizen_hangs_up_before_the_seat_leg_wrote_the_state_then_order_abandoned(
@@ -227,14 +243,9 @@ async def test_when_citizen_hangs_up_before_the_seat_leg_wrote_the_state_then_or
     # (core/fast_path.py AFTER_MOVE): a hangup within that instant finds none.
     # Played here by deleting the state before the hangup, Python away so the
     # outbox record is still there: the hangup handler takes it for pending.
-    await spec._no_110_seat_answers(pbx)
-    call, first = await _answered_call(pbx, "12345")
-    await pbx.python_down()
+    call, handoff_id = await _ringing_with_python_down(pbx)
+    astdb = AmiAstDb(pbx.ami)
     try:
-        await pbx.press_key(first["Seat"], "*1")
-        await spec._110_seat_rings(pbx)
-        handoff_id = (await _went_fast(pbx))["Handoff"]
-        astdb = AmiAstDb(pbx.ami)
         assert await astdb.get(ASTDB_FAMILY, handoff_id) == "pending"
         await astdb.delete(ASTDB_FAMILY, handoff_id)
         await pbx.hang_up(call.handset_id)
@@ -248,11 +259,7 @@ async def test_when_citizen_hangs_up_before_the_seat_leg_wrote_the_state_then_or
 
     order = await orders.one(call.handset_id, "abandoned")
     assert order.id == handoff_id and order.outcome_reason == "citizen_hung_up"
-
-    async def cleared() -> bool:
-        assert await astdb.keys(OUTBOX_FAMILY) == [] and await astdb.keys(ENDED_FAMILY) == []
-        return True
-    await eventually(cleared, what="the outbox and the ended records cleared")
+    await _outbox_and_ended_cleared(pbx)
     await pbx.assert_nothing_left()
 
 
