@@ -9,6 +9,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -67,14 +68,41 @@ def database_url(request: pytest.FixtureRequest) -> str:
     return request.getfixturevalue(f"{request.param}_url")
 
 
+ASTERISK_LOG_LINES = 300  # what a failed telephony test shows of Asterisk's own log
+LOG_FROM: pytest.StashKey[tuple[Path, int]] = pytest.StashKey()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A telephony test that fails (or leaves something behind) shows what
+    Asterisk logged while it ran: the dialplan each channel went through,
+    which says why a call went where it did — a flaky race in CI is then
+    diagnosable from its output alone."""
+    report = yield
+    if report.failed and LOG_FROM in item.stash:
+        path, start = item.stash[LOG_FROM]
+        try:
+            with path.open("rb") as log:
+                log.seek(start)
+                lines = log.read().decode("utf-8", "replace").splitlines()[-ASTERISK_LOG_LINES:]
+        except OSError as exc:
+            lines = [f"(Asterisk's log could not be read: {exc})"]
+        report.sections.append((f"Asterisk log during {report.when} (last {ASTERISK_LOG_LINES} lines)",
+                                "\n".join(lines)))
+    return report
+
+
 @pytest.fixture
-async def pbx(rig: Pbx) -> AsyncIterator[Pbx]:
+async def pbx(rig: Pbx, request: pytest.FixtureRequest) -> AsyncIterator[Pbx]:
     """The tier's real-Asterisk rig (each telephony tier's conftest provides
     `rig`), with phones reset before the test and a leak check after it: no
-    channel and no conference may outlive a test."""
+    channel and no conference may outlive a test.  A failure shows Asterisk's
+    log of the test (`pytest_runtest_makereport`)."""
     if not rig.agi.server:
         await rig.agi.start()
     await rig.reset_phones()
     rig.events.clear()
+    log = rig.settings.paths.run_dir / "log" / "messages.log"
+    request.node.stash[LOG_FROM] = (log, log.stat().st_size if log.exists() else 0)
     yield rig
     await rig.assert_nothing_left()
