@@ -25,10 +25,14 @@ class AgiCommandFailed(Exception):
 
 class AgiCall(Protocol):
     headers: Mapping[str, str]
+    # the route's arguments: `Gosub(hotline-agi,args,1(<route>,a,b))` -> ("a", "b")
+    args: tuple[str, ...]
 
     async def get_variable(self, name: str) -> str | None: ...
 
     async def set_variable(self, name: str, value: str) -> None: ...
+
+    async def set_variables(self, variables: Mapping[str, str]) -> None: ...
 
     async def read_function(self, expression: str) -> str | None: ...
 
@@ -61,6 +65,19 @@ def quote(value: str) -> str:
 
 
 _RESULT = re.compile(r"\((.*)\)\s*$")
+# a value MSet takes as it is: no separator (`,` `=`), quote, `$` or space in it
+_MSET_VALUE = re.compile(r"^[A-Za-z0-9_.+\-]{0,64}$")
+
+
+def header_args(headers: Mapping[str, str], first: int = 1) -> tuple[str, ...]:
+    """The AGI request's arguments `agi_arg_<first>`, `agi_arg_<first+1>`, ...
+    (res_agi sends them last, numbered from 1)."""
+    args = []
+    n = first
+    while (value := headers.get(f"agi_arg_{n}")) is not None:
+        args.append(value)
+        n += 1
+    return tuple(args)
 
 
 class FastAgiCall:
@@ -69,6 +86,7 @@ class FastAgiCall:
     def __init__(self, request: Any) -> None:
         self.request = request
         self.headers: Mapping[str, str] = request.headers
+        self.args = header_args(self.headers)
 
     async def _command(self, command: str) -> dict[str, Any]:
         try:
@@ -95,6 +113,20 @@ class FastAgiCall:
         check_token("variable", name)
         await self._command(f"SET VARIABLE {name} {quote(value)}")
 
+    async def set_variables(self, variables: Mapping[str, str]) -> None:
+        """Several variables in one round trip (`EXEC MSet`) when every value
+        is a plain token; else one `SET VARIABLE` each."""
+        for name in variables:
+            check_token("variable", name)
+        if len(variables) < 2 or not all(_MSET_VALUE.match(v) for v in variables.values()):
+            for name, value in variables.items():
+                await self.set_variable(name, value)
+            return
+        result = await self._command("EXEC MSet " + quote(",".join(f"{k}={v}" for k, v in variables.items())))
+        code = result.get("result", ("0", ""))[0]
+        if code not in ("0", "1"):  # -2: no MSet application
+            raise AgiCommandFailed(f"EXEC MSet: result={code}")
+
     async def read_function(self, expression: str) -> str | None:
         check_function(expression)
         result = await self._command(f"GET FULL VARIABLE {quote(_full(expression))}")
@@ -109,9 +141,10 @@ class FastAgiCall:
 class ClassicAgiCall:
     """AgiCall over pyst2's stdin/stdout AGI (blocking calls in a thread)."""
 
-    def __init__(self, agi: Any) -> None:
+    def __init__(self, agi: Any, args: tuple[str, ...] = ()) -> None:
         self.agi = agi
         self.headers: Mapping[str, str] = dict(agi.env)
+        self.args = args  # after the route's name: AGI(hotline-agi,<route>,a,b)
 
     async def get_variable(self, name: str) -> str | None:
         from asterisk.agi import AGIHangup as _Hangup
@@ -131,6 +164,10 @@ class ClassicAgiCall:
             await asyncio.to_thread(self.agi.set_variable, name, value)
         except _Hangup as exc:
             raise AgiHangup(name) from exc
+
+    async def set_variables(self, variables: Mapping[str, str]) -> None:
+        for name, value in variables.items():  # a process per call: round trips are not what costs here
+            await self.set_variable(name, value)
 
     async def read_function(self, expression: str) -> str | None:
         from asterisk.agi import AGIHangup as _Hangup

@@ -1,7 +1,7 @@
-"""`hotline-agi`: the classic agi-bin entry, `AGI(hotline-agi,<route>)` (edge, I/O).
+"""`hotline-agi`: the classic agi-bin entry, `AGI(hotline-agi,<route>[,<args>])` (edge, I/O).
 
 Asterisk runs the rendered agi-bin wrapper, which runs this module with
-`--env-file <run>/etc/hotline-agi.env` and the route name; the AGI
+`--env-file <run>/etc/hotline-agi.env`, the route name and its arguments; the AGI
 environment arrives on stdin (pyst2).  Settings come from that file
 (`app.runtime.render.write_agi_script`, mode 0600) or, without it, from the
 process environment.  The features are wired as in every other process
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
                         format="hotline-agi %(levelname)s %(name)s: %(message)s")
     from asterisk.agi import AGI  # pyst2
 
-    outcome = asyncio.run(run(argv[0] if argv else "", ClassicAgiCall(AGI()), settings))
+    outcome = asyncio.run(run(argv[0] if argv else "", ClassicAgiCall(AGI(), args=tuple(argv[1:])), settings))
     return 0 if outcome in ("ok", "hangup") else 1
 
 

@@ -1,7 +1,8 @@
 """FastAGI server over a real socket, fed the header block Asterisk 22 sends.
 
 The fake Asterisk side answers GET VARIABLE from a dict and records every
-SET VARIABLE, like res_agi does; the server under test is the product's own.
+SET VARIABLE and `EXEC MSet`, like res_agi does; the server under test is the
+product's own.
 """
 from __future__ import annotations
 
@@ -25,6 +26,14 @@ HEADER = "".join(line + "\n" for line in
                  .read_text().splitlines() if line and not line.startswith("#")) + "\n"  # one blank line ends it
 _SET = re.compile(r'^SET VARIABLE (\S+) "(.*)"$')
 _GET = re.compile(r"^GET VARIABLE (\S+)$")
+_MSET = re.compile(r'^EXEC MSet "(.*)"$')
+# the same request from a dialplan that asks `inbound` without arguments
+NO_ARGS = re.sub(r"agi_arg_\d+: .*\n", "", HEADER).replace("agi_extension: args", "agi_extension: s")
+
+
+def with_args(centre: str, number: str) -> str:
+    return HEADER.replace("agi_arg_1: 12345", f"agi_arg_1: {centre}").replace(
+        "agi_arg_2: 13800138000", f"agi_arg_2: {number}")
 
 
 @pytest.fixture
@@ -40,8 +49,9 @@ async def server() -> AsyncIterator[FastAgiServer]:
 
 
 async def fake_asterisk(port: int, header: str, variables: dict[str, str],
-                        hangup_after: int | None = None) -> dict[str, str]:
-    """Play res_agi: send the header, answer commands until the server closes."""
+                        hangup_after: int | None = None, commands_seen: list[str] | None = None) -> dict[str, str]:
+    """Play res_agi: send the header, answer commands until the server closes
+    (each command also appended to `commands_seen`)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(header.encode())
     await writer.drain()
@@ -53,6 +63,8 @@ async def fake_asterisk(port: int, header: str, variables: dict[str, str],
             break
         cmd = line.decode().rstrip("\n")
         commands += 1
+        if commands_seen is not None:
+            commands_seen.append(cmd)
         if hangup_after is not None and commands > hangup_after:
             writer.write(b"HANGUP\n")
             writer.close()
@@ -63,6 +75,9 @@ async def fake_asterisk(port: int, header: str, variables: dict[str, str],
         elif m := _SET.match(cmd):
             written[m.group(1)] = m.group(2)
             writer.write(b"200 result=1\n")
+        elif m := _MSET.match(cmd):  # MSet: name=value pairs, comma-separated
+            written.update(pair.split("=", 1) for pair in m.group(1).split(","))
+            writer.write(b"200 result=0\n")
         else:
             writer.write(b"510 Invalid or unknown command\n")
         await writer.drain()
@@ -74,14 +89,28 @@ def header_for(route: str) -> str:
     return HEADER.replace("agi_network_script: inbound", f"agi_network_script: {route}")
 
 
-async def test_when_12345_call_arrives_then_inbound_route_names_its_public_queue(server: FastAgiServer) -> None:
-    written = await fake_asterisk(server.port, HEADER,
-                                  {"HOTLINE_CENTRE": "12345", "HOTLINE_CITIZEN": "13800138000"})
+async def test_when_12345_call_arrives_then_inbound_route_names_its_public_queue_in_one_command(
+        server: FastAgiServer) -> None:
+    commands: list[str] = []
+    written = await fake_asterisk(server.port, HEADER, {}, commands_seen=commands)
     assert written == {"HOTLINE_QUEUE": "hotline-12345", "HOTLINE_ROUTE_STATUS": "OK"}
+    # the centre and the number came as arguments: nothing read back, both set at once
+    assert commands == ['EXEC MSet "HOTLINE_QUEUE=hotline-12345,HOTLINE_ROUTE_STATUS=OK"']
+
+
+async def test_when_inbound_is_asked_without_arguments_then_it_reads_the_channel_and_decides_the_same(
+        server: FastAgiServer) -> None:
+    commands: list[str] = []
+    written = await fake_asterisk(server.port, NO_ARGS, {"HOTLINE_CENTRE": "110", "HOTLINE_CITIZEN": "1"},
+                                  commands_seen=commands)
+    assert written == {"HOTLINE_QUEUE": "hotline-110", "HOTLINE_ROUTE_STATUS": "OK"}
+    assert commands[:2] == ["GET VARIABLE HOTLINE_CENTRE", "GET VARIABLE HOTLINE_CITIZEN"]
 
 
 async def test_when_centre_is_unknown_then_route_sends_call_down_safe_path(server: FastAgiServer) -> None:
-    written = await fake_asterisk(server.port, HEADER, {"HOTLINE_CENTRE": "999", "HOTLINE_CITIZEN": "1"})
+    written = await fake_asterisk(server.port, with_args("999", "1"), {})
+    assert written == {"HOTLINE_ROUTE_STATUS": "FALLBACK"}
+    written = await fake_asterisk(server.port, NO_ARGS, {"HOTLINE_CENTRE": "999", "HOTLINE_CITIZEN": "1"})
     assert written == {"HOTLINE_ROUTE_STATUS": "FALLBACK"}
 
 
@@ -91,10 +120,12 @@ async def test_when_route_is_unknown_then_status_error_and_connection_closed(ser
 
 
 async def test_when_caller_hangs_up_mid_route_then_server_closes_quietly(server: FastAgiServer) -> None:
-    written = await fake_asterisk(server.port, HEADER, {"HOTLINE_CENTRE": "12345"}, hangup_after=1)
+    written = await fake_asterisk(server.port, NO_ARGS, {"HOTLINE_CENTRE": "12345"}, hangup_after=1)
+    assert written == {}
+    written = await fake_asterisk(server.port, HEADER, {}, hangup_after=0)  # at its one command
     assert written == {}
     # and the server still serves the next call
-    written = await fake_asterisk(server.port, HEADER, {"HOTLINE_CENTRE": "110", "HOTLINE_CITIZEN": "1"})
+    written = await fake_asterisk(server.port, with_args("110", "1"), {})
     assert written["HOTLINE_QUEUE"] == "hotline-110"
 
 
@@ -224,3 +255,17 @@ async def test_when_a_header_value_holds_a_colon_then_it_is_kept_whole(server: F
     header = header_for("probe").replace("agi_calleridname: unknown", "agi_calleridname: 张三: 钦州")
     await fake_asterisk(server.port, header, {})
     assert seen == ["张三: 钦州"]
+
+
+async def test_when_a_value_is_not_a_plain_token_then_set_variables_sets_each_on_its_own(
+        server: FastAgiServer) -> None:
+    """`EXEC MSet` splits at `,` and `=`: a value that could hold one (a name
+    with a comma, say) goes in a quoted SET VARIABLE of its own."""
+    async def route(call) -> None:
+        await call.set_variables({"HOTLINE_A": "张三, 钦州=1", "HOTLINE_B": "ok"})
+
+    server.routes.register("probe", route)
+    commands: list[str] = []
+    written = await fake_asterisk(server.port, header_for("probe"), {}, commands_seen=commands)
+    assert written == {"HOTLINE_A": "张三, 钦州=1", "HOTLINE_B": "ok"}
+    assert [c.split(" ", 2)[:2] for c in commands] == [["SET", "VARIABLE"], ["SET", "VARIABLE"]]
