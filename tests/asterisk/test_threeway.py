@@ -31,6 +31,7 @@ from app.runtime.models import Order, OrderEvent
 from app.threeway import plugin as threeway_feature
 from app.threeway.http import THREEWAY
 from app.threeway.services import ThreeWayService
+from core.threeway import ASTDB_FAMILY as THREEWAY_FAMILY
 from core.threeway import conference_name
 from tests.support.desk import seat_desk
 from tests.support.orders import OrderReader
@@ -436,6 +437,32 @@ async def test_when_citizen_hangs_up_while_110_rings_then_initiator_is_freed_at_
     assert_woken(steps, "gone")
     order = await tw.order(call.handset_id, "abandoned")
     assert order.outcome_reason == "citizen_hung_up"
+    await tw.pbx.assert_nothing_left()
+
+
+async def test_when_the_three_way_state_is_lost_while_110_rings_then_the_initiator_joins_the_citizen_not_dropped(
+        threeway: ThreeWayRig) -> None:
+    """The initiator's safety loop finds no AstDB phase at all.  That also
+    follows a citizen's hangup (its state cleared), when the seat is free;
+    but with the citizen still in the conference the key was lost (deleted
+    by hand, say): the seat joins the citizen instead of being hung up, and
+    the 110 seat that answers joins them both."""
+    tw = threeway
+    call, initiator, ringing = await _initiator_waits(tw)
+    order = await tw.order(call.handset_id)
+    conference = conference_name(order.id)
+    reply = await tw.pbx.action(Action="DBDel", Family=THREEWAY_FAMILY, Key=order.id)
+    assert reply.get("Response") == "Success", reply
+
+    # the safety loop's next round (within a second): with the citizen, not hung up
+    await tw.wait_members(conference, _citizen_prefix("12345"), initiator)
+    await _pick_up(tw, ringing)
+    await tw.wait_members(conference, _citizen_prefix("12345"), initiator, RING)
+    await eventually(lambda: _has(tw, order.id, ("joined", "invited")), what="join recorded")
+
+    await tw.pbx.hang_up(call.handset_id)
+    order = await tw.order(call.handset_id, "accepted")
+    assert order.handoff_rule == "first_contact"
     await tw.pbx.assert_nothing_left()
 
 
