@@ -76,7 +76,7 @@ async def fake_asterisk(port: int, header: str, variables: dict[str, str],
             written[m.group(1)] = m.group(2)
             writer.write(b"200 result=1\n")
         elif m := _MSET.match(cmd):  # MSet: name=value pairs, comma-separated
-            written.update(pair.split("=", 1) for pair in m.group(1).split(","))
+            written.update((name, value) for name, _, value in (p.partition("=") for p in m.group(1).split(",")))
             writer.write(b"200 result=0\n")
         else:
             writer.write(b"510 Invalid or unknown command\n")
