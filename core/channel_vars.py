@@ -50,6 +50,9 @@ HANDOFF_RELEASE_PREFIX = "HOTLINE_HANDOFF_RELEASE_"
 HANDOFF_TARGET = "HOTLINE_HANDOFF_TARGET"
 # The citizen's leg as the key saw it (BRIDGEPEER when the key was pressed).
 HANDOFF_PEER = "HOTLINE_HANDOFF_PEER"
+# The fast path's outbox record as the key saw it (core/fast_path.py), on the
+# seat's leg: built before the citizen moves, written to AstDB right after.
+HANDOFF_RECORD = "HOTLINE_HANDOFF_RECORD"
 # on_answer (成功转) or immediate (释放转), for the transferring seat's leg.
 RELEASE_MODE = "HOTLINE_RELEASE_MODE"
 # Set on the citizen's channel before it is moved into hotline-handoff:

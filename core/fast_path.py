@@ -14,9 +14,9 @@ place that says what the common case is:
   decides.
 * `OUTBOX_SOURCES`: where the dialplan takes each field of the outbox
   record (`core.handoff.OUTBOX_FIELDS`, the list `parse_outbox` reads).
-* `BEFORE_MOVE`: what the fast path sets before the citizen moves (the
-  outbox record, the variables); `AFTER_MOVE`: what it writes right after
-  (the state, the call guard).
+* `BEFORE_MOVE`: what the fast path sets before the citizen moves (channel
+  variables, the outbox record among them); `AFTER_MOVE`: what it writes
+  to AstDB right after (the outbox record, the state, the call guard).
 
 app/runtime/render.py renders the guard as one GotoIf (`guard_expression`)
 and the writes as one MSet (`writes_mset`), each part and write named in a
@@ -260,19 +260,28 @@ class Write:
     says: str
 
 
-# What the fast path writes before the citizen moves, in this order (one
-# MSet: none of the values holds a comma — the guard checked them — and the
-# commas of DB() and EXPORT() are inside parentheses).  Of AstDB only the
-# outbox record: the order exists before the citizen moves (whatever dies
-# next, the sweep records it).  Each AstDB write takes Asterisk's one AstDB
-# mutex and wakes its commit thread, which then holds that mutex for the
-# commit (an fsync): a second write before the move waited for it, and on a
-# busy machine that wait cost milliseconds on the citizen's path (the
-# transfer benchmark with 40 calls in progress: most of the gap to
-# Asterisk's own blind transfer).  The handoff's state and the call guard
-# follow the move (`AFTER_MOVE`).
+# What the fast path sets before the citizen moves, in this order (one MSet:
+# none of the values holds a comma — the guard checked them — and the commas
+# of EXPORT() are inside parentheses): channel variables only, among them
+# the order's outbox record as the key saw it (it reads the bridge, which
+# the move empties), and the two the citizen carries.  No AstDB write: each
+# takes Asterisk's one AstDB mutex, which its commit thread holds for the
+# commit (an fsync) — on the citizen's path that wait cost milliseconds on a
+# busy machine (the transfer benchmark with 40 calls in progress: the
+# largest step of the gap to Asterisk's own blind transfer).
+#
+# Nothing is less safe for it.  AstDB commits about once a second, so a
+# record written before the move was never on disk before the move either:
+# what keeps an order through a kill -9 of Asterisk is the
+# HotlineHandoffCreated event, which carries the record to the journal right
+# after the writes below; what keeps it while Python is away is AstDB,
+# written below before that event.  A citizen hanging up within the instant
+# between the move and those writes finds no state and no record (its
+# hangup handler reports nothing): the order, recorded from the record
+# written next, is settled by the reconciler — its call is gone
+# (core/reconcile.py), as for a state written after that handler read it.
 BEFORE_MOVE: tuple[Write, ...] = (
-    Write(f"DB({OUTBOX_FAMILY}/{UNIQUEID})", "|".join(outbox_record_items()),
+    Write(cv.HANDOFF_RECORD, "|".join(outbox_record_items()),
           "the order's outbox record: core.handoff.OUTBOX_FIELDS, as parse_outbox reads them"),
     Write(cv.HANDOFF_ID, UNIQUEID, "the handoff's id: this seat leg's uniqueid (one handoff per leg)"),
     Write(cv.HANDOFF_PEER, PEER, "the citizen's channel"),
@@ -285,15 +294,18 @@ BEFORE_MOVE: tuple[Write, ...] = (
 
 # Right after the move, on the seat leg, off the citizen's way to the
 # target (its next dialplan step runs while the citizen's channel enters the
-# target queue).  If the move failed (the citizen hung up first), `moved`
-# deletes both again.  A citizen hanging up within that moment finds no
-# state yet: its hangup handler takes the handoff for pending while the
-# outbox record is there (hotline-handoff, h); a state written after that
-# handler read it is a stale key, which the reconciler deletes
-# (core/reconcile.py: the call is gone).
+# target queue), in this order: the record first, so that a hangup handler
+# finding a record but no state yet takes the handoff for pending
+# (hotline-handoff, h).  If the move failed (the citizen hung up first),
+# `moved` deletes the state and the call guard again and reports the order
+# lost.  A state written after the citizen's hangup handler read it is a
+# stale key, which the reconciler deletes (core/reconcile.py: the call is
+# gone).
 AFTER_MOVE: tuple[Write, ...] = (
-    Write(f"DB({ASTDB_FAMILY}/{UNIQUEID})", "pending", "the handoff's state (hold loop, hangup handler)"),
-    Write(f"DB({CALL_GUARD_FAMILY}/{LINKEDID})", UNIQUEID,
+    Write(f"DB({OUTBOX_FAMILY}/{var(cv.HANDOFF_ID)})", var(cv.HANDOFF_RECORD),
+          "the order's outbox record (the sweep records it if the journal does not)"),
+    Write(f"DB({ASTDB_FAMILY}/{var(cv.HANDOFF_ID)})", "pending", "the handoff's state (hold loop, hangup handler)"),
+    Write(f"DB({CALL_GUARD_FAMILY}/{LINKEDID})", var(cv.HANDOFF_ID),
           "the call guard names this leg (a second press, the route or the button sees it)"),
 )
 

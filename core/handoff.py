@@ -56,8 +56,9 @@ ASTDB_FAMILY = "hotline-handoff"
 # (dialplan/hotline-handoff.conf.j2)
 HOLD_CONTEXT = "hotline-handoff-hold"
 # The handoff key's outbox (hotline-handoff-key, key): one record per order
-# decided in dialplan, written before the citizen moves, deleted once the
-# order is in SQL (`OutboxRecord`).
+# decided in dialplan, written as the citizen moves (the phone's own
+# transfer: before; the key: right after), deleted once the order is in SQL
+# (`OutboxRecord`).
 OUTBOX_FAMILY = "hotline-handoff-outbox"
 # The one double-press guard, per call (key: the call's linkedid), holding
 # the uniqueid of the seat leg that handed the call over (the fast path's

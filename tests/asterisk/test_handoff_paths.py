@@ -263,6 +263,36 @@ async def test_when_citizen_hangs_up_before_the_seat_leg_wrote_the_state_then_or
     await pbx.assert_nothing_left()
 
 
+async def test_when_citizen_hangs_up_before_the_seat_leg_wrote_the_record_then_reconciler_abandons_order(
+        pbx: Pbx, orders: Orders) -> None:
+    # The seat's leg writes the outbox record and then the state right after
+    # the citizen moves (core/fast_path.py AFTER_MOVE): a hangup before both
+    # finds neither and reports nothing; the record written next is recorded
+    # and the reconciler settles the order, its call gone.  Played here with
+    # Python away: both deleted before the hangup, written again after it.
+    call, handoff_id = await _ringing_with_python_down(pbx)
+    astdb = AmiAstDb(pbx.ami)
+    try:
+        record = await astdb.get(OUTBOX_FAMILY, handoff_id)
+        assert record and parse_outbox(handoff_id, record) is not None
+        await astdb.delete(OUTBOX_FAMILY, handoff_id)
+        await astdb.delete(ASTDB_FAMILY, handoff_id)
+        await pbx.hang_up(call.handset_id)
+        await pbx.assert_nothing_left(astdb=False)
+        assert await astdb.get(ENDED_FAMILY, handoff_id) in (None, "")  # the hangup had nothing to report
+        for family, value in ((OUTBOX_FAMILY, record), (ASTDB_FAMILY, "pending")):  # the seat leg's, late
+            await pbx.ami.send({"Action": "DBPut", "Family": family, "Key": handoff_id, "Val": value})
+    finally:
+        await pbx.python_up()
+
+    order = await orders.one(call.handset_id, "abandoned")
+    assert order.id == handoff_id
+    assert [(e.kind, e.to_status) for e in await orders.events(order.id)] == [
+        ("created", "pending"), ("transition", "abandoned")]
+    await _outbox_and_ended_cleared(pbx)
+    await pbx.assert_nothing_left()
+
+
 async def test_when_outbox_record_is_delivered_twice_then_one_order(pbx: Pbx, orders: Orders) -> None:
     handoff_id = f"{int(time.time())}.{int(time.time() * 1e6) % 1000000}"  # a seat leg's uniqueid
     linkedid = f"test-{handoff_id}"

@@ -12,6 +12,7 @@ import pytest
 
 from app.runtime.render import render
 from app.runtime.secrets import load_or_create
+from core import channel_vars as cv
 from core.fast_path import (
     GUARD,
     OUTBOX_SOURCES,
@@ -87,7 +88,19 @@ def test_when_dialplan_writes_the_outbox_record_then_python_reads_the_same_hando
 
 def test_the_rendered_record_is_the_field_list_in_order(handoff_conf: str) -> None:
     fast = _line(handoff_conf, " same => n(fast),")
-    assert f"DB({OUTBOX_FAMILY}/${{CHANNEL(uniqueid)}})=" + "|".join(outbox_record_items()) + "," in fast
+    assert f"MSet({cv.HANDOFF_RECORD}=" + "|".join(outbox_record_items()) + "," in fast
+    assert f"{cv.HANDOFF_ID}=${{CHANNEL(uniqueid)}}," in fast
+
+
+def test_when_the_key_moves_the_citizen_then_no_astdb_write_is_before_it(handoff_conf: str) -> None:
+    """Every AstDB write may wait for Asterisk's commit (an fsync): none on the
+    citizen's way.  The record goes first after the move, then the state."""
+    assert "DB(" not in _line(handoff_conf, " same => n(fast),")
+    after = _line(handoff_conf, " same => n(after),")
+    record = after.index(f"DB({OUTBOX_FAMILY}/${{{cv.HANDOFF_ID}}})=${{{cv.HANDOFF_RECORD}}}")
+    assert record < after.index(f"DB({ASTDB_FAMILY}/${{{cv.HANDOFF_ID}}})=pending")
+    # the event carries the record the key built, not a read back of AstDB
+    assert f"Record: ${{{cv.HANDOFF_RECORD}}})" in handoff_conf
 
 
 def test_every_astdb_family_the_dialplan_uses_is_one_of_core_s(handoff_conf: str) -> None:
