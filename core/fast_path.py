@@ -262,13 +262,16 @@ class Write:
 
 # What the fast path sets before the citizen moves, in this order (one MSet:
 # none of the values holds a comma — the guard checked them — and the commas
-# of EXPORT() are inside parentheses): channel variables only, among them
-# the order's outbox record as the key saw it (it reads the bridge, which
-# the move empties), and the two the citizen carries.  No AstDB write: each
-# takes Asterisk's one AstDB mutex, which its commit thread holds for the
-# commit (an fsync) — on the citizen's path that wait cost milliseconds on a
-# busy machine (the transfer benchmark with 40 calls in progress: the
-# largest step of the gap to Asterisk's own blind transfer).
+# of EXPORT() are inside parentheses): only what cannot wait — the order's
+# outbox record and the citizen's channel as the key saw them (read from
+# the bridge, which the move empties), and the two variables the citizen
+# carries.  Everything else waits for `AFTER_MOVE`: each variable
+# set is an event Asterisk publishes (VarSet) and its AMI thread formats
+# before the move's own, and each AstDB write takes Asterisk's one AstDB
+# mutex, which its commit thread holds through an fsync — on the citizen's
+# path that cost milliseconds on a busy machine (the transfer benchmark
+# with 40 calls in progress: the largest part of the gap to Asterisk's own
+# blind transfer).
 #
 # Nothing is less safe for it.  AstDB commits about once a second, so a
 # record written before the move was never on disk before the move either:
@@ -283,29 +286,33 @@ class Write:
 BEFORE_MOVE: tuple[Write, ...] = (
     Write(cv.HANDOFF_RECORD, "|".join(outbox_record_items()),
           "the order's outbox record: core.handoff.OUTBOX_FIELDS, as parse_outbox reads them"),
-    Write(cv.HANDOFF_ID, UNIQUEID, "the handoff's id: this seat leg's uniqueid (one handoff per leg)"),
-    Write(cv.HANDOFF_PEER, PEER, "the citizen's channel"),
-    Write(cv.HANDOFF_TARGET, PARTNER, "the partner centre"),
-    Write(cv.RELEASE_MODE, RELEASE, "成功转 on_answer or 释放转 immediate, the centre's"),
+    Write(cv.HANDOFF_PEER, PEER, "the citizen's channel (the seat's leg waits on it, 成功转)"),
     Write(f"EXPORT({PEER},__{cv.HANDOFF_ID})", UNIQUEID,
-          "the citizen carries the id: the legs it rings inherit it"),
+          "the citizen carries the handoff's id (this seat leg's uniqueid): the legs it rings inherit it"),
     Write(f"EXPORT({PEER},{cv.RETURN_SEAT})", var(cv.SEAT), "and the seat it comes back to if nobody answers"),
 )
 
+# Where BlindTransfer moves the citizen: hotline-handoff, to-<the partner centre>.
+MOVE_TO = f"to-{PARTNER}"
+
 # Right after the move, on the seat leg, off the citizen's way to the
 # target (its next dialplan step runs while the citizen's channel enters the
-# target queue), in this order: the record first, so that a hangup handler
-# finding a record but no state yet takes the handoff for pending
-# (hotline-handoff, h).  If the move failed (the citizen hung up first),
-# `moved` deletes the state and the call guard again and reports the order
-# lost.  A state written after the citizen's hangup handler read it is a
-# stale key, which the reconciler deletes (core/reconcile.py: the call is
-# gone).
+# target queue), in this order: the seat leg's own variables, then AstDB —
+# the record first, so that a hangup handler finding a record but no state
+# yet takes the handoff for pending (hotline-handoff, h).  The values are
+# expanded before any is set (one MSet), so none reads a variable set here.
+# If the move failed (the citizen hung up first), `moved` deletes the state
+# and the call guard again and reports the order lost.  A state written
+# after the citizen's hangup handler read it is a stale key, which the
+# reconciler deletes (core/reconcile.py: the call is gone).
 AFTER_MOVE: tuple[Write, ...] = (
-    Write(f"DB({OUTBOX_FAMILY}/{var(cv.HANDOFF_ID)})", var(cv.HANDOFF_RECORD),
+    Write(cv.HANDOFF_ID, UNIQUEID, "the handoff's id: this seat leg's uniqueid (one handoff per leg)"),
+    Write(cv.HANDOFF_TARGET, PARTNER, "the partner centre"),
+    Write(cv.RELEASE_MODE, RELEASE, "成功转 on_answer or 释放转 immediate, the centre's"),
+    Write(f"DB({OUTBOX_FAMILY}/{UNIQUEID})", var(cv.HANDOFF_RECORD),
           "the order's outbox record (the sweep records it if the journal does not)"),
-    Write(f"DB({ASTDB_FAMILY}/{var(cv.HANDOFF_ID)})", "pending", "the handoff's state (hold loop, hangup handler)"),
-    Write(f"DB({CALL_GUARD_FAMILY}/{LINKEDID})", var(cv.HANDOFF_ID),
+    Write(f"DB({ASTDB_FAMILY}/{UNIQUEID})", "pending", "the handoff's state (hold loop, hangup handler)"),
+    Write(f"DB({CALL_GUARD_FAMILY}/{LINKEDID})", UNIQUEID,
           "the call guard names this leg (a second press, the route or the button sees it)"),
 )
 

@@ -15,6 +15,7 @@ from app.runtime.secrets import load_or_create
 from core import channel_vars as cv
 from core.fast_path import (
     GUARD,
+    MOVE_TO,
     OUTBOX_SOURCES,
     after_move_mset,
     guard_expression,
@@ -89,7 +90,6 @@ def test_when_dialplan_writes_the_outbox_record_then_python_reads_the_same_hando
 def test_the_rendered_record_is_the_field_list_in_order(handoff_conf: str) -> None:
     fast = _line(handoff_conf, " same => n(fast),")
     assert f"MSet({cv.HANDOFF_RECORD}=" + "|".join(outbox_record_items()) + "," in fast
-    assert f"{cv.HANDOFF_ID}=${{CHANNEL(uniqueid)}}," in fast
 
 
 def test_when_the_key_moves_the_citizen_then_no_astdb_write_is_before_it(handoff_conf: str) -> None:
@@ -97,8 +97,9 @@ def test_when_the_key_moves_the_citizen_then_no_astdb_write_is_before_it(handoff
     citizen's way.  The record goes first after the move, then the state."""
     assert "DB(" not in _line(handoff_conf, " same => n(fast),")
     after = _line(handoff_conf, " same => n(after),")
-    record = after.index(f"DB({OUTBOX_FAMILY}/${{{cv.HANDOFF_ID}}})=${{{cv.HANDOFF_RECORD}}}")
-    assert record < after.index(f"DB({ASTDB_FAMILY}/${{{cv.HANDOFF_ID}}})=pending")
+    record = after.index(f"DB({OUTBOX_FAMILY}/${{CHANNEL(uniqueid)}})=${{{cv.HANDOFF_RECORD}}}")
+    assert record < after.index(f"DB({ASTDB_FAMILY}/${{CHANNEL(uniqueid)}})=pending")
+    assert _line(handoff_conf, " same => n,BlindTransfer(") == f" same => n,BlindTransfer({MOVE_TO},hotline-handoff)"
     # the event carries the record the key built, not a read back of AstDB
     assert f"Record: ${{{cv.HANDOFF_RECORD}}})" in handoff_conf
 

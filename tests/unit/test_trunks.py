@@ -199,5 +199,5 @@ def test_without_a_limited_trunk_a_seat_s_leg_takes_no_extra_step(tmp_path: Path
                            "HOTLINE_TRUNKS": PEER})
     render(s, load_or_create(s))
     conf = rendered_dialplan(s)
-    assert "exten => s,1,Set(DYNAMIC_FEATURES=" in conf["hotline-seats.conf"]
+    assert "exten => s,1,MSet(DYNAMIC_FEATURES=" in conf["hotline-seats.conf"]
     assert "hotline-trunk-seat" not in conf["hotline-trunks.conf"]
