@@ -19,11 +19,12 @@ place that says what the common case is:
   to AstDB right after (the outbox record, the state, the call guard).
 
 app/runtime/render.py renders the guard as one GotoIf (`guard_expression`)
-and the writes as one MSet (`writes_mset`), each part and write named in a
-comment above: every dialplan step is time on the citizen's way to the
-target (about 0.25 ms each on the 2-core test machine; one step per part
-made the transfer benchmark's ratio 1.7 instead of 1.5), so the key takes as
-few steps as before — the price is those two generated lines' length.
+and the writes before and after the move as one MSet each (`writes_mset`,
+`after_move_mset`), each part and write named in a comment above: every
+dialplan step is time on the citizen's way to the target (about 0.25 ms
+each on the 2-core test machine; one step per part made the transfer
+benchmark's ratio 1.7 instead of 1.5), so the key takes as few steps as
+before — the price is those generated lines' length.
 
 The phone's own blind transfer (its Transfer button, `#1`) writes the same
 outbox record from the citizen's side: `PHONE_GUARD`, `PHONE_WRITES` (the
