@@ -75,12 +75,13 @@ CALL_GUARD_FAMILY = "hotline-handoff-call"
 # applies it after recording the order, the reconciler once the call is gone.
 ENDED_FAMILY = "hotline-handoff-ended"
 
-# Patterns the dialplan checks too (core/fast_path.py renders them into
-# REGEX() calls): each is written so that Python's `re` and Asterisk's POSIX
-# extended regular expressions read it alike (no `\\`, no `(?...)`), and
-# without bounded repetition: Asterisk compiles a REGEX() pattern on every
-# call, and glibc compiles `x{1,128}` some 40 times slower than `x+`.  Where
-# a length matters it is a separate check (`*_MAX`, LEN() in the dialplan).
+# Patterns the dialplan checks too (core/fast_path.py renders the seat's
+# into REGEX() calls, the others into FILTER() and LEN() tests: its CHECKS):
+# each is written so that Python's `re` and Asterisk's POSIX extended regular
+# expressions read it alike (no `\\`, no `(?...)`), and without bounded
+# repetition: Asterisk compiles a REGEX() pattern on every call, and glibc
+# compiles `x{1,128}` some 40 times slower than `x+`.  Where a length
+# matters it is a separate check (`*_MAX`, LEN() in the dialplan).
 # A seat's leg: `PJSIP/1001-0000000a` (SIP seats) or the ;1 half of a
 # simulated seat's Local channel, `Local/1001@hotline-seat-phones-0000002a;1`
 # (its ;2 half is the simulated phone).  Group 2 or 3 is the extension.
@@ -94,6 +95,13 @@ CHANNEL_NAME_MAX = 128
 # A call's linkedid as an AstDB key and an outbox field (orders.linkedid).
 LINKEDID_PATTERN = "^[-A-Za-z0-9._]+$"
 LINKEDID_MAX = 64
+# The same classes as Asterisk FILTER() sets (`x-y` a range, any other
+# character itself): the handoff key's guard tests a class with FILTER() and
+# LEN() — numbers only — instead of REGEX(), which compiles its pattern on
+# every call (core/fast_path.py `only`).  tests/unit/test_fast_path.py checks
+# each set against its pattern's class.
+CHANNEL_NAME_CHARS = "-./0-9:;@A-Z_a-z+"
+LINKEDID_CHARS = "-.0-9A-Z_a-z"
 
 _SEAT_CHANNEL = re.compile(SEAT_CHANNEL_PATTERN)
 _CHANNEL_NAME = re.compile(CHANNEL_NAME_PATTERN)
@@ -312,6 +320,7 @@ def plan_handoff(
 # the same pattern and length before it writes the record.
 OUTBOX_ID_PATTERN = "^([A-Za-z0-9_]+-)?[0-9]+[.][0-9]+$"
 OUTBOX_ID_MAX = 36
+OUTBOX_ID_CHARS = LINKEDID_CHARS  # all its characters (core/fast_path.py `outbox_id_check` says where)
 _OUTBOX_ID = re.compile(OUTBOX_ID_PATTERN)
 
 

@@ -18,6 +18,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # slowly, on every REGEX() call; the length is checked apart.
 NUMBER_PATTERN = "^[+]?[0-9*#]+$"
 NUMBER_MAX = 32
+# Its digits as an Asterisk FILTER() set (the leading `+` apart), for the
+# dialplan's test without REGEX() (core/fast_path.py `number_check`).
+NUMBER_DIGITS = "0-9*#"
 # A caller ID that is not a number is never turned into one: the seats are
 # shown this instead (无效号码, "invalid number"), and what was presented is
 # kept, escaped, for the audit — at most PRESENTED_MAX characters of it.

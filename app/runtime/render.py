@@ -30,6 +30,7 @@ from core.contexts import KNOWN_SEATS
 from core.fast_path import (
     AFTER_MOVE,
     BEFORE_MOVE,
+    CHECKS,
     GUARD,
     MOVE_TO,
     PHONE_GUARD,
@@ -38,6 +39,7 @@ from core.fast_path import (
     REMOTE_HEADER,
     after_move_mset,
     guard_expression,
+    number_check,
     partner_of,
     partner_ready_source,
     phone_guard_expression,
@@ -50,7 +52,6 @@ from core.overflow import TRUNK_CALL_GROUP, trunk_state_interface
 from core.safety import (
     INVALID_NUMBER_LABEL,
     NUMBER_MAX,
-    NUMBER_PATTERN,
     PRESENTED_MAX,
     check_line,
 )
@@ -186,6 +187,10 @@ def _trunk_context(settings: Settings) -> dict:
     }
 
 
+# The global the test rig's hotline-rig-checks reads (set over AMI by the test).
+RIG_CHECK_VALUE = "RIG_CHECK_VALUE"
+
+
 def _context(settings: Settings, secrets: Secrets, agi_mode: str, verbose: int, test_rig: bool) -> dict:
     seats = []
     centres = []
@@ -227,8 +232,9 @@ def _context(settings: Settings, secrets: Secrets, agi_mode: str, verbose: int, 
         "seats": seats,
         "handoff_fast": "yes" if settings.handoff.fast_path else "no",
         "test_rig": test_rig,
+        "rig_checks": [(name, check(RIG_CHECK_VALUE)) for name, check in CHECKS.items()] if test_rig else [],
         "number_max": NUMBER_MAX,
-        "number_ok": regex(NUMBER_PATTERN, "${digits}"),
+        "number_ok": "$[" + number_check("digits") + "]",
         "presented_max": PRESENTED_MAX,
         "invalid_label": INVALID_NUMBER_LABEL,
         **_handoff_context(settings),

@@ -18,19 +18,28 @@ from core.fast_path import (
     MOVE_TO,
     OUTBOX_SOURCES,
     after_move_mset,
+    filter_set,
     guard_expression,
+    only,
     outbox_record_items,
+    phone_guard_expression,
     writes_mset,
 )
 from core.handoff import (
     ASTDB_FAMILY,
     CALL_GUARD_FAMILY,
+    CHANNEL_NAME_CHARS,
+    CHANNEL_NAME_PATTERN,
     ENDED_FAMILY,
+    LINKEDID_CHARS,
+    LINKEDID_PATTERN,
     OUTBOX_FAMILY,
     OUTBOX_FIELDS,
+    OUTBOX_ID_CHARS,
     OutboxRecord,
     parse_outbox,
 )
+from core.safety import NUMBER_DIGITS, NUMBER_PATTERN
 from core.settings import Settings
 from tests.support.dialplan import rendered_dialplan
 
@@ -71,6 +80,44 @@ def test_no_pattern_the_dialplan_compiles_uses_bounded_repetition() -> None:
     """Asterisk's REGEX() compiles its pattern on every call, and glibc
     compiles `x{1,128}` ~40 times slower than `x+`: on the citizen's path."""
     assert not re.search(r"\{[0-9,]+\}", guard_expression())
+
+
+@pytest.mark.parametrize(("chars", "pattern"), [
+    (CHANNEL_NAME_CHARS, CHANNEL_NAME_PATTERN),
+    (LINKEDID_CHARS, LINKEDID_PATTERN),
+    (NUMBER_DIGITS, NUMBER_PATTERN),          # one character: a `+` alone is no number
+    (OUTBOX_ID_CHARS, "^[-A-Za-z0-9_.]$"),    # every character OUTBOX_ID_PATTERN holds
+])
+def test_each_filter_set_keeps_the_characters_of_its_patterns_class(chars: str, pattern: str) -> None:
+    """A FILTER() set and the pattern it stands for in the dialplan accept the
+    same single characters, of all 255 a channel variable can hold."""
+    assert filter_set(chars) == {chr(c) for c in range(1, 256) if re.fullmatch(pattern, chr(c))}
+
+
+@pytest.mark.parametrize(("allowed", "kept"), [
+    ("0-9", set("0123456789")),
+    ("-.", {"-", "."}),                 # `-` first: itself
+    ("--.", {"-", "."}),                # `-` to `.`: a range
+    ("a-c+", {"a", "b", "c", "+"}),
+    ("*#", {"*", "#"}),
+])
+def test_filter_set_reads_ranges_as_asterisk_does(allowed: str, kept: set[str]) -> None:
+    assert filter_set(allowed) == kept
+
+
+@pytest.mark.parametrize("allowed", ["", "a,b", "a)", "${X}", "a b", 'a"', "a-", "z-a", "[a]"])
+def test_a_filter_set_that_would_split_expand_or_wrap_is_refused(allowed: str) -> None:
+    with pytest.raises(ValueError):
+        filter_set(allowed)
+
+
+def test_the_guard_compiles_a_regular_expression_only_for_the_seat_pattern() -> None:
+    """REGEX() compiles its pattern on every call: a character class is a
+    FILTER() and LEN() test, and `;` in a set is escaped for the config file."""
+    assert guard_expression().count("REGEX(") == 2  # this leg is a seat's; its peer is not
+    assert phone_guard_expression().count("REGEX(") == 1
+    assert only(CHANNEL_NAME_CHARS, "V") == ("${FIELDQTY(V,\\x29)} = 1 & "
+                                            "${LEN(${FILTER(-./0-9:\\;@A-Z_a-z+,${V})})} = ${LEN(${V})}")
 
 
 def test_when_dialplan_writes_the_outbox_record_then_python_reads_the_same_handoff() -> None:
