@@ -277,6 +277,31 @@ async def test_when_no_110_seat_is_ready_then_citizen_back_with_seat_and_order_s
             await pbx.action(Action="QueuePause", Interface=iface, Queue="hotline-110-linkage", Paused="false")
 
 
+async def test_when_the_partner_queue_turns_citizens_away_at_once_then_every_press_ends_as_one_returned_order(
+        pbx: Pbx, orders: Orders) -> None:
+    """JOINEMPTY brings the citizen back within a millisecond of the move,
+    while the key's seat leg writes the order's outbox record and state: the
+    return path waits for them before it wakes that leg (waking it first cut
+    its writes short now and then, and the order was never recorded)."""
+    ifaces = [f"Local/{s}@hotline-seat-phones/n" for s in sorted(SEATS_110)]
+    for iface in ifaces:
+        await pbx.action(Action="QueuePause", Interface=iface, Queue="hotline-110-linkage", Paused="true")
+    try:
+        for n in range(6):
+            number = f"1390013{n:04d}"
+            call, first = await _answered_call(pbx, "12345", number)
+            await pbx.press_key(first["Seat"], "*1")
+            back = await pbx.seat_answered(number)
+            assert back["Seat"] == first["Seat"]
+            order = await orders.one(call.handset_id, "returned")
+            assert (order.citizen_number, order.outcome_reason) == (number, "no_seat_logged_in")
+            await pbx.hang_up(call.handset_id)
+            await pbx.assert_nothing_left()
+    finally:
+        for iface in ifaces:
+            await pbx.action(Action="QueuePause", Interface=iface, Queue="hotline-110-linkage", Paused="false")
+
+
 async def test_when_centre_releases_at_once_then_seat_is_free_before_target_answers(
         pbx: Pbx, orders: Orders) -> None:
     # as `HOTLINE_RELEASE_MODES=12345:immediate` renders it, for the key's dialplan path and the route
