@@ -84,6 +84,8 @@ from core.threeway import ASTDB_FAMILY as THREEWAY_FAMILY
 
 log = logging.getLogger(__name__)
 
+# how long a wake-up of a seat on hold waits for the key's writes (`_wake_when_written`): 0.5 s at most
+WAKE_WAIT_ROUNDS, WAKE_WAIT_S = 50, 0.01
 # a handoff id as a channel variable may carry it (the key's or the AGI path's)
 _ANY_HANDOFF_ID = re.compile(r"^[A-Za-z0-9._\-]{1,36}$")
 
@@ -390,11 +392,24 @@ class HandoffJournal:
         once, by AMI.  Not by a pre-bridge gosub on the answering leg: the
         citizen would wait in autoservice for it.  With Python away the hold's
         own safety loop frees the seat within a second."""
-        held = channel_variables(event).get(HOLD_CHANNEL, "")
+        variables = channel_variables(event)
+        held = variables.get(HOLD_CHANNEL, "")
         if is_channel_name(held):
-            self._tasks.spawn(self._ami.send({"Action": "Redirect", "Channel": held, "Context": HOLD_CONTEXT,
-                                              "Exten": "released", "Priority": "1"}),
-                              "seat on hold woken")
+            self._tasks.spawn(self._wake_when_written(held, variables.get(HANDOFF_ID, "")), "seat on hold woken")
+
+    async def _wake_when_written(self, held: str, handoff_id: str) -> None:
+        """The key's seat leg writes the order's outbox record and the state
+        right after the move (core/fast_path.py AFTER_MOVE); woken before
+        that, its writes would be cut short and the order never recorded — so
+        a seat that answers within that instant waits for the state (its
+        HotlineHandoffCreated event, raised after them, says so at once)."""
+        if is_outbox_id(handoff_id) and handoff_id not in self._delivered:
+            for _ in range(WAKE_WAIT_ROUNDS):
+                if await self.astdb.get(ASTDB_FAMILY, handoff_id) is not None or handoff_id in self._delivered:
+                    break
+                await asyncio.sleep(WAKE_WAIT_S)
+        await self._ami.send({"Action": "Redirect", "Channel": held, "Context": HOLD_CONTEXT,
+                              "Exten": "released", "Priority": "1"})
 
     def _on_attended_transfer(self, event: dict[str, Any]) -> None:
         transfer = attended_transfer(event)

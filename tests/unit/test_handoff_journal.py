@@ -5,10 +5,11 @@ and test_handoff_paths.py; here: which events it acts on, and that nothing
 it reads from an event reaches AstDB unchecked."""
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from app.handoff.journal import HandoffJournal
-from core.handoff import OUTBOX_FAMILY, OutboxRecord
+from core.handoff import ASTDB_FAMILY, OUTBOX_FAMILY, OutboxRecord
 
 ID = "1764077500.123"
 RECORD = ("v1|1764077501.123456|Local/1001@hotline-seat-phones-0000002a;1|"
@@ -18,6 +19,7 @@ RECORD = ("v1|1764077501.123456|Local/1001@hotline-seat-phones-0000002a;1|"
 class Ami:
     def __init__(self) -> None:
         self.handlers: dict[str, list[Any]] = {}
+        self.sent: list[dict[str, str]] = []
 
     def on_event(self, name: str, handler: Any) -> None:
         self.handlers.setdefault(name, []).append(handler)
@@ -32,6 +34,10 @@ class Ami:
     def fire(self, event: dict[str, Any]) -> None:
         for handler in self.handlers.get(event["Event"], []):
             handler(event)
+
+    async def send(self, action: dict[str, str]) -> dict[str, str]:
+        self.sent.append(action)
+        return {"Response": "Success"}
 
 
 class AstDb:
@@ -108,3 +114,19 @@ async def test_when_the_event_carries_no_record_then_the_outbox_record_is_read()
     assert service.recorded == [ID] and (OUTBOX_FAMILY, ID) not in astdb.data
     await journal.stop()
     assert ami.handlers == {"UserEvent": [], "AgentConnect": [], "AttendedTransfer": []}
+
+
+async def test_when_the_target_answers_before_the_key_wrote_the_state_then_the_seat_on_hold_is_woken_after_it() -> None:
+    """The key's seat leg writes the record and the state right after the
+    move; woken before, its writes would be cut short (no order)."""
+    ami, astdb, service = Ami(), AstDb(), Service()
+    journal = HandoffJournal(ami, service, astdb=astdb)  # type: ignore[arg-type]
+    held = "Local/1001@hotline-seat-phones-0000002a;1"
+    ami.fire(_agent_connect("hotline-110-linkage", ID)
+             | {"ChanVariable": [f"HOTLINE_HOLD_CHANNEL={held}", f"HOTLINE_HANDOFF_ID={ID}"]})
+    await asyncio.sleep(0.05)
+    assert ami.sent == []                                   # no state yet: not woken
+    astdb.data[(ASTDB_FAMILY, ID)] = "pending"              # the seat leg's write
+    await journal.drain()
+    assert ami.sent == [{"Action": "Redirect", "Channel": held, "Context": "hotline-handoff-hold",
+                         "Exten": "released", "Priority": "1"}]
