@@ -199,13 +199,17 @@ def call_id_check(name: str) -> str:
     return f"{only(LINKEDID_CHARS, name)} & ${{LEN({var(name)})}} <= {LINKEDID_MAX}"
 
 
+def channel_name_check(name: str) -> str:
+    """CHANNEL_NAME_PATTERN on `name` (one channel name), without REGEX()."""
+    return only(CHANNEL_NAME_CHARS, name)
+
 
 # The checks above by name, each a function of the variable it reads: the
 # test rig renders each on one value (hotline-rig-checks), and
 # tests/asterisk/test_dialplan_checks.py compares what Asterisk answers with
 # the pattern the check stands for, on values made to trip them.
 CHECKS: dict[str, Callable[[str], str]] = {
-    "channel_name": lambda name: only(CHANNEL_NAME_CHARS, name),
+    "channel_name": channel_name_check,
     "linkedid": call_id_check,
     "number": number_check,
     "outbox_id": outbox_id_check,
@@ -293,7 +297,7 @@ GUARD: tuple[GuardPart, ...] = (
               known_seat(var(cv.SEAT)),
               lambda p, c, r: seat_by_extension(c, p.seat) is not None),
     GuardPart("one_peer", "it has one peer (one channel name: a bigger bridge has several)",
-              only(CHANNEL_NAME_CHARS, PEER_NAME),
+              channel_name_check(PEER_NAME),
               lambda p, c, r: re.fullmatch(CHANNEL_NAME_PATTERN, p.peer) is not None),  # names: <= 80 chars
     GuardPart("citizen_peer", "that peer is a citizen, not a seat",
               f"!{regex(SEAT_CHANNEL_PATTERN, PEER)}",
@@ -522,7 +526,7 @@ PHONE_GUARD: tuple[tuple[str, str], ...] = (
     ("the number dialled is the partner of the citizen's centre (core.handoff.partner_centre, rendered)",
      f'"{per_centre(cv.HANDOFF_PARTNER_PREFIX)}" = "{DIALLED}"'),
     ("the citizen's channel name is safe in the record (CHANNEL_NAME_PATTERN)",
-     only(CHANNEL_NAME_CHARS, CITIZEN_CHANNEL_NAME)),
+     channel_name_check(CITIZEN_CHANNEL_NAME)),
     ("the call's id (linkedid) is a safe AstDB key and fits the order",
      call_id_check(LINKEDID_NAME)),
     ("the handoff's id is a safe AstDB key and fits the order",
