@@ -86,6 +86,11 @@ HOLD_ID = "HOTLINE_HOLD_ID"
 # for its handoff (成功转), which the answer, the return or the hangup wakes
 # (ChannelRedirect; dialplan/hotline-handoff.conf.j2 hotline-handoff-hold).
 HOLD_CHANNEL = "HOTLINE_HOLD_CHANNEL"
+# On a seat's leg: the facts of the leg and its peer that the handoff
+# journal found to pass the key's guard when a queue's seat answered,
+# URI-encoded (core/fast_path.py CHECKED_FACTS): the key's first step tests
+# those parts of its guard as one comparison.
+KEY_CHECKED = "HOTLINE_KEY_CHECKED"
 # Three-way call (core/threeway.py).  Set on each party's channel by the
 # service before it moves: the call's id (the order id), the party's role
 # (citizen / initiator / invited), the conference; on the initiator, the

@@ -53,7 +53,8 @@ from ami_bridge.manager import AmiError
 from ami_bridge.translate import attended_transfer, channel_variables, dest_channel_variables
 from core import log_context
 from core.centres import Centre
-from core.channel_vars import HANDOFF_ID, HANDOFF_RECORDED, HOLD_CHANNEL
+from core.channel_vars import CITIZEN, HANDOFF_ID, HANDOFF_RECORDED, HOLD_CHANNEL, KEY_CHECKED
+from core.fast_path import answered_leg, checked_marker
 from core.handoff import (
     ASTDB_FAMILY,
     CALL_GUARD_FAMILY,
@@ -382,9 +383,32 @@ class HandoffJournal:
                               "handoff created")
 
     def _on_agent_connect(self, event: dict[str, Any]) -> None:
+        self._mark_checked(event)
         if str(event.get("Queue", "")).endswith("-linkage"):
             self._wake_held_seat(event)
             self._tasks.spawn(self._accepted(event), "handoff accepted")
+
+    def _mark_checked(self, event: dict[str, Any]) -> None:
+        """A queue's seat answered: the parts of the handoff key's guard that
+        read only the facts of the seat's leg and the citizen's channel
+        (core/fast_path.py CHECKED_PARTS) are checked here, once, and when all
+        hold those facts are set on the leg (KEY_CHECKED): a press of the key
+        then tests them as one comparison instead of running them on the
+        citizen's way.  Nothing is set when one fails (the key's whole guard
+        decides, as it would anyway), nor when this Setvar fails."""
+        press = answered_leg(
+            seat_channel=str(event.get("DestChannel") or ""), peer=str(event.get("Channel") or ""),
+            citizen_number=dest_channel_variables(event).get(CITIZEN, ""),
+            linkedid=str(event.get("DestLinkedid") or ""), uniqueid=str(event.get("DestUniqueid") or ""))
+        marker = checked_marker(press, self.centres)
+        if marker is not None:
+            self._tasks.spawn(self._set_checked(press.seat_channel, marker), "key's facts checked")
+
+    async def _set_checked(self, seat_leg: str, marker: str) -> None:
+        try:
+            await self._ami.send({"Action": "Setvar", "Channel": seat_leg, "Variable": KEY_CHECKED, "Value": marker})
+        except AmiError as exc:  # the leg is gone, or the link: its key runs the whole guard
+            log.debug("%s: key's checked facts not set (%s)", seat_leg, exc)
 
     def _wake_held_seat(self, event: dict[str, Any]) -> None:
         """成功转: the seat waiting on hold for this answer (the citizen's

@@ -30,6 +30,7 @@ from core.contexts import KNOWN_SEATS
 from core.fast_path import (
     AFTER_MOVE,
     BEFORE_MOVE,
+    CHECKED_PARTS,
     CHECKS,
     GUARD,
     MOVE_TO,
@@ -38,6 +39,7 @@ from core.fast_path import (
     PHONE_WRITES,
     REMOTE_HEADER,
     after_move_mset,
+    checked_expression,
     guard_expression,
     number_check,
     partner_of,
@@ -122,6 +124,8 @@ def _handoff_context(settings: Settings) -> dict:
     return {
         "handoff_guard": GUARD,
         "handoff_guard_expression": guard_expression(),
+        "handoff_checked_expression": checked_expression(),
+        "handoff_checked_parts": CHECKED_PARTS,
         "handoff_writes": BEFORE_MOVE,
         "handoff_writes_mset": writes_mset(),
         "handoff_move_to": MOVE_TO,

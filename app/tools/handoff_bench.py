@@ -89,6 +89,7 @@ from app.tools.agi_bench import percentile
 from app.tools.ports import free_port as _free_port
 from app.web.errors import NotFound
 from core.centres import parse_centres
+from core.channel_vars import KEY_CHECKED
 from core.feature_keys import BUILTIN_FEATURE_KEYS
 from core.settings import Settings, TrunkSettings
 from core.trunks import Trunk
@@ -267,6 +268,7 @@ async def run_handoff_bench(settings: Settings, count: int = 200, background_cal
     results: dict[str, dict[str, list[float]]] = {m: {} for m in ("hotline", "blind")}
     failures: dict[str, int] = {"hotline": 0, "blind": 0}
     handoff_ids: list[str] = []
+    checked: list[bool] = []  # per key press: the journal had set the leg's checked facts before it
     started = time.monotonic()
     try:
         await ami.wait_connected(timeout=20)
@@ -278,7 +280,8 @@ async def run_handoff_bench(settings: Settings, count: int = 200, background_cal
         for i in range(count * 2):
             mode = "hotline" if i % 2 == 0 else "blind"
             try:
-                intervals, handoff = await _one(ami, watch, mode, f"1390000{i:04d}", digits[mode])
+                intervals, handoff = await _one(ami, watch, mode, f"1390000{i:04d}", digits[mode],
+                                                checked=checked)
             except (TimeoutError, AssertionError, StopIteration):
                 failures[mode] += 1
                 if not background_calls:
@@ -322,11 +325,14 @@ async def run_handoff_bench(settings: Settings, count: int = 200, background_cal
             "lost_orders": lost + failures["hotline"],
             "failed_handoffs": failures,
             "database": "sqlite (state dir)",
-            "transfer_path": ("dialplan: the guard (core/fast_path.py), MSet/Set (AstDB outbox), BlindTransfer; "
-                              "orders by the AMI journal"
+            "transfer_path": ("dialplan: the checked facts or the whole guard (core/fast_path.py), MSet, "
+                              "BlindTransfer, then the AstDB outbox; orders by the AMI journal"
                               if settings.handoff.fast_path
                               else "agi: handoff_key route before the move (HOTLINE_HANDOFF_FAST_PATH=no)"),
             "outbox_records_swept_at_end": swept,
+            # presses whose seat leg carried the facts the journal checked when it answered (the key's
+            # first step compared them; the others ran the whole guard)
+            "presses_with_checked_facts": f"{sum(checked)}/{len(checked)}",
             "double_press_guard": ("AstDB key per call, in dialplan" if settings.handoff.fast_path
                                    else "AstDB key per call, over AGI (two round trips on the key path)"),
             "ami_events": "filtered to " + ", ".join(WATCHED_EVENTS) + " (and the journal's)",
@@ -376,7 +382,8 @@ def _views(values: dict[str, list[float]]) -> dict[str, dict[str, dict[str, floa
 
 
 async def _one(ami: AmiManager, watch: _Watch, mode: str, number: str,
-               digits: str, far: tuple[AmiManager, _FarWatch] | None = None) -> tuple[dict[str, float], str | None]:
+               digits: str, far: tuple[AmiManager, _FarWatch] | None = None, *,
+               checked: list[bool] | None = None) -> tuple[dict[str, float], str | None]:
     call = await simulation.originate_citizen(ami, "12345", number)
     linkedid = call.handset_id
     first = await wait_for(watch.wait(linkedid, "HotlineSeatAnswered"), 15)
@@ -393,6 +400,9 @@ async def _one(ami: AmiManager, watch: _Watch, mode: str, number: str,
         # seats' TRANSFER_CONTEXT (hotline-phone-transfer makes #1 a handoff)
         await ami.send({"Action": "Setvar", "Channel": leg, "Variable": "TRANSFER_CONTEXT",
                         "Value": BLIND_CONTEXT})
+    elif checked is not None:  # seen, not waited for: the seat presses as soon as it is bridged
+        reply = await ami.send({"Action": "Getvar", "Channel": leg, "Variable": KEY_CHECKED})
+        checked.append(isinstance(reply, dict) and bool(reply.get("Value")))
     await _press(ami, phone, digits)
     if far is not None:  # the first seat ringing / answering on the far platform
         ringing = await wait_for(far[1].wait(number, "AgentCalled"), 15)

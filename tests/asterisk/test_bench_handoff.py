@@ -23,6 +23,8 @@ async def test_when_a_few_handoffs_are_timed_then_each_phase_is_reported_and_no_
 
     assert result["failed_handoffs"] == {"hotline": 0, "blind": 0}
     assert result["orders_recorded"] == 2 and result["lost_orders"] == 0, result
+    pressed, seen = (int(n) for n in result["presses_with_checked_facts"].split("/"))
+    assert seen == 2 and 0 <= pressed <= seen  # each key press looked at (set or not yet: both fine)
     for mode in ("hotline_key", "builtin_blindxfer"):
         phases = result[mode]["from_input_complete"]
         assert list(phases) == [f"to_{phase}" for phase in PHASES], phases

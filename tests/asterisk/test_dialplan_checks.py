@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from app.runtime.render import RIG_CHECK_VALUE
-from core.fast_path import CHECKS
+from core.fast_path import CHECKS, encode_facts
 from core.handoff import CHANNEL_NAME_PATTERN, LINKEDID_MAX, OUTBOX_ID_MAX, is_linkedid, is_outbox_id
 from core.safety import NUMBER_PATTERN
 from tests.support.pbx import Pbx
@@ -62,3 +62,16 @@ async def test_each_dialplan_check_holds_for_what_its_pattern_matches(pbx: Pbx) 
     assert not wrong, wrong  # (check, value): what the dialplan said
     for name in CHECKS:  # every check said yes and no
         assert {holds[name] for holds in answers.values()} == {True, False}, name
+
+
+async def test_asterisk_uri_encodes_the_key_s_facts_as_python_does(pbx: Pbx) -> None:
+    """The key's first step compares the facts the journal checked, encoded by
+    Python (core/fast_path.py encode_facts), with Asterisk's URIENCODE() of
+    the facts as they are: the two encodings agree on every value (a value
+    with `)` never reaches URIENCODE() there: the step's one-piece tests)."""
+    values = [value for value in VALUES if ")" not in value and value.strip() == value and value]
+    values += ["PJSIP/1001-0000000a|Local/12345@hotline-inbound-00000029;2|13800138000|1.2|1.3",
+               "".join(chr(c) for c in range(33, 127) if chr(c) not in "()")]
+    for value in values:
+        reply = await pbx.ami.send({"Action": "Getvar", "Variable": f"URIENCODE({value})"})
+        assert isinstance(reply, dict) and reply.get("Value") == encode_facts(value), value

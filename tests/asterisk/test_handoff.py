@@ -26,6 +26,8 @@ from app.orders.services import OrderService
 from app.runtime import db
 from app.runtime.models import Order, utcnow
 from app.runtime.render import write_agi_script
+from core.channel_vars import KEY_CHECKED
+from core.fast_path import answered_leg, checked_marker, encode_facts
 from core.handoff import OUTBOX_FAMILY, HandoffRequest
 from tests.support.desk import seat_desk
 from tests.support.orders import OrderReader
@@ -144,6 +146,52 @@ async def test_when_12345_seat_presses_transfer_then_110_seat_sees_citizen_numbe
 async def test_when_110_seat_presses_transfer_then_12345_seat_sees_citizen_number(
         pbx: Pbx, orders: Orders) -> None:
     await _transfer_by_key(pbx, orders, "110", "12345", SEATS_12345)
+
+
+async def _getvar(pbx: Pbx, channel: str, name: str) -> str:
+    reply = await pbx.action(Action="Getvar", Channel=channel, Variable=name)
+    return str(reply.get("Value") or "")
+
+
+def _key_steps(pbx: Pbx, leg: str) -> list[int]:
+    """The priorities of the handoff key's context the seat's leg ran (AMI
+    Newexten; the internal Gosub's entry reports a priority 0 first)."""
+    return [int(e["Priority"]) for e in pbx.events.find(
+        lambda e: e.get("Event") == "Newexten" and e.get("Channel") == leg
+        and e.get("Context") == "hotline-handoff-key" and e.get("Extension") == "key") if int(e["Priority"]) > 0]
+
+
+@pytest.mark.parametrize("facts", ["checked", "changed"])
+async def test_when_the_seat_answered_then_its_key_compares_the_facts_checked_then_instead_of_the_whole_guard(
+        pbx: Pbx, orders: Orders, facts: str) -> None:
+    """The handoff journal checks, when the seat answers, what the key's guard
+    reads of the seat's leg and the citizen's channel (core/fast_path.py
+    CHECKED_FACTS) and sets it on the leg: the key's first step compares and
+    goes straight to the writes (priority 3).  When the facts on the leg are
+    no longer those (`changed`), the whole guard runs (priority 2) — and
+    either way the citizen is handed over."""
+    call, first = await _answered_call(pbx, "12345")
+    member = await pbx.seat_member_leg(first["Seat"])
+    assert member is not None
+    leg = str(member["Channel"])
+    citizen = await _getvar(pbx, leg, "BRIDGEPEER")
+    marker = checked_marker(answered_leg(leg, citizen, CITIZEN, str(member["Linkedid"]), str(member["Uniqueid"])), ())
+    assert marker is not None and citizen.startswith("Local/12345@hotline-inbound-")
+    await eventually(lambda: _getvar(pbx, leg, KEY_CHECKED), what="the facts checked at the answer")
+    assert await _getvar(pbx, leg, KEY_CHECKED) == marker
+    if facts == "changed":  # as if checked for another peer
+        await pbx.action(Action="Setvar", Channel=leg, Variable=KEY_CHECKED,
+                         Value=marker.replace(encode_facts(citizen), encode_facts(citizen + "0")))
+
+    await pbx.press_key(first["Seat"], "*1")
+
+    answered = await pbx.seat_answered(CITIZEN)
+    assert answered["Seat"] in SEATS_110 and answered["ShownNum"] == CITIZEN
+    order = await orders.one(call.handset_id, "accepted")
+    assert order.source_seat == first["Seat"] and order.channel == citizen
+    assert _key_steps(pbx, leg)[:3] == ([1, 3, 4] if facts == "checked" else [1, 2, 3])  # 3: the writes, 4: the move
+    await pbx.hang_up(call.handset_id)
+    await pbx.assert_nothing_left()
 
 
 async def test_when_agi_mode_is_classic_then_transfer_key_still_hands_the_citizen_over(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,10 +15,17 @@ from app.runtime.render import render
 from app.runtime.secrets import load_or_create
 from core import channel_vars as cv
 from core.fast_path import (
+    CHECKED_FACTS,
+    CHECKED_PARTS,
     GUARD,
     MOVE_TO,
     OUTBOX_SOURCES,
     after_move_mset,
+    answered_leg,
+    checked_expression,
+    checked_marker,
+    encode_facts,
+    facts_checked,
     filter_set,
     guard_expression,
     only,
@@ -56,7 +64,10 @@ def _line(handoff_conf: str, start: str) -> str:
 
 
 def test_the_guard_is_its_named_parts_in_order_in_one_step(handoff_conf: str) -> None:
-    assert _line(handoff_conf, "exten => key,1") == f"exten => key,1(guard),GotoIf($[{guard_expression()}]?:python)"
+    # first the checked facts in place of the parts that read them (a match goes straight to the writes),
+    # then the whole guard
+    assert _line(handoff_conf, "exten => key,1") == f"exten => key,1(checked),GotoIf($[{checked_expression()}]?fast)"
+    assert _line(handoff_conf, " same => n(guard),") == f" same => n(guard),GotoIf($[{guard_expression()}]?:python)"
     assert guard_expression() == " & ".join(part.expression for part in GUARD)
     comments = handoff_conf.split("; The guard, its parts in order:\n", 1)[1].split("\n\n", 1)[0]
     named = [line.split()[1] for line in comments.splitlines()]
@@ -239,3 +250,77 @@ def test_when_the_phone_s_transfer_writes_the_outbox_record_then_python_reads_th
     values = {PHONE_OUTBOX_SOURCES[name]: str(getattr(record, name)) for name in OUTBOX_FIELDS}
     value = "|".join(values.get(item, item) for item in outbox.value.split("|"))
     assert parse_outbox(record.handoff_id, value) == record
+
+
+# ------------------------------------------------------------------ the leg's checked facts
+
+def test_checked_parts_read_only_the_checked_facts() -> None:
+    from dataclasses import fields, replace
+
+    from core.fast_path import KeyPress
+    from tests.support.handoff_cases import CASES, key_press, rig_centres, rig_remote
+
+    facts = {field for _, field in CHECKED_FACTS}
+    others = {f.name for f in fields(KeyPress)} - facts
+    changed: dict[str, Any] = {"seat": "0", "centre": "nowhere", "partner_logged_in": 0, "call_guard": "x",
+                               "fast": False}
+    assert set(changed) == others  # every field outside the facts is changed below
+    for case in CASES:
+        centres, remote = rig_centres(case), rig_remote(case)
+        press = key_press(case, centres)
+        for part in GUARD:
+            if part.label in CHECKED_PARTS:  # its answer is the facts' alone
+                assert part.holds(press, centres, remote) == part.holds(replace(press, **changed), centres, remote)
+
+
+def test_checked_parts_read_in_the_dialplan_only_what_the_facts_name() -> None:
+    names = {name for name, _ in CHECKED_FACTS}
+    for part in GUARD:
+        if part.label in CHECKED_PARTS:
+            read = set(re.findall(r"\$\{([A-Z_]+(?:\([a-z]+\))?)[}:]", part.expression)) \
+                | set(re.findall(r"(?:FIELDQTY|CUT)\(([A-Z_]+(?:\([a-z]+\))?),", part.expression))
+            assert read and read <= names, (part.label, read - names)
+
+
+def test_when_every_checked_part_holds_then_the_marker_is_the_facts_uri_encoded() -> None:
+    press = answered_leg("Local/1001@hotline-seat-phones-0000000a;1", "PJSIP/citizen-00000001",
+                         "+8613800138000", "1764077500.12", "1764077500.13")
+    assert checked_marker(press, ()) == (
+        "Local%2F1001%40hotline-seat-phones-0000000a%3B1%7CPJSIP%2Fcitizen-00000001%7C%2B8613800138000"
+        "%7C1764077500.12%7C1764077500.13")
+
+
+@pytest.mark.parametrize("fact, value", [
+    ("seat_channel", "PJSIP/citizen-00000001"),       # not a seat's leg
+    ("peer", "PJSIP/1002-0000000b"),                  # a seat, not a citizen
+    ("peer", "PJSIP/a-1,PJSIP/b-2"),                  # a bigger bridge
+    ("citizen_number", ""),                           # withheld
+    ("linkedid", "a b"),
+    ("uniqueid", "1764077500"),
+])
+def test_when_a_checked_part_fails_then_there_is_no_marker(fact: str, value: str) -> None:
+    from dataclasses import replace
+
+    press = answered_leg("PJSIP/1001-0000000a", "PJSIP/citizen-00000001", "13800138000",
+                         "1764077500.12", "1764077500.13")
+    assert checked_marker(press, ()) is not None
+    changed: dict[str, Any] = {fact: value}
+    assert checked_marker(replace(press, **changed), ()) is None
+
+
+def test_encoded_facts_hold_nothing_an_asterisk_expression_would_read() -> None:
+    every_byte = "".join(chr(c) for c in range(1, 128))
+    encoded = encode_facts(every_byte)
+    assert not set(encoded) & set('" $[]{},\\;|:&=<>')
+    assert set(encoded) <= set("%0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_.!~*'()")
+
+
+def test_the_key_s_first_step_is_the_guard_with_the_checked_facts_in_place_of_their_parts() -> None:
+    live = [part.expression for part in GUARD if part.label not in CHECKED_PARTS]
+    assert checked_expression() == " & ".join([*live, facts_checked()])
+    for part in GUARD:
+        if part.label in CHECKED_PARTS:
+            assert part.expression not in checked_expression()
+    assert f"${{FIELDQTY({cv.KEY_CHECKED},\\x22)}} = 1" in facts_checked()  # the marker holds no quote
+    for name, _ in CHECKED_FACTS:  # each fact one piece: URIENCODE() reads the whole join
+        assert f"${{FIELDQTY({name},\\x29)}} = 1" in facts_checked()

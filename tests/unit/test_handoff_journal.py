@@ -130,3 +130,39 @@ async def test_when_the_target_answers_before_the_key_wrote_the_state_then_the_s
     await journal.drain()
     assert ami.sent == [{"Action": "Redirect", "Channel": held, "Context": "hotline-handoff-hold",
                          "Exten": "released", "Priority": "1"}]
+
+
+def _answered(**fields: Any) -> dict[str, Any]:
+    """A seat of the 12345 queue answered a citizen (what the key's guard reads of them)."""
+    return {"Event": "AgentConnect", "Queue": "hotline-12345", "Channel": "Local/12345@hotline-inbound-00000029;2",
+            "DestChannel": "Local/1001@hotline-seat-phones-0000002a;1", "DestLinkedid": "1764077500.40",
+            "DestUniqueid": "1764077500.41",
+            "DestChanVariable": ["HOTLINE_CENTRE=12345", "HOTLINE_CITIZEN=13800138000"]} | fields
+
+
+async def test_when_a_seat_answers_then_the_facts_its_key_reads_are_checked_and_set_on_its_leg() -> None:
+    from core.fast_path import answered_leg, checked_marker
+
+    ami, astdb, service = Ami(), AstDb(), Service()
+    journal = HandoffJournal(ami, service, astdb=astdb)  # type: ignore[arg-type]
+    ami.fire(_answered())
+    await journal.drain()
+    leg = "Local/1001@hotline-seat-phones-0000002a;1"
+    marker = checked_marker(answered_leg(leg, "Local/12345@hotline-inbound-00000029;2", "13800138000",
+                                         "1764077500.40", "1764077500.41"), ())
+    assert marker == ("Local%2F1001%40hotline-seat-phones-0000002a%3B1%7CLocal%2F12345%40hotline-inbound-00000029"
+                      "%3B2%7C13800138000%7C1764077500.40%7C1764077500.41")
+    assert ami.sent == [{"Action": "Setvar", "Channel": leg, "Variable": "HOTLINE_KEY_CHECKED", "Value": marker}]
+    assert service.answered_by == []                        # not a linkage queue: no handoff to accept
+
+
+async def test_when_a_fact_of_the_answer_fails_the_key_s_guard_then_nothing_is_set() -> None:
+    ami, astdb, service = Ami(), AstDb(), Service()
+    journal = HandoffJournal(ami, service, astdb=astdb)  # type: ignore[arg-type]
+    for bad in ({"DestChannel": "Local/1001@hotline-seat-phones-0000002a;1\r\nAction: Hangup"},
+                {"Channel": "PJSIP/1002-0000000b"},           # a seat answered a seat
+                {"DestChanVariable": ["HOTLINE_CITIZEN="]},   # withheld: Python decides
+                {"DestUniqueid": ""}, {"DestLinkedid": "a b"}):
+        ami.fire(_answered(**bad))
+    await journal.drain()
+    assert ami.sent == []

@@ -318,7 +318,7 @@ def test_when_dialplan_is_rendered_then_key_path_has_partner_globals_and_seat_ta
     # (only the phone's own transfer reads a name: the seat leg's, BLINDTRANSFER, all it has of it)
     handoff_conf = rendered_dialplan(s)["hotline-handoff.conf"]
     phone_transfer = handoff_conf.split("[hotline-phone-transfer]", 1)[1].split("\n[", 1)[0]
-    guard = next(line for line in handoff_conf.splitlines() if line.startswith("exten => key,1(guard),"))
+    guard = next(line for line in handoff_conf.splitlines() if line.startswith(" same => n(guard),"))
     assert "CUT(" not in handoff_conf.replace(phone_transfer, "").replace(guard, "")  # (the key's: its own id)
 
 
