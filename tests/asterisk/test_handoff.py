@@ -148,11 +148,6 @@ async def test_when_110_seat_presses_transfer_then_12345_seat_sees_citizen_numbe
     await _transfer_by_key(pbx, orders, "110", "12345", SEATS_12345)
 
 
-async def _getvar(pbx: Pbx, channel: str, name: str) -> str:
-    reply = await pbx.action(Action="Getvar", Channel=channel, Variable=name)
-    return str(reply.get("Value") or "")
-
-
 def _key_steps(pbx: Pbx, leg: str) -> list[int]:
     """The priorities of the handoff key's context the seat's leg ran (AMI
     Newexten; the internal Gosub's entry reports a priority 0 first)."""
@@ -174,11 +169,11 @@ async def test_when_the_seat_answered_then_its_key_compares_the_facts_checked_th
     member = await pbx.seat_member_leg(first["Seat"])
     assert member is not None
     leg = str(member["Channel"])
-    citizen = await _getvar(pbx, leg, "BRIDGEPEER")
+    citizen = await pbx.getvar(leg, "BRIDGEPEER")
     marker = checked_marker(answered_leg(leg, citizen, CITIZEN, str(member["Linkedid"]), str(member["Uniqueid"])), ())
     assert marker is not None and citizen.startswith("Local/12345@hotline-inbound-")
-    await eventually(lambda: _getvar(pbx, leg, KEY_CHECKED), what="the facts checked at the answer")
-    assert await _getvar(pbx, leg, KEY_CHECKED) == marker
+    await eventually(lambda: pbx.getvar(leg, KEY_CHECKED), what="the facts checked at the answer")
+    assert await pbx.getvar(leg, KEY_CHECKED) == marker
     if facts == "changed":  # as if checked for another peer
         await pbx.action(Action="Setvar", Channel=leg, Variable=KEY_CHECKED,
                          Value=marker.replace(encode_facts(citizen), encode_facts(citizen + "0")))

@@ -98,13 +98,8 @@ async def _pbx_leg(pbx: Pbx, seat: str) -> dict[str, Any]:
     return await eventually(leg, timeout=10, what=f"seat {seat}'s leg on the PBX")
 
 
-async def _var(pbx: Pbx, channel: str, name: str) -> str:
-    reply = await pbx.ami.send({"Action": "Getvar", "Channel": channel, "Variable": name})
-    return str(reply.get("Value") or "")  # type: ignore[union-attr]
-
-
 async def _connected_to(pbx: Pbx, channel: str, number: str) -> bool:
-    shown = await _var(pbx, channel, "CONNECTEDLINE(num)")
+    shown = await pbx.getvar(channel, "CONNECTEDLINE(num)")
     assert shown == number, f"{channel} connected to {shown!r}"
     return True
 
@@ -138,7 +133,7 @@ async def _accepted_by_2001(pbx: Pbx, orders: OrderReader, call: CitizenCall, re
     # transfer's: a Setvar after the write)
 
     async def carries_id() -> bool:
-        return await _var(pbx, leg["Channel"], "HOTLINE_HANDOFF_ID") == order.id
+        return await pbx.getvar(leg["Channel"], "HOTLINE_HANDOFF_ID") == order.id
     await eventually(carries_id, timeout=5, what="the 110 seat's leg carrying the handoff id")
     return leg
 
@@ -305,7 +300,7 @@ async def test_when_seat_phone_merges_its_two_calls_itself_then_pbx_sees_two_cal
     await eventually(two_calls, timeout=10, what="the PBX bridging the seat's two calls")
     assert consulted["ShownNum"] == "1001"  # the 110 seat sees the 12345 seat, not the citizen
     leg = await _pbx_leg(sip_pbx, "2001")
-    assert await _var(sip_pbx, leg["Channel"], "HOTLINE_HANDOFF_ID") == ""
+    assert await sip_pbx.getvar(leg["Channel"], "HOTLINE_HANDOFF_ID") == ""
     assert await orders.of_call(call.handset_id) == []
     # the citizen hangs up, then the seat leaves the call it still has with 110
     await _hang_up(sip_pbx, call.handset_id)

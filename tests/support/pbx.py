@@ -280,6 +280,11 @@ class Pbx:
     async def channels(self) -> list[dict[str, Any]]:
         return await simulation.channels(self.ami)
 
+    async def getvar(self, channel: str, name: str) -> str:
+        """A variable (or function) of a channel, "" when unset or gone."""
+        reply = await self.ami.send({"Action": "Getvar", "Channel": channel, "Variable": name})
+        return str(reply.get("Value") or "") if isinstance(reply, dict) else ""
+
     async def conferences(self) -> list[dict[str, Any]]:
         reply = await self.ami.send({"Action": "ConfbridgeListRooms"})
         msgs = reply if isinstance(reply, list) else [reply]
