@@ -21,13 +21,15 @@ place that says what the common case is:
   handoff journal sets them on the leg: `checked_marker`); the key's first
   step (`checked_expression`) compares them instead of running those parts,
   and the whole guard runs only when they differ.
-* `BEFORE_MOVE`: what the fast path sets before the citizen moves (channel
-  variables, the outbox record among them); `AFTER_MOVE`: what it writes
-  to AstDB right after (the outbox record, the state, the call guard).
+* `BEFORE_MOVE`: what the fast path sets before the citizen moves (the
+  citizen's channel, and the two variables the citizen carries);
+  `AFTER_MOVE`: what it sets on the seat leg right after (the outbox record
+  among them); `TO_ASTDB`: what it then writes to AstDB (the outbox record,
+  the state, the call guard).
 
 app/runtime/render.py renders the guard as one GotoIf (`guard_expression`)
-and the writes before and after the move as one MSet each (`writes_mset`,
-`after_move_mset`), each part and write named in a comment above: every
+and each group of writes as one MSet (`writes_mset`, `after_move_mset`,
+`astdb_mset`), each part and write named in a comment above: every
 dialplan step is time on the citizen's way to the target (about 0.25 ms
 each on the 2-core test machine; one step per part made the transfer
 benchmark's ratio 1.7 instead of 1.5), so the key takes as few steps as
@@ -430,13 +432,14 @@ def checked_expression() -> str:
 PARTNER = per_centre(cv.HANDOFF_PARTNER_PREFIX)        # the partner centre's id
 RELEASE = per_centre(cv.HANDOFF_RELEASE_PREFIX)        # the centre's release mode
 
-# Each outbox field's source on the seat's leg at the key press.  (The writes
-# are one MSet, which expands every value before it sets any: no source may
-# read a variable the same MSet sets.)
+# Each outbox field's source on the seat's leg right after the move (the
+# citizen's channel as BEFORE_MOVE set it: the bridge is empty by then).
+# (The record is set by one MSet, which expands every value before it sets
+# any: no source may read a variable the same MSet sets.)
 OUTBOX_SOURCES: dict[str, str] = {
     "pressed_at": KEY_PRESS_TIME,
     "seat_channel": SEAT_LEG_NAME,
-    "citizen_channel": PEER,
+    "citizen_channel": var(cv.HANDOFF_PEER),
     "citizen_number": var(cv.CITIZEN),
     "source_centre": var(cv.CENTRE),
     "source_seat": var(cv.SEAT),
@@ -462,16 +465,18 @@ class Write:
 
 # What the fast path sets before the citizen moves, in this order (one MSet:
 # none of the values holds a comma — the guard checked them — and the commas
-# of EXPORT() are inside parentheses): only what cannot wait — the order's
-# outbox record and the citizen's channel as the key saw them (read from
-# the bridge, which the move empties), and the two variables the citizen
-# carries.  Everything else waits for `AFTER_MOVE`: each variable
-# set is an event Asterisk publishes (VarSet) and its AMI thread formats
-# before the move's own, and each AstDB write takes Asterisk's one AstDB
-# mutex, which its commit thread holds through an fsync — on the citizen's
-# path that cost milliseconds on a busy machine (the transfer benchmark
-# with 40 calls in progress: the largest part of the gap to Asterisk's own
-# blind transfer).
+# of EXPORT() are inside parentheses): only what cannot wait — the citizen's
+# channel as the key saw it (read from the bridge, which the move empties),
+# and the two variables the citizen carries.  Everything else waits for
+# `AFTER_MOVE`: each variable set is a message Asterisk publishes (VarSet,
+# and with manager.conf's channelvars a channel snapshot too) that its
+# manager thread formats before the move's own, and each AstDB write takes
+# Asterisk's one AstDB mutex, which its commit thread holds through an
+# fsync — on the citizen's path that cost milliseconds on a busy machine
+# (the transfer benchmark with 40 calls in progress: the largest part of the
+# gap to Asterisk's own blind transfer).  The outbox record too is built
+# right after the move, from the channel set here; its `pressed_at` is
+# that moment, a fraction of a millisecond after the key press.
 #
 # Nothing is less safe for it.  AstDB commits about once a second, so a
 # record written before the move was never on disk before the move either:
@@ -484,9 +489,7 @@ class Write:
 # written next, is settled by the reconciler — its call is gone
 # (core/reconcile.py), as for a state written after that handler read it.
 BEFORE_MOVE: tuple[Write, ...] = (
-    Write(cv.HANDOFF_RECORD, "|".join(outbox_record_items()),
-          "the order's outbox record: core.handoff.OUTBOX_FIELDS, as parse_outbox reads them"),
-    Write(cv.HANDOFF_PEER, PEER, "the citizen's channel (the seat's leg waits on it, 成功转)"),
+    Write(cv.HANDOFF_PEER, PEER, "the citizen's channel (the record's, and the seat leg waits on it, 成功转)"),
     Write(f"EXPORT({PEER},__{cv.HANDOFF_ID})", UNIQUEID,
           "the citizen carries the handoff's id (this seat leg's uniqueid): the legs it rings inherit it"),
     Write(f"EXPORT({PEER},{cv.RETURN_SEAT})", var(cv.SEAT), "and the seat it comes back to if nobody answers"),
@@ -496,19 +499,25 @@ BEFORE_MOVE: tuple[Write, ...] = (
 MOVE_TO = f"to-{PARTNER}"
 
 # Right after the move, on the seat leg, off the citizen's way to the
-# target (its next dialplan step runs while the citizen's channel enters the
-# target queue), in this order: the seat leg's own variables, then AstDB —
-# the record first, so that a hangup handler finding a record but no state
-# yet takes the handoff for pending (hotline-handoff, h).  The values are
-# expanded before any is set (one MSet), so none reads a variable set here.
-# If the move failed (the citizen hung up first), `moved` deletes the state
-# and the call guard again and reports the order lost.  A state written
-# after the citizen's hangup handler read it is a stale key, which the
-# reconciler deletes (core/reconcile.py: the call is gone).
+# target (its next dialplan steps run while the citizen's channel enters the
+# target queue), in this order and in two steps, each one MSet (which
+# expands all its values before it sets any, so none reads a variable the
+# same step sets): first the seat leg's own variables, the outbox record
+# among them; then AstDB — the record first, so that a hangup handler
+# finding a record but no state yet takes the handoff for pending
+# (hotline-handoff, h).  If the move failed (the citizen hung up first),
+# `moved` deletes the state and the call guard again and reports the order
+# lost.  A state written after the citizen's hangup handler read it is a
+# stale key, which the reconciler deletes (core/reconcile.py: the call is
+# gone).
 AFTER_MOVE: tuple[Write, ...] = (
+    Write(cv.HANDOFF_RECORD, "|".join(outbox_record_items()),
+          "the order's outbox record: core.handoff.OUTBOX_FIELDS, as parse_outbox reads them"),
     Write(cv.HANDOFF_ID, UNIQUEID, "the handoff's id: this seat leg's uniqueid (one handoff per leg)"),
     Write(cv.HANDOFF_TARGET, PARTNER, "the partner centre"),
     Write(cv.RELEASE_MODE, RELEASE, "成功转 on_answer or 释放转 immediate, the centre's"),
+)
+TO_ASTDB: tuple[Write, ...] = (
     Write(f"DB({OUTBOX_FAMILY}/{UNIQUEID})", var(cv.HANDOFF_RECORD),
           "the order's outbox record (the sweep records it if the journal does not)"),
     Write(f"DB({ASTDB_FAMILY}/{UNIQUEID})", "pending", "the handoff's state (hold loop, hangup handler)"),
@@ -516,7 +525,7 @@ AFTER_MOVE: tuple[Write, ...] = (
           "the call guard names this leg (a second press, the route or the button sees it)"),
 )
 
-WRITES = BEFORE_MOVE + AFTER_MOVE
+WRITES = BEFORE_MOVE + AFTER_MOVE + TO_ASTDB
 
 
 def guard_expression() -> str:
@@ -535,8 +544,13 @@ def writes_mset() -> str:
 
 
 def after_move_mset() -> str:
-    """The arguments of its MSet after the move."""
+    """The arguments of its first MSet after the move (the seat leg's variables)."""
     return mset(AFTER_MOVE)
+
+
+def astdb_mset() -> str:
+    """The arguments of its second MSet after the move (AstDB)."""
+    return mset(TO_ASTDB)
 
 
 # ------------------------------------------------------------------ to a remote partner

@@ -333,15 +333,17 @@ def is_outbox_id(value: str | None) -> bool:
 class OutboxRecord:
     """A handoff the dialplan decided and carried out (hotline-handoff-key, key).
 
-    Written to AstDB `hotline-handoff-outbox/<id>` before the citizen moved
-    (the order must exist from that moment, so its created_at is the key
-    press, not the time Python saw it) as `OUTBOX_VERSION` then the fields
-    below except the id, in this order (`OUTBOX_FIELDS`), joined by `|`.  The
-    dialplan's record is rendered from the same list (core/fast_path.py).
+    Written to AstDB `hotline-handoff-outbox/<id>` right after the key moved
+    the citizen, or by the phone's transfer as the citizen arrives (the
+    order exists from that moment, so its created_at is that moment, a
+    fraction of a millisecond after the press, not the time Python saw it),
+    as `OUTBOX_VERSION` then the fields below except the id, in this order
+    (`OUTBOX_FIELDS`), joined by `|`.  The dialplan's record is rendered
+    from the same list (core/fast_path.py).
     """
 
     handoff_id: str          # the AstDB key, not a field of the value
-    pressed_at: float        # epoch seconds of the key press
+    pressed_at: float        # epoch seconds (microseconds) of the handoff: the move, just after the press
     seat_channel: str
     citizen_channel: str
     citizen_number: str

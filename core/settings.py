@@ -295,6 +295,14 @@ def _local_nets(raw: str) -> tuple[str, ...]:
 
 
 DEFAULT_DISABLED_EVENTS = ("Newexten", "VarSet")
+# AMI events whose whole Stasis message type can be declined (stasis.conf
+# `[declined_message_types]`) when the event is disabled: nothing else in the
+# modules we load reads that message.  Asterisk's manager thread otherwise
+# formats the event (the channel's whole state, every `ChanVariable`) for
+# each one, and drops it only then; one is published for every variable set
+# on every channel.  (Newexten has no message type of its own: it is made
+# from channel snapshots, which everything reads.)
+DECLINABLE_EVENTS = {"VarSet": "ast_channel_varset_type"}
 _EVENT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 
 
@@ -312,6 +320,12 @@ class AmiSettings:
     # every dialplan step (Newexten) and variable set (VarSet) of every call,
     # and nothing of ours reads them.  Empty: none.
     disabled_events: tuple[str, ...] = DEFAULT_DISABLED_EVENTS
+
+    @property
+    def declined_message_types(self) -> tuple[str, ...]:
+        """The Stasis message types of the disabled events that can go too
+        (`DECLINABLE_EVENTS`): never created, so never formatted."""
+        return tuple(DECLINABLE_EVENTS[name] for name in self.disabled_events if name in DECLINABLE_EVENTS)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> AmiSettings:

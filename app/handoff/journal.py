@@ -1,7 +1,7 @@
 """The handoff key's handoffs, from Asterisk's AstDB into SQL (service layer).
 
 The handoff key's dialplan path (`hotline-handoff-key`, extension `key`) writes
-one record per handoff to AstDB family `hotline-handoff-outbox` before the
+one record per handoff to AstDB family `hotline-handoff-outbox` right after the
 citizen moves (`core.handoff.OutboxRecord`).  A record is deleted only after
 its order is in SQL (`HandoffService.record`, idempotent), so an order is
 never lost: while Python or the database is down the records wait in AstDB,

@@ -15,13 +15,17 @@ from app.runtime.render import render
 from app.runtime.secrets import load_or_create
 from core import channel_vars as cv
 from core.fast_path import (
+    AFTER_MOVE,
+    BEFORE_MOVE,
     CHECKED_FACTS,
     CHECKED_PARTS,
     GUARD,
     MOVE_TO,
     OUTBOX_SOURCES,
+    TO_ASTDB,
     after_move_mset,
     answered_leg,
+    astdb_mset,
     checked_expression,
     checked_marker,
     encode_facts,
@@ -74,6 +78,7 @@ def test_the_guard_is_its_named_parts_in_order_in_one_step(handoff_conf: str) ->
     assert named == [part.label for part in GUARD]  # each part named above the line, in order
     assert _line(handoff_conf, " same => n(fast),") == f" same => n(fast),MSet({writes_mset()})"
     assert _line(handoff_conf, " same => n(after),") == f" same => n(after),MSet({after_move_mset()})"
+    assert _line(handoff_conf, " same => n(astdb),") == f" same => n(astdb),MSet({astdb_mset()})"
     assert _line(handoff_conf, " same => n(python),")  # where a failing part leads
 
 
@@ -146,15 +151,32 @@ def test_when_dialplan_writes_the_outbox_record_then_python_reads_the_same_hando
 
 
 def test_the_rendered_record_is_the_field_list_in_order(handoff_conf: str) -> None:
+    after = _line(handoff_conf, " same => n(after),")
+    assert f"MSet({cv.HANDOFF_RECORD}=" + "|".join(outbox_record_items()) + "," in after
+
+
+def test_before_the_move_the_key_sets_only_the_citizen_s_channel_and_what_the_citizen_carries(
+        handoff_conf: str) -> None:
+    """Each variable set is a message Asterisk publishes on the citizen's way:
+    before BlindTransfer only the peer (read from the bridge the move
+    empties) and the citizen's two variables; the record is built after, from
+    that peer."""
     fast = _line(handoff_conf, " same => n(fast),")
-    assert f"MSet({cv.HANDOFF_RECORD}=" + "|".join(outbox_record_items()) + "," in fast
+    assert [w.target for w in BEFORE_MOVE] == [
+        cv.HANDOFF_PEER, f"EXPORT(${{BRIDGEPEER}},__{cv.HANDOFF_ID})", f"EXPORT(${{BRIDGEPEER}},{cv.RETURN_SEAT})"]
+    assert fast == f" same => n(fast),MSet({writes_mset()})" and cv.HANDOFF_RECORD not in fast
+    assert OUTBOX_SOURCES["citizen_channel"] == f"${{{cv.HANDOFF_PEER}}}"
+    # the record reads the peer set by the step before it, never by its own
+    assert all(f"${{{w.target}}}" not in after_move_mset() for w in AFTER_MOVE)
+    assert all(f"${{{w.target}}}" not in astdb_mset() for w in TO_ASTDB)
 
 
 def test_when_the_key_moves_the_citizen_then_no_astdb_write_is_before_it(handoff_conf: str) -> None:
     """Every AstDB write may wait for Asterisk's commit (an fsync): none on the
     citizen's way.  The record goes first after the move, then the state."""
     assert "DB(" not in _line(handoff_conf, " same => n(fast),")
-    after = _line(handoff_conf, " same => n(after),")
+    assert "DB(" not in _line(handoff_conf, " same => n(after),")
+    after = _line(handoff_conf, " same => n(astdb),")
     record = after.index(f"DB({OUTBOX_FAMILY}/${{CHANNEL(uniqueid)}})=${{{cv.HANDOFF_RECORD}}}")
     assert record < after.index(f"DB({ASTDB_FAMILY}/${{CHANNEL(uniqueid)}})=pending")
     assert _line(handoff_conf, " same => n,BlindTransfer(") == f" same => n,BlindTransfer({MOVE_TO},hotline-handoff)"

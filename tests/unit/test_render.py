@@ -70,6 +70,20 @@ def test_the_events_nothing_reads_are_disabled_in_asterisk_itself(tmp_path: Path
     assert settings_lines == ([line] if line else [])
 
 
+@pytest.mark.parametrize(("env", "declined"), [
+    ({}, ["ast_channel_varset_type"]),
+    ({"HOTLINE_AMI_DISABLED_EVENTS": "Newexten,Cdr"}, []),   # VarSet raised: its message must exist
+    ({"HOTLINE_AMI_DISABLED_EVENTS": ""}, []),
+])
+def test_a_disabled_event_s_message_is_declined_in_stasis_when_nothing_else_reads_it(
+        tmp_path: Path, env: dict[str, str], declined: list[str]) -> None:
+    s = _settings(tmp_path, **env)
+    render(s, load_or_create(s))
+    stasis = (s.paths.run_dir / "etc" / "stasis.conf").read_text().splitlines()
+    assert "[declined_message_types]" in stasis
+    assert [x.split("=", 1)[1].strip() for x in stasis if x.startswith("decline")] == declined
+
+
 def test_modules_conf_loads_only_modules_the_install_script_builds(tmp_path: Path) -> None:
     import re
 
@@ -150,7 +164,7 @@ def test_when_rendered_for_the_rig_then_its_contexts_are_included(tmp_path: Path
 # way); every other line, and every template line, stays short.
 # the key's guard and writes, and the phone's own transfer's (once per centre)
 GENERATED = ("exten => key,1(checked),", " same => n(guard),", " same => n(fast),", " same => n(after),",
-             " same => n(check_")  # the test rig's checks (hotline-rig-checks)
+             " same => n(astdb),", " same => n(check_")  # the test rig's checks (hotline-rig-checks)
 
 
 @pytest.mark.parametrize("mode", ["sip", "simulated"])
@@ -167,10 +181,10 @@ def test_no_dialplan_line_is_longer_than_200_characters_but_the_generated_guard_
     long = [(name, n, len(line)) for name, n, line in rendered + templates
             if len(line) > 200 and not line.startswith(GENERATED)]
     assert not long, f"lines over 200 characters (file, line, length): {long}"
-    # the key: its checked facts, its guard and its writes before and after the move; the phone's transfer:
-    # guard and writes per centre
+    # the key: its checked facts, its guard, its writes before the move and its two after it; the phone's
+    # transfer: guard and writes per centre
     assert sum(line.startswith(GENERATED) for name, _, line in rendered if name != "hotline-test-rig.conf") \
-        == 4 + 2 * 3
+        == 5 + 2 * 3
 
 
 def test_when_behind_nat_then_both_transports_carry_the_external_address_outside_the_local_nets(
