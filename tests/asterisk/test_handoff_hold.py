@@ -64,6 +64,13 @@ async def test_when_the_target_answers_then_the_seat_on_hold_is_woken_and_freed(
     call, seat = await _handed_over(pbx)
     answered = await pbx.seat_answered(CITIZEN)
     assert answered["Centre"] == "110"
+    # the seat on hold is named on the citizen's channel, which the journal reads on the answer, and
+    # on no leg the citizen rings (each inherited variable is one more snapshot before a leg rings)
+    target = await pbx.seat_channel(answered["Seat"])
+    assert target is not None
+    for leg in (target["Channel"], target["Channel"][:-1] + "1"):  # the seat phone's channel and its leg
+        assert await pbx.getvar(leg, "HOTLINE_HOLD_CHANNEL") == "", leg
+        assert await pbx.getvar(leg, "HOTLINE_HANDOFF_ID"), leg  # what the answer is accepted by
     await pbx.events.wait_for(_released(seat), what=f"seat {seat} woken by the answer")
     await eventually(lambda: _seat_gone(pbx, seat), what="transferring seat freed")
     await pbx.hang_up(call.handset_id)
