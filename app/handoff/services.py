@@ -395,7 +395,7 @@ class HandoffService:
         if t0 is not None:
             return (time.monotonic() - t0) * 1000
         pressed_at = self._inserted.get(handoff_id)
-        if pressed_at is not None:  # the order's created_at: the key press
+        if pressed_at is not None:  # the order's created_at: the move, just after the key press
             return max(0.0, self.orders.now().timestamp() - pressed_at) * 1000
         order = await self.orders.get(handoff_id)  # another process started it
         return (self.orders.now() - order.created_at).total_seconds() * 1000
