@@ -468,9 +468,10 @@ class Write:
 # of EXPORT() are inside parentheses): only what cannot wait — the citizen's
 # channel as the key saw it (read from the bridge, which the move empties),
 # and the two variables the citizen carries.  Everything else waits for
-# `AFTER_MOVE`: each variable set is a message Asterisk publishes (VarSet,
-# and with manager.conf's channelvars a channel snapshot too) that its
-# manager thread formats before the move's own, and each AstDB write takes
+# `AFTER_MOVE`: each variable set is a channel snapshot Asterisk publishes
+# (manager.conf names channelvars), and a VarSet message unless stasis.conf
+# declines it, which its one manager thread handles before the move's own
+# event (an AMI event is stamped then), and each AstDB write takes
 # Asterisk's one AstDB mutex, which its commit thread holds through an
 # fsync — on the citizen's path that cost milliseconds on a busy machine
 # (the transfer benchmark with 40 calls in progress: the largest part of the
