@@ -28,8 +28,8 @@ place that says what the common case is:
   the state, the call guard).
 
 app/runtime/render.py renders the guard as one GotoIf (`guard_expression`)
-and each group of writes as one MSet (`writes_mset`, `after_move_mset`,
-`astdb_mset`), each part and write named in a comment above: every
+and each group of writes as one MSet (`mset`), each part and write named
+in a comment above: every
 dialplan step is time on the citizen's way to the target (about 0.25 ms
 each on the 2-core test machine; one step per part made the transfer
 benchmark's ratio 1.7 instead of 1.5), so the key takes as few steps as
@@ -526,9 +526,6 @@ TO_ASTDB: tuple[Write, ...] = (
           "the call guard names this leg (a second press, the route or the button sees it)"),
 )
 
-WRITES = BEFORE_MOVE + AFTER_MOVE + TO_ASTDB
-
-
 def guard_expression() -> str:
     """The whole guard as one Asterisk expression: the parts in order, joined by `&`."""
     return " & ".join(part.expression for part in GUARD)
@@ -537,21 +534,6 @@ def guard_expression() -> str:
 def mset(writes: tuple[Write, ...]) -> str:
     """The arguments of one MSet doing `writes`."""
     return ",".join(f"{w.target}={w.value}" for w in writes)
-
-
-def writes_mset() -> str:
-    """The arguments of the fast path's MSet before the move."""
-    return mset(BEFORE_MOVE)
-
-
-def after_move_mset() -> str:
-    """The arguments of its first MSet after the move (the seat leg's variables)."""
-    return mset(AFTER_MOVE)
-
-
-def astdb_mset() -> str:
-    """The arguments of its second MSet after the move (AstDB)."""
-    return mset(TO_ASTDB)
 
 
 # ------------------------------------------------------------------ to a remote partner
@@ -665,7 +647,3 @@ PHONE_WRITES: tuple[Write, ...] = (
 
 def phone_guard_expression() -> str:
     return " & ".join(expression for _, expression in PHONE_GUARD)
-
-
-def phone_writes_mset() -> str:
-    return mset(PHONE_WRITES)

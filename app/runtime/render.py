@@ -39,17 +39,14 @@ from core.fast_path import (
     PHONE_WRITES,
     REMOTE_HEADER,
     TO_ASTDB,
-    after_move_mset,
-    astdb_mset,
     checked_expression,
     guard_expression,
+    mset,
     number_check,
     partner_of,
     partner_ready_source,
     phone_guard_expression,
-    phone_writes_mset,
     regex,
-    writes_mset,
 )
 from core.handoff import seat_interfaces
 from core.overflow import TRUNK_CALL_GROUP, trunk_state_interface
@@ -129,12 +126,12 @@ def _handoff_context(settings: Settings) -> dict:
         "handoff_checked_expression": checked_expression(),
         "handoff_checked_parts": CHECKED_PARTS,
         "handoff_writes": BEFORE_MOVE,
-        "handoff_writes_mset": writes_mset(),
+        "handoff_writes_mset": mset(BEFORE_MOVE),
         "handoff_move_to": MOVE_TO,
         "handoff_after_move": AFTER_MOVE,
-        "handoff_after_move_mset": after_move_mset(),
+        "handoff_after_move_mset": mset(AFTER_MOVE),
         "handoff_to_astdb": TO_ASTDB,
-        "handoff_astdb_mset": astdb_mset(),
+        "handoff_astdb_mset": mset(TO_ASTDB),
         "return_dial": return_dial,
         "return_device": return_device,
         "seat_patterns": _seat_patterns(settings),
@@ -149,7 +146,7 @@ def _handoff_context(settings: Settings) -> dict:
         "phone_guard": PHONE_GUARD,
         "phone_guard_expression": phone_guard_expression(),
         "phone_writes": PHONE_WRITES,
-        "phone_writes_mset": phone_writes_mset(),
+        "phone_writes_mset": mset(PHONE_WRITES),
     }
 
 

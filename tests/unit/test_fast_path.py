@@ -23,19 +23,17 @@ from core.fast_path import (
     MOVE_TO,
     OUTBOX_SOURCES,
     TO_ASTDB,
-    after_move_mset,
     answered_leg,
-    astdb_mset,
     checked_expression,
     checked_marker,
     encode_facts,
     facts_checked,
     filter_set,
     guard_expression,
+    mset,
     only,
     outbox_record_items,
     phone_guard_expression,
-    writes_mset,
 )
 from core.handoff import (
     ASTDB_FAMILY,
@@ -76,9 +74,9 @@ def test_the_guard_is_its_named_parts_in_order_in_one_step(handoff_conf: str) ->
     comments = handoff_conf.split("; The guard, its parts in order:\n", 1)[1].split("\n\n", 1)[0]
     named = [line.split()[1] for line in comments.splitlines()]
     assert named == [part.label for part in GUARD]  # each part named above the line, in order
-    assert _line(handoff_conf, " same => n(fast),") == f" same => n(fast),MSet({writes_mset()})"
-    assert _line(handoff_conf, " same => n(after),") == f" same => n(after),MSet({after_move_mset()})"
-    assert _line(handoff_conf, " same => n(astdb),") == f" same => n(astdb),MSet({astdb_mset()})"
+    assert _line(handoff_conf, " same => n(fast),") == f" same => n(fast),MSet({mset(BEFORE_MOVE)})"
+    assert _line(handoff_conf, " same => n(after),") == f" same => n(after),MSet({mset(AFTER_MOVE)})"
+    assert _line(handoff_conf, " same => n(astdb),") == f" same => n(astdb),MSet({mset(TO_ASTDB)})"
     assert _line(handoff_conf, " same => n(python),")  # where a failing part leads
 
 
@@ -164,11 +162,11 @@ def test_before_the_move_the_key_sets_only_the_citizen_s_channel_and_what_the_ci
     fast = _line(handoff_conf, " same => n(fast),")
     assert [w.target for w in BEFORE_MOVE] == [
         cv.HANDOFF_PEER, f"EXPORT(${{BRIDGEPEER}},__{cv.HANDOFF_ID})", f"EXPORT(${{BRIDGEPEER}},{cv.RETURN_SEAT})"]
-    assert fast == f" same => n(fast),MSet({writes_mset()})" and cv.HANDOFF_RECORD not in fast
+    assert fast == f" same => n(fast),MSet({mset(BEFORE_MOVE)})" and cv.HANDOFF_RECORD not in fast
     assert OUTBOX_SOURCES["citizen_channel"] == f"${{{cv.HANDOFF_PEER}}}"
     # the record reads the peer set by the step before it, never by its own
-    assert all(f"${{{w.target}}}" not in after_move_mset() for w in AFTER_MOVE)
-    assert all(f"${{{w.target}}}" not in astdb_mset() for w in TO_ASTDB)
+    assert all(f"${{{w.target}}}" not in mset(AFTER_MOVE) for w in AFTER_MOVE)
+    assert all(f"${{{w.target}}}" not in mset(TO_ASTDB) for w in TO_ASTDB)
 
 
 def test_when_the_key_moves_the_citizen_then_no_astdb_write_is_before_it(handoff_conf: str) -> None:
@@ -244,11 +242,7 @@ def test_every_press_the_guard_lets_through_to_a_remote_partner_sends_a_header_t
 # ------------------------------------------------------------------ the phone's own transfer
 
 def test_the_phone_s_transfer_renders_its_guard_and_writes_once_per_centre_number(handoff_conf: str) -> None:
-    from core.fast_path import (
-        PHONE_SEAT_STEPS,
-        phone_guard_expression,
-        phone_writes_mset,
-    )
+    from core.fast_path import PHONE_SEAT_STEPS, PHONE_WRITES, phone_guard_expression
 
     context = handoff_conf.split("[hotline-phone-transfer]\n", 1)[1].split("\n[", 1)[0]
     for centre in ("12345", "110"):
@@ -256,7 +250,7 @@ def test_the_phone_s_transfer_renders_its_guard_and_writes_once_per_centre_numbe
         assert f" same => n,Goto(hotline-handoff,to-{centre},1)" in context  # the key's own path from there
     lines = context.splitlines()
     assert lines.count(f" same => n(guard),GotoIf($[{phone_guard_expression()}]?:plain)") == 2
-    assert lines.count(f" same => n(fast),MSet({phone_writes_mset()})") == 2
+    assert lines.count(f" same => n(fast),MSet({mset(PHONE_WRITES)})") == 2
 
 
 def test_when_the_phone_s_transfer_writes_the_outbox_record_then_python_reads_the_handoff() -> None:
