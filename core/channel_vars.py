@@ -55,6 +55,13 @@ HANDOFF_PEER = "HOTLINE_HANDOFF_PEER"
 HANDOFF_RECORD = "HOTLINE_HANDOFF_RECORD"
 # on_answer (成功转) or immediate (释放转), for the transferring seat's leg.
 RELEASE_MODE = "HOTLINE_RELEASE_MODE"
+# On the key's seat leg once it has written the order's record, state and call
+# guard to AstDB (core/fast_path.py TO_ASTDB): its hangup handler, pushed at
+# the move, writes them when it is not set (the leg hung up first).
+HANDOFF_WRITTEN = "HOTLINE_HANDOFF_WRITTEN"
+# The pause (a global, seconds) between the key's move and its writes: the
+# citizen's way to the target first (core/settings.py HandoffSettings.yield_ms).
+HANDOFF_YIELD = "HOTLINE_HANDOFF_YIELD"
 # Set on the citizen's channel before it is moved into hotline-handoff:
 HANDOFF_QUEUE = "HOTLINE_HANDOFF_QUEUE"      # the target centre's linkage queue, or empty
 HANDOFF_DIAL = "HOTLINE_HANDOFF_DIAL"        # a catalogue destination's route, or empty

@@ -442,6 +442,13 @@ class HandoffSettings:
     # key press asks Python (the key's AGI route) first.
     fast_path: bool = True
     destination_routes: dict[str, str] = field(default_factory=dict)
+    # On the fast path, how long the seat's leg waits after it has moved the
+    # citizen before it writes the order (AstDB, its event) and starts its
+    # ringback: the citizen's own way into the target queue goes first, not
+    # sharing the machine and Asterisk's one manager thread with that
+    # bookkeeping.  A leg that hangs up meanwhile writes the order from its
+    # hangup handler.  0: at once.
+    yield_ms: int = 4
 
     @property
     def keys(self) -> dict[str, str]:
@@ -475,9 +482,12 @@ class HandoffSettings:
         clash = sorted(set(routes) & set(centre_ids))
         if clash:
             raise SettingsError("HOTLINE_DESTINATION_ROUTES", f"{clash[0]} is a centre: it needs no route")
+        yield_raw = read.text("HOTLINE_HANDOFF_YIELD_MS", "4")
+        if not yield_raw.isdigit() or int(yield_raw) > 50:
+            raise SettingsError("HOTLINE_HANDOFF_YIELD_MS", f"{yield_raw!r} must be a whole number from 0 to 50")
         return cls(key=key, to_key=to_key, timeout_s=read.whole("HOTLINE_HANDOFF_TIMEOUT", 30, 600),
                    release_modes=release_modes, fast_path=read.flag("HOTLINE_HANDOFF_FAST_PATH", True),
-                   destination_routes=routes)
+                   destination_routes=routes, yield_ms=int(yield_raw))
 
 
 _THREEWAY_VARIABLES: dict[str, str] = {

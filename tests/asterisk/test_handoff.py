@@ -224,6 +224,9 @@ async def test_when_no_110_seat_answers_within_limit_then_citizen_is_back_with_o
     back = await pbx.seat_answered(CITIZEN, timeout=15)  # limit 3 s in the rig
     assert back["Seat"] == first["Seat"]
     assert back["ShownNum"] == CITIZEN
+    # back in its own centre: the centre it came from, kept as it entered the 110 queue (and read there
+    # before that step replaced it)
+    assert back["Centre"] == "12345"
     order = await orders.one(call.handset_id, "returned")
     _assert_created_fields(order, source="12345", target="110", seat=first["Seat"], call=call)
     assert order.outcome_reason == "no_answer"

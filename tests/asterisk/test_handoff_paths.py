@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from app.handoff.journal import AmiAstDb, sweep
+from core.channel_vars import HANDOFF_YIELD
 from core.handoff import ASTDB_FAMILY, ENDED_FAMILY, OUTBOX_FAMILY, parse_outbox
 from tests.asterisk import test_handoff as spec
 from tests.asterisk.test_handoff import (
@@ -235,6 +236,43 @@ async def test_when_citizen_hangs_up_while_python_is_down_then_order_appears_aba
     assert [(e.kind, e.to_status) for e in await orders.events(order.id)] == [
         ("created", "pending"), ("transition", "abandoned")]
     await _outbox_and_ended_cleared(pbx)
+
+
+async def test_when_the_seat_hangs_up_right_after_its_key_moved_the_citizen_then_its_hangup_handler_writes_the_order(
+        pbx: Pbx, orders: Orders) -> None:
+    # The key's seat leg gives way to the citizen it moved (HOTLINE_HANDOFF_YIELD, a few ms) before it
+    # writes the order; a seat hanging up meanwhile leaves the writes to the leg's hangup handler.  Played
+    # with the pause made long (the global, by AMI) so that the hang-up surely falls inside it.
+    reply = await pbx.action(Action="Getvar", Variable=HANDOFF_YIELD)
+    saved = str(reply.get("Value") or "")
+    assert saved == "0.004"  # the default, rendered from HOTLINE_HANDOFF_YIELD_MS
+    await pbx.action(Action="Setvar", Variable=HANDOFF_YIELD, Value="20")
+    astdb = AmiAstDb(pbx.ami)
+    try:
+        call, first = await _answered_call(pbx, "12345")
+        leg = await pbx.seat_member_leg(first["Seat"])
+        assert leg is not None
+        handoff_id = leg["Uniqueid"]  # the key's handoff id: its seat leg's uniqueid
+
+        await pbx.press_key(first["Seat"], "*1")
+        answered = await pbx.seat_answered(CITIZEN)  # moved: a 110 seat has it
+        assert answered["Seat"] in SEATS_110 and answered["Handoff"] == handoff_id
+        assert await astdb.get(ASTDB_FAMILY, handoff_id) in (None, "")  # the leg still gives way: nothing written
+        phone = await pbx.seat_channel(first["Seat"])
+        assert phone is not None
+        await pbx.hang_up(phone["Uniqueid"])  # the transferring seat hangs up within the pause
+
+        order = await orders.one(call.handset_id)
+        assert order.id == handoff_id and order.source_seat == first["Seat"] and order.target_centre == "110"
+        assert order.citizen_number == CITIZEN
+    finally:
+        await pbx.action(Action="Setvar", Variable=HANDOFF_YIELD, Value=saved)
+    await pbx.hang_up(call.handset_id)
+    order = await orders.one(call.handset_id, "accepted")
+    assert [(e.kind, e.to_status) for e in await orders.events(order.id)] == [
+        ("created", "pending"), ("transition", "accepted")]
+    await _outbox_and_ended_cleared(pbx)
+    await pbx.assert_nothing_left()
 
 
 async def test_when_citizen_hangs_up_before_the_seat_leg_wrote_the_state_then_order_abandoned(

@@ -182,6 +182,45 @@ def test_when_the_key_moves_the_citizen_then_no_astdb_write_is_before_it(handoff
     assert f"Record: ${{{cv.HANDOFF_RECORD}}})" in handoff_conf
 
 
+def _steps(handoff_conf: str, first: str, last: str) -> list[str]:
+    lines = handoff_conf.splitlines()
+    start = lines.index(next(line for line in lines if line.startswith(first)))
+    end = lines.index(next(line for line in lines[start:] if line.startswith(last)))
+    return [line for line in lines[start:end + 1] if line.strip() and not line.lstrip().startswith(";")]
+
+
+def test_after_the_move_the_key_s_leg_gives_way_to_the_citizen_with_its_hangup_handler_pushed_first(
+        handoff_conf: str) -> None:
+    """The writes wait HOTLINE_HANDOFF_YIELD after a move that succeeded (none after one that failed);
+    the hangup handler that does them if the leg hangs up first is pushed before that pause."""
+    assert _steps(handoff_conf, " same => n(fast),", " same => n(after),")[2:] == [
+        " same => n,Set(CHANNEL(hangup_handler_push)=hotline-handoff-key,unwritten,1)",
+        ' same => n(yield),Wait(${IF($["${BLINDTRANSFERSTATUS}" = "SUCCESS"]?${HOTLINE_HANDOFF_YIELD}:0)})',
+        f" same => n(after),MSet({mset(AFTER_MOVE)})"]
+    # what it has written, it says on the leg: last, once AstDB has the record, the state and the call guard
+    assert TO_ASTDB[-1].target == cv.HANDOFF_WRITTEN and all(w.target.startswith("DB(") for w in TO_ASTDB[:-1])
+
+
+def test_the_key_s_hangup_handler_writes_what_the_key_would_have_unless_it_has_or_the_move_failed(
+        handoff_conf: str) -> None:
+    assert _steps(handoff_conf, "exten => unwritten,1,", " same => n(done),Return()") == [
+        'exten => unwritten,1,GotoIf($["${HOTLINE_HANDOFF_WRITTEN}" != "" | "${BLINDTRANSFERSTATUS}" != "SUCCESS"]'
+        '?done)',
+        f" same => n(late_after),MSet({mset(AFTER_MOVE)})",
+        f" same => n(late_astdb),MSet({mset(TO_ASTDB)})",
+        " same => n,UserEvent(HotlineHandoffCreated,Handoff: ${HOTLINE_HANDOFF_ID},Channel: ${HOTLINE_HANDOFF_PEER},"
+        "Record: ${HOTLINE_HANDOFF_RECORD})",
+        " same => n(done),Return()"]
+
+
+def test_the_pause_is_rendered_in_seconds_from_the_setting(tmp_path: Path) -> None:
+    for ms, rendered in (("4", "0.004"), ("0", "0"), ("50", "0.05")):
+        s = Settings.from_env({"HOTLINE_STATE_DIR": str(tmp_path / ms), "HOTLINE_SEAT_MODE": "simulated",
+                               "HOTLINE_HANDOFF_YIELD_MS": ms})
+        render(s, load_or_create(s))
+        assert f"\nHOTLINE_HANDOFF_YIELD = {rendered}\n" in rendered_dialplan(s)["extensions.conf"]
+
+
 def test_every_astdb_family_the_dialplan_uses_is_one_of_core_s(handoff_conf: str) -> None:
     used = set(re.findall(r"\bDB(?:_EXISTS|_DELETE)?\(([a-z-]+)/", handoff_conf))
     assert used == {ASTDB_FAMILY, OUTBOX_FAMILY, CALL_GUARD_FAMILY, ENDED_FAMILY}

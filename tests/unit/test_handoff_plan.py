@@ -170,6 +170,9 @@ def test_bad_routes_are_refused(spec: str) -> None:
     ({"HOTLINE_RELEASE_MODES": "119:immediate"}, "HOTLINE_RELEASE_MODES"),
     ({"HOTLINE_HANDOFF_TIMEOUT": "0"}, "HOTLINE_HANDOFF_TIMEOUT"),
     ({"HOTLINE_HANDOFF_TIMEOUT": "601"}, "HOTLINE_HANDOFF_TIMEOUT"),
+    ({"HOTLINE_HANDOFF_YIELD_MS": "51"}, "HOTLINE_HANDOFF_YIELD_MS"),
+    ({"HOTLINE_HANDOFF_YIELD_MS": "-1"}, "HOTLINE_HANDOFF_YIELD_MS"),
+    ({"HOTLINE_HANDOFF_YIELD_MS": "0.5"}, "HOTLINE_HANDOFF_YIELD_MS"),
     ({"HOTLINE_HANDOFF_TO_KEY": "*1"}, "HOTLINE_HANDOFF_TO_KEY"),
     ({"HOTLINE_HANDOFF_TO_KEY": "*12"}, "HOTLINE_HANDOFF_TO_KEY"),
     # issue 4's three-way keys and Asterisk's featuremap keys are taken
