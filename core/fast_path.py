@@ -506,8 +506,9 @@ MOVE_TO = f"to-{PARTNER}"
 # ms), so that the citizen's channel enters the target queue and its first
 # seat rings without these steps, their channel snapshots and their events
 # sharing the machine and Asterisk's one manager thread with it (the
-# transfer benchmark with 40 calls in progress: 0.95x the built-in's time to
-# ringing at p50 with a 4 ms wait, 1.06-1.15x without).  Then, in this order
+# transfer benchmark with 40 calls in progress, four runs: 0.95-1.12x the
+# built-in's time to ringing at p50 with a 4 ms pause, 1.14-1.20x without in
+# three; README "Benchmarks").  Then, in this order
 # and in two steps, each one MSet (which
 # expands all its values before it sets any, so none reads a variable the
 # same step sets): first the seat leg's own variables, the outbox record

@@ -326,9 +326,11 @@ async def run_handoff_bench(settings: Settings, count: int = 200, background_cal
             "failed_handoffs": failures,
             "database": "sqlite (state dir)",
             "transfer_path": ("dialplan: the checked facts or the whole guard (core/fast_path.py), MSet, "
-                              "BlindTransfer, then the AstDB outbox; orders by the AMI journal"
+                              "BlindTransfer, a pause of HOTLINE_HANDOFF_YIELD_MS for the citizen, then the AstDB "
+                              "outbox; orders by the AMI journal"
                               if settings.handoff.fast_path
                               else "agi: handoff_key route before the move (HOTLINE_HANDOFF_FAST_PATH=no)"),
+            "handoff_yield_ms": settings.handoff.yield_ms if settings.handoff.fast_path else None,
             "outbox_records_swept_at_end": swept,
             # presses whose seat leg carried the facts the journal checked when it answered (the key's
             # first step compared them; the others ran the whole guard)
@@ -579,6 +581,7 @@ async def _run_across_trunk(settings: Settings, count: int) -> dict[str, Any]:
             "orders_recorded_on_a": len(handoff_ids),
             "lost_orders": lost + failures["hotline"],
             "failed_handoffs": failures,
+            "handoff_yield_ms": settings.handoff.yield_ms if settings.handoff.fast_path else None,
             "outbox_records_swept_at_end": swept,
             "wall_s": round(time.monotonic() - started, 1),
         }
