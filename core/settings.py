@@ -106,10 +106,10 @@ class _Env:
             raise SettingsError(name, f"{raw!r}: expected yes or no")
         return raw in ("yes", "true", "1")
 
-    def whole(self, name: str, default: int, maximum: int) -> int:
+    def whole(self, name: str, default: int, maximum: int, minimum: int = 1) -> int:
         raw = self.text(name, str(default))
-        if not raw.isdigit() or not 1 <= int(raw) <= maximum:
-            raise SettingsError(name, f"{raw!r} must be a whole number from 1 to {maximum}")
+        if not raw.isdigit() or not minimum <= int(raw) <= maximum:
+            raise SettingsError(name, f"{raw!r} must be a whole number from {minimum} to {maximum}")
         return int(raw)
 
     def seconds(self, name: str, default: float, minimum: float, maximum: float) -> float:
@@ -482,12 +482,9 @@ class HandoffSettings:
         clash = sorted(set(routes) & set(centre_ids))
         if clash:
             raise SettingsError("HOTLINE_DESTINATION_ROUTES", f"{clash[0]} is a centre: it needs no route")
-        yield_raw = read.text("HOTLINE_HANDOFF_YIELD_MS", "4")
-        if not yield_raw.isdigit() or int(yield_raw) > 50:
-            raise SettingsError("HOTLINE_HANDOFF_YIELD_MS", f"{yield_raw!r} must be a whole number from 0 to 50")
         return cls(key=key, to_key=to_key, timeout_s=read.whole("HOTLINE_HANDOFF_TIMEOUT", 30, 600),
                    release_modes=release_modes, fast_path=read.flag("HOTLINE_HANDOFF_FAST_PATH", True),
-                   destination_routes=routes, yield_ms=int(yield_raw))
+                   destination_routes=routes, yield_ms=read.whole("HOTLINE_HANDOFF_YIELD_MS", 4, 50, minimum=0))
 
 
 _THREEWAY_VARIABLES: dict[str, str] = {
