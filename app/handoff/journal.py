@@ -85,7 +85,7 @@ from core.threeway import ASTDB_FAMILY as THREEWAY_FAMILY
 
 log = logging.getLogger(__name__)
 
-# how long a wake-up of a seat on hold waits for the key's writes (`_wake_when_written`): 0.5 s at most
+# how long the journal waits for the key's writes (`_written`) when the target answered first: 0.5 s at most
 WAKE_WAIT_ROUNDS, WAKE_WAIT_S = 50, 0.01
 # a handoff id as a channel variable may carry it (the key's or the AGI path's)
 _ANY_HANDOFF_ID = re.compile(r"^[A-Za-z0-9._\-]{1,36}$")
@@ -421,17 +421,23 @@ class HandoffJournal:
         if is_channel_name(held):
             self._tasks.spawn(self._wake_when_written(held, variables.get(HANDOFF_ID, "")), "seat on hold woken")
 
-    async def _wake_when_written(self, held: str, handoff_id: str) -> None:
-        """The key's seat leg writes the order's outbox record and the state
-        right after the move (core/fast_path.py AFTER_MOVE); woken before
-        that, its writes would be cut short and the order never recorded — so
-        a seat that answers within that instant waits for the state (its
-        HotlineHandoffCreated event, raised after them, says so at once)."""
+    async def _written(self, handoff_id: str) -> None:
+        """The key's seat leg writes the order's outbox record and the state a
+        few ms after the move (it gives way to the citizen first:
+        core/fast_path.py AFTER_MOVE); a target answering within that time
+        waits for the state (the HotlineHandoffCreated event, raised after
+        the writes, says so at once), half a second at most: its hangup
+        handler writes them if the leg is gone."""
         if is_outbox_id(handoff_id) and handoff_id not in self._delivered:
             for _ in range(WAKE_WAIT_ROUNDS):
                 if await self.astdb.get(ASTDB_FAMILY, handoff_id) is not None or handoff_id in self._delivered:
                     break
                 await asyncio.sleep(WAKE_WAIT_S)
+
+    async def _wake_when_written(self, held: str, handoff_id: str) -> None:
+        """Woken before its writes (`_written`), the seat leg would have them
+        cut short: they are left to its hangup handler."""
+        await self._written(handoff_id)
         await self._ami.send({"Action": "Redirect", "Channel": held, "Context": HOLD_CONTEXT,
                               "Exten": "released", "Priority": "1"})
 
@@ -531,6 +537,7 @@ class HandoffJournal:
 
     async def _accept(self, handoff_id: str, event: dict[str, Any]) -> None:
         try:
+            await self._written(handoff_id)  # answered within the key's pause: its record comes first
             record = await read(self.astdb, handoff_id) \
                 if is_outbox_id(handoff_id) and handoff_id not in self._delivered else None
             order = await self.handoffs.answered(handoff_id, str(event.get("DestChannel") or "") or None, record)

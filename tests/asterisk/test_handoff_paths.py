@@ -275,6 +275,26 @@ async def test_when_the_seat_hangs_up_right_after_its_key_moved_the_citizen_then
     await pbx.assert_nothing_left()
 
 
+async def test_when_the_target_answers_within_the_key_s_pause_then_the_journal_accepts_once_the_order_is_written(
+        pbx: Pbx, orders: Orders) -> None:
+    # A target seat answering before the key's seat leg has written the order (it gives way to the citizen
+    # first): the journal waits for the writes, then accepts.  The pause made 0.3 s to be sure of it.
+    saved = str((await pbx.action(Action="Getvar", Variable=HANDOFF_YIELD)).get("Value") or "")
+    await pbx.action(Action="Setvar", Variable=HANDOFF_YIELD, Value="0.3")
+    try:
+        call, first = await _answered_call(pbx, "12345")
+        await pbx.press_key(first["Seat"], "*1")
+        answered = await pbx.seat_answered(CITIZEN)
+        assert answered["Seat"] in SEATS_110
+        order = await orders.one(call.handset_id, "accepted")  # with the citizen still talking
+        assert order.id == answered["Handoff"] and order.target_seat == answered["Seat"]
+    finally:
+        await pbx.action(Action="Setvar", Variable=HANDOFF_YIELD, Value=saved)
+    await pbx.hang_up(call.handset_id)
+    await _outbox_and_ended_cleared(pbx)
+    await pbx.assert_nothing_left()
+
+
 async def test_when_citizen_hangs_up_before_the_seat_leg_wrote_the_state_then_order_abandoned(
         pbx: Pbx, orders: Orders) -> None:
     # The seat's leg writes the handoff's state right after the citizen moves
