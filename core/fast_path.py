@@ -21,8 +21,9 @@ place that says what the common case is:
   handoff journal sets them on the leg: `checked_marker`); the key's first
   step (`checked_expression`) compares them instead of running those parts,
   and the whole guard runs only when they differ.
-* `BEFORE_MOVE`: what the fast path sets before the citizen moves (the
-  citizen's channel, and the two variables the citizen carries);
+* `MOVE_TO`: where the guard's next step moves the citizen — nothing is
+  set before the move; the destination carries the handoff's id and the
+  seat (`ON_ARRIVAL`: the citizen's first step there reads them);
   `AFTER_MOVE`: what it sets on the seat leg right after (the outbox record
   among them); `TO_ASTDB`: what it then writes to AstDB (the outbox record,
   the state, the call guard).
@@ -431,15 +432,21 @@ def checked_expression() -> str:
 
 PARTNER = per_centre(cv.HANDOFF_PARTNER_PREFIX)        # the partner centre's id
 RELEASE = per_centre(cv.HANDOFF_RELEASE_PREFIX)        # the centre's release mode
+# The citizen's channel, on the seat leg after the move: a blind transfer sets
+# the transferer's BLINDTRANSFER to its BRIDGEPEER at the move (Asterisk's
+# main/bridge.c set_transfer_variables_all), the peer the guard checked.  A
+# move that failed sets it to the peer the leg still has, if any
+# (hotline-handoff-key, after `yield`), so the record says whom it did not move.
+MOVED_PEER = "${BLINDTRANSFER}"
 
 # Each outbox field's source on the seat's leg right after the move (the
-# citizen's channel as BEFORE_MOVE set it: the bridge is empty by then).
+# citizen's channel: MOVED_PEER — the bridge is empty by then).
 # (The record is set by one MSet, which expands every value before it sets
 # any: no source may read a variable the same MSet sets.)
 OUTBOX_SOURCES: dict[str, str] = {
     "pressed_at": KEY_PRESS_TIME,
     "seat_channel": SEAT_LEG_NAME,
-    "citizen_channel": var(cv.HANDOFF_PEER),
+    "citizen_channel": MOVED_PEER,
     "citizen_number": var(cv.CITIZEN),
     "source_centre": var(cv.CENTRE),
     "source_seat": var(cv.SEAT),
@@ -463,21 +470,23 @@ class Write:
     says: str
 
 
-# What the fast path sets before the citizen moves, in this order (one MSet:
-# none of the values holds a comma — the guard checked them — and the commas
-# of EXPORT() are inside parentheses): only what cannot wait — the citizen's
-# channel as the key saw it (read from the bridge, which the move empties),
-# and the two variables the citizen carries.  Everything else waits for
-# `AFTER_MOVE`: each variable set is a channel snapshot Asterisk publishes
-# (manager.conf names channelvars), and a VarSet message unless stasis.conf
-# declines it, which its one manager thread handles before the move's own
-# event (an AMI event is stamped then), and each AstDB write takes
-# Asterisk's one AstDB mutex, which its commit thread holds through an
-# fsync — on the citizen's path that cost milliseconds on a busy machine
-# (the transfer benchmark with 40 calls in progress: the largest part of the
-# gap to Asterisk's own blind transfer).  The outbox record too is built
-# right after the move, from the channel set here; its `pressed_at` is
-# that moment, a fraction of a millisecond after the key press.
+# The fast path sets nothing before the citizen moves: each variable set
+# there is a channel snapshot Asterisk publishes (manager.conf names
+# channelvars; stasis.conf declines the VarSet message itself), which its
+# one manager thread handles before the move's own event (an AMI event is
+# stamped then), and each AstDB write takes Asterisk's one AstDB mutex, which
+# its commit thread holds through an fsync.  On the citizen's path that cost
+# milliseconds on a busy machine (the transfer benchmark with 40 calls in
+# progress: the largest part of the gap to Asterisk's own blind transfer).
+# So the guard's next step is the move, and what the citizen must carry
+# before it rings anyone travels in the move's destination itself
+# (`MOVE_TO`): BlindTransfer sends its channel to hotline-handoff,
+# `to-<partner>*<seat>*<handoff id>`, where its first step reads them
+# (`ON_ARRIVAL`).  The seat and the id are the guard's (seat_known,
+# leg_id): digits, and a uniqueid (OUTBOX_ID_PATTERN), neither holding the
+# separator.  The phone's own transfer goes on to the same destination
+# (`phone_move_to`).  The seat leg learns the citizen's channel after the
+# move, from Asterisk (`MOVED_PEER`).
 #
 # Nothing is less safe for it.  AstDB commits about once a second, so a
 # record written before the move was never on disk before the move either:
@@ -489,15 +498,29 @@ class Write:
 # hangup handler reports nothing): the order, recorded from the record
 # written next, is settled by the reconciler — its call is gone
 # (core/reconcile.py), as for a state written after that handler read it.
-BEFORE_MOVE: tuple[Write, ...] = (
-    Write(cv.HANDOFF_PEER, PEER, "the citizen's channel (the record's, and the seat leg waits on it, 成功转)"),
-    Write(f"EXPORT({PEER},__{cv.HANDOFF_ID})", UNIQUEID,
-          "the citizen carries the handoff's id (this seat leg's uniqueid): the legs it rings inherit it"),
-    Write(f"EXPORT({PEER},{cv.RETURN_SEAT})", var(cv.SEAT), "and the seat it comes back to if nobody answers"),
-)
+MOVE_SEPARATOR = "*"
+MOVE_TO = MOVE_SEPARATOR.join((f"to-{PARTNER}", var(cv.SEAT), UNIQUEID))
+MOVED_SEAT = f"${{CUT(EXTEN,{MOVE_SEPARATOR},2)}}"
+MOVED_ID = f"${{CUT(EXTEN,{MOVE_SEPARATOR},3)}}"
 
-# Where BlindTransfer moves the citizen: hotline-handoff, to-<the partner centre>.
-MOVE_TO = f"to-{PARTNER}"
+
+def move_pattern(centre_id: str) -> str:
+    """The extension of hotline-handoff that `MOVE_TO` (and `phone_move_to`)
+    reach for `centre_id`: `to-<centre>*` then the seat (digits) and the id.
+    Asterisk ignores `-` when it matches an extension; `*` is matched as
+    itself, so no centre's pattern matches another's destination."""
+    if not centre_id.isdigit():
+        raise ValueError(f"centre id {centre_id!r}: digits only")
+    return f"_to-{centre_id}{MOVE_SEPARATOR}X."
+
+
+# The citizen's first step in `to-<centre>*...`, in its one MSet with the
+# rest of that step: what it carries from the move's destination.
+ON_ARRIVAL: tuple[Write, ...] = (
+    Write(f"__{cv.HANDOFF_ID}", MOVED_ID,
+          "the handoff's id (the key's: its seat leg's uniqueid): the legs it rings inherit it"),
+    Write(cv.RETURN_SEAT, MOVED_SEAT, "the seat it comes back to if nobody answers"),
+)
 
 # After the move, on the seat leg, off the citizen's way to the target: the
 # leg first pushes its hangup handler (hotline-handoff-key, unwritten: if it
@@ -520,6 +543,7 @@ MOVE_TO = f"to-{PARTNER}"
 # stale key, which the reconciler deletes (core/reconcile.py: the call is
 # gone).
 AFTER_MOVE: tuple[Write, ...] = (
+    Write(cv.HANDOFF_PEER, MOVED_PEER, "the citizen's channel (the record's, and the seat leg waits on it, 成功转)"),
     Write(cv.HANDOFF_RECORD, "|".join(outbox_record_items()),
           "the order's outbox record: core.handoff.OUTBOX_FIELDS, as parse_outbox reads them"),
     Write(cv.HANDOFF_ID, UNIQUEID, "the handoff's id: this seat leg's uniqueid (one handoff per leg)"),
@@ -649,9 +673,14 @@ PHONE_WRITES: tuple[Write, ...] = (
     Write(f"DB({OUTBOX_FAMILY}/{PHONE_HANDOFF_ID})",
           "|".join([OUTBOX_VERSION] + [PHONE_OUTBOX_SOURCES[name] for name in OUTBOX_FIELDS]),
           "the order's outbox record, as the key's (core.handoff.OUTBOX_FIELDS)"),
-    Write(f"__{cv.HANDOFF_ID}", PHONE_HANDOFF_ID, "the citizen carries the id: the legs it rings inherit it"),
-    Write(cv.RETURN_SEAT, PHONE_SEAT, "the seat it comes back to if nobody answers"),
 )
+
+
+def phone_move_to(centre_id: str) -> str:
+    """Where the phone's transfer sends the citizen on, in hotline-handoff: the
+    key's own destination (`MOVE_TO`, `move_pattern`), whose first step sets
+    the handoff's id and the seat to come back to on the citizen (`ON_ARRIVAL`)."""
+    return MOVE_SEPARATOR.join((f"to-{centre_id}", PHONE_SEAT, PHONE_HANDOFF_ID))
 
 
 def phone_guard_expression() -> str:

@@ -29,23 +29,26 @@ from core.centres import Centre, centre_by_id, centres_spec, extension_patterns
 from core.contexts import KNOWN_SEATS
 from core.fast_path import (
     AFTER_MOVE,
-    BEFORE_MOVE,
     CHECKED_PARTS,
     CHECKS,
     GUARD,
     MOVE_TO,
+    ON_ARRIVAL,
     PHONE_GUARD,
+    PHONE_HANDOFF_ID,
     PHONE_SEAT_STEPS,
     PHONE_WRITES,
     REMOTE_HEADER,
     TO_ASTDB,
     checked_expression,
     guard_expression,
+    move_pattern,
     mset,
     number_check,
     partner_of,
     partner_ready_source,
     phone_guard_expression,
+    phone_move_to,
     regex,
 )
 from core.handoff import seat_interfaces
@@ -125,9 +128,10 @@ def _handoff_context(settings: Settings) -> dict:
         "handoff_guard_expression": guard_expression(),
         "handoff_checked_expression": checked_expression(),
         "handoff_checked_parts": CHECKED_PARTS,
-        "handoff_writes": BEFORE_MOVE,
-        "handoff_writes_mset": mset(BEFORE_MOVE),
         "handoff_move_to": MOVE_TO,
+        "move_pattern": move_pattern,
+        "handoff_on_arrival": ON_ARRIVAL,
+        "handoff_on_arrival_mset": mset(ON_ARRIVAL),
         "handoff_after_move": AFTER_MOVE,
         "handoff_after_move_mset": mset(AFTER_MOVE),
         "handoff_to_astdb": TO_ASTDB,
@@ -147,6 +151,8 @@ def _handoff_context(settings: Settings) -> dict:
         "phone_guard_expression": phone_guard_expression(),
         "phone_writes": PHONE_WRITES,
         "phone_writes_mset": mset(PHONE_WRITES),
+        "phone_move_to": phone_move_to,
+        "phone_handoff_id": PHONE_HANDOFF_ID,
     }
 
 

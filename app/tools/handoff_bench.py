@@ -2,10 +2,11 @@
 
 Both run in one Asterisk, alternating call by call, with simulated seats.
 For each call a citizen dials 12345, a seat answers, and the seat presses
-either our key (`*1`: by default the dialplan path — the guard, one GotoIf
-per named part of core/fast_path.py, a few MSet/Set steps writing the call
-guard and the order's AstDB outbox record, BlindTransfer of the citizen's own
-channel into the 110 linkage queue; with HOTLINE_HANDOFF_FAST_PATH=no the
+either our key (`*1`: by default the dialplan path — the facts checked when
+the seat answered, or the whole guard of core/fast_path.py, then BlindTransfer
+of the citizen's own channel into the 110 linkage queue, then the seat leg's
+writes of the call guard and the order's AstDB outbox record; with
+HOTLINE_HANDOFF_FAST_PATH=no the
 `handoff_key` AGI route first) or Asterisk's built-in blind transfer (`#1`
 then `110`: features.conf blindxfer into the test rig's
 `hotline-bench-blind-transfer`, the same linkage queue, no order).  The
@@ -325,7 +326,7 @@ async def run_handoff_bench(settings: Settings, count: int = 200, background_cal
             "lost_orders": lost + failures["hotline"],
             "failed_handoffs": failures,
             "database": "sqlite (state dir)",
-            "transfer_path": ("dialplan: the checked facts or the whole guard (core/fast_path.py), MSet, "
+            "transfer_path": ("dialplan: the checked facts or the whole guard (core/fast_path.py), "
                               "BlindTransfer, a pause of HOTLINE_HANDOFF_YIELD_MS for the citizen, then the AstDB "
                               "outbox; orders by the AMI journal"
                               if settings.handoff.fast_path
@@ -569,7 +570,7 @@ async def _run_across_trunk(settings: Settings, count: int) -> dict[str, Any]:
                 "start_event": "AMI DTMFEnd, Direction Received, on A's seat leg in the bridge",
                 "end_events": "the citizen's first AgentCalled (far seat ringing) / AgentConnect "
                               "(answered) on B, in any of its queues",
-                "paths": {"hotline_key": "A: the fast path's guard, MSet, BlindTransfer to to-110, Dial over "
+                "paths": {"hotline_key": "A: the fast path's guard, BlindTransfer to to-110*<seat>*<id>, Dial over "
                                          "peer-110 with X-Hotline-Handoff/Diversion/PAI; B: hotline-peer-in, "
                                          "the header checked, the 110 linkage queue",
                           "builtin_blindxfer": "A: features.conf blindxfer into hotline-bench-blind-transfer, Dial "

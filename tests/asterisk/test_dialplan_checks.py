@@ -75,3 +75,25 @@ async def test_asterisk_uri_encodes_the_key_s_facts_as_python_does(pbx: Pbx) -> 
     for value in values:
         reply = await pbx.ami.send({"Action": "Getvar", "Variable": f"URIENCODE({value})"})
         assert isinstance(reply, dict) and reply.get("Value") == encode_facts(value), value
+
+
+async def test_the_key_s_move_reaches_its_own_centre_s_destination_and_no_other(pbx: Pbx) -> None:
+    """BlindTransfer sends the citizen to to-<centre>*<seat>*<handoff id>
+    (core/fast_path.py MOVE_TO): Asterisk ignores `-` when it matches an
+    extension, so the pattern must not let one centre's destination match
+    another's (the rig has 12345 and 110, not 1101 or 11), and the plain
+    name is no handoff."""
+    answers = {}
+    for exten in ("to-110*2001*1764077500.12", "to-12345*1001*pbx_a1-1764077500.123456",
+                  "to-110*1*p45-1764077501.123456",
+                  "to-1101*2001*1764077500.12", "to-11*02001*1764077500.12", "to-1234*51001*1.2",
+                  "to-110", "to-110*", "to-110*x*1.2", "to-110*2001"):
+        reply = await pbx.ami.send({"Action": "Getvar", "Variable": f"DIALPLAN_EXISTS(hotline-handoff,{exten},1)"})
+        assert isinstance(reply, dict) and reply.get("Value") in ("0", "1"), (exten, reply)
+        answers[exten] = reply.get("Value") == "1"
+    # (the last one matches too: the guard never moves a citizen without the id — seat_known, leg_id)
+    assert answers == {"to-110*2001*1764077500.12": True, "to-12345*1001*pbx_a1-1764077500.123456": True,
+                       "to-110*1*p45-1764077501.123456": True,
+                       "to-1101*2001*1764077500.12": False, "to-11*02001*1764077500.12": False,
+                       "to-1234*51001*1.2": False,
+                       "to-110": False, "to-110*": False, "to-110*x*1.2": False, "to-110*2001": True}

@@ -16,11 +16,11 @@ from app.runtime.secrets import load_or_create
 from core import channel_vars as cv
 from core.fast_path import (
     AFTER_MOVE,
-    BEFORE_MOVE,
     CHECKED_FACTS,
     CHECKED_PARTS,
     GUARD,
     MOVE_TO,
+    ON_ARRIVAL,
     OUTBOX_SOURCES,
     TO_ASTDB,
     answered_leg,
@@ -30,6 +30,7 @@ from core.fast_path import (
     facts_checked,
     filter_set,
     guard_expression,
+    move_pattern,
     mset,
     only,
     outbox_record_items,
@@ -66,7 +67,7 @@ def _line(handoff_conf: str, start: str) -> str:
 
 
 def test_the_guard_is_its_named_parts_in_order_in_one_step(handoff_conf: str) -> None:
-    # first the checked facts in place of the parts that read them (a match goes straight to the writes),
+    # first the checked facts in place of the parts that read them (a match goes straight to the move),
     # then the whole guard
     assert _line(handoff_conf, "exten => key,1") == f"exten => key,1(checked),GotoIf($[{checked_expression()}]?fast)"
     assert _line(handoff_conf, " same => n(guard),") == f" same => n(guard),GotoIf($[{guard_expression()}]?:python)"
@@ -74,7 +75,7 @@ def test_the_guard_is_its_named_parts_in_order_in_one_step(handoff_conf: str) ->
     comments = handoff_conf.split("; The guard, its parts in order:\n", 1)[1].split("\n\n", 1)[0]
     named = [line.split()[1] for line in comments.splitlines()]
     assert named == [part.label for part in GUARD]  # each part named above the line, in order
-    assert _line(handoff_conf, " same => n(fast),") == f" same => n(fast),MSet({mset(BEFORE_MOVE)})"
+    assert _line(handoff_conf, " same => n(fast),") == f" same => n(fast),BlindTransfer({MOVE_TO},hotline-handoff)"
     assert _line(handoff_conf, " same => n(after),") == f" same => n(after),MSet({mset(AFTER_MOVE)})"
     assert _line(handoff_conf, " same => n(astdb),") == f" same => n(astdb),MSet({mset(TO_ASTDB)})"
     assert _line(handoff_conf, " same => n(python),")  # where a failing part leads
@@ -150,23 +151,61 @@ def test_when_dialplan_writes_the_outbox_record_then_python_reads_the_same_hando
 
 def test_the_rendered_record_is_the_field_list_in_order(handoff_conf: str) -> None:
     after = _line(handoff_conf, " same => n(after),")
-    assert f"MSet({cv.HANDOFF_RECORD}=" + "|".join(outbox_record_items()) + "," in after
+    assert f",{cv.HANDOFF_RECORD}=" + "|".join(outbox_record_items()) + "," in after
 
 
-def test_before_the_move_the_key_sets_only_the_citizen_s_channel_and_what_the_citizen_carries(
+def test_the_key_sets_nothing_before_the_move_and_its_destination_carries_what_the_citizen_needs(
         handoff_conf: str) -> None:
     """Each variable set is a message Asterisk publishes on the citizen's way:
-    before BlindTransfer only the peer (read from the bridge the move
-    empties) and the citizen's two variables; the record is built after, from
-    that peer."""
-    fast = _line(handoff_conf, " same => n(fast),")
-    assert [w.target for w in BEFORE_MOVE] == [
-        cv.HANDOFF_PEER, f"EXPORT(${{BRIDGEPEER}},__{cv.HANDOFF_ID})", f"EXPORT(${{BRIDGEPEER}},{cv.RETURN_SEAT})"]
-    assert fast == f" same => n(fast),MSet({mset(BEFORE_MOVE)})" and cv.HANDOFF_RECORD not in fast
-    assert OUTBOX_SOURCES["citizen_channel"] == f"${{{cv.HANDOFF_PEER}}}"
-    # the record reads the peer set by the step before it, never by its own
+    the guard's next step is the move, to-<partner>*<seat>*<handoff id>; the
+    citizen's first step there sets the id (inherited by the legs it rings)
+    and the seat to come back to from it; the seat leg's record names the
+    peer Asterisk's transfer gave it (BLINDTRANSFER)."""
+    steps = _steps(handoff_conf, "exten => key,1(checked),", " same => n(fast),")
+    assert [step.split(",", 1)[0] for step in steps] == [
+        "exten => key", " same => n(guard)", " same => n(fast)"]
+    assert MOVE_TO == "to-${HOTLINE_HANDOFF_PARTNER_${HOTLINE_CENTRE}}*${HOTLINE_SEAT}*${CHANNEL(uniqueid)}"
+    assert [(w.target, w.value) for w in ON_ARRIVAL] == [
+        (f"__{cv.HANDOFF_ID}", "${CUT(EXTEN,*,3)}"), (cv.RETURN_SEAT, "${CUT(EXTEN,*,2)}")]
+    for centre in ("12345", "110"):
+        assert f"exten => {move_pattern(centre)},1,MSet({mset(ON_ARRIVAL)},HOTLINE_RETURN_CENTRE=" in handoff_conf
+    assert OUTBOX_SOURCES["citizen_channel"] == "${BLINDTRANSFER}"
+    assert AFTER_MOVE[0].target == cv.HANDOFF_PEER and AFTER_MOVE[0].value == "${BLINDTRANSFER}"
+    # the record reads the peer from Asterisk's variable, never one its own step sets
     assert all(f"${{{w.target}}}" not in mset(AFTER_MOVE) for w in AFTER_MOVE)
     assert all(f"${{{w.target}}}" not in mset(TO_ASTDB) for w in TO_ASTDB)
+
+
+def _asterisk_matches(pattern: str, exten: str) -> bool:
+    """Asterisk's extension match for what these patterns use (main/pbx.c
+    ext_cmp): `-` ignored on both sides, `X` a digit, `.` one or more of
+    anything, every other character itself."""
+    assert pattern.startswith("_")
+    regex = "".join({"X": "[0-9]", ".": ".+"}.get(c, re.escape(c)) for c in pattern[1:].replace("-", ""))
+    return re.fullmatch(regex, exten.replace("-", "")) is not None
+
+
+@pytest.mark.parametrize("uniqueid", ["1764077500.12", "pbx_a1-1764077500.123456", "9" * 20 + "." + "9" * 15,
+                                      "p45-1764077501.123456"])
+@pytest.mark.parametrize("seat", ["1", "1001", "99999999"])
+def test_the_move_s_destination_reaches_its_centre_only_and_gives_back_the_seat_and_the_id(
+        seat: str, uniqueid: str) -> None:
+    from core.handoff import is_outbox_id
+
+    assert is_outbox_id(uniqueid)
+    centres = ("110", "1101", "11", "12345", "1234", "12315")
+    for centre in centres:
+        exten = MOVE_TO.replace("${HOTLINE_HANDOFF_PARTNER_${HOTLINE_CENTRE}}", centre) \
+            .replace("${HOTLINE_SEAT}", seat).replace("${CHANNEL(uniqueid)}", uniqueid)
+        assert [c for c in centres if _asterisk_matches(move_pattern(c), exten)] == [centre]
+        fields = exten.split("*")  # CUT(EXTEN,*,n)
+        assert (fields[1], fields[2]) == (seat, uniqueid)
+        assert not _asterisk_matches(move_pattern(centre), f"to-{centre}")  # the plain name is no handoff
+
+
+def test_a_centre_s_move_pattern_is_for_digits_only() -> None:
+    with pytest.raises(ValueError, match="digits only"):
+        move_pattern("11*0")
 
 
 def test_when_the_key_moves_the_citizen_then_no_astdb_write_is_before_it(handoff_conf: str) -> None:
@@ -177,7 +216,6 @@ def test_when_the_key_moves_the_citizen_then_no_astdb_write_is_before_it(handoff
     after = _line(handoff_conf, " same => n(astdb),")
     record = after.index(f"DB({OUTBOX_FAMILY}/${{CHANNEL(uniqueid)}})=${{{cv.HANDOFF_RECORD}}}")
     assert record < after.index(f"DB({ASTDB_FAMILY}/${{CHANNEL(uniqueid)}})=pending")
-    assert _line(handoff_conf, " same => n,BlindTransfer(") == f" same => n,BlindTransfer({MOVE_TO},hotline-handoff)"
     # the event carries the record the key built, not a read back of AstDB
     assert f"Record: ${{{cv.HANDOFF_RECORD}}})" in handoff_conf
 
@@ -193,9 +231,11 @@ def test_after_the_move_the_key_s_leg_gives_way_to_the_citizen_with_its_hangup_h
         handoff_conf: str) -> None:
     """The writes wait HOTLINE_HANDOFF_YIELD after a move that succeeded (none after one that failed);
     the hangup handler that does them if the leg hangs up first is pushed before that pause."""
-    assert _steps(handoff_conf, " same => n(fast),", " same => n(after),")[2:] == [
-        " same => n,Set(CHANNEL(hangup_handler_push)=hotline-handoff-key,unwritten,1)",
+    assert _steps(handoff_conf, " same => n(fast),", " same => n(after),")[1:] == [
+        " same => n(handed),Set(CHANNEL(hangup_handler_push)=hotline-handoff-key,unwritten,1)",
         ' same => n(yield),Wait(${IF($["${BLINDTRANSFERSTATUS}" = "SUCCESS"]?${HOTLINE_HANDOFF_YIELD}:0)})',
+        # a move that failed: the record names the peer the leg still has
+        ' same => n,ExecIf($["${BLINDTRANSFERSTATUS}" != "SUCCESS"]?Set(BLINDTRANSFER=${BRIDGEPEER}))',
         f" same => n(after),MSet({mset(AFTER_MOVE)})"]
     # what it has written, it says on the leg: last, once AstDB has the record, the state and the call guard
     assert TO_ASTDB[-1].target == cv.HANDOFF_WRITTEN and all(w.target.startswith("DB(") for w in TO_ASTDB[:-1])
@@ -244,11 +284,11 @@ def test_when_the_partner_is_remote_then_the_guard_reads_no_queue_of_it_and_the_
     assert "HOTLINE_HANDOFF_REMOTE_READY = 1\n" in globals_
     assert "QUEUE_MEMBER(hotline-110-linkage" not in globals_ + conf["hotline-handoff.conf"]
     handoff = conf["hotline-handoff.conf"]
-    assert "exten => to-110,1,MSet(HOTLINE_RETURN_CENTRE=${HOTLINE_CENTRE},HOTLINE_HANDOFF_DIAL=PJSIP/110@peer-110," \
-        in handoff
+    assert (f"exten => _to-110*X.,1,MSet({mset(ON_ARRIVAL)},HOTLINE_RETURN_CENTRE=${{HOTLINE_CENTRE}},"
+            "HOTLINE_HANDOFF_DIAL=PJSIP/110@peer-110,") in handoff
     assert "HOTLINE_HANDOFF_HEADER=${HOTLINE_HANDOFF_ID}\\;src=${HOTLINE_CENTRE}\\;seat=${HOTLINE_RETURN_SEAT}," \
         in handoff
-    assert handoff.count("exten => to-110,") == 1
+    assert handoff.count("exten => _to-110*X.,") == 1
 
 
 def test_a_local_partner_s_readiness_is_its_linkage_queue_s_logged_in_seats(handoff_conf: str, tmp_path: Path) -> None:
@@ -286,7 +326,8 @@ def test_the_phone_s_transfer_renders_its_guard_and_writes_once_per_centre_numbe
     context = handoff_conf.split("[hotline-phone-transfer]\n", 1)[1].split("\n[", 1)[0]
     for centre in ("12345", "110"):
         assert f"exten => {centre},1,MSet({PHONE_SEAT_STEPS[0]})" in context
-        assert f" same => n,Goto(hotline-handoff,to-{centre},1)" in context  # the key's own path from there
+        # on to the key's own destination, the seat and the id in it
+        assert f" same => n,Goto(hotline-handoff,to-{centre}*${{xfer_seat}}*${{xfer_id}},1)" in context
     lines = context.splitlines()
     assert lines.count(f" same => n(guard),GotoIf($[{phone_guard_expression()}]?:plain)") == 2
     assert lines.count(f" same => n(fast),MSet({mset(PHONE_WRITES)})") == 2

@@ -10,6 +10,7 @@ from app.runtime.render import render
 from app.runtime.secrets import load_or_create
 from core import channel_vars as cv
 from core.centres import parse_centres
+from core.fast_path import ON_ARRIVAL, mset
 from core.feature_keys import THREE_WAY_KEYS, prefix_conflicts
 from core.handoff import (
     HandoffPlan,
@@ -312,7 +313,7 @@ def test_when_dialplan_is_rendered_then_key_path_has_partner_globals_and_seat_ta
         "exten => _100[1-4],1,Return(12345)", "exten => _200[1-2],1,Return(110)"]
     assert "HOTLINE_HANDOFF_SEAT_" not in dialplan
     # the citizen's side: straight into the partner's linkage queue
-    assert "exten => to-110,1,MSet(" in dialplan
+    assert "exten => _to-110*X.,1,MSet(" in dialplan
     # nothing runs on the answering leg before the bridge (the journal wakes the seat on hold, 成功转)
     assert " same => n,Queue(hotline-110-linkage,trb(hotline-seat-leg^s^1),,,${HOTLINE_HANDOFF_TIMEOUT})" in lines
     # coming back: the seat named on the citizen, rung as core.handoff.seat_interfaces says; no parse of a channel
@@ -322,7 +323,10 @@ def test_when_dialplan_is_rendered_then_key_path_has_partner_globals_and_seat_ta
     handoff_conf = rendered_dialplan(s)["hotline-handoff.conf"]
     phone_transfer = handoff_conf.split("[hotline-phone-transfer]", 1)[1].split("\n[", 1)[0]
     guard = next(line for line in handoff_conf.splitlines() if line.startswith(" same => n(guard),"))
-    assert "CUT(" not in handoff_conf.replace(phone_transfer, "").replace(guard, "")  # (the key's: its own id)
+    # (the key's: its own id; the citizen's first step after the move reads the move's destination, no name)
+    arrival = mset(ON_ARRIVAL)
+    assert arrival in handoff_conf and "CUT(EXTEN," in arrival
+    assert "CUT(" not in handoff_conf.replace(phone_transfer, "").replace(guard, "").replace(arrival, "")
 
 
 def test_when_outbox_record_leaves_the_seat_empty_then_it_comes_from_the_seat_channel() -> None:

@@ -165,7 +165,8 @@ def test_when_rendered_for_the_rig_then_its_contexts_are_included(tmp_path: Path
 # the key's guard and writes, and the phone's own transfer's (once per centre)
 GENERATED = ("exten => key,1(checked),", " same => n(guard),", " same => n(fast),", " same => n(after),",
              " same => n(astdb),", " same => n(late_after),", " same => n(late_astdb),",
-             " same => n(check_")  # the test rig's checks (hotline-rig-checks)
+             " same => n(check_",  # the test rig's checks (hotline-rig-checks)
+             "exten => _to-")  # the citizen's first step after the move: what it carries, and its own
 
 
 @pytest.mark.parametrize("mode", ["sip", "simulated"])
@@ -182,10 +183,11 @@ def test_no_dialplan_line_is_longer_than_200_characters_but_the_generated_guard_
     long = [(name, n, len(line)) for name, n, line in rendered + templates
             if len(line) > 200 and not line.startswith(GENERATED)]
     assert not long, f"lines over 200 characters (file, line, length): {long}"
-    # the key: its checked facts, its guard, its writes before the move and its two after it (and the same
-    # two in its hangup handler); the phone's transfer: guard and writes per centre
+    # the key: its checked facts, its guard, its move and its two writes after it (and the same
+    # two in its hangup handler); the phone's transfer: guard and writes per centre; the citizen's
+    # first step after the move, per centre
     assert sum(line.startswith(GENERATED) for name, _, line in rendered if name != "hotline-test-rig.conf") \
-        == 5 + 2 + 2 * 3
+        == 5 + 2 + 2 * 3 + 3
 
 
 def test_when_behind_nat_then_both_transports_carry_the_external_address_outside_the_local_nets(
