@@ -102,6 +102,11 @@ async def test_when_the_citizen_hangs_up_while_the_target_rings_then_the_seat_on
         await pbx.set_phone(seat, "noanswer")
     call, seat = await _handed_over(pbx)
     await _target_rings(pbx)
+    # the seat's leg has written the handoff's state (it gives way to the citizen for a few ms
+    # first): a hangup before that finds no state and does not wake the leg, whose own wait then
+    # ends within a second or two, the citizen's channel gone (hotline-handoff, h)
+    await pbx.events.wait_for(lambda e: e.get("UserEvent") == "HotlineHandoffCreated",
+                              what="the key's writes after the move")
     await pbx.hang_up(call.handset_id)
     await pbx.events.wait_for(_released(seat), what=f"seat {seat} woken by the hangup")
     await eventually(lambda: _seat_gone(pbx, seat), what="transferring seat freed")
