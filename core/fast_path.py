@@ -499,7 +499,14 @@ class Write:
 # written next, is settled by the reconciler — its call is gone
 # (core/reconcile.py), as for a state written after that handler read it.
 MOVE_SEPARATOR = "*"
-MOVE_TO = MOVE_SEPARATOR.join((f"to-{PARTNER}", var(cv.SEAT), UNIQUEID))
+
+
+def move_to(centre: str, seat: str, handoff_id: str) -> str:
+    """The move's destination in hotline-handoff: `to-<centre>*<seat>*<id>`."""
+    return MOVE_SEPARATOR.join((f"to-{centre}", seat, handoff_id))
+
+
+MOVE_TO = move_to(PARTNER, var(cv.SEAT), UNIQUEID)
 MOVED_SEAT = f"${{CUT(EXTEN,{MOVE_SEPARATOR},2)}}"
 MOVED_ID = f"${{CUT(EXTEN,{MOVE_SEPARATOR},3)}}"
 
@@ -680,7 +687,7 @@ def phone_move_to(centre_id: str) -> str:
     """Where the phone's transfer sends the citizen on, in hotline-handoff: the
     key's own destination (`MOVE_TO`, `move_pattern`), whose first step sets
     the handoff's id and the seat to come back to on the citizen (`ON_ARRIVAL`)."""
-    return MOVE_SEPARATOR.join((f"to-{centre_id}", PHONE_SEAT, PHONE_HANDOFF_ID))
+    return move_to(centre_id, PHONE_SEAT, PHONE_HANDOFF_ID)
 
 
 def phone_guard_expression() -> str:
